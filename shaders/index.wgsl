@@ -1,0 +1,83 @@
+// Index kernels: gather (also index_select, as a gather whose index is broadcast) and one_hot.
+// An index that is negative, fractional or >= the axis size writes 0 and records a fault
+// that the host turns into an `Error::IndexOutOfRange` at the next readback or synchronize.
+
+struct Params {
+    numel: u32,
+    rank: u32,
+    axis_size: u32,   // size of the indexed axis (classes for one_hot)
+    axis_stride: u32, // input stride of the indexed axis
+    offsets: vec4<u32>,
+    shape: array<vec4<u32>, 2>,
+    strides: array<array<vec4<u32>, 2>, 2>, // operand 0: input (axis stride 0), 1: index
+    op_code: u32, // which op to name in a fault: 1 gather, 2 index_select, 3 one_hot
+    axis: u32,
+    _pad0: u32,
+    _pad1: u32,
+};
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<storage, read> input: array<f32>;
+@group(0) @binding(3) var<storage, read> index: array<f32>;
+// [fault count, op code, offending value (f32 bits), axis size, axis]
+@group(0) @binding(4) var<storage, read_write> fault: array<atomic<u32>, 8>;
+
+fn flat_id(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
+    return (wid.x + wid.y * nwg.x + wid.z * nwg.x * nwg.y) * 64u + lid;
+}
+
+fn offsets_of(i: u32) -> vec2<u32> {
+    var rem = i;
+    var o = p.offsets.xy;
+    for (var d = i32(p.rank) - 1; d >= 0; d--) {
+        let k = u32(d);
+        let size = p.shape[k >> 2u][k & 3u];
+        let idx = rem % size;
+        rem = rem / size;
+        o += idx * vec2<u32>(p.strides[0][k >> 2u][k & 3u], p.strides[1][k >> 2u][k & 3u]);
+    }
+    return o;
+}
+
+// Is `v` an integral index in 0..size? Records the first offender otherwise.
+fn check(v: f32, size: u32) -> bool {
+    // `v >= 0.0` is false for NaN, so NaN faults too.
+    if (v >= 0.0 && v == floor(v) && v < f32(size)) { return true; }
+    if (atomicAdd(&fault[0], 1u) == 0u) {
+        atomicStore(&fault[1], p.op_code);
+        atomicStore(&fault[2], bitcast<u32>(v));
+        atomicStore(&fault[3], size);
+        atomicStore(&fault[4], p.axis);
+    }
+    return false;
+}
+
+@compute @workgroup_size(64)
+fn gather(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+          @builtin(local_invocation_index) lid: u32) {
+    let i = flat_id(wid, nwg, lid);
+    if (i >= p.numel) { return; }
+    let o = offsets_of(i);
+    let v = index[o.y];
+    if (!check(v, p.axis_size)) {
+        out[i] = 0.0;
+        return;
+    }
+    out[i] = input[o.x + u32(v) * p.axis_stride];
+}
+
+// out [J, classes]; the strided spec walks the index over J.
+@compute @workgroup_size(64)
+fn one_hot(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+           @builtin(local_invocation_index) lid: u32) {
+    let i = flat_id(wid, nwg, lid);
+    if (i >= p.numel) { return; }
+    let j = i / p.axis_size;
+    let cls = i % p.axis_size;
+    let v = index[offsets_of(j).y];
+    // Only the class-0 invocation reports, so one bad index faults once.
+    var ok = v >= 0.0 && v == floor(v) && v < f32(p.axis_size);
+    if (!ok && cls == 0u) { ok = check(v, p.axis_size); }
+    out[i] = select(0.0, 1.0, ok && u32(v) == cls);
+}

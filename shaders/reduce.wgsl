@@ -1,0 +1,113 @@
+// Reductions of a contiguous input seen as [outer, len, inner] along `len`.
+// `reduce_lines`: one workgroup per output line (inner == 1: each line is a dense row).
+// `reduce_columns`: one invocation per output (inner > 1: neighbours read neighbours).
+// OP: 0 sum, 1 max, 2 min, 3 argmax, 4 argmin (mirrors `ReduceOp` in src/op.rs).
+
+struct Params {
+    offset: u32,
+    outer: u32,
+    len: u32,
+    inner: u32,
+    numel: u32, // flat elements; a full reduction's last row may be shorter than `len`
+    lines: u32, // outer * inner
+    _pad0: u32,
+    _pad1: u32,
+};
+
+override OP: u32 = 0u;
+const NONE: u32 = 0xffffffffu;
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<storage, read> x: array<f32>;
+
+var<workgroup> wv: array<f32, 64>;
+var<workgroup> wi: array<u32, 64>;
+
+fn is_nan(v: f32) -> bool {
+    return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u;
+}
+
+// Should candidate (v, i) replace the best so far (bv, bi)? NaN wins; ties go to the lower
+// index, so the answer does not depend on the order of the tree.
+fn better(v: f32, i: u32, bv: f32, bi: u32) -> bool {
+    if (i == NONE) { return false; }
+    if (bi == NONE) { return true; }
+    if (is_nan(bv)) { return is_nan(v) && i < bi; }
+    if (is_nan(v)) { return true; }
+    if (v == bv) { return i < bi; }
+    if (OP == 1u || OP == 3u) { return v > bv; }
+    return v < bv;
+}
+
+fn finish(line: u32, v: f32, i: u32) {
+    if (OP == 0u || OP == 1u || OP == 2u) {
+        out[line] = v;
+    } else {
+        out[line] = f32(i);
+    }
+}
+
+@compute @workgroup_size(64)
+fn reduce_lines(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                @builtin(local_invocation_index) lid: u32) {
+    let line = wid.x + wid.y * nwg.x + wid.z * nwg.x * nwg.y;
+    // `line` is the same for the whole workgroup, so the barriers below stay uniform.
+    let in_range = line < p.lines;
+    var acc = 0.0;
+    var bi = NONE;
+    if (in_range) {
+        let o = line / p.inner;
+        let inner_i = line % p.inner;
+        for (var l = lid; l < p.len; l += 64u) {
+            let flat = (o * p.len + l) * p.inner + inner_i;
+            if (flat >= p.numel) { break; }
+            let v = x[p.offset + flat];
+            if (OP == 0u) {
+                acc += v;
+            } else if (better(v, l, acc, bi)) {
+                acc = v;
+                bi = l;
+            }
+        }
+    }
+    wv[lid] = acc;
+    wi[lid] = bi;
+    for (var s = 32u; s > 0u; s >>= 1u) {
+        workgroupBarrier();
+        if (lid < s) {
+            if (OP == 0u) {
+                wv[lid] += wv[lid + s];
+            } else if (better(wv[lid + s], wi[lid + s], wv[lid], wi[lid])) {
+                wv[lid] = wv[lid + s];
+                wi[lid] = wi[lid + s];
+            }
+        }
+    }
+    if (in_range && lid == 0u) {
+        finish(line, wv[0], wi[0]);
+    }
+}
+
+@compute @workgroup_size(64)
+fn reduce_columns(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                  @builtin(local_invocation_index) lid: u32) {
+    let line = (wid.x + wid.y * nwg.x + wid.z * nwg.x * nwg.y) * 64u + lid;
+    if (line >= p.lines) { return; }
+    let o = line / p.inner;
+    let inner_i = line % p.inner;
+    var acc = 0.0;
+    var bi = NONE;
+    for (var l = 0u; l < p.len; l++) {
+        let flat = (o * p.len + l) * p.inner + inner_i;
+        if (flat >= p.numel) { break; }
+        let v = x[p.offset + flat];
+        if (OP == 0u) {
+            acc += v;
+        } else if (better(v, l, acc, bi)) {
+            acc = v;
+            bi = l;
+        }
+    }
+    finish(line, acc, bi);
+}

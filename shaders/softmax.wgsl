@@ -1,0 +1,93 @@
+// Softmax / log-softmax of a contiguous input seen as [outer, len, inner] along `len`,
+// numerically stable: the line's max is subtracted before exp.
+// `softmax_lines`: one workgroup per line (inner == 1); `softmax_columns`: one invocation per
+// line (inner > 1). LOG selects log-softmax.
+
+struct Params {
+    offset: u32,
+    outer: u32,
+    len: u32,
+    inner: u32,
+    numel: u32,
+    lines: u32,
+    _pad0: u32,
+    _pad1: u32,
+};
+
+override LOG: bool = false;
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<storage, read> x: array<f32>;
+
+var<workgroup> wv: array<f32, 64>;
+
+fn at(o: u32, l: u32, i: u32) -> u32 {
+    return (o * p.len + l) * p.inner + i;
+}
+
+fn write(flat: u32, z: f32, sum: f32) {
+    if (LOG) {
+        out[flat] = z - log(sum);
+    } else {
+        out[flat] = exp(z) / sum;
+    }
+}
+
+@compute @workgroup_size(64)
+fn softmax_lines(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                 @builtin(local_invocation_index) lid: u32) {
+    let line = wid.x + wid.y * nwg.x + wid.z * nwg.x * nwg.y;
+    let in_range = line < p.lines; // uniform across the workgroup
+    let o = line / max(p.inner, 1u);
+    let i = line % max(p.inner, 1u);
+
+    var m = bitcast<f32>(0xff800000u); // -inf
+    if (in_range) {
+        for (var l = lid; l < p.len; l += 64u) { m = max(m, x[p.offset + at(o, l, i)]); }
+    }
+    wv[lid] = m;
+    for (var s = 32u; s > 0u; s >>= 1u) {
+        workgroupBarrier();
+        if (lid < s) { wv[lid] = max(wv[lid], wv[lid + s]); }
+    }
+    workgroupBarrier();
+    m = wv[0];
+    workgroupBarrier();
+
+    var sum = 0.0;
+    if (in_range) {
+        for (var l = lid; l < p.len; l += 64u) { sum += exp(x[p.offset + at(o, l, i)] - m); }
+    }
+    wv[lid] = sum;
+    for (var s = 32u; s > 0u; s >>= 1u) {
+        workgroupBarrier();
+        if (lid < s) { wv[lid] += wv[lid + s]; }
+    }
+    workgroupBarrier();
+    sum = wv[0];
+
+    if (in_range) {
+        for (var l = lid; l < p.len; l += 64u) {
+            let f = at(o, l, i);
+            write(f, x[p.offset + f] - m, sum);
+        }
+    }
+}
+
+@compute @workgroup_size(64)
+fn softmax_columns(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                   @builtin(local_invocation_index) lid: u32) {
+    let line = (wid.x + wid.y * nwg.x + wid.z * nwg.x * nwg.y) * 64u + lid;
+    if (line >= p.lines) { return; }
+    let o = line / p.inner;
+    let i = line % p.inner;
+    var m = bitcast<f32>(0xff800000u);
+    for (var l = 0u; l < p.len; l++) { m = max(m, x[p.offset + at(o, l, i)]); }
+    var sum = 0.0;
+    for (var l = 0u; l < p.len; l++) { sum += exp(x[p.offset + at(o, l, i)] - m); }
+    for (var l = 0u; l < p.len; l++) {
+        let f = at(o, l, i);
+        write(f, x[p.offset + f] - m, sum);
+    }
+}

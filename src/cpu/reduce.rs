@@ -1,0 +1,71 @@
+//! CPU reductions and softmax over a contiguous `[outer, len, inner]` view. Sums accumulate in
+//! f64, so the CPU result is a good reference for the GPU's f32 tree reductions.
+
+use rayon::prelude::*;
+
+use super::PAR_THRESHOLD;
+use crate::op::{nan, ReduceOp};
+use crate::storage::LineSpec;
+
+/// Reduces element `x[offset + (o*len + l)*inner + i]` over `l`, for every `(o, i)`; elements
+/// at flat index >= numel are skipped (a full reduction's ragged last row).
+// input (outer, len, inner) -> out (outer, inner)
+pub(super) fn reduce(x: &[f32], s: &LineSpec, op: ReduceOp) -> Vec<f32> {
+    let mut out = vec![0.0f32; s.outer * s.inner];
+    let line = |o: usize, i: usize| -> f32 {
+        let at = |l: usize| (o * s.len + l) * s.inner + i;
+        let vals = (0..s.len).take_while(|&l| at(l) < s.numel).map(|l| x[s.offset + at(l)]);
+        match op {
+            ReduceOp::Sum => vals.map(f64::from).sum::<f64>() as f32,
+            ReduceOp::Max | ReduceOp::Min | ReduceOp::ArgMax | ReduceOp::ArgMin => {
+                let want_max = matches!(op, ReduceOp::Max | ReduceOp::ArgMax);
+                let mut best = (nan(), usize::MAX); // (value, index); index MAX = none yet
+                for (l, v) in vals.enumerate() {
+                    // NaN wins and the first extremum wins ties (PyTorch's rules).
+                    let better = best.1 == usize::MAX
+                        || (!best.0.is_nan() && (v.is_nan() || if want_max { v > best.0 } else { v < best.0 }));
+                    if better {
+                        best = (v, l);
+                    }
+                }
+                match op {
+                    ReduceOp::Max | ReduceOp::Min => best.0,
+                    _ => best.1.min(s.len.saturating_sub(1)) as f32,
+                }
+            }
+        }
+    };
+    let fill = |o: usize, row: &mut [f32]| row.iter_mut().enumerate().for_each(|(i, v)| *v = line(o, i));
+    if s.outer * s.len * s.inner >= PAR_THRESHOLD && s.outer > 1 {
+        out.par_chunks_mut(s.inner).enumerate().for_each(|(o, row)| fill(o, row));
+    } else {
+        out.chunks_mut(s.inner).enumerate().for_each(|(o, row)| fill(o, row));
+    }
+    out
+}
+
+/// Numerically stable softmax (or log-softmax) along `len`: the line's max is subtracted
+/// before `exp`, so ±1e4 inputs neither overflow nor vanish.
+// input (outer, len, inner) -> out (outer, len, inner)
+pub(super) fn softmax(x: &[f32], s: &LineSpec, log: bool) -> Vec<f32> {
+    let (len, inner) = (s.len, s.inner);
+    let mut out = vec![0.0f32; s.outer * len * inner];
+    let block = |o: usize, dst: &mut [f32]| {
+        let src = &x[s.offset + o * len * inner..][..len * inner];
+        for i in 0..inner {
+            let max = (0..len).map(|l| src[l * inner + i]).fold(f32::NEG_INFINITY, f32::max);
+            let sum: f64 = (0..len).map(|l| f64::from((src[l * inner + i] - max).exp())).sum();
+            let log_sum = sum.ln() as f32;
+            for l in 0..len {
+                let z = src[l * inner + i] - max;
+                dst[l * inner + i] = if log { z - log_sum } else { (f64::from(z.exp()) / sum) as f32 };
+            }
+        }
+    };
+    if out.len() >= PAR_THRESHOLD && s.outer > 1 {
+        out.par_chunks_mut(len * inner).enumerate().for_each(|(o, d)| block(o, d));
+    } else {
+        out.chunks_mut((len * inner).max(1)).enumerate().for_each(|(o, d)| block(o, d));
+    }
+    out
+}

@@ -1,0 +1,216 @@
+//! Devices: the CPU backend, or the one shared wgpu device of this process.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::error::Result;
+use crate::gpu::context::{self, GpuContext};
+
+/// Where tensors live and ops run. Cheap to clone.
+///
+/// ```
+/// let dev = ferrograd::Device::best(); // a hardware GPU if there is one, else the CPU
+/// println!("{}", dev.info());
+/// ```
+#[derive(Clone)]
+pub struct Device(pub(crate) Inner);
+
+#[derive(Clone)]
+pub(crate) enum Inner {
+    Cpu,
+    Gpu(Arc<GpuContext>),
+}
+
+/// What kind of device runs the ops.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeviceKind {
+    /// ferrograd's own CPU backend.
+    CpuBackend,
+    DiscreteGpu,
+    IntegratedGpu,
+    VirtualGpu,
+    /// A software rasteriser exposed as a GPU adapter (llvmpipe, WARP, SwiftShader): it runs on
+    /// the CPU, 10–30× slower than the CPU backend, and its timings are not GPU timings.
+    SoftwareGpu,
+    OtherGpu,
+}
+
+/// A description of a device, for logs, examples and bench names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceInfo {
+    /// Adapter name (`"llvmpipe (LLVM 15.0.6, 256 bits)"`) or `"cpu"`.
+    pub name: String,
+    /// `"vulkan"`, `"metal"`, `"dx12"`, `"gl"`, or `"cpu"`.
+    pub backend: String,
+    pub kind: DeviceKind,
+    pub driver: String,
+    pub driver_info: String,
+}
+
+impl DeviceInfo {
+    /// True for software adapters such as llvmpipe.
+    pub fn is_software(&self) -> bool {
+        self.kind == DeviceKind::SoftwareGpu
+    }
+
+    /// A short tag for bench IDs: `cpu`, `wgpu-llvmpipe-software`, `wgpu-nvidia-h100-discrete`.
+    pub fn tag(&self) -> String {
+        if self.kind == DeviceKind::CpuBackend {
+            return "cpu".into();
+        }
+        let first: String = self.name.split_whitespace().take(2).collect::<Vec<_>>().join("-").to_lowercase();
+        let first: String = first.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
+        let kind = match self.kind {
+            DeviceKind::DiscreteGpu => "discrete",
+            DeviceKind::IntegratedGpu => "integrated",
+            DeviceKind::VirtualGpu => "virtual",
+            DeviceKind::SoftwareGpu => "software",
+            _ => "other",
+        };
+        format!("wgpu-{first}-{kind}")
+    }
+}
+
+impl fmt::Display for DeviceInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.kind == DeviceKind::CpuBackend {
+            return write!(f, "{}", self.name);
+        }
+        write!(f, "{} ({:?}, {}, driver {} {})", self.name, self.kind, self.backend, self.driver, self.driver_info)?;
+        if self.is_software() {
+            write!(f, " [software adapter: runs on the CPU; its timings are not GPU timings]")?;
+        }
+        Ok(())
+    }
+}
+
+/// Memory held by a device's tensors.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MemoryStats {
+    /// Bytes held by live tensors (GPU: whole pooled buffers, so rounded up to a size class).
+    pub live_bytes: u64,
+    /// The most `live_bytes` has been.
+    pub peak_bytes: u64,
+    /// Free buffers kept for reuse, and their bytes (GPU only).
+    pub pooled_buffers: usize,
+    pub pooled_bytes: u64,
+    /// Buffers created since the device was (GPU only); flat across steps once the pool is warm.
+    pub created_buffers: u64,
+}
+
+impl Device {
+    /// The CPU backend.
+    pub fn cpu() -> Device {
+        Device(Inner::Cpu)
+    }
+
+    /// The GPU (created once per process and shared). Returns any adapter, software ones
+    /// included, honouring `WGPU_BACKEND` and `WGPU_ADAPTER_NAME`.
+    ///
+    /// # Errors
+    /// [`crate::Error::NoAdapter`] when wgpu finds no adapter (or none matches the variables).
+    pub fn gpu() -> Result<Device> {
+        context::shared().map(|c| Device(Inner::Gpu(c)))
+    }
+
+    /// A hardware GPU when there is one, else the CPU backend; logs which and why. A software
+    /// adapter (llvmpipe) is slower than the CPU backend, so it is not chosen here.
+    pub fn best() -> Device {
+        match Device::gpu() {
+            Ok(d) if !d.info().is_software() => {
+                log::info!("ferrograd: using GPU {}", d.info());
+                d
+            }
+            Ok(d) => {
+                log::info!(
+                    "ferrograd: using the CPU backend: the only adapter, {:?}, is a software one (slower than the CPU backend); use Device::gpu() to run on it anyway",
+                    d.info().name
+                );
+                Device::cpu()
+            }
+            Err(e) => {
+                log::info!("ferrograd: using the CPU backend: {e}");
+                Device::cpu()
+            }
+        }
+    }
+
+    pub fn is_cpu(&self) -> bool {
+        matches!(self.0, Inner::Cpu)
+    }
+
+    pub fn is_gpu(&self) -> bool {
+        matches!(self.0, Inner::Gpu(_))
+    }
+
+    pub fn info(&self) -> DeviceInfo {
+        match &self.0 {
+            Inner::Cpu => DeviceInfo {
+                name: format!("cpu ({} threads)", rayon::current_num_threads()),
+                backend: "cpu".into(),
+                kind: DeviceKind::CpuBackend,
+                driver: String::new(),
+                driver_info: String::new(),
+            },
+            Inner::Gpu(c) => c.info.clone(),
+        }
+    }
+
+    /// Waits until every op issued so far has finished. On the GPU this also reports errors
+    /// that surface late: an out-of-range index in a gather, a wgpu validation error.
+    pub fn synchronize(&self) -> Result<()> {
+        match &self.0 {
+            Inner::Cpu => Ok(()),
+            Inner::Gpu(c) => c.synchronize(),
+        }
+    }
+
+    pub fn memory_stats(&self) -> MemoryStats {
+        match &self.0 {
+            Inner::Cpu => crate::cpu::memory_stats(),
+            Inner::Gpu(c) => {
+                let (live_bytes, peak_bytes, pooled_buffers, pooled_bytes, created_buffers) = c.pool_stats();
+                MemoryStats { live_bytes, peak_bytes, pooled_buffers, pooled_bytes, created_buffers }
+            }
+        }
+    }
+
+    /// Frees the GPU buffers kept in the pool (live tensors are untouched).
+    pub fn empty_cache(&self) {
+        if let Inner::Gpu(c) = &self.0 {
+            c.clear_pool();
+        }
+    }
+
+    pub(crate) fn gpu_context(&self) -> Option<&Arc<GpuContext>> {
+        match &self.0 {
+            Inner::Gpu(c) => Some(c),
+            Inner::Cpu => None,
+        }
+    }
+}
+
+impl PartialEq for Device {
+    fn eq(&self, other: &Device) -> bool {
+        match (&self.0, &other.0) {
+            (Inner::Cpu, Inner::Cpu) => true,
+            (Inner::Gpu(a), Inner::Gpu(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Debug for Device {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{self}")
+    }
+}
+
+impl fmt::Display for Device {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Inner::Cpu => write!(f, "cpu"),
+            Inner::Gpu(c) => write!(f, "gpu:{}", c.info.name),
+        }
+    }
+}

@@ -1,0 +1,55 @@
+//! `Display` / `Debug` for tensors: shape, device and values, PyTorch-style nested brackets,
+//! abbreviated with `...` past 6 entries per axis when the tensor has over 1,000 elements.
+
+use std::fmt;
+
+use crate::tensor::Tensor;
+
+const EDGE: usize = 3;
+const FULL_LIMIT: usize = 1000;
+
+fn write_axis(f: &mut fmt::Formatter<'_>, v: &[f32], shape: &[usize], strides: &[usize], base: usize, abbreviate: bool, depth: usize) -> fmt::Result {
+    if shape.is_empty() {
+        return write!(f, "{:.4}", v[base]);
+    }
+    let n = shape[0];
+    let show: Vec<Option<usize>> = if abbreviate && n > 2 * EDGE {
+        (0..EDGE).map(Some).chain([None]).chain((n - EDGE..n).map(Some)).collect()
+    } else {
+        (0..n).map(Some).collect()
+    };
+    write!(f, "[")?;
+    for (j, i) in show.iter().enumerate() {
+        if j > 0 {
+            if shape.len() > 1 {
+                write!(f, ",\n{}", " ".repeat(depth + 1))?;
+            } else {
+                write!(f, ", ")?;
+            }
+        }
+        match i {
+            Some(i) => write_axis(f, v, &shape[1..], &strides[1..], base + i * strides[0], abbreviate, depth + 1)?,
+            None => write!(f, "...")?,
+        }
+    }
+    write!(f, "]")
+}
+
+impl fmt::Display for Tensor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.to_vec() {
+            Ok(v) => {
+                let strides = crate::shape::contiguous_strides(self.shape());
+                write_axis(f, &v, self.shape(), &strides, 0, self.numel() > FULL_LIMIT, 0)?;
+            }
+            Err(e) => write!(f, "<unreadable: {e}>")?,
+        }
+        write!(f, "\nTensor[shape={:?}, device={}]", self.shape(), self.device())
+    }
+}
+
+impl fmt::Debug for Tensor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{self}")
+    }
+}

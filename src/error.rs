@@ -1,0 +1,98 @@
+//! One error type for the whole crate. Every variant names the operation and the values that
+//! made it fail, so a message read on its own says what went wrong and, where it can, what to do.
+
+/// Shorthand for `std::result::Result<T, ferrograd::Error>`.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Everything that can go wrong in ferrograd.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Error {
+    /// Two shapes that must agree (or broadcast) do not.
+    #[error("{op}: shapes {lhs:?} and {rhs:?} {why}")]
+    ShapeMismatch {
+        op: &'static str,
+        lhs: Vec<usize>,
+        rhs: Vec<usize>,
+        why: String,
+    },
+
+    /// The data handed to a constructor does not fill the shape.
+    #[error("{op}: shape {shape:?} holds {expected} elements but {got} were given")]
+    ElementCount {
+        op: &'static str,
+        shape: Vec<usize>,
+        expected: usize,
+        got: usize,
+    },
+
+    /// Operands live on different devices.
+    #[error("{op}: operands are on different devices ({lhs} and {rhs}); move one with `to_device`")]
+    DeviceMismatch {
+        op: &'static str,
+        lhs: String,
+        rhs: String,
+    },
+
+    /// An axis outside `-rank..rank`.
+    #[error("{op}: axis {axis} is out of range for a tensor of rank {rank} (valid: {})", axis_range(*.rank))]
+    AxisOutOfRange {
+        op: &'static str,
+        axis: isize,
+        rank: usize,
+    },
+
+    /// An index outside `0..size` (on the GPU this is reported at the next readback).
+    #[error("{op}: index {index} is out of range for axis {axis} of size {size}")]
+    IndexOutOfRange {
+        op: &'static str,
+        index: f64,
+        axis: usize,
+        size: usize,
+    },
+
+    /// An argument that is wrong on its own (a negative count, a bad permutation, ...).
+    #[error("{op}: {msg}")]
+    InvalidArgument { op: &'static str, msg: String },
+
+    /// A tensor larger than the device can hold in one buffer or bind to one shader.
+    #[error("{op}: {bytes} bytes exceed the device limit of {limit} bytes ({what})")]
+    TooLarge {
+        op: &'static str,
+        bytes: u64,
+        limit: u64,
+        what: &'static str,
+    },
+
+    /// A tensor with more than one element where a single value was asked for.
+    #[error("{op}: expected a tensor with one element, found shape {shape:?}")]
+    NotScalar { op: &'static str, shape: Vec<usize> },
+
+    /// No usable GPU adapter.
+    #[error(
+        "no GPU adapter: {reason}. Install a Vulkan, Metal or DX12 driver (on Linux without a GPU: \
+         `apt-get install mesa-vulkan-drivers libvulkan1` gives the llvmpipe software adapter), \
+         or use `Device::cpu()`"
+    )]
+    NoAdapter { reason: String },
+
+    /// wgpu reported a validation error, an out-of-memory condition or a lost device.
+    #[error("{op}: GPU error: {message}")]
+    Gpu { op: &'static str, message: String },
+}
+
+fn axis_range(rank: usize) -> String {
+    if rank == 0 {
+        "a 0-D tensor has no axes".to_string()
+    } else {
+        format!("{}..={}", -(rank as isize), rank as isize - 1)
+    }
+}
+
+impl Error {
+    pub(crate) fn invalid(op: &'static str, msg: impl Into<String>) -> Self {
+        Error::InvalidArgument {
+            op,
+            msg: msg.into(),
+        }
+    }
+}

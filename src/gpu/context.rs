@@ -1,0 +1,377 @@
+//! The GPU runtime: one wgpu device per process, a pending command encoder that collects many
+//! dispatches per submit, a ring of uniform parameters written once per submit, readback (the
+//! only place that waits), and wgpu errors turned into [`Error`] values.
+
+use std::num::NonZeroU64;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+
+use bytemuck::Pod;
+
+use super::grid;
+use super::kernels::{Kernel, PipelineCache};
+use super::params::FAULT_OPS;
+use super::pool::{size_class, Pool};
+use crate::device::{DeviceInfo, DeviceKind};
+use crate::error::{Error, Result};
+
+/// Bytes of uniform parameters one submit can carry; a fuller ring triggers a submit.
+const PARAM_RING: u64 = 256 * 1024;
+/// Dispatches recorded before a submit is forced (keeps command buffers bounded).
+const MAX_PENDING: usize = 512;
+/// Bytes of the index-fault word (see `shaders/index.wgsl`).
+const FAULT_BYTES: u64 = 32;
+
+pub(crate) struct GpuContext {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub info: DeviceInfo,
+    pub limits: wgpu::Limits,
+    state: Mutex<State>,
+    pool: Mutex<Pool>,
+    /// Uncaptured wgpu errors and device loss, reported at the next sync point.
+    errors: Arc<Mutex<Vec<String>>>,
+    fault: wgpu::Buffer,
+    param_align: u64,
+}
+
+/// What the pending submit holds. Locked only while recording or submitting.
+struct State {
+    encoder: Option<wgpu::CommandEncoder>,
+    dispatches: usize,
+    params: Vec<u8>,
+    params_buf: wgpu::Buffer,
+    pipelines: PipelineCache,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock leaves plain data behind; keep going.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+static GPU: OnceLock<Result<Arc<GpuContext>>> = OnceLock::new();
+
+/// The process-wide GPU context, created on first use.
+pub(crate) fn shared() -> Result<Arc<GpuContext>> {
+    GPU.get_or_init(|| GpuContext::create().map(Arc::new)).clone()
+}
+
+fn kind_of(t: wgpu::DeviceType) -> DeviceKind {
+    match t {
+        wgpu::DeviceType::DiscreteGpu => DeviceKind::DiscreteGpu,
+        wgpu::DeviceType::IntegratedGpu => DeviceKind::IntegratedGpu,
+        wgpu::DeviceType::VirtualGpu => DeviceKind::VirtualGpu,
+        wgpu::DeviceType::Cpu => DeviceKind::SoftwareGpu,
+        wgpu::DeviceType::Other => DeviceKind::OtherGpu,
+    }
+}
+
+/// Picks an adapter: `WGPU_ADAPTER_NAME` (substring, case-insensitive) if set, else the best
+/// device type (discrete > integrated > virtual > other > software). `WGPU_BACKEND` is
+/// honoured by the instance.
+fn select_adapter(instance: &wgpu::Instance) -> Result<wgpu::Adapter> {
+    let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
+    let backend_note = std::env::var("WGPU_BACKEND").map(|b| format!(" with WGPU_BACKEND={b}")).unwrap_or_default();
+    if adapters.is_empty() {
+        return Err(Error::NoAdapter {
+            reason: format!("wgpu found no adapter{backend_note}"),
+        });
+    }
+    if let Ok(want) = std::env::var("WGPU_ADAPTER_NAME") {
+        let names: Vec<String> = adapters.iter().map(|a| a.get_info().name).collect();
+        return adapters
+            .into_iter()
+            .find(|a| a.get_info().name.to_lowercase().contains(&want.to_lowercase()))
+            .ok_or_else(|| Error::NoAdapter {
+                reason: format!("WGPU_ADAPTER_NAME={want:?} matches none of {names:?}{backend_note}"),
+            });
+    }
+    let rank = |a: &wgpu::Adapter| match a.get_info().device_type {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Other => 3,
+        wgpu::DeviceType::Cpu => 4,
+    };
+    adapters
+        .into_iter()
+        .min_by_key(rank)
+        .ok_or_else(|| Error::NoAdapter { reason: "no adapter".into() })
+}
+
+impl GpuContext {
+    fn create() -> Result<GpuContext> {
+        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let adapter = select_adapter(&instance)?;
+        let ai = adapter.get_info();
+        // The adapter's own limits, not wgpu's conservative defaults: big buffers need them.
+        let limits = adapter.limits();
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("ferrograd"),
+            required_limits: limits.clone(),
+            ..Default::default()
+        }))
+        .map_err(|e| Error::NoAdapter {
+            reason: format!("adapter {:?} refused a device: {e}", ai.name),
+        })?;
+
+        let errors = Arc::new(Mutex::new(Vec::new()));
+        let sink = errors.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| lock(&sink).push(e.to_string())));
+        let sink = errors.clone();
+        device.set_device_lost_callback(move |reason, msg| {
+            lock(&sink).push(format!("device lost ({reason:?}): {msg}"));
+        });
+
+        let info = DeviceInfo {
+            name: ai.name.clone(),
+            backend: format!("{:?}", ai.backend).to_lowercase(),
+            kind: kind_of(ai.device_type),
+            driver: ai.driver.clone(),
+            driver_info: ai.driver_info.clone(),
+        };
+        log::info!("ferrograd: GPU adapter {:?} ({:?}, {}, driver {} {})", info.name, info.kind, info.backend, info.driver, info.driver_info);
+
+        let params_buf = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("ferrograd params"),
+            size: PARAM_RING,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let fault = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("ferrograd index faults"),
+            size: FAULT_BYTES,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        Ok(GpuContext {
+            param_align: u64::from(limits.min_uniform_buffer_offset_alignment).max(16),
+            device,
+            queue,
+            info,
+            limits,
+            state: Mutex::new(State {
+                encoder: None,
+                dispatches: 0,
+                params: Vec::new(),
+                params_buf,
+                pipelines: PipelineCache::default(),
+            }),
+            pool: Mutex::new(Pool::default()),
+            errors,
+            fault,
+        })
+    }
+
+    /// The fault word, bound by the index kernels.
+    pub fn fault_buffer(&self) -> &wgpu::Buffer {
+        &self.fault
+    }
+
+    /// Largest tensor, in bytes, one kernel can bind.
+    pub fn max_tensor_bytes(&self) -> u64 {
+        self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size) & !3
+    }
+
+    /// A buffer for `len` f32s: from the pool when one of its size class is free. The flag says
+    /// whether it was reused (a reused buffer may still be read by recorded commands).
+    pub fn alloc_buffer(&self, op: &'static str, len: usize) -> Result<(wgpu::Buffer, bool)> {
+        let bytes = (len as u64).checked_mul(4).unwrap_or(u64::MAX);
+        let limit = self.max_tensor_bytes();
+        if bytes > limit {
+            let what = if self.limits.max_storage_buffer_binding_size <= self.limits.max_buffer_size {
+                "max_storage_buffer_binding_size"
+            } else {
+                "max_buffer_size"
+            };
+            return Err(Error::TooLarge { op, bytes, limit, what });
+        }
+        let class = size_class(bytes).min(limit).max(4);
+        if let Some(buf) = lock(&self.pool).take(class) {
+            return Ok((buf, true));
+        }
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let buf = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: None,
+            size: class,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(Error::Gpu {
+                op,
+                message: format!("allocating {class} bytes failed: {e}"),
+            });
+        }
+        let mut pool = lock(&self.pool);
+        pool.note_live(class);
+        pool.created_buffers += 1;
+        Ok((buf, false))
+    }
+
+    pub fn release_buffer(&self, buf: wgpu::Buffer) {
+        lock(&self.pool).give_back(buf);
+    }
+
+    pub fn pool_stats(&self) -> (u64, u64, usize, u64, u64) {
+        let p = lock(&self.pool);
+        (p.live_bytes, p.peak_bytes, p.pooled_buffers, p.pooled_bytes, p.created_buffers)
+    }
+
+    pub fn clear_pool(&self) {
+        lock(&self.pool).clear();
+    }
+
+    /// Writes `data` into `buf`. `queue.write_buffer` lands at the start of the next submit, so
+    /// a reused buffer is only written after the recorded commands that still read it go out.
+    pub fn write(&self, buf: &wgpu::Buffer, data: &[f32], reused: bool) -> Result<()> {
+        if reused {
+            self.flush()?;
+        }
+        if !data.is_empty() {
+            self.queue.write_buffer(buf, 0, bytemuck::cast_slice(data));
+        }
+        Ok(())
+    }
+
+    /// Records one dispatch of `kernel` over `groups` workgroups into the pending encoder.
+    /// `bindings` are (binding number, buffer) for every binding the entry point uses besides
+    /// the parameters at binding 0.
+    pub fn dispatch<P: Pod>(&self, kernel: Kernel, constant: u32, params: &P, bindings: &[(u32, &wgpu::Buffer)], groups: usize, op: &'static str) -> Result<()> {
+        if groups == 0 {
+            return Ok(());
+        }
+        let (x, y, z) = grid::fold(groups, self.limits.max_compute_workgroups_per_dimension).ok_or(Error::TooLarge {
+            op,
+            bytes: groups as u64 * u64::from(grid::WORKGROUP) * 4,
+            limit: u64::from(self.limits.max_compute_workgroups_per_dimension).pow(3) * u64::from(grid::WORKGROUP) * 4,
+            what: "max_compute_workgroups_per_dimension cubed",
+        })?;
+        let bytes = bytemuck::bytes_of(params);
+        let mut st = lock(&self.state);
+        let slot = (st.params.len() as u64).next_multiple_of(self.param_align);
+        if slot + bytes.len() as u64 > PARAM_RING || st.dispatches >= MAX_PENDING {
+            self.submit_locked(&mut st)?;
+        }
+        let slot = (st.params.len() as u64).next_multiple_of(self.param_align);
+        st.params.resize(slot as usize, 0);
+        st.params.extend_from_slice(bytes);
+
+        let State { encoder, pipelines, params_buf, .. } = &mut *st;
+        let pipeline = pipelines.get(&self.device, kernel, constant);
+        let mut entries = vec![wgpu::BindGroupEntry {
+            binding: 0,
+            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                buffer: params_buf,
+                offset: slot,
+                size: NonZeroU64::new(bytes.len() as u64),
+            }),
+        }];
+        entries.extend(bindings.iter().map(|&(binding, buf)| wgpu::BindGroupEntry {
+            binding,
+            resource: buf.as_entire_binding(),
+        }));
+        let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: None,
+            layout: &pipeline.get_bind_group_layout(0),
+            entries: &entries,
+        });
+        let encoder = encoder.get_or_insert_with(|| self.device.create_command_encoder(&Default::default()));
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
+            pass.set_pipeline(pipeline);
+            pass.set_bind_group(0, &bind_group, &[]);
+            pass.dispatch_workgroups(x, y, z);
+        }
+        st.dispatches += 1;
+        Ok(())
+    }
+
+    /// Writes this submit's parameters and submits the pending commands (does not wait).
+    fn submit_locked(&self, st: &mut State) -> Result<()> {
+        if !st.params.is_empty() {
+            self.queue.write_buffer(&st.params_buf, 0, &st.params);
+            st.params.clear();
+        }
+        if let Some(enc) = st.encoder.take() {
+            self.queue.submit([enc.finish()]);
+        }
+        st.dispatches = 0;
+        self.take_error("submit")
+    }
+
+    /// Submits everything recorded so far without waiting.
+    pub fn flush(&self) -> Result<()> {
+        self.submit_locked(&mut lock(&self.state))
+    }
+
+    fn take_error(&self, op: &'static str) -> Result<()> {
+        let mut errs = lock(&self.errors);
+        if errs.is_empty() {
+            return Ok(());
+        }
+        let message = errs.join("; ");
+        errs.clear();
+        Err(Error::Gpu { op, message })
+    }
+
+    /// Reads `len` f32s from `buf` starting at element `offset`, after everything recorded so
+    /// far. This is the one place that waits for the GPU. It also reports index faults and
+    /// wgpu errors raised since the last sync point.
+    pub fn read(&self, buf: &wgpu::Buffer, offset: usize, len: usize, op: &'static str) -> Result<Vec<f32>> {
+        let bytes = len as u64 * 4;
+        let fault_at = bytes.next_multiple_of(8);
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("ferrograd readback"),
+            size: fault_at + FAULT_BYTES,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        {
+            let mut st = lock(&self.state);
+            let enc = st.encoder.get_or_insert_with(|| self.device.create_command_encoder(&Default::default()));
+            if bytes > 0 {
+                enc.copy_buffer_to_buffer(buf, offset as u64 * 4, &staging, 0, bytes);
+            }
+            enc.copy_buffer_to_buffer(&self.fault, 0, &staging, fault_at, FAULT_BYTES);
+            self.submit_locked(&mut st)?;
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        staging.map_async(wgpu::MapMode::Read, .., move |r| {
+            let _ = tx.send(r);
+        });
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::Gpu { op, message: format!("waiting for the GPU failed: {e}") })?;
+        let mapped = rx
+            .recv()
+            .map_err(|_| Error::Gpu { op, message: "readback was never completed".into() })?
+            .map_err(|e| Error::Gpu { op, message: format!("mapping the readback buffer failed: {e}") });
+        self.take_error(op)?;
+        mapped?;
+        let (values, fault) = {
+            let view = staging
+                .get_mapped_range(..)
+                .map_err(|e| Error::Gpu { op, message: format!("reading the mapped buffer failed: {e}") })?;
+            let values: Vec<f32> = bytemuck::pod_collect_to_vec(&view[..bytes as usize]);
+            let fault: Vec<u32> = bytemuck::pod_collect_to_vec(&view[fault_at as usize..]);
+            (values, fault)
+        };
+        staging.unmap();
+        if fault[0] != 0 {
+            // Clear the word for the next ops; the write lands before the next submit.
+            self.queue.write_buffer(&self.fault, 0, &[0u8; FAULT_BYTES as usize]);
+            return Err(Error::IndexOutOfRange {
+                op: FAULT_OPS.get(fault[1] as usize).copied().unwrap_or("unknown"),
+                index: f64::from(f32::from_bits(fault[2])),
+                axis: fault[4] as usize,
+                size: fault[3] as usize,
+            });
+        }
+        Ok(values)
+    }
+
+    /// Waits for all recorded work; reports deferred index faults and wgpu errors.
+    pub fn synchronize(&self) -> Result<()> {
+        self.read(&self.fault, 0, 0, "synchronize").map(|_| ())
+    }
+}

@@ -1,0 +1,180 @@
+//! The wgpu backend: [`GpuStorage`] (a pooled buffer) and the launchers that turn each op's
+//! spec into a typed parameter struct and one or two dispatches. Nothing here waits for the
+//! GPU except `to_vec`.
+
+pub(crate) mod context;
+pub(crate) mod grid;
+pub(crate) mod kernels;
+pub(crate) mod params;
+pub(crate) mod pool;
+
+use std::sync::Arc;
+
+use context::GpuContext;
+use grid::groups_for;
+use kernels::Kernel;
+use params::{ElementwiseParams, IndexParams, LineParams, MatmulParams};
+
+use crate::error::Result;
+use crate::op::{ReduceOp, UnaryOp};
+use crate::shape::Layout;
+use crate::storage::{Backend, Elementwise, GatherSpec, LineSpec, MatmulSpec, Strided};
+
+/// A tensor buffer on the GPU; returns to the pool when dropped.
+pub(crate) struct GpuStorage {
+    ctx: Arc<GpuContext>,
+    buffer: Option<wgpu::Buffer>,
+    len: usize,
+}
+
+impl std::fmt::Debug for GpuStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "GpuStorage({} f32 on {})", self.len, self.ctx.info.name)
+    }
+}
+
+impl Drop for GpuStorage {
+    fn drop(&mut self) {
+        if let Some(buf) = self.buffer.take() {
+            self.ctx.release_buffer(buf);
+        }
+    }
+}
+
+impl GpuStorage {
+    /// An uninitialised buffer for `len` f32s (every kernel writes all of its output).
+    pub fn alloc(ctx: &Arc<GpuContext>, op: &'static str, len: usize) -> Result<GpuStorage> {
+        Ok(ctx.alloc_buffer(op, len)?.0).map(|b| GpuStorage {
+            ctx: ctx.clone(),
+            buffer: Some(b),
+            len,
+        })
+    }
+
+    pub fn from_slice(ctx: &Arc<GpuContext>, op: &'static str, data: &[f32]) -> Result<GpuStorage> {
+        let (buf, reused) = ctx.alloc_buffer(op, data.len())?;
+        ctx.write(&buf, data, reused)?;
+        Ok(GpuStorage {
+            ctx: ctx.clone(),
+            buffer: Some(buf),
+            len: data.len(),
+        })
+    }
+
+    pub fn buffer(&self) -> &wgpu::Buffer {
+        // Only `Drop` takes the buffer out.
+        self.buffer.as_ref().unwrap_or_else(|| unreachable!("GPU storage used after drop"))
+    }
+
+    pub fn context(&self) -> &Arc<GpuContext> {
+        &self.ctx
+    }
+}
+
+impl Backend for GpuStorage {
+    fn elementwise(inputs: &[&Self], spec: &Strided, kind: Elementwise) -> Result<Self> {
+        let ctx = inputs[0].context();
+        let n = spec.numel();
+        let out = GpuStorage::alloc(ctx, "elementwise", n)?;
+        let (kernel, code, (alpha, beta)) = match kind {
+            Elementwise::Unary(op) => (Kernel::Unary, op.code(), op.params()),
+            Elementwise::Binary(op) => (Kernel::Binary, op.code(), (0.0, 0.0)),
+            Elementwise::Where => (Kernel::Where, 0, (0.0, 0.0)),
+        };
+        let params = ElementwiseParams::new("elementwise", spec, alpha, beta)?;
+        let mut bindings = vec![(1, out.buffer())];
+        bindings.extend(inputs.iter().enumerate().map(|(j, s)| (2 + j as u32, s.buffer())));
+        ctx.dispatch(kernel, code, &params, &bindings, groups_for(n), "elementwise")?;
+        Ok(out)
+    }
+
+    fn matmul(a: &Self, b: &Self, s: &MatmulSpec) -> Result<Self> {
+        let ctx = a.context();
+        if s.k == 0 {
+            // Every output is an empty sum.
+            return GpuStorage::from_slice(ctx, "matmul", &vec![0.0; s.batch * s.m * s.n]);
+        }
+        let out = GpuStorage::alloc(ctx, "matmul", s.batch * s.m * s.n)?;
+        // B read as vec4 rows when its layout allows it (the common, non-transposed case).
+        let vec4 = s.b.col == 1 && s.n % 4 == 0 && s.b.row % 4 == 0 && s.b.offset % 4 == 0 && s.b.batch % 4 == 0;
+        let (kernel, tile) = if vec4 { (Kernel::MatmulTile8Vec4, 8) } else { (Kernel::MatmulTile4, 4) };
+        let params = MatmulParams::new(s, tile)?;
+        let tiles = s.batch * s.m.div_ceil(tile) * s.n.div_ceil(tile);
+        let bindings: Vec<(u32, &wgpu::Buffer)> = if vec4 {
+            vec![(2, a.buffer()), (4, out.buffer()), (5, b.buffer())]
+        } else {
+            vec![(1, out.buffer()), (2, a.buffer()), (3, b.buffer())]
+        };
+        ctx.dispatch(kernel, 0, &params, &bindings, groups_for(tiles), "matmul")?;
+        Ok(out)
+    }
+
+    fn reduce(&self, spec: &LineSpec, op: ReduceOp) -> Result<Self> {
+        let ctx = self.context();
+        let lines = spec.outer * spec.inner;
+        let out = GpuStorage::alloc(ctx, op.name(), lines)?;
+        let params = LineParams::new(op.name(), spec)?;
+        let bindings = [(1, out.buffer()), (2, self.buffer())];
+        if spec.inner == 1 {
+            ctx.dispatch(Kernel::ReduceLines, op.code(), &params, &bindings, lines, op.name())?;
+        } else {
+            ctx.dispatch(Kernel::ReduceColumns, op.code(), &params, &bindings, groups_for(lines), op.name())?;
+        }
+        Ok(out)
+    }
+
+    fn softmax(&self, spec: &LineSpec, log: bool) -> Result<Self> {
+        let ctx = self.context();
+        let op = if log { "log_softmax" } else { "softmax" };
+        let out = GpuStorage::alloc(ctx, op, spec.outer * spec.len * spec.inner)?;
+        let params = LineParams::new(op, spec)?;
+        let lines = spec.outer * spec.inner;
+        let bindings = [(1, out.buffer()), (2, self.buffer())];
+        if spec.inner == 1 {
+            ctx.dispatch(Kernel::SoftmaxLines, u32::from(log), &params, &bindings, lines, op)?;
+        } else {
+            ctx.dispatch(Kernel::SoftmaxColumns, u32::from(log), &params, &bindings, groups_for(lines), op)?;
+        }
+        Ok(out)
+    }
+
+    fn gather(input: &Self, index: &Self, spec: &GatherSpec, op: &'static str) -> Result<Self> {
+        let ctx = input.context();
+        let n = spec.strided.numel();
+        let out = GpuStorage::alloc(ctx, op, n)?;
+        let params = IndexParams::new(op, &spec.strided, n, spec.axis_size, spec.axis_stride, spec.axis)?;
+        let bindings = [(1, out.buffer()), (2, input.buffer()), (3, index.buffer()), (4, ctx.fault_buffer())];
+        ctx.dispatch(Kernel::Gather, 0, &params, &bindings, groups_for(n), op)?;
+        Ok(out)
+    }
+
+    fn one_hot(&self, spec: &Strided, classes: usize) -> Result<Self> {
+        let ctx = self.context();
+        let n = spec.numel() * classes;
+        let out = GpuStorage::alloc(ctx, "one_hot", n)?;
+        let params = IndexParams::new("one_hot", spec, n, classes, 0, 0)?;
+        let bindings = [(1, out.buffer()), (3, self.buffer()), (4, ctx.fault_buffer())];
+        ctx.dispatch(Kernel::OneHot, 0, &params, &bindings, groups_for(n), "one_hot")?;
+        Ok(out)
+    }
+
+    fn cat(parts: &[(&Self, Strided)], numel: usize) -> Result<Self> {
+        let ctx = parts[0].0.context();
+        let out = GpuStorage::alloc(ctx, "cat", numel)?;
+        for (src, spec) in parts {
+            let params = ElementwiseParams::new("cat", spec, 0.0, 0.0)?;
+            let bindings = [(1, out.buffer()), (2, src.buffer())];
+            ctx.dispatch(Kernel::CopyInto, 0, &params, &bindings, groups_for(spec.numel()), "cat")?;
+        }
+        Ok(out)
+    }
+
+    fn to_vec(&self, layout: &Layout) -> Result<Vec<f32>> {
+        if layout.is_contiguous() {
+            return self.ctx.read(self.buffer(), layout.offset(), layout.numel(), "to_vec");
+        }
+        let spec = Strided::new("to_vec", &[layout])?;
+        let dense = GpuStorage::elementwise(&[self], &spec, Elementwise::Unary(UnaryOp::Identity))?;
+        self.ctx.read(dense.buffer(), 0, layout.numel(), "to_vec")
+    }
+}

@@ -1,0 +1,169 @@
+//! Uniform parameter structs, `#[repr(C)]` and mirrored field by field by the `Params` struct
+//! of the WGSL file named on each. Arrays of 8 `u32` are `array<vec4<u32>, 2>` in WGSL.
+
+use bytemuck::{Pod, Zeroable};
+
+use crate::error::{Error, Result};
+use crate::shape::MAX_KERNEL_DIMS;
+use crate::storage::{LineSpec, MatmulSpec, Strided};
+
+/// Converts a size or offset to the `u32` the kernels index with.
+pub fn u32_of(op: &'static str, v: usize) -> Result<u32> {
+    u32::try_from(v).map_err(|_| Error::TooLarge {
+        op,
+        bytes: (v as u64).saturating_mul(4),
+        limit: u64::from(u32::MAX) * 4,
+        what: "kernels index with 32-bit integers",
+    })
+}
+
+fn axes(op: &'static str, v: &[usize]) -> Result<[u32; MAX_KERNEL_DIMS]> {
+    let mut out = [0u32; MAX_KERNEL_DIMS];
+    for (o, &x) in out.iter_mut().zip(v) {
+        *o = u32_of(op, x)?;
+    }
+    Ok(out)
+}
+
+/// `shaders/elementwise.wgsl` `Params`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub struct ElementwiseParams {
+    pub numel: u32,
+    pub rank: u32,
+    pub alpha: f32,
+    pub beta: f32,
+    pub offsets: [u32; 4],
+    pub shape: [u32; 8],
+    pub strides: [[u32; 8]; 3],
+}
+
+impl ElementwiseParams {
+    pub fn new(op: &'static str, spec: &Strided, alpha: f32, beta: f32) -> Result<Self> {
+        let mut p = ElementwiseParams {
+            numel: u32_of(op, spec.numel())?,
+            rank: spec.shape.len() as u32,
+            alpha,
+            beta,
+            offsets: [0; 4],
+            shape: axes(op, &spec.shape)?,
+            strides: [[0; 8]; 3],
+        };
+        for (j, (s, &o)) in spec.strides.iter().zip(&spec.offsets).enumerate() {
+            p.strides[j] = axes(op, s)?;
+            p.offsets[j] = u32_of(op, o)?;
+        }
+        Ok(p)
+    }
+}
+
+/// `shaders/index.wgsl` `Params`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub struct IndexParams {
+    pub numel: u32,
+    pub rank: u32,
+    pub axis_size: u32,
+    pub axis_stride: u32,
+    pub offsets: [u32; 4],
+    pub shape: [u32; 8],
+    pub strides: [[u32; 8]; 2],
+    pub op_code: u32,
+    pub axis: u32,
+    pub _pad: [u32; 2],
+}
+
+impl IndexParams {
+    /// `spec` walks `[input, index]` (gather) or `[_, index]` (one_hot, whose `numel` is
+    /// `spec.numel() * classes`).
+    pub fn new(op: &'static str, spec: &Strided, numel: usize, axis_size: usize, axis_stride: usize, axis: usize) -> Result<Self> {
+        let mut p = IndexParams {
+            numel: u32_of(op, numel)?,
+            rank: spec.shape.len() as u32,
+            axis_size: u32_of(op, axis_size)?,
+            axis_stride: u32_of(op, axis_stride)?,
+            offsets: [0; 4],
+            shape: axes(op, &spec.shape)?,
+            strides: [[0; 8]; 2],
+            op_code: fault_code(op),
+            axis: axis as u32,
+            _pad: [0; 2],
+        };
+        // gather walks [input, index] (slots 0, 1); one_hot walks [index] alone (slot 1).
+        let slots: &[usize] = if spec.strides.len() == 2 { &[0, 1] } else { &[1] };
+        for (k, &slot) in slots.iter().enumerate() {
+            p.strides[slot] = axes(op, &spec.strides[k])?;
+            p.offsets[slot] = u32_of(op, spec.offsets[k])?;
+        }
+        Ok(p)
+    }
+}
+
+/// Op names carried through the GPU fault word (see `shaders/index.wgsl`).
+pub const FAULT_OPS: [&str; 4] = ["unknown", "gather", "index_select", "one_hot"];
+
+fn fault_code(op: &str) -> u32 {
+    FAULT_OPS.iter().position(|&o| o == op).unwrap_or(0) as u32
+}
+
+/// `shaders/reduce.wgsl` and `shaders/softmax.wgsl` `Params`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub struct LineParams {
+    pub offset: u32,
+    pub outer: u32,
+    pub len: u32,
+    pub inner: u32,
+    pub numel: u32,
+    pub lines: u32,
+    pub _pad: [u32; 2],
+}
+
+impl LineParams {
+    pub fn new(op: &'static str, s: &LineSpec) -> Result<Self> {
+        Ok(LineParams {
+            offset: u32_of(op, s.offset)?,
+            outer: u32_of(op, s.outer)?,
+            len: u32_of(op, s.len)?,
+            inner: u32_of(op, s.inner)?,
+            numel: u32_of(op, s.numel)?,
+            lines: u32_of(op, s.outer * s.inner)?,
+            _pad: [0; 2],
+        })
+    }
+}
+
+/// `shaders/matmul.wgsl` `Params`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub struct MatmulParams {
+    pub batch: u32,
+    pub m: u32,
+    pub n: u32,
+    pub k: u32,
+    pub a: [u32; 4], // offset, batch stride, row stride, column stride
+    pub b: [u32; 4],
+    pub tiles_m: u32,
+    pub tiles_n: u32,
+    pub _pad: [u32; 2],
+}
+
+impl MatmulParams {
+    pub fn new(s: &MatmulSpec, tile: usize) -> Result<Self> {
+        let op = "matmul";
+        let o = |x: &crate::storage::MatOperand| -> Result<[u32; 4]> {
+            Ok([u32_of(op, x.offset)?, u32_of(op, x.batch)?, u32_of(op, x.row)?, u32_of(op, x.col)?])
+        };
+        Ok(MatmulParams {
+            batch: u32_of(op, s.batch)?,
+            m: u32_of(op, s.m)?,
+            n: u32_of(op, s.n)?,
+            k: u32_of(op, s.k)?,
+            a: o(&s.a)?,
+            b: o(&s.b)?,
+            tiles_m: u32_of(op, s.m.div_ceil(tile))?,
+            tiles_n: u32_of(op, s.n.div_ceil(tile))?,
+            _pad: [0; 2],
+        })
+    }
+}

@@ -1,0 +1,48 @@
+//! # ferrograd
+//!
+//! Deep learning on the GPU through [wgpu](https://wgpu.rs): tensors live in wgpu buffers and
+//! WGSL compute shaders do the math. A CPU backend computes the same ops, is the reference the
+//! GPU is tested against, and runs where no adapter exists.
+//!
+//! ```
+//! use ferrograd::{Device, Tensor};
+//! let dev = Device::best();
+//! let x = Tensor::from_vec(vec![1.0, -2.0, 3.0, 0.5, 0.0, -1.0], &[2, 3], &dev)?;
+//! let w = Tensor::eye(3, &dev)?;
+//! let p = x.matmul(&w)?.relu()?.softmax(-1)?;
+//! let row = p.sum(-1, false)?.to_vec()?;
+//! assert!((row[0] - 1.0).abs() < 1e-6);
+//! # Ok::<(), ferrograd::Error>(())
+//! ```
+//!
+//! Every op returns [`Result`]; errors name the op and the values that made it fail.
+
+#![forbid(unsafe_code)]
+
+mod cpu;
+mod device;
+mod display;
+mod error;
+mod gpu;
+pub mod op;
+mod ops;
+mod random;
+pub mod shape;
+mod storage;
+mod sugar;
+mod tensor;
+
+pub use device::{Device, DeviceInfo, DeviceKind, MemoryStats};
+pub use error::{Error, Result};
+pub use random::{manual_seed, Generator};
+pub use tensor::Tensor;
+
+/// The WGSL sources, by file name, for tools and tests that validate them without a GPU.
+pub fn wgsl_sources() -> Vec<(&'static str, &'static str)> {
+    gpu::kernels::Shader::ALL.iter().map(|s| (s.file_name(), s.source())).collect()
+}
+
+/// Every kernel as (WGSL file name, entry point), for tests that check each one exists.
+pub fn kernel_entry_points() -> Vec<(&'static str, &'static str)> {
+    gpu::kernels::Kernel::ALL.iter().map(|k| (k.shader().file_name(), k.entry_point())).collect()
+}

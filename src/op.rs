@@ -1,0 +1,264 @@
+//! The op enums shared by the CPU backend, the GPU backend and (later) autograd. Each op's scalar
+//! semantics are written once, in [`UnaryOp::apply`] / [`BinaryOp::apply`]: the CPU backend calls
+//! them and the WGSL in `shaders/elementwise.wgsl` mirrors them line for line (same op codes).
+
+/// Elementwise ops of one input. Codes (`code()`) are the WGSL `OP` override values.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum UnaryOp {
+    /// Copies (used by `contiguous`).
+    Identity,
+    Neg,
+    Abs,
+    Exp,
+    /// Natural log; NaN below 0, -inf at 0.
+    Log,
+    /// NaN below 0.
+    Sqrt,
+    Square,
+    Relu,
+    Sigmoid,
+    Tanh,
+    /// The tanh approximation: `0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))`.
+    Gelu,
+    /// `x` if `x > 0` else `slope * x`.
+    LeakyRelu(f32),
+    /// `min(max(x, lo), hi)`; NaN stays NaN.
+    Clamp(f32, f32),
+    /// 1.0 where `x` is NaN or ±inf (tested on the bit pattern), else 0.0.
+    IsNonFinite,
+    /// `x (op) s` for a scalar `s`: the scalar forms of the binary ops.
+    Scalar(BinaryOp, f32),
+    /// `s (op) x`: the scalar on the left (`2.0 - x`, `1.0 / x`).
+    ScalarLeft(BinaryOp, f32),
+}
+
+/// Elementwise ops of two inputs, with NumPy broadcasting. Comparisons give 1.0 or 0.0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BinaryOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    /// `x^y`; negative bases work for integral exponents, NaN otherwise (like PyTorch).
+    Pow,
+    /// NaN if either input is NaN (like `torch.maximum`).
+    Maximum,
+    Minimum,
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+/// Reductions along an axis.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ReduceOp {
+    Sum,
+    /// NaN wins: a line containing NaN reduces to NaN (like PyTorch).
+    Max,
+    Min,
+    /// Index of the first maximum (first NaN if any), as an f32.
+    ArgMax,
+    ArgMin,
+}
+
+pub(crate) fn nan() -> f32 {
+    f32::from_bits(0x7fc0_0000)
+}
+
+/// `1 - 2 / (exp(2|x|) + 1)` with the sign restored: never inf/inf, so large |x| gives ±1.
+pub(crate) fn stable_tanh(x: f32) -> f32 {
+    let t = (-2.0 * x.abs()).exp();
+    let r = (1.0 - t) / (1.0 + t);
+    if x < 0.0 {
+        -r
+    } else {
+        r
+    }
+}
+
+impl UnaryOp {
+    /// The WGSL `OP` code; the scalar forms add the binary op's code to 100 / 200.
+    pub(crate) fn code(self) -> u32 {
+        match self {
+            UnaryOp::Identity => 0,
+            UnaryOp::Neg => 1,
+            UnaryOp::Abs => 2,
+            UnaryOp::Exp => 3,
+            UnaryOp::Log => 4,
+            UnaryOp::Sqrt => 5,
+            UnaryOp::Square => 6,
+            UnaryOp::Relu => 7,
+            UnaryOp::Sigmoid => 8,
+            UnaryOp::Tanh => 9,
+            UnaryOp::Gelu => 10,
+            UnaryOp::LeakyRelu(_) => 11,
+            UnaryOp::Clamp(..) => 12,
+            UnaryOp::IsNonFinite => 13,
+            UnaryOp::Scalar(op, _) => 100 + op.code(),
+            UnaryOp::ScalarLeft(op, _) => 200 + op.code(),
+        }
+    }
+
+    /// The op's two scalar parameters (unused ones are 0).
+    pub(crate) fn params(self) -> (f32, f32) {
+        match self {
+            UnaryOp::LeakyRelu(s) => (s, 0.0),
+            UnaryOp::Clamp(lo, hi) => (lo, hi),
+            UnaryOp::Scalar(_, s) | UnaryOp::ScalarLeft(_, s) => (s, 0.0),
+            _ => (0.0, 0.0),
+        }
+    }
+
+    /// The reference semantics, used by the CPU backend.
+    #[inline]
+    pub fn apply(self, x: f32) -> f32 {
+        match self {
+            UnaryOp::Identity => x,
+            UnaryOp::Neg => -x,
+            UnaryOp::Abs => x.abs(),
+            UnaryOp::Exp => x.exp(),
+            UnaryOp::Log => x.ln(),
+            UnaryOp::Sqrt => x.sqrt(),
+            UnaryOp::Square => x * x,
+            // max(x, 0) would turn NaN into 0 on some drivers; keep NaN.
+            UnaryOp::Relu => {
+                if x < 0.0 {
+                    0.0
+                } else {
+                    x
+                }
+            }
+            // Branch on the sign so exp never overflows.
+            UnaryOp::Sigmoid => {
+                if x >= 0.0 {
+                    1.0 / (1.0 + (-x).exp())
+                } else {
+                    let e = x.exp();
+                    e / (1.0 + e)
+                }
+            }
+            UnaryOp::Tanh => stable_tanh(x),
+            UnaryOp::Gelu => {
+                const K: f32 = 0.797_884_6; // sqrt(2 / pi)
+                0.5 * x * (1.0 + stable_tanh(K * (x + 0.044715 * x * x * x)))
+            }
+            UnaryOp::LeakyRelu(slope) => {
+                if x > 0.0 {
+                    x
+                } else {
+                    slope * x
+                }
+            }
+            UnaryOp::Clamp(lo, hi) => {
+                if x.is_nan() {
+                    x
+                } else {
+                    x.max(lo).min(hi)
+                }
+            }
+            UnaryOp::IsNonFinite => {
+                if x.is_finite() {
+                    0.0
+                } else {
+                    1.0
+                }
+            }
+            UnaryOp::Scalar(op, s) => op.apply(x, s),
+            UnaryOp::ScalarLeft(op, s) => op.apply(s, x),
+        }
+    }
+}
+
+impl BinaryOp {
+    pub(crate) fn code(self) -> u32 {
+        self as u32
+    }
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            BinaryOp::Add => "add",
+            BinaryOp::Sub => "sub",
+            BinaryOp::Mul => "mul",
+            BinaryOp::Div => "div",
+            BinaryOp::Pow => "pow",
+            BinaryOp::Maximum => "maximum",
+            BinaryOp::Minimum => "minimum",
+            BinaryOp::Eq => "eq",
+            BinaryOp::Ne => "ne",
+            BinaryOp::Lt => "lt",
+            BinaryOp::Le => "le",
+            BinaryOp::Gt => "gt",
+            BinaryOp::Ge => "ge",
+        }
+    }
+
+    /// The reference semantics, used by the CPU backend.
+    #[inline]
+    pub fn apply(self, a: f32, b: f32) -> f32 {
+        let flag = |c: bool| if c { 1.0 } else { 0.0 };
+        match self {
+            BinaryOp::Add => a + b,
+            BinaryOp::Sub => a - b,
+            BinaryOp::Mul => a * b,
+            BinaryOp::Div => a / b,
+            BinaryOp::Pow => pow(a, b),
+            BinaryOp::Maximum => {
+                if a.is_nan() || b.is_nan() {
+                    nan()
+                } else {
+                    a.max(b)
+                }
+            }
+            BinaryOp::Minimum => {
+                if a.is_nan() || b.is_nan() {
+                    nan()
+                } else {
+                    a.min(b)
+                }
+            }
+            BinaryOp::Eq => flag(a == b),
+            BinaryOp::Ne => flag(a != b),
+            BinaryOp::Lt => flag(a < b),
+            BinaryOp::Le => flag(a <= b),
+            BinaryOp::Gt => flag(a > b),
+            BinaryOp::Ge => flag(a >= b),
+        }
+    }
+}
+
+/// `a^b` as PyTorch defines it for floats, written the way the WGSL computes it
+/// (`exp2(b * log2(|a|))` with the sign fixed up) so both backends agree.
+fn pow(a: f32, b: f32) -> f32 {
+    if b == 0.0 {
+        return 1.0;
+    }
+    let integral = b == b.floor();
+    if a < 0.0 && !integral {
+        return nan();
+    }
+    let m = a.abs().powf(b);
+    let odd = integral && (b.abs() % 2.0) == 1.0;
+    if a < 0.0 && odd {
+        -m
+    } else {
+        m
+    }
+}
+
+impl ReduceOp {
+    pub(crate) fn code(self) -> u32 {
+        self as u32
+    }
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            ReduceOp::Sum => "sum",
+            ReduceOp::Max => "max",
+            ReduceOp::Min => "min",
+            ReduceOp::ArgMax => "argmax",
+            ReduceOp::ArgMin => "argmin",
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! Seeded random numbers that are the same on every device: values are a pure function of
+//! (key, element index), computed on the host with SplitMix64 and uploaded, so `rand` on the
+//! CPU and on the GPU give identical tensors for the same seed.
+
+use std::sync::Mutex;
+
+const GOLDEN: u64 = 0x9e37_79b9_7f4a_7c15;
+
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// A seeded stream of keys; each random tensor takes one key and derives its values from it.
+#[derive(Clone, Debug)]
+pub struct Generator {
+    state: u64,
+}
+
+impl Generator {
+    pub fn new(seed: u64) -> Generator {
+        Generator { state: seed }
+    }
+
+    /// The key for the next random tensor.
+    pub fn next_key(&mut self) -> u64 {
+        self.state = self.state.wrapping_add(GOLDEN);
+        mix(self.state)
+    }
+
+    /// `n` uniform values in `[lo, hi)`.
+    pub fn uniform(&mut self, n: usize, lo: f32, hi: f32) -> Vec<f32> {
+        let key = self.next_key();
+        (0..n as u64)
+            .map(|i| {
+                let u = unit(key, i) as f32; // in [0, 1) with 24 bits, exact in f32
+                // Clamp: lo + (hi - lo) * u can round up to hi.
+                let v = lo + (hi - lo) * u;
+                if v >= hi { hi.next_down().max(lo) } else { v }
+            })
+            .collect()
+    }
+
+    /// `n` normal values with the given mean and standard deviation (Box–Muller).
+    pub fn normal(&mut self, n: usize, mean: f32, std: f32) -> Vec<f32> {
+        let key = self.next_key();
+        (0..n as u64)
+            .map(|i| {
+                let u1 = 1.0 - unit(key, 2 * i); // (0, 1]: ln never sees 0
+                let u2 = unit(key, 2 * i + 1);
+                let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+                mean + std * z as f32
+            })
+            .collect()
+    }
+}
+
+/// A uniform value in [0, 1) with 24 random bits.
+fn unit(key: u64, i: u64) -> f64 {
+    (mix(key ^ i.wrapping_add(1).wrapping_mul(GOLDEN)) >> 40) as f64 / (1u64 << 24) as f64
+}
+
+/// Seed used until [`manual_seed`] is called (runs are reproducible by default).
+const DEFAULT_SEED: u64 = 0x5eed;
+
+static GLOBAL: Mutex<Generator> = Mutex::new(Generator { state: DEFAULT_SEED });
+
+/// Seeds the global generator that `Tensor::rand` and `Tensor::randn` draw from.
+pub fn manual_seed(seed: u64) {
+    *GLOBAL.lock().unwrap_or_else(|e| e.into_inner()) = Generator::new(seed);
+}
+
+/// Runs `f` with the global generator.
+pub(crate) fn with_global<T>(f: impl FnOnce(&mut Generator) -> T) -> T {
+    f(&mut GLOBAL.lock().unwrap_or_else(|e| e.into_inner()))
+}

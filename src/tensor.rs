@@ -1,0 +1,335 @@
+//! The tensor handle: creation, reading back, and views. A [`Tensor`] is an `Arc` over shared
+//! storage plus a [`Layout`]; views (reshape of a contiguous tensor, transpose, permute,
+//! broadcast, narrow, squeeze/unsqueeze) build a new layout over the same storage. Ops live in
+//! `ops.rs`, formatting in `display.rs`.
+
+use std::sync::Arc;
+
+use crate::cpu::CpuStorage;
+use crate::device::{Device, Inner};
+use crate::error::{Error, Result};
+use crate::gpu::GpuStorage;
+use crate::random::{with_global, Generator};
+use crate::shape::{checked_numel, normalize_axis, Layout};
+use crate::storage::Storage;
+
+/// An n-dimensional array of `f32` on a [`Device`]. Cloning is cheap (an `Arc`).
+///
+/// ```
+/// use ferrograd::{Device, Tensor};
+/// let dev = Device::cpu();
+/// let a = Tensor::from_vec(vec![1.0, 2.0, 3.0, 4.0], &[2, 2], &dev)?;
+/// let b = a.transpose(0, 1)?; // a view: no copy
+/// assert_eq!(b.to_vec()?, vec![1.0, 3.0, 2.0, 4.0]);
+/// # Ok::<(), ferrograd::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Tensor(Arc<Inner2>);
+
+pub(crate) struct Inner2 {
+    pub storage: Arc<Storage>,
+    pub layout: Layout,
+    pub device: Device,
+}
+
+impl Tensor {
+    pub(crate) fn from_parts(storage: Arc<Storage>, layout: Layout, device: Device) -> Tensor {
+        Tensor(Arc::new(Inner2 { storage, layout, device }))
+    }
+
+    /// A contiguous tensor over freshly computed storage.
+    pub(crate) fn from_storage(storage: Storage, shape: &[usize], device: &Device) -> Tensor {
+        Tensor::from_parts(Arc::new(storage), Layout::contiguous(shape), device.clone())
+    }
+
+    /// A view of the same storage with another layout.
+    pub(crate) fn with_layout(&self, layout: Layout) -> Tensor {
+        Tensor::from_parts(self.0.storage.clone(), layout, self.0.device.clone())
+    }
+
+    pub(crate) fn storage(&self) -> &Storage {
+        &self.0.storage
+    }
+    pub(crate) fn layout(&self) -> &Layout {
+        &self.0.layout
+    }
+
+    // ---- creation ----
+
+    /// A tensor of `shape` holding `data` in row-major order.
+    ///
+    /// # Errors
+    /// `ElementCount` if `data.len()` is not the product of `shape`; `TooLarge` if it does not
+    /// fit the device.
+    pub fn from_vec(data: Vec<f32>, shape: &[usize], device: &Device) -> Result<Tensor> {
+        let expected = checked_numel("from_vec", shape)?;
+        if data.len() != expected {
+            return Err(Error::ElementCount {
+                op: "from_vec",
+                shape: shape.to_vec(),
+                expected,
+                got: data.len(),
+            });
+        }
+        let storage = match &device.0 {
+            Inner::Cpu => Storage::Cpu(CpuStorage::new(data)),
+            Inner::Gpu(ctx) => Storage::Gpu(GpuStorage::from_slice(ctx, "from_vec", &data)?),
+        };
+        Ok(Tensor::from_storage(storage, shape, device))
+    }
+
+    /// Like [`Tensor::from_vec`], copying from a slice.
+    pub fn from_slice(data: &[f32], shape: &[usize], device: &Device) -> Result<Tensor> {
+        Tensor::from_vec(data.to_vec(), shape, device)
+    }
+
+    /// A 0-D tensor holding `value`.
+    pub fn scalar(value: f32, device: &Device) -> Result<Tensor> {
+        Tensor::from_vec(vec![value], &[], device)
+    }
+
+    /// A tensor of `shape` filled with `value`.
+    pub fn full(shape: &[usize], value: f32, device: &Device) -> Result<Tensor> {
+        let n = checked_numel("full", shape)?;
+        check_fits(device, "full", n)?;
+        Tensor::from_vec(vec![value; n], shape, device)
+    }
+
+    pub fn zeros(shape: &[usize], device: &Device) -> Result<Tensor> {
+        Tensor::full(shape, 0.0, device)
+    }
+
+    pub fn ones(shape: &[usize], device: &Device) -> Result<Tensor> {
+        Tensor::full(shape, 1.0, device)
+    }
+
+    /// `[start, start + step, ...]` up to but excluding `end` (1-D).
+    pub fn arange(start: f32, end: f32, step: f32, device: &Device) -> Result<Tensor> {
+        if step == 0.0 || !step.is_finite() || !start.is_finite() || !end.is_finite() || (end - start) / step < 0.0 {
+            return Err(Error::invalid(
+                "arange",
+                format!("cannot go from {start} to {end} in steps of {step}"),
+            ));
+        }
+        let n = ((end - start) / step).ceil() as usize;
+        check_fits(device, "arange", n)?;
+        let data = (0..n).map(|i| start + i as f32 * step).collect();
+        Tensor::from_vec(data, &[n], device)
+    }
+
+    /// `steps` evenly spaced values from `start` to `end` inclusive (1-D).
+    pub fn linspace(start: f32, end: f32, steps: usize, device: &Device) -> Result<Tensor> {
+        check_fits(device, "linspace", steps)?;
+        let data = (0..steps)
+            .map(|i| match steps {
+                1 => start,
+                _ => start + (end - start) * (i as f32 / (steps - 1) as f32),
+            })
+            .collect();
+        Tensor::from_vec(data, &[steps], device)
+    }
+
+    /// The `n × n` identity matrix.
+    pub fn eye(n: usize, device: &Device) -> Result<Tensor> {
+        let numel = n.checked_mul(n).ok_or_else(|| Error::invalid("eye", format!("{n} x {n} overflows")))?;
+        check_fits(device, "eye", numel)?;
+        let mut data = vec![0.0; numel];
+        data.iter_mut().step_by(n + 1).for_each(|x| *x = 1.0);
+        Tensor::from_vec(data, &[n, n], device)
+    }
+
+    /// Uniform values in `[0, 1)` from the global generator (see [`crate::manual_seed`]).
+    /// The same seed gives the same values on every device.
+    pub fn rand(shape: &[usize], device: &Device) -> Result<Tensor> {
+        let n = checked_numel("rand", shape)?;
+        check_fits(device, "rand", n)?;
+        Tensor::from_vec(with_global(|g| g.uniform(n, 0.0, 1.0)), shape, device)
+    }
+
+    /// Standard normal values from the global generator.
+    pub fn randn(shape: &[usize], device: &Device) -> Result<Tensor> {
+        let n = checked_numel("randn", shape)?;
+        check_fits(device, "randn", n)?;
+        Tensor::from_vec(with_global(|g| g.normal(n, 0.0, 1.0)), shape, device)
+    }
+
+    /// Uniform values in `[lo, hi)` from an explicit generator.
+    pub fn rand_with(shape: &[usize], lo: f32, hi: f32, gen: &mut Generator, device: &Device) -> Result<Tensor> {
+        let n = checked_numel("rand_with", shape)?;
+        check_fits(device, "rand_with", n)?;
+        Tensor::from_vec(gen.uniform(n, lo, hi), shape, device)
+    }
+
+    /// Normal values with `mean` and `std` from an explicit generator.
+    pub fn randn_with(shape: &[usize], mean: f32, std: f32, gen: &mut Generator, device: &Device) -> Result<Tensor> {
+        let n = checked_numel("randn_with", shape)?;
+        check_fits(device, "randn_with", n)?;
+        Tensor::from_vec(gen.normal(n, mean, std), shape, device)
+    }
+
+    // ---- properties ----
+
+    pub fn shape(&self) -> &[usize] {
+        self.0.layout.shape()
+    }
+    /// Same as [`Tensor::shape`].
+    pub fn dims(&self) -> &[usize] {
+        self.shape()
+    }
+    pub fn rank(&self) -> usize {
+        self.0.layout.rank()
+    }
+    pub fn numel(&self) -> usize {
+        self.0.layout.numel()
+    }
+    pub fn strides(&self) -> &[usize] {
+        self.0.layout.strides()
+    }
+    pub fn is_contiguous(&self) -> bool {
+        self.0.layout.is_contiguous()
+    }
+    pub fn device(&self) -> &Device {
+        &self.0.device
+    }
+    /// True when both handles view the same storage (a view of the other, or a clone).
+    pub fn same_storage(&self, other: &Tensor) -> bool {
+        Arc::ptr_eq(&self.0.storage, &other.0.storage)
+    }
+
+    // ---- reading ----
+
+    /// The elements in row-major order. On the GPU this waits for pending work, and reports
+    /// late errors (an out-of-range index in an earlier gather, say).
+    pub fn to_vec(&self) -> Result<Vec<f32>> {
+        self.storage().to_vec(self.layout())
+    }
+
+    /// The single element of a tensor with one element (any rank).
+    pub fn to_scalar(&self) -> Result<f32> {
+        if self.numel() != 1 {
+            return Err(Error::NotScalar {
+                op: "to_scalar",
+                shape: self.shape().to_vec(),
+            });
+        }
+        Ok(self.to_vec()?[0])
+    }
+
+    /// A copy on `device` (the same handle if it is already there).
+    pub fn to_device(&self, device: &Device) -> Result<Tensor> {
+        if self.device() == device {
+            return Ok(self.clone());
+        }
+        Tensor::from_vec(self.to_vec()?, self.shape(), device)
+    }
+
+    /// This tensor with row-major storage: itself if already contiguous, else a copy.
+    pub fn contiguous(&self) -> Result<Tensor> {
+        if self.is_contiguous() {
+            return Ok(self.clone());
+        }
+        self.unary(crate::op::UnaryOp::Identity, "contiguous")
+    }
+
+    // ---- views ----
+
+    /// The same elements in a new shape with the same number of elements. A view when the
+    /// tensor is contiguous, a copy otherwise.
+    pub fn reshape(&self, shape: &[usize]) -> Result<Tensor> {
+        let n = checked_numel("reshape", shape)?;
+        if n != self.numel() {
+            return Err(Error::ShapeMismatch {
+                op: "reshape",
+                lhs: self.shape().to_vec(),
+                rhs: shape.to_vec(),
+                why: format!("hold different numbers of elements ({} vs {n})", self.numel()),
+            });
+        }
+        let t = self.contiguous()?;
+        Ok(t.with_layout(t.layout().reshaped(shape)))
+    }
+
+    /// All elements as one axis.
+    pub fn flatten(&self) -> Result<Tensor> {
+        self.reshape(&[self.numel()])
+    }
+
+    /// Swaps two axes (negative axes count from the end). A view.
+    pub fn transpose(&self, a: isize, b: isize) -> Result<Tensor> {
+        let (a, b) = (normalize_axis("transpose", a, self.rank())?, normalize_axis("transpose", b, self.rank())?);
+        let mut perm: Vec<usize> = (0..self.rank()).collect();
+        perm.swap(a, b);
+        self.permute(&perm)
+    }
+
+    /// Swaps the last two axes (a matrix transpose). A view.
+    pub fn t(&self) -> Result<Tensor> {
+        if self.rank() < 2 {
+            return Err(Error::invalid("t", format!("needs at least 2 axes, found shape {:?}", self.shape())));
+        }
+        self.transpose(-2, -1)
+    }
+
+    /// Reorders the axes: axis `i` of the result is axis `perm[i]` of `self`. A view.
+    pub fn permute(&self, perm: &[usize]) -> Result<Tensor> {
+        Ok(self.with_layout(self.layout().permuted("permute", perm)?))
+    }
+
+    /// Repeats size-1 axes (and adds leading axes) to reach `shape`. A view: nothing is copied.
+    pub fn broadcast_to(&self, shape: &[usize]) -> Result<Tensor> {
+        Ok(self.with_layout(self.layout().broadcast_to("broadcast_to", shape)?))
+    }
+
+    /// Same as [`Tensor::broadcast_to`] (PyTorch's name).
+    pub fn expand(&self, shape: &[usize]) -> Result<Tensor> {
+        self.broadcast_to(shape)
+    }
+
+    /// `len` elements of `axis` starting at `start`. A view.
+    pub fn narrow(&self, axis: isize, start: usize, len: usize) -> Result<Tensor> {
+        let axis = normalize_axis("narrow", axis, self.rank())?;
+        Ok(self.with_layout(self.layout().narrowed("narrow", axis, start, len)?))
+    }
+
+    /// Elements `range` of `axis` (`t.slice(0, 1..3)`). A view.
+    pub fn slice(&self, axis: isize, range: std::ops::Range<usize>) -> Result<Tensor> {
+        if range.end < range.start {
+            return Err(Error::invalid("slice", format!("range {range:?} is reversed")));
+        }
+        self.narrow(axis, range.start, range.end - range.start)
+    }
+
+    /// Removes `axis`, which must have size 1. A view.
+    pub fn squeeze(&self, axis: isize) -> Result<Tensor> {
+        let a = normalize_axis("squeeze", axis, self.rank())?;
+        if self.shape()[a] != 1 {
+            return Err(Error::invalid(
+                "squeeze",
+                format!("axis {axis} has size {} (must be 1) in shape {:?}", self.shape()[a], self.shape()),
+            ));
+        }
+        Ok(self.with_layout(self.layout().squeezed(a)))
+    }
+
+    /// Inserts a size-1 axis at `axis` (in `-(rank+1)..=rank`). A view.
+    pub fn unsqueeze(&self, axis: isize) -> Result<Tensor> {
+        let a = normalize_axis("unsqueeze", axis, self.rank() + 1)?;
+        Ok(self.with_layout(self.layout().unsqueezed(a)))
+    }
+}
+
+/// Refuses a tensor of `n` elements that cannot fit on `device` before a host buffer is built.
+fn check_fits(device: &Device, op: &'static str, n: usize) -> Result<()> {
+    if let Some(ctx) = device.gpu_context() {
+        let bytes = (n as u64).saturating_mul(4);
+        if bytes > ctx.max_tensor_bytes() {
+            return Err(Error::TooLarge {
+                op,
+                bytes,
+                limit: ctx.max_tensor_bytes(),
+                what: "max_storage_buffer_binding_size",
+            });
+        }
+    }
+    Ok(())
+}
