@@ -58,8 +58,17 @@ impl DeviceInfo {
         if self.kind == DeviceKind::CpuBackend {
             return "cpu".into();
         }
-        let first: String = self.name.split_whitespace().take(2).collect::<Vec<_>>().join("-").to_lowercase();
-        let first: String = first.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
+        let first: String = self
+            .name
+            .split_whitespace()
+            .take(2)
+            .collect::<Vec<_>>()
+            .join("-")
+            .to_lowercase();
+        let first: String = first
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+            .collect();
         let kind = match self.kind {
             DeviceKind::DiscreteGpu => "discrete",
             DeviceKind::IntegratedGpu => "integrated",
@@ -76,9 +85,16 @@ impl fmt::Display for DeviceInfo {
         if self.kind == DeviceKind::CpuBackend {
             return write!(f, "{}", self.name);
         }
-        write!(f, "{} ({:?}, {}, driver {} {})", self.name, self.kind, self.backend, self.driver, self.driver_info)?;
+        write!(
+            f,
+            "{} ({:?}, {}, driver {} {})",
+            self.name, self.kind, self.backend, self.driver, self.driver_info
+        )?;
         if self.is_software() {
-            write!(f, " [software adapter: runs on the CPU; its timings are not GPU timings]")?;
+            write!(
+                f,
+                " [software adapter: runs on the CPU; its timings are not GPU timings]"
+            )?;
         }
         Ok(())
     }
@@ -169,8 +185,15 @@ impl Device {
         match &self.0 {
             Inner::Cpu => crate::cpu::memory_stats(),
             Inner::Gpu(c) => {
-                let (live_bytes, peak_bytes, pooled_buffers, pooled_bytes, created_buffers) = c.pool_stats();
-                MemoryStats { live_bytes, peak_bytes, pooled_buffers, pooled_bytes, created_buffers }
+                let (live_bytes, peak_bytes, pooled_buffers, pooled_bytes, created_buffers) =
+                    c.pool_stats();
+                MemoryStats {
+                    live_bytes,
+                    peak_bytes,
+                    pooled_buffers,
+                    pooled_bytes,
+                    created_buffers,
+                }
             }
         }
     }

@@ -8,13 +8,25 @@ use crate::tensor::Tensor;
 const EDGE: usize = 3;
 const FULL_LIMIT: usize = 1000;
 
-fn write_axis(f: &mut fmt::Formatter<'_>, v: &[f32], shape: &[usize], strides: &[usize], base: usize, abbreviate: bool, depth: usize) -> fmt::Result {
+fn write_axis(
+    f: &mut fmt::Formatter<'_>,
+    v: &[f32],
+    shape: &[usize],
+    strides: &[usize],
+    base: usize,
+    abbreviate: bool,
+    depth: usize,
+) -> fmt::Result {
     if shape.is_empty() {
         return write!(f, "{:.4}", v[base]);
     }
     let n = shape[0];
     let show: Vec<Option<usize>> = if abbreviate && n > 2 * EDGE {
-        (0..EDGE).map(Some).chain([None]).chain((n - EDGE..n).map(Some)).collect()
+        (0..EDGE)
+            .map(Some)
+            .chain([None])
+            .chain((n - EDGE..n).map(Some))
+            .collect()
     } else {
         (0..n).map(Some).collect()
     };
@@ -28,7 +40,15 @@ fn write_axis(f: &mut fmt::Formatter<'_>, v: &[f32], shape: &[usize], strides: &
             }
         }
         match i {
-            Some(i) => write_axis(f, v, &shape[1..], &strides[1..], base + i * strides[0], abbreviate, depth + 1)?,
+            Some(i) => write_axis(
+                f,
+                v,
+                &shape[1..],
+                &strides[1..],
+                base + i * strides[0],
+                abbreviate,
+                depth + 1,
+            )?,
             None => write!(f, "...")?,
         }
     }
@@ -40,11 +60,24 @@ impl fmt::Display for Tensor {
         match self.to_vec() {
             Ok(v) => {
                 let strides = crate::shape::contiguous_strides(self.shape());
-                write_axis(f, &v, self.shape(), &strides, 0, self.numel() > FULL_LIMIT, 0)?;
+                write_axis(
+                    f,
+                    &v,
+                    self.shape(),
+                    &strides,
+                    0,
+                    self.numel() > FULL_LIMIT,
+                    0,
+                )?;
             }
             Err(e) => write!(f, "<unreadable: {e}>")?,
         }
-        write!(f, "\nTensor[shape={:?}, device={}]", self.shape(), self.device())
+        write!(
+            f,
+            "\nTensor[shape={:?}, device={}]",
+            self.shape(),
+            self.device()
+        )
     }
 }
 

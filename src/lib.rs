@@ -39,10 +39,16 @@ pub use tensor::Tensor;
 
 /// The WGSL sources, by file name, for tools and tests that validate them without a GPU.
 pub fn wgsl_sources() -> Vec<(&'static str, &'static str)> {
-    gpu::kernels::Shader::ALL.iter().map(|s| (s.file_name(), s.source())).collect()
+    gpu::kernels::Shader::ALL
+        .iter()
+        .map(|s| (s.file_name(), s.source()))
+        .collect()
 }
 
 /// Every kernel as (WGSL file name, entry point), for tests that check each one exists.
 pub fn kernel_entry_points() -> Vec<(&'static str, &'static str)> {
-    gpu::kernels::Kernel::ALL.iter().map(|k| (k.shader().file_name(), k.entry_point())).collect()
+    gpu::kernels::Kernel::ALL
+        .iter()
+        .map(|k| (k.shader().file_name(), k.entry_point()))
+        .collect()
 }

@@ -62,7 +62,12 @@ impl Tensor {
         let la = self.layout().broadcast_to(name, &shape)?;
         let lb = rhs.layout().broadcast_to(name, &shape)?;
         let spec = Strided::new(name, &[&la, &lb])?;
-        let s = Storage::elementwise(&[self.storage(), rhs.storage()], &spec, Elementwise::Binary(op), name)?;
+        let s = Storage::elementwise(
+            &[self.storage(), rhs.storage()],
+            &spec,
+            Elementwise::Binary(op),
+            name,
+        )?;
         Ok(Tensor::from_storage(s, &shape, self.device()))
     }
 
@@ -102,7 +107,10 @@ impl Tensor {
     /// `min(max(x, lo), hi)`.
     pub fn clamp(&self, lo: f32, hi: f32) -> Result<Tensor> {
         if lo > hi || lo.is_nan() || hi.is_nan() {
-            return Err(Error::invalid("clamp", format!("min {lo} must not exceed max {hi}")));
+            return Err(Error::invalid(
+                "clamp",
+                format!("min {lo} must not exceed max {hi}"),
+            ));
         }
         self.unary(UnaryOp::Clamp(lo, hi), "clamp")
     }
@@ -139,10 +147,22 @@ impl Tensor {
     /// `a` where `cond != 0`, else `b`; all three broadcast together.
     pub fn where_(cond: &Tensor, a: &Tensor, b: &Tensor) -> Result<Tensor> {
         same_device("where_", &[cond, a, b])?;
-        let shape = broadcast_shapes("where_", &broadcast_shapes("where_", cond.shape(), a.shape())?, b.shape())?;
-        let ls: Vec<Layout> = [cond, a, b].iter().map(|t| t.layout().broadcast_to("where_", &shape)).collect::<Result<_>>()?;
+        let shape = broadcast_shapes(
+            "where_",
+            &broadcast_shapes("where_", cond.shape(), a.shape())?,
+            b.shape(),
+        )?;
+        let ls: Vec<Layout> = [cond, a, b]
+            .iter()
+            .map(|t| t.layout().broadcast_to("where_", &shape))
+            .collect::<Result<_>>()?;
         let spec = Strided::new("where_", &[&ls[0], &ls[1], &ls[2]])?;
-        let s = Storage::elementwise(&[cond.storage(), a.storage(), b.storage()], &spec, Elementwise::Where, "where_")?;
+        let s = Storage::elementwise(
+            &[cond.storage(), a.storage(), b.storage()],
+            &spec,
+            Elementwise::Where,
+            "where_",
+        )?;
         Ok(Tensor::from_storage(s, &shape, cond.device()))
     }
 
@@ -158,25 +178,47 @@ impl Tensor {
             why,
         };
         if self.rank() == 0 || rhs.rank() == 0 {
-            return Err(mismatch("cannot be multiplied (matmul needs at least 1-D operands)".into()));
+            return Err(mismatch(
+                "cannot be multiplied (matmul needs at least 1-D operands)".into(),
+            ));
         }
-        let a = if self.rank() == 1 { self.unsqueeze(0)? } else { self.clone() };
-        let b = if rhs.rank() == 1 { rhs.unsqueeze(1)? } else { rhs.clone() };
+        let a = if self.rank() == 1 {
+            self.unsqueeze(0)?
+        } else {
+            self.clone()
+        };
+        let b = if rhs.rank() == 1 {
+            rhs.unsqueeze(1)?
+        } else {
+            rhs.clone()
+        };
         let (ra, rb) = (a.rank(), b.rank());
         let (m, k) = (a.shape()[ra - 2], a.shape()[ra - 1]);
         let (k2, n) = (b.shape()[rb - 2], b.shape()[rb - 1]);
         if k != k2 {
-            return Err(mismatch(format!("cannot be multiplied (inner dimensions {k} and {k2} differ)")));
+            return Err(mismatch(format!(
+                "cannot be multiplied (inner dimensions {k} and {k2} differ)"
+            )));
         }
         let batch_shape = broadcast_shapes("matmul", &a.shape()[..ra - 2], &b.shape()[..rb - 2])
-            .map_err(|_| mismatch(format!("have batch dimensions {:?} and {:?} that do not broadcast", &a.shape()[..ra - 2], &b.shape()[..rb - 2])))?;
+            .map_err(|_| {
+                mismatch(format!(
+                    "have batch dimensions {:?} and {:?} that do not broadcast",
+                    &a.shape()[..ra - 2],
+                    &b.shape()[..rb - 2]
+                ))
+            })?;
         let batch: usize = batch_shape.iter().product();
         let operand = |t: &Tensor, rows: usize, cols: usize| -> Result<(Tensor, MatOperand)> {
             let full: Vec<usize> = batch_shape.iter().copied().chain([rows, cols]).collect();
             let mut t = t.broadcast_to(&full)?;
             let nb = batch_shape.len();
             // The batch axes must flatten to one stride; otherwise copy (rare: odd views).
-            if collapse("matmul", &batch_shape, &[&t.strides()[..nb]])?.shape.len() > 1 {
+            if collapse("matmul", &batch_shape, &[&t.strides()[..nb]])?
+                .shape
+                .len()
+                > 1
+            {
                 t = t.contiguous()?;
             }
             let c = collapse("matmul", &batch_shape, &[&t.strides()[..nb]])?;
@@ -190,7 +232,14 @@ impl Tensor {
         };
         let (ta, oa) = operand(&a, m, k)?;
         let (tb, ob) = operand(&b, k, n)?;
-        let spec = MatmulSpec { batch, m, n, k, a: oa, b: ob };
+        let spec = MatmulSpec {
+            batch,
+            m,
+            n,
+            k,
+            a: oa,
+            b: ob,
+        };
         let s = ta.storage().matmul(tb.storage(), &spec)?;
         let mut shape = batch_shape;
         if self.rank() > 1 {
@@ -208,11 +257,24 @@ impl Tensor {
         let name = op.name();
         let ax = normalize_axis(name, axis, self.rank().max(1))?;
         let x = self.contiguous()?;
-        let shape: Vec<usize> = if x.rank() == 0 { vec![1] } else { x.shape().to_vec() };
+        let shape: Vec<usize> = if x.rank() == 0 {
+            vec![1]
+        } else {
+            x.shape().to_vec()
+        };
         let len = shape[ax];
         check_reducible(name, op, len, &shape)?;
-        let (outer, inner) = (shape[..ax].iter().product(), shape[ax + 1..].iter().product());
-        let spec = LineSpec { offset: x.layout().offset(), outer, len, inner, numel: outer * len * inner };
+        let (outer, inner) = (
+            shape[..ax].iter().product(),
+            shape[ax + 1..].iter().product(),
+        );
+        let spec = LineSpec {
+            offset: x.layout().offset(),
+            outer,
+            len,
+            inner,
+            numel: outer * len * inner,
+        };
         let s = x.storage().reduce(&spec, op)?;
         let mut out = shape;
         if keepdim {
@@ -233,13 +295,37 @@ impl Tensor {
         let n = x.numel();
         check_reducible(name, op, n, x.shape())?;
         let offset = x.layout().offset();
-        let one_line = LineSpec { offset, outer: 1, len: n, inner: 1, numel: n };
-        let s = if x.device().is_gpu() && matches!(op, ReduceOp::Sum | ReduceOp::Max | ReduceOp::Min) && n > FULL_REDUCE_ROW {
+        let one_line = LineSpec {
+            offset,
+            outer: 1,
+            len: n,
+            inner: 1,
+            numel: n,
+        };
+        let s = if x.device().is_gpu()
+            && matches!(op, ReduceOp::Sum | ReduceOp::Max | ReduceOp::Min)
+            && n > FULL_REDUCE_ROW
+        {
             // Two passes so many workgroups share the work: rows of 4096, then the row results.
             let rows = n.div_ceil(FULL_REDUCE_ROW);
-            let first = LineSpec { offset, outer: rows, len: FULL_REDUCE_ROW, inner: 1, numel: n };
+            let first = LineSpec {
+                offset,
+                outer: rows,
+                len: FULL_REDUCE_ROW,
+                inner: 1,
+                numel: n,
+            };
             let partial = x.storage().reduce(&first, op)?;
-            partial.reduce(&LineSpec { offset: 0, outer: 1, len: rows, inner: 1, numel: rows }, op)?
+            partial.reduce(
+                &LineSpec {
+                    offset: 0,
+                    outer: 1,
+                    len: rows,
+                    inner: 1,
+                    numel: rows,
+                },
+                op,
+            )?
         } else {
             x.storage().reduce(&one_line, op)?
         };
@@ -298,12 +384,16 @@ impl Tensor {
     pub fn var(&self, axis: isize, keepdim: bool) -> Result<Tensor> {
         let len = self.axis_len("var", axis)?;
         let dev = self.sub(&self.mean(axis, true)?)?;
-        dev.square()?.sum(axis, keepdim)?.mul_scalar(1.0 / (len as f32 - 1.0))
+        dev.square()?
+            .sum(axis, keepdim)?
+            .mul_scalar(1.0 / (len as f32 - 1.0))
     }
     /// Unbiased variance of all elements (0-D).
     pub fn var_all(&self) -> Result<Tensor> {
         let dev = self.sub(&self.mean_all()?)?;
-        dev.square()?.sum_all()?.mul_scalar(1.0 / (self.numel() as f32 - 1.0))
+        dev.square()?
+            .sum_all()?
+            .mul_scalar(1.0 / (self.numel() as f32 - 1.0))
     }
 
     fn axis_len(&self, op: &'static str, axis: isize) -> Result<usize> {
@@ -317,10 +407,23 @@ impl Tensor {
         let name = if log { "log_softmax" } else { "softmax" };
         let ax = normalize_axis(name, axis, self.rank().max(1))?;
         let x = self.contiguous()?;
-        let shape: Vec<usize> = if x.rank() == 0 { vec![1] } else { x.shape().to_vec() };
-        let (outer, inner) = (shape[..ax].iter().product(), shape[ax + 1..].iter().product());
+        let shape: Vec<usize> = if x.rank() == 0 {
+            vec![1]
+        } else {
+            x.shape().to_vec()
+        };
+        let (outer, inner) = (
+            shape[..ax].iter().product(),
+            shape[ax + 1..].iter().product(),
+        );
         let len = shape[ax];
-        let spec = LineSpec { offset: x.layout().offset(), outer, len, inner, numel: outer * len * inner };
+        let spec = LineSpec {
+            offset: x.layout().offset(),
+            outer,
+            len,
+            inner,
+            numel: outer * len * inner,
+        };
         let s = x.storage().softmax(&spec, log)?;
         Ok(Tensor::from_storage(s, self.shape(), self.device()))
     }
@@ -344,7 +447,10 @@ impl Tensor {
         same_device("index_select", &[self, indices])?;
         let ax = normalize_axis("index_select", axis, self.rank())?;
         if indices.rank() != 1 {
-            return Err(Error::invalid("index_select", format!("indices must be 1-D, found shape {:?}", indices.shape())));
+            return Err(Error::invalid(
+                "index_select",
+                format!("indices must be 1-D, found shape {:?}", indices.shape()),
+            ));
         }
         let mut out_shape = self.shape().to_vec();
         out_shape[ax] = indices.numel();
@@ -361,20 +467,34 @@ impl Tensor {
         same_device("gather", &[self, index])?;
         let ax = normalize_axis("gather", axis, self.rank())?;
         let fits = index.rank() == self.rank()
-            && index.shape().iter().zip(self.shape()).enumerate().all(|(d, (&i, &s))| d == ax || i <= s);
+            && index
+                .shape()
+                .iter()
+                .zip(self.shape())
+                .enumerate()
+                .all(|(d, (&i, &s))| d == ax || i <= s);
         if !fits {
             return Err(Error::ShapeMismatch {
                 op: "gather",
                 lhs: self.shape().to_vec(),
                 rhs: index.shape().to_vec(),
-                why: format!("do not fit: the index needs the same rank and no larger size off axis {ax}"),
+                why: format!(
+                    "do not fit: the index needs the same rank and no larger size off axis {ax}"
+                ),
             });
         }
         let out_shape = index.shape().to_vec();
         self.gather_impl("gather", ax, index, index.layout(), out_shape)
     }
 
-    fn gather_impl(&self, op: &'static str, ax: usize, index: &Tensor, idx: &Layout, out_shape: Vec<usize>) -> Result<Tensor> {
+    fn gather_impl(
+        &self,
+        op: &'static str,
+        ax: usize,
+        index: &Tensor,
+        idx: &Layout,
+        out_shape: Vec<usize>,
+    ) -> Result<Tensor> {
         // The input, seen over the output shape with its `axis` stride zeroed: the kernel
         // adds `index * axis_stride`.
         let mut strides = self.strides().to_vec();
@@ -404,13 +524,20 @@ impl Tensor {
 
     /// Joins tensors along an existing `axis`; all other axes must match.
     pub fn cat(tensors: &[&Tensor], axis: isize) -> Result<Tensor> {
-        let first = tensors.first().ok_or_else(|| Error::invalid("cat", "needs at least one tensor"))?;
+        let first = tensors
+            .first()
+            .ok_or_else(|| Error::invalid("cat", "needs at least one tensor"))?;
         same_device("cat", tensors)?;
         let ax = normalize_axis("cat", axis, first.rank())?;
         let mut out_shape = first.shape().to_vec();
         out_shape[ax] = 0;
         for t in tensors {
-            let agrees = t.rank() == first.rank() && t.shape().iter().zip(first.shape()).enumerate().all(|(d, (a, b))| d == ax || a == b);
+            let agrees = t.rank() == first.rank()
+                && t.shape()
+                    .iter()
+                    .zip(first.shape())
+                    .enumerate()
+                    .all(|(d, (a, b))| d == ax || a == b);
             if !agrees {
                 return Err(Error::ShapeMismatch {
                     op: "cat",
@@ -441,7 +568,9 @@ impl Tensor {
 
     /// Joins same-shaped tensors along a new `axis`.
     pub fn stack(tensors: &[&Tensor], axis: isize) -> Result<Tensor> {
-        let first = tensors.first().ok_or_else(|| Error::invalid("stack", "needs at least one tensor"))?;
+        let first = tensors
+            .first()
+            .ok_or_else(|| Error::invalid("stack", "needs at least one tensor"))?;
         if let Some(t) = tensors.iter().find(|t| t.shape() != first.shape()) {
             return Err(Error::ShapeMismatch {
                 op: "stack",
@@ -451,7 +580,10 @@ impl Tensor {
             });
         }
         let ax = normalize_axis("stack", axis, first.rank() + 1)? as isize;
-        let parts: Vec<Tensor> = tensors.iter().map(|t| t.unsqueeze(ax)).collect::<Result<_>>()?;
+        let parts: Vec<Tensor> = tensors
+            .iter()
+            .map(|t| t.unsqueeze(ax))
+            .collect::<Result<_>>()?;
         Tensor::cat(&parts.iter().collect::<Vec<_>>(), ax)
     }
 
@@ -459,7 +591,10 @@ impl Tensor {
 
     /// How many elements are NaN or ±inf (tested on the bit pattern on the GPU).
     pub fn count_non_finite(&self) -> Result<usize> {
-        Ok(self.unary(UnaryOp::IsNonFinite, "count_non_finite")?.sum_all()?.to_scalar()? as usize)
+        Ok(self
+            .unary(UnaryOp::IsNonFinite, "count_non_finite")?
+            .sum_all()?
+            .to_scalar()? as usize)
     }
 
     /// True when no element is NaN or ±inf.
@@ -470,10 +605,16 @@ impl Tensor {
 
 fn check_reducible(name: &'static str, op: ReduceOp, len: usize, shape: &[usize]) -> Result<()> {
     if len == 0 && op != ReduceOp::Sum {
-        return Err(Error::invalid(name, format!("cannot reduce an empty axis (shape {shape:?})")));
+        return Err(Error::invalid(
+            name,
+            format!("cannot reduce an empty axis (shape {shape:?})"),
+        ));
     }
     if matches!(op, ReduceOp::ArgMax | ReduceOp::ArgMin) && len > MAX_F32_INDEX {
-        return Err(Error::invalid(name, format!("axis of length {len} exceeds 2^24, past which f32 indices are inexact")));
+        return Err(Error::invalid(
+            name,
+            format!("axis of length {len} exceeds 2^24, past which f32 indices are inexact"),
+        ));
     }
     Ok(())
 }

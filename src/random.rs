@@ -35,9 +35,13 @@ impl Generator {
         (0..n as u64)
             .map(|i| {
                 let u = unit(key, i) as f32; // in [0, 1) with 24 bits, exact in f32
-                // Clamp: lo + (hi - lo) * u can round up to hi.
+                                             // Clamp: lo + (hi - lo) * u can round up to hi.
                 let v = lo + (hi - lo) * u;
-                if v >= hi { hi.next_down().max(lo) } else { v }
+                if v >= hi {
+                    hi.next_down().max(lo)
+                } else {
+                    v
+                }
             })
             .collect()
     }
@@ -64,7 +68,9 @@ fn unit(key: u64, i: u64) -> f64 {
 /// Seed used until [`manual_seed`] is called (runs are reproducible by default).
 const DEFAULT_SEED: u64 = 0x5eed;
 
-static GLOBAL: Mutex<Generator> = Mutex::new(Generator { state: DEFAULT_SEED });
+static GLOBAL: Mutex<Generator> = Mutex::new(Generator {
+    state: DEFAULT_SEED,
+});
 
 /// Seeds the global generator that `Tensor::rand` and `Tensor::randn` draw from.
 pub fn manual_seed(seed: u64) {

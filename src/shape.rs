@@ -83,7 +83,11 @@ impl Layout {
     /// A layout from raw parts; the caller guarantees it stays inside its storage.
     pub(crate) fn from_parts(shape: Vec<usize>, strides: Vec<usize>, offset: usize) -> Self {
         debug_assert_eq!(shape.len(), strides.len());
-        Layout { shape, strides, offset }
+        Layout {
+            shape,
+            strides,
+            offset,
+        }
     }
 
     pub fn shape(&self) -> &[usize] {
@@ -143,10 +147,17 @@ impl Layout {
     pub fn permuted(&self, op: &'static str, perm: &[usize]) -> Result<Layout> {
         let rank = self.rank();
         let mut seen = vec![false; rank];
-        if perm.len() != rank || perm.iter().any(|&p| p >= rank || std::mem::replace(&mut seen[p], true)) {
+        if perm.len() != rank
+            || perm
+                .iter()
+                .any(|&p| p >= rank || std::mem::replace(&mut seen[p], true))
+        {
             return Err(Error::invalid(
                 op,
-                format!("{perm:?} is not a permutation of the {rank} axes of shape {:?}", self.shape),
+                format!(
+                    "{perm:?} is not a permutation of the {rank} axes of shape {:?}",
+                    self.shape
+                ),
             ));
         }
         Ok(Layout {
@@ -157,7 +168,13 @@ impl Layout {
     }
 
     /// Keeps `len` elements of `axis` starting at `start`.
-    pub fn narrowed(&self, op: &'static str, axis: usize, start: usize, len: usize) -> Result<Layout> {
+    pub fn narrowed(
+        &self,
+        op: &'static str,
+        axis: usize,
+        start: usize,
+        len: usize,
+    ) -> Result<Layout> {
         let size = self.shape[axis];
         if start.checked_add(len).is_none_or(|end| end > size) {
             return Err(Error::invalid(
@@ -290,7 +307,9 @@ mod tests {
     fn broadcast_rules() {
         assert_eq!(broadcast_shapes("t", &[3, 1], &[4]).unwrap(), vec![3, 4]);
         assert!(broadcast_shapes("t", &[3, 2], &[4]).is_err());
-        let l = Layout::contiguous(&[3, 1]).broadcast_to("t", &[2, 3, 4]).unwrap();
+        let l = Layout::contiguous(&[3, 1])
+            .broadcast_to("t", &[2, 3, 4])
+            .unwrap();
         assert_eq!(l.strides(), &[0, 1, 0]);
     }
 }

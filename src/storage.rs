@@ -128,11 +128,24 @@ macro_rules! on_backend {
 }
 
 impl Storage {
-    pub fn elementwise(inputs: &[&Storage], spec: &Strided, kind: Elementwise, op: &'static str) -> Result<Storage> {
-        if let Some(cpu) = inputs.iter().map(|s| s.as_cpu()).collect::<Option<Vec<_>>>() {
+    pub fn elementwise(
+        inputs: &[&Storage],
+        spec: &Strided,
+        kind: Elementwise,
+        op: &'static str,
+    ) -> Result<Storage> {
+        if let Some(cpu) = inputs
+            .iter()
+            .map(|s| s.as_cpu())
+            .collect::<Option<Vec<_>>>()
+        {
             return Ok(Storage::Cpu(CpuStorage::elementwise(&cpu, spec, kind)?));
         }
-        if let Some(gpu) = inputs.iter().map(|s| s.as_gpu()).collect::<Option<Vec<_>>>() {
+        if let Some(gpu) = inputs
+            .iter()
+            .map(|s| s.as_gpu())
+            .collect::<Option<Vec<_>>>()
+        {
             return Ok(Storage::Gpu(GpuStorage::elementwise(&gpu, spec, kind)?));
         }
         Err(Error::invalid(op, "operands on different backends"))
@@ -159,10 +172,18 @@ impl Storage {
     }
 
     pub fn cat(parts: &[(&Storage, Strided)], numel: usize) -> Result<Storage> {
-        if let Some(cpu) = parts.iter().map(|(s, sp)| s.as_cpu().map(|c| (c, sp.clone()))).collect::<Option<Vec<_>>>() {
+        if let Some(cpu) = parts
+            .iter()
+            .map(|(s, sp)| s.as_cpu().map(|c| (c, sp.clone())))
+            .collect::<Option<Vec<_>>>()
+        {
             return Ok(Storage::Cpu(CpuStorage::cat(&cpu, numel)?));
         }
-        if let Some(gpu) = parts.iter().map(|(s, sp)| s.as_gpu().map(|g| (g, sp.clone()))).collect::<Option<Vec<_>>>() {
+        if let Some(gpu) = parts
+            .iter()
+            .map(|(s, sp)| s.as_gpu().map(|g| (g, sp.clone())))
+            .collect::<Option<Vec<_>>>()
+        {
             return Ok(Storage::Gpu(GpuStorage::cat(&gpu, numel)?));
         }
         Err(Error::invalid("cat", "operands on different backends"))

@@ -34,7 +34,11 @@ pub(crate) struct Inner2 {
 
 impl Tensor {
     pub(crate) fn from_parts(storage: Arc<Storage>, layout: Layout, device: Device) -> Tensor {
-        Tensor(Arc::new(Inner2 { storage, layout, device }))
+        Tensor(Arc::new(Inner2 {
+            storage,
+            layout,
+            device,
+        }))
     }
 
     /// A contiguous tensor over freshly computed storage.
@@ -105,7 +109,12 @@ impl Tensor {
 
     /// `[start, start + step, ...]` up to but excluding `end` (1-D).
     pub fn arange(start: f32, end: f32, step: f32, device: &Device) -> Result<Tensor> {
-        if step == 0.0 || !step.is_finite() || !start.is_finite() || !end.is_finite() || (end - start) / step < 0.0 {
+        if step == 0.0
+            || !step.is_finite()
+            || !start.is_finite()
+            || !end.is_finite()
+            || (end - start) / step < 0.0
+        {
             return Err(Error::invalid(
                 "arange",
                 format!("cannot go from {start} to {end} in steps of {step}"),
@@ -131,7 +140,9 @@ impl Tensor {
 
     /// The `n × n` identity matrix.
     pub fn eye(n: usize, device: &Device) -> Result<Tensor> {
-        let numel = n.checked_mul(n).ok_or_else(|| Error::invalid("eye", format!("{n} x {n} overflows")))?;
+        let numel = n
+            .checked_mul(n)
+            .ok_or_else(|| Error::invalid("eye", format!("{n} x {n} overflows")))?;
         check_fits(device, "eye", numel)?;
         let mut data = vec![0.0; numel];
         data.iter_mut().step_by(n + 1).for_each(|x| *x = 1.0);
@@ -154,14 +165,26 @@ impl Tensor {
     }
 
     /// Uniform values in `[lo, hi)` from an explicit generator.
-    pub fn rand_with(shape: &[usize], lo: f32, hi: f32, gen: &mut Generator, device: &Device) -> Result<Tensor> {
+    pub fn rand_with(
+        shape: &[usize],
+        lo: f32,
+        hi: f32,
+        gen: &mut Generator,
+        device: &Device,
+    ) -> Result<Tensor> {
         let n = checked_numel("rand_with", shape)?;
         check_fits(device, "rand_with", n)?;
         Tensor::from_vec(gen.uniform(n, lo, hi), shape, device)
     }
 
     /// Normal values with `mean` and `std` from an explicit generator.
-    pub fn randn_with(shape: &[usize], mean: f32, std: f32, gen: &mut Generator, device: &Device) -> Result<Tensor> {
+    pub fn randn_with(
+        shape: &[usize],
+        mean: f32,
+        std: f32,
+        gen: &mut Generator,
+        device: &Device,
+    ) -> Result<Tensor> {
         let n = checked_numel("randn_with", shape)?;
         check_fits(device, "randn_with", n)?;
         Tensor::from_vec(gen.normal(n, mean, std), shape, device)
@@ -242,7 +265,10 @@ impl Tensor {
                 op: "reshape",
                 lhs: self.shape().to_vec(),
                 rhs: shape.to_vec(),
-                why: format!("hold different numbers of elements ({} vs {n})", self.numel()),
+                why: format!(
+                    "hold different numbers of elements ({} vs {n})",
+                    self.numel()
+                ),
             });
         }
         let t = self.contiguous()?;
@@ -256,7 +282,10 @@ impl Tensor {
 
     /// Swaps two axes (negative axes count from the end). A view.
     pub fn transpose(&self, a: isize, b: isize) -> Result<Tensor> {
-        let (a, b) = (normalize_axis("transpose", a, self.rank())?, normalize_axis("transpose", b, self.rank())?);
+        let (a, b) = (
+            normalize_axis("transpose", a, self.rank())?,
+            normalize_axis("transpose", b, self.rank())?,
+        );
         let mut perm: Vec<usize> = (0..self.rank()).collect();
         perm.swap(a, b);
         self.permute(&perm)
@@ -265,7 +294,10 @@ impl Tensor {
     /// Swaps the last two axes (a matrix transpose). A view.
     pub fn t(&self) -> Result<Tensor> {
         if self.rank() < 2 {
-            return Err(Error::invalid("t", format!("needs at least 2 axes, found shape {:?}", self.shape())));
+            return Err(Error::invalid(
+                "t",
+                format!("needs at least 2 axes, found shape {:?}", self.shape()),
+            ));
         }
         self.transpose(-2, -1)
     }
@@ -294,7 +326,10 @@ impl Tensor {
     /// Elements `range` of `axis` (`t.slice(0, 1..3)`). A view.
     pub fn slice(&self, axis: isize, range: std::ops::Range<usize>) -> Result<Tensor> {
         if range.end < range.start {
-            return Err(Error::invalid("slice", format!("range {range:?} is reversed")));
+            return Err(Error::invalid(
+                "slice",
+                format!("range {range:?} is reversed"),
+            ));
         }
         self.narrow(axis, range.start, range.end - range.start)
     }
@@ -305,7 +340,11 @@ impl Tensor {
         if self.shape()[a] != 1 {
             return Err(Error::invalid(
                 "squeeze",
-                format!("axis {axis} has size {} (must be 1) in shape {:?}", self.shape()[a], self.shape()),
+                format!(
+                    "axis {axis} has size {} (must be 1) in shape {:?}",
+                    self.shape()[a],
+                    self.shape()
+                ),
             ));
         }
         Ok(self.with_layout(self.layout().squeezed(a)))

@@ -12,22 +12,36 @@ fn every_wgsl_file_validates() {
                 continue;
             }
         };
-        let mut v = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::all());
+        let mut v = naga::valid::Validator::new(
+            naga::valid::ValidationFlags::all(),
+            naga::valid::Capabilities::all(),
+        );
         if let Err(e) = v.validate(&module) {
             failures.push(format!("{name}: {}", e.emit_to_string(src)));
         }
     }
-    assert!(failures.is_empty(), "invalid WGSL:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "invalid WGSL:\n{}",
+        failures.join("\n")
+    );
 }
 
 #[test]
 fn every_kernel_has_its_entry_point() {
     let sources = ferrograd::wgsl_sources();
     for (file, entry) in ferrograd::kernel_entry_points() {
-        let src = sources.iter().find(|(n, _)| *n == file).map(|(_, s)| *s).expect("shader file registered");
+        let src = sources
+            .iter()
+            .find(|(n, _)| *n == file)
+            .map(|(_, s)| *s)
+            .expect("shader file registered");
         let module = naga::front::wgsl::parse_str(src).expect("parses");
         assert!(
-            module.entry_points.iter().any(|e| e.name == entry && e.stage == naga::ShaderStage::Compute),
+            module
+                .entry_points
+                .iter()
+                .any(|e| e.name == entry && e.stage == naga::ShaderStage::Compute),
             "{file} has no compute entry point {entry}"
         );
     }
@@ -39,7 +53,14 @@ fn shader_files_on_disk_match_the_registry() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders");
     let registered: Vec<&str> = ferrograd::wgsl_sources().iter().map(|(n, _)| *n).collect();
     for entry in std::fs::read_dir(dir).expect("shaders/ exists") {
-        let name = entry.expect("readable").file_name().into_string().expect("utf-8 name");
-        assert!(registered.contains(&name.as_str()), "shaders/{name} is not registered in src/gpu/kernels.rs");
+        let name = entry
+            .expect("readable")
+            .file_name()
+            .into_string()
+            .expect("utf-8 name");
+        assert!(
+            registered.contains(&name.as_str()),
+            "shaders/{name} is not registered in src/gpu/kernels.rs"
+        );
     }
 }

@@ -11,7 +11,13 @@ use crate::storage::{MatOperand, MatmulSpec};
 /// one thread); above it, matrixmultiply's own threads split each GEMM.
 const SMALL_GEMM: usize = 64 * 64 * 64;
 
-fn view<'a>(data: &'a [f32], op: &MatOperand, b: usize, rows: usize, cols: usize) -> ArrayView2<'a, f32> {
+fn view<'a>(
+    data: &'a [f32],
+    op: &MatOperand,
+    b: usize,
+    rows: usize,
+    cols: usize,
+) -> ArrayView2<'a, f32> {
     let start = op.offset + b * op.batch;
     // The spec was validated against the layouts, so the view always fits the slice.
     ArrayView2::from_shape((rows, cols).strides((op.row, op.col)), &data[start..])
@@ -31,12 +37,22 @@ pub(super) fn matmul(a: &[f32], b: &[f32], spec: &MatmulSpec) -> Vec<f32> {
         if k == 0 {
             return; // An empty sum is zero.
         }
-        general_mat_mul(1.0, &view(a, &spec.a, bi, m, k), &view(b, &spec.b, bi, k, n), 0.0, &mut c);
+        general_mat_mul(
+            1.0,
+            &view(a, &spec.a, bi, m, k),
+            &view(b, &spec.b, bi, k, n),
+            0.0,
+            &mut c,
+        );
     };
     if batch > 1 && m * n * k < SMALL_GEMM {
-        out.par_chunks_mut(m * n).enumerate().for_each(|(bi, c)| one(bi, c));
+        out.par_chunks_mut(m * n)
+            .enumerate()
+            .for_each(|(bi, c)| one(bi, c));
     } else {
-        out.chunks_mut(m * n).enumerate().for_each(|(bi, c)| one(bi, c));
+        out.chunks_mut(m * n)
+            .enumerate()
+            .for_each(|(bi, c)| one(bi, c));
     }
     out
 }

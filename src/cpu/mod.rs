@@ -69,7 +69,12 @@ impl<'a> StridedWalk<'a> {
             rem /= spec.shape[d];
         }
         let offsets = (0..spec.offsets.len())
-            .map(|j| spec.offsets[j] + (0..rank).map(|d| idx[d] * spec.strides[j][d]).sum::<usize>())
+            .map(|j| {
+                spec.offsets[j]
+                    + (0..rank)
+                        .map(|d| idx[d] * spec.strides[j][d])
+                        .sum::<usize>()
+            })
             .collect();
         StridedWalk { spec, idx, offsets }
     }
@@ -104,7 +109,9 @@ fn fill_strided(out: &mut [f32], spec: &Strided, f: impl Fn(&[usize]) -> f32 + S
         }
     };
     if out.len() >= PAR_THRESHOLD {
-        out.par_chunks_mut(CHUNK).enumerate().for_each(|(c, chunk)| run(c * CHUNK, chunk));
+        out.par_chunks_mut(CHUNK)
+            .enumerate()
+            .for_each(|(c, chunk)| run(c * CHUNK, chunk));
     } else {
         run(0, out);
     }
@@ -112,7 +119,11 @@ fn fill_strided(out: &mut [f32], spec: &Strided, f: impl Fn(&[usize]) -> f32 + S
 
 /// True when every operand is a dense run starting at its offset (the fast path).
 fn all_dense(spec: &Strided) -> bool {
-    spec.shape.len() <= 1 && spec.strides.iter().all(|s| s.first().is_none_or(|&x| x == 1))
+    spec.shape.len() <= 1
+        && spec
+            .strides
+            .iter()
+            .all(|s| s.first().is_none_or(|&x| x == 1))
 }
 
 /// Checks an f32 index: integral and in `0..size`.
@@ -136,13 +147,18 @@ impl Backend for CpuStorage {
         let data: Vec<&[f32]> = inputs.iter().map(|s| s.0.as_slice()).collect();
         if all_dense(spec) {
             // Contiguous operands: slice them and let the compiler vectorise.
-            let src: Vec<&[f32]> = data.iter().zip(&spec.offsets).map(|(d, &o)| &d[o..o + n]).collect();
+            let src: Vec<&[f32]> = data
+                .iter()
+                .zip(&spec.offsets)
+                .map(|(d, &o)| &d[o..o + n])
+                .collect();
             let body = |start: usize, chunk: &mut [f32]| {
                 let end = start + chunk.len();
                 match kind {
-                    Elementwise::Unary(op) => {
-                        chunk.iter_mut().zip(&src[0][start..end]).for_each(|(o, &x)| *o = op.apply(x))
-                    }
+                    Elementwise::Unary(op) => chunk
+                        .iter_mut()
+                        .zip(&src[0][start..end])
+                        .for_each(|(o, &x)| *o = op.apply(x)),
                     Elementwise::Binary(op) => chunk
                         .iter_mut()
                         .zip(src[0][start..end].iter().zip(&src[1][start..end]))
@@ -150,13 +166,19 @@ impl Backend for CpuStorage {
                     Elementwise::Where => {
                         for (i, o) in chunk.iter_mut().enumerate() {
                             let j = start + i;
-                            *o = if src[0][j] != 0.0 { src[1][j] } else { src[2][j] };
+                            *o = if src[0][j] != 0.0 {
+                                src[1][j]
+                            } else {
+                                src[2][j]
+                            };
                         }
                     }
                 }
             };
             if n >= PAR_THRESHOLD {
-                out.par_chunks_mut(CHUNK).enumerate().for_each(|(c, ch)| body(c * CHUNK, ch));
+                out.par_chunks_mut(CHUNK)
+                    .enumerate()
+                    .for_each(|(c, ch)| body(c * CHUNK, ch));
             } else {
                 body(0, &mut out);
             }
@@ -234,7 +256,8 @@ impl Backend for CpuStorage {
             return Ok(self.0[layout.offset()..layout.offset() + n].to_vec());
         }
         let spec = Strided::new("to_vec", &[layout])?;
-        let mut out = CpuStorage::elementwise(&[self], &spec, Elementwise::Unary(UnaryOp::Identity))?;
+        let mut out =
+            CpuStorage::elementwise(&[self], &spec, Elementwise::Unary(UnaryOp::Identity))?;
         Ok(std::mem::take(&mut out.0))
     }
 }

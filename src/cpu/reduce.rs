@@ -14,7 +14,9 @@ pub(super) fn reduce(x: &[f32], s: &LineSpec, op: ReduceOp) -> Vec<f32> {
     let mut out = vec![0.0f32; s.outer * s.inner];
     let line = |o: usize, i: usize| -> f32 {
         let at = |l: usize| (o * s.len + l) * s.inner + i;
-        let vals = (0..s.len).take_while(|&l| at(l) < s.numel).map(|l| x[s.offset + at(l)]);
+        let vals = (0..s.len)
+            .take_while(|&l| at(l) < s.numel)
+            .map(|l| x[s.offset + at(l)]);
         match op {
             ReduceOp::Sum => vals.map(f64::from).sum::<f64>() as f32,
             ReduceOp::Max | ReduceOp::Min | ReduceOp::ArgMax | ReduceOp::ArgMin => {
@@ -23,7 +25,8 @@ pub(super) fn reduce(x: &[f32], s: &LineSpec, op: ReduceOp) -> Vec<f32> {
                 for (l, v) in vals.enumerate() {
                     // NaN wins and the first extremum wins ties (PyTorch's rules).
                     let better = best.1 == usize::MAX
-                        || (!best.0.is_nan() && (v.is_nan() || if want_max { v > best.0 } else { v < best.0 }));
+                        || (!best.0.is_nan()
+                            && (v.is_nan() || if want_max { v > best.0 } else { v < best.0 }));
                     if better {
                         best = (v, l);
                     }
@@ -35,11 +38,19 @@ pub(super) fn reduce(x: &[f32], s: &LineSpec, op: ReduceOp) -> Vec<f32> {
             }
         }
     };
-    let fill = |o: usize, row: &mut [f32]| row.iter_mut().enumerate().for_each(|(i, v)| *v = line(o, i));
+    let fill = |o: usize, row: &mut [f32]| {
+        row.iter_mut()
+            .enumerate()
+            .for_each(|(i, v)| *v = line(o, i))
+    };
     if s.outer * s.len * s.inner >= PAR_THRESHOLD && s.outer > 1 {
-        out.par_chunks_mut(s.inner).enumerate().for_each(|(o, row)| fill(o, row));
+        out.par_chunks_mut(s.inner)
+            .enumerate()
+            .for_each(|(o, row)| fill(o, row));
     } else {
-        out.chunks_mut(s.inner).enumerate().for_each(|(o, row)| fill(o, row));
+        out.chunks_mut(s.inner)
+            .enumerate()
+            .for_each(|(o, row)| fill(o, row));
     }
     out
 }
@@ -53,19 +64,31 @@ pub(super) fn softmax(x: &[f32], s: &LineSpec, log: bool) -> Vec<f32> {
     let block = |o: usize, dst: &mut [f32]| {
         let src = &x[s.offset + o * len * inner..][..len * inner];
         for i in 0..inner {
-            let max = (0..len).map(|l| src[l * inner + i]).fold(f32::NEG_INFINITY, f32::max);
-            let sum: f64 = (0..len).map(|l| f64::from((src[l * inner + i] - max).exp())).sum();
+            let max = (0..len)
+                .map(|l| src[l * inner + i])
+                .fold(f32::NEG_INFINITY, f32::max);
+            let sum: f64 = (0..len)
+                .map(|l| f64::from((src[l * inner + i] - max).exp()))
+                .sum();
             let log_sum = sum.ln() as f32;
             for l in 0..len {
                 let z = src[l * inner + i] - max;
-                dst[l * inner + i] = if log { z - log_sum } else { (f64::from(z.exp()) / sum) as f32 };
+                dst[l * inner + i] = if log {
+                    z - log_sum
+                } else {
+                    (f64::from(z.exp()) / sum) as f32
+                };
             }
         }
     };
     if out.len() >= PAR_THRESHOLD && s.outer > 1 {
-        out.par_chunks_mut(len * inner).enumerate().for_each(|(o, d)| block(o, d));
+        out.par_chunks_mut(len * inner)
+            .enumerate()
+            .for_each(|(o, d)| block(o, d));
     } else {
-        out.chunks_mut((len * inner).max(1)).enumerate().for_each(|(o, d)| block(o, d));
+        out.chunks_mut((len * inner).max(1))
+            .enumerate()
+            .for_each(|(o, d)| block(o, d));
     }
     out
 }

@@ -52,7 +52,8 @@ static GPU: OnceLock<Result<Arc<GpuContext>>> = OnceLock::new();
 
 /// The process-wide GPU context, created on first use.
 pub(crate) fn shared() -> Result<Arc<GpuContext>> {
-    GPU.get_or_init(|| GpuContext::create().map(Arc::new)).clone()
+    GPU.get_or_init(|| GpuContext::create().map(Arc::new))
+        .clone()
 }
 
 fn kind_of(t: wgpu::DeviceType) -> DeviceKind {
@@ -70,7 +71,9 @@ fn kind_of(t: wgpu::DeviceType) -> DeviceKind {
 /// honoured by the instance.
 fn select_adapter(instance: &wgpu::Instance) -> Result<wgpu::Adapter> {
     let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
-    let backend_note = std::env::var("WGPU_BACKEND").map(|b| format!(" with WGPU_BACKEND={b}")).unwrap_or_default();
+    let backend_note = std::env::var("WGPU_BACKEND")
+        .map(|b| format!(" with WGPU_BACKEND={b}"))
+        .unwrap_or_default();
     if adapters.is_empty() {
         return Err(Error::NoAdapter {
             reason: format!("wgpu found no adapter{backend_note}"),
@@ -80,9 +83,16 @@ fn select_adapter(instance: &wgpu::Instance) -> Result<wgpu::Adapter> {
         let names: Vec<String> = adapters.iter().map(|a| a.get_info().name).collect();
         return adapters
             .into_iter()
-            .find(|a| a.get_info().name.to_lowercase().contains(&want.to_lowercase()))
+            .find(|a| {
+                a.get_info()
+                    .name
+                    .to_lowercase()
+                    .contains(&want.to_lowercase())
+            })
             .ok_or_else(|| Error::NoAdapter {
-                reason: format!("WGPU_ADAPTER_NAME={want:?} matches none of {names:?}{backend_note}"),
+                reason: format!(
+                    "WGPU_ADAPTER_NAME={want:?} matches none of {names:?}{backend_note}"
+                ),
             });
     }
     let rank = |a: &wgpu::Adapter| match a.get_info().device_type {
@@ -95,12 +105,15 @@ fn select_adapter(instance: &wgpu::Instance) -> Result<wgpu::Adapter> {
     adapters
         .into_iter()
         .min_by_key(rank)
-        .ok_or_else(|| Error::NoAdapter { reason: "no adapter".into() })
+        .ok_or_else(|| Error::NoAdapter {
+            reason: "no adapter".into(),
+        })
 }
 
 impl GpuContext {
     fn create() -> Result<GpuContext> {
-        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let instance =
+            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
         let adapter = select_adapter(&instance)?;
         let ai = adapter.get_info();
         // The adapter's own limits, not wgpu's conservative defaults: big buffers need them.
@@ -116,7 +129,9 @@ impl GpuContext {
 
         let errors = Arc::new(Mutex::new(Vec::new()));
         let sink = errors.clone();
-        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| lock(&sink).push(e.to_string())));
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            lock(&sink).push(e.to_string())
+        }));
         let sink = errors.clone();
         device.set_device_lost_callback(move |reason, msg| {
             lock(&sink).push(format!("device lost ({reason:?}): {msg}"));
@@ -129,7 +144,14 @@ impl GpuContext {
             driver: ai.driver.clone(),
             driver_info: ai.driver_info.clone(),
         };
-        log::info!("ferrograd: GPU adapter {:?} ({:?}, {}, driver {} {})", info.name, info.kind, info.backend, info.driver, info.driver_info);
+        log::info!(
+            "ferrograd: GPU adapter {:?} ({:?}, {}, driver {} {})",
+            info.name,
+            info.kind,
+            info.backend,
+            info.driver,
+            info.driver_info
+        );
 
         let params_buf = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("ferrograd params"),
@@ -140,7 +162,9 @@ impl GpuContext {
         let fault = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("ferrograd index faults"),
             size: FAULT_BYTES,
-            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
         Ok(GpuContext {
@@ -169,21 +193,30 @@ impl GpuContext {
 
     /// Largest tensor, in bytes, one kernel can bind.
     pub fn max_tensor_bytes(&self) -> u64 {
-        self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size) & !3
+        self.limits
+            .max_storage_buffer_binding_size
+            .min(self.limits.max_buffer_size)
+            & !3
     }
 
     /// A buffer for `len` f32s: from the pool when one of its size class is free. The flag says
     /// whether it was reused (a reused buffer may still be read by recorded commands).
     pub fn alloc_buffer(&self, op: &'static str, len: usize) -> Result<(wgpu::Buffer, bool)> {
-        let bytes = (len as u64).checked_mul(4).unwrap_or(u64::MAX);
+        let bytes = (len as u64).saturating_mul(4);
         let limit = self.max_tensor_bytes();
         if bytes > limit {
-            let what = if self.limits.max_storage_buffer_binding_size <= self.limits.max_buffer_size {
+            let what = if self.limits.max_storage_buffer_binding_size <= self.limits.max_buffer_size
+            {
                 "max_storage_buffer_binding_size"
             } else {
                 "max_buffer_size"
             };
-            return Err(Error::TooLarge { op, bytes, limit, what });
+            return Err(Error::TooLarge {
+                op,
+                bytes,
+                limit,
+                what,
+            });
         }
         let class = size_class(bytes).min(limit).max(4);
         if let Some(buf) = lock(&self.pool).take(class) {
@@ -193,7 +226,9 @@ impl GpuContext {
         let buf = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: None,
             size: class,
-            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
         if let Some(e) = pollster::block_on(scope.pop()) {
@@ -214,7 +249,13 @@ impl GpuContext {
 
     pub fn pool_stats(&self) -> (u64, u64, usize, u64, u64) {
         let p = lock(&self.pool);
-        (p.live_bytes, p.peak_bytes, p.pooled_buffers, p.pooled_bytes, p.created_buffers)
+        (
+            p.live_bytes,
+            p.peak_bytes,
+            p.pooled_buffers,
+            p.pooled_bytes,
+            p.created_buffers,
+        )
     }
 
     pub fn clear_pool(&self) {
@@ -236,16 +277,27 @@ impl GpuContext {
     /// Records one dispatch of `kernel` over `groups` workgroups into the pending encoder.
     /// `bindings` are (binding number, buffer) for every binding the entry point uses besides
     /// the parameters at binding 0.
-    pub fn dispatch<P: Pod>(&self, kernel: Kernel, constant: u32, params: &P, bindings: &[(u32, &wgpu::Buffer)], groups: usize, op: &'static str) -> Result<()> {
+    pub fn dispatch<P: Pod>(
+        &self,
+        kernel: Kernel,
+        constant: u32,
+        params: &P,
+        bindings: &[(u32, &wgpu::Buffer)],
+        groups: usize,
+        op: &'static str,
+    ) -> Result<()> {
         if groups == 0 {
             return Ok(());
         }
-        let (x, y, z) = grid::fold(groups, self.limits.max_compute_workgroups_per_dimension).ok_or(Error::TooLarge {
-            op,
-            bytes: groups as u64 * u64::from(grid::WORKGROUP) * 4,
-            limit: u64::from(self.limits.max_compute_workgroups_per_dimension).pow(3) * u64::from(grid::WORKGROUP) * 4,
-            what: "max_compute_workgroups_per_dimension cubed",
-        })?;
+        let (x, y, z) = grid::fold(groups, self.limits.max_compute_workgroups_per_dimension)
+            .ok_or(Error::TooLarge {
+                op,
+                bytes: groups as u64 * u64::from(grid::WORKGROUP) * 4,
+                limit: u64::from(self.limits.max_compute_workgroups_per_dimension).pow(3)
+                    * u64::from(grid::WORKGROUP)
+                    * 4,
+                what: "max_compute_workgroups_per_dimension cubed",
+            })?;
         let bytes = bytemuck::bytes_of(params);
         let mut st = lock(&self.state);
         let slot = (st.params.len() as u64).next_multiple_of(self.param_align);
@@ -256,7 +308,12 @@ impl GpuContext {
         st.params.resize(slot as usize, 0);
         st.params.extend_from_slice(bytes);
 
-        let State { encoder, pipelines, params_buf, .. } = &mut *st;
+        let State {
+            encoder,
+            pipelines,
+            params_buf,
+            ..
+        } = &mut *st;
         let pipeline = pipelines.get(&self.device, kernel, constant);
         let mut entries = vec![wgpu::BindGroupEntry {
             binding: 0,
@@ -275,7 +332,8 @@ impl GpuContext {
             layout: &pipeline.get_bind_group_layout(0),
             entries: &entries,
         });
-        let encoder = encoder.get_or_insert_with(|| self.device.create_command_encoder(&Default::default()));
+        let encoder =
+            encoder.get_or_insert_with(|| self.device.create_command_encoder(&Default::default()));
         {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
             pass.set_pipeline(pipeline);
@@ -317,7 +375,13 @@ impl GpuContext {
     /// Reads `len` f32s from `buf` starting at element `offset`, after everything recorded so
     /// far. This is the one place that waits for the GPU. It also reports index faults and
     /// wgpu errors raised since the last sync point.
-    pub fn read(&self, buf: &wgpu::Buffer, offset: usize, len: usize, op: &'static str) -> Result<Vec<f32>> {
+    pub fn read(
+        &self,
+        buf: &wgpu::Buffer,
+        offset: usize,
+        len: usize,
+        op: &'static str,
+    ) -> Result<Vec<f32>> {
         let bytes = len as u64 * 4;
         let fault_at = bytes.next_multiple_of(8);
         let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
@@ -328,7 +392,9 @@ impl GpuContext {
         });
         {
             let mut st = lock(&self.state);
-            let enc = st.encoder.get_or_insert_with(|| self.device.create_command_encoder(&Default::default()));
+            let enc = st
+                .encoder
+                .get_or_insert_with(|| self.device.create_command_encoder(&Default::default()));
             if bytes > 0 {
                 enc.copy_buffer_to_buffer(buf, offset as u64 * 4, &staging, 0, bytes);
             }
@@ -341,17 +407,27 @@ impl GpuContext {
         });
         self.device
             .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| Error::Gpu { op, message: format!("waiting for the GPU failed: {e}") })?;
+            .map_err(|e| Error::Gpu {
+                op,
+                message: format!("waiting for the GPU failed: {e}"),
+            })?;
         let mapped = rx
             .recv()
-            .map_err(|_| Error::Gpu { op, message: "readback was never completed".into() })?
-            .map_err(|e| Error::Gpu { op, message: format!("mapping the readback buffer failed: {e}") });
+            .map_err(|_| Error::Gpu {
+                op,
+                message: "readback was never completed".into(),
+            })?
+            .map_err(|e| Error::Gpu {
+                op,
+                message: format!("mapping the readback buffer failed: {e}"),
+            });
         self.take_error(op)?;
         mapped?;
         let (values, fault) = {
-            let view = staging
-                .get_mapped_range(..)
-                .map_err(|e| Error::Gpu { op, message: format!("reading the mapped buffer failed: {e}") })?;
+            let view = staging.get_mapped_range(..).map_err(|e| Error::Gpu {
+                op,
+                message: format!("reading the mapped buffer failed: {e}"),
+            })?;
             let values: Vec<f32> = bytemuck::pod_collect_to_vec(&view[..bytes as usize]);
             let fault: Vec<u32> = bytemuck::pod_collect_to_vec(&view[fault_at as usize..]);
             (values, fault)
@@ -359,9 +435,13 @@ impl GpuContext {
         staging.unmap();
         if fault[0] != 0 {
             // Clear the word for the next ops; the write lands before the next submit.
-            self.queue.write_buffer(&self.fault, 0, &[0u8; FAULT_BYTES as usize]);
+            self.queue
+                .write_buffer(&self.fault, 0, &[0u8; FAULT_BYTES as usize]);
             return Err(Error::IndexOutOfRange {
-                op: FAULT_OPS.get(fault[1] as usize).copied().unwrap_or("unknown"),
+                op: FAULT_OPS
+                    .get(fault[1] as usize)
+                    .copied()
+                    .unwrap_or("unknown"),
                 index: f64::from(f32::from_bits(fault[2])),
                 axis: fault[4] as usize,
                 size: fault[3] as usize,

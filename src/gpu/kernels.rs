@@ -15,7 +15,13 @@ pub enum Shader {
 }
 
 impl Shader {
-    pub const ALL: [Shader; 5] = [Shader::Elementwise, Shader::Reduce, Shader::Softmax, Shader::Index, Shader::Matmul];
+    pub const ALL: [Shader; 5] = [
+        Shader::Elementwise,
+        Shader::Reduce,
+        Shader::Softmax,
+        Shader::Index,
+        Shader::Matmul,
+    ];
 
     pub fn source(self) -> &'static str {
         match self {
@@ -121,8 +127,17 @@ pub struct PipelineCache {
 
 impl PipelineCache {
     /// The pipeline for `kernel` specialised with `constant` (ignored by kernels without one).
-    pub fn get(&mut self, device: &wgpu::Device, kernel: Kernel, constant: u32) -> &wgpu::ComputePipeline {
-        let constant = if kernel.override_name().is_some() { constant } else { 0 };
+    pub fn get(
+        &mut self,
+        device: &wgpu::Device,
+        kernel: Kernel,
+        constant: u32,
+    ) -> &wgpu::ComputePipeline {
+        let constant = if kernel.override_name().is_some() {
+            constant
+        } else {
+            0
+        };
         let modules = &mut self.modules;
         self.pipelines.entry((kernel, constant)).or_insert_with(|| {
             let shader = kernel.shader();
@@ -132,7 +147,11 @@ impl PipelineCache {
                     source: wgpu::ShaderSource::Wgsl(shader.source().into()),
                 })
             });
-            let constants: Vec<(&str, f64)> = kernel.override_name().map(|n| (n, f64::from(constant))).into_iter().collect();
+            let constants: Vec<(&str, f64)> = kernel
+                .override_name()
+                .map(|n| (n, f64::from(constant)))
+                .into_iter()
+                .collect();
             device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                 label: Some(kernel.entry_point()),
                 layout: None,

@@ -63,7 +63,9 @@ impl GpuStorage {
 
     pub fn buffer(&self) -> &wgpu::Buffer {
         // Only `Drop` takes the buffer out.
-        self.buffer.as_ref().unwrap_or_else(|| unreachable!("GPU storage used after drop"))
+        self.buffer
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("GPU storage used after drop"))
     }
 
     pub fn context(&self) -> &Arc<GpuContext> {
@@ -83,8 +85,20 @@ impl Backend for GpuStorage {
         };
         let params = ElementwiseParams::new("elementwise", spec, alpha, beta)?;
         let mut bindings = vec![(1, out.buffer())];
-        bindings.extend(inputs.iter().enumerate().map(|(j, s)| (2 + j as u32, s.buffer())));
-        ctx.dispatch(kernel, code, &params, &bindings, groups_for(n), "elementwise")?;
+        bindings.extend(
+            inputs
+                .iter()
+                .enumerate()
+                .map(|(j, s)| (2 + j as u32, s.buffer())),
+        );
+        ctx.dispatch(
+            kernel,
+            code,
+            &params,
+            &bindings,
+            groups_for(n),
+            "elementwise",
+        )?;
         Ok(out)
     }
 
@@ -96,8 +110,16 @@ impl Backend for GpuStorage {
         }
         let out = GpuStorage::alloc(ctx, "matmul", s.batch * s.m * s.n)?;
         // B read as vec4 rows when its layout allows it (the common, non-transposed case).
-        let vec4 = s.b.col == 1 && s.n % 4 == 0 && s.b.row % 4 == 0 && s.b.offset % 4 == 0 && s.b.batch % 4 == 0;
-        let (kernel, tile) = if vec4 { (Kernel::MatmulTile8Vec4, 8) } else { (Kernel::MatmulTile4, 4) };
+        let vec4 = s.b.col == 1
+            && s.n % 4 == 0
+            && s.b.row % 4 == 0
+            && s.b.offset % 4 == 0
+            && s.b.batch % 4 == 0;
+        let (kernel, tile) = if vec4 {
+            (Kernel::MatmulTile8Vec4, 8)
+        } else {
+            (Kernel::MatmulTile4, 4)
+        };
         let params = MatmulParams::new(s, tile)?;
         let tiles = s.batch * s.m.div_ceil(tile) * s.n.div_ceil(tile);
         let bindings: Vec<(u32, &wgpu::Buffer)> = if vec4 {
@@ -116,9 +138,23 @@ impl Backend for GpuStorage {
         let params = LineParams::new(op.name(), spec)?;
         let bindings = [(1, out.buffer()), (2, self.buffer())];
         if spec.inner == 1 {
-            ctx.dispatch(Kernel::ReduceLines, op.code(), &params, &bindings, lines, op.name())?;
+            ctx.dispatch(
+                Kernel::ReduceLines,
+                op.code(),
+                &params,
+                &bindings,
+                lines,
+                op.name(),
+            )?;
         } else {
-            ctx.dispatch(Kernel::ReduceColumns, op.code(), &params, &bindings, groups_for(lines), op.name())?;
+            ctx.dispatch(
+                Kernel::ReduceColumns,
+                op.code(),
+                &params,
+                &bindings,
+                groups_for(lines),
+                op.name(),
+            )?;
         }
         Ok(out)
     }
@@ -131,9 +167,23 @@ impl Backend for GpuStorage {
         let lines = spec.outer * spec.inner;
         let bindings = [(1, out.buffer()), (2, self.buffer())];
         if spec.inner == 1 {
-            ctx.dispatch(Kernel::SoftmaxLines, u32::from(log), &params, &bindings, lines, op)?;
+            ctx.dispatch(
+                Kernel::SoftmaxLines,
+                u32::from(log),
+                &params,
+                &bindings,
+                lines,
+                op,
+            )?;
         } else {
-            ctx.dispatch(Kernel::SoftmaxColumns, u32::from(log), &params, &bindings, groups_for(lines), op)?;
+            ctx.dispatch(
+                Kernel::SoftmaxColumns,
+                u32::from(log),
+                &params,
+                &bindings,
+                groups_for(lines),
+                op,
+            )?;
         }
         Ok(out)
     }
@@ -142,8 +192,20 @@ impl Backend for GpuStorage {
         let ctx = input.context();
         let n = spec.strided.numel();
         let out = GpuStorage::alloc(ctx, op, n)?;
-        let params = IndexParams::new(op, &spec.strided, n, spec.axis_size, spec.axis_stride, spec.axis)?;
-        let bindings = [(1, out.buffer()), (2, input.buffer()), (3, index.buffer()), (4, ctx.fault_buffer())];
+        let params = IndexParams::new(
+            op,
+            &spec.strided,
+            n,
+            spec.axis_size,
+            spec.axis_stride,
+            spec.axis,
+        )?;
+        let bindings = [
+            (1, out.buffer()),
+            (2, input.buffer()),
+            (3, index.buffer()),
+            (4, ctx.fault_buffer()),
+        ];
         ctx.dispatch(Kernel::Gather, 0, &params, &bindings, groups_for(n), op)?;
         Ok(out)
     }
@@ -153,8 +215,19 @@ impl Backend for GpuStorage {
         let n = spec.numel() * classes;
         let out = GpuStorage::alloc(ctx, "one_hot", n)?;
         let params = IndexParams::new("one_hot", spec, n, classes, 0, 0)?;
-        let bindings = [(1, out.buffer()), (3, self.buffer()), (4, ctx.fault_buffer())];
-        ctx.dispatch(Kernel::OneHot, 0, &params, &bindings, groups_for(n), "one_hot")?;
+        let bindings = [
+            (1, out.buffer()),
+            (3, self.buffer()),
+            (4, ctx.fault_buffer()),
+        ];
+        ctx.dispatch(
+            Kernel::OneHot,
+            0,
+            &params,
+            &bindings,
+            groups_for(n),
+            "one_hot",
+        )?;
         Ok(out)
     }
 
@@ -164,14 +237,23 @@ impl Backend for GpuStorage {
         for (src, spec) in parts {
             let params = ElementwiseParams::new("cat", spec, 0.0, 0.0)?;
             let bindings = [(1, out.buffer()), (2, src.buffer())];
-            ctx.dispatch(Kernel::CopyInto, 0, &params, &bindings, groups_for(spec.numel()), "cat")?;
+            ctx.dispatch(
+                Kernel::CopyInto,
+                0,
+                &params,
+                &bindings,
+                groups_for(spec.numel()),
+                "cat",
+            )?;
         }
         Ok(out)
     }
 
     fn to_vec(&self, layout: &Layout) -> Result<Vec<f32>> {
         if layout.is_contiguous() {
-            return self.ctx.read(self.buffer(), layout.offset(), layout.numel(), "to_vec");
+            return self
+                .ctx
+                .read(self.buffer(), layout.offset(), layout.numel(), "to_vec");
         }
         let spec = Strided::new("to_vec", &[layout])?;
         let dense = GpuStorage::elementwise(&[self], &spec, Elementwise::Unary(UnaryOp::Identity))?;

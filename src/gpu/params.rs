@@ -76,7 +76,14 @@ pub struct IndexParams {
 impl IndexParams {
     /// `spec` walks `[input, index]` (gather) or `[_, index]` (one_hot, whose `numel` is
     /// `spec.numel() * classes`).
-    pub fn new(op: &'static str, spec: &Strided, numel: usize, axis_size: usize, axis_stride: usize, axis: usize) -> Result<Self> {
+    pub fn new(
+        op: &'static str,
+        spec: &Strided,
+        numel: usize,
+        axis_size: usize,
+        axis_stride: usize,
+        axis: usize,
+    ) -> Result<Self> {
         let mut p = IndexParams {
             numel: u32_of(op, numel)?,
             rank: spec.shape.len() as u32,
@@ -90,7 +97,11 @@ impl IndexParams {
             _pad: [0; 2],
         };
         // gather walks [input, index] (slots 0, 1); one_hot walks [index] alone (slot 1).
-        let slots: &[usize] = if spec.strides.len() == 2 { &[0, 1] } else { &[1] };
+        let slots: &[usize] = if spec.strides.len() == 2 {
+            &[0, 1]
+        } else {
+            &[1]
+        };
         for (k, &slot) in slots.iter().enumerate() {
             p.strides[slot] = axes(op, &spec.strides[k])?;
             p.offsets[slot] = u32_of(op, spec.offsets[k])?;
@@ -152,7 +163,12 @@ impl MatmulParams {
     pub fn new(s: &MatmulSpec, tile: usize) -> Result<Self> {
         let op = "matmul";
         let o = |x: &crate::storage::MatOperand| -> Result<[u32; 4]> {
-            Ok([u32_of(op, x.offset)?, u32_of(op, x.batch)?, u32_of(op, x.row)?, u32_of(op, x.col)?])
+            Ok([
+                u32_of(op, x.offset)?,
+                u32_of(op, x.batch)?,
+                u32_of(op, x.row)?,
+                u32_of(op, x.col)?,
+            ])
         };
         Ok(MatmulParams {
             batch: u32_of(op, s.batch)?,

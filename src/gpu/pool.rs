@@ -67,7 +67,10 @@ mod tests {
         assert_eq!(size_class(257), 320);
         for b in [1000u64, 4097, 1 << 20, (1 << 20) + 1, 123_456_789] {
             let c = size_class(b);
-            assert!(c >= b && (c as f64) <= b as f64 * 1.25 + 256.0, "{b} -> {c}");
+            assert!(
+                c >= b && (c as f64) <= b as f64 * 1.25 + 256.0,
+                "{b} -> {c}"
+            );
         }
     }
 }

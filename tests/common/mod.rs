@@ -1,0 +1,85 @@
+//! Shared test helpers: the device macro, tolerant comparison, seeded random inputs.
+#![allow(dead_code)]
+
+use ferrograd::{Device, Generator, Result, Tensor};
+
+/// The GPU, or `None` with a printed reason. With `FERROGRAD_REQUIRE_GPU=1` a missing
+/// adapter fails the test instead of skipping it.
+pub fn gpu() -> Option<Device> {
+    match Device::gpu() {
+        Ok(d) => Some(d),
+        Err(e) if std::env::var("FERROGRAD_REQUIRE_GPU").as_deref() == Ok("1") => {
+            panic!("FERROGRAD_REQUIRE_GPU=1 but no GPU: {e}")
+        }
+        Err(e) => {
+            eprintln!("SKIPPED GPU test (set FERROGRAD_REQUIRE_GPU=1 to fail instead): {e}");
+            None
+        }
+    }
+}
+
+/// Stamps out `cpu` and `gpu` tests for each `fn name(dev: &Device)`.
+#[macro_export]
+macro_rules! device_tests {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[test]
+            fn cpu() {
+                super::$name(&ferrograd::Device::cpu());
+            }
+            #[test]
+            fn gpu() {
+                if let Some(dev) = $crate::common::gpu() {
+                    super::$name(&dev);
+                }
+            }
+        }
+    )*};
+}
+
+/// `|a - e| <= atol + rtol * |e|` elementwise (NaN matches NaN, inf matches the same inf).
+pub fn assert_close(actual: &[f32], expected: &[f32], atol: f32, rtol: f32, what: &str) {
+    assert_eq!(actual.len(), expected.len(), "{what}: lengths differ");
+    for (i, (&a, &e)) in actual.iter().zip(expected).enumerate() {
+        let ok = (a.is_nan() && e.is_nan()) || a == e || (a - e).abs() <= atol + rtol * e.abs();
+        assert!(
+            ok,
+            "{what}: element {i}: got {a}, expected {e} (atol {atol}, rtol {rtol})"
+        );
+    }
+}
+
+/// Seeded uniform values in [lo, hi) on the CPU.
+pub fn uniform(shape: &[usize], lo: f32, hi: f32, seed: u64) -> Tensor {
+    Tensor::rand_with(shape, lo, hi, &mut Generator::new(seed), &Device::cpu()).unwrap()
+}
+
+/// Seeded normal values on the CPU.
+pub fn normal(shape: &[usize], seed: u64) -> Tensor {
+    Tensor::randn_with(shape, 0.0, 1.0, &mut Generator::new(seed), &Device::cpu()).unwrap()
+}
+
+/// Runs `f` on the CPU inputs and on copies on `dev`, and compares. On the CPU device this
+/// checks the op runs and is deterministic; the GPU is compared against the CPU.
+pub fn parity(
+    dev: &Device,
+    inputs: &[&Tensor],
+    f: impl Fn(&[Tensor]) -> Result<Tensor>,
+    atol: f32,
+    rtol: f32,
+    what: &str,
+) {
+    let cpu_in: Vec<Tensor> = inputs.iter().map(|t| (*t).clone()).collect();
+    let expected = f(&cpu_in).unwrap_or_else(|e| panic!("{what} on cpu: {e}"));
+    let dev_in: Vec<Tensor> = inputs.iter().map(|t| t.to_device(dev).unwrap()).collect();
+    let got = f(&dev_in).unwrap_or_else(|e| panic!("{what} on {dev}: {e}"));
+    assert_eq!(got.shape(), expected.shape(), "{what}: shapes differ");
+    assert_eq!(got.device(), dev, "{what}: result on the wrong device");
+    assert_close(
+        &got.to_vec().unwrap(),
+        &expected.to_vec().unwrap(),
+        atol,
+        rtol,
+        what,
+    );
+}

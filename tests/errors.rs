@@ -1,0 +1,129 @@
+//! Every error the foundation can return, produced on purpose, with its message checked: the
+//! op is named, and so are the offending values.
+
+mod common;
+use ferrograd::{Device, Error, Tensor};
+
+fn msg<T: std::fmt::Debug>(r: ferrograd::Result<T>) -> String {
+    r.expect_err("should fail").to_string()
+}
+
+fn shape_errors(dev: &Device) {
+    let a = Tensor::zeros(&[2, 3], dev).unwrap();
+    let b = Tensor::zeros(&[4, 5], dev).unwrap();
+    assert_eq!(
+        msg(a.matmul(&b)),
+        "matmul: shapes [2, 3] and [4, 5] cannot be multiplied (inner dimensions 3 and 4 differ)"
+    );
+    assert_eq!(
+        msg(a.add(&b)),
+        "add: shapes [2, 3] and [4, 5] cannot be broadcast together (axis 1 from the right: 3 vs 5)"
+    );
+    assert!(msg(Tensor::from_vec(vec![1.0; 5], &[2, 3], dev))
+        .contains("from_vec: shape [2, 3] holds 6 elements but 5 were given"));
+    assert!(msg(a.reshape(&[4]))
+        .contains("reshape: shapes [2, 3] and [4] hold different numbers of elements (6 vs 4)"));
+    assert!(msg(a.broadcast_to(&[3, 3]))
+        .starts_with("broadcast_to: shapes [2, 3] and [3, 3] cannot be broadcast"));
+    assert!(msg(Tensor::cat(&[&a, &b], 0))
+        .starts_with("cat: shapes [2, 3] and [4, 5] differ off the joined axis 0"));
+    assert!(msg(Tensor::stack(&[&a, &b], 0)).starts_with("stack: shapes [2, 3] and [4, 5] differ"));
+    assert!(msg(a.gather(0, &Tensor::zeros(&[3], dev).unwrap()))
+        .starts_with("gather: shapes [2, 3] and [3] do not fit"));
+    assert!(
+        msg(a.index_select(0, &Tensor::zeros(&[1, 1], dev).unwrap()))
+            .contains("indices must be 1-D, found shape [1, 1]")
+    );
+    assert!(msg(a.to_scalar())
+        .contains("to_scalar: expected a tensor with one element, found shape [2, 3]"));
+    assert!(msg(Tensor::scalar(1.0, dev).unwrap().matmul(&a))
+        .contains("matmul needs at least 1-D operands"));
+}
+
+fn axis_errors(dev: &Device) {
+    let a = Tensor::zeros(&[2, 3], dev).unwrap();
+    assert_eq!(
+        msg(a.sum(2, false)),
+        "sum: axis 2 is out of range for a tensor of rank 2 (valid: -2..=1)"
+    );
+    assert_eq!(
+        msg(a.softmax(-3)),
+        "softmax: axis -3 is out of range for a tensor of rank 2 (valid: -2..=1)"
+    );
+    assert!(msg(a.transpose(0, 5)).starts_with("transpose: axis 5 is out of range"));
+    assert!(msg(a.permute(&[0, 0]))
+        .contains("permute: [0, 0] is not a permutation of the 2 axes of shape [2, 3]"));
+    assert!(
+        msg(a.narrow(1, 2, 2)).contains("narrow: range 2..4 is out of bounds for axis 1 of size 3")
+    );
+    assert!(msg(a.squeeze(0)).contains("squeeze: axis 0 has size 2 (must be 1)"));
+    assert!(msg(Tensor::zeros(&[0], dev).unwrap().max_all())
+        .contains("max: cannot reduce an empty axis"));
+    assert!(msg(Tensor::arange(0.0, 1.0, 0.0, dev))
+        .contains("arange: cannot go from 0 to 1 in steps of 0"));
+    assert!(msg(a.clamp(1.0, 0.0)).contains("clamp: min 1 must not exceed max 0"));
+    assert!(msg(a.one_hot(0)).contains("one_hot: classes must be at least 1"));
+}
+
+fn index_error_on_cpu_names_values(dev: &Device) {
+    if dev.is_gpu() {
+        return; // GPU index faults: tests/index_faults.rs (its own binary).
+    }
+    let a = Tensor::zeros(&[2, 3], dev).unwrap();
+    assert_eq!(
+        msg(a.index_select(1, &Tensor::from_vec(vec![3.0], &[1], dev).unwrap())),
+        "index_select: index 3 is out of range for axis 1 of size 3"
+    );
+}
+
+device_tests!(shape_errors, axis_errors, index_error_on_cpu_names_values);
+
+#[test]
+fn device_mismatch_names_both_devices() {
+    let Some(gpu) = common::gpu() else { return };
+    let a = Tensor::zeros(&[2], &Device::cpu()).unwrap();
+    let b = Tensor::zeros(&[2], &gpu).unwrap();
+    let m = msg(a.add(&b));
+    assert!(
+        m.starts_with("add: operands are on different devices (cpu and gpu:"),
+        "{m}"
+    );
+    assert!(m.contains("to_device"), "{m}");
+}
+
+#[test]
+fn too_large_for_the_device() {
+    let Some(gpu) = common::gpu() else { return };
+    // 2^31 f32s (8 GiB) exceed any binding limit; the error comes before any allocation.
+    let e = Tensor::zeros(&[1 << 16, 1 << 15], &gpu).expect_err("too large");
+    assert!(matches!(e, Error::TooLarge { op: "full", .. }), "{e:?}");
+    assert!(
+        e.to_string().contains("bytes exceed the device limit of"),
+        "{e}"
+    );
+}
+
+#[test]
+fn operator_sugar_panics_with_the_same_message() {
+    let a = Tensor::zeros(&[2], &Device::cpu()).unwrap();
+    let b = Tensor::zeros(&[3], &Device::cpu()).unwrap();
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| &a + &b));
+    let p = r.expect_err("mismatched shapes panic");
+    let text = p.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(
+        text.starts_with("add: shapes [2] and [3] cannot be broadcast"),
+        "{text}"
+    );
+}
+
+#[test]
+fn no_adapter_message_says_what_to_do() {
+    let e = Error::NoAdapter {
+        reason: "wgpu found no adapter".into(),
+    };
+    let m = e.to_string();
+    assert!(
+        m.contains("mesa-vulkan-drivers") && m.contains("Device::cpu()"),
+        "{m}"
+    );
+}

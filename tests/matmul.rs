@@ -1,0 +1,154 @@
+//! matmul on both devices: sizes that are 1, prime and not multiples of the tiles, both kernel
+//! paths (vec4 and strided), transposed and broadcast operands, batches, 1-D operands; the CPU
+//! against a plain f64 reference.
+
+mod common;
+use common::{assert_close, normal, parity};
+use ferrograd::{Device, Tensor};
+
+/// Plain f64 triple loop over row-major `a` (m×k) and `b` (k×n).
+fn reference(a: &[f32], b: &[f32], m: usize, k: usize, n: usize) -> Vec<f32> {
+    let mut out = vec![0.0; m * n];
+    for i in 0..m {
+        for j in 0..n {
+            out[i * n + j] = (0..k)
+                .map(|p| f64::from(a[i * k + p]) * f64::from(b[p * n + j]))
+                .sum::<f64>() as f32;
+        }
+    }
+    out
+}
+
+#[test]
+fn cpu_matches_f64_reference() {
+    for (s, &(m, k, n)) in [(1, 1, 1), (7, 13, 5), (64, 65, 63), (128, 96, 130)]
+        .iter()
+        .enumerate()
+    {
+        let a = normal(&[m, k], s as u64);
+        let b = normal(&[k, n], 50 + s as u64);
+        let got = a.matmul(&b).unwrap().to_vec().unwrap();
+        let want = reference(&a.to_vec().unwrap(), &b.to_vec().unwrap(), m, k, n);
+        assert_close(&got, &want, 1e-4, 1e-4, &format!("cpu matmul {m}x{k}x{n}"));
+    }
+}
+
+fn shapes(dev: &Device) {
+    // n % 4 == 0 takes the vec4 kernel; the others take the strided 4x4 one.
+    for (s, &(m, k, n)) in [
+        (1, 1, 1),
+        (1, 7, 4),
+        (7, 13, 5),
+        (17, 3, 20),
+        (33, 64, 36),
+        (64, 65, 63),
+        (9, 0, 4),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let a = normal(&[m, k], s as u64);
+        let b = normal(&[k, n], 70 + s as u64);
+        parity(
+            dev,
+            &[&a, &b],
+            |t| t[0].matmul(&t[1]),
+            1e-4,
+            1e-4,
+            &format!("matmul {m}x{k}x{n}"),
+        );
+    }
+}
+
+fn transposed_operands(dev: &Device) {
+    let a = normal(&[12, 9], 1); // used as a.t(): 9 x 12
+    let b = normal(&[16, 12], 2); // used as b.t(): 12 x 16
+    parity(
+        dev,
+        &[&a, &b],
+        |t| t[0].t()?.matmul(&t[1].t()?),
+        1e-4,
+        1e-4,
+        "aT bT",
+    );
+    parity(
+        dev,
+        &[&a, &b],
+        |t| t[0].t()?.matmul(&t[1].t()?.contiguous()?),
+        1e-4,
+        1e-4,
+        "aT b",
+    );
+    parity(
+        dev,
+        &[&b, &a],
+        |t| t[0].matmul(&t[1]),
+        1e-4,
+        1e-4,
+        "a b (16x12 . 12x9)",
+    );
+    // A column slice: offsets that are not multiples of 4.
+    parity(
+        dev,
+        &[&b, &a],
+        |t| t[0].narrow(1, 3, 9)?.matmul(&t[1].narrow(0, 1, 9)?),
+        1e-4,
+        1e-4,
+        "slices",
+    );
+}
+
+fn batched(dev: &Device) {
+    let a = normal(&[3, 5, 7], 1);
+    let b = normal(&[3, 7, 8], 2);
+    parity(
+        dev,
+        &[&a, &b],
+        |t| t[0].matmul(&t[1]),
+        1e-4,
+        1e-4,
+        "[3,5,7].[3,7,8]",
+    );
+    let w = normal(&[7, 6], 3);
+    parity(
+        dev,
+        &[&a, &w],
+        |t| t[0].matmul(&t[1]),
+        1e-4,
+        1e-4,
+        "batch . matrix",
+    );
+    let c = normal(&[2, 1, 5, 7], 4);
+    let d = normal(&[4, 7, 3], 5);
+    parity(
+        dev,
+        &[&c, &d],
+        |t| t[0].matmul(&t[1]),
+        1e-4,
+        1e-4,
+        "[2,1,5,7].[4,7,3]",
+    );
+    // Batch axes that do not flatten to one stride (a permuted view).
+    let e = normal(&[4, 2, 5, 7], 6);
+    parity(
+        dev,
+        &[&e, &d],
+        |t| t[0].permute(&[1, 0, 2, 3])?.matmul(&t[1]),
+        1e-4,
+        1e-4,
+        "permuted batch",
+    );
+}
+
+fn vectors(dev: &Device) {
+    let m = Tensor::from_vec(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0], &[2, 3], dev).unwrap();
+    let v = Tensor::from_vec(vec![1.0, 0.0, -1.0], &[3], dev).unwrap();
+    let mv = m.matmul(&v).unwrap();
+    assert_eq!(mv.shape(), &[2]);
+    assert_eq!(mv.to_vec().unwrap(), vec![-2.0, -2.0]);
+    let vv = v.matmul(&v).unwrap();
+    assert_eq!(vv.shape(), &[] as &[usize]);
+    assert_eq!(vv.to_scalar().unwrap(), 2.0);
+}
+
+device_tests!(shapes, transposed_operands, batched, vectors);
