@@ -43,10 +43,6 @@ fn matmul(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(3));
     for dev in devices() {
         for n in [256usize, 512, 1024, 2048] {
-            if dev.info().is_software() && n > 1024 {
-                // ~1 minute per sample on llvmpipe; measured by hand (see the closing note).
-                continue;
-            }
             let mut rng = Generator::new(1);
             let a = Tensor::rand_with(&[n, n], -1.0, 1.0, &mut rng, &dev).unwrap();
             let b = Tensor::rand_with(&[n, n], -1.0, 1.0, &mut rng, &dev).unwrap();
