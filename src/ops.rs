@@ -253,19 +253,23 @@ impl Tensor {
 
     // ---- reductions ----
 
-    fn reduce_axis(&self, axis: isize, keepdim: bool, op: ReduceOp) -> Result<Tensor> {
-        let name = op.name();
-        let ax = normalize_axis(name, axis, self.rank().max(1))?;
+    /// A contiguous copy of `self` (a 0-D tensor counts as `[1]`) seen as `[outer, len, inner]`
+    /// along `axis`: the form reductions and softmax take. Returns (tensor, shape, axis, spec).
+    fn lines(
+        &self,
+        op: &'static str,
+        axis: isize,
+    ) -> Result<(Tensor, Vec<usize>, usize, LineSpec)> {
+        let ax = normalize_axis(op, axis, self.rank().max(1))?;
         let x = self.contiguous()?;
         let shape: Vec<usize> = if x.rank() == 0 {
             vec![1]
         } else {
             x.shape().to_vec()
         };
-        let len = shape[ax];
-        check_reducible(name, op, len, &shape)?;
-        let (outer, inner) = (
+        let (outer, len, inner) = (
             shape[..ax].iter().product(),
+            shape[ax],
             shape[ax + 1..].iter().product(),
         );
         let spec = LineSpec {
@@ -275,6 +279,12 @@ impl Tensor {
             inner,
             numel: outer * len * inner,
         };
+        Ok((x, shape, ax, spec))
+    }
+
+    fn reduce_axis(&self, axis: isize, keepdim: bool, op: ReduceOp) -> Result<Tensor> {
+        let (x, shape, ax, spec) = self.lines(op.name(), axis)?;
+        check_reducible(op.name(), op, spec.len, &shape)?;
         let s = x.storage().reduce(&spec, op)?;
         let mut out = shape;
         if keepdim {
@@ -404,26 +414,7 @@ impl Tensor {
     // ---- softmax ----
 
     fn softmax_impl(&self, axis: isize, log: bool) -> Result<Tensor> {
-        let name = if log { "log_softmax" } else { "softmax" };
-        let ax = normalize_axis(name, axis, self.rank().max(1))?;
-        let x = self.contiguous()?;
-        let shape: Vec<usize> = if x.rank() == 0 {
-            vec![1]
-        } else {
-            x.shape().to_vec()
-        };
-        let (outer, inner) = (
-            shape[..ax].iter().product(),
-            shape[ax + 1..].iter().product(),
-        );
-        let len = shape[ax];
-        let spec = LineSpec {
-            offset: x.layout().offset(),
-            outer,
-            len,
-            inner,
-            numel: outer * len * inner,
-        };
+        let (x, _, _, spec) = self.lines(if log { "log_softmax" } else { "softmax" }, axis)?;
         let s = x.storage().softmax(&spec, log)?;
         Ok(Tensor::from_storage(s, self.shape(), self.device()))
     }

@@ -44,9 +44,10 @@ impl Drop for GpuStorage {
 impl GpuStorage {
     /// An uninitialised buffer for `len` f32s (every kernel writes all of its output).
     pub fn alloc(ctx: &Arc<GpuContext>, op: &'static str, len: usize) -> Result<GpuStorage> {
-        Ok(ctx.alloc_buffer(op, len)?.0).map(|b| GpuStorage {
+        let (buf, _) = ctx.alloc_buffer(op, len)?;
+        Ok(GpuStorage {
             ctx: ctx.clone(),
-            buffer: Some(b),
+            buffer: Some(buf),
             len,
         })
     }
