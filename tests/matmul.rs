@@ -6,6 +6,11 @@ mod common;
 use common::{assert_close, normal, parity};
 use ferrograd::{Device, Tensor};
 
+/// GPU (or CPU) `a.matmul(b)` against the CPU result.
+fn check(dev: &Device, a: &Tensor, b: &Tensor, what: &str) {
+    parity(dev, &[a, b], |t| t[0].matmul(&t[1]), 1e-4, 1e-4, what);
+}
+
 /// Plain f64 triple loop over row-major `a` (m×k) and `b` (k×n).
 fn reference(a: &[f32], b: &[f32], m: usize, k: usize, n: usize) -> Vec<f32> {
     let mut out = vec![0.0; m * n];
@@ -49,14 +54,7 @@ fn shapes(dev: &Device) {
     {
         let a = normal(&[m, k], s as u64);
         let b = normal(&[k, n], 70 + s as u64);
-        parity(
-            dev,
-            &[&a, &b],
-            |t| t[0].matmul(&t[1]),
-            1e-4,
-            1e-4,
-            &format!("matmul {m}x{k}x{n}"),
-        );
+        check(dev, &a, &b, &format!("matmul {m}x{k}x{n}"));
     }
 }
 
@@ -79,14 +77,7 @@ fn transposed_operands(dev: &Device) {
         1e-4,
         "aT b",
     );
-    parity(
-        dev,
-        &[&b, &a],
-        |t| t[0].matmul(&t[1]),
-        1e-4,
-        1e-4,
-        "a b (16x12 . 12x9)",
-    );
+    check(dev, &b, &a, "a b (16x12 . 12x9)");
     // A column slice: offsets that are not multiples of 4.
     parity(
         dev,
@@ -101,33 +92,12 @@ fn transposed_operands(dev: &Device) {
 fn batched(dev: &Device) {
     let a = normal(&[3, 5, 7], 1);
     let b = normal(&[3, 7, 8], 2);
-    parity(
-        dev,
-        &[&a, &b],
-        |t| t[0].matmul(&t[1]),
-        1e-4,
-        1e-4,
-        "[3,5,7].[3,7,8]",
-    );
+    check(dev, &a, &b, "[3,5,7].[3,7,8]");
     let w = normal(&[7, 6], 3);
-    parity(
-        dev,
-        &[&a, &w],
-        |t| t[0].matmul(&t[1]),
-        1e-4,
-        1e-4,
-        "batch . matrix",
-    );
+    check(dev, &a, &w, "batch . matrix");
     let c = normal(&[2, 1, 5, 7], 4);
     let d = normal(&[4, 7, 3], 5);
-    parity(
-        dev,
-        &[&c, &d],
-        |t| t[0].matmul(&t[1]),
-        1e-4,
-        1e-4,
-        "[2,1,5,7].[4,7,3]",
-    );
+    check(dev, &c, &d, "[2,1,5,7].[4,7,3]");
     // Batch axes that do not flatten to one stride (a permuted view).
     let e = normal(&[4, 2, 5, 7], 6);
     parity(

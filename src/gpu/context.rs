@@ -314,7 +314,7 @@ impl GpuContext {
             params_buf,
             ..
         } = &mut *st;
-        let pipeline = pipelines.get(&self.device, kernel, constant);
+        let (pipeline, layout) = pipelines.get(&self.device, kernel, constant);
         let mut entries = vec![wgpu::BindGroupEntry {
             binding: 0,
             resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
@@ -329,7 +329,7 @@ impl GpuContext {
         }));
         let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: None,
-            layout: &pipeline.get_bind_group_layout(0),
+            layout,
             entries: &entries,
         });
         let encoder =

@@ -118,11 +118,12 @@ impl Kernel {
     }
 }
 
-/// Compiled shader modules and pipelines, built once each.
+/// Compiled shader modules and pipelines, built once each. Each pipeline is kept with its
+/// (auto-derived) bind group layout, so a dispatch does not ask wgpu for the layout again.
 #[derive(Default)]
 pub struct PipelineCache {
     modules: HashMap<Shader, wgpu::ShaderModule>,
-    pipelines: HashMap<(Kernel, u32), wgpu::ComputePipeline>,
+    pipelines: HashMap<(Kernel, u32), (wgpu::ComputePipeline, wgpu::BindGroupLayout)>,
 }
 
 impl PipelineCache {
@@ -132,7 +133,7 @@ impl PipelineCache {
         device: &wgpu::Device,
         kernel: Kernel,
         constant: u32,
-    ) -> &wgpu::ComputePipeline {
+    ) -> &(wgpu::ComputePipeline, wgpu::BindGroupLayout) {
         let constant = if kernel.override_name().is_some() {
             constant
         } else {
@@ -152,7 +153,7 @@ impl PipelineCache {
                 .map(|n| (n, f64::from(constant)))
                 .into_iter()
                 .collect();
-            device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                 label: Some(kernel.entry_point()),
                 layout: None,
                 module,
@@ -162,7 +163,9 @@ impl PipelineCache {
                     zero_initialize_workgroup_memory: false,
                 },
                 cache: None,
-            })
+            });
+            let layout = pipeline.get_bind_group_layout(0);
+            (pipeline, layout)
         })
     }
 }
