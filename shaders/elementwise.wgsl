@@ -83,8 +83,21 @@ fn binary_op(op: u32, x: f32, y: f32) -> f32 {
         case 10u: { return flag(x <= y); }
         case 11u: { return flag(x > y); }
         case 12u: { return flag(x >= y); }
+        // Autograd backward ops: x is the saved input or output, y the upstream gradient.
+        case 13u: { return select(0.0, y, x > 0.0); }   // relu: g * [x > 0]
+        case 14u: { return y * x * (1.0 - x); }         // sigmoid, from y = sigmoid(x)
+        case 15u: { return y * (1.0 - x * x); }         // tanh, from y = tanh(x)
+        case 16u: { return y * gelu_grad(x); }
         default: { return make_nan(); }
     }
+}
+
+// d/dx 0.5 x (1 + tanh(u)), u = K (x + C x^3), as `gelu_grad` in src/op.rs.
+fn gelu_grad(x: f32) -> f32 {
+    let k = 0.7978846; // sqrt(2 / pi)
+    let c = 0.044715;
+    let t = stable_tanh(k * (x + c * x * x * x));
+    return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * k * (1.0 + 3.0 * c * x * x);
 }
 
 fn unary_op(x: f32) -> f32 {

@@ -10,8 +10,8 @@ struct Params {
     inner: u32,
     numel: u32, // flat elements; a full reduction's last row may be shorter than `len`
     lines: u32, // outer * inner
+    grad_offset: u32, // softmax backward: offset of the upstream gradient
     _pad0: u32,
-    _pad1: u32,
 };
 
 override OP: u32 = 0u;

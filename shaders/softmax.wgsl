@@ -2,6 +2,11 @@
 // numerically stable: the line's max is subtracted before exp.
 // `softmax_lines`: one workgroup per line (inner == 1); `softmax_columns`: one invocation per
 // line (inner > 1). LOG selects log-softmax.
+//
+// The backward kernels take the forward output y and the upstream gradient g (same shape):
+//   softmax:     dx = y * (g - sum(g * y))
+//   log_softmax: dx = g - exp(y) * sum(g)
+// with the sum along the line: one pass to reduce, one to write, no temporaries.
 
 struct Params {
     offset: u32,
@@ -10,8 +15,8 @@ struct Params {
     inner: u32,
     numel: u32,
     lines: u32,
+    grad_offset: u32, // softmax backward: offset of the upstream gradient
     _pad0: u32,
-    _pad1: u32,
 };
 
 override LOG: bool = false;
@@ -19,6 +24,7 @@ override LOG: bool = false;
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
+@group(0) @binding(3) var<storage, read> g: array<f32>;
 
 var<workgroup> wv: array<f32, 64>;
 
@@ -90,4 +96,59 @@ fn softmax_columns(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
         let f = at(o, l, i);
         write(f, x[p.offset + f] - m, sum);
     }
+}
+
+// The term summed along the line by the backward pass.
+fn backward_term(f: u32) -> f32 {
+    if (LOG) { return g[p.grad_offset + f]; }
+    return g[p.grad_offset + f] * x[p.offset + f];
+}
+
+fn backward_write(f: u32, sum: f32) {
+    let y = x[p.offset + f];
+    let gv = g[p.grad_offset + f];
+    if (LOG) {
+        out[f] = gv - exp(y) * sum;
+    } else {
+        out[f] = y * (gv - sum);
+    }
+}
+
+@compute @workgroup_size(64)
+fn softmax_backward_lines(@builtin(workgroup_id) wid: vec3<u32>,
+                          @builtin(num_workgroups) nwg: vec3<u32>,
+                          @builtin(local_invocation_index) lid: u32) {
+    let line = wid.x + wid.y * nwg.x + wid.z * nwg.x * nwg.y;
+    let in_range = line < p.lines; // uniform across the workgroup
+    let o = line / max(p.inner, 1u);
+    let i = line % max(p.inner, 1u);
+
+    var sum = 0.0;
+    if (in_range) {
+        for (var l = lid; l < p.len; l += 64u) { sum += backward_term(at(o, l, i)); }
+    }
+    wv[lid] = sum;
+    for (var s = 32u; s > 0u; s >>= 1u) {
+        workgroupBarrier();
+        if (lid < s) { wv[lid] += wv[lid + s]; }
+    }
+    workgroupBarrier();
+    sum = wv[0];
+
+    if (in_range) {
+        for (var l = lid; l < p.len; l += 64u) { backward_write(at(o, l, i), sum); }
+    }
+}
+
+@compute @workgroup_size(64)
+fn softmax_backward_columns(@builtin(workgroup_id) wid: vec3<u32>,
+                            @builtin(num_workgroups) nwg: vec3<u32>,
+                            @builtin(local_invocation_index) lid: u32) {
+    let line = (wid.x + wid.y * nwg.x + wid.z * nwg.x * nwg.y) * 64u + lid;
+    if (line >= p.lines) { return; }
+    let o = line / p.inner;
+    let i = line % p.inner;
+    var sum = 0.0;
+    for (var l = 0u; l < p.len; l++) { sum += backward_term(at(o, l, i)); }
+    for (var l = 0u; l < p.len; l++) { backward_write(at(o, l, i), sum); }
 }

@@ -19,6 +19,7 @@
 
 #![forbid(unsafe_code)]
 
+mod autograd;
 mod cpu;
 mod device;
 mod display;
@@ -32,6 +33,9 @@ mod storage;
 mod sugar;
 mod tensor;
 
+pub use autograd::{
+    gradcheck, is_grad_enabled, no_grad, GradcheckOptions, GradcheckReport, Gradients, InputReport,
+};
 pub use device::{Device, DeviceInfo, DeviceKind, MemoryStats};
 pub use error::{Error, Result};
 pub use random::{manual_seed, Generator};

@@ -1,4 +1,4 @@
-//! The op enums shared by the CPU backend, the GPU backend and (later) autograd. Each op's scalar
+//! The op enums shared by the CPU backend, the GPU backend and autograd. Each op's scalar
 //! semantics are written once, in [`UnaryOp::apply`] / [`BinaryOp::apply`]: the CPU backend calls
 //! them and the WGSL in `shaders/elementwise.wgsl` mirrors them line for line (same op codes).
 
@@ -50,6 +50,14 @@ pub enum BinaryOp {
     Le,
     Gt,
     Ge,
+    /// Autograd: `a = x`, `b = g`: `g` where `x > 0`, else 0 (the ReLU mask).
+    ReluBackward,
+    /// Autograd: `a = y = sigmoid(x)`, `b = g`: `g * y * (1 - y)`.
+    SigmoidBackward,
+    /// Autograd: `a = y = tanh(x)`, `b = g`: `g * (1 - y^2)`.
+    TanhBackward,
+    /// Autograd: `a = x`, `b = g`: `g * gelu'(x)` (tanh form).
+    GeluBackward,
 }
 
 /// Reductions along an axis.
@@ -192,6 +200,10 @@ impl BinaryOp {
             BinaryOp::Le => "le",
             BinaryOp::Gt => "gt",
             BinaryOp::Ge => "ge",
+            BinaryOp::ReluBackward => "relu_backward",
+            BinaryOp::SigmoidBackward => "sigmoid_backward",
+            BinaryOp::TanhBackward => "tanh_backward",
+            BinaryOp::GeluBackward => "gelu_backward",
         }
     }
 
@@ -225,8 +237,27 @@ impl BinaryOp {
             BinaryOp::Le => flag(a <= b),
             BinaryOp::Gt => flag(a > b),
             BinaryOp::Ge => flag(a >= b),
+            BinaryOp::ReluBackward => {
+                if a > 0.0 {
+                    b
+                } else {
+                    0.0
+                }
+            }
+            BinaryOp::SigmoidBackward => b * a * (1.0 - a),
+            BinaryOp::TanhBackward => b * (1.0 - a * a),
+            BinaryOp::GeluBackward => b * gelu_grad(a),
         }
     }
+}
+
+/// d/dx of the tanh-form GELU `0.5 x (1 + t)`, `t = tanh(u)`, `u = K (x + C x^3)`:
+/// `0.5 (1 + t) + 0.5 x (1 - t^2) K (1 + 3 C x^2)`.
+fn gelu_grad(x: f32) -> f32 {
+    const K: f32 = 0.797_884_6; // sqrt(2 / pi)
+    const C: f32 = 0.044715;
+    let t = stable_tanh(K * (x + C * x * x * x));
+    0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * K * (1.0 + 3.0 * C * x * x)
 }
 
 /// `a^b` as PyTorch defines it for floats, written the way the WGSL computes it

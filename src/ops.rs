@@ -1,6 +1,7 @@
 //! Tensor ops. Each method validates its operands (shape, device, axis, index) and builds the
 //! spec both backends run from, so the CPU and the GPU see exactly the same problem.
 
+use crate::autograd::{record, untracked, BackOp};
 use crate::error::{Error, Result};
 use crate::op::{BinaryOp, ReduceOp, UnaryOp};
 use crate::shape::{broadcast_shapes, collapse, normalize_axis, Layout};
@@ -52,10 +53,18 @@ impl Tensor {
     pub(crate) fn unary(&self, op: UnaryOp, name: &'static str) -> Result<Tensor> {
         let spec = Strided::new(name, &[self.layout()])?;
         let s = Storage::elementwise(&[self.storage()], &spec, Elementwise::Unary(op), name)?;
-        Ok(Tensor::from_storage(s, self.shape(), self.device()))
+        let out = Tensor::from_storage(s, self.shape(), self.device());
+        Ok(record(
+            out.clone(),
+            BackOp::Unary {
+                x: self.clone(),
+                op,
+                out,
+            },
+        ))
     }
 
-    fn binary(&self, rhs: &Tensor, op: BinaryOp) -> Result<Tensor> {
+    pub(crate) fn binary(&self, rhs: &Tensor, op: BinaryOp) -> Result<Tensor> {
         let name = op.name();
         same_device(name, &[self, rhs])?;
         let shape = broadcast_shapes(name, self.shape(), rhs.shape())?;
@@ -68,7 +77,16 @@ impl Tensor {
             Elementwise::Binary(op),
             name,
         )?;
-        Ok(Tensor::from_storage(s, &shape, self.device()))
+        let out = Tensor::from_storage(s, &shape, self.device());
+        Ok(record(
+            out.clone(),
+            BackOp::Binary {
+                a: self.clone(),
+                b: rhs.clone(),
+                op,
+                out,
+            },
+        ))
     }
 
     /// `s - self` and friends: a scalar on the left of a binary op.
@@ -163,13 +181,32 @@ impl Tensor {
             Elementwise::Where,
             "where_",
         )?;
-        Ok(Tensor::from_storage(s, &shape, cond.device()))
+        let out = Tensor::from_storage(s, &shape, cond.device());
+        Ok(record(
+            out,
+            BackOp::Where {
+                cond: cond.clone(),
+                a: a.clone(),
+                b: b.clone(),
+            },
+        ))
     }
 
     /// Matrix product. 2-D: `[m, k] · [k, n] -> [m, n]`. Batched: leading axes broadcast
     /// (`[b, m, k] · [k, n] -> [b, m, n]`). A 1-D operand is a vector (its axis is removed from
     /// the result), as in NumPy. Transposed views are multiplied without a copy.
     pub fn matmul(&self, rhs: &Tensor) -> Result<Tensor> {
+        let out = untracked(|| self.matmul_impl(rhs))?;
+        Ok(record(
+            out,
+            BackOp::Matmul {
+                a: self.clone(),
+                b: rhs.clone(),
+            },
+        ))
+    }
+
+    fn matmul_impl(&self, rhs: &Tensor) -> Result<Tensor> {
         same_device("matmul", &[self, rhs])?;
         let mismatch = |why: String| Error::ShapeMismatch {
             op: "matmul",
@@ -283,6 +320,21 @@ impl Tensor {
     }
 
     fn reduce_axis(&self, axis: isize, keepdim: bool, op: ReduceOp) -> Result<Tensor> {
+        let out = untracked(|| self.reduce_axis_impl(axis, keepdim, op))?;
+        let ax = normalize_axis(op.name(), axis, self.rank().max(1))?;
+        Ok(record(
+            out.clone(),
+            BackOp::Reduce {
+                x: self.clone(),
+                op,
+                axis: Some(ax),
+                keepdim,
+                out,
+            },
+        ))
+    }
+
+    fn reduce_axis_impl(&self, axis: isize, keepdim: bool, op: ReduceOp) -> Result<Tensor> {
         let (x, shape, ax, spec) = self.lines(op.name(), axis)?;
         check_reducible(op.name(), op, spec.len, &shape)?;
         let s = x.storage().reduce(&spec, op)?;
@@ -300,6 +352,20 @@ impl Tensor {
 
     /// Reduces every element to a 0-D tensor.
     fn reduce_all(&self, op: ReduceOp) -> Result<Tensor> {
+        let out = untracked(|| self.reduce_all_impl(op))?;
+        Ok(record(
+            out.clone(),
+            BackOp::Reduce {
+                x: self.clone(),
+                op,
+                axis: None,
+                keepdim: false,
+                out,
+            },
+        ))
+    }
+
+    fn reduce_all_impl(&self, op: ReduceOp) -> Result<Tensor> {
         let name = op.name();
         let x = self.contiguous()?;
         let n = x.numel();
@@ -414,8 +480,31 @@ impl Tensor {
     // ---- softmax ----
 
     fn softmax_impl(&self, axis: isize, log: bool) -> Result<Tensor> {
-        let (x, _, _, spec) = self.lines(if log { "log_softmax" } else { "softmax" }, axis)?;
-        let s = x.storage().softmax(&spec, log)?;
+        let name = if log { "log_softmax" } else { "softmax" };
+        let (out, ax) = untracked(|| {
+            let (x, _, ax, spec) = self.lines(name, axis)?;
+            let s = x.storage().softmax(&spec, log)?;
+            Ok((Tensor::from_storage(s, self.shape(), self.device()), ax))
+        })?;
+        Ok(record(
+            out.clone(),
+            BackOp::Softmax {
+                x: self.clone(),
+                axis: ax,
+                log,
+                out,
+            },
+        ))
+    }
+
+    /// The gradient of softmax (`log`: log-softmax) along `axis`, from its output `self` and
+    /// the upstream gradient `g`. One kernel on each backend; see `shaders/softmax.wgsl`.
+    pub(crate) fn softmax_grad(&self, g: &Tensor, axis: usize, log: bool) -> Result<Tensor> {
+        let (y, _, _, spec) = self.lines("softmax_backward", axis as isize)?;
+        let g = g.contiguous()?;
+        let s = y
+            .storage()
+            .softmax_backward(g.storage(), &spec, g.layout().offset(), log)?;
         Ok(Tensor::from_storage(s, self.shape(), self.device()))
     }
 
@@ -449,7 +538,15 @@ impl Tensor {
         let mut idx_strides = vec![0; out_shape.len()];
         idx_strides[ax] = indices.strides()[0];
         let idx = Layout::from_parts(out_shape.clone(), idx_strides, indices.layout().offset());
-        self.gather_impl("index_select", ax, indices, &idx, out_shape)
+        let out = self.gather_impl("index_select", ax, indices, &idx, out_shape)?;
+        Ok(record(
+            out,
+            BackOp::IndexSelect {
+                x: self.clone(),
+                axis: ax,
+                index: indices.clone(),
+            },
+        ))
     }
 
     /// `out[i][j] = self[index[i][j]][j]` for `axis = 0` (and likewise for other axes), as
@@ -475,7 +572,15 @@ impl Tensor {
             });
         }
         let out_shape = index.shape().to_vec();
-        self.gather_impl("gather", ax, index, index.layout(), out_shape)
+        let out = self.gather_impl("gather", ax, index, index.layout(), out_shape)?;
+        Ok(record(
+            out,
+            BackOp::Gather {
+                x: self.clone(),
+                axis: ax,
+                index: index.clone(),
+            },
+        ))
     }
 
     fn gather_impl(
@@ -550,11 +655,17 @@ impl Tensor {
             }
         }
         let numel = out_shape.iter().product();
-        let s = match parts.is_empty() {
-            true => return Tensor::zeros(&out_shape, first.device()),
-            false => Storage::cat(&parts, numel)?,
+        let out = match parts.is_empty() {
+            true => Tensor::zeros(&out_shape, first.device())?,
+            false => Tensor::from_storage(Storage::cat(&parts, numel)?, &out_shape, first.device()),
         };
-        Ok(Tensor::from_storage(s, &out_shape, first.device()))
+        Ok(record(
+            out,
+            BackOp::Cat {
+                parts: tensors.iter().map(|t| (*t).clone()).collect(),
+                axis: ax,
+            },
+        ))
     }
 
     /// Joins same-shaped tensors along a new `axis`.

@@ -94,6 +94,15 @@ pub(crate) trait Backend: Sized {
     fn reduce(&self, spec: &LineSpec, op: ReduceOp) -> Result<Self>;
     /// Output `[outer, len, inner]`.
     fn softmax(&self, spec: &LineSpec, log: bool) -> Result<Self>;
+    /// Softmax's gradient from its output `y` (read through `spec`) and the upstream gradient
+    /// `g` (the same `[outer, len, inner]`, starting at `grad_offset`). Output `[outer, len, inner]`.
+    fn softmax_backward(
+        y: &Self,
+        g: &Self,
+        spec: &LineSpec,
+        grad_offset: usize,
+        log: bool,
+    ) -> Result<Self>;
     fn gather(input: &Self, index: &Self, spec: &GatherSpec, op: &'static str) -> Result<Self>;
     /// `out[j, c] = (index[j] == c)` for `c in 0..classes`; `spec` walks the index.
     fn one_hot(&self, spec: &Strided, classes: usize) -> Result<Self>;
@@ -161,6 +170,18 @@ impl Storage {
 
     pub fn softmax(&self, spec: &LineSpec, log: bool) -> Result<Storage> {
         on_backend!("softmax", self, |s| s.softmax(spec, log))
+    }
+
+    pub fn softmax_backward(
+        &self,
+        g: &Storage,
+        spec: &LineSpec,
+        grad_offset: usize,
+        log: bool,
+    ) -> Result<Storage> {
+        on_backend!("softmax_backward", self, g, |y, g| {
+            Backend::softmax_backward(y, g, spec, grad_offset, log)
+        })
     }
 
     pub fn gather(&self, index: &Storage, spec: &GatherSpec, op: &'static str) -> Result<Storage> {

@@ -3,8 +3,10 @@
 //! broadcast, narrow, squeeze/unsqueeze) build a new layout over the same storage. Ops live in
 //! `ops.rs`, formatting in `display.rs`.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use crate::autograd::{record, untracked, BackOp, Tracking};
 use crate::cpu::CpuStorage;
 use crate::device::{Device, Inner};
 use crate::error::{Error, Result};
@@ -30,15 +32,49 @@ pub(crate) struct Inner2 {
     pub storage: Arc<Storage>,
     pub layout: Layout,
     pub device: Device,
+    /// Unique per handle built (clones share it): the key of [`crate::Gradients`].
+    pub id: u64,
+    /// Whether autograd follows this tensor, and the node that made it.
+    pub tracking: Tracking,
 }
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 
 impl Tensor {
     pub(crate) fn from_parts(storage: Arc<Storage>, layout: Layout, device: Device) -> Tensor {
+        Tensor::tracked(storage, layout, device, Tracking::None)
+    }
+
+    pub(crate) fn tracked(
+        storage: Arc<Storage>,
+        layout: Layout,
+        device: Device,
+        tracking: Tracking,
+    ) -> Tensor {
         Tensor(Arc::new(Inner2 {
             storage,
             layout,
             device,
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            tracking,
         }))
+    }
+
+    /// The same data and layout under a new handle with `tracking`.
+    pub(crate) fn with_tracking(&self, tracking: Tracking) -> Tensor {
+        Tensor::tracked(
+            self.0.storage.clone(),
+            self.0.layout.clone(),
+            self.0.device.clone(),
+            tracking,
+        )
+    }
+
+    pub(crate) fn id(&self) -> u64 {
+        self.0.id
+    }
+    pub(crate) fn tracking(&self) -> &Tracking {
+        &self.0.tracking
     }
 
     /// A contiguous tensor over freshly computed storage.
@@ -243,7 +279,8 @@ impl Tensor {
         if self.device() == device {
             return Ok(self.clone());
         }
-        Tensor::from_vec(self.to_vec()?, self.shape(), device)
+        let out = Tensor::from_vec(self.to_vec()?, self.shape(), device)?;
+        Ok(record(out, BackOp::ToDevice { x: self.clone() }))
     }
 
     /// This tensor with row-major storage: itself if already contiguous, else a copy.
@@ -271,8 +308,11 @@ impl Tensor {
                 ),
             });
         }
-        let t = self.contiguous()?;
-        Ok(t.with_layout(t.layout().reshaped(shape)))
+        let out = untracked(|| {
+            let t = self.contiguous()?;
+            Ok(t.with_layout(t.layout().reshaped(shape)))
+        })?;
+        Ok(record(out, BackOp::Reshape { x: self.clone() }))
     }
 
     /// All elements as one axis.
@@ -304,12 +344,23 @@ impl Tensor {
 
     /// Reorders the axes: axis `i` of the result is axis `perm[i]` of `self`. A view.
     pub fn permute(&self, perm: &[usize]) -> Result<Tensor> {
-        Ok(self.with_layout(self.layout().permuted("permute", perm)?))
+        let out = self.with_layout(self.layout().permuted("permute", perm)?);
+        Ok(record(
+            out,
+            BackOp::Permute {
+                x: self.clone(),
+                perm: perm.to_vec(),
+            },
+        ))
     }
 
     /// Repeats size-1 axes (and adds leading axes) to reach `shape`. A view: nothing is copied.
     pub fn broadcast_to(&self, shape: &[usize]) -> Result<Tensor> {
-        Ok(self.with_layout(self.layout().broadcast_to("broadcast_to", shape)?))
+        if shape == self.shape() {
+            return Ok(self.clone());
+        }
+        let out = self.with_layout(self.layout().broadcast_to("broadcast_to", shape)?);
+        Ok(record(out, BackOp::Broadcast { x: self.clone() }))
     }
 
     /// Same as [`Tensor::broadcast_to`] (PyTorch's name).
@@ -320,7 +371,15 @@ impl Tensor {
     /// `len` elements of `axis` starting at `start`. A view.
     pub fn narrow(&self, axis: isize, start: usize, len: usize) -> Result<Tensor> {
         let axis = normalize_axis("narrow", axis, self.rank())?;
-        Ok(self.with_layout(self.layout().narrowed("narrow", axis, start, len)?))
+        let out = self.with_layout(self.layout().narrowed("narrow", axis, start, len)?);
+        Ok(record(
+            out,
+            BackOp::Narrow {
+                x: self.clone(),
+                axis,
+                start,
+            },
+        ))
     }
 
     /// Elements `range` of `axis` (`t.slice(0, 1..3)`). A view.
@@ -347,13 +406,27 @@ impl Tensor {
                 ),
             ));
         }
-        Ok(self.with_layout(self.layout().squeezed(a)))
+        let out = self.with_layout(self.layout().squeezed(a));
+        Ok(record(
+            out,
+            BackOp::Squeeze {
+                x: self.clone(),
+                axis: a,
+            },
+        ))
     }
 
     /// Inserts a size-1 axis at `axis` (in `-(rank+1)..=rank`). A view.
     pub fn unsqueeze(&self, axis: isize) -> Result<Tensor> {
         let a = normalize_axis("unsqueeze", axis, self.rank() + 1)?;
-        Ok(self.with_layout(self.layout().unsqueezed(a)))
+        let out = self.with_layout(self.layout().unsqueezed(a));
+        Ok(record(
+            out,
+            BackOp::Unsqueeze {
+                x: self.clone(),
+                axis: a,
+            },
+        ))
     }
 }
 

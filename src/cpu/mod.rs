@@ -212,6 +212,21 @@ impl Backend for CpuStorage {
         Ok(CpuStorage::new(reduce::softmax(&self.0, spec, log)))
     }
 
+    fn softmax_backward(
+        y: &Self,
+        g: &Self,
+        spec: &LineSpec,
+        grad_offset: usize,
+        log: bool,
+    ) -> Result<Self> {
+        Ok(CpuStorage::new(reduce::softmax_backward(
+            &y.0,
+            &g.0[grad_offset..],
+            spec,
+            log,
+        )))
+    }
+
     // out (index shape) = input[.., index[..], ..] along `axis`.
     fn gather(input: &Self, index: &Self, spec: &GatherSpec, op: &'static str) -> Result<Self> {
         let n = spec.strided.numel();

@@ -92,3 +92,44 @@ pub(super) fn softmax(x: &[f32], s: &LineSpec, log: bool) -> Vec<f32> {
     }
     out
 }
+
+/// The gradient of softmax (or log-softmax) along `len`, from the forward output `y` and the
+/// upstream gradient `g`, both `[outer, len, inner]` (`y` from `s.offset`, `g` from 0):
+///   softmax:     dx = y * (g - sum(g * y))   (the Jacobian is diag(y) - y yᵀ)
+///   log_softmax: dx = g - exp(y) * sum(g)    (the Jacobian is I - softmax 1ᵀ)
+// y (outer, len, inner), g (outer, len, inner) -> dx (outer, len, inner)
+pub(super) fn softmax_backward(y: &[f32], g: &[f32], s: &LineSpec, log: bool) -> Vec<f32> {
+    let (len, inner) = (s.len, s.inner);
+    let mut out = vec![0.0f32; s.outer * len * inner];
+    let block = |o: usize, dst: &mut [f32]| {
+        let ys = &y[s.offset + o * len * inner..][..len * inner];
+        let gs = &g[o * len * inner..][..len * inner];
+        for i in 0..inner {
+            let at = |l: usize| l * inner + i;
+            let sum: f64 = (0..len)
+                .map(|l| match log {
+                    true => f64::from(gs[at(l)]),
+                    false => f64::from(gs[at(l)]) * f64::from(ys[at(l)]),
+                })
+                .sum();
+            let sum = sum as f32;
+            for l in 0..len {
+                let (yv, gv) = (ys[at(l)], gs[at(l)]);
+                dst[at(l)] = match log {
+                    true => gv - yv.exp() * sum,
+                    false => yv * (gv - sum),
+                };
+            }
+        }
+    };
+    if out.len() >= PAR_THRESHOLD && s.outer > 1 {
+        out.par_chunks_mut(len * inner)
+            .enumerate()
+            .for_each(|(o, d)| block(o, d));
+    } else {
+        out.chunks_mut((len * inner).max(1))
+            .enumerate()
+            .for_each(|(o, d)| block(o, d));
+    }
+    out
+}

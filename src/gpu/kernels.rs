@@ -55,6 +55,8 @@ pub enum Kernel {
     ReduceColumns,
     SoftmaxLines,
     SoftmaxColumns,
+    SoftmaxBackwardLines,
+    SoftmaxBackwardColumns,
     Gather,
     OneHot,
     MatmulTile4,
@@ -62,7 +64,7 @@ pub enum Kernel {
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 12] = [
+    pub const ALL: [Kernel; 14] = [
         Kernel::Unary,
         Kernel::Binary,
         Kernel::Where,
@@ -71,6 +73,8 @@ impl Kernel {
         Kernel::ReduceColumns,
         Kernel::SoftmaxLines,
         Kernel::SoftmaxColumns,
+        Kernel::SoftmaxBackwardLines,
+        Kernel::SoftmaxBackwardColumns,
         Kernel::Gather,
         Kernel::OneHot,
         Kernel::MatmulTile4,
@@ -82,7 +86,9 @@ impl Kernel {
         match self {
             Unary | Binary | Where | CopyInto => Shader::Elementwise,
             ReduceLines | ReduceColumns => Shader::Reduce,
-            SoftmaxLines | SoftmaxColumns => Shader::Softmax,
+            SoftmaxLines | SoftmaxColumns | SoftmaxBackwardLines | SoftmaxBackwardColumns => {
+                Shader::Softmax
+            }
             Gather | OneHot => Shader::Index,
             MatmulTile4 | MatmulTile8Vec4 => Shader::Matmul,
         }
@@ -99,6 +105,8 @@ impl Kernel {
             ReduceColumns => "reduce_columns",
             SoftmaxLines => "softmax_lines",
             SoftmaxColumns => "softmax_columns",
+            SoftmaxBackwardLines => "softmax_backward_lines",
+            SoftmaxBackwardColumns => "softmax_backward_columns",
             Gather => "gather",
             OneHot => "one_hot",
             MatmulTile4 => "matmul_tile4",
@@ -113,6 +121,7 @@ impl Kernel {
             Unary | Binary => Some("OP"),
             ReduceLines | ReduceColumns => Some("OP"),
             SoftmaxLines | SoftmaxColumns => Some("LOG"),
+            SoftmaxBackwardLines | SoftmaxBackwardColumns => Some("LOG"),
             _ => None,
         }
     }

@@ -189,6 +189,30 @@ impl Backend for GpuStorage {
         Ok(out)
     }
 
+    fn softmax_backward(
+        y: &Self,
+        g: &Self,
+        spec: &LineSpec,
+        grad_offset: usize,
+        log: bool,
+    ) -> Result<Self> {
+        let ctx = y.context();
+        let op = "softmax_backward";
+        let out = GpuStorage::alloc(ctx, op, spec.outer * spec.len * spec.inner)?;
+        let mut params = LineParams::new(op, spec)?;
+        params.grad_offset = params::u32_of(op, grad_offset)?;
+        let lines = spec.outer * spec.inner;
+        let bindings = [(1, out.buffer()), (2, y.buffer()), (3, g.buffer())];
+        // Same split as the forward pass: a workgroup per row, or an invocation per column.
+        let (kernel, groups) = if spec.inner == 1 {
+            (Kernel::SoftmaxBackwardLines, lines)
+        } else {
+            (Kernel::SoftmaxBackwardColumns, groups_for(lines))
+        };
+        ctx.dispatch(kernel, u32::from(log), &params, &bindings, groups, op)?;
+        Ok(out)
+    }
+
     fn gather(input: &Self, index: &Self, spec: &GatherSpec, op: &'static str) -> Result<Self> {
         let ctx = input.context();
         let n = spec.strided.numel();

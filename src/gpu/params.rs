@@ -127,7 +127,9 @@ pub struct LineParams {
     pub inner: u32,
     pub numel: u32,
     pub lines: u32,
-    pub _pad: [u32; 2],
+    /// Softmax backward: where the upstream gradient starts in its buffer.
+    pub grad_offset: u32,
+    pub _pad: u32,
 }
 
 impl LineParams {
@@ -139,7 +141,8 @@ impl LineParams {
             inner: u32_of(op, s.inner)?,
             numel: u32_of(op, s.numel)?,
             lines: u32_of(op, s.outer * s.inner)?,
-            _pad: [0; 2],
+            grad_offset: 0,
+            _pad: 0,
         })
     }
 }

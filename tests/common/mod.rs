@@ -83,3 +83,73 @@ pub fn parity(
         what,
     );
 }
+
+/// Seeded values in `±[lo, hi)` (random signs) on the CPU: inputs kept at least `lo` away from
+/// zero, for gradients with a kink or pole at 0 (relu, abs, 1/x).
+pub fn signed(shape: &[usize], lo: f32, hi: f32, seed: u64) -> Tensor {
+    let mag = uniform(shape, lo, hi, seed).to_vec().unwrap();
+    let sign = uniform(shape, -1.0, 1.0, seed ^ 0x5151).to_vec().unwrap();
+    let data = mag
+        .iter()
+        .zip(&sign)
+        .map(|(&m, &s)| if s < 0.0 { -m } else { m })
+        .collect();
+    Tensor::from_vec(data, shape, &Device::cpu()).unwrap()
+}
+
+/// Checks the gradient of `f` at `inputs` (CPU tensors). On the CPU: `gradcheck` against
+/// finite differences. On another device: the device's analytic gradients against the CPU's,
+/// for the same random upstream gradient.
+pub fn check_grad(
+    dev: &Device,
+    inputs: &[&Tensor],
+    f: impl Fn(&[Tensor]) -> Result<Tensor>,
+    what: &str,
+) {
+    check_grad_with(
+        dev,
+        inputs,
+        f,
+        &ferrograd::GradcheckOptions::default(),
+        what,
+    )
+}
+
+pub fn check_grad_with(
+    dev: &Device,
+    inputs: &[&Tensor],
+    f: impl Fn(&[Tensor]) -> Result<Tensor>,
+    options: &ferrograd::GradcheckOptions,
+    what: &str,
+) {
+    let inputs: Vec<Tensor> = inputs.iter().map(|t| (*t).clone()).collect();
+    if !dev.is_gpu() {
+        let report = ferrograd::gradcheck(&f, &inputs, options)
+            .unwrap_or_else(|e| panic!("{what}: gradcheck failed to run: {e}"));
+        assert!(report.passed, "{what}: {report}");
+        return;
+    }
+    let analytic = |d: &Device| -> Vec<Vec<f32>> {
+        let vars: Vec<Tensor> = inputs
+            .iter()
+            .map(|t| t.to_device(d).unwrap().requires_grad())
+            .collect();
+        let y = f(&vars).unwrap_or_else(|e| panic!("{what} on {d}: {e}"));
+        let r = uniform(y.shape(), -1.0, 1.0, 99).to_device(d).unwrap();
+        let grads = y.backward_with(&r).unwrap();
+        vars.iter()
+            .map(|v| match grads.get(v) {
+                Some(g) => {
+                    assert_eq!(g.device(), d, "{what}: gradient left the device");
+                    g.to_vec().unwrap()
+                }
+                None => vec![0.0; v.numel()],
+            })
+            .collect()
+    };
+    let expected = analytic(&Device::cpu());
+    let got = analytic(dev);
+    for (i, (g, e)) in got.iter().zip(&expected).enumerate() {
+        assert_close(g, e, 1e-4, 1e-3, &format!("{what}: input {i} on {dev}"));
+    }
+}

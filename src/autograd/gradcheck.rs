@@ -1,0 +1,186 @@
+//! `gradcheck`: autograd's gradients against central finite differences, for any function of
+//! tensors (an op, a layer, a whole loss).
+
+use crate::device::Device;
+use crate::error::{Error, Result};
+use crate::random::Generator;
+use crate::tensor::Tensor;
+
+use super::no_grad;
+
+/// Settings for [`gradcheck`]. An element passes when
+/// `|analytic - numeric| <= atol + rtol * |numeric|`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GradcheckOptions {
+    /// The finite-difference step.
+    pub eps: f32,
+    pub atol: f64,
+    pub rtol: f64,
+    /// Seeds the random upstream gradient.
+    pub seed: u64,
+}
+
+impl Default for GradcheckOptions {
+    /// `eps = 1e-3`, `atol = 1e-3`, `rtol = 1e-2`: what f32 arithmetic supports.
+    fn default() -> Self {
+        GradcheckOptions {
+            eps: 1e-3,
+            atol: 1e-3,
+            rtol: 1e-2,
+            seed: 0x6772_6164,
+        }
+    }
+}
+
+/// How one input's gradient compared.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InputReport {
+    pub max_abs_error: f64,
+    /// `|analytic - numeric| / |numeric|`, largest over elements with a non-zero numeric value.
+    pub max_rel_error: f64,
+    /// The element that failed worst (by how far past the tolerance), with its two values.
+    pub worst: Option<(usize, f64, f64)>,
+    pub passed: bool,
+}
+
+/// The result of [`gradcheck`]: one [`InputReport`] per input.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GradcheckReport {
+    pub inputs: Vec<InputReport>,
+    pub passed: bool,
+}
+
+impl std::fmt::Display for GradcheckReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let verdict = if self.passed { "passed" } else { "FAILED" };
+        writeln!(f, "gradcheck {verdict}")?;
+        for (i, r) in self.inputs.iter().enumerate() {
+            write!(
+                f,
+                "  input {i}: max abs error {:.3e}, max rel error {:.3e}",
+                r.max_abs_error, r.max_rel_error
+            )?;
+            if let (false, Some((j, a, n))) = (r.passed, r.worst) {
+                write!(f, " (element {j}: analytic {a:.6e}, numeric {n:.6e})")?;
+            }
+            writeln!(f)?;
+        }
+        Ok(())
+    }
+}
+
+/// Checks the gradients autograd gives for `f` at `inputs` against central finite differences.
+///
+/// The analytic side runs on the inputs' device: `f(inputs)` is seeded with a random upstream
+/// gradient `r` (so every output element is weighted differently) and differentiated by
+/// [`Tensor::backward_with`]. The numeric side runs on the CPU backend: each input element is
+/// moved by `±eps`, and `sum_k r_k (y⁺_k - y⁻_k) / (x⁺ - x⁻)` is accumulated in f64 from the
+/// two f32 outputs, element by element, dividing by the step actually taken in f32. Taking the
+/// difference per output element rather than of a summed loss keeps f32 cancellation small.
+/// `f` is evaluated twice per input element, so keep inputs small.
+///
+/// ```
+/// use ferrograd::{gradcheck, Device, GradcheckOptions, Tensor};
+/// let x = Tensor::from_vec(vec![0.3, -1.2, 2.0], &[3], &Device::cpu())?;
+/// let report = gradcheck(|t| t[0].tanh()?.mul(&t[0]), &[x], &GradcheckOptions::default())?;
+/// assert!(report.passed, "{report}");
+/// # Ok::<(), ferrograd::Error>(())
+/// ```
+pub fn gradcheck<F>(f: F, inputs: &[Tensor], options: &GradcheckOptions) -> Result<GradcheckReport>
+where
+    F: Fn(&[Tensor]) -> Result<Tensor>,
+{
+    if !(options.eps > 0.0 && options.eps.is_finite()) {
+        return Err(Error::invalid(
+            "gradcheck",
+            format!("eps must be positive and finite, got {}", options.eps),
+        ));
+    }
+    // Analytic: backward from a random upstream gradient.
+    let vars: Vec<Tensor> = inputs.iter().map(|t| t.detach().requires_grad()).collect();
+    let y = f(&vars)?;
+    let r = Generator::new(options.seed).uniform(y.numel(), -1.0, 1.0);
+    let seed = Tensor::from_slice(&r, y.shape(), y.device())?;
+    let grads = if y.tracks_grad() {
+        Some(y.backward_with(&seed)?)
+    } else {
+        None // the output does not depend on the inputs: every gradient is 0
+    };
+
+    // Numeric: central differences on the CPU.
+    let cpu = Device::cpu();
+    let base: Vec<Vec<f32>> = inputs.iter().map(|t| t.to_vec()).collect::<Result<_>>()?;
+    let eval = |which: usize, data: &[f32]| -> Result<Vec<f32>> {
+        let args: Vec<Tensor> = inputs
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let d = if i == which { data } else { &base[i][..] };
+                Tensor::from_slice(d, t.shape(), &cpu)
+            })
+            .collect::<Result<_>>()?;
+        no_grad(|| f(&args))?.to_vec()
+    };
+
+    let mut reports = Vec::with_capacity(inputs.len());
+    for (i, var) in vars.iter().enumerate() {
+        let analytic = match grads.as_ref().and_then(|g| g.get(var)) {
+            Some(g) => g.to_vec()?,
+            None => vec![0.0; var.numel()],
+        };
+        let mut data = base[i].clone();
+        let mut report = InputReport {
+            max_abs_error: 0.0,
+            max_rel_error: 0.0,
+            worst: None,
+            passed: true,
+        };
+        let mut worst_excess = f64::NEG_INFINITY;
+        for j in 0..data.len() {
+            let x = base[i][j];
+            let (hi, lo) = (x + options.eps, x - options.eps);
+            data[j] = hi;
+            let y_hi = eval(i, &data)?;
+            data[j] = lo;
+            let y_lo = eval(i, &data)?;
+            data[j] = x;
+            let step = f64::from(hi) - f64::from(lo);
+            let numeric = y_hi
+                .iter()
+                .zip(&y_lo)
+                .zip(&r)
+                .map(|((&p, &m), &w)| f64::from(w) * (f64::from(p) - f64::from(m)))
+                .sum::<f64>()
+                / step;
+            let a = f64::from(analytic[j]);
+            let err = (a - numeric).abs();
+            let allowed = options.atol + options.rtol * numeric.abs();
+            report.max_abs_error = report.max_abs_error.max(err);
+            if numeric != 0.0 {
+                report.max_rel_error = report.max_rel_error.max(err / numeric.abs());
+            }
+            // NaN on either side fails (the comparison below is false for NaN).
+            let ok = err <= allowed;
+            let excess = if err.is_nan() {
+                f64::INFINITY
+            } else {
+                err - allowed
+            };
+            if !ok {
+                report.passed = false;
+            }
+            if excess > worst_excess || report.worst.is_none() {
+                worst_excess = excess;
+                report.worst = Some((j, a, numeric));
+            }
+            if err.is_nan() {
+                report.max_abs_error = f64::NAN;
+            }
+        }
+        reports.push(report);
+    }
+    Ok(GradcheckReport {
+        passed: reports.iter().all(|r| r.passed),
+        inputs: reports,
+    })
+}
