@@ -89,6 +89,12 @@ impl Tensor {
         ))
     }
 
+    /// Any [`BinaryOp`] elementwise, with broadcasting, including the autograd backward ops
+    /// (`BinaryOp::ReluBackward` and friends): building blocks for custom gradient rules.
+    pub fn binary_op(&self, rhs: &Tensor, op: BinaryOp) -> Result<Tensor> {
+        self.binary(rhs, op)
+    }
+
     /// `s - self` and friends: a scalar on the left of a binary op.
     pub(crate) fn scalar_left(&self, lhs: f32, op: BinaryOp) -> Result<Tensor> {
         self.unary(UnaryOp::ScalarLeft(op, lhs), op.name())
@@ -497,10 +503,21 @@ impl Tensor {
         ))
     }
 
-    /// The gradient of softmax (`log`: log-softmax) along `axis`, from its output `self` and
-    /// the upstream gradient `g`. One kernel on each backend; see `shaders/softmax.wgsl`.
-    pub(crate) fn softmax_grad(&self, g: &Tensor, axis: usize, log: bool) -> Result<Tensor> {
-        let (y, _, _, spec) = self.lines("softmax_backward", axis as isize)?;
+    /// The gradient of softmax (`log`: log-softmax) along `axis`, from the forward output
+    /// `self` and the upstream gradient `g` of the same shape: `y * (g - sum(g * y))`, or
+    /// `g - exp(y) * sum(g)` for log-softmax. One kernel on each backend (see
+    /// `shaders/softmax.wgsl`); autograd uses it, and so can custom gradient rules.
+    pub fn softmax_backward(&self, g: &Tensor, axis: isize, log: bool) -> Result<Tensor> {
+        same_device("softmax_backward", &[self, g])?;
+        if g.shape() != self.shape() {
+            return Err(Error::ShapeMismatch {
+                op: "softmax_backward",
+                lhs: self.shape().to_vec(),
+                rhs: g.shape().to_vec(),
+                why: "differ (output and gradient must have one shape)".into(),
+            });
+        }
+        let (y, _, _, spec) = self.lines("softmax_backward", axis)?;
         let g = g.contiguous()?;
         let s = y
             .storage()

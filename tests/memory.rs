@@ -1,10 +1,10 @@
-//! Memory stays flat: a loop of 1,000 op chains leaves `memory_stats().live_bytes` where it
+//! Memory stays flat: a loop of 1,000 op chains, and 200 training steps, leave `memory_stats().live_bytes` where it
 //! started, and after warm-up the GPU pool serves every buffer. The counters are per device and
 //! process-wide, so this test has a binary of its own and runs its devices one after the other.
 
 mod common;
 use common::normal;
-use ferrograd::Device;
+use ferrograd::{Device, Tensor};
 
 fn memory_stays_flat(dev: &Device) {
     // Warm the pool, then 1,000 op chains must leave live bytes where they started.
@@ -50,10 +50,98 @@ fn memory_stays_flat(dev: &Device) {
     }
 }
 
+/// Training steps (forward, backward, update) free their graphs: live bytes after 200 steps
+/// are where they were after the warm-up steps.
+fn training_stays_flat(dev: &Device) {
+    let x = normal(&[32, 8], 3).to_device(dev).unwrap();
+    let y = normal(&[32, 1], 4).to_device(dev).unwrap();
+    let mut w1 = normal(&[8, 16], 5).to_device(dev).unwrap().requires_grad();
+    let mut w2 = normal(&[16, 1], 6).to_device(dev).unwrap().requires_grad();
+    let mut step = || {
+        let h = x.matmul(&w1).unwrap().tanh().unwrap();
+        let loss = h
+            .matmul(&w2)
+            .unwrap()
+            .sub(&y)
+            .unwrap()
+            .square()
+            .unwrap()
+            .mean_all()
+            .unwrap();
+        let grads = loss.backward().unwrap();
+        ferrograd::no_grad(|| {
+            let update = |w: &Tensor| {
+                let g = grads.get(w).unwrap().mul_scalar(0.01).unwrap();
+                w.sub(&g).unwrap().requires_grad()
+            };
+            w1 = update(&w1);
+            w2 = update(&w2);
+        });
+        loss
+    };
+    for _ in 0..3 {
+        step();
+    }
+    dev.synchronize().unwrap();
+    let before = dev.memory_stats();
+    let mut last = 0.0;
+    for _ in 0..200 {
+        last = step().to_scalar().unwrap();
+    }
+    assert!(last.is_finite());
+    dev.synchronize().unwrap();
+    let after = dev.memory_stats();
+    assert_eq!(
+        after.live_bytes, before.live_bytes,
+        "training on {dev}: live bytes grew: {before:?} -> {after:?}"
+    );
+    if dev.is_gpu() {
+        assert_eq!(
+            after.created_buffers, before.created_buffers,
+            "training on {dev}: the pool should serve every buffer"
+        );
+    }
+}
+
+/// Backward frees each node's saved tensors: with the loss still alive (and so its graph's
+/// nodes), only the loss's own storage remains afterwards.
+fn backward_frees_the_graph(dev: &Device) {
+    let x = normal(&[128, 128], 7)
+        .to_device(dev)
+        .unwrap()
+        .requires_grad();
+    dev.synchronize().unwrap();
+    let before = dev.memory_stats().live_bytes;
+    let mut h = x.clone();
+    for _ in 0..8 {
+        h = h.tanh().unwrap().mul_scalar(1.5).unwrap(); // 2 x 64 KiB saved per round
+    }
+    let loss = h.sum_all().unwrap();
+    drop(h);
+    let with_graph = dev.memory_stats().live_bytes;
+    assert!(
+        with_graph - before > 1 << 20,
+        "the graph should hold > 1 MiB: {before} -> {with_graph}"
+    );
+    drop(loss.backward().unwrap());
+    dev.synchronize().unwrap();
+    let after = dev.memory_stats().live_bytes;
+    assert!(
+        after - before <= 1024,
+        "{dev}: backward left {} bytes of graph alive ({before} -> {with_graph} -> {after})",
+        after - before
+    );
+    drop(loss);
+}
+
 #[test]
 fn cpu_then_gpu() {
     memory_stays_flat(&Device::cpu());
+    training_stays_flat(&Device::cpu());
+    backward_frees_the_graph(&Device::cpu());
     if let Some(dev) = common::gpu() {
         memory_stays_flat(&dev);
+        training_stays_flat(&dev);
+        backward_frees_the_graph(&dev);
     }
 }

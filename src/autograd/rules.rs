@@ -182,7 +182,7 @@ impl BackOp {
             } => vec![reduce(x, *op, *axis, *keepdim, out, g)?],
             BackOp::Softmax { axis, log, out, .. } => {
                 // softmax: dx = y (g - sum(g y)); log_softmax: dx = g - exp(y) sum(g)
-                vec![Some(out.softmax_grad(g, *axis, *log)?)]
+                vec![Some(out.softmax_backward(g, *axis as isize, *log)?)]
             }
             // Views: the gradient takes the inverse view.
             BackOp::Reshape { x } => vec![Some(g.reshape(x.shape())?)],
