@@ -56,3 +56,8 @@ pub fn kernel_entry_points() -> Vec<(&'static str, &'static str)> {
         .map(|k| (k.shader().file_name(), k.entry_point()))
         .collect()
 }
+
+/// The README's Rust examples, compiled and run by `cargo test` so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
