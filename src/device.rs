@@ -18,6 +18,8 @@ pub struct Device(pub(crate) Inner);
 #[derive(Clone)]
 pub(crate) enum Inner {
     Cpu,
+    /// The CPU backend computing in f64: what `gradcheck` takes finite differences on.
+    CpuF64,
     Gpu(Arc<GpuContext>),
 }
 
@@ -120,6 +122,12 @@ impl Device {
         Device(Inner::Cpu)
     }
 
+    /// The CPU backend in f64 (tensors are read and written as f32 at the API, but stored and
+    /// computed in f64). Used for gradcheck's finite differences.
+    pub(crate) fn cpu_f64() -> Device {
+        Device(Inner::CpuF64)
+    }
+
     /// The GPU (created once per process and shared). Returns any adapter, software ones
     /// included, honouring `WGPU_BACKEND` and `WGPU_ADAPTER_NAME`.
     ///
@@ -152,7 +160,7 @@ impl Device {
     }
 
     pub fn is_cpu(&self) -> bool {
-        matches!(self.0, Inner::Cpu)
+        matches!(self.0, Inner::Cpu | Inner::CpuF64)
     }
 
     pub fn is_gpu(&self) -> bool {
@@ -161,8 +169,12 @@ impl Device {
 
     pub fn info(&self) -> DeviceInfo {
         match &self.0 {
-            Inner::Cpu => DeviceInfo {
-                name: format!("cpu ({} threads)", rayon::current_num_threads()),
+            Inner::Cpu | Inner::CpuF64 => DeviceInfo {
+                name: format!(
+                    "cpu{} ({} threads)",
+                    if self.is_f64() { " f64" } else { "" },
+                    rayon::current_num_threads()
+                ),
                 backend: "cpu".into(),
                 kind: DeviceKind::CpuBackend,
                 driver: String::new(),
@@ -176,14 +188,14 @@ impl Device {
     /// that surface late: an out-of-range index in a gather, a wgpu validation error.
     pub fn synchronize(&self) -> Result<()> {
         match &self.0 {
-            Inner::Cpu => Ok(()),
+            Inner::Cpu | Inner::CpuF64 => Ok(()),
             Inner::Gpu(c) => c.synchronize(),
         }
     }
 
     pub fn memory_stats(&self) -> MemoryStats {
         match &self.0 {
-            Inner::Cpu => crate::cpu::memory_stats(),
+            Inner::Cpu | Inner::CpuF64 => crate::cpu::memory_stats(),
             Inner::Gpu(c) => {
                 let (live_bytes, peak_bytes, pooled_buffers, pooled_bytes, created_buffers) =
                     c.pool_stats();
@@ -205,10 +217,14 @@ impl Device {
         }
     }
 
+    pub(crate) fn is_f64(&self) -> bool {
+        matches!(self.0, Inner::CpuF64)
+    }
+
     pub(crate) fn gpu_context(&self) -> Option<&Arc<GpuContext>> {
         match &self.0 {
             Inner::Gpu(c) => Some(c),
-            Inner::Cpu => None,
+            Inner::Cpu | Inner::CpuF64 => None,
         }
     }
 }
@@ -216,7 +232,7 @@ impl Device {
 impl PartialEq for Device {
     fn eq(&self, other: &Device) -> bool {
         match (&self.0, &other.0) {
-            (Inner::Cpu, Inner::Cpu) => true,
+            (Inner::Cpu, Inner::Cpu) | (Inner::CpuF64, Inner::CpuF64) => true,
             (Inner::Gpu(a), Inner::Gpu(b)) => Arc::ptr_eq(a, b),
             _ => false,
         }
@@ -233,6 +249,7 @@ impl fmt::Display for Device {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.0 {
             Inner::Cpu => write!(f, "cpu"),
+            Inner::CpuF64 => write!(f, "cpu-f64"),
             Inner::Gpu(c) => write!(f, "gpu:{}", c.info.name),
         }
     }

@@ -28,6 +28,7 @@ mod gpu;
 pub mod op;
 mod ops;
 mod random;
+mod real;
 pub mod shape;
 mod storage;
 mod sugar;

@@ -2,6 +2,8 @@
 //! semantics are written once, in [`UnaryOp::apply`] / [`BinaryOp::apply`]: the CPU backend calls
 //! them and the WGSL in `shaders/elementwise.wgsl` mirrors them line for line (same op codes).
 
+use crate::real::Real;
+
 /// Elementwise ops of one input. Codes (`code()`) are the WGSL `OP` override values.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum UnaryOp {
@@ -72,20 +74,28 @@ pub enum ReduceOp {
     ArgMin,
 }
 
-pub(crate) fn nan() -> f32 {
-    f32::from_bits(0x7fc0_0000)
+pub(crate) fn nan<T: Real>() -> T {
+    T::nan()
+}
+
+fn c<T: Real>(v: f64) -> T {
+    T::from_f64(v)
 }
 
 /// `1 - 2 / (exp(2|x|) + 1)` with the sign restored: never inf/inf, so large |x| gives ±1.
-pub(crate) fn stable_tanh(x: f32) -> f32 {
-    let t = (-2.0 * x.abs()).exp();
-    let r = (1.0 - t) / (1.0 + t);
-    if x < 0.0 {
+pub(crate) fn stable_tanh<T: Real>(x: T) -> T {
+    let t = (c::<T>(-2.0) * x.abs()).exp();
+    let r = (T::one() - t) / (T::one() + t);
+    if x < T::zero() {
         -r
     } else {
         r
     }
 }
+
+/// sqrt(2 / pi), for GELU.
+const GELU_K: f64 = 0.797_884_560_802_865_4;
+const GELU_C: f64 = 0.044715;
 
 impl UnaryOp {
     /// The WGSL `OP` code; the scalar forms add the binary op's code to 100 / 200.
@@ -123,6 +133,13 @@ impl UnaryOp {
     /// The reference semantics, used by the CPU backend.
     #[inline]
     pub fn apply(self, x: f32) -> f32 {
+        self.eval(x)
+    }
+
+    /// [`UnaryOp::apply`] in `f32` or `f64` (the CPU backend's f64 mode, for gradcheck).
+    #[inline]
+    pub(crate) fn eval<T: Real>(self, x: T) -> T {
+        let (zero, one) = (T::zero(), T::one());
         match self {
             UnaryOp::Identity => x,
             UnaryOp::Neg => -x,
@@ -133,49 +150,49 @@ impl UnaryOp {
             UnaryOp::Square => x * x,
             // max(x, 0) would turn NaN into 0 on some drivers; keep NaN.
             UnaryOp::Relu => {
-                if x < 0.0 {
-                    0.0
+                if x < zero {
+                    zero
                 } else {
                     x
                 }
             }
             // Branch on the sign so exp never overflows.
             UnaryOp::Sigmoid => {
-                if x >= 0.0 {
-                    1.0 / (1.0 + (-x).exp())
+                if x >= zero {
+                    one / (one + (-x).exp())
                 } else {
                     let e = x.exp();
-                    e / (1.0 + e)
+                    e / (one + e)
                 }
             }
             UnaryOp::Tanh => stable_tanh(x),
             UnaryOp::Gelu => {
-                const K: f32 = 0.797_884_6; // sqrt(2 / pi)
-                0.5 * x * (1.0 + stable_tanh(K * (x + 0.044715 * x * x * x)))
+                let u = c::<T>(GELU_K) * (x + c::<T>(GELU_C) * x * x * x);
+                c::<T>(0.5) * x * (one + stable_tanh(u))
             }
             UnaryOp::LeakyRelu(slope) => {
-                if x > 0.0 {
+                if x > zero {
                     x
                 } else {
-                    slope * x
+                    T::from_f32(slope) * x
                 }
             }
             UnaryOp::Clamp(lo, hi) => {
                 if x.is_nan() {
                     x
                 } else {
-                    x.max(lo).min(hi)
+                    x.max(T::from_f32(lo)).min(T::from_f32(hi))
                 }
             }
             UnaryOp::IsNonFinite => {
                 if x.is_finite() {
-                    0.0
+                    zero
                 } else {
-                    1.0
+                    one
                 }
             }
-            UnaryOp::Scalar(op, s) => op.apply(x, s),
-            UnaryOp::ScalarLeft(op, s) => op.apply(s, x),
+            UnaryOp::Scalar(op, s) => op.eval(x, T::from_f32(s)),
+            UnaryOp::ScalarLeft(op, s) => op.eval(T::from_f32(s), x),
         }
     }
 }
@@ -210,7 +227,14 @@ impl BinaryOp {
     /// The reference semantics, used by the CPU backend.
     #[inline]
     pub fn apply(self, a: f32, b: f32) -> f32 {
-        let flag = |c: bool| if c { 1.0 } else { 0.0 };
+        self.eval(a, b)
+    }
+
+    /// [`BinaryOp::apply`] in `f32` or `f64`.
+    #[inline]
+    pub(crate) fn eval<T: Real>(self, a: T, b: T) -> T {
+        let (zero, one) = (T::zero(), T::one());
+        let flag = |c: bool| if c { one } else { zero };
         match self {
             BinaryOp::Add => a + b,
             BinaryOp::Sub => a - b,
@@ -238,14 +262,14 @@ impl BinaryOp {
             BinaryOp::Gt => flag(a > b),
             BinaryOp::Ge => flag(a >= b),
             BinaryOp::ReluBackward => {
-                if a > 0.0 {
+                if a > zero {
                     b
                 } else {
-                    0.0
+                    zero
                 }
             }
-            BinaryOp::SigmoidBackward => b * a * (1.0 - a),
-            BinaryOp::TanhBackward => b * (1.0 - a * a),
+            BinaryOp::SigmoidBackward => b * a * (one - a),
+            BinaryOp::TanhBackward => b * (one - a * a),
             BinaryOp::GeluBackward => b * gelu_grad(a),
         }
     }
@@ -253,26 +277,26 @@ impl BinaryOp {
 
 /// d/dx of the tanh-form GELU `0.5 x (1 + t)`, `t = tanh(u)`, `u = K (x + C x^3)`:
 /// `0.5 (1 + t) + 0.5 x (1 - t^2) K (1 + 3 C x^2)`.
-fn gelu_grad(x: f32) -> f32 {
-    const K: f32 = 0.797_884_6; // sqrt(2 / pi)
-    const C: f32 = 0.044715;
-    let t = stable_tanh(K * (x + C * x * x * x));
-    0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * K * (1.0 + 3.0 * C * x * x)
+fn gelu_grad<T: Real>(x: T) -> T {
+    let (k, cc, half, one) = (c::<T>(GELU_K), c::<T>(GELU_C), c::<T>(0.5), T::one());
+    let t = stable_tanh(k * (x + cc * x * x * x));
+    half * (one + t) + half * x * (one - t * t) * k * (one + c::<T>(3.0) * cc * x * x)
 }
 
 /// `a^b` as PyTorch defines it for floats, written the way the WGSL computes it
 /// (`exp2(b * log2(|a|))` with the sign fixed up) so both backends agree.
-fn pow(a: f32, b: f32) -> f32 {
-    if b == 0.0 {
-        return 1.0;
+fn pow<T: Real>(a: T, b: T) -> T {
+    let zero = T::zero();
+    if b == zero {
+        return T::one();
     }
     let integral = b == b.floor();
-    if a < 0.0 && !integral {
+    if a < zero && !integral {
         return nan();
     }
     let m = a.abs().powf(b);
-    let odd = integral && (b.abs() % 2.0) == 1.0;
-    if a < 0.0 && odd {
+    let odd = integral && (b.abs() % c::<T>(2.0)) == T::one();
+    if a < zero && odd {
         -m
     } else {
         m

@@ -113,9 +113,35 @@ impl Tensor {
         }
         let storage = match &device.0 {
             Inner::Cpu => Storage::Cpu(CpuStorage::new(data)),
+            Inner::CpuF64 => Storage::Cpu(CpuStorage::new(
+                data.iter().map(|&x| f64::from(x)).collect::<Vec<f64>>(),
+            )),
             Inner::Gpu(ctx) => Storage::Gpu(GpuStorage::from_slice(ctx, "from_vec", &data)?),
         };
         Ok(Tensor::from_storage(storage, shape, device))
+    }
+
+    /// An f64 tensor on [`Device::cpu_f64`] (gradcheck's perturbed inputs).
+    pub(crate) fn from_f64(data: Vec<f64>, shape: &[usize]) -> Result<Tensor> {
+        let expected = checked_numel("from_f64", shape)?;
+        if data.len() != expected {
+            return Err(Error::ElementCount {
+                op: "from_f64",
+                shape: shape.to_vec(),
+                expected,
+                got: data.len(),
+            });
+        }
+        let storage = Storage::Cpu(CpuStorage::new(data));
+        Ok(Tensor::from_storage(storage, shape, &Device::cpu_f64()))
+    }
+
+    /// The elements in f64: exact on the f64 CPU device, widened from f32 elsewhere.
+    pub(crate) fn to_vec_f64(&self) -> Result<Vec<f64>> {
+        match self.storage() {
+            Storage::Cpu(s) => s.to_vec_f64(self.layout()),
+            Storage::Gpu(_) => Ok(self.to_vec()?.into_iter().map(f64::from).collect()),
+        }
     }
 
     /// Like [`Tensor::from_vec`], copying from a slice.

@@ -198,6 +198,40 @@ fn gradients_stay_on_the_device(dev: &Device) {
     assert_eq!(grads.get(&c).unwrap().to_vec().unwrap(), vec![2.0, 4.0]);
 }
 
+fn gradcheck_reports(dev: &Device) {
+    use ferrograd::{gradcheck, GradcheckOptions};
+    let opts = GradcheckOptions::default();
+    // Right gradients pass, with errors at f32 rounding level.
+    let x = t(&[0.3, -1.2, 2.0], &[3], dev);
+    let r = gradcheck(|a| a[0].tanh()?.mul(&a[0]), std::slice::from_ref(&x), &opts).unwrap();
+    assert!(r.passed && r.inputs[0].max_abs_error < 1e-5, "{r}");
+    // A wrong gradient fails: x * detach(x) has autograd gradient x, true derivative 2x.
+    let r = gradcheck(
+        |a| a[0].mul(&a[0].detach()),
+        std::slice::from_ref(&x),
+        &opts,
+    )
+    .unwrap();
+    assert!(
+        !r.passed && r.to_string().contains("gradcheck FAILED"),
+        "{r}"
+    );
+    // The numeric side is f64: at x = 1000 a step of 1e-6 vanishes in f32 (ulp 6e-5)
+    // but not in f64, so d/dx x² = 2000 comes out right.
+    let big = t(&[1000.0], &[1], dev);
+    let r = gradcheck(|a| a[0].square(), &[big], &opts).unwrap();
+    assert!(r.passed, "{r}");
+    // A bad step is an error, not a report.
+    let bad = GradcheckOptions { eps: 0.0, ..opts };
+    let e = gradcheck(|a| a[0].exp(), &[x], &bad)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("gradcheck: eps must be positive and finite, got 0"),
+        "{e}"
+    );
+}
+
 fn sine_fit_shortened(dev: &Device) {
     // The full example runs 3,000 steps to MSE < 1e-3; 300 steps must already be far below
     // where training starts (MSE 0.34).
@@ -212,5 +246,6 @@ device_tests!(
     backward_errors,
     golden_values,
     gradients_stay_on_the_device,
+    gradcheck_reports,
     sine_fit_shortened,
 );

@@ -1,7 +1,6 @@
 //! `gradcheck`: autograd's gradients against central finite differences, for any function of
 //! tensors (an op, a layer, a whole loss).
 
-use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::random::Generator;
 use crate::tensor::Tensor;
@@ -12,8 +11,8 @@ use super::no_grad;
 /// `|analytic - numeric| <= atol + rtol * |numeric|`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct GradcheckOptions {
-    /// The finite-difference step.
-    pub eps: f32,
+    /// The finite-difference step (taken in f64).
+    pub eps: f64,
     pub atol: f64,
     pub rtol: f64,
     /// Seeds the random upstream gradient.
@@ -21,12 +20,13 @@ pub struct GradcheckOptions {
 }
 
 impl Default for GradcheckOptions {
-    /// `eps = 1e-3`, `atol = 1e-3`, `rtol = 1e-2`: what f32 arithmetic supports.
+    /// `eps = 1e-6`, `atol = 1e-4`, `rtol = 1e-3`: the numeric side is f64, so the tolerance
+    /// is set by the analytic side's f32 arithmetic.
     fn default() -> Self {
         GradcheckOptions {
-            eps: 1e-3,
-            atol: 1e-3,
-            rtol: 1e-2,
+            eps: 1e-6,
+            atol: 1e-4,
+            rtol: 1e-3,
             seed: 0x6772_6164,
         }
     }
@@ -73,11 +73,11 @@ impl std::fmt::Display for GradcheckReport {
 ///
 /// The analytic side runs on the inputs' device: `f(inputs)` is seeded with a random upstream
 /// gradient `r` (so every output element is weighted differently) and differentiated by
-/// [`Tensor::backward_with`]. The numeric side runs on the CPU backend: each input element is
-/// moved by `±eps`, and `sum_k r_k (y⁺_k - y⁻_k) / (x⁺ - x⁻)` is accumulated in f64 from the
-/// two f32 outputs, element by element, dividing by the step actually taken in f32. Taking the
-/// difference per output element rather than of a summed loss keeps f32 cancellation small.
-/// `f` is evaluated twice per input element, so keep inputs small.
+/// [`Tensor::backward_with`]. The numeric side runs on the CPU backend computing in f64, as
+/// PyTorch's gradcheck does: each input element is moved by `±eps` and
+/// `sum_k r_k (y⁺_k - y⁻_k) / (2 eps)` is taken from the two f64 outputs. `f` is evaluated
+/// twice per input element, so keep inputs small, and it must put any tensor it makes itself
+/// on its inputs' device (`Tensor::from_vec(.., t[0].device())`, `c.to_device(t[0].device())`).
 ///
 /// ```
 /// use ferrograd::{gradcheck, Device, GradcheckOptions, Tensor};
@@ -107,19 +107,21 @@ where
         None // the output does not depend on the inputs: every gradient is 0
     };
 
-    // Numeric: central differences on the CPU.
-    let cpu = Device::cpu();
-    let base: Vec<Vec<f32>> = inputs.iter().map(|t| t.to_vec()).collect::<Result<_>>()?;
-    let eval = |which: usize, data: &[f32]| -> Result<Vec<f32>> {
+    // Numeric: central differences on the CPU, in f64.
+    let base: Vec<Vec<f64>> = inputs
+        .iter()
+        .map(|t| t.to_vec_f64())
+        .collect::<Result<_>>()?;
+    let eval = |which: usize, data: &[f64]| -> Result<Vec<f64>> {
         let args: Vec<Tensor> = inputs
             .iter()
             .enumerate()
             .map(|(i, t)| {
                 let d = if i == which { data } else { &base[i][..] };
-                Tensor::from_slice(d, t.shape(), &cpu)
+                Tensor::from_f64(d.to_vec(), t.shape())
             })
             .collect::<Result<_>>()?;
-        no_grad(|| f(&args))?.to_vec()
+        no_grad(|| f(&args))?.to_vec_f64()
     };
 
     let mut reports = Vec::with_capacity(inputs.len());
@@ -138,20 +140,18 @@ where
         let mut worst_excess = f64::NEG_INFINITY;
         for j in 0..data.len() {
             let x = base[i][j];
-            let (hi, lo) = (x + options.eps, x - options.eps);
-            data[j] = hi;
+            data[j] = x + options.eps;
             let y_hi = eval(i, &data)?;
-            data[j] = lo;
+            data[j] = x - options.eps;
             let y_lo = eval(i, &data)?;
             data[j] = x;
-            let step = f64::from(hi) - f64::from(lo);
             let numeric = y_hi
                 .iter()
                 .zip(&y_lo)
                 .zip(&r)
-                .map(|((&p, &m), &w)| f64::from(w) * (f64::from(p) - f64::from(m)))
+                .map(|((&p, &m), &w)| f64::from(w) * (p - m))
                 .sum::<f64>()
-                / step;
+                / (2.0 * options.eps);
             let a = f64::from(analytic[j]);
             let err = (a - numeric).abs();
             let allowed = options.atol + options.rtol * numeric.abs();

@@ -5,19 +5,20 @@ use ndarray::linalg::general_mat_mul;
 use ndarray::{ArrayView2, ArrayViewMut2, ShapeBuilder};
 use rayon::prelude::*;
 
+use crate::real::Real;
 use crate::storage::{MatOperand, MatmulSpec};
 
 /// Below this many multiply-adds per matrix, batches run in parallel on rayon (each GEMM on
 /// one thread); above it, matrixmultiply's own threads split each GEMM.
 const SMALL_GEMM: usize = 64 * 64 * 64;
 
-fn view<'a>(
-    data: &'a [f32],
+fn view<'a, T: Real>(
+    data: &'a [T],
     op: &MatOperand,
     b: usize,
     rows: usize,
     cols: usize,
-) -> ArrayView2<'a, f32> {
+) -> ArrayView2<'a, T> {
     let start = op.offset + b * op.batch;
     // The spec was validated against the layouts, so the view always fits the slice.
     ArrayView2::from_shape((rows, cols).strides((op.row, op.col)), &data[start..])
@@ -25,23 +26,23 @@ fn view<'a>(
 }
 
 // a (batch, m, k) · b (batch, k, n) -> out (batch, m, n), contiguous.
-pub(super) fn matmul(a: &[f32], b: &[f32], spec: &MatmulSpec) -> Vec<f32> {
+pub(super) fn matmul<T: Real>(a: &[T], b: &[T], spec: &MatmulSpec) -> Vec<T> {
     let MatmulSpec { batch, m, n, k, .. } = *spec;
-    let mut out = vec![0.0f32; batch * m * n];
+    let mut out = vec![T::zero(); batch * m * n];
     if m * n == 0 {
         return out;
     }
-    let one = |bi: usize, c: &mut [f32]| {
+    let one = |bi: usize, c: &mut [T]| {
         let mut c = ArrayViewMut2::from_shape((m, n), c)
             .unwrap_or_else(|e| unreachable!("matmul output view: {e}"));
         if k == 0 {
             return; // An empty sum is zero.
         }
         general_mat_mul(
-            1.0,
+            T::one(),
             &view(a, &spec.a, bi, m, k),
             &view(b, &spec.b, bi, k, n),
-            0.0,
+            T::zero(),
             &mut c,
         );
     };

@@ -11,34 +11,102 @@ use rayon::prelude::*;
 
 use crate::device::MemoryStats;
 use crate::error::{Error, Result};
-use crate::op::UnaryOp;
+use crate::op::ReduceOp;
+use crate::real::Real;
 use crate::shape::Layout;
 use crate::storage::{Backend, Elementwise, GatherSpec, LineSpec, MatmulSpec, Strided};
+
+/// Runs `$body` with each storage's data bound as a slice of one precision (`f32` or `f64`,
+/// the body is generic); operands of mixed precision are an error.
+macro_rules! by_precision {
+    ($op:expr, [$($s:expr),+], |$($v:ident),+| $body:expr) => {
+        match ($($s,)+) {
+            ($(CpuStorage::F32($v),)+) => $body,
+            ($(CpuStorage::F64($v),)+) => $body,
+            #[allow(unreachable_patterns)]
+            _ => Err(Error::invalid($op, "operands of different precisions (f32 and f64)")),
+        }
+    };
+}
 
 /// Below this many elements a loop runs on the calling thread (rayon's hand-off costs more).
 pub(crate) const PAR_THRESHOLD: usize = 1 << 15;
 /// Elements per rayon task for elementwise work.
 const CHUNK: usize = 1 << 14;
 
-/// A CPU tensor buffer. Immutable once built; views share it through `Arc<Storage>`.
+/// A CPU tensor buffer: f32, or f64 on the f64 device that `gradcheck` uses for finite
+/// differences. Immutable once built; views share it through `Arc<Storage>`.
 #[derive(Debug)]
-pub(crate) struct CpuStorage(pub(crate) Vec<f32>);
+pub(crate) enum CpuStorage {
+    F32(Vec<f32>),
+    F64(Vec<f64>),
+}
+
+/// The element types a [`CpuStorage`] can hold.
+pub(crate) trait CpuReal: Real {
+    fn wrap(v: Vec<Self>) -> CpuStorage;
+    fn view(s: &CpuStorage) -> Option<&[Self]>;
+}
+impl CpuReal for f32 {
+    fn wrap(v: Vec<f32>) -> CpuStorage {
+        CpuStorage::F32(v)
+    }
+    fn view(s: &CpuStorage) -> Option<&[f32]> {
+        match s {
+            CpuStorage::F32(v) => Some(v),
+            CpuStorage::F64(_) => None,
+        }
+    }
+}
+impl CpuReal for f64 {
+    fn wrap(v: Vec<f64>) -> CpuStorage {
+        CpuStorage::F64(v)
+    }
+    fn view(s: &CpuStorage) -> Option<&[f64]> {
+        match s {
+            CpuStorage::F64(v) => Some(v),
+            CpuStorage::F32(_) => None,
+        }
+    }
+}
 
 static LIVE: AtomicU64 = AtomicU64::new(0);
 static PEAK: AtomicU64 = AtomicU64::new(0);
 
 impl CpuStorage {
-    pub fn new(data: Vec<f32>) -> CpuStorage {
-        let bytes = data.capacity() as u64 * 4;
+    pub fn new<T: CpuReal>(data: Vec<T>) -> CpuStorage {
+        let s = T::wrap(data);
+        let bytes = s.bytes();
         let live = LIVE.fetch_add(bytes, Ordering::Relaxed) + bytes;
         PEAK.fetch_max(live, Ordering::Relaxed);
-        CpuStorage(data)
+        s
+    }
+
+    fn bytes(&self) -> u64 {
+        match self {
+            CpuStorage::F32(v) => v.capacity() as u64 * 4,
+            CpuStorage::F64(v) => v.capacity() as u64 * 8,
+        }
+    }
+
+    /// The elements of `layout` in row-major order, in f64 (for gradcheck).
+    pub fn to_vec_f64(&self, layout: &Layout) -> Result<Vec<f64>> {
+        let spec = Strided::new("to_vec", &[layout])?;
+        by_precision!("to_vec", [self], |x| {
+            let mut out = Vec::with_capacity(spec.numel());
+            let mut walk = StridedWalk::new(&spec, 0);
+            for _ in 0..spec.numel() {
+                out.push(x[walk.offsets[0]].to_f64());
+                walk.advance();
+            }
+            Ok::<_, Error>(out)
+        })
     }
 }
 
 impl Drop for CpuStorage {
     fn drop(&mut self) {
-        LIVE.fetch_sub(self.0.capacity() as u64 * 4, Ordering::Relaxed);
+        LIVE.fetch_sub(self.bytes(), Ordering::Relaxed);
     }
 }
 
@@ -100,8 +168,8 @@ impl<'a> StridedWalk<'a> {
 
 /// Fills `out` (the flat output) in parallel chunks; `f(walk)` gives the value at the walk's
 /// current offsets.
-fn fill_strided(out: &mut [f32], spec: &Strided, f: impl Fn(&[usize]) -> f32 + Sync) {
-    let run = |start: usize, chunk: &mut [f32]| {
+fn fill_strided<T: Real>(out: &mut [T], spec: &Strided, f: impl Fn(&[usize]) -> T + Sync) {
+    let run = |start: usize, chunk: &mut [T]| {
         let mut walk = StridedWalk::new(spec, start);
         for o in chunk.iter_mut() {
             *o = f(&walk.offsets);
@@ -126,90 +194,151 @@ fn all_dense(spec: &Strided) -> bool {
             .all(|s| s.first().is_none_or(|&x| x == 1))
 }
 
-/// Checks an f32 index: integral and in `0..size`.
-pub(crate) fn check_index(op: &'static str, v: f32, axis: usize, size: usize) -> Result<usize> {
+/// Checks an index held as a float: integral and in `0..size`.
+pub(crate) fn check_index<T: Real>(
+    op: &'static str,
+    v: T,
+    axis: usize,
+    size: usize,
+) -> Result<usize> {
+    let v = v.to_f64();
     if v >= 0.0 && v.fract() == 0.0 && (v as usize) < size {
         Ok(v as usize)
     } else {
         Err(Error::IndexOutOfRange {
             op,
-            index: v as f64,
+            index: v,
             axis,
             size,
         })
     }
 }
 
+/// Every storage's data as `T`, or `None` if any holds the other precision.
+fn views<'a, T: CpuReal>(inputs: &[&'a CpuStorage]) -> Option<Vec<&'a [T]>> {
+    inputs.iter().map(|s| T::view(s)).collect()
+}
+
+// out (spec's shape) = kind(inputs), each input read through its strides.
+fn elementwise<T: Real>(data: &[&[T]], spec: &Strided, kind: Elementwise) -> Vec<T> {
+    let n = spec.numel();
+    let mut out = vec![T::zero(); n];
+    if all_dense(spec) {
+        // Contiguous operands: slice them and let the compiler vectorise.
+        let src: Vec<&[T]> = data
+            .iter()
+            .zip(&spec.offsets)
+            .map(|(d, &o)| &d[o..o + n])
+            .collect();
+        let body = |start: usize, chunk: &mut [T]| {
+            let end = start + chunk.len();
+            match kind {
+                Elementwise::Unary(op) => chunk
+                    .iter_mut()
+                    .zip(&src[0][start..end])
+                    .for_each(|(o, &x)| *o = op.eval(x)),
+                Elementwise::Binary(op) => chunk
+                    .iter_mut()
+                    .zip(src[0][start..end].iter().zip(&src[1][start..end]))
+                    .for_each(|(o, (&a, &b))| *o = op.eval(a, b)),
+                Elementwise::Where => {
+                    for (i, o) in chunk.iter_mut().enumerate() {
+                        let j = start + i;
+                        *o = if src[0][j] != T::zero() {
+                            src[1][j]
+                        } else {
+                            src[2][j]
+                        };
+                    }
+                }
+            }
+        };
+        if n >= PAR_THRESHOLD {
+            out.par_chunks_mut(CHUNK)
+                .enumerate()
+                .for_each(|(c, ch)| body(c * CHUNK, ch));
+        } else {
+            body(0, &mut out);
+        }
+    } else {
+        match kind {
+            Elementwise::Unary(op) => fill_strided(&mut out, spec, |o| op.eval(data[0][o[0]])),
+            Elementwise::Binary(op) => {
+                fill_strided(&mut out, spec, |o| op.eval(data[0][o[0]], data[1][o[1]]))
+            }
+            Elementwise::Where => fill_strided(&mut out, spec, |o| {
+                if data[0][o[0]] != T::zero() {
+                    data[1][o[1]]
+                } else {
+                    data[2][o[2]]
+                }
+            }),
+        }
+    }
+    out
+}
+
+// out (index shape) = input[.., index[..], ..] along `axis`.
+fn gather<T: Real>(
+    input: &[T],
+    index: &[T],
+    spec: &GatherSpec,
+    op: &'static str,
+) -> Result<Vec<T>> {
+    let n = spec.strided.numel();
+    let mut out = Vec::with_capacity(n);
+    let mut walk = StridedWalk::new(&spec.strided, 0);
+    for _ in 0..n {
+        let i = check_index(op, index[walk.offsets[1]], spec.axis, spec.axis_size)?;
+        out.push(input[walk.offsets[0] + i * spec.axis_stride]);
+        walk.advance();
+    }
+    Ok(out)
+}
+
+// index (J) -> out (J, classes)
+fn one_hot<T: Real>(index: &[T], spec: &Strided, classes: usize) -> Result<Vec<T>> {
+    let n = spec.numel();
+    let mut out = vec![T::zero(); n * classes];
+    let mut walk = StridedWalk::new(spec, 0);
+    for j in 0..n {
+        let c = check_index("one_hot", index[walk.offsets[0]], 0, classes)?;
+        out[j * classes + c] = T::one();
+        walk.advance();
+    }
+    Ok(out)
+}
+
 impl Backend for CpuStorage {
     fn elementwise(inputs: &[&Self], spec: &Strided, kind: Elementwise) -> Result<Self> {
-        let n = spec.numel();
-        let mut out = vec![0.0f32; n];
-        let data: Vec<&[f32]> = inputs.iter().map(|s| s.0.as_slice()).collect();
-        if all_dense(spec) {
-            // Contiguous operands: slice them and let the compiler vectorise.
-            let src: Vec<&[f32]> = data
-                .iter()
-                .zip(&spec.offsets)
-                .map(|(d, &o)| &d[o..o + n])
-                .collect();
-            let body = |start: usize, chunk: &mut [f32]| {
-                let end = start + chunk.len();
-                match kind {
-                    Elementwise::Unary(op) => chunk
-                        .iter_mut()
-                        .zip(&src[0][start..end])
-                        .for_each(|(o, &x)| *o = op.apply(x)),
-                    Elementwise::Binary(op) => chunk
-                        .iter_mut()
-                        .zip(src[0][start..end].iter().zip(&src[1][start..end]))
-                        .for_each(|(o, (&a, &b))| *o = op.apply(a, b)),
-                    Elementwise::Where => {
-                        for (i, o) in chunk.iter_mut().enumerate() {
-                            let j = start + i;
-                            *o = if src[0][j] != 0.0 {
-                                src[1][j]
-                            } else {
-                                src[2][j]
-                            };
-                        }
-                    }
-                }
-            };
-            if n >= PAR_THRESHOLD {
-                out.par_chunks_mut(CHUNK)
-                    .enumerate()
-                    .for_each(|(c, ch)| body(c * CHUNK, ch));
-            } else {
-                body(0, &mut out);
-            }
-        } else {
-            match kind {
-                Elementwise::Unary(op) => fill_strided(&mut out, spec, |o| op.apply(data[0][o[0]])),
-                Elementwise::Binary(op) => {
-                    fill_strided(&mut out, spec, |o| op.apply(data[0][o[0]], data[1][o[1]]))
-                }
-                Elementwise::Where => fill_strided(&mut out, spec, |o| {
-                    if data[0][o[0]] != 0.0 {
-                        data[1][o[1]]
-                    } else {
-                        data[2][o[2]]
-                    }
-                }),
-            }
+        if let Some(data) = views::<f32>(inputs) {
+            return Ok(CpuStorage::new(elementwise(&data, spec, kind)));
         }
-        Ok(CpuStorage::new(out))
+        match views::<f64>(inputs) {
+            Some(data) => Ok(CpuStorage::new(elementwise(&data, spec, kind))),
+            None => Err(Error::invalid(
+                "elementwise",
+                "operands of different precisions (f32 and f64)",
+            )),
+        }
     }
 
     fn matmul(a: &Self, b: &Self, spec: &MatmulSpec) -> Result<Self> {
-        Ok(CpuStorage::new(matmul::matmul(&a.0, &b.0, spec)))
+        by_precision!("matmul", [a, b], |x, y| Ok(CpuStorage::new(
+            matmul::matmul(x, y, spec)
+        )))
     }
 
-    fn reduce(&self, spec: &LineSpec, op: crate::op::ReduceOp) -> Result<Self> {
-        Ok(CpuStorage::new(reduce::reduce(&self.0, spec, op)))
+    fn reduce(&self, spec: &LineSpec, op: ReduceOp) -> Result<Self> {
+        by_precision!(op.name(), [self], |x| Ok(CpuStorage::new(reduce::reduce(
+            x, spec, op
+        ))))
     }
 
     fn softmax(&self, spec: &LineSpec, log: bool) -> Result<Self> {
-        Ok(CpuStorage::new(reduce::softmax(&self.0, spec, log)))
+        by_precision!("softmax", [self], |x| Ok(CpuStorage::new(reduce::softmax(
+            x, spec, log
+        ))))
     }
 
     fn softmax_backward(
@@ -219,60 +348,55 @@ impl Backend for CpuStorage {
         grad_offset: usize,
         log: bool,
     ) -> Result<Self> {
-        Ok(CpuStorage::new(reduce::softmax_backward(
-            &y.0,
-            &g.0[grad_offset..],
-            spec,
-            log,
+        by_precision!("softmax_backward", [y, g], |y, g| Ok(CpuStorage::new(
+            reduce::softmax_backward(y, &g[grad_offset..], spec, log)
         )))
     }
 
-    // out (index shape) = input[.., index[..], ..] along `axis`.
     fn gather(input: &Self, index: &Self, spec: &GatherSpec, op: &'static str) -> Result<Self> {
-        let n = spec.strided.numel();
-        let mut out = Vec::with_capacity(n);
-        let mut walk = StridedWalk::new(&spec.strided, 0);
-        for _ in 0..n {
-            let i = check_index(op, index.0[walk.offsets[1]], spec.axis, spec.axis_size)?;
-            out.push(input.0[walk.offsets[0] + i * spec.axis_stride]);
-            walk.advance();
-        }
-        Ok(CpuStorage::new(out))
+        by_precision!(op, [input, index], |x, i| Ok(CpuStorage::new(gather(
+            x, i, spec, op
+        )?)))
     }
 
-    // index (J) -> out (J, classes)
     fn one_hot(&self, spec: &Strided, classes: usize) -> Result<Self> {
-        let n = spec.numel();
-        let mut out = vec![0.0; n * classes];
-        let mut walk = StridedWalk::new(spec, 0);
-        for j in 0..n {
-            let c = check_index("one_hot", self.0[walk.offsets[0]], 0, classes)?;
-            out[j * classes + c] = 1.0;
-            walk.advance();
-        }
-        Ok(CpuStorage::new(out))
+        by_precision!("one_hot", [self], |i| Ok(CpuStorage::new(one_hot(
+            i, spec, classes
+        )?)))
     }
 
     fn cat(parts: &[(&Self, Strided)], numel: usize) -> Result<Self> {
-        let mut out = vec![0.0; numel];
-        for (src, spec) in parts {
-            let mut walk = StridedWalk::new(spec, 0);
-            for _ in 0..spec.numel() {
-                out[walk.offsets[0]] = src.0[walk.offsets[1]];
-                walk.advance();
-            }
+        match parts.first().map(|p| p.0) {
+            Some(CpuStorage::F64(_)) => cat::<f64>(parts, numel),
+            _ => cat::<f32>(parts, numel),
         }
-        Ok(CpuStorage::new(out))
     }
 
     fn to_vec(&self, layout: &Layout) -> Result<Vec<f32>> {
         let n = layout.numel();
-        if layout.is_contiguous() {
-            return Ok(self.0[layout.offset()..layout.offset() + n].to_vec());
+        if let (CpuStorage::F32(v), true) = (self, layout.is_contiguous()) {
+            return Ok(v[layout.offset()..layout.offset() + n].to_vec());
         }
-        let spec = Strided::new("to_vec", &[layout])?;
-        let mut out =
-            CpuStorage::elementwise(&[self], &spec, Elementwise::Unary(UnaryOp::Identity))?;
-        Ok(std::mem::take(&mut out.0))
+        Ok(self
+            .to_vec_f64(layout)?
+            .into_iter()
+            .map(|x| x as f32)
+            .collect())
     }
+}
+
+// Copies each part into a fresh `numel` buffer; a part's spec walks `[dst, src]`.
+fn cat<T: CpuReal>(parts: &[(&CpuStorage, Strided)], numel: usize) -> Result<CpuStorage> {
+    let mut out = vec![T::zero(); numel];
+    for (src, spec) in parts {
+        let src: &[T] = T::view(src).ok_or_else(|| {
+            Error::invalid("cat", "operands of different precisions (f32 and f64)")
+        })?;
+        let mut walk = StridedWalk::new(spec, 0);
+        for _ in 0..spec.numel() {
+            out[walk.offsets[0]] = src[walk.offsets[1]];
+            walk.advance();
+        }
+    }
+    Ok(CpuStorage::new(out))
 }

@@ -5,23 +5,24 @@ use rayon::prelude::*;
 
 use super::PAR_THRESHOLD;
 use crate::op::{nan, ReduceOp};
+use crate::real::Real;
 use crate::storage::LineSpec;
 
 /// Reduces element `x[offset + (o*len + l)*inner + i]` over `l`, for every `(o, i)`; elements
 /// at flat index >= numel are skipped (a full reduction's ragged last row).
 // input (outer, len, inner) -> out (outer, inner)
-pub(super) fn reduce(x: &[f32], s: &LineSpec, op: ReduceOp) -> Vec<f32> {
-    let mut out = vec![0.0f32; s.outer * s.inner];
-    let line = |o: usize, i: usize| -> f32 {
+pub(super) fn reduce<T: Real>(x: &[T], s: &LineSpec, op: ReduceOp) -> Vec<T> {
+    let mut out = vec![T::zero(); s.outer * s.inner];
+    let line = |o: usize, i: usize| -> T {
         let at = |l: usize| (o * s.len + l) * s.inner + i;
         let vals = (0..s.len)
             .take_while(|&l| at(l) < s.numel)
             .map(|l| x[s.offset + at(l)]);
         match op {
-            ReduceOp::Sum => vals.map(f64::from).sum::<f64>() as f32,
+            ReduceOp::Sum => T::from_f64(vals.map(T::to_f64).sum::<f64>()),
             ReduceOp::Max | ReduceOp::Min | ReduceOp::ArgMax | ReduceOp::ArgMin => {
                 let want_max = matches!(op, ReduceOp::Max | ReduceOp::ArgMax);
-                let mut best = (nan(), usize::MAX); // (value, index); index MAX = none yet
+                let mut best = (nan::<T>(), usize::MAX); // (value, index); index MAX = none yet
                 for (l, v) in vals.enumerate() {
                     // NaN wins and the first extremum wins ties (PyTorch's rules).
                     let better = best.1 == usize::MAX
@@ -33,12 +34,12 @@ pub(super) fn reduce(x: &[f32], s: &LineSpec, op: ReduceOp) -> Vec<f32> {
                 }
                 match op {
                     ReduceOp::Max | ReduceOp::Min => best.0,
-                    _ => best.1.min(s.len.saturating_sub(1)) as f32,
+                    _ => T::from_f64(best.1.min(s.len.saturating_sub(1)) as f64),
                 }
             }
         }
     };
-    let fill = |o: usize, row: &mut [f32]| {
+    let fill = |o: usize, row: &mut [T]| {
         row.iter_mut()
             .enumerate()
             .for_each(|(i, v)| *v = line(o, i))
@@ -58,25 +59,25 @@ pub(super) fn reduce(x: &[f32], s: &LineSpec, op: ReduceOp) -> Vec<f32> {
 /// Numerically stable softmax (or log-softmax) along `len`: the line's max is subtracted
 /// before `exp`, so ±1e4 inputs neither overflow nor vanish.
 // input (outer, len, inner) -> out (outer, len, inner)
-pub(super) fn softmax(x: &[f32], s: &LineSpec, log: bool) -> Vec<f32> {
+pub(super) fn softmax<T: Real>(x: &[T], s: &LineSpec, log: bool) -> Vec<T> {
     let (len, inner) = (s.len, s.inner);
-    let mut out = vec![0.0f32; s.outer * len * inner];
-    let block = |o: usize, dst: &mut [f32]| {
+    let mut out = vec![T::zero(); s.outer * len * inner];
+    let block = |o: usize, dst: &mut [T]| {
         let src = &x[s.offset + o * len * inner..][..len * inner];
         for i in 0..inner {
             let max = (0..len)
                 .map(|l| src[l * inner + i])
-                .fold(f32::NEG_INFINITY, f32::max);
+                .fold(T::NEG_INFINITY, T::max);
             let sum: f64 = (0..len)
-                .map(|l| f64::from((src[l * inner + i] - max).exp()))
+                .map(|l| (src[l * inner + i] - max).exp().to_f64())
                 .sum();
-            let log_sum = sum.ln() as f32;
+            let log_sum = T::from_f64(sum.ln());
             for l in 0..len {
                 let z = src[l * inner + i] - max;
                 dst[l * inner + i] = if log {
                     z - log_sum
                 } else {
-                    (f64::from(z.exp()) / sum) as f32
+                    T::from_f64(z.exp().to_f64() / sum)
                 };
             }
         }
@@ -98,21 +99,21 @@ pub(super) fn softmax(x: &[f32], s: &LineSpec, log: bool) -> Vec<f32> {
 ///   softmax:     dx = y * (g - sum(g * y))   (the Jacobian is diag(y) - y yᵀ)
 ///   log_softmax: dx = g - exp(y) * sum(g)    (the Jacobian is I - softmax 1ᵀ)
 // y (outer, len, inner), g (outer, len, inner) -> dx (outer, len, inner)
-pub(super) fn softmax_backward(y: &[f32], g: &[f32], s: &LineSpec, log: bool) -> Vec<f32> {
+pub(super) fn softmax_backward<T: Real>(y: &[T], g: &[T], s: &LineSpec, log: bool) -> Vec<T> {
     let (len, inner) = (s.len, s.inner);
-    let mut out = vec![0.0f32; s.outer * len * inner];
-    let block = |o: usize, dst: &mut [f32]| {
+    let mut out = vec![T::zero(); s.outer * len * inner];
+    let block = |o: usize, dst: &mut [T]| {
         let ys = &y[s.offset + o * len * inner..][..len * inner];
         let gs = &g[o * len * inner..][..len * inner];
         for i in 0..inner {
             let at = |l: usize| l * inner + i;
             let sum: f64 = (0..len)
                 .map(|l| match log {
-                    true => f64::from(gs[at(l)]),
-                    false => f64::from(gs[at(l)]) * f64::from(ys[at(l)]),
+                    true => gs[at(l)].to_f64(),
+                    false => gs[at(l)].to_f64() * ys[at(l)].to_f64(),
                 })
                 .sum();
-            let sum = sum as f32;
+            let sum = T::from_f64(sum);
             for l in 0..len {
                 let (yv, gv) = (ys[at(l)], gs[at(l)]);
                 dst[at(l)] = match log {
