@@ -170,3 +170,12 @@ fn copy_into(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
     let o = offsets_of(i);
     out[o.x] = a[o.y];
 }
+
+// Every element set to `alpha` (zeros, ones, full): no host upload.
+@compute @workgroup_size(64)
+fn fill(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+    let i = flat_id(wid, nwg, lid);
+    if (i >= p.numel) { return; }
+    out[i] = p.alpha;
+}

@@ -158,7 +158,15 @@ impl Tensor {
     pub fn full(shape: &[usize], value: f32, device: &Device) -> Result<Tensor> {
         let n = checked_numel("full", shape)?;
         check_fits(device, "full", n)?;
-        Tensor::from_vec(vec![value; n], shape, device)
+        match device.gpu_context() {
+            // A fill kernel: no host buffer, no upload (autograd makes zeros and seeds this way).
+            Some(ctx) => Ok(Tensor::from_storage(
+                Storage::Gpu(GpuStorage::fill(ctx, "full", n, value)?),
+                shape,
+                device,
+            )),
+            None => Tensor::from_vec(vec![value; n], shape, device),
+        }
     }
 
     pub fn zeros(shape: &[usize], device: &Device) -> Result<Tensor> {

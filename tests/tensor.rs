@@ -10,6 +10,13 @@ fn creation(dev: &Device) {
     assert_eq!(v(Tensor::zeros(&[2, 2], dev)), vec![0.0; 4]);
     assert_eq!(v(Tensor::ones(&[3], dev)), vec![1.0; 3]);
     assert_eq!(v(Tensor::full(&[2], 7.5, dev)), vec![7.5, 7.5]);
+    assert_eq!(v(Tensor::full(&[], -2.0, dev)), vec![-2.0]);
+    // past 65,535 workgroups of 64: the fill grid folds into 2-D
+    let big = Tensor::full(&[65_535 * 64 + 129], 0.25, dev)
+        .unwrap()
+        .to_vec()
+        .unwrap();
+    assert!(big.iter().all(|&x| x == 0.25), "full: a wrong element");
     assert_eq!(v(Tensor::arange(0.0, 5.0, 2.0, dev)), vec![0.0, 2.0, 4.0]);
     assert_eq!(v(Tensor::arange(3.0, 0.0, -1.0, dev)), vec![3.0, 2.0, 1.0]);
     assert_eq!(

@@ -160,7 +160,7 @@ impl BackOp {
             }
             BackOp::Where { cond, a, b } => {
                 // d/da where(c, a, b) = [c], d/db = [not c]
-                let zero = Tensor::scalar(0.0, g.device())?;
+                let zero = Tensor::zeros(&[], g.device())?;
                 let ga = Tensor::where_(cond, g, &zero)?;
                 let gb = Tensor::where_(cond, &zero, g)?;
                 vec![
@@ -231,7 +231,7 @@ pub(crate) fn sum_to(g: &Tensor, shape: &[usize]) -> Result<Tensor> {
 
 /// `t` where `keep != 0`, else 0.
 fn masked(keep: &Tensor, t: &Tensor) -> Result<Tensor> {
-    Tensor::where_(keep, t, &Tensor::scalar(0.0, t.device())?)
+    Tensor::where_(keep, t, &Tensor::zeros(&[], t.device())?)
 }
 
 /// The weight the left operand of maximum/minimum gets: 1 where it wins, 1/2 on ties (the
@@ -267,7 +267,7 @@ fn unary(x: &Tensor, op: UnaryOp, out: &Tensor, g: &Tensor) -> Result<Option<Ten
             B::Pow if c == 0.0 => Tensor::zeros(x.shape(), x.device())?, // x^0 = 1
             B::Pow => g.mul(&x.pow_scalar(c - 1.0)?)?.mul_scalar(c)?, // c x^(c-1)
             B::Maximum | B::Minimum => {
-                let c = Tensor::scalar(c, x.device())?;
+                let c = Tensor::full(&[], c, x.device())?;
                 g.mul(&winner_weight(x, &c, op == B::Maximum)?)?
             }
             _ => return Ok(None), // comparisons are flat
@@ -279,7 +279,7 @@ fn unary(x: &Tensor, op: UnaryOp, out: &Tensor, g: &Tensor) -> Result<Option<Ten
             B::Div => g.mul(out)?.div(x)?.neg()?,      // d/dx c/x = -c/x² = -out/x
             B::Pow => g.mul(out)?.mul_scalar(c.ln())?, // d/dx c^x = c^x ln c
             B::Maximum | B::Minimum => {
-                let c = Tensor::scalar(c, x.device())?;
+                let c = Tensor::full(&[], c, x.device())?;
                 g.mul(&winner_weight(x, &c, op == B::Maximum)?)?
             }
             _ => return Ok(None),

@@ -51,6 +51,7 @@ pub enum Kernel {
     Binary,
     Where,
     CopyInto,
+    Fill,
     ReduceLines,
     ReduceColumns,
     SoftmaxLines,
@@ -64,11 +65,12 @@ pub enum Kernel {
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 14] = [
+    pub const ALL: [Kernel; 15] = [
         Kernel::Unary,
         Kernel::Binary,
         Kernel::Where,
         Kernel::CopyInto,
+        Kernel::Fill,
         Kernel::ReduceLines,
         Kernel::ReduceColumns,
         Kernel::SoftmaxLines,
@@ -84,7 +86,7 @@ impl Kernel {
     pub fn shader(self) -> Shader {
         use Kernel::*;
         match self {
-            Unary | Binary | Where | CopyInto => Shader::Elementwise,
+            Unary | Binary | Where | CopyInto | Fill => Shader::Elementwise,
             ReduceLines | ReduceColumns => Shader::Reduce,
             SoftmaxLines | SoftmaxColumns | SoftmaxBackwardLines | SoftmaxBackwardColumns => {
                 Shader::Softmax
@@ -101,6 +103,7 @@ impl Kernel {
             Binary => "binary",
             Where => "where_select",
             CopyInto => "copy_into",
+            Fill => "fill",
             ReduceLines => "reduce_lines",
             ReduceColumns => "reduce_columns",
             SoftmaxLines => "softmax_lines",

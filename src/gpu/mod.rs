@@ -62,6 +62,27 @@ impl GpuStorage {
         })
     }
 
+    /// `len` copies of `value`, written by a kernel (nothing crosses from the host).
+    pub fn fill(
+        ctx: &Arc<GpuContext>,
+        op: &'static str,
+        len: usize,
+        value: f32,
+    ) -> Result<GpuStorage> {
+        let out = GpuStorage::alloc(ctx, op, len)?;
+        let spec = Strided::new(op, &[&Layout::contiguous(&[len])])?;
+        let params = ElementwiseParams::new(op, &spec, value, 0.0)?;
+        ctx.dispatch(
+            Kernel::Fill,
+            0,
+            &params,
+            &[(1, out.buffer())],
+            groups_for(len),
+            op,
+        )?;
+        Ok(out)
+    }
+
     pub fn buffer(&self) -> &wgpu::Buffer {
         // Only `Drop` takes the buffer out.
         self.buffer
