@@ -297,6 +297,24 @@ impl Tensor {
         self.storage().to_vec(self.layout())
     }
 
+    /// [`Tensor::to_vec`] as a future that never blocks the thread: what WebGPU in a browser,
+    /// which cannot block, needs. On the CPU it is ready at once. On native GPUs the future
+    /// drives wgpu itself (a non-blocking poll each time it is polled), so any executor
+    /// works, `pollster::block_on` included.
+    ///
+    /// ```
+    /// use ferrograd::{Device, Tensor};
+    /// let t = Tensor::arange(0.0, 4.0, 1.0, &Device::cpu())?;
+    /// assert_eq!(pollster::block_on(t.to_vec_async())?, vec![0.0, 1.0, 2.0, 3.0]);
+    /// # Ok::<(), ferrograd::Error>(())
+    /// ```
+    pub async fn to_vec_async(&self) -> Result<Vec<f32>> {
+        match self.storage() {
+            Storage::Gpu(s) => s.to_vec_async(self.layout()).await,
+            Storage::Cpu(_) => self.to_vec(),
+        }
+    }
+
     /// The single element of a tensor with one element (any rank).
     pub fn to_scalar(&self) -> Result<f32> {
         if self.numel() != 1 {

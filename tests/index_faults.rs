@@ -44,6 +44,13 @@ fn bad_indices_are_errors(dev: &Device) {
         "one_hot",
         9.0,
     );
+    // The async read reports it the same way.
+    check(
+        x.index_select(0, &idx(&[7.0]).to_device(dev).unwrap())
+            .and_then(|t| pollster::block_on(t.to_vec_async()).map(|_| t)),
+        "index_select",
+        7.0,
+    );
     // After the error, the device works normally.
     assert_eq!(
         x.index_select(0, &idx(&[2.0]).to_device(dev).unwrap())

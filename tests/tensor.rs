@@ -133,7 +133,19 @@ fn display(dev: &Device) {
     );
 }
 
+fn async_reads_match(dev: &Device) {
+    let x = normal(&[5, 7], 11).to_device(dev).unwrap();
+    let read = |t: &Tensor| pollster::block_on(t.to_vec_async()).unwrap();
+    assert_eq!(read(&x), x.to_vec().unwrap());
+    let tv = x.t().unwrap(); // non-contiguous: copied on the device first
+    assert_eq!(read(&tv), tv.to_vec().unwrap());
+    let s = x.slice(0, 2..4).unwrap().exp().unwrap(); // pending work is submitted by the read
+    assert_eq!(read(&s), s.to_vec().unwrap());
+    assert_eq!(read(&Tensor::zeros(&[0], dev).unwrap()), Vec::<f32>::new());
+}
+
 device_tests!(
+    async_reads_match,
     creation,
     random_is_seeded_and_device_independent,
     views_do_not_copy,

@@ -43,6 +43,21 @@ struct State {
     pipelines: PipelineCache,
 }
 
+/// A readback between [`GpuContext::start_read`] and [`GpuContext::finish_read`].
+struct PendingRead {
+    staging: wgpu::Buffer,
+    bytes: u64,
+    fault_at: u64,
+    mapped: Arc<Mutex<MapState>>,
+}
+
+/// Filled in by the map callback; `waker` is the async reader to wake.
+#[derive(Default)]
+struct MapState {
+    result: Option<std::result::Result<(), String>>,
+    waker: Option<std::task::Waker>,
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding the lock leaves plain data behind; keep going.
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -372,16 +387,10 @@ impl GpuContext {
         Err(Error::Gpu { op, message })
     }
 
-    /// Reads `len` f32s from `buf` starting at element `offset`, after everything recorded so
-    /// far. This is the one place that waits for the GPU. It also reports index faults and
-    /// wgpu errors raised since the last sync point.
-    pub fn read(
-        &self,
-        buf: &wgpu::Buffer,
-        offset: usize,
-        len: usize,
-        op: &'static str,
-    ) -> Result<Vec<f32>> {
+    /// Copies `len` f32s from `buf` (and the fault word) to a staging buffer, submits all
+    /// pending work, and asks for the staging buffer to be mapped. Nothing waits here: the
+    /// blocking and the async read both finish with [`GpuContext::finish_read`].
+    fn start_read(&self, buf: &wgpu::Buffer, offset: usize, len: usize) -> Result<PendingRead> {
         let bytes = len as u64 * 4;
         let fault_at = bytes.next_multiple_of(8);
         let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
@@ -401,28 +410,41 @@ impl GpuContext {
             enc.copy_buffer_to_buffer(&self.fault, 0, &staging, fault_at, FAULT_BYTES);
             self.submit_locked(&mut st)?;
         }
-        let (tx, rx) = std::sync::mpsc::channel();
+        let mapped: Arc<Mutex<MapState>> = Arc::default();
+        let done = mapped.clone();
         staging.map_async(wgpu::MapMode::Read, .., move |r| {
-            let _ = tx.send(r);
+            let mut m = lock(&done);
+            m.result = Some(r.map_err(|e| e.to_string()));
+            if let Some(w) = m.waker.take() {
+                w.wake(); // the async reader (a browser's event loop, say) polls again
+            }
         });
-        self.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| Error::Gpu {
-                op,
-                message: format!("waiting for the GPU failed: {e}"),
-            })?;
-        let mapped = rx
-            .recv()
-            .map_err(|_| Error::Gpu {
-                op,
-                message: "readback was never completed".into(),
-            })?
-            .map_err(|e| Error::Gpu {
-                op,
-                message: format!("mapping the readback buffer failed: {e}"),
-            });
+        Ok(PendingRead {
+            staging,
+            bytes,
+            fault_at,
+            mapped,
+        })
+    }
+
+    /// Reads a mapped staging buffer: the values, or the first recorded error (a wgpu error,
+    /// an out-of-range index).
+    fn finish_read(&self, read: PendingRead, op: &'static str) -> Result<Vec<f32>> {
+        let PendingRead {
+            staging,
+            bytes,
+            fault_at,
+            mapped,
+        } = read;
+        let mapped = lock(&mapped)
+            .result
+            .take()
+            .unwrap_or_else(|| Err("the readback was never completed".to_string()));
         self.take_error(op)?;
-        mapped?;
+        mapped.map_err(|e| Error::Gpu {
+            op,
+            message: format!("mapping the readback buffer failed: {e}"),
+        })?;
         let (values, fault) = {
             let view = staging.get_mapped_range(..).map_err(|e| Error::Gpu {
                 op,
@@ -448,6 +470,55 @@ impl GpuContext {
             });
         }
         Ok(values)
+    }
+
+    /// `len` f32s of `buf` from element `offset`, waiting for the GPU: the one place the
+    /// blocking API waits.
+    pub fn read(
+        &self,
+        buf: &wgpu::Buffer,
+        offset: usize,
+        len: usize,
+        op: &'static str,
+    ) -> Result<Vec<f32>> {
+        let pending = self.start_read(buf, offset, len)?;
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::Gpu {
+                op,
+                message: format!("waiting for the GPU failed: {e}"),
+            })?;
+        self.finish_read(pending, op)
+    }
+
+    /// [`GpuContext::read`] without blocking: the future is ready once the buffer is mapped.
+    /// Where something else drives wgpu (a browser), the map callback wakes it; on native
+    /// platforms each poll gives wgpu a non-blocking `poll` and asks to be polled again.
+    pub async fn read_async(
+        &self,
+        buf: &wgpu::Buffer,
+        offset: usize,
+        len: usize,
+        op: &'static str,
+    ) -> Result<Vec<f32>> {
+        let pending = self.start_read(buf, offset, len)?;
+        std::future::poll_fn(|cx| {
+            {
+                let mut m = lock(&pending.mapped);
+                if m.result.is_some() {
+                    return std::task::Poll::Ready(());
+                }
+                m.waker = Some(cx.waker().clone());
+            }
+            let _ = self.device.poll(wgpu::PollType::Poll);
+            if lock(&pending.mapped).result.is_some() {
+                return std::task::Poll::Ready(());
+            }
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        })
+        .await;
+        self.finish_read(pending, op)
     }
 
     /// Waits for all recorded work; reports deferred index faults and wgpu errors.

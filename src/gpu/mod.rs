@@ -83,6 +83,23 @@ impl GpuStorage {
         Ok(out)
     }
 
+    /// [`Backend::to_vec`] without blocking (see `GpuContext::read_async`).
+    pub async fn to_vec_async(&self, layout: &Layout) -> Result<Vec<f32>> {
+        if layout.is_contiguous() {
+            let (offset, n) = (layout.offset(), layout.numel());
+            return self
+                .ctx
+                .read_async(self.buffer(), offset, n, "to_vec_async")
+                .await;
+        }
+        let spec = Strided::new("to_vec_async", &[layout])?;
+        let dense = GpuStorage::elementwise(&[self], &spec, Elementwise::Unary(UnaryOp::Identity))?;
+        let n = layout.numel();
+        self.ctx
+            .read_async(dense.buffer(), 0, n, "to_vec_async")
+            .await
+    }
+
     pub fn buffer(&self) -> &wgpu::Buffer {
         // Only `Drop` takes the buffer out.
         self.buffer
