@@ -77,6 +77,15 @@ impl Tensor {
         &self.0.tracking
     }
 
+    /// The node behind this handle, if this was the last handle to it (for dropping graphs
+    /// without recursion; see `autograd::Node`'s `Drop`).
+    pub(crate) fn into_node(self) -> Option<Arc<crate::autograd::Node>> {
+        match Arc::try_unwrap(self.0).ok()?.tracking {
+            Tracking::Node(node) => Some(node),
+            _ => None,
+        }
+    }
+
     /// A contiguous tensor over freshly computed storage.
     pub(crate) fn from_storage(storage: Storage, shape: &[usize], device: &Device) -> Tensor {
         Tensor::from_parts(Arc::new(storage), Layout::contiguous(shape), device.clone())

@@ -249,3 +249,24 @@ device_tests!(
     gradcheck_reports,
     sine_fit_shortened,
 );
+
+/// A graph dropped without backward (a long loop that forgot `no_grad`) is freed iteratively:
+/// dropping 200,000 chained nodes must not overflow a 2 MiB test-thread stack.
+#[test]
+fn deep_graphs_drop_without_overflow() {
+    let dev = Device::cpu();
+    let x = t(&[1.0], &[1], &dev).requires_grad();
+    let mut y = x.clone();
+    for _ in 0..200_000 {
+        y = y.mul_scalar(1.0).unwrap();
+    }
+    assert!(y.tracks_grad());
+    drop(y);
+    // and backward through a deep graph works too (iterative topological order)
+    let mut y = x.clone();
+    for _ in 0..50_000 {
+        y = y.add_scalar(1.0).unwrap();
+    }
+    let grads = y.sum_all().unwrap().backward().unwrap();
+    assert_eq!(grads.get(&x).unwrap().to_vec().unwrap(), vec![1.0]);
+}

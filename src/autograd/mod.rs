@@ -42,6 +42,27 @@ pub(crate) struct Node {
     name: &'static str,
 }
 
+impl Drop for Node {
+    /// Frees the graph behind this node without recursion: a graph dropped without backward
+    /// (a long loop that forgot `no_grad`) can be hundreds of thousands of nodes deep, and
+    /// dropping it recursively would overflow the stack. Each op's inputs are unwrapped here,
+    /// and a node this was the last owner of has its op taken out before it drops.
+    fn drop(&mut self) {
+        let mut ops: Vec<BackOp> = take_op(self).into_iter().collect();
+        while let Some(op) = ops.pop() {
+            for input in op.into_tensors() {
+                if let Some(mut node) = input.into_node().and_then(|n| Arc::try_unwrap(n).ok()) {
+                    ops.extend(take_op(&mut node));
+                }
+            }
+        }
+    }
+}
+
+fn take_op(node: &mut Node) -> Option<BackOp> {
+    node.op.get_mut().unwrap_or_else(|p| p.into_inner()).take()
+}
+
 thread_local! {
     static GRAD_ENABLED: Cell<bool> = const { Cell::new(true) };
 }
