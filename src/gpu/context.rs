@@ -3,7 +3,7 @@
 //! only place that waits), and wgpu errors turned into [`Error`] values.
 
 use std::num::NonZeroU64;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 
 use bytemuck::Pod;
 
@@ -48,10 +48,11 @@ struct PendingRead {
     staging: wgpu::Buffer,
     bytes: u64,
     fault_at: u64,
-    mapped: Arc<Mutex<MapState>>,
+    mapped: Arc<(Mutex<MapState>, Condvar)>,
 }
 
-/// Filled in by the map callback; `waker` is the async reader to wake.
+/// Filled in by the map callback, which also notifies the condvar beside it (a blocking
+/// reader) and wakes `waker` (an async one).
 #[derive(Default)]
 struct MapState {
     result: Option<std::result::Result<(), String>>,
@@ -410,13 +411,14 @@ impl GpuContext {
             enc.copy_buffer_to_buffer(&self.fault, 0, &staging, fault_at, FAULT_BYTES);
             self.submit_locked(&mut st)?;
         }
-        let mapped: Arc<Mutex<MapState>> = Arc::default();
+        let mapped: Arc<(Mutex<MapState>, Condvar)> = Arc::default();
         let done = mapped.clone();
         staging.map_async(wgpu::MapMode::Read, .., move |r| {
-            let mut m = lock(&done);
+            let mut m = lock(&done.0);
             m.result = Some(r.map_err(|e| e.to_string()));
+            done.1.notify_all(); // a blocking reader
             if let Some(w) = m.waker.take() {
-                w.wake(); // the async reader (a browser's event loop, say) polls again
+                w.wake(); // an async reader (a browser's event loop, say) polls again
             }
         });
         Ok(PendingRead {
@@ -436,7 +438,7 @@ impl GpuContext {
             fault_at,
             mapped,
         } = read;
-        let mapped = lock(&mapped)
+        let mapped = lock(&mapped.0)
             .result
             .take()
             .unwrap_or_else(|| Err("the readback was never completed".to_string()));
@@ -482,12 +484,31 @@ impl GpuContext {
         op: &'static str,
     ) -> Result<Vec<f32>> {
         let pending = self.start_read(buf, offset, len)?;
-        self.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| Error::Gpu {
+        let poll = |kind| {
+            self.device.poll(kind).map_err(|e| Error::Gpu {
                 op,
                 message: format!("waiting for the GPU failed: {e}"),
-            })?;
+            })
+        };
+        poll(wgpu::PollType::wait_indefinitely())?;
+        // The work is done, but when several threads poll, another one may be running our map
+        // callback right now: wait for it (it notifies), polling again now and then in case
+        // nobody else is.
+        let (state, done) = &*pending.mapped;
+        loop {
+            let m = lock(state);
+            if m.result.is_some() {
+                break;
+            }
+            let (m, _) = done
+                .wait_timeout(m, std::time::Duration::from_millis(1))
+                .unwrap_or_else(|e| e.into_inner());
+            if m.result.is_some() {
+                break;
+            }
+            drop(m); // the callback takes this lock, and may run inside our poll
+            poll(wgpu::PollType::Poll)?;
+        }
         self.finish_read(pending, op)
     }
 
@@ -504,14 +525,14 @@ impl GpuContext {
         let pending = self.start_read(buf, offset, len)?;
         std::future::poll_fn(|cx| {
             {
-                let mut m = lock(&pending.mapped);
+                let mut m = lock(&pending.mapped.0);
                 if m.result.is_some() {
                     return std::task::Poll::Ready(());
                 }
                 m.waker = Some(cx.waker().clone());
             }
             let _ = self.device.poll(wgpu::PollType::Poll);
-            if lock(&pending.mapped).result.is_some() {
+            if lock(&pending.mapped.0).result.is_some() {
                 return std::task::Poll::Ready(());
             }
             cx.waker().wake_by_ref();
