@@ -28,6 +28,22 @@ override LOG: bool = false;
 
 var<workgroup> wv: array<f32, 64>;
 
+// The max (or sum) of `v` over the workgroup's 64 invocations, returned to each of them.
+// Call from uniform control flow; the closing barrier lets `wv` be reused at once.
+fn workgroup_reduce(lid: u32, v: f32, take_max: bool) -> f32 {
+    wv[lid] = v;
+    for (var s = 32u; s > 0u; s >>= 1u) {
+        workgroupBarrier();
+        if (lid < s) {
+            wv[lid] = select(wv[lid] + wv[lid + s], max(wv[lid], wv[lid + s]), take_max);
+        }
+    }
+    workgroupBarrier();
+    let total = wv[0];
+    workgroupBarrier();
+    return total;
+}
+
 fn at(o: u32, l: u32, i: u32) -> u32 {
     return (o * p.len + l) * p.inner + i;
 }
@@ -52,26 +68,13 @@ fn softmax_lines(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
     if (in_range) {
         for (var l = lid; l < p.len; l += 64u) { m = max(m, x[p.offset + at(o, l, i)]); }
     }
-    wv[lid] = m;
-    for (var s = 32u; s > 0u; s >>= 1u) {
-        workgroupBarrier();
-        if (lid < s) { wv[lid] = max(wv[lid], wv[lid + s]); }
-    }
-    workgroupBarrier();
-    m = wv[0];
-    workgroupBarrier();
+    m = workgroup_reduce(lid, m, true);
 
     var sum = 0.0;
     if (in_range) {
         for (var l = lid; l < p.len; l += 64u) { sum += exp(x[p.offset + at(o, l, i)] - m); }
     }
-    wv[lid] = sum;
-    for (var s = 32u; s > 0u; s >>= 1u) {
-        workgroupBarrier();
-        if (lid < s) { wv[lid] += wv[lid + s]; }
-    }
-    workgroupBarrier();
-    sum = wv[0];
+    sum = workgroup_reduce(lid, sum, false);
 
     if (in_range) {
         for (var l = lid; l < p.len; l += 64u) {
@@ -127,13 +130,7 @@ fn softmax_backward_lines(@builtin(workgroup_id) wid: vec3<u32>,
     if (in_range) {
         for (var l = lid; l < p.len; l += 64u) { sum += backward_term(at(o, l, i)); }
     }
-    wv[lid] = sum;
-    for (var s = 32u; s > 0u; s >>= 1u) {
-        workgroupBarrier();
-        if (lid < s) { wv[lid] += wv[lid + s]; }
-    }
-    workgroupBarrier();
-    sum = wv[0];
+    sum = workgroup_reduce(lid, sum, false);
 
     if (in_range) {
         for (var l = lid; l < p.len; l += 64u) { backward_write(at(o, l, i), sum); }

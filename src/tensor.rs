@@ -111,15 +111,7 @@ impl Tensor {
     /// `ElementCount` if `data.len()` is not the product of `shape`; `TooLarge` if it does not
     /// fit the device.
     pub fn from_vec(data: Vec<f32>, shape: &[usize], device: &Device) -> Result<Tensor> {
-        let expected = checked_numel("from_vec", shape)?;
-        if data.len() != expected {
-            return Err(Error::ElementCount {
-                op: "from_vec",
-                shape: shape.to_vec(),
-                expected,
-                got: data.len(),
-            });
-        }
+        check_count("from_vec", shape, data.len())?;
         let storage = match &device.0 {
             Inner::Cpu => Storage::Cpu(CpuStorage::new(data)),
             Inner::CpuF64 => Storage::Cpu(CpuStorage::new(
@@ -132,15 +124,7 @@ impl Tensor {
 
     /// An f64 tensor on [`Device::cpu_f64`] (gradcheck's perturbed inputs).
     pub(crate) fn from_f64(data: Vec<f64>, shape: &[usize]) -> Result<Tensor> {
-        let expected = checked_numel("from_f64", shape)?;
-        if data.len() != expected {
-            return Err(Error::ElementCount {
-                op: "from_f64",
-                shape: shape.to_vec(),
-                expected,
-                got: data.len(),
-            });
-        }
+        check_count("from_f64", shape, data.len())?;
         let storage = Storage::Cpu(CpuStorage::new(data));
         Ok(Tensor::from_storage(storage, shape, &Device::cpu_f64()))
     }
@@ -489,6 +473,20 @@ impl Tensor {
             },
         ))
     }
+}
+
+/// `got` elements must fill `shape` exactly.
+fn check_count(op: &'static str, shape: &[usize], got: usize) -> Result<()> {
+    let expected = checked_numel(op, shape)?;
+    if got != expected {
+        return Err(Error::ElementCount {
+            op,
+            shape: shape.to_vec(),
+            expected,
+            got,
+        });
+    }
+    Ok(())
 }
 
 /// Refuses a tensor of `n` elements that cannot fit on `device` before a host buffer is built.

@@ -45,12 +45,14 @@ pub(crate) struct Node {
 impl Drop for Node {
     /// Frees the graph behind this node without recursion: a graph dropped without backward
     /// (a long loop that forgot `no_grad`) can be hundreds of thousands of nodes deep, and
-    /// dropping it recursively would overflow the stack. Each op's inputs are unwrapped here,
-    /// and a node this was the last owner of has its op taken out before it drops.
+    /// dropping it recursively would overflow the stack. Each op's inputs are kept while the op
+    /// drops; a node they were the last owners of has its op taken out before it drops.
     fn drop(&mut self) {
         let mut ops: Vec<BackOp> = take_op(self).into_iter().collect();
         while let Some(op) = ops.pop() {
-            for input in op.into_tensors() {
+            let inputs: Vec<Tensor> = op.inputs().into_iter().cloned().collect();
+            drop(op); // saved outputs are untracked: they drop without recursion
+            for input in inputs {
                 if let Some(mut node) = input.into_node().and_then(|n| Arc::try_unwrap(n).ok()) {
                     ops.extend(take_op(&mut node));
                 }

@@ -149,28 +149,6 @@ impl BackOp {
         }
     }
 
-    /// Every tensor the op holds (inputs and saved outputs), given up for dropping.
-    pub fn into_tensors(self) -> Vec<Tensor> {
-        match self {
-            BackOp::Unary { x, out, .. } => vec![x, out],
-            BackOp::Binary { a, b, out, .. } => vec![a, b, out],
-            BackOp::Where { cond, a, b } => vec![cond, a, b],
-            BackOp::Matmul { a, b } => vec![a, b],
-            BackOp::Reduce { x, out, .. } | BackOp::Softmax { x, out, .. } => vec![x, out],
-            BackOp::Cat { parts, .. } => parts,
-            BackOp::IndexSelect { x, index, .. } | BackOp::Gather { x, index, .. } => {
-                vec![x, index]
-            }
-            BackOp::Reshape { x }
-            | BackOp::Permute { x, .. }
-            | BackOp::Broadcast { x }
-            | BackOp::Narrow { x, .. }
-            | BackOp::Squeeze { x, .. }
-            | BackOp::Unsqueeze { x, .. }
-            | BackOp::ToDevice { x } => vec![x],
-        }
-    }
-
     /// The gradient for each input (`None`: not differentiable there, such as indices).
     pub fn backward(&self, g: &Tensor) -> Result<Vec<Option<Tensor>>> {
         Ok(match self {

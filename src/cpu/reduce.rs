@@ -82,15 +82,7 @@ pub(super) fn softmax<T: Real>(x: &[T], s: &LineSpec, log: bool) -> Vec<T> {
             }
         }
     };
-    if out.len() >= PAR_THRESHOLD && s.outer > 1 {
-        out.par_chunks_mut(len * inner)
-            .enumerate()
-            .for_each(|(o, d)| block(o, d));
-    } else {
-        out.chunks_mut((len * inner).max(1))
-            .enumerate()
-            .for_each(|(o, d)| block(o, d));
-    }
+    for_each_block(&mut out, s, block);
     out
 }
 
@@ -123,14 +115,21 @@ pub(super) fn softmax_backward<T: Real>(y: &[T], g: &[T], s: &LineSpec, log: boo
             }
         }
     };
+    for_each_block(&mut out, s, block);
+    out
+}
+
+/// Calls `block(o, dst)` for each `[len, inner]` block `o` of `out`, spread over cores when
+/// the work is large.
+fn for_each_block<T: Real>(out: &mut [T], s: &LineSpec, block: impl Fn(usize, &mut [T]) + Sync) {
+    let size = (s.len * s.inner).max(1);
     if out.len() >= PAR_THRESHOLD && s.outer > 1 {
-        out.par_chunks_mut(len * inner)
+        out.par_chunks_mut(size)
             .enumerate()
             .for_each(|(o, d)| block(o, d));
     } else {
-        out.chunks_mut((len * inner).max(1))
+        out.chunks_mut(size)
             .enumerate()
             .for_each(|(o, d)| block(o, d));
     }
-    out
 }
