@@ -39,6 +39,7 @@ pub use autograd::{
 };
 pub use device::{Device, DeviceInfo, DeviceKind, MemoryStats};
 pub use error::{Error, Result};
+pub use ops::{BatchNormOptions, Conv1dOptions, Conv2dOptions, Pool2dOptions, RunningStats};
 pub use random::{manual_seed, Generator};
 pub use tensor::Tensor;
 

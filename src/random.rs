@@ -81,3 +81,19 @@ pub fn manual_seed(seed: u64) {
 pub(crate) fn with_global<T>(f: impl FnOnce(&mut Generator) -> T) -> T {
     f(&mut GLOBAL.lock().unwrap_or_else(|e| e.into_inner()))
 }
+
+/// Chris Wellons' lowbias32 integer hash; `shaders/random.wgsl` has the same function.
+fn lowbias32(mut h: u32) -> u32 {
+    h ^= h >> 16;
+    h = h.wrapping_mul(0x7feb_352d);
+    h ^= h >> 15;
+    h = h.wrapping_mul(0x846c_a68b);
+    h ^= h >> 16;
+    h
+}
+
+/// Whether dropout keeps element `i` under `key`: 24 hashed bits against `threshold`
+/// (`p * 2^24`). Bit-for-bit the rule of `dropout_mask` in `shaders/random.wgsl`.
+pub(crate) fn dropout_keeps(key: u64, i: u32, threshold: u32) -> bool {
+    (lowbias32(lowbias32(i ^ key as u32) ^ (key >> 32) as u32) >> 8) >= threshold
+}

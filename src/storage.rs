@@ -86,6 +86,84 @@ pub(crate) struct GatherSpec {
     pub axis_stride: usize,
 }
 
+/// Sliding 2-D windows over images `[n, c, h, w]` (contiguous, from element 0): windows of
+/// `kernel` taps spaced by `dilation`, placed every `stride` over the image padded by `pad`
+/// on each side, `out` windows along each axis (`[h, w]` order throughout). Unfold (im2col)
+/// writes columns `[n, c * kh * kw, oh * ow]`, row `(ci * kh + ki) * kw + kj`; fold (col2im)
+/// sums them back. Pooling reads the same geometry with `n * c` planes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Window2d {
+    pub n: usize,
+    pub c: usize,
+    pub size: [usize; 2],
+    pub kernel: [usize; 2],
+    pub stride: [usize; 2],
+    pub pad: [usize; 2],
+    pub dilation: [usize; 2],
+    pub out: [usize; 2],
+}
+
+impl Window2d {
+    /// Elements of the image `[n, c, h, w]`.
+    pub fn image_numel(&self) -> usize {
+        self.n * self.c * self.size[0] * self.size[1]
+    }
+    /// Elements of the columns `[n, c * kh * kw, oh * ow]`.
+    pub fn cols_numel(&self) -> usize {
+        self.n * self.c * self.kernel[0] * self.kernel[1] * self.out[0] * self.out[1]
+    }
+    /// Elements of a pooled output `[n, c, oh, ow]`.
+    pub fn out_numel(&self) -> usize {
+        self.n * self.c * self.out[0] * self.out[1]
+    }
+    /// The first tap of window `o` along `axis`, in unpadded coordinates (may be negative).
+    pub fn start(&self, axis: usize, o: usize) -> isize {
+        (o * self.stride[axis]) as isize - self.pad[axis] as isize
+    }
+}
+
+/// How a pooling window is reduced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PoolKind {
+    /// The largest tap (padding never wins); the arg-max is kept for the gradient.
+    Max,
+    /// The mean over `kh * kw` taps, padding counted as zeros (PyTorch's default).
+    Avg,
+    /// Window `o` along an axis of `size` spans `floor(o*size/out)..ceil((o+1)*size/out)`.
+    AdaptiveAvg,
+}
+
+impl PoolKind {
+    pub fn code(self) -> u32 {
+        match self {
+            PoolKind::Max => 0,
+            PoolKind::Avg => 1,
+            PoolKind::AdaptiveAvg => 2,
+        }
+    }
+}
+
+/// Normalisation of a contiguous `[outer, groups, inner]` input: each of the `groups` has its
+/// own mean and variance over its `outer * inner` elements. Batch norm is `[n, c, h*w]`;
+/// layer norm is `[1, rows, features]`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct NormSpec {
+    pub outer: usize,
+    pub groups: usize,
+    pub inner: usize,
+    pub eps: f32,
+}
+
+impl NormSpec {
+    pub fn numel(&self) -> usize {
+        self.outer * self.groups * self.inner
+    }
+    /// Elements per group.
+    pub fn count(&self) -> usize {
+        self.outer * self.inner
+    }
+}
+
 /// What both backends implement. Every method returns a fresh, contiguous storage.
 pub(crate) trait Backend: Sized {
     fn elementwise(inputs: &[&Self], spec: &Strided, kind: Elementwise) -> Result<Self>;
@@ -108,6 +186,27 @@ pub(crate) trait Backend: Sized {
     fn one_hot(&self, spec: &Strided, classes: usize) -> Result<Self>;
     /// Copies each part into a fresh buffer of `numel`; a part's spec walks `[dst, src]`.
     fn cat(parts: &[(&Self, Strided)], numel: usize) -> Result<Self>;
+    /// im2col: image `[n, c, h, w]` -> columns `[n, c*kh*kw, oh*ow]` (zeros where a tap is
+    /// in the padding).
+    fn unfold(&self, win: &Window2d) -> Result<Self>;
+    /// col2im, the adjoint of unfold: each image element sums the column entries that read it.
+    fn fold(&self, win: &Window2d) -> Result<Self>;
+    /// Pooled `[n, c, oh, ow]`, and for max pooling the arg-max of each window as an f32 index
+    /// `y * w + x` into its plane.
+    fn pool(&self, win: &Window2d, kind: PoolKind) -> Result<(Self, Option<Self>)>;
+    /// The image gradient `[n, c, h, w]` from the output gradient `g` `[n, c, oh, ow]`.
+    fn pool_backward(
+        g: &Self,
+        argmax: Option<&Self>,
+        win: &Window2d,
+        kind: PoolKind,
+    ) -> Result<Self>;
+    /// `(x - mean) / sqrt(var + eps)` per group, and the statistics `[mean; var]` (`2 * groups`,
+    /// the variance biased).
+    fn normalize(&self, spec: &NormSpec) -> Result<(Self, Self)>;
+    /// The input gradient of `normalize` from its output `xhat`, the upstream gradient `g` and
+    /// the saved statistics: `rstd * (g - mean(g) - xhat * mean(g * xhat))` per group.
+    fn normalize_backward(xhat: &Self, g: &Self, stats: &Self, spec: &NormSpec) -> Result<Self>;
     /// The elements of `layout`, in row-major order.
     fn to_vec(&self, layout: &Layout) -> Result<Vec<f32>>;
 }
@@ -208,6 +307,84 @@ impl Storage {
             return Ok(Storage::Gpu(GpuStorage::cat(&gpu, numel)?));
         }
         Err(Error::invalid("cat", "operands on different backends"))
+    }
+
+    pub fn unfold(&self, win: &Window2d) -> Result<Storage> {
+        on_backend!("unfold2d", self, |s| s.unfold(win))
+    }
+
+    pub fn fold(&self, win: &Window2d) -> Result<Storage> {
+        on_backend!("fold2d", self, |s| s.fold(win))
+    }
+
+    pub fn pool(&self, win: &Window2d, kind: PoolKind) -> Result<(Storage, Option<Storage>)> {
+        match self {
+            Storage::Cpu(s) => {
+                let (o, i) = s.pool(win, kind)?;
+                Ok((Storage::Cpu(o), i.map(Storage::Cpu)))
+            }
+            Storage::Gpu(s) => {
+                let (o, i) = s.pool(win, kind)?;
+                Ok((Storage::Gpu(o), i.map(Storage::Gpu)))
+            }
+        }
+    }
+
+    pub fn pool_backward(
+        &self,
+        argmax: Option<&Storage>,
+        win: &Window2d,
+        kind: PoolKind,
+    ) -> Result<Storage> {
+        let op = "pool2d_backward";
+        match (self, argmax) {
+            (Storage::Cpu(g), None) => {
+                Ok(Storage::Cpu(Backend::pool_backward(g, None, win, kind)?))
+            }
+            (Storage::Cpu(g), Some(Storage::Cpu(i))) => {
+                Ok(Storage::Cpu(Backend::pool_backward(g, Some(i), win, kind)?))
+            }
+            (Storage::Gpu(g), None) => {
+                Ok(Storage::Gpu(Backend::pool_backward(g, None, win, kind)?))
+            }
+            (Storage::Gpu(g), Some(Storage::Gpu(i))) => {
+                Ok(Storage::Gpu(Backend::pool_backward(g, Some(i), win, kind)?))
+            }
+            _ => Err(Error::invalid(op, "operands on different backends")),
+        }
+    }
+
+    pub fn normalize(&self, spec: &NormSpec) -> Result<(Storage, Storage)> {
+        match self {
+            Storage::Cpu(s) => {
+                let (y, st) = s.normalize(spec)?;
+                Ok((Storage::Cpu(y), Storage::Cpu(st)))
+            }
+            Storage::Gpu(s) => {
+                let (y, st) = s.normalize(spec)?;
+                Ok((Storage::Gpu(y), Storage::Gpu(st)))
+            }
+        }
+    }
+
+    pub fn normalize_backward(
+        &self,
+        g: &Storage,
+        stats: &Storage,
+        spec: &NormSpec,
+    ) -> Result<Storage> {
+        match (self, g, stats) {
+            (Storage::Cpu(y), Storage::Cpu(g), Storage::Cpu(s)) => {
+                Ok(Storage::Cpu(Backend::normalize_backward(y, g, s, spec)?))
+            }
+            (Storage::Gpu(y), Storage::Gpu(g), Storage::Gpu(s)) => {
+                Ok(Storage::Gpu(Backend::normalize_backward(y, g, s, spec)?))
+            }
+            _ => Err(Error::invalid(
+                "normalize_backward",
+                "operands on different backends",
+            )),
+        }
     }
 
     pub fn to_vec(&self, layout: &Layout) -> Result<Vec<f32>> {

@@ -336,6 +336,15 @@ impl Tensor {
         self.unary(crate::op::UnaryOp::Identity, "contiguous")
     }
 
+    /// Row-major storage starting at element 0 (itself when it already is, else a copy): the
+    /// form the conv, pooling and norm kernels read.
+    pub(crate) fn dense(&self) -> Result<Tensor> {
+        if self.is_contiguous() && self.layout().offset() == 0 {
+            return Ok(self.clone());
+        }
+        self.unary(crate::op::UnaryOp::Identity, "contiguous")
+    }
+
     // ---- views ----
 
     /// The same elements in a new shape with the same number of elements. A view when the

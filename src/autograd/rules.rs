@@ -7,6 +7,7 @@
 
 use crate::error::Result;
 use crate::op::{BinaryOp, ReduceOp, UnaryOp};
+use crate::storage::{NormSpec, PoolKind, Window2d};
 use crate::tensor::Tensor;
 
 /// One recorded op: its inputs and what its gradient needs. `out`, where present, is the op's
@@ -86,6 +87,30 @@ pub(crate) enum BackOp {
         axis: usize,
         index: Tensor,
     },
+    /// im2col of an image `x` (conv2d's input side).
+    Unfold {
+        x: Tensor,
+        win: Window2d,
+    },
+    /// col2im of columns `x` (conv_transpose2d, and conv2d's input gradient).
+    Fold {
+        x: Tensor,
+        win: Window2d,
+    },
+    Pool {
+        x: Tensor,
+        win: Window2d,
+        kind: PoolKind,
+        /// Max pooling: each window's arg-max, where its gradient goes.
+        argmax: Option<Tensor>,
+    },
+    /// `xhat = (x - mean) / sqrt(var + eps)` per group (batch norm, layer norm).
+    Normalize {
+        x: Tensor,
+        spec: NormSpec,
+        xhat: Tensor,
+        stats: Tensor,
+    },
 }
 
 impl BackOp {
@@ -108,6 +133,14 @@ impl BackOp {
             BackOp::Cat { .. } => "cat",
             BackOp::IndexSelect { .. } => "index_select",
             BackOp::Gather { .. } => "gather",
+            BackOp::Unfold { .. } => "unfold2d",
+            BackOp::Fold { .. } => "fold2d",
+            BackOp::Pool {
+                kind: PoolKind::Max,
+                ..
+            } => "max_pool2d",
+            BackOp::Pool { .. } => "avg_pool2d",
+            BackOp::Normalize { .. } => "normalize",
         }
     }
 
@@ -145,7 +178,11 @@ impl BackOp {
             | BackOp::Narrow { x, .. }
             | BackOp::Squeeze { x, .. }
             | BackOp::Unsqueeze { x, .. }
-            | BackOp::ToDevice { x } => vec![x],
+            | BackOp::ToDevice { x }
+            | BackOp::Unfold { x, .. }
+            | BackOp::Fold { x, .. }
+            | BackOp::Pool { x, .. }
+            | BackOp::Normalize { x, .. } => vec![x],
         }
     }
 
@@ -213,6 +250,18 @@ impl BackOp {
                 vec![Some(index_select(x, *axis, index, g)?), None]
             }
             BackOp::Gather { x, axis, index } => vec![Some(gather(x, *axis, index, g)?), None],
+            // Fold is unfold's adjoint (each column entry copies one pixel, so the pixel's
+            // gradient sums the entries'), and the reverse.
+            BackOp::Unfold { win, .. } => vec![Some(g.fold_with(win)?)],
+            BackOp::Fold { win, .. } => vec![Some(g.unfold_with(win)?)],
+            // max: d out / d x = 1 at the window's arg-max; avg: 1 / divisor for each tap
+            BackOp::Pool {
+                win, kind, argmax, ..
+            } => vec![Some(g.pool_backward(argmax.as_ref(), win, *kind)?)],
+            // dx = rstd (g - mean(g) - xhat mean(g xhat)), the means over each group
+            BackOp::Normalize {
+                spec, xhat, stats, ..
+            } => vec![Some(Tensor::normalize_backward(xhat, g, stats, spec)?)],
         })
     }
 }

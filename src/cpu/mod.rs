@@ -3,6 +3,7 @@
 //! rayon, and matmul goes through a GEMM crate (see `matmul.rs`).
 
 mod matmul;
+mod nn;
 mod reduce;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,7 +15,9 @@ use crate::error::{Error, Result};
 use crate::op::ReduceOp;
 use crate::real::Real;
 use crate::shape::Layout;
-use crate::storage::{Backend, Elementwise, GatherSpec, LineSpec, MatmulSpec, Strided};
+use crate::storage::{
+    Backend, Elementwise, GatherSpec, LineSpec, MatmulSpec, NormSpec, PoolKind, Strided, Window2d,
+};
 
 /// Runs `$body` with each storage's data bound as a slice of one precision (`f32` or `f64`,
 /// the body is generic); operands of mixed precision are an error.
@@ -370,6 +373,52 @@ impl Backend for CpuStorage {
             Some(CpuStorage::F64(_)) => cat::<f64>(parts, numel),
             _ => cat::<f32>(parts, numel),
         }
+    }
+
+    fn unfold(&self, win: &Window2d) -> Result<Self> {
+        by_precision!("unfold2d", [self], |x| Ok(CpuStorage::new(nn::unfold(
+            x, win
+        ))))
+    }
+
+    fn fold(&self, win: &Window2d) -> Result<Self> {
+        by_precision!("fold2d", [self], |x| Ok(CpuStorage::new(nn::fold(x, win))))
+    }
+
+    fn pool(&self, win: &Window2d, kind: PoolKind) -> Result<(Self, Option<Self>)> {
+        by_precision!("pool2d", [self], |x| {
+            let (out, arg) = nn::pool(x, win, kind);
+            Ok((CpuStorage::new(out), arg.map(CpuStorage::new)))
+        })
+    }
+
+    fn pool_backward(
+        g: &Self,
+        argmax: Option<&Self>,
+        win: &Window2d,
+        kind: PoolKind,
+    ) -> Result<Self> {
+        match argmax {
+            Some(a) => by_precision!("pool2d_backward", [g, a], |g, a| Ok(CpuStorage::new(
+                nn::pool_backward(g, Some(a), win, kind)
+            ))),
+            None => by_precision!("pool2d_backward", [g], |g| Ok(CpuStorage::new(
+                nn::pool_backward(g, None, win, kind)
+            ))),
+        }
+    }
+
+    fn normalize(&self, spec: &NormSpec) -> Result<(Self, Self)> {
+        by_precision!("normalize", [self], |x| {
+            let (y, stats) = nn::normalize(x, spec);
+            Ok((CpuStorage::new(y), CpuStorage::new(stats)))
+        })
+    }
+
+    fn normalize_backward(xhat: &Self, g: &Self, stats: &Self, spec: &NormSpec) -> Result<Self> {
+        by_precision!("normalize_backward", [xhat, g, stats], |y, g, s| Ok(
+            CpuStorage::new(nn::normalize_backward(y, g, s, spec))
+        ))
     }
 
     fn to_vec(&self, layout: &Layout) -> Result<Vec<f32>> {

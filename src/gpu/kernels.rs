@@ -12,15 +12,23 @@ pub enum Shader {
     Softmax,
     Index,
     Matmul,
+    Conv,
+    Pool,
+    Norm,
+    Random,
 }
 
 impl Shader {
-    pub const ALL: [Shader; 5] = [
+    pub const ALL: [Shader; 9] = [
         Shader::Elementwise,
         Shader::Reduce,
         Shader::Softmax,
         Shader::Index,
         Shader::Matmul,
+        Shader::Conv,
+        Shader::Pool,
+        Shader::Norm,
+        Shader::Random,
     ];
 
     pub fn source(self) -> &'static str {
@@ -30,6 +38,10 @@ impl Shader {
             Shader::Softmax => include_str!("../../shaders/softmax.wgsl"),
             Shader::Index => include_str!("../../shaders/index.wgsl"),
             Shader::Matmul => include_str!("../../shaders/matmul.wgsl"),
+            Shader::Conv => include_str!("../../shaders/conv.wgsl"),
+            Shader::Pool => include_str!("../../shaders/pool.wgsl"),
+            Shader::Norm => include_str!("../../shaders/norm.wgsl"),
+            Shader::Random => include_str!("../../shaders/random.wgsl"),
         }
     }
 
@@ -40,6 +52,10 @@ impl Shader {
             Shader::Softmax => "softmax.wgsl",
             Shader::Index => "index.wgsl",
             Shader::Matmul => "matmul.wgsl",
+            Shader::Conv => "conv.wgsl",
+            Shader::Pool => "pool.wgsl",
+            Shader::Norm => "norm.wgsl",
+            Shader::Random => "random.wgsl",
         }
     }
 }
@@ -62,10 +78,19 @@ pub enum Kernel {
     OneHot,
     MatmulTile4,
     MatmulTile8Vec4,
+    Unfold,
+    Fold,
+    PoolMax,
+    PoolAvg,
+    PoolMaxBackward,
+    PoolAvgBackward,
+    NormForward,
+    NormBackward,
+    DropoutMask,
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 15] = [
+    pub const ALL: [Kernel; 24] = [
         Kernel::Unary,
         Kernel::Binary,
         Kernel::Where,
@@ -81,6 +106,15 @@ impl Kernel {
         Kernel::OneHot,
         Kernel::MatmulTile4,
         Kernel::MatmulTile8Vec4,
+        Kernel::Unfold,
+        Kernel::Fold,
+        Kernel::PoolMax,
+        Kernel::PoolAvg,
+        Kernel::PoolMaxBackward,
+        Kernel::PoolAvgBackward,
+        Kernel::NormForward,
+        Kernel::NormBackward,
+        Kernel::DropoutMask,
     ];
 
     pub fn shader(self) -> Shader {
@@ -93,6 +127,10 @@ impl Kernel {
             }
             Gather | OneHot => Shader::Index,
             MatmulTile4 | MatmulTile8Vec4 => Shader::Matmul,
+            Unfold | Fold => Shader::Conv,
+            PoolMax | PoolAvg | PoolMaxBackward | PoolAvgBackward => Shader::Pool,
+            NormForward | NormBackward => Shader::Norm,
+            DropoutMask => Shader::Random,
         }
     }
 
@@ -114,6 +152,15 @@ impl Kernel {
             OneHot => "one_hot",
             MatmulTile4 => "matmul_tile4",
             MatmulTile8Vec4 => "matmul_tile8_vec4",
+            Unfold => "unfold",
+            Fold => "fold",
+            PoolMax => "pool_max",
+            PoolAvg => "pool_avg",
+            PoolMaxBackward => "pool_max_backward",
+            PoolAvgBackward => "pool_avg_backward",
+            NormForward => "norm_forward",
+            NormBackward => "norm_backward",
+            DropoutMask => "dropout_mask",
         }
     }
 

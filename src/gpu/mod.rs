@@ -5,6 +5,7 @@
 pub(crate) mod context;
 pub(crate) mod grid;
 pub(crate) mod kernels;
+pub(crate) mod nn;
 pub(crate) mod params;
 pub(crate) mod pool;
 
@@ -18,7 +19,9 @@ use params::{ElementwiseParams, IndexParams, LineParams, MatmulParams};
 use crate::error::Result;
 use crate::op::{ReduceOp, UnaryOp};
 use crate::shape::Layout;
-use crate::storage::{Backend, Elementwise, GatherSpec, LineSpec, MatmulSpec, Strided};
+use crate::storage::{
+    Backend, Elementwise, GatherSpec, LineSpec, MatmulSpec, NormSpec, PoolKind, Strided, Window2d,
+};
 
 /// A tensor buffer on the GPU; returns to the pool when dropped.
 pub(crate) struct GpuStorage {
@@ -310,6 +313,35 @@ impl Backend for GpuStorage {
             )?;
         }
         Ok(out)
+    }
+
+    fn unfold(&self, win: &Window2d) -> Result<Self> {
+        nn::unfold(self, win)
+    }
+
+    fn fold(&self, win: &Window2d) -> Result<Self> {
+        nn::fold(self, win)
+    }
+
+    fn pool(&self, win: &Window2d, kind: PoolKind) -> Result<(Self, Option<Self>)> {
+        nn::pool(self, win, kind)
+    }
+
+    fn pool_backward(
+        g: &Self,
+        argmax: Option<&Self>,
+        win: &Window2d,
+        kind: PoolKind,
+    ) -> Result<Self> {
+        nn::pool_backward(g, argmax, win, kind)
+    }
+
+    fn normalize(&self, spec: &NormSpec) -> Result<(Self, Self)> {
+        nn::normalize(self, spec)
+    }
+
+    fn normalize_backward(xhat: &Self, g: &Self, stats: &Self, spec: &NormSpec) -> Result<Self> {
+        nn::normalize_backward(xhat, g, stats, spec)
     }
 
     fn to_vec(&self, layout: &Layout) -> Result<Vec<f32>> {

@@ -5,7 +5,7 @@ use bytemuck::{Pod, Zeroable};
 
 use crate::error::{Error, Result};
 use crate::shape::MAX_KERNEL_DIMS;
-use crate::storage::{LineSpec, MatmulSpec, Strided};
+use crate::storage::{LineSpec, MatmulSpec, NormSpec, Strided, Window2d};
 
 /// Converts a size or offset to the `u32` the kernels index with.
 pub fn u32_of(op: &'static str, v: usize) -> Result<u32> {
@@ -185,4 +185,81 @@ impl MatmulParams {
             _pad: [0; 2],
         })
     }
+}
+
+/// `shaders/conv.wgsl` and `shaders/pool.wgsl` `Params`; pairs are `[h, w]`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub struct WindowParams {
+    pub n: u32,
+    pub c: u32,
+    /// Invocations: column entries, image pixels or pooled outputs.
+    pub numel: u32,
+    /// Pooling: `PoolKind::code`.
+    pub kind: u32,
+    pub size: [u32; 2],
+    pub kernel: [u32; 2],
+    pub stride: [u32; 2],
+    pub pad: [u32; 2],
+    pub dilation: [u32; 2],
+    pub out: [u32; 2],
+}
+
+impl WindowParams {
+    pub fn new(op: &'static str, w: &Window2d, numel: usize, kind: u32) -> Result<Self> {
+        let pair =
+            |v: [usize; 2]| -> Result<[u32; 2]> { Ok([u32_of(op, v[0])?, u32_of(op, v[1])?]) };
+        // Every index the kernels form stays below the larger buffer.
+        u32_of(op, w.cols_numel().max(w.image_numel()))?;
+        Ok(WindowParams {
+            n: u32_of(op, w.n)?,
+            c: u32_of(op, w.c)?,
+            numel: u32_of(op, numel)?,
+            kind,
+            size: pair(w.size)?,
+            kernel: pair(w.kernel)?,
+            stride: pair(w.stride)?,
+            pad: pair(w.pad)?,
+            dilation: pair(w.dilation)?,
+            out: pair(w.out)?,
+        })
+    }
+}
+
+/// `shaders/norm.wgsl` `Params`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub struct NormParams {
+    pub outer: u32,
+    pub groups: u32,
+    pub inner: u32,
+    pub count: u32,
+    pub eps: f32,
+    pub _pad: [u32; 3],
+}
+
+impl NormParams {
+    pub fn new(op: &'static str, s: &NormSpec) -> Result<Self> {
+        u32_of(op, s.numel())?;
+        Ok(NormParams {
+            outer: u32_of(op, s.outer)?,
+            groups: u32_of(op, s.groups)?,
+            inner: u32_of(op, s.inner)?,
+            count: u32_of(op, s.count())?,
+            eps: s.eps,
+            _pad: [0; 3],
+        })
+    }
+}
+
+/// `shaders/random.wgsl` `Params`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub struct MaskParams {
+    pub numel: u32,
+    pub key_lo: u32,
+    pub key_hi: u32,
+    pub threshold: u32,
+    pub scale: f32,
+    pub _pad: [u32; 3],
 }

@@ -1,6 +1,14 @@
 //! Tensor ops. Each method validates its operands (shape, device, axis, index) and builds the
 //! spec both backends run from, so the CPU and the GPU see exactly the same problem.
 
+mod conv;
+mod norm;
+mod pool;
+
+pub use conv::{Conv1dOptions, Conv2dOptions};
+pub use norm::{BatchNormOptions, RunningStats};
+pub use pool::Pool2dOptions;
+
 use crate::autograd::{record, untracked, BackOp};
 use crate::error::{Error, Result};
 use crate::op::{BinaryOp, ReduceOp, UnaryOp};
@@ -13,7 +21,7 @@ const FULL_REDUCE_ROW: usize = 4096;
 /// Indices are returned as f32, which holds every integer up to 2^24 exactly.
 const MAX_F32_INDEX: usize = 1 << 24;
 
-fn same_device(op: &'static str, tensors: &[&Tensor]) -> Result<()> {
+pub(crate) fn same_device(op: &'static str, tensors: &[&Tensor]) -> Result<()> {
     let first = tensors[0].device();
     match tensors.iter().find(|t| t.device() != first) {
         Some(t) => Err(Error::DeviceMismatch {

@@ -1,0 +1,170 @@
+// 2-D pooling over planes [n*c, h, w] and its gradients. `kind`: 0 max, 1 average (every tap
+// of the kernel counted, padding as zeros: PyTorch's count_include_pad), 2 adaptive average
+// (window o along an axis of `size` spans floor(o*size/out) .. ceil((o+1)*size/out)).
+// Max pooling also writes each window's arg-max (y*w + x in its plane, as f32); the backward
+// kernels gather per input pixel over the windows that cover it, so no atomics are needed
+// and sums run in the same (oy, ox) order as the CPU reference.
+
+struct Params {
+    n: u32,
+    c: u32,
+    numel: u32, // invocations: outputs (forward) or input pixels (backward)
+    kind: u32,
+    size: vec2<u32>,
+    kernel: vec2<u32>,
+    stride: vec2<u32>,
+    pad: vec2<u32>,
+    dilation: vec2<u32>, // always 1 for pooling
+    out: vec2<u32>,
+};
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<storage, read> src: array<f32>;       // x, or the output gradient
+@group(0) @binding(3) var<storage, read_write> arg: array<f32>; // max forward: arg-max
+@group(0) @binding(4) var<storage, read> saved_arg: array<f32>; // max backward
+
+fn flat_id(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
+    return (wid.x + wid.y * nwg.x + wid.z * nwg.x * nwg.y) * 64u + lid;
+}
+
+// NaN test on the bit pattern: `x != x` is optimised away by some drivers.
+fn is_nan(x: f32) -> bool {
+    return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+
+// The input range [lo, hi) that window o pools along `axis`, clipped to the image.
+fn pool_range(axis: u32, o: u32) -> vec2<u32> {
+    let size = p.size[axis];
+    let n = p.out[axis];
+    if (p.kind == 2u) {
+        return vec2<u32>((o * size) / n, ((o + 1u) * size + n - 1u) / n);
+    }
+    let s = i32(o * p.stride[axis]) - i32(p.pad[axis]);
+    let e = s + i32(p.kernel[axis]);
+    return vec2<u32>(u32(max(s, 0)), u32(min(max(e, 0), i32(size))));
+}
+
+fn divisor(ry: vec2<u32>, rx: vec2<u32>) -> f32 {
+    if (p.kind == 2u) {
+        return f32((ry.y - ry.x) * (rx.y - rx.x));
+    }
+    return f32(p.kernel.x * p.kernel.y);
+}
+
+// The windows along `axis` that may cover `pos` (the caller tests each one).
+fn candidates(axis: u32, pos: u32) -> vec2<u32> {
+    let n = p.out[axis];
+    if (p.kind == 2u) {
+        let size = p.size[axis];
+        let lo = (pos * n) / size;
+        return vec2<u32>(select(0u, lo - 1u, lo > 0u), min(n, ((pos + 1u) * n + size - 1u) / size + 1u));
+    }
+    let s = p.stride[axis];
+    let t = i32(pos + p.pad[axis] + 1u) - i32(p.kernel[axis]); // first window: ceil(t / s)
+    let lo = select(0u, (u32(max(t, 0)) + s - 1u) / s, t > 0);
+    return vec2<u32>(lo, min(n, (pos + p.pad[axis]) / s + 1u));
+}
+
+@compute @workgroup_size(64)
+fn pool_max(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+            @builtin(local_invocation_index) lid: u32) {
+    let i = flat_id(wid, nwg, lid);
+    if (i >= p.numel) {
+        return;
+    }
+    let plane = i / (p.out.x * p.out.y);
+    let o = i % (p.out.x * p.out.y);
+    let ry = pool_range(0u, o / p.out.y);
+    let rx = pool_range(1u, o % p.out.y);
+    let base = plane * p.size.x * p.size.y;
+    // The first maximum in row-major order; a NaN wins, as in PyTorch.
+    var best = bitcast<f32>(0xff800000u); // -inf
+    var at = ry.x * p.size.y + rx.x;
+    for (var y = ry.x; y < ry.y; y++) {
+        for (var x = rx.x; x < rx.y; x++) {
+            let v = src[base + y * p.size.y + x];
+            if (v > best || is_nan(v)) {
+                best = v;
+                at = y * p.size.y + x;
+            }
+        }
+    }
+    out[i] = best;
+    arg[i] = f32(at);
+}
+
+@compute @workgroup_size(64)
+fn pool_avg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+            @builtin(local_invocation_index) lid: u32) {
+    let i = flat_id(wid, nwg, lid);
+    if (i >= p.numel) {
+        return;
+    }
+    let plane = i / (p.out.x * p.out.y);
+    let o = i % (p.out.x * p.out.y);
+    let ry = pool_range(0u, o / p.out.y);
+    let rx = pool_range(1u, o % p.out.y);
+    let base = plane * p.size.x * p.size.y;
+    var sum = 0.0;
+    for (var y = ry.x; y < ry.y; y++) {
+        for (var x = rx.x; x < rx.y; x++) {
+            sum += src[base + y * p.size.y + x];
+        }
+    }
+    out[i] = sum / divisor(ry, rx);
+}
+
+@compute @workgroup_size(64)
+fn pool_max_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                     @builtin(local_invocation_index) lid: u32) {
+    let i = flat_id(wid, nwg, lid);
+    if (i >= p.numel) {
+        return;
+    }
+    let x = i % p.size.y;
+    let y = (i / p.size.y) % p.size.x;
+    let plane = i / (p.size.x * p.size.y);
+    let here = f32(y * p.size.y + x);
+    let cy = candidates(0u, y);
+    let cx = candidates(1u, x);
+    var sum = 0.0;
+    for (var oy = cy.x; oy < cy.y; oy++) {
+        for (var ox = cx.x; ox < cx.y; ox++) {
+            let o = (plane * p.out.x + oy) * p.out.y + ox;
+            if (saved_arg[o] == here) {
+                sum += src[o];
+            }
+        }
+    }
+    out[i] = sum;
+}
+
+@compute @workgroup_size(64)
+fn pool_avg_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                     @builtin(local_invocation_index) lid: u32) {
+    let i = flat_id(wid, nwg, lid);
+    if (i >= p.numel) {
+        return;
+    }
+    let x = i % p.size.y;
+    let y = (i / p.size.y) % p.size.x;
+    let plane = i / (p.size.x * p.size.y);
+    let cy = candidates(0u, y);
+    let cx = candidates(1u, x);
+    var sum = 0.0;
+    for (var oy = cy.x; oy < cy.y; oy++) {
+        let ry = pool_range(0u, oy);
+        if (y < ry.x || y >= ry.y) {
+            continue;
+        }
+        for (var ox = cx.x; ox < cx.y; ox++) {
+            let rx = pool_range(1u, ox);
+            if (x < rx.x || x >= rx.y) {
+                continue;
+            }
+            sum += src[(plane * p.out.x + oy) * p.out.y + ox] / divisor(ry, rx);
+        }
+    }
+    out[i] = sum;
+}

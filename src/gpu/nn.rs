@@ -1,0 +1,151 @@
+//! Launchers for the CNN kernels: im2col/col2im (`shaders/conv.wgsl`), pooling
+//! (`shaders/pool.wgsl`), normalisation (`shaders/norm.wgsl`) and dropout masks
+//! (`shaders/random.wgsl`). Each turns its spec into a typed parameter struct and queues one
+//! dispatch; nothing waits for the GPU.
+
+use std::sync::Arc;
+
+use super::context::GpuContext;
+use super::grid::groups_for;
+use super::kernels::Kernel;
+use super::params::{MaskParams, NormParams, WindowParams};
+use super::GpuStorage;
+use crate::error::Result;
+use crate::storage::{NormSpec, PoolKind, Window2d};
+
+/// Runs `kernel` with one invocation per element of a fresh `numel` output (binding 1);
+/// `bindings` are the other (binding, storage) pairs, the first one an input.
+fn launch(
+    kernel: Kernel,
+    op: &'static str,
+    win: &Window2d,
+    kind: PoolKind,
+    numel: usize,
+    bindings: &[(u32, &GpuStorage)],
+) -> Result<GpuStorage> {
+    let ctx = bindings[0].1.context();
+    let out = GpuStorage::alloc(ctx, op, numel)?;
+    let params = WindowParams::new(op, win, numel, kind.code())?;
+    let mut all = vec![(1, out.buffer())];
+    all.extend(bindings.iter().map(|(b, s)| (*b, s.buffer())));
+    ctx.dispatch(kernel, 0, &params, &all, groups_for(numel), op)?;
+    Ok(out)
+}
+
+pub(super) fn unfold(x: &GpuStorage, win: &Window2d) -> Result<GpuStorage> {
+    let n = win.cols_numel();
+    launch(Kernel::Unfold, "unfold2d", win, PoolKind::Max, n, &[(2, x)])
+}
+
+pub(super) fn fold(cols: &GpuStorage, win: &Window2d) -> Result<GpuStorage> {
+    let n = win.image_numel();
+    launch(Kernel::Fold, "fold2d", win, PoolKind::Max, n, &[(2, cols)])
+}
+
+pub(super) fn pool(
+    x: &GpuStorage,
+    win: &Window2d,
+    kind: PoolKind,
+) -> Result<(GpuStorage, Option<GpuStorage>)> {
+    let n = win.out_numel();
+    if kind == PoolKind::Max {
+        let arg = GpuStorage::alloc(x.context(), "max_pool2d", n)?;
+        let out = launch(
+            Kernel::PoolMax,
+            "max_pool2d",
+            win,
+            kind,
+            n,
+            &[(2, x), (3, &arg)],
+        )?;
+        return Ok((out, Some(arg)));
+    }
+    let out = launch(Kernel::PoolAvg, "avg_pool2d", win, kind, n, &[(2, x)])?;
+    Ok((out, None))
+}
+
+pub(super) fn pool_backward(
+    g: &GpuStorage,
+    argmax: Option<&GpuStorage>,
+    win: &Window2d,
+    kind: PoolKind,
+) -> Result<GpuStorage> {
+    let n = win.image_numel();
+    match argmax {
+        Some(a) => launch(
+            Kernel::PoolMaxBackward,
+            "max_pool2d_backward",
+            win,
+            kind,
+            n,
+            &[(2, g), (4, a)],
+        ),
+        None => launch(
+            Kernel::PoolAvgBackward,
+            "avg_pool2d_backward",
+            win,
+            kind,
+            n,
+            &[(2, g)],
+        ),
+    }
+}
+
+pub(super) fn normalize(x: &GpuStorage, spec: &NormSpec) -> Result<(GpuStorage, GpuStorage)> {
+    let (ctx, op) = (x.context(), "normalize");
+    let out = GpuStorage::alloc(ctx, op, spec.numel())?;
+    let stats = GpuStorage::alloc(ctx, op, 2 * spec.groups)?;
+    let params = NormParams::new(op, spec)?;
+    let bindings = [(1, out.buffer()), (2, x.buffer()), (3, stats.buffer())];
+    // One workgroup per group.
+    ctx.dispatch(Kernel::NormForward, 0, &params, &bindings, spec.groups, op)?;
+    Ok((out, stats))
+}
+
+pub(super) fn normalize_backward(
+    xhat: &GpuStorage,
+    g: &GpuStorage,
+    stats: &GpuStorage,
+    spec: &NormSpec,
+) -> Result<GpuStorage> {
+    let (ctx, op) = (xhat.context(), "normalize_backward");
+    let out = GpuStorage::alloc(ctx, op, spec.numel())?;
+    let params = NormParams::new(op, spec)?;
+    let bindings = [
+        (1, out.buffer()),
+        (2, xhat.buffer()),
+        (4, g.buffer()),
+        (5, stats.buffer()),
+    ];
+    ctx.dispatch(Kernel::NormBackward, 0, &params, &bindings, spec.groups, op)?;
+    Ok(out)
+}
+
+/// `numel` mask values: `scale` where the hash of (key, i) passes `threshold`, else 0.
+pub(crate) fn dropout_mask(
+    ctx: &Arc<GpuContext>,
+    numel: usize,
+    key: u64,
+    threshold: u32,
+    scale: f32,
+) -> Result<GpuStorage> {
+    let op = "dropout";
+    let out = GpuStorage::alloc(ctx, op, numel)?;
+    let params = MaskParams {
+        numel: super::params::u32_of(op, numel)?,
+        key_lo: key as u32,
+        key_hi: (key >> 32) as u32,
+        threshold,
+        scale,
+        _pad: [0; 3],
+    };
+    ctx.dispatch(
+        Kernel::DropoutMask,
+        0,
+        &params,
+        &[(1, out.buffer())],
+        groups_for(numel),
+        op,
+    )?;
+    Ok(out)
+}
