@@ -6,37 +6,15 @@
 //!
 //! `cargo bench --bench kernels` (filter with e.g. `-- matmul/512`).
 
-use std::time::{Duration, Instant};
+mod common;
+
+use std::time::Duration;
+
+use common::{devices, timed};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use ferrograd::op::BinaryOp;
-use ferrograd::{Device, Generator, Tensor};
-
-fn devices() -> Vec<Device> {
-    let mut devs = vec![Device::cpu()];
-    match Device::gpu() {
-        Ok(g) => {
-            eprintln!("GPU: {}", g.info());
-            devs.push(g);
-        }
-        Err(e) => eprintln!("no GPU, CPU only: {e}"),
-    }
-    devs
-}
-
-/// Times `iters` runs of `f`, synchronizing the device before reading the clock.
-fn timed(dev: &Device, iters: u64, f: impl Fn() -> Tensor) -> Duration {
-    let start = Instant::now();
-    let mut keep = Vec::with_capacity(8);
-    for _ in 0..iters {
-        keep.push(f());
-        if keep.len() == 8 {
-            keep.clear(); // bounded memory; buffers go back to the pool
-        }
-    }
-    dev.synchronize().expect("synchronize");
-    start.elapsed()
-}
+use ferrograd::{Generator, Tensor};
 
 fn matmul(c: &mut Criterion) {
     let mut g = c.benchmark_group("matmul");
