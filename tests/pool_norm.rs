@@ -454,20 +454,15 @@ fn dropout(dev: &Device) {
     let other = x.dropout_with(0.25, true, &mut Generator::new(8)).unwrap();
     assert_ne!(v, other.to_vec().unwrap());
     // Evaluation and p = 0 are the identity; p = 1 drops everything.
-    assert!(x.dropout(0.5, false).unwrap().same_storage(&x));
-    assert_eq!(
-        x.dropout(0.0, true).unwrap().to_vec().unwrap(),
-        vec![1.0; 1000]
-    );
-    assert_eq!(
-        x.dropout(1.0, true).unwrap().to_vec().unwrap(),
-        vec![0.0; 1000]
-    );
-    // The global generator: manual_seed makes it repeatable.
-    ferrograd::manual_seed(3);
-    let a = x.dropout(0.5, true).unwrap().to_vec().unwrap();
-    ferrograd::manual_seed(3);
-    assert_eq!(a, x.dropout(0.5, true).unwrap().to_vec().unwrap());
+    let mut gen = Generator::new(9);
+    assert!(x
+        .dropout_with(0.5, false, &mut gen)
+        .unwrap()
+        .same_storage(&x));
+    let keep_all = x.dropout_with(0.0, true, &mut gen).unwrap();
+    assert_eq!(keep_all.to_vec().unwrap(), vec![1.0; 1000]);
+    let drop_all = x.dropout_with(1.0, true, &mut gen).unwrap();
+    assert_eq!(drop_all.to_vec().unwrap(), vec![0.0; 1000]);
     // The gradient is the mask: checked with a fresh generator of one seed per call.
     let xs = normal(&[3, 7], 280);
     check_grad(
@@ -476,6 +471,30 @@ fn dropout(dev: &Device) {
         |t| t[0].dropout_with(0.3, true, &mut Generator::new(11)),
         "dropout",
     );
+}
+
+/// The global generator: `manual_seed` makes `dropout` repeatable, on both devices alike. One
+/// test, not a CPU/GPU pair: the pair would run in parallel and race on the global generator
+/// (nothing else in this file draws from it).
+#[test]
+fn dropout_follows_manual_seed() {
+    let mut devices = vec![Device::cpu()];
+    devices.extend(common::gpu());
+    let masks: Vec<Vec<f32>> = devices
+        .iter()
+        .flat_map(|d| {
+            let x = Tensor::ones(&[257], d).unwrap();
+            [3, 3].map(|seed| {
+                ferrograd::manual_seed(seed);
+                x.dropout(0.5, true).unwrap().to_vec().unwrap()
+            })
+        })
+        .collect();
+    assert!(
+        masks.iter().all(|m| m == &masks[0]),
+        "manual_seed(3) gave different masks"
+    );
+    assert!(masks[0].contains(&0.0) && masks[0].contains(&2.0));
 }
 
 device_tests!(

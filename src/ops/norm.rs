@@ -64,6 +64,16 @@ fn check_param(op: &'static str, what: &str, t: Option<&Tensor>, shape: &[usize]
     }
 }
 
+fn check_probability(p: f32) -> Result<()> {
+    match (0.0..=1.0).contains(&p) {
+        true => Ok(()),
+        false => Err(Error::invalid(
+            "dropout",
+            format!("probability {p} must be in [0, 1]"),
+        )),
+    }
+}
+
 /// `x * weight + bias`, each present one broadcast through `shape`.
 fn affine(
     x: Tensor,
@@ -266,30 +276,25 @@ impl Tensor {
     /// `1 / (1 - p)`; otherwise returns the input. The mask comes from the global generator
     /// (see [`crate::manual_seed`]) and is the same on every device for the same seed.
     pub fn dropout(&self, p: f32, training: bool) -> Result<Tensor> {
+        check_probability(p)?;
         if !training || p == 0.0 {
-            return self.dropout_key(p, false, 0);
+            return Ok(self.clone()); // no key drawn: the generator is left as it was
         }
         let key = with_global(|g| g.next_key());
-        self.dropout_key(p, true, key)
+        self.dropout_key(p, key)
     }
 
     /// [`Tensor::dropout`] drawing the mask from `gen`.
     pub fn dropout_with(&self, p: f32, training: bool, gen: &mut Generator) -> Result<Tensor> {
-        let key = if training { gen.next_key() } else { 0 };
-        self.dropout_key(p, training, key)
-    }
-
-    fn dropout_key(&self, p: f32, training: bool, key: u64) -> Result<Tensor> {
-        let op = "dropout";
-        if !(0.0..=1.0).contains(&p) {
-            return Err(Error::invalid(
-                op,
-                format!("probability {p} must be in [0, 1]"),
-            ));
-        }
+        check_probability(p)?;
         if !training || p == 0.0 {
             return Ok(self.clone());
         }
+        self.dropout_key(p, gen.next_key())
+    }
+
+    fn dropout_key(&self, p: f32, key: u64) -> Result<Tensor> {
+        let op = "dropout";
         let n = self.numel();
         if u32::try_from(n).is_err() {
             return Err(Error::invalid(
