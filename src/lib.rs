@@ -25,6 +25,7 @@ mod device;
 mod display;
 mod error;
 mod gpu;
+pub mod nn;
 pub mod op;
 mod ops;
 mod random;

@@ -1,0 +1,382 @@
+//! The built-in layers. Each holds its [`Parameter`]s (named as in PyTorch: `weight`, `bias`)
+//! and calls the tensor ops; initial values follow PyTorch's defaults and draw from the global
+//! generator ([`crate::manual_seed`]).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+use super::{init, lock, Module, Parameter};
+use crate::device::Device;
+use crate::error::{Error, Result};
+use crate::ops::{BatchNormOptions, Conv2dOptions, Pool2dOptions, RunningStats};
+use crate::random::with_global;
+use crate::tensor::Tensor;
+
+fn params(list: &[(&str, Option<&Parameter>)]) -> Vec<(String, Parameter)> {
+    list.iter()
+        .filter_map(|(n, p)| p.map(|p| (n.to_string(), p.clone())))
+        .collect()
+}
+
+/// `y = x · weightᵀ + bias` over the last axis: `[.., in] -> [.., out]`. Weight `[out, in]`.
+pub struct Linear {
+    pub weight: Parameter,
+    pub bias: Option<Parameter>,
+}
+
+impl Linear {
+    /// PyTorch's init: weight and bias `U(-1/√in, 1/√in)`.
+    pub fn new(inputs: usize, outputs: usize, bias: bool, device: &Device) -> Result<Linear> {
+        let (w, b) = with_global(|g| init::default_layer(&[outputs, inputs], bias, g, device))?;
+        Ok(Linear {
+            weight: Parameter::new(w),
+            bias: b.map(Parameter::new),
+        })
+    }
+}
+
+impl Module for Linear {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let w = self.weight.value();
+        let (outputs, inputs) = (w.shape()[0], w.shape()[1]);
+        if x.shape().last() != Some(&inputs) {
+            return Err(Error::invalid(
+                "Linear",
+                format!(
+                    "Linear({inputs} -> {outputs}) needs inputs with {inputs} features on the \
+                     last axis, found shape {:?}",
+                    x.shape()
+                ),
+            ));
+        }
+        let y = x.matmul(&w.t()?)?;
+        match &self.bias {
+            Some(b) => y.add(&b.value()),
+            None => Ok(y),
+        }
+    }
+    fn named_parameters(&self) -> Vec<(String, Parameter)> {
+        params(&[("weight", Some(&self.weight)), ("bias", self.bias.as_ref())])
+    }
+}
+
+/// 2-D convolution layer: weight `[out, in / groups, k, k]`, bias `[out]`.
+pub struct Conv2d {
+    pub weight: Parameter,
+    pub bias: Option<Parameter>,
+    pub options: Conv2dOptions,
+}
+
+impl Conv2d {
+    /// A `kernel × kernel` convolution from `inputs` to `outputs` channels; PyTorch's init
+    /// (`U(-1/√fan_in, 1/√fan_in)`, `fan_in = inputs / groups · k²`).
+    pub fn new(
+        inputs: usize,
+        outputs: usize,
+        kernel: usize,
+        options: Conv2dOptions,
+        bias: bool,
+        device: &Device,
+    ) -> Result<Conv2d> {
+        let g = options.groups;
+        if g == 0 || inputs % g != 0 || outputs % g != 0 {
+            return Err(Error::invalid(
+                "Conv2d",
+                format!("groups {g} must divide both {inputs} input and {outputs} output channels"),
+            ));
+        }
+        let shape = [outputs, inputs / g, kernel, kernel];
+        let (w, b) = with_global(|gen| init::default_layer(&shape, bias, gen, device))?;
+        Ok(Conv2d {
+            weight: Parameter::new(w),
+            bias: b.map(Parameter::new),
+            options,
+        })
+    }
+}
+
+impl Module for Conv2d {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let b = self.bias.as_ref().map(Parameter::value);
+        x.conv2d(&self.weight.value(), b.as_ref(), &self.options)
+    }
+    fn named_parameters(&self) -> Vec<(String, Parameter)> {
+        params(&[("weight", Some(&self.weight)), ("bias", self.bias.as_ref())])
+    }
+}
+
+/// Max pooling layer.
+pub struct MaxPool2d(pub Pool2dOptions);
+
+impl Module for MaxPool2d {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        x.max_pool2d(&self.0)
+    }
+}
+
+/// Average pooling layer (padding counted as zeros).
+pub struct AvgPool2d(pub Pool2dOptions);
+
+impl Module for AvgPool2d {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        x.avg_pool2d(&self.0)
+    }
+}
+
+/// Adaptive average pooling to a fixed `[oh, ow]` (`[1, 1]`: global average pooling).
+pub struct AdaptiveAvgPool2d(pub [usize; 2]);
+
+impl Module for AdaptiveAvgPool2d {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        x.adaptive_avg_pool2d(self.0)
+    }
+}
+
+/// `[n, ..] -> [n, prod(..)]`.
+pub struct Flatten;
+
+impl Module for Flatten {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        match x.shape().first() {
+            Some(&n) => x.reshape(&[n, x.numel() / n.max(1)]),
+            None => Err(Error::invalid("Flatten", "cannot flatten a 0-D tensor")),
+        }
+    }
+}
+
+/// Dropout with probability `p` in training mode; the identity in evaluation mode. Starts in
+/// training mode, like every PyTorch module.
+pub struct Dropout {
+    p: f32,
+    training: AtomicBool,
+}
+
+impl Dropout {
+    pub fn new(p: f32) -> Result<Dropout> {
+        if !(0.0..=1.0).contains(&p) {
+            return Err(Error::invalid(
+                "Dropout",
+                format!("probability {p} must be in [0, 1]"),
+            ));
+        }
+        Ok(Dropout {
+            p,
+            training: AtomicBool::new(true),
+        })
+    }
+}
+
+impl Module for Dropout {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        x.dropout(self.p, self.training.load(Ordering::Relaxed))
+    }
+    fn set_training(&self, training: bool) {
+        self.training.store(training, Ordering::Relaxed);
+    }
+}
+
+/// Batch norm over axis 1 with learnable `weight` (ones) and `bias` (zeros), and running
+/// statistics for evaluation. `BatchNorm1d` takes `[n, c]` or `[n, c, l]`; `BatchNorm2d`
+/// takes `[n, c, h, w]`.
+pub struct BatchNorm {
+    pub weight: Parameter,
+    pub bias: Parameter,
+    running: Mutex<RunningStats>,
+    options: Mutex<BatchNormOptions>,
+    ranks: &'static [usize],
+    name: &'static str,
+}
+
+/// Batch norm for `[n, c]` or `[n, c, l]`.
+pub type BatchNorm1d = BatchNorm;
+/// Batch norm for `[n, c, h, w]`.
+pub type BatchNorm2d = BatchNorm;
+
+impl BatchNorm {
+    fn build(
+        channels: usize,
+        device: &Device,
+        ranks: &'static [usize],
+        name: &'static str,
+    ) -> Result<BatchNorm> {
+        Ok(BatchNorm {
+            weight: Parameter::new(Tensor::ones(&[channels], device)?),
+            bias: Parameter::new(Tensor::zeros(&[channels], device)?),
+            running: Mutex::new(RunningStats::new(channels, device)?),
+            options: Mutex::new(BatchNormOptions::default()),
+            ranks,
+            name,
+        })
+    }
+
+    /// `BatchNorm1d(channels)`: momentum 0.1, eps 1e-5.
+    pub fn new_1d(channels: usize, device: &Device) -> Result<BatchNorm> {
+        BatchNorm::build(channels, device, &[2, 3], "BatchNorm1d")
+    }
+
+    /// `BatchNorm2d(channels)`: momentum 0.1, eps 1e-5.
+    pub fn new_2d(channels: usize, device: &Device) -> Result<BatchNorm> {
+        BatchNorm::build(channels, device, &[4], "BatchNorm2d")
+    }
+
+    /// Sets momentum and eps (the mode stays as `train()`/`eval()` set it).
+    pub fn with_constants(self, momentum: f32, eps: f32) -> BatchNorm {
+        {
+            let mut o = lock(&self.options);
+            o.momentum = momentum;
+            o.eps = eps;
+        }
+        self
+    }
+
+    /// A copy of the running mean and variance.
+    pub fn running_stats(&self) -> RunningStats {
+        lock(&self.running).clone()
+    }
+}
+
+impl Module for BatchNorm {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        if !self.ranks.contains(&x.rank()) {
+            return Err(Error::invalid(
+                self.name,
+                format!(
+                    "{} takes inputs of rank {:?}, found shape {:?}",
+                    self.name,
+                    self.ranks,
+                    x.shape()
+                ),
+            ));
+        }
+        let options = *lock(&self.options);
+        let mut running = lock(&self.running);
+        x.batch_norm(
+            Some(&mut running),
+            Some(&self.weight.value()),
+            Some(&self.bias.value()),
+            &options,
+        )
+    }
+    fn named_parameters(&self) -> Vec<(String, Parameter)> {
+        params(&[("weight", Some(&self.weight)), ("bias", Some(&self.bias))])
+    }
+    fn set_training(&self, training: bool) {
+        lock(&self.options).training = training;
+    }
+}
+
+/// Layer norm over the trailing `normalized_shape` with `weight` (ones) and `bias` (zeros).
+pub struct LayerNorm {
+    pub weight: Parameter,
+    pub bias: Parameter,
+    normalized_shape: Vec<usize>,
+    eps: f32,
+}
+
+impl LayerNorm {
+    /// eps 1e-5.
+    pub fn new(normalized_shape: &[usize], device: &Device) -> Result<LayerNorm> {
+        Ok(LayerNorm {
+            weight: Parameter::new(Tensor::ones(normalized_shape, device)?),
+            bias: Parameter::new(Tensor::zeros(normalized_shape, device)?),
+            normalized_shape: normalized_shape.to_vec(),
+            eps: 1e-5,
+        })
+    }
+}
+
+impl Module for LayerNorm {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let (w, b) = (self.weight.value(), self.bias.value());
+        x.layer_norm(&self.normalized_shape, Some(&w), Some(&b), self.eps)
+    }
+    fn named_parameters(&self) -> Vec<(String, Parameter)> {
+        params(&[("weight", Some(&self.weight)), ("bias", Some(&self.bias))])
+    }
+}
+
+/// A lookup table: integral indices `[..]` (as f32) -> rows `[.., dim]` of `weight`
+/// `[num, dim]`, initialised `N(0, 1)` as in PyTorch. Out-of-range indices are an error.
+pub struct Embedding {
+    pub weight: Parameter,
+}
+
+impl Embedding {
+    pub fn new(num: usize, dim: usize, device: &Device) -> Result<Embedding> {
+        let w = with_global(|g| init::normal(&[num, dim], 0.0, 1.0, g, device))?;
+        Ok(Embedding {
+            weight: Parameter::new(w),
+        })
+    }
+}
+
+impl Module for Embedding {
+    fn forward(&self, indices: &Tensor) -> Result<Tensor> {
+        let w = self.weight.value();
+        let rows = w.index_select(0, &indices.reshape(&[indices.numel()])?)?;
+        let shape: Vec<usize> = indices
+            .shape()
+            .iter()
+            .copied()
+            .chain([w.shape()[1]])
+            .collect();
+        rows.reshape(&shape)
+    }
+    fn named_parameters(&self) -> Vec<(String, Parameter)> {
+        params(&[("weight", Some(&self.weight))])
+    }
+}
+
+macro_rules! activation {
+    ($($(#[$doc:meta])* $name:ident => |$x:ident| $body:expr;)*) => {$(
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, Default)]
+        pub struct $name;
+        impl Module for $name {
+            fn forward(&self, $x: &Tensor) -> Result<Tensor> {
+                $body
+            }
+        }
+    )*};
+}
+
+activation! {
+    /// `max(x, 0)`.
+    ReLU => |x| x.relu();
+    /// `1 / (1 + e^-x)`.
+    Sigmoid => |x| x.sigmoid();
+    /// `tanh(x)`.
+    Tanh => |x| x.tanh();
+    /// GELU, tanh approximation.
+    GELU => |x| x.gelu();
+}
+
+/// `x` where positive, else `slope * x` (PyTorch's default slope: 0.01).
+#[derive(Clone, Copy, Debug)]
+pub struct LeakyReLU(pub f32);
+
+impl Module for LeakyReLU {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        x.leaky_relu(self.0)
+    }
+}
+
+/// Softmax along an axis.
+#[derive(Clone, Copy, Debug)]
+pub struct Softmax(pub isize);
+
+impl Module for Softmax {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        x.softmax(self.0)
+    }
+}
+
+/// Log-softmax along an axis.
+#[derive(Clone, Copy, Debug)]
+pub struct LogSoftmax(pub isize);
+
+impl Module for LogSoftmax {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        x.log_softmax(self.0)
+    }
+}

@@ -1,0 +1,231 @@
+//! Modules: layers that own [`Parameter`]s, composed as plain structs (micrograd's and
+//! candle's way, no macros). A model implements [`Module`]: `forward`, its named parameters
+//! (`"features.0.weight"`), and train/eval mode.
+//!
+//! ```
+//! use ferrograd::nn::{self, Linear, Module, Parameter, ReLU, Sequential};
+//! use ferrograd::{Device, Result, Tensor};
+//!
+//! struct Mlp {
+//!     body: Sequential,
+//!     head: Linear,
+//! }
+//!
+//! impl Module for Mlp {
+//!     fn forward(&self, x: &Tensor) -> Result<Tensor> {
+//!         self.head.forward(&self.body.forward(x)?)
+//!     }
+//!     fn named_parameters(&self) -> Vec<(String, Parameter)> {
+//!         nn::named(&[("body", &self.body), ("head", &self.head)])
+//!     }
+//!     fn set_training(&self, training: bool) {
+//!         self.body.set_training(training);
+//!     }
+//! }
+//!
+//! let dev = Device::cpu();
+//! let body = Sequential::new().add(Linear::new(4, 8, true, &dev)?).add(ReLU);
+//! let net = Mlp { body, head: Linear::new(8, 2, true, &dev)? };
+//! let names: Vec<String> = net.named_parameters().into_iter().map(|(n, _)| n).collect();
+//! assert_eq!(names, ["body.0.weight", "body.0.bias", "head.weight", "head.bias"]);
+//! let y = net.forward(&Tensor::ones(&[3, 4], &dev)?)?;
+//! assert_eq!(y.shape(), &[3, 2]);
+//! # Ok::<(), ferrograd::Error>(())
+//! ```
+
+pub mod init;
+mod layers;
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::error::Result;
+use crate::tensor::Tensor;
+
+pub use layers::{
+    AdaptiveAvgPool2d, AvgPool2d, BatchNorm, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Embedding,
+    Flatten, LayerNorm, LeakyReLU, Linear, LogSoftmax, MaxPool2d, ReLU, Sigmoid, Softmax, Tanh,
+    GELU,
+};
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+struct ParamInner {
+    value: Tensor,
+    trainable: bool,
+}
+
+/// A trainable tensor a module owns. Cloning gives another handle to the same parameter, so
+/// an optimizer can hold it and replace its value after a step; the module's next forward uses
+/// the new value. The value is a leaf variable (it tracks gradients) unless frozen.
+#[derive(Clone)]
+pub struct Parameter(Arc<Mutex<ParamInner>>);
+
+/// `value` as a leaf variable: itself if it already is one (so a caller's variable, such as
+/// gradcheck's, keeps its identity), else a new leaf over the same data.
+fn as_leaf(value: Tensor) -> Tensor {
+    if value.is_leaf() && value.tracks_grad() {
+        value
+    } else {
+        value.detach().requires_grad()
+    }
+}
+
+impl Parameter {
+    pub fn new(value: Tensor) -> Parameter {
+        Parameter(Arc::new(Mutex::new(ParamInner {
+            value: as_leaf(value),
+            trainable: true,
+        })))
+    }
+
+    /// The current value: the handle whose gradient `backward` reports (`grads.get(&p.value())`).
+    pub fn value(&self) -> Tensor {
+        lock(&self.0).value.clone()
+    }
+
+    /// Replaces the value (an optimizer step, a loaded checkpoint). The new value is made a
+    /// leaf variable unless the parameter is frozen.
+    pub fn set(&self, value: Tensor) {
+        let mut p = lock(&self.0);
+        p.value = if p.trainable {
+            as_leaf(value)
+        } else {
+            value.detach()
+        };
+    }
+
+    /// Stops (or restarts) training this parameter: a frozen value tracks no gradient, so
+    /// backward skips it and optimizers leave it alone (transfer learning).
+    pub fn set_trainable(&self, trainable: bool) {
+        let mut p = lock(&self.0);
+        p.trainable = trainable;
+        p.value = if trainable {
+            p.value.detach().requires_grad()
+        } else {
+            p.value.detach()
+        };
+    }
+
+    pub fn is_trainable(&self) -> bool {
+        lock(&self.0).trainable
+    }
+
+    pub fn shape(&self) -> Vec<usize> {
+        lock(&self.0).value.shape().to_vec()
+    }
+
+    /// True when both handles are the same parameter.
+    pub fn same(&self, other: &Parameter) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl std::fmt::Debug for Parameter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let p = lock(&self.0);
+        write!(
+            f,
+            "Parameter({:?}, trainable: {})",
+            p.value.shape(),
+            p.trainable
+        )
+    }
+}
+
+/// A layer or a model. Only `forward` is required; a module with parameters lists them, and
+/// one whose behaviour depends on the mode (dropout, batch norm) or that holds such modules
+/// implements `set_training`.
+pub trait Module {
+    fn forward(&self, x: &Tensor) -> Result<Tensor>;
+
+    /// Parameters by dotted name, children first-to-last (`"0.weight"`, `"conv1.bias"`).
+    fn named_parameters(&self) -> Vec<(String, Parameter)> {
+        Vec::new()
+    }
+
+    /// Switches training behaviour on or off, here and in every child.
+    fn set_training(&self, _training: bool) {}
+
+    fn parameters(&self) -> Vec<Parameter> {
+        self.named_parameters()
+            .into_iter()
+            .map(|(_, p)| p)
+            .collect()
+    }
+
+    /// Training mode: dropout drops, batch norm uses and updates batch statistics.
+    fn train(&self) {
+        self.set_training(true)
+    }
+
+    /// Evaluation mode: dropout is the identity, batch norm uses its running statistics.
+    fn eval(&self) {
+        self.set_training(false)
+    }
+}
+
+/// The named parameters of `children`, each prefixed with the child's name and a dot: what a
+/// struct model returns from `named_parameters`.
+pub fn named(children: &[(&str, &dyn Module)]) -> Vec<(String, Parameter)> {
+    children
+        .iter()
+        .flat_map(|(prefix, m)| {
+            m.named_parameters()
+                .into_iter()
+                .map(move |(n, p)| (format!("{prefix}.{n}"), p))
+        })
+        .collect()
+}
+
+/// Modules applied in order; parameters are named by position (`"0.weight"`, `"2.bias"`).
+#[derive(Default)]
+pub struct Sequential {
+    layers: Vec<Box<dyn Module + Send + Sync>>,
+}
+
+impl Sequential {
+    pub fn new() -> Sequential {
+        Sequential::default()
+    }
+
+    /// Appends a layer.
+    #[allow(clippy::should_implement_trait)]
+    pub fn add(mut self, layer: impl Module + Send + Sync + 'static) -> Sequential {
+        self.layers.push(Box::new(layer));
+        self
+    }
+
+    pub fn len(&self) -> usize {
+        self.layers.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.layers.is_empty()
+    }
+}
+
+impl Module for Sequential {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let mut x = x.clone();
+        for layer in &self.layers {
+            x = layer.forward(&x)?;
+        }
+        Ok(x)
+    }
+
+    fn named_parameters(&self) -> Vec<(String, Parameter)> {
+        let names: Vec<String> = (0..self.layers.len()).map(|i| i.to_string()).collect();
+        let children: Vec<(&str, &dyn Module)> = names
+            .iter()
+            .zip(&self.layers)
+            .map(|(n, l)| (n.as_str(), l.as_ref() as &dyn Module))
+            .collect();
+        named(&children)
+    }
+
+    fn set_training(&self, training: bool) {
+        self.layers.iter().for_each(|l| l.set_training(training));
+    }
+}

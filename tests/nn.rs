@@ -1,0 +1,341 @@
+//! The module API and layers on both devices: forwards against closed forms and the
+//! functional ops, parameter names, train/eval mode, freezing, initializer statistics, and
+//! gradcheck of each layer's parameters through the module.
+
+mod common;
+use common::{assert_close, check_grad, normal, uniform};
+use ferrograd::nn::init::{self, FanMode, Nonlinearity};
+use ferrograd::nn::{
+    self, AdaptiveAvgPool2d, BatchNorm, Conv2d, Dropout, Embedding, Flatten, LayerNorm, Linear,
+    MaxPool2d, Module, Parameter, ReLU, Sequential, Tanh,
+};
+use ferrograd::{Conv2dOptions, Device, Generator, Pool2dOptions, Tensor};
+
+fn names(m: &dyn Module) -> Vec<String> {
+    m.named_parameters().into_iter().map(|(n, _)| n).collect()
+}
+
+fn linear(dev: &Device) {
+    let lin = Linear::new(3, 2, true, dev).unwrap();
+    assert_eq!(names(&lin), ["weight", "bias"]);
+    assert_eq!(lin.weight.shape(), [2, 3]);
+    // PyTorch's default init: |w|, |b| <= 1/sqrt(in)
+    let bound = 1.0 / 3f32.sqrt();
+    for p in lin.parameters() {
+        assert!(p.value().to_vec().unwrap().iter().all(|v| v.abs() <= bound));
+    }
+    let w = Tensor::from_vec(vec![1.0, 2.0, 3.0, -1.0, 0.0, 1.0], &[2, 3], dev).unwrap();
+    lin.weight.set(w);
+    lin.bias
+        .as_ref()
+        .unwrap()
+        .set(Tensor::from_vec(vec![0.5, -0.5], &[2], dev).unwrap());
+    // [.., in] -> [.., out], with leading batch axes
+    let x = Tensor::from_vec(vec![1.0, 1.0, 1.0, 2.0, 0.0, -1.0], &[2, 1, 3], dev).unwrap();
+    let y = lin.forward(&x).unwrap();
+    assert_eq!(y.shape(), &[2, 1, 2]);
+    assert_eq!(y.to_vec().unwrap(), vec![6.5, -0.5, -0.5, -3.5]);
+    let e = lin
+        .forward(&Tensor::ones(&[4, 5], dev).unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("Linear(3 -> 2)") && e.contains("[4, 5]"), "{e}");
+    // gradients through the module, for input, weight and bias
+    let (x, w, b) = (normal(&[4, 3], 1), normal(&[2, 3], 2), normal(&[2], 3));
+    check_grad(
+        dev,
+        &[&x, &w, &b],
+        |t| {
+            let l = Linear::new(3, 2, true, t[0].device())?;
+            l.weight.set(t[1].clone());
+            l.bias.as_ref().unwrap().set(t[2].clone());
+            l.forward(&t[0])
+        },
+        "Linear",
+    );
+}
+
+fn conv_layer(dev: &Device) {
+    let o = Conv2dOptions::new().padding(1).groups(2);
+    let conv = Conv2d::new(4, 6, 3, o, true, dev).unwrap();
+    assert_eq!(conv.weight.shape(), [6, 2, 3, 3]);
+    let bound = 1.0 / 18f32.sqrt(); // fan_in = 2 * 3 * 3
+    assert!(conv
+        .weight
+        .value()
+        .to_vec()
+        .unwrap()
+        .iter()
+        .all(|v| v.abs() <= bound));
+    let x = normal(&[2, 4, 5, 5], 4).to_device(dev).unwrap();
+    let y = conv.forward(&x).unwrap();
+    let b = conv.bias.as_ref().unwrap().value();
+    let e = x.conv2d(&conv.weight.value(), Some(&b), &o).unwrap();
+    assert_close(
+        &y.to_vec().unwrap(),
+        &e.to_vec().unwrap(),
+        0.0,
+        0.0,
+        "Conv2d layer",
+    );
+    assert!(Conv2d::new(4, 5, 3, o, true, dev).is_err()); // 5 outputs, 2 groups
+    let (x, w) = (normal(&[1, 4, 4, 4], 5), normal(&[6, 2, 3, 3], 6));
+    check_grad(
+        dev,
+        &[&x, &w],
+        |t| {
+            let c = Conv2d::new(4, 6, 3, o, false, t[0].device())?;
+            c.weight.set(t[1].clone());
+            c.forward(&t[0])
+        },
+        "Conv2d",
+    );
+}
+
+fn sequential_cnn(dev: &Device) {
+    let net = Sequential::new()
+        .add(Conv2d::new(1, 4, 3, Conv2dOptions::new().padding(1), true, dev).unwrap())
+        .add(BatchNorm::new_2d(4, dev).unwrap())
+        .add(ReLU)
+        .add(MaxPool2d(Pool2dOptions::new(2)))
+        .add(Dropout::new(0.5).unwrap())
+        .add(AdaptiveAvgPool2d([2, 2]))
+        .add(Flatten)
+        .add(Linear::new(16, 3, true, dev).unwrap());
+    assert_eq!(
+        names(&net),
+        ["0.weight", "0.bias", "1.weight", "1.bias", "7.weight", "7.bias"]
+    );
+    let x = normal(&[5, 1, 8, 8], 7).to_device(dev).unwrap();
+    let y = net.forward(&x).unwrap();
+    assert_eq!(y.shape(), &[5, 3]);
+    // Every parameter gets a gradient, on the device.
+    let grads = y.square().unwrap().mean_all().unwrap().backward().unwrap();
+    for (name, p) in net.named_parameters() {
+        let g = grads
+            .get(&p.value())
+            .unwrap_or_else(|| panic!("{name}: no gradient"));
+        assert_eq!(g.shape(), p.shape().as_slice(), "{name}");
+        assert_eq!(g.device(), dev);
+    }
+    // Evaluation: dropout off and batch norm on running statistics, so it is deterministic.
+    net.eval();
+    let a = net.forward(&x).unwrap().to_vec().unwrap();
+    let b = net.forward(&x).unwrap().to_vec().unwrap();
+    assert_eq!(a, b);
+    net.train();
+    let c = net.forward(&x).unwrap().to_vec().unwrap();
+    assert_ne!(a, c, "training mode should drop units");
+}
+
+struct Mlp {
+    body: Sequential,
+    head: Linear,
+}
+
+impl Module for Mlp {
+    fn forward(&self, x: &Tensor) -> ferrograd::Result<Tensor> {
+        self.head.forward(&self.body.forward(x)?)
+    }
+    fn named_parameters(&self) -> Vec<(String, Parameter)> {
+        nn::named(&[("body", &self.body), ("head", &self.head)])
+    }
+    fn set_training(&self, training: bool) {
+        self.body.set_training(training);
+    }
+}
+
+fn user_struct_and_freezing(dev: &Device) {
+    let net = Mlp {
+        body: Sequential::new()
+            .add(Linear::new(4, 8, true, dev).unwrap())
+            .add(Tanh),
+        head: Linear::new(8, 2, false, dev).unwrap(),
+    };
+    assert_eq!(names(&net), ["body.0.weight", "body.0.bias", "head.weight"]);
+    // Freeze the body: only the head is trained (transfer learning).
+    for p in net.body.parameters() {
+        p.set_trainable(false);
+    }
+    let x = normal(&[3, 4], 8).to_device(dev).unwrap();
+    let grads = net
+        .forward(&x)
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .backward()
+        .unwrap();
+    let params = net.named_parameters();
+    assert!(grads.get(&params[0].1.value()).is_none());
+    assert!(grads.get(&params[1].1.value()).is_none());
+    assert!(grads.get(&params[2].1.value()).is_some());
+    assert!(!params[0].1.is_trainable() && params[2].1.is_trainable());
+    // A clone of a Parameter is the same parameter: setting through it is seen by the module.
+    let head = params[2].1.clone();
+    assert!(head.same(&net.head.weight));
+    head.set(Tensor::zeros(&[2, 8], dev).unwrap());
+    assert_eq!(net.forward(&x).unwrap().to_vec().unwrap(), vec![0.0; 6]);
+}
+
+fn batch_norm_layer(dev: &Device) {
+    let bn = BatchNorm::new_2d(3, dev).unwrap();
+    let x = uniform(&[4, 3, 2, 2], -1.0, 3.0, 9).to_device(dev).unwrap();
+    bn.forward(&x).unwrap();
+    // one training step: running mean = 0.1 * batch mean
+    let batch_mean = x
+        .mean(0, false)
+        .unwrap()
+        .mean(-1, false)
+        .unwrap()
+        .mean(-1, false)
+        .unwrap();
+    let rm = bn.running_stats().mean.to_vec().unwrap();
+    let expected: Vec<f32> = batch_mean
+        .to_vec()
+        .unwrap()
+        .iter()
+        .map(|m| 0.1 * m)
+        .collect();
+    assert_close(&rm, &expected, 1e-5, 1e-4, "running mean");
+    bn.eval();
+    let y = bn.forward(&x).unwrap();
+    let s = bn.running_stats();
+    let e = x
+        .sub(&s.mean.reshape(&[1, 3, 1, 1]).unwrap())
+        .unwrap()
+        .div(
+            &s.var
+                .add_scalar(1e-5)
+                .unwrap()
+                .sqrt()
+                .unwrap()
+                .reshape(&[1, 3, 1, 1])
+                .unwrap(),
+        )
+        .unwrap();
+    assert_close(
+        &y.to_vec().unwrap(),
+        &e.to_vec().unwrap(),
+        1e-5,
+        1e-4,
+        "eval",
+    );
+    let err = bn
+        .forward(&Tensor::ones(&[4, 3], dev).unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("BatchNorm2d") && err.contains("[4, 3]"),
+        "{err}"
+    );
+    let bn1 = BatchNorm::new_1d(3, dev).unwrap();
+    assert_eq!(
+        bn1.forward(&normal(&[5, 3], 10).to_device(dev).unwrap())
+            .unwrap()
+            .shape(),
+        &[5, 3]
+    );
+}
+
+fn layer_norm_and_embedding(dev: &Device) {
+    let ln = LayerNorm::new(&[6], dev).unwrap();
+    assert_eq!(names(&ln), ["weight", "bias"]);
+    let x = normal(&[2, 6], 11);
+    let w = normal(&[6], 12);
+    check_grad(
+        dev,
+        &[&x, &w],
+        |t| {
+            let l = LayerNorm::new(&[6], t[0].device())?;
+            l.weight.set(t[1].clone());
+            l.forward(&t[0])
+        },
+        "LayerNorm",
+    );
+    let emb = Embedding::new(5, 3, dev).unwrap();
+    let idx = Tensor::from_vec(vec![4.0, 0.0, 4.0, 2.0], &[2, 2], dev).unwrap();
+    let y = emb.forward(&idx).unwrap();
+    assert_eq!(y.shape(), &[2, 2, 3]);
+    let table = emb.weight.value().to_vec().unwrap();
+    assert_eq!(y.to_vec().unwrap()[..3], table[12..15]);
+    let table = normal(&[5, 3], 13);
+    check_grad(
+        dev,
+        &[&table],
+        |t| {
+            let e = Embedding::new(5, 3, t[0].device())?;
+            e.weight.set(t[0].clone());
+            e.forward(&Tensor::from_vec(vec![4.0, 0.0, 4.0], &[3], t[0].device())?)
+        },
+        "Embedding (repeated index adds up)",
+    );
+    // Out of range is an error. Checked on the CPU only: a GPU fault is reported at the
+    // device's next readback, which may be another test's (tests/index_faults.rs runs those
+    // in a binary of their own).
+    let cpu_emb = Embedding::new(5, 3, &Device::cpu()).unwrap();
+    let err = cpu_emb.forward(&Tensor::from_vec(vec![5.0], &[1], &Device::cpu()).unwrap());
+    assert!(err
+        .unwrap_err()
+        .to_string()
+        .contains("index 5 is out of range"));
+}
+
+/// Initializers: bounds, standard deviations against the formulas (20k samples, 5 %), fans.
+#[test]
+fn initializers() {
+    let dev = Device::cpu();
+    let mut g = Generator::new(1);
+    let std = |t: &Tensor| {
+        let v = t.to_vec().unwrap();
+        let m = v.iter().sum::<f32>() / v.len() as f32;
+        (v.iter().map(|x| (x - m).powi(2)).sum::<f32>() / v.len() as f32).sqrt()
+    };
+    assert_eq!(init::fans("t", &[8, 4, 3, 3]).unwrap(), (36, 72));
+    assert!(init::fans("t", &[8]).is_err());
+    assert!((init::gain(Nonlinearity::Relu) - 2f32.sqrt()).abs() < 1e-6);
+    assert!((init::gain(Nonlinearity::LeakyRelu(0.0)) - 2f32.sqrt()).abs() < 1e-6);
+
+    let s = [200, 100];
+    let kn = init::kaiming_normal(&s, FanMode::FanIn, Nonlinearity::Relu, &mut g, &dev).unwrap();
+    let target = (2.0f32 / 100.0).sqrt();
+    assert!(
+        (std(&kn) / target - 1.0).abs() < 0.05,
+        "kaiming_normal std {}",
+        std(&kn)
+    );
+    let ko = init::kaiming_normal(&s, FanMode::FanOut, Nonlinearity::Tanh, &mut g, &dev).unwrap();
+    let target = 5.0 / 3.0 / 200f32.sqrt();
+    assert!(
+        (std(&ko) / target - 1.0).abs() < 0.05,
+        "fan_out std {}",
+        std(&ko)
+    );
+    let ku = init::kaiming_uniform(&s, FanMode::FanIn, Nonlinearity::Linear, &mut g, &dev).unwrap();
+    let b = (3.0f32 / 100.0).sqrt();
+    assert!(ku.to_vec().unwrap().iter().all(|v| v.abs() <= b));
+    assert!((std(&ku) / (b / 3f32.sqrt()) - 1.0).abs() < 0.05);
+    let xu = init::xavier_uniform(&s, 1.0, &mut g, &dev).unwrap();
+    let a = (6.0f32 / 300.0).sqrt();
+    assert!(xu.to_vec().unwrap().iter().all(|v| v.abs() <= a));
+    let xn = init::xavier_normal(&s, 2.0, &mut g, &dev).unwrap();
+    assert!((std(&xn) / (2.0 * (2.0f32 / 300.0).sqrt()) - 1.0).abs() < 0.05);
+    assert_eq!(
+        init::constant(&[3], 0.5, &dev).unwrap().to_vec().unwrap(),
+        vec![0.5; 3]
+    );
+    // Seeded: the same generator state gives the same weights on every device.
+    let cpu = init::xavier_uniform(&[4, 4], 1.0, &mut Generator::new(5), &dev).unwrap();
+    if let Some(gpu) = common::gpu() {
+        let w = init::xavier_uniform(&[4, 4], 1.0, &mut Generator::new(5), &gpu).unwrap();
+        assert_eq!(w.to_vec().unwrap(), cpu.to_vec().unwrap());
+    }
+}
+
+device_tests!(
+    linear,
+    conv_layer,
+    sequential_cnn,
+    user_struct_and_freezing,
+    batch_norm_layer,
+    layer_norm_and_embedding,
+);
