@@ -66,6 +66,34 @@ fn candidates(axis: u32, pos: u32) -> vec2<u32> {
     return vec2<u32>(lo, min(n, (pos + p.pad[axis]) / s + 1u));
 }
 
+// The input window of pooled output i: where its plane starts, and its row/column ranges.
+struct Window {
+    base: u32,
+    ry: vec2<u32>,
+    rx: vec2<u32>,
+};
+
+fn output_window(i: u32) -> Window {
+    let o = i % (p.out.x * p.out.y);
+    let plane = i / (p.out.x * p.out.y);
+    return Window(plane * p.size.x * p.size.y, pool_range(0u, o / p.out.y), pool_range(1u, o % p.out.y));
+}
+
+// Input pixel i as (plane, y, x), and the output windows that may cover it along y and x.
+struct Pixel {
+    plane: u32,
+    y: u32,
+    x: u32,
+    cy: vec2<u32>,
+    cx: vec2<u32>,
+};
+
+fn input_pixel(i: u32) -> Pixel {
+    let x = i % p.size.y;
+    let y = (i / p.size.y) % p.size.x;
+    return Pixel(i / (p.size.x * p.size.y), y, x, candidates(0u, y), candidates(1u, x));
+}
+
 @compute @workgroup_size(64)
 fn pool_max(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
             @builtin(local_invocation_index) lid: u32) {
@@ -73,17 +101,13 @@ fn pool_max(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
     if (i >= p.numel) {
         return;
     }
-    let plane = i / (p.out.x * p.out.y);
-    let o = i % (p.out.x * p.out.y);
-    let ry = pool_range(0u, o / p.out.y);
-    let rx = pool_range(1u, o % p.out.y);
-    let base = plane * p.size.x * p.size.y;
+    let w = output_window(i);
     // The first maximum in row-major order; a NaN wins, as in PyTorch.
     var best = bitcast<f32>(0xff800000u); // -inf
-    var at = ry.x * p.size.y + rx.x;
-    for (var y = ry.x; y < ry.y; y++) {
-        for (var x = rx.x; x < rx.y; x++) {
-            let v = src[base + y * p.size.y + x];
+    var at = w.ry.x * p.size.y + w.rx.x;
+    for (var y = w.ry.x; y < w.ry.y; y++) {
+        for (var x = w.rx.x; x < w.rx.y; x++) {
+            let v = src[w.base + y * p.size.y + x];
             if (v > best || is_nan(v)) {
                 best = v;
                 at = y * p.size.y + x;
@@ -101,18 +125,14 @@ fn pool_avg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
     if (i >= p.numel) {
         return;
     }
-    let plane = i / (p.out.x * p.out.y);
-    let o = i % (p.out.x * p.out.y);
-    let ry = pool_range(0u, o / p.out.y);
-    let rx = pool_range(1u, o % p.out.y);
-    let base = plane * p.size.x * p.size.y;
+    let w = output_window(i);
     var sum = 0.0;
-    for (var y = ry.x; y < ry.y; y++) {
-        for (var x = rx.x; x < rx.y; x++) {
-            sum += src[base + y * p.size.y + x];
+    for (var y = w.ry.x; y < w.ry.y; y++) {
+        for (var x = w.rx.x; x < w.rx.y; x++) {
+            sum += src[w.base + y * p.size.y + x];
         }
     }
-    out[i] = sum / divisor(ry, rx);
+    out[i] = sum / divisor(w.ry, w.rx);
 }
 
 @compute @workgroup_size(64)
@@ -122,16 +142,12 @@ fn pool_max_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgro
     if (i >= p.numel) {
         return;
     }
-    let x = i % p.size.y;
-    let y = (i / p.size.y) % p.size.x;
-    let plane = i / (p.size.x * p.size.y);
-    let here = f32(y * p.size.y + x);
-    let cy = candidates(0u, y);
-    let cx = candidates(1u, x);
+    let px = input_pixel(i);
+    let here = f32(px.y * p.size.y + px.x);
     var sum = 0.0;
-    for (var oy = cy.x; oy < cy.y; oy++) {
-        for (var ox = cx.x; ox < cx.y; ox++) {
-            let o = (plane * p.out.x + oy) * p.out.y + ox;
+    for (var oy = px.cy.x; oy < px.cy.y; oy++) {
+        for (var ox = px.cx.x; ox < px.cx.y; ox++) {
+            let o = (px.plane * p.out.x + oy) * p.out.y + ox;
             if (saved_arg[o] == here) {
                 sum += src[o];
             }
@@ -147,23 +163,19 @@ fn pool_avg_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgro
     if (i >= p.numel) {
         return;
     }
-    let x = i % p.size.y;
-    let y = (i / p.size.y) % p.size.x;
-    let plane = i / (p.size.x * p.size.y);
-    let cy = candidates(0u, y);
-    let cx = candidates(1u, x);
+    let px = input_pixel(i);
     var sum = 0.0;
-    for (var oy = cy.x; oy < cy.y; oy++) {
+    for (var oy = px.cy.x; oy < px.cy.y; oy++) {
         let ry = pool_range(0u, oy);
-        if (y < ry.x || y >= ry.y) {
+        if (px.y < ry.x || px.y >= ry.y) {
             continue;
         }
-        for (var ox = cx.x; ox < cx.y; ox++) {
+        for (var ox = px.cx.x; ox < px.cx.y; ox++) {
             let rx = pool_range(1u, ox);
-            if (x < rx.x || x >= rx.y) {
+            if (px.x < rx.x || px.x >= rx.y) {
                 continue;
             }
-            sum += src[(plane * p.out.x + oy) * p.out.y + ox] / divisor(ry, rx);
+            sum += src[(px.plane * p.out.x + oy) * p.out.y + ox] / divisor(ry, rx);
         }
     }
     out[i] = sum;

@@ -139,6 +139,10 @@ impl BackOp {
                 kind: PoolKind::Max,
                 ..
             } => "max_pool2d",
+            BackOp::Pool {
+                kind: PoolKind::AdaptiveAvg,
+                ..
+            } => "adaptive_avg_pool2d",
             BackOp::Pool { .. } => "avg_pool2d",
             BackOp::Normalize { .. } => "normalize",
         }

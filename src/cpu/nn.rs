@@ -82,7 +82,7 @@ pub(super) fn fold<T: Real>(cols: &[T], win: &Window2d) -> Vec<T> {
 }
 
 /// The input range `lo..hi` that output `o` along `axis` pools (clipped to the image).
-pub(crate) fn pool_range(win: &Window2d, kind: PoolKind, axis: usize, o: usize) -> (usize, usize) {
+fn pool_range(win: &Window2d, kind: PoolKind, axis: usize, o: usize) -> (usize, usize) {
     let (size, out) = (win.size[axis], win.out[axis]);
     match kind {
         PoolKind::AdaptiveAvg => ((o * size) / out, ((o + 1) * size).div_ceil(out)),
@@ -112,9 +112,8 @@ pub(super) fn pool<T: Real>(x: &[T], win: &Window2d, kind: PoolKind) -> (Vec<T>,
     let ([h, w], [oh, ow]) = (win.size, win.out);
     let mut out = vec![T::zero(); win.out_numel()];
     let mut arg = vec![T::zero(); if kind == PoolKind::Max { out.len() } else { 0 }];
-    let plane = |p: usize, dst: &mut [T], arg: Option<&mut [T]>| {
+    let plane = |p: usize, dst: &mut [T], mut arg: Option<&mut [T]>| {
         let img = &x[p * h * w..][..h * w];
-        let mut arg = arg;
         for oy in 0..oh {
             let (y0, y1) = pool_range(win, kind, 0, oy);
             for ox in 0..ow {

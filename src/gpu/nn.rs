@@ -14,18 +14,19 @@ use crate::error::Result;
 use crate::storage::{NormSpec, PoolKind, Window2d};
 
 /// Runs `kernel` with one invocation per element of a fresh `numel` output (binding 1);
-/// `bindings` are the other (binding, storage) pairs, the first one an input.
+/// `bindings` are the other (binding, storage) pairs, the first one an input. `kind` is
+/// `PoolKind::code` for pooling, 0 for unfold/fold.
 fn launch(
     kernel: Kernel,
     op: &'static str,
     win: &Window2d,
-    kind: PoolKind,
+    kind: u32,
     numel: usize,
     bindings: &[(u32, &GpuStorage)],
 ) -> Result<GpuStorage> {
     let ctx = bindings[0].1.context();
     let out = GpuStorage::alloc(ctx, op, numel)?;
-    let params = WindowParams::new(op, win, numel, kind.code())?;
+    let params = WindowParams::new(op, win, numel, kind)?;
     let mut all = vec![(1, out.buffer())];
     all.extend(bindings.iter().map(|(b, s)| (*b, s.buffer())));
     ctx.dispatch(kernel, 0, &params, &all, groups_for(numel), op)?;
@@ -34,12 +35,12 @@ fn launch(
 
 pub(super) fn unfold(x: &GpuStorage, win: &Window2d) -> Result<GpuStorage> {
     let n = win.cols_numel();
-    launch(Kernel::Unfold, "unfold2d", win, PoolKind::Max, n, &[(2, x)])
+    launch(Kernel::Unfold, "unfold2d", win, 0, n, &[(2, x)])
 }
 
 pub(super) fn fold(cols: &GpuStorage, win: &Window2d) -> Result<GpuStorage> {
     let n = win.image_numel();
-    launch(Kernel::Fold, "fold2d", win, PoolKind::Max, n, &[(2, cols)])
+    launch(Kernel::Fold, "fold2d", win, 0, n, &[(2, cols)])
 }
 
 pub(super) fn pool(
@@ -47,20 +48,20 @@ pub(super) fn pool(
     win: &Window2d,
     kind: PoolKind,
 ) -> Result<(GpuStorage, Option<GpuStorage>)> {
-    let n = win.out_numel();
+    let (n, code) = (win.out_numel(), kind.code());
     if kind == PoolKind::Max {
         let arg = GpuStorage::alloc(x.context(), "max_pool2d", n)?;
         let out = launch(
             Kernel::PoolMax,
             "max_pool2d",
             win,
-            kind,
+            code,
             n,
             &[(2, x), (3, &arg)],
         )?;
         return Ok((out, Some(arg)));
     }
-    let out = launch(Kernel::PoolAvg, "avg_pool2d", win, kind, n, &[(2, x)])?;
+    let out = launch(Kernel::PoolAvg, "avg_pool2d", win, code, n, &[(2, x)])?;
     Ok((out, None))
 }
 
@@ -70,13 +71,13 @@ pub(super) fn pool_backward(
     win: &Window2d,
     kind: PoolKind,
 ) -> Result<GpuStorage> {
-    let n = win.image_numel();
+    let (n, code) = (win.image_numel(), kind.code());
     match argmax {
         Some(a) => launch(
             Kernel::PoolMaxBackward,
             "max_pool2d_backward",
             win,
-            kind,
+            code,
             n,
             &[(2, g), (4, a)],
         ),
@@ -84,7 +85,7 @@ pub(super) fn pool_backward(
             Kernel::PoolAvgBackward,
             "avg_pool2d_backward",
             win,
-            kind,
+            code,
             n,
             &[(2, g)],
         ),

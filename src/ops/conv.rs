@@ -441,19 +441,24 @@ impl Tensor {
                     ),
                 ));
             }
-            let full = ([h, w][a].max(1) - 1) * s + d * (k - 1) + op_ + 1;
-            if [h, w][a] == 0 || full <= 2 * p {
-                return Err(Error::invalid(
-                    op,
-                    format!(
-                        "input {:?} with padding {:?} leaves no output along axis {}",
-                        self.shape(),
-                        o.padding,
-                        a + 2
-                    ),
-                ));
-            }
-            size[a] = full - 2 * p;
+            // (in - 1) s + d (k - 1) + output_padding + 1, less the padding on both sides
+            let full = [h, w][a]
+                .checked_sub(1)
+                .map(|last| last * s + d * (k - 1) + op_ + 1);
+            size[a] = match full {
+                Some(f) if f > 2 * p => f - 2 * p,
+                _ => {
+                    return Err(Error::invalid(
+                        op,
+                        format!(
+                            "input {:?} with padding {:?} leaves no output along axis {}",
+                            self.shape(),
+                            o.padding,
+                            a + 2
+                        ),
+                    ))
+                }
+            };
         }
         // The conv whose input gradient this is: output `size`, windows `[h, w]`.
         let win = Window2d {

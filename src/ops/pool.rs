@@ -82,9 +82,13 @@ impl Tensor {
                 ),
             ));
         }
-        let (out, arg) = self.pool(&win, PoolKind::Max)?;
-        let arg = arg.unwrap_or_else(|| unreachable!("max pooling returns its arg-max"));
-        Ok((out, arg))
+        match self.pool(&win, PoolKind::Max)? {
+            (out, Some(arg)) => Ok((out, arg)),
+            (_, None) => Err(Error::invalid(
+                "max_pool2d",
+                "the backend returned no arg-max",
+            )),
+        }
     }
 
     /// Average pooling over `[n, c, h, w]`; padding counts as zeros in each window's mean
