@@ -77,6 +77,15 @@ pub enum Error {
     )]
     NoAdapter { reason: String },
 
+    /// A file could not be read or written, or its contents are not what they must be
+    /// (a corrupt or truncated checkpoint, tensors that do not fit the model).
+    #[error("{op}: {path}: {msg}")]
+    File {
+        op: &'static str,
+        path: String,
+        msg: String,
+    },
+
     /// wgpu reported a validation error, an out-of-memory condition or a lost device.
     #[error("{op}: GPU error: {message}")]
     Gpu { op: &'static str, message: String },

@@ -28,6 +28,7 @@ mod gpu;
 pub mod nn;
 pub mod op;
 mod ops;
+pub mod optim;
 mod random;
 mod real;
 pub mod shape;

@@ -164,6 +164,67 @@ impl NormSpec {
     }
 }
 
+/// Which fused update [`Backend::optim_step`] runs (`shaders/optim.wgsl`, `src/cpu/optim.rs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OptimKind {
+    /// State `[1, n]`: the momentum buffer.
+    Sgd,
+    /// State `[2, n]`: the first and second moments (Adam and AdamW).
+    Adam,
+    /// State `[3, n]`: the mean square, the momentum buffer and the mean gradient.
+    RmsProp,
+    /// State `[1, n]`: the sum of squared gradients.
+    Adagrad,
+}
+
+impl OptimKind {
+    /// Rows of the state tensor.
+    pub fn state_rows(self) -> usize {
+        match self {
+            OptimKind::Sgd | OptimKind::Adagrad => 1,
+            OptimKind::Adam => 2,
+            OptimKind::RmsProp => 3,
+        }
+    }
+}
+
+/// One optimizer step of one parameter, with this step's hyper-parameters resolved on the
+/// host (bias corrections, Adagrad's decayed rate). Field meanings per kind are in
+/// `shaders/optim.wgsl`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct OptimSpec {
+    pub kind: OptimKind,
+    pub numel: usize,
+    pub lr: f32,
+    pub weight_decay: f32,
+    pub eps: f32,
+    /// SGD and RMSprop momentum; Adam's beta1.
+    pub beta1: f32,
+    /// Adam's beta2; RMSprop's alpha.
+    pub beta2: f32,
+    pub dampening: f32,
+    /// Adam: `1 - beta1^t`.
+    pub bias1: f32,
+    /// Adam: `sqrt(1 - beta2^t)`.
+    pub bias2_sqrt: f32,
+    /// `OptimSpec::NESTEROV | FIRST_STEP | DECOUPLED | CENTERED`.
+    pub flags: u32,
+}
+
+impl OptimSpec {
+    pub const NESTEROV: u32 = 1;
+    /// SGD: the momentum buffer starts as the first gradient.
+    pub const FIRST_STEP: u32 = 2;
+    /// AdamW: weight decay shrinks the parameter instead of adding to the gradient.
+    pub const DECOUPLED: u32 = 4;
+    /// RMSprop: divide by the variance, not the mean square.
+    pub const CENTERED: u32 = 8;
+
+    pub fn has(&self, flag: u32) -> bool {
+        self.flags & flag != 0
+    }
+}
+
 /// What both backends implement. Every method returns a fresh, contiguous storage.
 pub(crate) trait Backend: Sized {
     fn elementwise(inputs: &[&Self], spec: &Strided, kind: Elementwise) -> Result<Self>;
@@ -207,6 +268,14 @@ pub(crate) trait Backend: Sized {
     /// The input gradient of `normalize` from its output `xhat`, the upstream gradient `g` and
     /// the saved statistics: `rstd * (g - mean(g) - xhat * mean(g * xhat))` per group.
     fn normalize_backward(xhat: &Self, g: &Self, stats: &Self, spec: &NormSpec) -> Result<Self>;
+    /// One fused optimizer update: the new parameter and state from the old ones and the
+    /// gradient (all dense; state `[kind.state_rows(), numel]`).
+    fn optim_step(
+        param: &Self,
+        grad: &Self,
+        state: &Self,
+        spec: &OptimSpec,
+    ) -> Result<(Self, Self)>;
     /// The elements of `layout`, in row-major order.
     fn to_vec(&self, layout: &Layout) -> Result<Vec<f32>>;
 }
@@ -382,6 +451,28 @@ impl Storage {
             }
             _ => Err(Error::invalid(
                 "normalize_backward",
+                "operands on different backends",
+            )),
+        }
+    }
+
+    pub fn optim_step(
+        &self,
+        grad: &Storage,
+        state: &Storage,
+        spec: &OptimSpec,
+    ) -> Result<(Storage, Storage)> {
+        match (self, grad, state) {
+            (Storage::Cpu(p), Storage::Cpu(g), Storage::Cpu(s)) => {
+                let (p, s) = Backend::optim_step(p, g, s, spec)?;
+                Ok((Storage::Cpu(p), Storage::Cpu(s)))
+            }
+            (Storage::Gpu(p), Storage::Gpu(g), Storage::Gpu(s)) => {
+                let (p, s) = Backend::optim_step(p, g, s, spec)?;
+                Ok((Storage::Gpu(p), Storage::Gpu(s)))
+            }
+            _ => Err(Error::invalid(
+                "optimizer step",
                 "operands on different backends",
             )),
         }

@@ -103,6 +103,51 @@ fn training_stays_flat(dev: &Device) {
     }
 }
 
+/// A model trained with Adam: after the first steps no buffer is created (the optimizer's new
+/// parameter and state buffers come from the pool) and live bytes stay flat.
+fn adam_training_stays_flat(dev: &Device) {
+    use ferrograd::nn::{loss, Linear, Module, ReLU, Sequential};
+    use ferrograd::optim::{Adam, AdamConfig, Optimizer};
+    let x = normal(&[32, 8], 3).to_device(dev).unwrap();
+    let y = normal(&[32, 1], 4).to_device(dev).unwrap();
+    let model = Sequential::new()
+        .add(Linear::new(8, 16, true, dev).unwrap())
+        .add(ReLU)
+        .add(Linear::new(16, 1, true, dev).unwrap());
+    let mut opt = Adam::new(model.parameters(), AdamConfig::default()).unwrap();
+    let mut step = || {
+        let l = loss::mse(&model.forward(&x).unwrap(), &y, loss::Reduction::Mean).unwrap();
+        opt.step(&l.backward().unwrap()).unwrap();
+        l
+    };
+    for _ in 0..3 {
+        step();
+    }
+    dev.synchronize().unwrap();
+    let before = dev.memory_stats();
+    let first = step().to_scalar().unwrap();
+    let mut last = first;
+    for _ in 0..100 {
+        last = step().to_scalar().unwrap();
+    }
+    assert!(
+        last < first,
+        "Adam did not reduce the loss: {first} -> {last}"
+    );
+    dev.synchronize().unwrap();
+    let after = dev.memory_stats();
+    assert_eq!(
+        after.live_bytes, before.live_bytes,
+        "Adam on {dev}: live bytes grew: {before:?} -> {after:?}"
+    );
+    if dev.is_gpu() {
+        assert_eq!(
+            after.created_buffers, before.created_buffers,
+            "Adam on {dev}: the pool should serve every buffer"
+        );
+    }
+}
+
 /// Backward frees each node's saved tensors: with the loss still alive (and so its graph's
 /// nodes), only the loss's own storage remains afterwards.
 fn backward_frees_the_graph(dev: &Device) {
@@ -138,10 +183,12 @@ fn backward_frees_the_graph(dev: &Device) {
 fn cpu_then_gpu() {
     memory_stays_flat(&Device::cpu());
     training_stays_flat(&Device::cpu());
+    adam_training_stays_flat(&Device::cpu());
     backward_frees_the_graph(&Device::cpu());
     if let Some(dev) = common::gpu() {
         memory_stays_flat(&dev);
         training_stays_flat(&dev);
+        adam_training_stays_flat(&dev);
         backward_frees_the_graph(&dev);
     }
 }

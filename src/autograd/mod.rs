@@ -129,6 +129,11 @@ impl Gradients {
     pub fn remove(&mut self, var: &Tensor) -> Option<Tensor> {
         self.map.remove(&var.id())
     }
+    /// Sets (or replaces) the gradient of `var`, returning the old one: what gradient clipping
+    /// and hand-made gradients use. The optimizers check that it has `var`'s shape.
+    pub fn insert(&mut self, var: &Tensor, grad: Tensor) -> Option<Tensor> {
+        self.map.insert(var.id(), grad)
+    }
     /// How many variables have a gradient.
     pub fn len(&self) -> usize {
         self.map.len()

@@ -111,6 +111,26 @@ pub(crate) enum BackOp {
         xhat: Tensor,
         stats: Tensor,
     },
+    /// Per-row cross entropy `-sum_j q_j lsm_j`: the log-softmax `lsm` of `x` and the
+    /// (smoothed) target distribution `q`, both saved from the forward pass.
+    CrossEntropy {
+        x: Tensor,
+        target: Tensor,
+        lsm: Tensor,
+        q: Tensor,
+        smoothing: f32,
+        indices: bool,
+    },
+    /// Binary cross entropy of probabilities `p` against targets `y`.
+    Bce {
+        p: Tensor,
+        y: Tensor,
+    },
+    /// Binary cross entropy on logits `x` against targets `y`.
+    BceWithLogits {
+        x: Tensor,
+        y: Tensor,
+    },
 }
 
 impl BackOp {
@@ -145,6 +165,9 @@ impl BackOp {
             } => "adaptive_avg_pool2d",
             BackOp::Pool { .. } => "avg_pool2d",
             BackOp::Normalize { .. } => "normalize",
+            BackOp::CrossEntropy { .. } => "cross_entropy",
+            BackOp::Bce { .. } => "binary_cross_entropy",
+            BackOp::BceWithLogits { .. } => "bce_with_logits",
         }
     }
 
@@ -169,6 +192,8 @@ impl BackOp {
         match self {
             BackOp::Binary { a, b, .. } | BackOp::Matmul { a, b } => vec![a, b],
             BackOp::Where { cond, a, b } => vec![cond, a, b],
+            BackOp::CrossEntropy { x, target, .. } => vec![x, target],
+            BackOp::Bce { p: a, y: b } | BackOp::BceWithLogits { x: a, y: b } => vec![a, b],
             BackOp::Cat { parts, .. } => parts.iter().collect(),
             BackOp::IndexSelect { x, index, .. } | BackOp::Gather { x, index, .. } => {
                 vec![x, index]
@@ -266,6 +291,39 @@ impl BackOp {
             BackOp::Normalize {
                 spec, xhat, stats, ..
             } => vec![Some(Tensor::normalize_backward(xhat, g, stats, spec)?)],
+            BackOp::CrossEntropy {
+                lsm,
+                q,
+                smoothing,
+                indices,
+                ..
+            } => {
+                // d/dx_j = (softmax_j sum(q) - q_j) g, and sum(q) = 1 for class indices;
+                // d/dtarget_j = -(1 - s) lsm_j g (probabilities)
+                let g = g.unsqueeze(1)?;
+                let (gx, gt) = if *indices {
+                    (lsm.exp()?.sub(q)?.mul(&g)?, None)
+                } else {
+                    let total = q.sum(1, true)?;
+                    let gx = lsm.exp()?.mul(&total)?.sub(q)?.mul(&g)?;
+                    (gx, Some(lsm.mul(&g)?.mul_scalar(smoothing - 1.0)?))
+                };
+                vec![Some(gx), gt]
+            }
+            BackOp::Bce { p, y } => {
+                // d/dp = g (p - y) / max(p (1 - p), 1e-12), PyTorch's clamp;
+                // d/dy = g (log(1 - p) - log p), each log clamped at -100
+                let q = p.neg()?.add_scalar(1.0)?;
+                let denom = p.mul(&q)?.clamp(1e-12, f32::INFINITY)?;
+                let gp = g.mul(&p.sub(y)?)?.div(&denom)?;
+                let log = |t: &Tensor| t.log()?.clamp(-100.0, f32::INFINITY);
+                let gy = g.mul(&log(&q)?.sub(&log(p)?)?)?;
+                vec![Some(gp), Some(gy)]
+            }
+            // d/dx = g (sigmoid(x) - y); d/dy = -g x
+            BackOp::BceWithLogits { x, y } => {
+                vec![Some(g.mul(&x.sigmoid()?.sub(y)?)?), Some(g.mul(x)?.neg()?)]
+            }
         })
     }
 }

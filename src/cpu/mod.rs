@@ -4,6 +4,7 @@
 
 mod matmul;
 mod nn;
+mod optim;
 mod reduce;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,7 +17,8 @@ use crate::op::ReduceOp;
 use crate::real::Real;
 use crate::shape::Layout;
 use crate::storage::{
-    Backend, Elementwise, GatherSpec, LineSpec, MatmulSpec, NormSpec, PoolKind, Strided, Window2d,
+    Backend, Elementwise, GatherSpec, LineSpec, MatmulSpec, NormSpec, OptimSpec, PoolKind, Strided,
+    Window2d,
 };
 
 /// Runs `$body` with each storage's data bound as a slice of one precision (`f32` or `f64`,
@@ -444,6 +446,18 @@ impl Backend for CpuStorage {
         by_precision!("normalize_backward", [xhat, g, stats], |y, g, s| Ok(
             CpuStorage::new(nn::normalize_backward(y, g, s, spec))
         ))
+    }
+
+    fn optim_step(
+        param: &Self,
+        grad: &Self,
+        state: &Self,
+        spec: &OptimSpec,
+    ) -> Result<(Self, Self)> {
+        by_precision!("optimizer step", [param, grad, state], |p, g, s| {
+            let (p, s) = optim::step(p, g, s, spec);
+            Ok((CpuStorage::new(p), CpuStorage::new(s)))
+        })
     }
 
     fn to_vec(&self, layout: &Layout) -> Result<Vec<f32>> {

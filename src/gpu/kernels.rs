@@ -16,10 +16,11 @@ pub enum Shader {
     Pool,
     Norm,
     Random,
+    Optim,
 }
 
 impl Shader {
-    pub const ALL: [Shader; 9] = [
+    pub const ALL: [Shader; 10] = [
         Shader::Elementwise,
         Shader::Reduce,
         Shader::Softmax,
@@ -29,6 +30,7 @@ impl Shader {
         Shader::Pool,
         Shader::Norm,
         Shader::Random,
+        Shader::Optim,
     ];
 
     pub fn source(self) -> &'static str {
@@ -42,6 +44,7 @@ impl Shader {
             Shader::Pool => include_str!("../../shaders/pool.wgsl"),
             Shader::Norm => include_str!("../../shaders/norm.wgsl"),
             Shader::Random => include_str!("../../shaders/random.wgsl"),
+            Shader::Optim => include_str!("../../shaders/optim.wgsl"),
         }
     }
 
@@ -56,6 +59,7 @@ impl Shader {
             Shader::Pool => "pool.wgsl",
             Shader::Norm => "norm.wgsl",
             Shader::Random => "random.wgsl",
+            Shader::Optim => "optim.wgsl",
         }
     }
 }
@@ -87,10 +91,14 @@ pub enum Kernel {
     NormForward,
     NormBackward,
     DropoutMask,
+    OptimSgd,
+    OptimAdam,
+    OptimRmsProp,
+    OptimAdagrad,
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 24] = [
+    pub const ALL: [Kernel; 28] = [
         Kernel::Unary,
         Kernel::Binary,
         Kernel::Where,
@@ -115,6 +123,10 @@ impl Kernel {
         Kernel::NormForward,
         Kernel::NormBackward,
         Kernel::DropoutMask,
+        Kernel::OptimSgd,
+        Kernel::OptimAdam,
+        Kernel::OptimRmsProp,
+        Kernel::OptimAdagrad,
     ];
 
     pub fn shader(self) -> Shader {
@@ -131,6 +143,7 @@ impl Kernel {
             PoolMax | PoolAvg | PoolMaxBackward | PoolAvgBackward => Shader::Pool,
             NormForward | NormBackward => Shader::Norm,
             DropoutMask => Shader::Random,
+            OptimSgd | OptimAdam | OptimRmsProp | OptimAdagrad => Shader::Optim,
         }
     }
 
@@ -161,6 +174,10 @@ impl Kernel {
             NormForward => "norm_forward",
             NormBackward => "norm_backward",
             DropoutMask => "dropout_mask",
+            OptimSgd => "optim_sgd",
+            OptimAdam => "optim_adam",
+            OptimRmsProp => "optim_rmsprop",
+            OptimAdagrad => "optim_adagrad",
         }
     }
 

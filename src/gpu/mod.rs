@@ -20,7 +20,8 @@ use crate::error::Result;
 use crate::op::{ReduceOp, UnaryOp};
 use crate::shape::Layout;
 use crate::storage::{
-    Backend, Elementwise, GatherSpec, LineSpec, MatmulSpec, NormSpec, PoolKind, Strided, Window2d,
+    Backend, Elementwise, GatherSpec, LineSpec, MatmulSpec, NormSpec, OptimSpec, PoolKind, Strided,
+    Window2d,
 };
 
 /// A tensor buffer on the GPU; returns to the pool when dropped.
@@ -342,6 +343,15 @@ impl Backend for GpuStorage {
 
     fn normalize_backward(xhat: &Self, g: &Self, stats: &Self, spec: &NormSpec) -> Result<Self> {
         nn::normalize_backward(xhat, g, stats, spec)
+    }
+
+    fn optim_step(
+        param: &Self,
+        grad: &Self,
+        state: &Self,
+        spec: &OptimSpec,
+    ) -> Result<(Self, Self)> {
+        nn::optim_step(param, grad, state, spec)
     }
 
     fn to_vec(&self, layout: &Layout) -> Result<Vec<f32>> {

@@ -1,6 +1,6 @@
 //! Launchers for the CNN kernels: im2col/col2im (`shaders/conv.wgsl`), pooling
-//! (`shaders/pool.wgsl`), normalisation (`shaders/norm.wgsl`) and dropout masks
-//! (`shaders/random.wgsl`). Each turns its spec into a typed parameter struct and queues one
+//! (`shaders/pool.wgsl`), normalisation (`shaders/norm.wgsl`), dropout masks
+//! (`shaders/random.wgsl`) and the fused optimizer updates (`shaders/optim.wgsl`). Each turns its spec into a typed parameter struct and queues one
 //! dispatch; nothing waits for the GPU.
 
 use std::sync::Arc;
@@ -8,10 +8,10 @@ use std::sync::Arc;
 use super::context::GpuContext;
 use super::grid::groups_for;
 use super::kernels::Kernel;
-use super::params::{MaskParams, NormParams, WindowParams};
+use super::params::{MaskParams, NormParams, OptimParams, WindowParams};
 use super::GpuStorage;
 use crate::error::Result;
-use crate::storage::{NormSpec, PoolKind, Window2d};
+use crate::storage::{NormSpec, OptimKind, OptimSpec, PoolKind, Window2d};
 
 /// Runs `kernel` with one invocation per element of a fresh `numel` output (binding 1);
 /// `bindings` are the other (binding, storage) pairs, the first one an input. `kind` is
@@ -149,4 +149,33 @@ pub(crate) fn dropout_mask(
         op,
     )?;
     Ok(out)
+}
+
+/// One fused optimizer update: fresh parameter and state buffers from the old ones.
+pub(super) fn optim_step(
+    param: &GpuStorage,
+    grad: &GpuStorage,
+    state: &GpuStorage,
+    spec: &OptimSpec,
+) -> Result<(GpuStorage, GpuStorage)> {
+    let op = "optimizer step";
+    let ctx = param.context();
+    let kernel = match spec.kind {
+        OptimKind::Sgd => Kernel::OptimSgd,
+        OptimKind::Adam => Kernel::OptimAdam,
+        OptimKind::RmsProp => Kernel::OptimRmsProp,
+        OptimKind::Adagrad => Kernel::OptimAdagrad,
+    };
+    let new_param = GpuStorage::alloc(ctx, op, spec.numel)?;
+    let new_state = GpuStorage::alloc(ctx, op, spec.numel * spec.kind.state_rows())?;
+    let bindings = [
+        (1, new_param.buffer()),
+        (2, new_state.buffer()),
+        (3, param.buffer()),
+        (4, grad.buffer()),
+        (5, state.buffer()),
+    ];
+    let params = OptimParams::new(op, spec)?;
+    ctx.dispatch(kernel, 0, &params, &bindings, groups_for(spec.numel), op)?;
+    Ok((new_param, new_state))
 }

@@ -5,7 +5,7 @@ use bytemuck::{Pod, Zeroable};
 
 use crate::error::{Error, Result};
 use crate::shape::MAX_KERNEL_DIMS;
-use crate::storage::{LineSpec, MatmulSpec, NormSpec, Strided, Window2d};
+use crate::storage::{LineSpec, MatmulSpec, NormSpec, OptimSpec, Strided, Window2d};
 
 /// Converts a size or offset to the `u32` the kernels index with.
 pub fn u32_of(op: &'static str, v: usize) -> Result<u32> {
@@ -262,4 +262,39 @@ pub struct MaskParams {
     pub threshold: u32,
     pub scale: f32,
     pub _pad: [u32; 3],
+}
+
+/// `shaders/optim.wgsl` `Params`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub struct OptimParams {
+    pub numel: u32,
+    pub flags: u32,
+    pub _pad: [u32; 2],
+    pub lr: f32,
+    pub weight_decay: f32,
+    pub eps: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub dampening: f32,
+    pub bias1: f32,
+    pub bias2_sqrt: f32,
+}
+
+impl OptimParams {
+    pub fn new(op: &'static str, s: &OptimSpec) -> Result<Self> {
+        Ok(OptimParams {
+            numel: u32_of(op, s.numel)?,
+            flags: s.flags,
+            _pad: [0; 2],
+            lr: s.lr,
+            weight_decay: s.weight_decay,
+            eps: s.eps,
+            beta1: s.beta1,
+            beta2: s.beta2,
+            dampening: s.dampening,
+            bias1: s.bias1,
+            bias2_sqrt: s.bias2_sqrt,
+        })
+    }
 }

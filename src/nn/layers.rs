@@ -12,6 +12,13 @@ use crate::ops::{BatchNormOptions, Conv2dOptions, Pool2dOptions, RunningStats};
 use crate::random::with_global;
 use crate::tensor::Tensor;
 
+/// A frozen parameter holding module state that is not trained (running statistics).
+fn buffer(value: Tensor) -> Parameter {
+    let p = Parameter::new(value);
+    p.set_trainable(false);
+    p
+}
+
 fn params(list: &[(&str, Option<&Parameter>)]) -> Vec<(String, Parameter)> {
     list.iter()
         .filter_map(|(n, p)| p.map(|p| (n.to_string(), p.clone())))
@@ -181,7 +188,11 @@ impl Module for Dropout {
 pub struct BatchNorm {
     pub weight: Parameter,
     pub bias: Parameter,
-    running: Mutex<RunningStats>,
+    /// Buffers (frozen parameters, saved in checkpoints): PyTorch's `running_mean`,
+    /// `running_var` and `num_batches_tracked`.
+    running_mean: Parameter,
+    running_var: Parameter,
+    batches: Parameter,
     options: Mutex<BatchNormOptions>,
     ranks: &'static [usize],
     name: &'static str,
@@ -202,7 +213,9 @@ impl BatchNorm {
         Ok(BatchNorm {
             weight: Parameter::new(Tensor::ones(&[channels], device)?),
             bias: Parameter::new(Tensor::zeros(&[channels], device)?),
-            running: Mutex::new(RunningStats::new(channels, device)?),
+            running_mean: buffer(Tensor::zeros(&[channels], device)?),
+            running_var: buffer(Tensor::ones(&[channels], device)?),
+            batches: buffer(Tensor::zeros(&[], device)?),
             options: Mutex::new(BatchNormOptions::default()),
             ranks,
             name,
@@ -231,7 +244,10 @@ impl BatchNorm {
 
     /// A copy of the running mean and variance.
     pub fn running_stats(&self) -> RunningStats {
-        lock(&self.running).clone()
+        RunningStats {
+            mean: self.running_mean.value(),
+            var: self.running_var.value(),
+        }
     }
 }
 
@@ -249,16 +265,29 @@ impl Module for BatchNorm {
             ));
         }
         let options = *lock(&self.options);
-        let mut running = lock(&self.running);
-        x.batch_norm(
+        let mut running = self.running_stats();
+        let y = x.batch_norm(
             Some(&mut running),
             Some(&self.weight.value()),
             Some(&self.bias.value()),
             &options,
-        )
+        )?;
+        if options.training {
+            self.running_mean.set(running.mean);
+            self.running_var.set(running.var);
+            self.batches.set(self.batches.value().add_scalar(1.0)?);
+        }
+        Ok(y)
     }
     fn named_parameters(&self) -> Vec<(String, Parameter)> {
         params(&[("weight", Some(&self.weight)), ("bias", Some(&self.bias))])
+    }
+    fn named_buffers(&self) -> Vec<(String, Parameter)> {
+        params(&[
+            ("running_mean", Some(&self.running_mean)),
+            ("running_var", Some(&self.running_var)),
+            ("num_batches_tracked", Some(&self.batches)),
+        ])
     }
     fn set_training(&self, training: bool) {
         lock(&self.options).training = training;

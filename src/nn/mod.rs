@@ -33,19 +33,27 @@
 //! # Ok::<(), ferrograd::Error>(())
 //! ```
 
+mod checkpoint;
 pub mod init;
 mod layers;
+pub mod loss;
+mod rnn;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::error::Result;
 use crate::tensor::Tensor;
 
+pub use checkpoint::{load, load_tensors, save, save_tensors, Checkpoint};
 pub use layers::{
     AdaptiveAvgPool2d, AvgPool2d, BatchNorm, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Embedding,
     Flatten, LayerNorm, LeakyReLU, Linear, LogSoftmax, MaxPool2d, ReLU, Sigmoid, Softmax, Tanh,
     GELU,
 };
+pub use rnn::{Gru, GruCell, Lstm, LstmCell, Rnn, RnnCell};
+
+/// Parameters (or buffers) by dotted name.
+type Named = Vec<(String, Parameter)>;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -145,6 +153,20 @@ pub trait Module {
         Vec::new()
     }
 
+    /// State that is saved and loaded with the parameters but not trained, by dotted name:
+    /// batch norm's `running_mean`, `running_var` and `num_batches_tracked`. A model holding
+    /// such layers forwards them with [`named_buffers`].
+    fn named_buffers(&self) -> Vec<(String, Parameter)> {
+        Vec::new()
+    }
+
+    /// Parameters then buffers: everything a checkpoint holds, by name.
+    fn named_state(&self) -> Vec<(String, Parameter)> {
+        let mut all = self.named_parameters();
+        all.extend(self.named_buffers());
+        all
+    }
+
     /// Switches training behaviour on or off, here and in every child.
     fn set_training(&self, _training: bool) {}
 
@@ -169,10 +191,23 @@ pub trait Module {
 /// The named parameters of `children`, each prefixed with the child's name and a dot: what a
 /// struct model returns from `named_parameters`.
 pub fn named(children: &[(&str, &dyn Module)]) -> Vec<(String, Parameter)> {
+    prefixed(children, |m| m.named_parameters())
+}
+
+/// The named buffers of `children`, prefixed like [`named`]: what a struct model holding
+/// batch norms returns from `named_buffers`.
+pub fn named_buffers(children: &[(&str, &dyn Module)]) -> Vec<(String, Parameter)> {
+    prefixed(children, |m| m.named_buffers())
+}
+
+fn prefixed(
+    children: &[(&str, &dyn Module)],
+    list: impl Fn(&dyn Module) -> Vec<(String, Parameter)>,
+) -> Vec<(String, Parameter)> {
     children
         .iter()
         .flat_map(|(prefix, m)| {
-            m.named_parameters()
+            list(*m)
                 .into_iter()
                 .map(move |(n, p)| (format!("{prefix}.{n}"), p))
         })
@@ -204,6 +239,20 @@ impl Sequential {
     pub fn is_empty(&self) -> bool {
         self.layers.is_empty()
     }
+
+    /// `list` over the layers, each named by its position.
+    fn by_position(
+        &self,
+        list: fn(&[(&str, &dyn Module)]) -> Named,
+    ) -> Named {
+        let names: Vec<String> = (0..self.layers.len()).map(|i| i.to_string()).collect();
+        let children: Vec<(&str, &dyn Module)> = names
+            .iter()
+            .zip(&self.layers)
+            .map(|(n, l)| (n.as_str(), l.as_ref() as &dyn Module))
+            .collect();
+        list(&children)
+    }
 }
 
 impl Module for Sequential {
@@ -216,13 +265,11 @@ impl Module for Sequential {
     }
 
     fn named_parameters(&self) -> Vec<(String, Parameter)> {
-        let names: Vec<String> = (0..self.layers.len()).map(|i| i.to_string()).collect();
-        let children: Vec<(&str, &dyn Module)> = names
-            .iter()
-            .zip(&self.layers)
-            .map(|(n, l)| (n.as_str(), l.as_ref() as &dyn Module))
-            .collect();
-        named(&children)
+        self.by_position(named)
+    }
+
+    fn named_buffers(&self) -> Vec<(String, Parameter)> {
+        self.by_position(named_buffers)
     }
 
     fn set_training(&self, training: bool) {

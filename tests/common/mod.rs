@@ -153,3 +153,33 @@ pub fn check_grad_with(
         assert_close(g, e, 1e-4, 1e-3, &format!("{what}: input {i} on {dev}"));
     }
 }
+
+/// A tensor from `tests/data/torch_goldens.safetensors` (made by
+/// `tests/data/make_torch_goldens.py` with PyTorch) on `dev`.
+pub fn golden(name: &str, dev: &Device) -> Tensor {
+    try_golden(name, dev).unwrap_or_else(|| panic!("no golden tensor {name}"))
+}
+
+/// [`golden`], or `None` when the file has no such tensor.
+pub fn try_golden(name: &str, dev: &Device) -> Option<Tensor> {
+    use std::sync::OnceLock;
+    static FILE: OnceLock<Vec<(String, Tensor)>> = OnceLock::new();
+    let all = FILE.get_or_init(|| {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/torch_goldens.safetensors"
+        );
+        ferrograd::nn::load_tensors(path, &Device::cpu())
+            .expect("the golden file loads")
+            .tensors
+    });
+    let t = all.iter().find(|(n, _)| n == name)?;
+    Some(t.1.to_device(dev).unwrap())
+}
+
+/// Compares a tensor with a golden one (shape and values).
+pub fn assert_golden(t: &Tensor, name: &str, atol: f32, rtol: f32) {
+    let e = golden(name, &Device::cpu());
+    assert_eq!(t.shape(), e.shape(), "{name}: shape");
+    assert_close(&t.to_vec().unwrap(), &e.to_vec().unwrap(), atol, rtol, name);
+}

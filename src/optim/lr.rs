@@ -1,0 +1,315 @@
+//! Learning-rate schedules, as closed forms of the step count: `lr(t)` is the rate for step
+//! (or epoch) `t`, counting from 0, which is what PyTorch's scheduler reports after `t` calls
+//! of `scheduler.step()`. Nothing is stateful, so a schedule can be queried anywhere and a
+//! restored run only needs its step count.
+//!
+//! ```
+//! use ferrograd::optim::{CosineAnnealingLr, LinearLr, Schedule, SequentialLr};
+//! // 5 steps of linear warm-up from 0.01 to 0.1, then cosine decay over 95 steps.
+//! let warmup = LinearLr::new(0.1, 0.1, 1.0, 5)?;
+//! let cosine = CosineAnnealingLr::new(0.1, 95, 0.0)?;
+//! let sched = SequentialLr::new(vec![Box::new(warmup), Box::new(cosine)], vec![5])?;
+//! assert!((sched.lr(0) - 0.01).abs() < 1e-7);
+//! assert!((sched.lr(5) - 0.1).abs() < 1e-7);
+//! // In a training loop: `opt.set_lr(sched.lr(step))` before each step.
+//! # Ok::<(), ferrograd::Error>(())
+//! ```
+
+use std::f64::consts::PI;
+
+use super::check_hyper;
+use crate::error::{Error, Result};
+
+/// A learning rate for each step. Set it on an optimizer with `opt.set_lr(s.lr(step))`.
+pub trait Schedule: Send + Sync {
+    fn lr(&self, step: usize) -> f32;
+}
+
+fn positive(op: &'static str, name: &str, v: usize) -> Result<()> {
+    if v == 0 {
+        return Err(Error::invalid(op, format!("{name} must be at least 1")));
+    }
+    Ok(())
+}
+
+/// `base_lr * gamma^floor(t / step_size)` (`torch.optim.lr_scheduler.StepLR`).
+#[derive(Clone, Debug)]
+pub struct StepLr {
+    base_lr: f32,
+    step_size: usize,
+    gamma: f32,
+}
+
+impl StepLr {
+    pub fn new(base_lr: f32, step_size: usize, gamma: f32) -> Result<StepLr> {
+        check_hyper("StepLr::new", "base_lr", base_lr, 0.0, f32::INFINITY)?;
+        positive("StepLr::new", "step_size", step_size)?;
+        check_hyper("StepLr::new", "gamma", gamma, 0.0, f32::INFINITY)?;
+        Ok(StepLr {
+            base_lr,
+            step_size,
+            gamma,
+        })
+    }
+}
+
+impl Schedule for StepLr {
+    fn lr(&self, t: usize) -> f32 {
+        decayed(self.base_lr, self.gamma, t / self.step_size)
+    }
+}
+
+/// `base * gamma^k` in f64, as Python's floats.
+fn decayed(base: f32, gamma: f32, k: usize) -> f32 {
+    (f64::from(base) * f64::from(gamma).powi(k.min(i32::MAX as usize) as i32)) as f32
+}
+
+/// `base_lr * gamma^(milestones passed)` (`MultiStepLR`); milestones must increase.
+#[derive(Clone, Debug)]
+pub struct MultiStepLr {
+    base_lr: f32,
+    milestones: Vec<usize>,
+    gamma: f32,
+}
+
+impl MultiStepLr {
+    pub fn new(base_lr: f32, milestones: Vec<usize>, gamma: f32) -> Result<MultiStepLr> {
+        let op = "MultiStepLr::new";
+        check_hyper(op, "base_lr", base_lr, 0.0, f32::INFINITY)?;
+        check_hyper(op, "gamma", gamma, 0.0, f32::INFINITY)?;
+        increasing(op, &milestones)?;
+        Ok(MultiStepLr {
+            base_lr,
+            milestones,
+            gamma,
+        })
+    }
+}
+
+fn increasing(op: &'static str, milestones: &[usize]) -> Result<()> {
+    if milestones.windows(2).any(|w| w[0] >= w[1]) {
+        return Err(Error::invalid(
+            op,
+            format!("milestones must be strictly increasing, found {milestones:?}"),
+        ));
+    }
+    Ok(())
+}
+
+impl Schedule for MultiStepLr {
+    fn lr(&self, t: usize) -> f32 {
+        let passed = self.milestones.iter().filter(|&&m| m <= t).count();
+        decayed(self.base_lr, self.gamma, passed)
+    }
+}
+
+/// `base_lr * gamma^t` (`ExponentialLR`).
+#[derive(Clone, Debug)]
+pub struct ExponentialLr {
+    base_lr: f32,
+    gamma: f32,
+}
+
+impl ExponentialLr {
+    pub fn new(base_lr: f32, gamma: f32) -> Result<ExponentialLr> {
+        check_hyper("ExponentialLr::new", "base_lr", base_lr, 0.0, f32::INFINITY)?;
+        check_hyper("ExponentialLr::new", "gamma", gamma, 0.0, f32::INFINITY)?;
+        Ok(ExponentialLr { base_lr, gamma })
+    }
+}
+
+impl Schedule for ExponentialLr {
+    fn lr(&self, t: usize) -> f32 {
+        decayed(self.base_lr, self.gamma, t)
+    }
+}
+
+/// `eta_min + (base_lr - eta_min) (1 + cos(pi t / t_max)) / 2` (`CosineAnnealingLR`; past
+/// `t_max` it rises again, as PyTorch's does).
+#[derive(Clone, Debug)]
+pub struct CosineAnnealingLr {
+    base_lr: f32,
+    t_max: usize,
+    eta_min: f32,
+}
+
+impl CosineAnnealingLr {
+    pub fn new(base_lr: f32, t_max: usize, eta_min: f32) -> Result<CosineAnnealingLr> {
+        let op = "CosineAnnealingLr::new";
+        check_hyper(op, "base_lr", base_lr, 0.0, f32::INFINITY)?;
+        positive(op, "t_max", t_max)?;
+        check_hyper(op, "eta_min", eta_min, 0.0, f32::INFINITY)?;
+        Ok(CosineAnnealingLr {
+            base_lr,
+            t_max,
+            eta_min,
+        })
+    }
+}
+
+impl Schedule for CosineAnnealingLr {
+    fn lr(&self, t: usize) -> f32 {
+        let (base, min) = (f64::from(self.base_lr), f64::from(self.eta_min));
+        let pct = t as f64 / self.t_max as f64;
+        (min + (base - min) * (1.0 + (PI * pct).cos()) / 2.0) as f32
+    }
+}
+
+/// `base_lr` times a factor moving linearly from `start_factor` to `end_factor` over
+/// `total_iters` steps, then staying there (`LinearLR`): a linear warm-up.
+#[derive(Clone, Debug)]
+pub struct LinearLr {
+    base_lr: f32,
+    start_factor: f32,
+    end_factor: f32,
+    total_iters: usize,
+}
+
+impl LinearLr {
+    pub fn new(
+        base_lr: f32,
+        start_factor: f32,
+        end_factor: f32,
+        total_iters: usize,
+    ) -> Result<LinearLr> {
+        let op = "LinearLr::new";
+        check_hyper(op, "base_lr", base_lr, 0.0, f32::INFINITY)?;
+        check_hyper(op, "start_factor", start_factor, 0.0, 1.0)?;
+        check_hyper(op, "end_factor", end_factor, 0.0, 1.0)?;
+        positive(op, "total_iters", total_iters)?;
+        Ok(LinearLr {
+            base_lr,
+            start_factor,
+            end_factor,
+            total_iters,
+        })
+    }
+}
+
+impl Schedule for LinearLr {
+    fn lr(&self, t: usize) -> f32 {
+        let (s, e) = (f64::from(self.start_factor), f64::from(self.end_factor));
+        let pct = t.min(self.total_iters) as f64 / self.total_iters as f64;
+        (f64::from(self.base_lr) * (s + (e - s) * pct)) as f32
+    }
+}
+
+/// The one-cycle policy (`OneCycleLR` with `anneal_strategy="cos"`, two phases): from
+/// `max_lr / div_factor` up to `max_lr` over the first `pct_start` of `total_steps`, then down
+/// to `max_lr / div_factor / final_div_factor`. Steps past the end keep the final rate
+/// (PyTorch raises there). Momentum is not cycled.
+#[derive(Clone, Debug)]
+pub struct OneCycleLr {
+    max_lr: f64,
+    initial: f64,
+    min: f64,
+    /// The step where the peak is reached, and the last step.
+    peak: f64,
+    last: f64,
+}
+
+impl OneCycleLr {
+    /// PyTorch's defaults are `pct_start = 0.3`, `div_factor = 25`, `final_div_factor = 1e4`.
+    pub fn new(
+        max_lr: f32,
+        total_steps: usize,
+        pct_start: f32,
+        div_factor: f32,
+        final_div_factor: f32,
+    ) -> Result<OneCycleLr> {
+        let op = "OneCycleLr::new";
+        check_hyper(op, "max_lr", max_lr, 0.0, f32::INFINITY)?;
+        check_hyper(op, "pct_start", pct_start, 0.0, 1.0)?;
+        check_hyper(
+            op,
+            "div_factor",
+            div_factor,
+            f32::MIN_POSITIVE,
+            f32::INFINITY,
+        )?;
+        check_hyper(
+            op,
+            "final_div_factor",
+            final_div_factor,
+            f32::MIN_POSITIVE,
+            f32::INFINITY,
+        )?;
+        let peak = f64::from(pct_start) * total_steps as f64 - 1.0;
+        let last = total_steps as f64 - 1.0;
+        if total_steps < 2 || peak <= 0.0 || peak >= last {
+            return Err(Error::invalid(
+                op,
+                format!(
+                    "pct_start {pct_start} of {total_steps} steps leaves a phase empty: the warm-up \
+                     needs at least 2 steps and the decay at least 1"
+                ),
+            ));
+        }
+        let initial = f64::from(max_lr) / f64::from(div_factor);
+        Ok(OneCycleLr {
+            max_lr: f64::from(max_lr),
+            initial,
+            min: initial / f64::from(final_div_factor),
+            peak,
+            last,
+        })
+    }
+}
+
+/// Cosine interpolation from `start` (pct 0) to `end` (pct 1).
+fn cos_anneal(start: f64, end: f64, pct: f64) -> f64 {
+    end + (start - end) / 2.0 * ((PI * pct).cos() + 1.0)
+}
+
+impl Schedule for OneCycleLr {
+    fn lr(&self, t: usize) -> f32 {
+        let t = (t as f64).min(self.last);
+        let lr = if t <= self.peak {
+            cos_anneal(self.initial, self.max_lr, t / self.peak)
+        } else {
+            cos_anneal(
+                self.max_lr,
+                self.min,
+                (t - self.peak) / (self.last - self.peak),
+            )
+        };
+        lr as f32
+    }
+}
+
+/// Runs `schedules[i]` from `milestones[i - 1]` on, each restarted at 0 (`SequentialLR`):
+/// warm-up then decay.
+pub struct SequentialLr {
+    schedules: Vec<Box<dyn Schedule>>,
+    milestones: Vec<usize>,
+}
+
+impl SequentialLr {
+    pub fn new(schedules: Vec<Box<dyn Schedule>>, milestones: Vec<usize>) -> Result<SequentialLr> {
+        let op = "SequentialLr::new";
+        if schedules.is_empty() || milestones.len() + 1 != schedules.len() {
+            return Err(Error::invalid(
+                op,
+                format!(
+                    "needs one milestone fewer than schedules, found {} schedules and {} \
+                     milestones",
+                    schedules.len(),
+                    milestones.len()
+                ),
+            ));
+        }
+        increasing(op, &milestones)?;
+        Ok(SequentialLr {
+            schedules,
+            milestones,
+        })
+    }
+}
+
+impl Schedule for SequentialLr {
+    fn lr(&self, t: usize) -> f32 {
+        let i = self.milestones.iter().filter(|&&m| m <= t).count();
+        let start = if i == 0 { 0 } else { self.milestones[i - 1] };
+        self.schedules[i].lr(t - start)
+    }
+}

@@ -1,0 +1,326 @@
+//! Optimizers, gradient clipping and learning-rate schedules.
+//!
+//! An optimizer holds [`Parameter`] handles. Each [`Optimizer::step`] runs one fused kernel
+//! per parameter tensor (`shaders/optim.wgsl`, or its CPU twin): it reads the parameter, its
+//! gradient and its state, and writes a new parameter and state. Nothing goes through the
+//! host, and after the first step the buffer pool serves every new buffer.
+//!
+//! ```
+//! use ferrograd::nn::{loss, Linear, Module};
+//! use ferrograd::optim::{Adam, AdamConfig, Optimizer};
+//! use ferrograd::{Device, Tensor};
+//! let dev = Device::cpu();
+//! let model = Linear::new(3, 1, true, &dev)?;
+//! let mut opt = Adam::new(model.parameters(), AdamConfig { lr: 0.05, ..Default::default() })?;
+//! let x = Tensor::randn(&[16, 3], &dev)?;
+//! let y = x.sum(1, true)?; // learn y = x0 + x1 + x2
+//! for _ in 0..300 {
+//!     let loss = loss::mse(&model.forward(&x)?, &y, loss::Reduction::Mean)?;
+//!     opt.step(&loss.backward()?)?;
+//! }
+//! let loss = loss::mse(&model.forward(&x)?, &y, loss::Reduction::Mean)?;
+//! assert!(loss.to_scalar()? < 1e-3);
+//! # Ok::<(), ferrograd::Error>(())
+//! ```
+
+mod lr;
+mod optimizers;
+
+pub use lr::{
+    CosineAnnealingLr, ExponentialLr, LinearLr, MultiStepLr, OneCycleLr, Schedule, SequentialLr,
+    StepLr,
+};
+pub use optimizers::{
+    Adagrad, AdagradConfig, Adam, AdamConfig, AdamW, RmsProp, RmsPropConfig, Sgd, SgdConfig,
+};
+
+use crate::autograd::Gradients;
+use crate::error::{Error, Result};
+use crate::nn::Parameter;
+use crate::storage::{OptimKind, OptimSpec};
+use crate::tensor::Tensor;
+
+/// What every optimizer does. `step` takes the gradients `backward` returned.
+pub trait Optimizer {
+    /// Updates each trainable parameter that has a gradient in `grads`; the others (frozen,
+    /// or not reached by the loss) are left alone, their state and step count unchanged.
+    fn step(&mut self, grads: &Gradients) -> Result<()>;
+    /// The learning rate the next step uses.
+    fn lr(&self) -> f32;
+    /// Sets the learning rate (what a [`Schedule`] drives).
+    fn set_lr(&mut self, lr: f32);
+    /// The optimizer's state, named `"{index}.{buffer}"` with PyTorch's buffer names
+    /// (`"0.exp_avg"`, `"3.momentum_buffer"`) plus `"{index}.step"`, one entry per parameter
+    /// that has stepped. Tensors are shaped like their parameter; save them with
+    /// [`crate::nn::save`].
+    fn state_dict(&self) -> Vec<(String, Tensor)>;
+    /// Restores a [`Optimizer::state_dict`] for the same parameter list. Unknown names, missing
+    /// buffers and wrong shapes are all listed in one error, and nothing changes then.
+    fn load_state_dict(&mut self, state: &[(String, Tensor)]) -> Result<()>;
+}
+
+/// One parameter and its optimizer state: `[rows, numel]` once it has stepped.
+struct Slot {
+    param: Parameter,
+    state: Option<Tensor>,
+    steps: u64,
+}
+
+/// The part every optimizer shares: the slots, the learning rate and the loop over them.
+pub(crate) struct Core {
+    slots: Vec<Slot>,
+    kind: OptimKind,
+    lr: f32,
+    /// The value a fresh state starts at (Adagrad's `initial_accumulator_value`).
+    initial_state: f32,
+}
+
+impl Core {
+    pub fn new(params: Vec<Parameter>, kind: OptimKind, lr: f32) -> Result<Core> {
+        check_hyper("optimizer", "lr", lr, 0.0, f32::INFINITY)?;
+        Ok(Core {
+            slots: params
+                .into_iter()
+                .map(|param| Slot {
+                    param,
+                    state: None,
+                    steps: 0,
+                })
+                .collect(),
+            kind,
+            lr,
+            initial_state: 0.0,
+        })
+    }
+
+    pub fn with_initial_state(mut self, v: f32) -> Core {
+        self.initial_state = v;
+        self
+    }
+
+    pub fn lr(&self) -> f32 {
+        self.lr
+    }
+
+    pub fn set_lr(&mut self, lr: f32) {
+        self.lr = lr;
+    }
+
+    /// Runs the fused update on every parameter with a gradient; `spec(step)` gives the
+    /// hyper-parameters for a parameter's `step`-th update (1-based) with `numel` unset.
+    pub fn step(&mut self, grads: &Gradients, spec: impl Fn(u64) -> OptimSpec) -> Result<()> {
+        let rows = self.kind.state_rows();
+        for (i, slot) in self.slots.iter_mut().enumerate() {
+            if !slot.param.is_trainable() {
+                continue;
+            }
+            let value = slot.param.value();
+            let Some(grad) = grads.get(&value) else {
+                continue;
+            };
+            if grad.shape() != value.shape() || grad.device() != value.device() {
+                return Err(Error::invalid(
+                    "optimizer step",
+                    format!(
+                        "parameter {i} is {:?} on {} but its gradient is {:?} on {}",
+                        value.shape(),
+                        value.device(),
+                        grad.shape(),
+                        grad.device()
+                    ),
+                ));
+            }
+            let n = value.numel();
+            let state = match &slot.state {
+                Some(s) => s.clone(),
+                None => Tensor::full(&[rows, n], self.initial_state, value.device())?,
+            };
+            let mut spec = spec(slot.steps + 1);
+            spec.numel = n;
+            if slot.steps == 0 {
+                spec.flags |= OptimSpec::FIRST_STEP;
+            }
+            let (p, s) = fused_update(&value, grad, &state, &spec)?;
+            slot.param.set(p);
+            slot.state = Some(s);
+            slot.steps += 1;
+        }
+        Ok(())
+    }
+
+    pub fn state_dict(&self, names: &[&str]) -> Vec<(String, Tensor)> {
+        let mut out = Vec::new();
+        for (i, slot) in self.slots.iter().enumerate() {
+            let Some(state) = &slot.state else { continue };
+            let shape = slot.param.shape();
+            for (r, name) in names.iter().enumerate() {
+                // A row of the contiguous state is a contiguous view: nothing is copied.
+                let row = state.narrow(0, r, 1).and_then(|t| t.reshape(&shape));
+                if let Ok(row) = row {
+                    out.push((format!("{i}.{name}"), row));
+                }
+            }
+            if let Ok(step) = Tensor::scalar(slot.steps as f32, state.device()) {
+                out.push((format!("{i}.step"), step));
+            }
+        }
+        out
+    }
+
+    pub fn load_state_dict(&mut self, names: &[&str], state: &[(String, Tensor)]) -> Result<()> {
+        let mut problems = Vec::new();
+        let mut found: Vec<Vec<Option<&Tensor>>> =
+            vec![vec![None; names.len() + 1]; self.slots.len()];
+        for (key, t) in state {
+            let parsed = key.split_once('.').and_then(|(i, name)| {
+                let i: usize = i.parse().ok()?;
+                let r = if name == "step" {
+                    names.len()
+                } else {
+                    names.iter().position(|n| *n == name)?
+                };
+                (i < self.slots.len()).then_some((i, r))
+            });
+            let Some((i, r)) = parsed else {
+                problems.push(format!("{key}: unexpected (no such parameter or buffer)"));
+                continue;
+            };
+            let want = if r == names.len() {
+                Vec::new()
+            } else {
+                self.slots[i].param.shape()
+            };
+            if t.shape() != want.as_slice() {
+                problems.push(format!("{key}: expected {want:?}, found {:?}", t.shape()));
+            }
+            found[i][r] = Some(t);
+        }
+        for (i, entries) in found.iter().enumerate() {
+            let present = entries.iter().filter(|e| e.is_some()).count();
+            if present != 0 && present != entries.len() {
+                for (r, e) in entries.iter().enumerate() {
+                    if e.is_none() {
+                        let name = names.get(r).copied().unwrap_or("step");
+                        problems.push(format!("{i}.{name}: missing"));
+                    }
+                }
+            }
+        }
+        if !problems.is_empty() {
+            return Err(Error::invalid(
+                "load_state_dict",
+                format!("the optimizer state does not fit: {}", problems.join("; ")),
+            ));
+        }
+        let mut restored = Vec::with_capacity(self.slots.len());
+        for (slot, entries) in self.slots.iter().zip(&found) {
+            if entries[0].is_none() {
+                restored.push((None, 0));
+                continue;
+            }
+            let dev = slot.param.value().device().clone();
+            let steps = entries[names.len()].map(|t| t.to_scalar()).transpose()?;
+            let steps = steps.unwrap_or(0.0);
+            if !(steps >= 0.0 && steps.fract() == 0.0) {
+                return Err(Error::invalid(
+                    "load_state_dict",
+                    format!("a step count must be a whole number >= 0, found {steps}"),
+                ));
+            }
+            let rows: Vec<Tensor> = entries[..names.len()]
+                .iter()
+                .flatten()
+                .map(|t| t.detach().to_device(&dev)?.reshape(&[t.numel()]))
+                .collect::<Result<_>>()?;
+            let rows: Vec<&Tensor> = rows.iter().collect();
+            restored.push((Some(Tensor::stack(&rows, 0)?), steps as u64));
+        }
+        for (slot, (state, steps)) in self.slots.iter_mut().zip(restored) {
+            slot.state = state;
+            slot.steps = steps;
+        }
+        Ok(())
+    }
+}
+
+/// The new parameter and state after one fused update.
+fn fused_update(
+    value: &Tensor,
+    grad: &Tensor,
+    state: &Tensor,
+    spec: &OptimSpec,
+) -> Result<(Tensor, Tensor)> {
+    let (p, g) = (value.dense()?, grad.dense()?);
+    let (p, s) = p.storage().optim_step(g.storage(), state.storage(), spec)?;
+    let dev = value.device();
+    Ok((
+        Tensor::from_storage(p, value.shape(), dev),
+        Tensor::from_storage(s, state.shape(), dev),
+    ))
+}
+
+/// `v` must be finite and in `lo..=hi` (`hi` may be infinite).
+pub(crate) fn check_hyper(op: &'static str, name: &str, v: f32, lo: f32, hi: f32) -> Result<()> {
+    if v.is_nan() || v < lo || v > hi || v == f32::INFINITY {
+        let range = if hi.is_infinite() {
+            format!(">= {lo}")
+        } else {
+            format!("in [{lo}, {hi}]")
+        };
+        return Err(Error::invalid(
+            op,
+            format!("{name} must be finite and {range}, found {v}"),
+        ));
+    }
+    Ok(())
+}
+
+/// Scales the gradients of `params` so their global L2 norm is at most `max_norm`, as
+/// `torch.nn.utils.clip_grad_norm_`: each is multiplied by `min(1, max_norm / (norm + 1e-6))`.
+/// Returns the norm before clipping as a 0-D tensor. Everything stays on the device: the
+/// factor is a tensor, so nothing is read back.
+pub fn clip_grad_norm(
+    grads: &mut Gradients,
+    params: &[Parameter],
+    max_norm: f32,
+) -> Result<Tensor> {
+    check_hyper("clip_grad_norm", "max_norm", max_norm, 0.0, f32::INFINITY)?;
+    let present: Vec<(Tensor, Tensor)> = params
+        .iter()
+        .filter_map(|p| {
+            let v = p.value();
+            grads.get(&v).cloned().map(|g| (v, g))
+        })
+        .collect();
+    let Some((first, _)) = present.first() else {
+        return Err(Error::invalid(
+            "clip_grad_norm",
+            "none of the parameters has a gradient",
+        ));
+    };
+    let dev = first.device().clone();
+    let mut total = Tensor::zeros(&[], &dev)?;
+    for (_, g) in &present {
+        total = total.add(&g.square()?.sum_all()?)?;
+    }
+    let norm = total.sqrt()?;
+    let factor = Tensor::scalar(max_norm, &dev)?
+        .div(&norm.add_scalar(1e-6)?)?
+        .clamp(0.0, 1.0)?;
+    for (v, g) in &present {
+        grads.insert(v, g.mul(&factor)?);
+    }
+    Ok(norm)
+}
+
+/// Clamps every gradient of `params` to `[-clip, clip]`, as `torch.nn.utils.clip_grad_value_`.
+pub fn clip_grad_value(grads: &mut Gradients, params: &[Parameter], clip: f32) -> Result<()> {
+    check_hyper("clip_grad_value", "clip", clip, 0.0, f32::INFINITY)?;
+    for p in params {
+        let v = p.value();
+        if let Some(g) = grads.remove(&v) {
+            grads.insert(&v, g.clamp(-clip, clip)?);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,341 @@
+//! SGD, Adam, AdamW, RMSprop and Adagrad: PyTorch's algorithms and defaults. Each is a config
+//! (validated once, in `new`) over the shared [`Core`]; the arithmetic is in
+//! `shaders/optim.wgsl` and `src/cpu/optim.rs`.
+
+use super::{check_hyper, Core, Optimizer};
+use crate::autograd::Gradients;
+use crate::error::{Error, Result};
+use crate::nn::Parameter;
+use crate::storage::{OptimKind, OptimSpec};
+use crate::tensor::Tensor;
+
+/// A spec with every field zero but the kind and rate.
+fn spec(kind: OptimKind, lr: f32) -> OptimSpec {
+    OptimSpec {
+        kind,
+        numel: 0,
+        lr,
+        weight_decay: 0.0,
+        eps: 0.0,
+        beta1: 0.0,
+        beta2: 0.0,
+        dampening: 0.0,
+        bias1: 1.0,
+        bias2_sqrt: 1.0,
+        flags: 0,
+    }
+}
+
+/// The learning-rate and state methods every optimizer forwards to its core.
+macro_rules! forward_to_core {
+    ($names:expr) => {
+        fn lr(&self) -> f32 {
+            self.core.lr()
+        }
+        fn set_lr(&mut self, lr: f32) {
+            self.core.set_lr(lr)
+        }
+        fn state_dict(&self) -> Vec<(String, Tensor)> {
+            self.core.state_dict($names)
+        }
+        fn load_state_dict(&mut self, state: &[(String, Tensor)]) -> Result<()> {
+            self.core.load_state_dict($names, state)
+        }
+    };
+}
+
+/// `torch.optim.SGD`'s settings and defaults (`lr` has none there; 0.01 here).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SgdConfig {
+    pub lr: f32,
+    pub momentum: f32,
+    pub dampening: f32,
+    /// L2 penalty: `weight_decay * w` is added to the gradient.
+    pub weight_decay: f32,
+    /// Nesterov momentum (needs `momentum > 0` and `dampening = 0`).
+    pub nesterov: bool,
+}
+
+impl Default for SgdConfig {
+    fn default() -> Self {
+        SgdConfig {
+            lr: 0.01,
+            momentum: 0.0,
+            dampening: 0.0,
+            weight_decay: 0.0,
+            nesterov: false,
+        }
+    }
+}
+
+/// Stochastic gradient descent with optional momentum, dampening, Nesterov and weight decay.
+pub struct Sgd {
+    core: Core,
+    cfg: SgdConfig,
+}
+
+impl Sgd {
+    pub fn new(params: Vec<Parameter>, cfg: SgdConfig) -> Result<Sgd> {
+        let op = "Sgd::new";
+        check_hyper(op, "momentum", cfg.momentum, 0.0, f32::INFINITY)?;
+        check_hyper(op, "dampening", cfg.dampening, 0.0, 1.0)?;
+        check_hyper(op, "weight_decay", cfg.weight_decay, 0.0, f32::INFINITY)?;
+        if cfg.nesterov && (cfg.momentum <= 0.0 || cfg.dampening != 0.0) {
+            return Err(Error::invalid(
+                op,
+                format!(
+                    "Nesterov momentum needs momentum > 0 and dampening 0, found momentum {} \
+                     and dampening {}",
+                    cfg.momentum, cfg.dampening
+                ),
+            ));
+        }
+        Ok(Sgd {
+            core: Core::new(params, OptimKind::Sgd, cfg.lr)?,
+            cfg,
+        })
+    }
+}
+
+impl Optimizer for Sgd {
+    fn step(&mut self, grads: &Gradients) -> Result<()> {
+        let c = self.cfg;
+        let mut s = spec(OptimKind::Sgd, self.core.lr());
+        s.weight_decay = c.weight_decay;
+        s.beta1 = c.momentum;
+        s.dampening = c.dampening;
+        s.flags = if c.nesterov { OptimSpec::NESTEROV } else { 0 };
+        self.core.step(grads, |_| s)
+    }
+    forward_to_core!(&["momentum_buffer"]);
+}
+
+/// `torch.optim.Adam`'s settings and defaults; also AdamW's (where PyTorch's default
+/// `weight_decay` is 0.01: see [`AdamConfig::adamw`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AdamConfig {
+    pub lr: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub eps: f32,
+    pub weight_decay: f32,
+}
+
+impl Default for AdamConfig {
+    fn default() -> Self {
+        AdamConfig {
+            lr: 1e-3,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.0,
+        }
+    }
+}
+
+impl AdamConfig {
+    /// PyTorch's AdamW defaults: Adam's, with `weight_decay = 0.01`.
+    pub fn adamw() -> AdamConfig {
+        AdamConfig {
+            weight_decay: 0.01,
+            ..AdamConfig::default()
+        }
+    }
+
+    fn check(&self, op: &'static str) -> Result<()> {
+        check_hyper(op, "beta1", self.beta1, 0.0, 1.0)?;
+        check_hyper(op, "beta2", self.beta2, 0.0, 1.0)?;
+        if self.beta1 == 1.0 || self.beta2 == 1.0 {
+            return Err(Error::invalid(
+                op,
+                format!(
+                    "betas must be below 1 (the bias correction divides by 1 - beta^t), found \
+                     ({}, {})",
+                    self.beta1, self.beta2
+                ),
+            ));
+        }
+        check_hyper(op, "eps", self.eps, 0.0, f32::INFINITY)?;
+        check_hyper(op, "weight_decay", self.weight_decay, 0.0, f32::INFINITY)
+    }
+
+    /// The spec for step `t` (1-based); the bias corrections in f64, as PyTorch's Python floats.
+    fn spec(&self, lr: f32, t: u64, decoupled: bool) -> OptimSpec {
+        let mut s = spec(OptimKind::Adam, lr);
+        let t = t.min(i32::MAX as u64) as i32;
+        s.beta1 = self.beta1;
+        s.beta2 = self.beta2;
+        s.eps = self.eps;
+        s.weight_decay = self.weight_decay;
+        s.bias1 = (1.0 - f64::from(self.beta1).powi(t)) as f32;
+        s.bias2_sqrt = (1.0 - f64::from(self.beta2).powi(t)).sqrt() as f32;
+        s.flags = if decoupled { OptimSpec::DECOUPLED } else { 0 };
+        s
+    }
+}
+
+/// Adam: bias-corrected first and second moment estimates; `weight_decay` is an L2 penalty
+/// added to the gradient.
+pub struct Adam {
+    core: Core,
+    cfg: AdamConfig,
+}
+
+impl Adam {
+    pub fn new(params: Vec<Parameter>, cfg: AdamConfig) -> Result<Adam> {
+        cfg.check("Adam::new")?;
+        Ok(Adam {
+            core: Core::new(params, OptimKind::Adam, cfg.lr)?,
+            cfg,
+        })
+    }
+}
+
+impl Optimizer for Adam {
+    fn step(&mut self, grads: &Gradients) -> Result<()> {
+        let (cfg, lr) = (self.cfg, self.core.lr());
+        self.core.step(grads, |t| cfg.spec(lr, t, false))
+    }
+    forward_to_core!(&["exp_avg", "exp_avg_sq"]);
+}
+
+/// AdamW: Adam with decoupled weight decay (`w *= 1 - lr * weight_decay` before the step).
+/// Build its config with [`AdamConfig::adamw`] for PyTorch's defaults.
+pub struct AdamW {
+    core: Core,
+    cfg: AdamConfig,
+}
+
+impl AdamW {
+    pub fn new(params: Vec<Parameter>, cfg: AdamConfig) -> Result<AdamW> {
+        cfg.check("AdamW::new")?;
+        Ok(AdamW {
+            core: Core::new(params, OptimKind::Adam, cfg.lr)?,
+            cfg,
+        })
+    }
+}
+
+impl Optimizer for AdamW {
+    fn step(&mut self, grads: &Gradients) -> Result<()> {
+        let (cfg, lr) = (self.cfg, self.core.lr());
+        self.core.step(grads, |t| cfg.spec(lr, t, true))
+    }
+    forward_to_core!(&["exp_avg", "exp_avg_sq"]);
+}
+
+/// `torch.optim.RMSprop`'s settings and defaults.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RmsPropConfig {
+    pub lr: f32,
+    /// Smoothing of the mean square.
+    pub alpha: f32,
+    pub eps: f32,
+    pub weight_decay: f32,
+    pub momentum: f32,
+    /// Normalise by the variance of the gradient instead of its mean square.
+    pub centered: bool,
+}
+
+impl Default for RmsPropConfig {
+    fn default() -> Self {
+        RmsPropConfig {
+            lr: 0.01,
+            alpha: 0.99,
+            eps: 1e-8,
+            weight_decay: 0.0,
+            momentum: 0.0,
+            centered: false,
+        }
+    }
+}
+
+/// RMSprop: the gradient divided by a running root mean square.
+pub struct RmsProp {
+    core: Core,
+    cfg: RmsPropConfig,
+}
+
+impl RmsProp {
+    pub fn new(params: Vec<Parameter>, cfg: RmsPropConfig) -> Result<RmsProp> {
+        let op = "RmsProp::new";
+        check_hyper(op, "alpha", cfg.alpha, 0.0, 1.0)?;
+        check_hyper(op, "eps", cfg.eps, 0.0, f32::INFINITY)?;
+        check_hyper(op, "weight_decay", cfg.weight_decay, 0.0, f32::INFINITY)?;
+        check_hyper(op, "momentum", cfg.momentum, 0.0, f32::INFINITY)?;
+        Ok(RmsProp {
+            core: Core::new(params, OptimKind::RmsProp, cfg.lr)?,
+            cfg,
+        })
+    }
+}
+
+impl Optimizer for RmsProp {
+    fn step(&mut self, grads: &Gradients) -> Result<()> {
+        let c = self.cfg;
+        let mut s = spec(OptimKind::RmsProp, self.core.lr());
+        s.beta1 = c.momentum;
+        s.beta2 = c.alpha;
+        s.eps = c.eps;
+        s.weight_decay = c.weight_decay;
+        s.flags = if c.centered { OptimSpec::CENTERED } else { 0 };
+        self.core.step(grads, |_| s)
+    }
+    forward_to_core!(&["square_avg", "momentum_buffer", "grad_avg"]);
+}
+
+/// `torch.optim.Adagrad`'s settings and defaults.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AdagradConfig {
+    pub lr: f32,
+    /// The rate at step t is `lr / (1 + (t - 1) lr_decay)`.
+    pub lr_decay: f32,
+    pub weight_decay: f32,
+    /// Where the sum of squared gradients starts.
+    pub initial_accumulator_value: f32,
+    pub eps: f32,
+}
+
+impl Default for AdagradConfig {
+    fn default() -> Self {
+        AdagradConfig {
+            lr: 0.01,
+            lr_decay: 0.0,
+            weight_decay: 0.0,
+            initial_accumulator_value: 0.0,
+            eps: 1e-10,
+        }
+    }
+}
+
+/// Adagrad: each element's rate shrinks with the sum of its squared gradients.
+pub struct Adagrad {
+    core: Core,
+    cfg: AdagradConfig,
+}
+
+impl Adagrad {
+    pub fn new(params: Vec<Parameter>, cfg: AdagradConfig) -> Result<Adagrad> {
+        let op = "Adagrad::new";
+        check_hyper(op, "lr_decay", cfg.lr_decay, 0.0, f32::INFINITY)?;
+        check_hyper(op, "weight_decay", cfg.weight_decay, 0.0, f32::INFINITY)?;
+        let init = cfg.initial_accumulator_value;
+        check_hyper(op, "initial_accumulator_value", init, 0.0, f32::INFINITY)?;
+        check_hyper(op, "eps", cfg.eps, 0.0, f32::INFINITY)?;
+        let core = Core::new(params, OptimKind::Adagrad, cfg.lr)?.with_initial_state(init);
+        Ok(Adagrad { core, cfg })
+    }
+}
+
+impl Optimizer for Adagrad {
+    fn step(&mut self, grads: &Gradients) -> Result<()> {
+        let (c, lr) = (self.cfg, self.core.lr());
+        self.core.step(grads, |t| {
+            let mut s = spec(OptimKind::Adagrad, lr / (1.0 + (t - 1) as f32 * c.lr_decay));
+            s.eps = c.eps;
+            s.weight_decay = c.weight_decay;
+            s
+        })
+    }
+    forward_to_core!(&["sum"]);
+}

@@ -1,0 +1,202 @@
+# Writes tests/data/torch_goldens.safetensors: inputs and PyTorch's outputs for the loss,
+# optimizer, scheduler, layer and checkpoint tests (tests/train.rs, tests/checkpoint.rs).
+# Made with torch 2.15.0 (CPU), safetensors 0.8.0, numpy 2.4:
+#   python3 -m venv /tmp/pt && /tmp/pt/bin/pip install torch numpy safetensors
+#   /tmp/pt/bin/python tests/data/make_torch_goldens.py
+# Also writes tests/data/torch_model.safetensors (a small CNN's state_dict, as PyTorch users
+# save it) whose output on a fixed input is in the goldens.
+import math
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from safetensors.torch import save_file
+
+torch.manual_seed(0)
+out = {}
+
+
+def put(name, t):
+    out[name] = t.detach().to(torch.float32).contiguous().clone()
+
+
+# ---- losses: value (mean, sum, none) and gradients of the mean ----
+x = torch.randn(4, 3)
+y = torch.randn(4, 3)
+put("loss.x", x)
+put("loss.y", y)
+for name, fn in [
+    ("mse", lambda a, b, r: F.mse_loss(a, b, reduction=r)),
+    ("l1", lambda a, b, r: F.l1_loss(a, b, reduction=r)),
+    ("huber", lambda a, b, r: F.huber_loss(a, b, reduction=r, delta=0.5)),
+    ("smooth_l1", lambda a, b, r: F.smooth_l1_loss(a, b, reduction=r, beta=0.5)),
+]:
+    a = x.clone().requires_grad_()
+    for r in ["sum", "none"]:
+        put(f"loss.{name}.{r}", fn(x, y, r))
+    m = fn(a, y, "mean")
+    m.backward()
+    put(f"loss.{name}.mean", m)
+    put(f"loss.{name}.grad", a.grad)
+
+logits = torch.randn(4, 5) * 2
+classes = torch.tensor([0, 3, 4, 1])
+soft = torch.softmax(torch.randn(4, 5), dim=1)
+put("ce.logits", logits)
+put("ce.classes", classes)
+put("ce.soft", soft)
+for name, tgt, smooth in [("ce", classes, 0.0), ("ce_smooth", classes, 0.1), ("ce_soft", soft, 0.2)]:
+    a = logits.clone().requires_grad_()
+    t = tgt.clone().float().requires_grad_() if tgt.is_floating_point() else tgt
+    m = F.cross_entropy(a, t, label_smoothing=smooth)
+    m.backward()
+    put(f"loss.{name}.mean", m)
+    put(f"loss.{name}.sum", F.cross_entropy(logits, tgt, label_smoothing=smooth, reduction="sum"))
+    put(f"loss.{name}.none", F.cross_entropy(logits, tgt, label_smoothing=smooth, reduction="none"))
+    put(f"loss.{name}.grad", a.grad)
+    if tgt.is_floating_point():
+        put(f"loss.{name}.grad_target", t.grad)
+a = torch.log_softmax(logits, 1).requires_grad_()
+m = F.nll_loss(a, classes)
+m.backward()
+put("loss.nll.mean", m)
+put("loss.nll.grad", a.grad)
+
+p = torch.sigmoid(torch.randn(4, 3))
+p[0, 0] = 0.0  # a clamped log: PyTorch's -100
+b = torch.tensor([[1.0, 0.0, 1.0], [0.0, 0.3, 1.0], [1.0, 1.0, 0.0], [0.5, 0.0, 1.0]])
+put("bce.p", p)
+put("bce.y", b)
+for name, inp, fn in [
+    ("bce", p, F.binary_cross_entropy),
+    ("bce_logits", x, F.binary_cross_entropy_with_logits),
+]:
+    a = inp.clone().requires_grad_()
+    t = b.clone().requires_grad_()
+    m = fn(a, t)
+    m.backward()
+    put(f"loss.{name}.mean", m)
+    put(f"loss.{name}.sum", fn(inp, b, reduction="sum"))
+    put(f"loss.{name}.grad", a.grad)
+    put(f"loss.{name}.grad_target", t.grad)
+
+# ---- optimizers: three steps on loss = mean((tanh(x w + b) - t)^2) ----
+ox = torch.randn(4, 3)
+ot = torch.randn(4, 2)
+w0 = torch.randn(3, 2)
+b0 = torch.randn(2)
+for n, v in [("x", ox), ("t", ot), ("w", w0), ("b", b0)]:
+    put(f"optim.{n}", v)
+configs = {
+    "sgd": lambda ps: torch.optim.SGD(ps, lr=0.1),
+    "sgd_momentum": lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.9, dampening=0.1, weight_decay=0.01),
+    "sgd_nesterov": lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True),
+    "adam": lambda ps: torch.optim.Adam(ps, lr=0.1),
+    "adam_l2": lambda ps: torch.optim.Adam(ps, lr=0.1, betas=(0.8, 0.99), weight_decay=0.1),
+    "adamw": lambda ps: torch.optim.AdamW(ps, lr=0.1, weight_decay=0.1),
+    "rmsprop": lambda ps: torch.optim.RMSprop(ps, lr=0.01),
+    "rmsprop_centered": lambda ps: torch.optim.RMSprop(ps, lr=0.01, momentum=0.9, centered=True, weight_decay=0.01),
+    "adagrad": lambda ps: torch.optim.Adagrad(ps, lr=0.1, lr_decay=0.01, weight_decay=0.01, initial_accumulator_value=0.1),
+}
+for name, make in configs.items():
+    w = w0.clone().requires_grad_()
+    b = b0.clone().requires_grad_()
+    opt = make([w, b])
+    for step in range(1, 4):
+        opt.zero_grad()
+        loss = ((torch.tanh(ox @ w + b) - ot) ** 2).mean()
+        loss.backward()
+        opt.step()
+        put(f"optim.{name}.w{step}", w)
+        put(f"optim.{name}.b{step}", b)
+
+# ---- schedulers: the rate at steps 0..11 ----
+def lrs(make, steps=12):
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    s = make(opt)
+    seq = [opt.param_groups[0]["lr"]]
+    for _ in range(steps - 1):
+        opt.step()
+        s.step()
+        seq.append(opt.param_groups[0]["lr"])
+    return torch.tensor(seq, dtype=torch.float64)
+
+S = torch.optim.lr_scheduler
+put("sched.step", lrs(lambda o: S.StepLR(o, step_size=3, gamma=0.5)))
+put("sched.multistep", lrs(lambda o: S.MultiStepLR(o, milestones=[2, 5, 9], gamma=0.1)))
+put("sched.exponential", lrs(lambda o: S.ExponentialLR(o, gamma=0.9)))
+put("sched.cosine", lrs(lambda o: S.CosineAnnealingLR(o, T_max=10, eta_min=0.001)))
+put("sched.linear", lrs(lambda o: S.LinearLR(o, start_factor=0.25, end_factor=1.0, total_iters=4)))
+put("sched.onecycle", lrs(lambda o: S.OneCycleLR(o, max_lr=0.1, total_steps=12, cycle_momentum=False)))
+put("sched.sequential", lrs(lambda o: S.SequentialLR(o, [
+    S.LinearLR(o, start_factor=0.1, end_factor=1.0, total_iters=3),
+    S.CosineAnnealingLR(o, T_max=8)], milestones=[3])))
+
+# ---- layers: forward outputs for fixed weights and inputs ----
+img = torch.randn(2, 3, 7, 6)
+put("layer.img", img)
+conv = nn.Conv2d(3, 4, 3, stride=2, padding=1)
+put("layer.conv.weight", conv.weight)
+put("layer.conv.bias", conv.bias)
+put("layer.conv.out", conv(img))
+put("layer.maxpool.out", nn.MaxPool2d(2)(img))
+put("layer.avgpool.out", nn.AvgPool2d(3, stride=2, padding=1)(img))
+put("layer.adaptive.out", nn.AdaptiveAvgPool2d((3, 4))(img))
+bn = nn.BatchNorm2d(3)
+put("layer.bn.out", bn(img))
+put("layer.bn.running_mean", bn.running_mean)
+put("layer.bn.running_var", bn.running_var)
+vec = torch.randn(5, 6)
+put("layer.vec", vec)
+lin = nn.Linear(6, 4)
+put("layer.linear.weight", lin.weight)
+put("layer.linear.bias", lin.bias)
+put("layer.linear.out", lin(vec))
+ln = nn.LayerNorm(6)
+with torch.no_grad():
+    ln.weight.copy_(torch.randn(6))
+    ln.bias.copy_(torch.randn(6))
+put("layer.ln.weight", ln.weight)
+put("layer.ln.bias", ln.bias)
+put("layer.ln.out", ln(vec))
+put("layer.gelu_tanh.out", nn.GELU(approximate="tanh")(vec))
+put("layer.leaky.out", nn.LeakyReLU(0.1)(vec))
+put("layer.log_softmax.out", nn.LogSoftmax(dim=1)(vec))
+emb = nn.Embedding(7, 3)
+put("layer.emb.weight", emb.weight)
+put("layer.emb.out", emb(torch.tensor([[0, 6, 2], [2, 2, 5]])))
+
+# ---- recurrent layers (batch-first), with given initial states ----
+seq = torch.randn(2, 5, 3)  # [batch, time, features]
+put("rnn.x", seq)
+h0 = torch.randn(1, 2, 4)
+c0 = torch.randn(1, 2, 4)
+put("rnn.h0", h0)
+put("rnn.c0", c0)
+for name, layer in [("rnn", nn.RNN(3, 4, batch_first=True)),
+                    ("lstm", nn.LSTM(3, 4, batch_first=True)),
+                    ("gru", nn.GRU(3, 4, batch_first=True))]:
+    for pn, pv in layer.named_parameters():
+        put(f"{name}.{pn}", pv)
+    if name == "lstm":
+        o, (hn, cn) = layer(seq, (h0, c0))
+        put(f"{name}.cn", cn)
+    else:
+        o, hn = layer(seq, h0)
+    put(f"{name}.out", o)
+    put(f"{name}.hn", hn)
+
+# ---- a small CNN saved as PyTorch users save it, and its output ----
+model = nn.Sequential(
+    nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
+    nn.Flatten(), nn.Linear(4 * 4 * 4, 10))
+model.train()
+model(torch.randn(8, 1, 8, 8))  # move the running statistics off their defaults
+model.eval()
+probe = torch.randn(3, 1, 8, 8)
+put("model.input", probe)
+put("model.output", model(probe))
+save_file({k: v.contiguous() for k, v in model.state_dict().items()},
+          "tests/data/torch_model.safetensors", metadata={"format": "pt"})
+
+save_file(out, "tests/data/torch_goldens.safetensors", metadata={"torch": torch.__version__})
+print(len(out), "tensors")

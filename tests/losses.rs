@@ -1,0 +1,293 @@
+//! Every loss against PyTorch's values and gradients (tests/data/make_torch_goldens.py), on
+//! both devices; gradcheck of each; bad input gives errors that name the values.
+
+mod common;
+
+use common::{assert_golden, check_grad, golden, signed, uniform};
+use ferrograd::nn::loss::{self, Reduction};
+use ferrograd::{Device, Error, Result, Tensor};
+
+type LossFn = fn(&Tensor, &Tensor, Reduction) -> Result<Tensor>;
+
+fn huber(a: &Tensor, b: &Tensor, r: Reduction) -> Result<Tensor> {
+    loss::huber(a, b, 0.5, r)
+}
+fn smooth_l1(a: &Tensor, b: &Tensor, r: Reduction) -> Result<Tensor> {
+    loss::smooth_l1(a, b, 0.5, r)
+}
+
+/// The value for each reduction and the gradient of the mean (input and, where given, target).
+fn check(dev: &Device, name: &str, f: LossFn, x: &str, y: &str, target_grad: bool) {
+    let (x, y) = (golden(x, dev), golden(y, dev));
+    let tol = (1e-5, 1e-5);
+    assert_golden(
+        &f(&x, &y, Reduction::Sum).unwrap(),
+        &format!("loss.{name}.sum"),
+        tol.0,
+        tol.1,
+    );
+    if common::try_golden(&format!("loss.{name}.none"), dev).is_some() {
+        let none = f(&x, &y, Reduction::None).unwrap();
+        assert_golden(&none, &format!("loss.{name}.none"), tol.0, tol.1);
+    }
+    let (xv, yv) = (x.requires_grad(), y.requires_grad());
+    let mean = f(&xv, &yv, Reduction::Mean).unwrap();
+    assert_eq!(mean.device(), dev);
+    assert_golden(&mean, &format!("loss.{name}.mean"), tol.0, tol.1);
+    let grads = mean.backward().unwrap();
+    assert_golden(
+        grads.get(&xv).unwrap(),
+        &format!("loss.{name}.grad"),
+        1e-6,
+        1e-4,
+    );
+    if target_grad {
+        let g = grads.get(&yv).unwrap();
+        assert_golden(g, &format!("loss.{name}.grad_target"), 1e-6, 1e-4);
+    }
+}
+
+fn regression_losses(dev: &Device) {
+    check(dev, "mse", loss::mse, "loss.x", "loss.y", false);
+    check(dev, "l1", loss::l1, "loss.x", "loss.y", false);
+    check(dev, "huber", huber, "loss.x", "loss.y", false);
+    check(dev, "smooth_l1", smooth_l1, "loss.x", "loss.y", false);
+}
+
+fn ce_smooth(a: &Tensor, b: &Tensor, r: Reduction) -> Result<Tensor> {
+    loss::cross_entropy_with_smoothing(a, b, 0.1, r)
+}
+fn ce_soft(a: &Tensor, b: &Tensor, r: Reduction) -> Result<Tensor> {
+    loss::cross_entropy_with_smoothing(a, b, 0.2, r)
+}
+
+fn classification_losses(dev: &Device) {
+    check(
+        dev,
+        "ce",
+        loss::cross_entropy,
+        "ce.logits",
+        "ce.classes",
+        false,
+    );
+    check(
+        dev,
+        "ce_smooth",
+        ce_smooth,
+        "ce.logits",
+        "ce.classes",
+        false,
+    );
+    check(dev, "ce_soft", ce_soft, "ce.logits", "ce.soft", true);
+    // nll of PyTorch's log-softmax of the same logits
+    let lsm = golden("ce.logits", dev)
+        .log_softmax(1)
+        .unwrap()
+        .requires_grad();
+    let m = loss::nll(&lsm, &golden("ce.classes", dev), Reduction::Mean).unwrap();
+    assert_golden(&m, "loss.nll.mean", 1e-5, 1e-5);
+    let g = m.backward().unwrap();
+    assert_golden(g.get(&lsm).unwrap(), "loss.nll.grad", 1e-6, 1e-5);
+    // The per-row losses of the fused op equal log-softmax then nll.
+    let logits = golden("ce.logits", dev);
+    let classes = golden("ce.classes", dev);
+    let fused = loss::cross_entropy(&logits, &classes, Reduction::None).unwrap();
+    let plain = loss::nll(&logits.log_softmax(1).unwrap(), &classes, Reduction::None).unwrap();
+    common::assert_close(
+        &fused.to_vec().unwrap(),
+        &plain.to_vec().unwrap(),
+        1e-6,
+        1e-6,
+        "ce = nll",
+    );
+}
+
+fn binary_losses(dev: &Device) {
+    // p[0, 0] = 0: PyTorch clamps log(0) to -100 and its gradient denominator to 1e-12.
+    check(
+        dev,
+        "bce",
+        loss::binary_cross_entropy,
+        "bce.p",
+        "bce.y",
+        true,
+    );
+    check(
+        dev,
+        "bce_logits",
+        loss::bce_with_logits,
+        "loss.x",
+        "bce.y",
+        true,
+    );
+    // At logit 0 the gradient is sigmoid(0) - y = 0.5 - y (a composition through |x| gives -y).
+    let x = Tensor::zeros(&[2], dev).unwrap().requires_grad();
+    let y = Tensor::from_vec(vec![0.0, 1.0], &[2], dev).unwrap();
+    let l = loss::bce_with_logits(&x, &y, Reduction::Sum).unwrap();
+    assert_eq!(
+        l.backward().unwrap().get(&x).unwrap().to_vec().unwrap(),
+        [0.5, -0.5]
+    );
+    // Large logits do not overflow.
+    let big = Tensor::from_vec(vec![100.0, -100.0], &[2], dev).unwrap();
+    let l = loss::bce_with_logits(&big, &y, Reduction::None)
+        .unwrap()
+        .to_vec()
+        .unwrap();
+    assert!(
+        (l[0] - 100.0).abs() < 1e-3 && (l[1] - 100.0).abs() < 1e-3,
+        "{l:?}"
+    );
+}
+
+fn loss_gradcheck(dev: &Device) {
+    let x = signed(&[3, 4], 0.2, 2.0, 1);
+    let y = signed(&[3, 4], 0.2, 2.0, 2);
+    // Inputs kept off the kinks of |d| and the huber knee.
+    let y_far = x.add(&signed(&[3, 4], 0.1, 0.4, 3)).unwrap();
+    let r = Reduction::Mean;
+    check_grad(dev, &[&x, &y], |t| loss::mse(&t[0], &t[1], r), "mse");
+    check_grad(
+        dev,
+        &[&x, &y_far],
+        |t| loss::l1(&t[0], &t[1], Reduction::Sum),
+        "l1",
+    );
+    let y_huber = x.add(&signed(&[3, 4], 0.6, 2.0, 4)).unwrap();
+    check_grad(
+        dev,
+        &[&x, &y_huber],
+        |t| loss::huber(&t[0], &t[1], 0.5, r),
+        "huber linear",
+    );
+    check_grad(
+        dev,
+        &[&x, &y_far],
+        |t| loss::huber(&t[0], &t[1], 0.5, r),
+        "huber quadratic",
+    );
+    check_grad(
+        dev,
+        &[&x, &y_huber],
+        |t| loss::smooth_l1(&t[0], &t[1], 0.5, r),
+        "smooth_l1",
+    );
+    let classes = Tensor::from_vec(vec![0.0, 3.0, 1.0], &[3], &Device::cpu()).unwrap();
+    // The class indices follow the input's device (gradcheck runs in f64).
+    let on = |t: &Tensor| classes.to_device(t.device()).unwrap();
+    check_grad(
+        dev,
+        &[&x],
+        |t| loss::cross_entropy_with_smoothing(&t[0], &on(&t[0]), 0.1, r),
+        "ce",
+    );
+    let soft = uniform(&[3, 4], 0.0, 1.0, 5);
+    check_grad(
+        dev,
+        &[&x, &soft],
+        |t| loss::cross_entropy(&t[0], &t[1], Reduction::None),
+        "ce soft",
+    );
+    let p = uniform(&[3, 4], 0.1, 0.9, 6);
+    let q = uniform(&[3, 4], 0.0, 1.0, 7);
+    check_grad(
+        dev,
+        &[&p, &q],
+        |t| loss::binary_cross_entropy(&t[0], &t[1], r),
+        "bce",
+    );
+    check_grad(
+        dev,
+        &[&x, &q],
+        |t| loss::bce_with_logits(&t[0], &t[1], r),
+        "bce logits",
+    );
+    let lsm = x.log_softmax(1).unwrap();
+    check_grad(
+        dev,
+        &[&lsm],
+        |t| loss::nll(&t[0], &on(&t[0]), Reduction::Sum),
+        "nll",
+    );
+}
+
+device_tests!(
+    regression_losses,
+    classification_losses,
+    binary_losses,
+    loss_gradcheck
+);
+
+fn message(r: Result<Tensor>) -> String {
+    match r {
+        Err(e) => e.to_string(),
+        Ok(t) => panic!("expected an error, got shape {:?}", t.shape()),
+    }
+}
+
+#[test]
+fn loss_errors() {
+    let dev = Device::cpu();
+    let a = Tensor::zeros(&[4, 3], &dev).unwrap();
+    let col = Tensor::zeros(&[4, 1], &dev).unwrap();
+    let m = message(loss::mse(&a, &col, Reduction::Mean));
+    assert!(m.contains("mse: shapes [4, 3] and [4, 1] differ"), "{m}");
+    let m = message(loss::huber(&a, &a, -1.0, Reduction::Mean));
+    assert!(
+        m.contains("huber: delta must be finite and > 0, found -1"),
+        "{m}"
+    );
+    let classes = Tensor::from_vec(vec![0.0, 1.0, 2.0], &[3], &dev).unwrap();
+    let m = message(loss::cross_entropy(&a, &classes, Reduction::Mean));
+    assert!(m.contains("cross_entropy: shapes [4, 3] and [3]"), "{m}");
+    assert!(
+        m.contains("class indices [4] or probabilities [4, 3]"),
+        "{m}"
+    );
+    let bad = Tensor::from_vec(vec![0.0, 1.0, 2.0, 3.0], &[4], &dev).unwrap();
+    let e = loss::cross_entropy(&a, &bad, Reduction::Mean).unwrap_err();
+    assert!(
+        matches!(e, Error::IndexOutOfRange { index, size: 3, .. } if index == 3.0),
+        "{e}"
+    );
+    let m = message(loss::cross_entropy_with_smoothing(
+        &a,
+        &bad,
+        1.5,
+        Reduction::Mean,
+    ));
+    assert!(
+        m.contains("label smoothing must be in [0, 1], found 1.5"),
+        "{m}"
+    );
+    let m = message(loss::cross_entropy(
+        &Tensor::zeros(&[3], &dev).unwrap(),
+        &bad,
+        Reduction::Mean,
+    ));
+    assert!(m.contains("[batch, classes]"), "{m}");
+    let m = message(loss::nll(&a, &a, Reduction::Mean));
+    assert!(m.contains("nll: expects class indices of shape [4]"), "{m}");
+    let m = message(loss::l1_penalty(&[]));
+    assert!(m.contains("no trainable parameters"), "{m}");
+}
+
+#[test]
+fn penalties() {
+    let dev = Device::cpu();
+    let w = ferrograd::nn::Parameter::new(Tensor::from_vec(vec![1.0, -2.0], &[2], &dev).unwrap());
+    let b = ferrograd::nn::Parameter::new(Tensor::from_vec(vec![3.0], &[1], &dev).unwrap());
+    assert_eq!(
+        loss::l1_penalty(&[w.clone(), b.clone()])
+            .unwrap()
+            .to_scalar()
+            .unwrap(),
+        6.0
+    );
+    let l2 = loss::l2_penalty(&[w.clone(), b.clone()]).unwrap();
+    assert_eq!(l2.to_scalar().unwrap(), 14.0);
+    let g = l2.backward().unwrap();
+    assert_eq!(g.get(&w.value()).unwrap().to_vec().unwrap(), [2.0, -4.0]);
+    b.set_trainable(false);
+    assert_eq!(loss::l1_penalty(&[w, b]).unwrap().to_scalar().unwrap(), 3.0);
+}
