@@ -241,10 +241,7 @@ impl Sequential {
     }
 
     /// `list` over the layers, each named by its position.
-    fn by_position(
-        &self,
-        list: fn(&[(&str, &dyn Module)]) -> Named,
-    ) -> Named {
+    fn by_position(&self, list: fn(&[(&str, &dyn Module)]) -> Named) -> Named {
         let names: Vec<String> = (0..self.layers.len()).map(|i| i.to_string()).collect();
         let children: Vec<(&str, &dyn Module)> = names
             .iter()
