@@ -21,6 +21,7 @@
 
 mod autograd;
 mod cpu;
+pub mod data;
 mod device;
 mod display;
 mod error;

@@ -1,0 +1,137 @@
+//! MNIST and Fashion-MNIST from the four IDX files in a directory (gzipped or raw; the two
+//! datasets share the file names and format).
+
+use std::path::{Path, PathBuf};
+
+use super::idx::{self, file_error};
+use crate::error::Result;
+
+/// The four files, by split: (images, labels).
+const FILES: [(&str, &str); 2] = [
+    ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+];
+
+/// Labelled grayscale images, kept as the bytes the files hold: image `i` is
+/// `images[i * height * width..][..height * width]`, row-major, 0 (background) to 255.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ImageSet {
+    pub images: Vec<u8>,
+    pub labels: Vec<u8>,
+    pub height: usize,
+    pub width: usize,
+    pub classes: usize,
+}
+
+impl ImageSet {
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// Pixels per image.
+    pub fn pixels(&self) -> usize {
+        self.height * self.width
+    }
+
+    /// The first `n` images (all of them if there are fewer): `--limit` for quick runs.
+    pub fn take(&self, n: usize) -> ImageSet {
+        let n = n.min(self.len());
+        ImageSet {
+            images: self.images[..n * self.pixels()].to_vec(),
+            labels: self.labels[..n].to_vec(),
+            ..*self
+        }
+    }
+}
+
+/// The training (60,000) and test (10,000) splits.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Mnist {
+    pub train: ImageSet,
+    pub test: ImageSet,
+}
+
+/// Fashion-MNIST has MNIST's files, format and ten classes; only the pictures differ.
+pub type FashionMnist = Mnist;
+
+impl Mnist {
+    /// Reads `train-images-idx3-ubyte[.gz]`, `train-labels-idx1-ubyte[.gz]`,
+    /// `t10k-images-idx3-ubyte[.gz]` and `t10k-labels-idx1-ubyte[.gz]` from `dir`.
+    ///
+    /// # Errors
+    /// [`crate::Error::File`] naming the file and the problem: a missing file (with the four
+    /// names expected), a wrong magic number, a truncated file or one longer than its header
+    /// says, header dimensions over 1 GiB, image and label counts that differ, a label of 10
+    /// or more.
+    pub fn load(dir: impl AsRef<Path>) -> Result<Mnist> {
+        let dir = dir.as_ref();
+        let [train, test] = FILES.map(|(images, labels)| split(dir, images, labels));
+        Ok(Mnist {
+            train: train?,
+            test: test?,
+        })
+    }
+}
+
+/// `dir/name` or `dir/name.gz`, whichever exists.
+fn find(dir: &Path, name: &str) -> Result<PathBuf> {
+    let raw = dir.join(name);
+    let gz = dir.join(format!("{name}.gz"));
+    for p in [&gz, &raw] {
+        if p.is_file() {
+            return Ok(p.clone());
+        }
+    }
+    let all: Vec<String> = FILES
+        .iter()
+        .flat_map(|(i, l)| [format!("{i}.gz"), format!("{l}.gz")])
+        .collect();
+    Err(file_error(
+        &gz,
+        format!(
+            "not found (nor {name}). Put the four MNIST files there ({}), gzipped or not",
+            all.join(", ")
+        ),
+    ))
+}
+
+fn split(dir: &Path, images: &str, labels: &str) -> Result<ImageSet> {
+    let (ipath, lpath) = (find(dir, images)?, find(dir, labels)?);
+    let img = idx::read(&ipath, 3)?;
+    let lab = idx::read(&lpath, 1)?;
+    let (n, height, width) = (img.dims[0], img.dims[1], img.dims[2]);
+    if lab.dims[0] != n {
+        return Err(file_error(
+            &lpath,
+            format!(
+                "holds {} labels but {} holds {n} images; the two files must come from the same \
+                 split",
+                lab.dims[0],
+                ipath.display()
+            ),
+        ));
+    }
+    let classes = 10;
+    if let Some((i, &l)) = lab
+        .data
+        .iter()
+        .enumerate()
+        .find(|(_, &l)| usize::from(l) >= classes)
+    {
+        return Err(file_error(
+            &lpath,
+            format!("label {i} is {l}, outside 0..{classes}: the file is corrupt"),
+        ));
+    }
+    Ok(ImageSet {
+        images: img.data,
+        labels: lab.data,
+        height,
+        width,
+        classes,
+    })
+}

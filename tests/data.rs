@@ -1,0 +1,278 @@
+//! The MNIST reader on the real files (../shared/data/mnist) and on small IDX files built here
+//! with every kind of damage; the DataLoader's batching, shuffling and normalisation.
+
+mod common;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use ferrograd::data::{DataLoader, ImageSet, Mnist, MNIST_MEAN, MNIST_STD};
+use ferrograd::Device;
+
+/// The shared MNIST copy (`$FERROGRAD_MNIST` overrides), or `None` with a printed reason.
+fn shared_mnist() -> Option<PathBuf> {
+    let dir = std::env::var_os("FERROGRAD_MNIST")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mnist"));
+    if dir.join("train-images-idx3-ubyte.gz").is_file() {
+        Some(dir)
+    } else {
+        eprintln!(
+            "SKIPPED: no MNIST files in {} (set FERROGRAD_MNIST)",
+            dir.display()
+        );
+        None
+    }
+}
+
+#[test]
+fn real_mnist_loads() {
+    let Some(dir) = shared_mnist() else { return };
+    let m = Mnist::load(&dir).unwrap();
+    assert_eq!((m.train.len(), m.test.len()), (60_000, 10_000));
+    assert_eq!(
+        (m.train.height, m.train.width, m.train.classes),
+        (28, 28, 10)
+    );
+    assert_eq!(m.train.images.len(), 60_000 * 784);
+    // The well-known first labels of each split.
+    assert_eq!(&m.train.labels[..5], &[5, 0, 4, 1, 9]);
+    assert_eq!(&m.test.labels[..3], &[7, 2, 1]);
+    let mut counts = [0usize; 10];
+    m.train
+        .labels
+        .iter()
+        .for_each(|&l| counts[usize::from(l)] += 1);
+    assert!(
+        counts.iter().all(|&c| (5_400..=6_800).contains(&c)),
+        "{counts:?}"
+    );
+    // The pixel mean is MNIST's published 0.1307.
+    let mean =
+        m.train.images.iter().map(|&p| f64::from(p)).sum::<f64>() / (60_000.0 * 784.0 * 255.0);
+    assert!((mean - f64::from(MNIST_MEAN)).abs() < 1e-4, "{mean}");
+}
+
+/// An IDX file: magic (u8 data, `dims.len()` dimensions), big-endian dims, then `data`.
+fn idx(dims: &[u32], data: &[u8]) -> Vec<u8> {
+    let mut out = vec![0, 0, 8, dims.len() as u8];
+    dims.iter().for_each(|d| out.extend(d.to_be_bytes()));
+    out.extend(data);
+    out
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
+}
+
+/// A directory holding a tiny valid MNIST (3 training and 2 test images of 2×2), with
+/// `change` applied to the named file's bytes before it is written (gzipped if `gz`).
+fn tiny(tag: &str, gz: bool, file: &str, change: impl Fn(Vec<u8>) -> Vec<u8>) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ferrograd-mnist-{}-{tag}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let files = [
+        (
+            "train-images-idx3-ubyte",
+            idx(&[3, 2, 2], &[0, 255, 128, 1, 2, 3, 4, 5, 6, 7, 8, 9]),
+        ),
+        ("train-labels-idx1-ubyte", idx(&[3], &[3, 1, 4])),
+        ("t10k-images-idx3-ubyte", idx(&[2, 2, 2], &[9; 8])),
+        ("t10k-labels-idx1-ubyte", idx(&[2], &[0, 9])),
+    ];
+    for (name, bytes) in files {
+        let bytes = if name == file { change(bytes) } else { bytes };
+        let (path, bytes) = match gz {
+            true => (dir.join(format!("{name}.gz")), gzip(&bytes)),
+            false => (dir.join(name), bytes),
+        };
+        std::fs::write(path, bytes).unwrap();
+    }
+    dir
+}
+
+#[test]
+fn tiny_files_load_raw_and_gzipped() {
+    for gz in [false, true] {
+        let dir = tiny(&format!("ok{gz}"), gz, "", |b| b);
+        let m = Mnist::load(&dir).unwrap();
+        assert_eq!(m.train.labels, [3, 1, 4]);
+        assert_eq!((m.train.height, m.train.width), (2, 2));
+        assert_eq!(&m.train.images[..4], &[0, 255, 128, 1]);
+        assert_eq!(m.test.len(), 2);
+        std::fs::remove_dir_all(dir).ok();
+    }
+}
+
+#[test]
+fn damaged_files_are_errors() {
+    // (tag, file, damage, expected message)
+    type Damage = Box<dyn Fn(Vec<u8>) -> Vec<u8>>;
+    let cases: Vec<(&str, &str, Damage, &str)> = vec![
+        (
+            "magic",
+            "train-images-idx3-ubyte",
+            Box::new(|mut b| {
+                b[2] = 0x0d;
+                b
+            }),
+            "wrong magic number 00000d03",
+        ),
+        (
+            "rank",
+            "train-labels-idx1-ubyte",
+            Box::new(|mut b| {
+                b[3] = 3;
+                b
+            }),
+            "expected 00000801",
+        ),
+        (
+            "truncated",
+            "train-images-idx3-ubyte",
+            Box::new(|b| b[..b.len() - 3].to_vec()),
+            "truncated: the header [3, 2, 2] promises 12 bytes of data, the file has 9",
+        ),
+        (
+            "header cut",
+            "t10k-labels-idx1-ubyte",
+            Box::new(|b| b[..6].to_vec()),
+            "truncated: could not read dimension 0",
+        ),
+        (
+            "trailing",
+            "t10k-images-idx3-ubyte",
+            Box::new(|mut b| {
+                b.push(1);
+                b
+            }),
+            "more data than the header [2, 2, 2] declares",
+        ),
+        (
+            "huge",
+            "train-images-idx3-ubyte",
+            Box::new(|_| idx(&[u32::MAX, 60_000, 60_000], &[1, 2, 3])),
+            "exceed the 1 GiB limit",
+        ),
+        (
+            "count",
+            "train-labels-idx1-ubyte",
+            Box::new(|_| idx(&[2], &[1, 2])),
+            "holds 2 labels but",
+        ),
+        (
+            "label",
+            "t10k-labels-idx1-ubyte",
+            Box::new(|_| idx(&[2], &[0, 10])),
+            "label 1 is 10, outside 0..10",
+        ),
+    ];
+    for gz in [false, true] {
+        for (tag, file, change, expect) in &cases {
+            let dir = tiny(&format!("{tag}{gz}"), gz, file, change);
+            let e = Mnist::load(&dir).unwrap_err().to_string();
+            assert!(e.contains(expect), "{tag} (gz {gz}): {e}");
+            let named = if *tag == "count" {
+                "train-labels"
+            } else {
+                file
+            };
+            assert!(
+                e.contains(named),
+                "{tag}: the error should name the file: {e}"
+            );
+            if *tag != "count" && *tag != "label" {
+                assert!(e.contains("delete it and download it again"), "{tag}: {e}");
+            }
+            std::fs::remove_dir_all(dir).ok();
+        }
+    }
+    // A gzip stream cut short.
+    let dir = tiny("cutgz", true, "", |b| b);
+    let path = dir.join("train-images-idx3-ubyte.gz");
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() - 12]).unwrap();
+    let e = Mnist::load(&dir).unwrap_err().to_string();
+    assert!(
+        e.contains("train-images-idx3-ubyte.gz") && e.contains("download it again"),
+        "{e}"
+    );
+    std::fs::remove_dir_all(dir).ok();
+
+    let e = Mnist::load("/nonexistent-dir").unwrap_err().to_string();
+    assert!(
+        e.contains("not found") && e.contains("t10k-labels-idx1-ubyte.gz"),
+        "{e}"
+    );
+}
+
+fn set(n: usize) -> ImageSet {
+    ImageSet {
+        images: (0..n * 4).map(|i| (i % 256) as u8).collect(),
+        labels: (0..n).map(|i| (i % 10) as u8).collect(),
+        height: 2,
+        width: 2,
+        classes: 10,
+    }
+}
+
+fn loader_batches(dev: &Device) {
+    let s = set(23);
+    let l = DataLoader::new(&s, 5, dev).unwrap();
+    assert_eq!(l.len(), 5);
+    let batches: Vec<_> = l.epoch(0).map(|b| b.unwrap()).collect();
+    assert_eq!(batches.len(), 5);
+    assert_eq!(batches[0].images.shape(), &[5, 1, 2, 2]);
+    assert_eq!(batches[4].images.shape(), &[3, 1, 2, 2]);
+    assert_eq!(batches[0].images.device(), dev);
+    // In file order, scaled to [0, 1].
+    let first = batches[0].images.to_vec().unwrap();
+    assert_eq!(&first[..4], &[0.0, 1.0 / 255.0, 2.0 / 255.0, 3.0 / 255.0]);
+    assert_eq!(
+        batches[1].labels.to_vec().unwrap(),
+        [5.0, 6.0, 7.0, 8.0, 9.0]
+    );
+
+    let l = DataLoader::new(&s, 5, dev)
+        .unwrap()
+        .drop_last(true)
+        .shuffle(42);
+    assert_eq!(l.len(), 4);
+    let order = |epoch| -> Vec<f32> {
+        l.epoch(epoch)
+            .flat_map(|b| b.unwrap().images.to_vec().unwrap().into_iter().step_by(4))
+            .collect()
+    };
+    let (a, b, c) = (order(0), order(0), order(1));
+    assert_eq!(a.len(), 20);
+    assert_eq!(a, b, "the same seed and epoch must give the same order");
+    assert_ne!(a, c, "each epoch should have its own order");
+    let mut seen: Vec<u32> = a.iter().map(|v| (v * 255.0 / 4.0).round() as u32).collect();
+    seen.sort_unstable();
+    seen.dedup();
+    assert_eq!(seen.len(), 20, "an epoch repeats an image");
+
+    let l = DataLoader::new(&s, 64, dev)
+        .unwrap()
+        .normalize(MNIST_MEAN, MNIST_STD)
+        .unwrap();
+    let v = l.epoch(0).next().unwrap().unwrap().images.to_vec().unwrap();
+    assert!((v[0] - (0.0 - MNIST_MEAN) / MNIST_STD).abs() < 1e-6);
+}
+
+device_tests!(loader_batches);
+
+#[test]
+fn loader_errors() {
+    let s = set(3);
+    let dev = Device::cpu();
+    let e = DataLoader::new(&s, 0, &dev).unwrap_err().to_string();
+    assert!(e.contains("batch size must be at least 1"), "{e}");
+    let e = DataLoader::new(&s, 2, &dev)
+        .unwrap()
+        .normalize(0.0, 0.0)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("std > 0, found 0 and 0"), "{e}");
+}
