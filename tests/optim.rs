@@ -438,3 +438,37 @@ fn optimizer_errors() {
     );
     assert!(opt.state_dict().is_empty());
 }
+
+/// The update is per element, so a parameter large enough for the CPU's parallel chunks
+/// (40,000 elements: 3 chunks) must match, element for element, the same optimizer run on a
+/// small parameter holding its last 100 values.
+fn large_parameters_chunk_correctly(dev: &Device) {
+    let values = common::normal(&[40_000], 21).to_device(dev).unwrap();
+    let tail = values.narrow(0, 39_900, 100).unwrap().contiguous().unwrap();
+    let run = |start: &Tensor| -> Vec<f32> {
+        let w = Parameter::new(start.clone());
+        let c = RmsPropConfig {
+            momentum: 0.9,
+            centered: true,
+            ..Default::default()
+        };
+        let mut opt = RmsProp::new(vec![w.clone()], c).unwrap();
+        for _ in 0..2 {
+            // loss = sum(w³) / 3: gradient w², different for every element
+            let l = w
+                .value()
+                .pow_scalar(3.0)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .div_scalar(3.0)
+                .unwrap();
+            opt.step(&l.backward().unwrap()).unwrap();
+        }
+        w.value().to_vec().unwrap()
+    };
+    let (big, small) = (run(&values), run(&tail));
+    assert_eq!(&big[39_900..], small.as_slice());
+}
+
+device_tests!(large_parameters_chunk_correctly);

@@ -10,31 +10,42 @@ use crate::storage::{OptimKind, OptimSpec};
 /// Elements per rayon task.
 const CHUNK: usize = 1 << 14;
 
+/// One rayon task: the offset of its chunk, the parameter chunk, and the matching chunk of
+/// each state row.
+type Task<'a, T> = (usize, &'a mut [T], Vec<&'a mut [T]>);
+
 /// Returns the new parameter `[n]` and state `[rows, n]` (row-major, one row per buffer).
 pub(crate) fn step<T: Real>(p: &[T], g: &[T], s: &[T], spec: &OptimSpec) -> (Vec<T>, Vec<T>) {
     let n = spec.numel;
     let rows = spec.kind.state_rows();
     let mut out = p[..n].to_vec();
-    // Element-major scratch for the state, so each chunk owns its slice: [n, rows].
-    let mut st: Vec<T> = (0..n * rows)
-        .map(|k| s[(k % rows) * n + k / rows])
+    let mut state = s[..n * rows].to_vec();
+    // Task c owns chunk c of the parameter and chunk c of each state row.
+    let mut row_chunks: Vec<_> = state
+        .chunks_mut(n.max(1))
+        .map(|row| row.chunks_mut(CHUNK))
         .collect();
-    let run = |(c, (po, so)): (usize, (&mut [T], &mut [T]))| {
-        let base = c * CHUNK;
-        for (i, (pv, sv)) in po.iter_mut().zip(so.chunks_mut(rows)).enumerate() {
-            update(spec, pv, g[base + i], sv);
+    let tasks: Vec<Task<T>> = out
+        .chunks_mut(CHUNK)
+        .enumerate()
+        .map(|(c, po)| {
+            let so = row_chunks.iter_mut().filter_map(|r| r.next()).collect();
+            (c * CHUNK, po, so)
+        })
+        .collect();
+    let run = |(base, po, mut so): Task<T>| {
+        let mut sv = [T::zero(); 3];
+        for (i, pv) in po.iter_mut().enumerate() {
+            so.iter().zip(&mut sv).for_each(|(row, v)| *v = row[i]);
+            update(spec, pv, g[base + i], &mut sv[..rows]);
+            so.iter_mut().zip(&sv).for_each(|(row, v)| row[i] = *v);
         }
     };
-    let chunks = out
-        .chunks_mut(CHUNK)
-        .zip(st.chunks_mut(CHUNK * rows))
-        .enumerate();
     if n >= PAR_THRESHOLD {
-        chunks.collect::<Vec<_>>().into_par_iter().for_each(run);
+        tasks.into_par_iter().for_each(run);
     } else {
-        chunks.for_each(run);
+        tasks.into_iter().for_each(run);
     }
-    let state = (0..n * rows).map(|k| st[(k % n) * rows + k / n]).collect();
     (out, state)
 }
 
