@@ -6,7 +6,7 @@ mod common;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use ferrograd::data::{DataLoader, ImageSet, Mnist, MNIST_MEAN, MNIST_STD};
+use ferrograd::data::{Augment, DataLoader, ImageSet, Mnist, MNIST_MEAN, MNIST_STD};
 use ferrograd::Device;
 
 /// The shared MNIST copy (`$FERROGRAD_MNIST` overrides), or `None` with a printed reason.
@@ -275,4 +275,119 @@ fn loader_errors() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("std > 0, found 0 and 0"), "{e}");
+}
+
+/// One 9×9 image, background but for `pixels` (y, x) set to 255.
+fn dot(pixels: &[(usize, usize)]) -> ImageSet {
+    let mut images = vec![0u8; 81];
+    for &(y, x) in pixels {
+        images[y * 9 + x] = 255;
+    }
+    ImageSet {
+        images,
+        labels: vec![0],
+        height: 9,
+        width: 9,
+        classes: 10,
+    }
+}
+
+/// The augmented image of `epoch`, as bytes (the loader scales to [0, 1]).
+fn augmented(s: &ImageSet, a: Augment, epoch: u64) -> Vec<u8> {
+    let l = DataLoader::new(s, 1, &Device::cpu())
+        .unwrap()
+        .shuffle(7)
+        .augment(a)
+        .unwrap();
+    let b = l.epoch(epoch).next().unwrap().unwrap();
+    let v = b.images.to_vec().unwrap();
+    v.iter().map(|p| (p * 255.0).round() as u8).collect()
+}
+
+#[test]
+fn augmentation() {
+    // Translation moves a dot by whole pixels within ±2, keeping its value.
+    let s = dot(&[(4, 4)]);
+    let shift = Augment {
+        translate: 2,
+        ..Default::default()
+    };
+    let mut offsets = std::collections::HashSet::new();
+    for epoch in 0..200 {
+        let img = augmented(&s, shift, epoch);
+        let lit: Vec<usize> = (0..81).filter(|&i| img[i] > 0).collect();
+        assert_eq!(lit.len(), 1, "epoch {epoch}: {img:?}");
+        assert_eq!(img[lit[0]], 255);
+        let (dy, dx) = (lit[0] as i32 / 9 - 4, lit[0] as i32 % 9 - 4);
+        assert!(dy.abs() <= 2 && dx.abs() <= 2, "shift ({dy}, {dx})");
+        offsets.insert((dy, dx));
+    }
+    assert_eq!(
+        offsets.len(),
+        25,
+        "all 25 shifts should turn up in 200 draws"
+    );
+    assert_eq!(augmented(&s, shift, 3), augmented(&s, shift, 3));
+
+    // Flip mirrors left-right about half of the time.
+    let s = dot(&[(1, 1), (1, 2)]);
+    let flip = Augment {
+        hflip: true,
+        ..Default::default()
+    };
+    let mirrored = dot(&[(1, 7), (1, 6)]).images;
+    let flips = (0..100)
+        .filter(|&e| {
+            let img = augmented(&s, flip, e);
+            assert!(img == s.images || img == mirrored, "{img:?}");
+            img == mirrored
+        })
+        .count();
+    assert!((30..=70).contains(&flips), "{flips} flips in 100");
+
+    // Rotation keeps the dot's distance to the centre and turns it by at most the angle.
+    let s = dot(&[(4, 7)]); // 3 px right of centre: angle 0
+    let rot = Augment {
+        rotate_degrees: 60.0,
+        ..Default::default()
+    };
+    let mut angles = Vec::new();
+    for epoch in 0..50 {
+        let img = augmented(&s, rot, epoch);
+        let (mut m, mut my, mut mx) = (0.0, 0.0, 0.0);
+        for (i, &p) in img.iter().enumerate() {
+            let p = f64::from(p);
+            m += p;
+            my += p * (i / 9) as f64;
+            mx += p * (i % 9) as f64;
+        }
+        let (y, x) = (my / m - 4.0, mx / m - 4.0);
+        let r = (y * y + x * x).sqrt();
+        assert!((r - 3.0).abs() < 0.35, "epoch {epoch}: radius {r}");
+        let angle = y.atan2(x).to_degrees();
+        assert!(angle.abs() <= 62.0, "epoch {epoch}: angle {angle}");
+        angles.push(angle);
+    }
+    let spread = angles.iter().cloned().fold(f64::MIN, f64::max)
+        - angles.iter().cloned().fold(f64::MAX, f64::min);
+    assert!(spread > 60.0, "angles should spread over ±60°: {angles:?}");
+
+    // Bad settings are errors, naming the values.
+    let bad = |a: Augment| {
+        DataLoader::new(&s, 1, &Device::cpu())
+            .unwrap()
+            .augment(a)
+            .unwrap_err()
+            .to_string()
+    };
+    let e = bad(Augment {
+        rotate_degrees: 200.0,
+        ..Default::default()
+    });
+    assert!(e.contains("augment") && e.contains("200 degrees"), "{e}");
+    let e = bad(Augment {
+        translate: 10,
+        ..Default::default()
+    });
+    assert!(e.contains("9x9") && e.contains("10 px"), "{e}");
 }

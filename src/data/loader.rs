@@ -1,7 +1,8 @@
 //! Mini-batches from an [`ImageSet`]: seeded shuffling (a new order each epoch, the same for
 //! the same seed), an optional short last batch, and normalisation. A batch is assembled in one
 //! host buffer through a 256-entry lookup table (byte -> normalised f32), with no allocation per
-//! image, and moved to the device in one upload.
+//! image, and moved to the device in one upload. Optional augmentation ([`Augment`]) warps each
+//! image straight into that buffer.
 
 use super::ImageSet;
 use crate::device::Device;
@@ -16,6 +17,24 @@ pub struct Batch {
     pub labels: Tensor,
 }
 
+/// Random augmentation, drawn per image and epoch from the loader's seed (so a run repeats):
+/// a shift of up to `translate` pixels on each axis, a rotation about the centre of up to
+/// `rotate_degrees` either way, and, if `hflip`, a left-right mirror half of the time (right for
+/// general images, wrong for digits). Pixels are resampled bilinearly; what comes in from
+/// outside the image is background (byte 0).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Augment {
+    pub translate: usize,
+    pub rotate_degrees: f32,
+    pub hflip: bool,
+}
+
+impl Augment {
+    fn is_identity(&self) -> bool {
+        self.translate == 0 && self.rotate_degrees == 0.0 && !self.hflip
+    }
+}
+
 /// Batches over an image set; see [`DataLoader::epoch`].
 #[derive(Debug, Clone)]
 pub struct DataLoader<'a> {
@@ -23,6 +42,7 @@ pub struct DataLoader<'a> {
     batch_size: usize,
     seed: Option<u64>,
     drop_last: bool,
+    augment: Augment,
     /// Normalised value of each byte: `(byte / 255 - mean) / std`.
     table: [f32; 256],
     device: Device,
@@ -42,6 +62,7 @@ impl<'a> DataLoader<'a> {
             batch_size,
             seed: None,
             drop_last: false,
+            augment: Augment::default(),
             table: [0.0; 256],
             device: device.clone(),
         };
@@ -59,6 +80,24 @@ impl<'a> DataLoader<'a> {
     pub fn drop_last(mut self, drop: bool) -> DataLoader<'a> {
         self.drop_last = drop;
         self
+    }
+
+    /// Augments every image (training data only). Rotation must be finite and at most 180°.
+    pub fn augment(mut self, augment: Augment) -> Result<DataLoader<'a>> {
+        let r = augment.rotate_degrees;
+        let (h, w) = (self.set.height, self.set.width);
+        if !(r.is_finite() && (0.0..=180.0).contains(&r)) || augment.translate > h.max(w) {
+            return Err(Error::invalid(
+                "DataLoader::augment",
+                format!(
+                    "rotation must be in [0, 180] degrees and translation at most the image size \
+                     {h}x{w}, found {r} degrees and {} px",
+                    augment.translate
+                ),
+            ));
+        }
+        self.augment = augment;
+        Ok(self)
     }
 
     /// Pixels become `(p / 255 - mean) / std` (MNIST: [`super::MNIST_MEAN`],
@@ -93,9 +132,10 @@ impl<'a> DataLoader<'a> {
     /// The batches of epoch `epoch` (0, 1, ...): shuffled if asked, each `Result<Batch>`.
     pub fn epoch(&self, epoch: u64) -> Batches<'_, 'a> {
         let mut order: Vec<usize> = (0..self.set.len()).collect();
-        if let Some(seed) = self.seed {
+        let seed = self.seed.unwrap_or(0) ^ epoch.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        if self.seed.is_some() {
             // Fisher-Yates with an unbiased-enough multiply-shift draw.
-            let mut gen = Generator::new(seed ^ epoch.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+            let mut gen = Generator::new(seed);
             for i in (1..order.len()).rev() {
                 let j = ((u128::from(gen.next_key()) * (i as u128 + 1)) >> 64) as usize;
                 order.swap(i, j);
@@ -105,6 +145,7 @@ impl<'a> DataLoader<'a> {
             loader: self,
             order,
             next: 0,
+            gen: Generator::new(!seed),
         }
     }
 }
@@ -114,6 +155,8 @@ pub struct Batches<'l, 'a> {
     loader: &'l DataLoader<'a>,
     order: Vec<usize>,
     next: usize,
+    /// Augmentation draws.
+    gen: Generator,
 }
 
 impl Iterator for Batches<'_, '_> {
@@ -132,11 +175,13 @@ impl Iterator for Batches<'_, '_> {
         let mut images = Vec::with_capacity(b * px);
         let mut labels = Vec::with_capacity(b);
         for &i in picks {
-            images.extend(
-                set.images[i * px..(i + 1) * px]
-                    .iter()
-                    .map(|&p| l.table[usize::from(p)]),
-            );
+            let src = &set.images[i * px..(i + 1) * px];
+            if l.augment.is_identity() {
+                images.extend(src.iter().map(|&p| l.table[usize::from(p)]));
+            } else {
+                let warp = Warp::draw(&l.augment, &mut self.gen);
+                warp.apply(src, set.height, set.width, &l.table, &mut images);
+            }
             labels.push(f32::from(set.labels[i]));
         }
         let batch = || -> Result<Batch> {
@@ -146,5 +191,64 @@ impl Iterator for Batches<'_, '_> {
             })
         };
         Some(batch())
+    }
+}
+
+/// One image's random transform, as the inverse map from output to source pixel coordinates:
+/// `src = R(-angle) · (out - centre - shift)` mirrored if `flip`, plus the centre.
+struct Warp {
+    cos: f32,
+    sin: f32,
+    dx: f32,
+    dy: f32,
+    flip: bool,
+}
+
+impl Warp {
+    fn draw(a: &Augment, gen: &mut Generator) -> Warp {
+        // Four uniforms in [0, 1) per image, one generator key.
+        let u = gen.uniform(4, 0.0, 1.0);
+        let t = a.translate as f32;
+        // Whole-pixel shifts in [-t, t], like torchvision's RandomAffine with integer translate.
+        let shift = |u: f32| ((u * (2.0 * t + 1.0)).floor() - t).min(t);
+        let angle = (u[2] * 2.0 - 1.0) * a.rotate_degrees.to_radians();
+        Warp {
+            cos: angle.cos(),
+            sin: angle.sin(),
+            dx: shift(u[0]),
+            dy: shift(u[1]),
+            flip: a.hflip && u[3] < 0.5,
+        }
+    }
+
+    /// Appends the warped `[h, w]` image, normalised through `table`, to `out`.
+    fn apply(&self, src: &[u8], h: usize, w: usize, table: &[f32; 256], out: &mut Vec<f32>) {
+        let (cy, cx) = ((h as f32 - 1.0) / 2.0, (w as f32 - 1.0) / 2.0);
+        // Byte value at (y, x), background outside.
+        let at = |y: isize, x: isize| -> f32 {
+            if y < 0 || x < 0 || y >= h as isize || x >= w as isize {
+                0.0
+            } else {
+                f32::from(src[y as usize * w + x as usize])
+            }
+        };
+        for oy in 0..h {
+            for ox in 0..w {
+                let (ry, rx) = (oy as f32 - cy - self.dy, ox as f32 - cx - self.dx);
+                // Rotate back by the angle.
+                let sy = self.cos * ry - self.sin * rx + cy;
+                let mut sx = self.sin * ry + self.cos * rx + cx;
+                if self.flip {
+                    sx = w as f32 - 1.0 - sx;
+                }
+                let (y0, x0) = (sy.floor(), sx.floor());
+                let (fy, fx) = (sy - y0, sx - x0);
+                let (y0, x0) = (y0 as isize, x0 as isize);
+                let v = (1.0 - fy) * ((1.0 - fx) * at(y0, x0) + fx * at(y0, x0 + 1))
+                    + fy * ((1.0 - fx) * at(y0 + 1, x0) + fx * at(y0 + 1, x0 + 1));
+                // Round back to a byte so the one lookup table normalises it.
+                out.push(table[v.round().clamp(0.0, 255.0) as usize]);
+            }
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! Datasets and batching: [`Mnist`] (and [`FashionMnist`]) read from their IDX files, and a
-//! [`DataLoader`] that shuffles, batches and normalises them.
+//! [`DataLoader`] that shuffles, batches, normalises and augments them. With the default
+//! feature `download`, [`download`] fetches and verifies the files into a cache directory.
 //!
 //! ```no_run
 //! use ferrograd::data::{DataLoader, Mnist, MNIST_MEAN, MNIST_STD};
@@ -14,11 +15,16 @@
 //! # Ok::<(), ferrograd::Error>(())
 //! ```
 
+#[cfg(feature = "download")]
+mod download;
 mod idx;
 mod loader;
 mod mnist;
 
-pub use loader::{Batch, Batches, DataLoader};
+#[cfg(feature = "download")]
+pub use download::{cache_dir, download, download_from, Dataset};
+
+pub use loader::{Augment, Batch, Batches, DataLoader};
 pub use mnist::{FashionMnist, ImageSet, Mnist};
 
 /// The mean and standard deviation of MNIST's training pixels (scaled to [0, 1]), the usual
