@@ -206,8 +206,10 @@ struct Warp {
 
 impl Warp {
     fn draw(a: &Augment, gen: &mut Generator) -> Warp {
-        // Four uniforms in [0, 1) per image, one generator key.
-        let u = gen.uniform(4, 0.0, 1.0);
+        // Four uniforms in [0, 1) per image, 24 bits each from two keys (no allocation).
+        let (k0, k1) = (gen.next_key(), gen.next_key());
+        let unit = |bits: u64| (bits & 0xff_ffff) as f32 / 16_777_216.0;
+        let u = [unit(k0), unit(k0 >> 32), unit(k1), unit(k1 >> 32)];
         let t = a.translate as f32;
         // Whole-pixel shifts in [-t, t], like torchvision's RandomAffine with integer translate.
         let shift = |u: f32| ((u * (2.0 * t + 1.0)).floor() - t).min(t);
