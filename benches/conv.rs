@@ -20,7 +20,7 @@ const LAYERS: [(&str, [usize; 4], usize); 2] = [
 ];
 
 fn conv2d(c: &mut Criterion) {
-    let mut g = c.benchmark_group("conv2d");
+    let mut g = c.benchmark_group("conv2d [elem = FLOP]");
     g.sample_size(10)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(3));

@@ -55,13 +55,18 @@ impl DeviceInfo {
         self.kind == DeviceKind::SoftwareGpu
     }
 
-    /// A short tag for bench IDs: `cpu`, `wgpu-llvmpipe-software`, `wgpu-nvidia-h100-discrete`.
+    /// A short tag for bench IDs: the adapter's first two words (before any parenthesis) and
+    /// its type as wgpu reports it: `cpu` (the CPU backend), `wgpu-llvmpipe-cpu` (a software
+    /// adapter), `wgpu-nvidia-h100-discrete`.
     pub fn tag(&self) -> String {
         if self.kind == DeviceKind::CpuBackend {
             return "cpu".into();
         }
         let first: String = self
             .name
+            .split('(')
+            .next()
+            .unwrap_or_default()
             .split_whitespace()
             .take(2)
             .collect::<Vec<_>>()
@@ -75,7 +80,7 @@ impl DeviceInfo {
             DeviceKind::DiscreteGpu => "discrete",
             DeviceKind::IntegratedGpu => "integrated",
             DeviceKind::VirtualGpu => "virtual",
-            DeviceKind::SoftwareGpu => "software",
+            DeviceKind::SoftwareGpu => "cpu",
             _ => "other",
         };
         format!("wgpu-{first}-{kind}")

@@ -1,0 +1,198 @@
+//! The benchmark cases, shared by the criterion benches (one file per op family) and by
+//! `examples/bench_report.rs`, so both time the same work. A case builds its inputs on a device
+//! once, outside the clock, and returns the closure that is timed; `work` is what one run does,
+//! in FLOP or in bytes moved, for an honest throughput label.
+
+use ferrograd::nn::{loss, Module};
+use ferrograd::optim::{Adam, AdamConfig, Optimizer};
+use ferrograd::{manual_seed, Conv2dOptions, Device, Generator, Tensor};
+
+/// What one run of a case does.
+#[derive(Clone, Copy, Debug)]
+pub enum Work {
+    /// Floating-point operations (a multiply-add is two).
+    Flops(f64),
+    /// Bytes read and written, counting each f32 of each operand once.
+    Bytes(f64),
+    /// Images through a training step.
+    Images(f64),
+}
+
+/// A timed closure: one run, returning a tensor whose readiness means the run is done.
+pub type Run = Box<dyn FnMut() -> Tensor>;
+
+pub struct Case {
+    /// `matmul`, `conv2d`, `elementwise/relu`, ...
+    pub family: String,
+    /// The size as shown (`512`, `64x784x256`, `1e6`).
+    pub size: String,
+    /// Elements of the main operand, to order sizes when finding a crossover.
+    pub scale: f64,
+    pub work: Work,
+    /// Builds the inputs on a device and returns the run.
+    pub setup: Box<dyn Fn(&Device) -> Run>,
+}
+
+fn rand(shape: &[usize], seed: u64, dev: &Device) -> Tensor {
+    let mut g = Generator::new(seed);
+    Tensor::rand_with(shape, -1.0, 1.0, &mut g, dev).expect("random input")
+}
+
+fn sci(n: usize) -> String {
+    let e = (n as f64).log10().round() as i32;
+    if 10usize.pow(e as u32) == n {
+        format!("1e{e}")
+    } else {
+        n.to_string()
+    }
+}
+
+/// Square products n×n·n×n, and the two MNIST linear layers at batch 64.
+pub fn matmul(square: &[usize]) -> Vec<Case> {
+    let mut shapes: Vec<(usize, usize, usize, String)> =
+        square.iter().map(|&n| (n, n, n, n.to_string())).collect();
+    shapes.push((64, 784, 256, "64x784x256".into()));
+    shapes.push((64, 3136, 128, "64x3136x128".into()));
+    shapes
+        .into_iter()
+        .map(|(m, k, n, size)| Case {
+            family: "matmul".into(),
+            size,
+            scale: (m * k + k * n) as f64,
+            work: Work::Flops(2.0 * (m * k * n) as f64),
+            setup: Box::new(move |dev| {
+                let (a, b) = (rand(&[m, k], 1, dev), rand(&[k, n], 2, dev));
+                Box::new(move || a.matmul(&b).expect("matmul"))
+            }),
+        })
+        .collect()
+}
+
+/// The MNIST CNN's two conv layers (3×3, padding 1, batch 64), forward and backward: weight and
+/// bias gradients always, the input gradient for the second layer only (the first layer's
+/// input is the image), as in training.
+pub fn conv2d() -> Vec<Case> {
+    [(1usize, 32usize, 28usize), (32, 64, 14)]
+        .into_iter()
+        .map(|(cin, cout, hw)| {
+            let forward = 2.0 * (64 * cout * hw * hw * cin * 9) as f64;
+            let grads = if cin == 1 { 2.0 } else { 3.0 }; // fwd + dW (+ dX)
+            Case {
+                family: "conv2d_fwd_bwd".into(),
+                size: format!("64x{cin}x{hw}x{hw}->{cout}"),
+                scale: (64 * cin * hw * hw) as f64,
+                work: Work::Flops(grads * forward),
+                setup: Box::new(move |dev| {
+                    let x = rand(&[64, cin, hw, hw], 3, dev);
+                    let x = if cin == 1 { x } else { x.requires_grad() };
+                    let w = rand(&[cout, cin, 3, 3], 4, dev).requires_grad();
+                    let b = rand(&[cout], 5, dev).requires_grad();
+                    let o = Conv2dOptions::new().padding(1);
+                    Box::new(move || {
+                        let y = x.conv2d(&w, Some(&b), &o).expect("conv2d");
+                        let g = y.sum_all().expect("sum").backward().expect("backward");
+                        g.get(&w).expect("weight gradient").clone()
+                    })
+                }),
+            }
+        })
+        .collect()
+}
+
+/// Unary and binary elementwise ops over `sizes` elements.
+pub fn elementwise(sizes: &[usize]) -> Vec<Case> {
+    type Op = fn(&Tensor, &Tensor) -> Tensor;
+    let ops: [(&str, f64, Op); 4] = [
+        ("add", 12.0, |a, b| a.add(b).expect("add")),
+        ("relu", 8.0, |a, _| a.relu().expect("relu")),
+        ("gelu", 8.0, |a, _| a.gelu().expect("gelu")),
+        ("exp", 8.0, |a, _| a.exp().expect("exp")),
+    ];
+    let mut cases = Vec::new();
+    for (name, bytes, op) in ops {
+        for &n in sizes {
+            cases.push(Case {
+                family: format!("elementwise/{name}"),
+                size: sci(n),
+                scale: n as f64,
+                work: Work::Bytes(bytes * n as f64),
+                setup: Box::new(move |dev| {
+                    let (a, b) = (rand(&[n], 6, dev), rand(&[n], 7, dev));
+                    Box::new(move || op(&a, &b))
+                }),
+            });
+        }
+    }
+    cases
+}
+
+/// Softmax along the rows of `[rows, cols]`.
+pub fn softmax(shapes: &[(usize, usize)]) -> Vec<Case> {
+    shapes
+        .iter()
+        .map(|&(r, c)| Case {
+            family: "softmax".into(),
+            size: format!("{r}x{c}"),
+            scale: (r * c) as f64,
+            work: Work::Bytes(8.0 * (r * c) as f64),
+            setup: Box::new(move |dev| {
+                let x = rand(&[r, c], 8, dev);
+                Box::new(move || x.softmax(-1).expect("softmax"))
+            }),
+        })
+        .collect()
+}
+
+/// `sum_all` over n elements, and row sums of `[n / 1000, 1000]`.
+pub fn reduce(sizes: &[usize]) -> Vec<Case> {
+    let mut cases = Vec::new();
+    for &n in sizes {
+        cases.push(Case {
+            family: "reduce/sum_all".into(),
+            size: sci(n),
+            scale: n as f64,
+            work: Work::Bytes(4.0 * n as f64),
+            setup: Box::new(move |dev| {
+                let x = rand(&[n], 9, dev);
+                Box::new(move || x.sum_all().expect("sum_all"))
+            }),
+        });
+        let rows = (n / 1000).max(1);
+        cases.push(Case {
+            family: "reduce/sum_rows".into(),
+            size: format!("{rows}x1000"),
+            scale: (rows * 1000) as f64,
+            work: Work::Bytes(4.0 * (rows * 1000 + rows) as f64),
+            setup: Box::new(move |dev| {
+                let x = rand(&[rows, 1000], 10, dev);
+                Box::new(move || x.sum(1, false).expect("sum"))
+            }),
+        });
+    }
+    cases
+}
+
+/// One whole training step (forward, cross entropy, backward, Adam) of each MNIST model at
+/// batch 64 on random images; the models are `examples/common/mnist.rs`'s (`build`).
+pub fn train_step<M: Module + 'static>(name: &str, build: fn(&Device) -> M) -> Case {
+    Case {
+        family: "train_step".into(),
+        size: format!("{name}/64"),
+        scale: 64.0,
+        work: Work::Images(64.0),
+        setup: Box::new(move |dev| {
+            manual_seed(1);
+            let model = build(dev);
+            let mut opt = Adam::new(model.parameters(), AdamConfig::default()).expect("adam");
+            let x = rand(&[64, 1, 28, 28], 11, dev);
+            let labels: Vec<f32> = (0..64).map(|i| (i % 10) as f32).collect();
+            let y = Tensor::from_vec(labels, &[64], dev).expect("labels");
+            Box::new(move || {
+                let logits = model.forward(&x).expect("forward");
+                let l = loss::cross_entropy(&logits, &y, loss::Reduction::Mean).expect("loss");
+                opt.step(&l.backward().expect("backward")).expect("step");
+                l
+            })
+        }),
+    }
+}

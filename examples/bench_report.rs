@@ -1,0 +1,160 @@
+//! The benches' cases (`benches/common/cases.rs`), timed quickly on the CPU backend and the
+//! GPU, printed as a markdown table with each op's crossover size: where the GPU starts to win.
+//!
+//!     cargo run --release --example bench_report            # every case (a few minutes on llvmpipe)
+//!     cargo run --release --example bench_report -- --quick # small sizes only
+//!
+//! Each time is the median of three samples, each sample enough runs to take ~0.1 s (at least
+//! one), the device synchronized before the clock stops; inputs are built and a warm-up run
+//! compiles the pipelines before timing. For criterion's statistics use `cargo bench`.
+
+#[path = "../benches/common/cases.rs"]
+mod cases;
+#[path = "common/mnist.rs"]
+mod mnist;
+
+use std::time::Instant;
+
+use cases::{Case, Work};
+use ferrograd::{Device, Tensor};
+
+/// Seconds per run of `case` on `dev`.
+fn time(case: &Case, dev: &Device) -> f64 {
+    let mut run = (case.setup)(dev);
+    run().to_vec().expect("warm-up");
+    let sample = |run: &mut Box<dyn FnMut() -> Tensor>, iters: usize| -> f64 {
+        let start = Instant::now();
+        let mut keep = Vec::with_capacity(8);
+        for _ in 0..iters {
+            keep.push(run());
+            if keep.len() == 8 {
+                keep.clear();
+            }
+        }
+        dev.synchronize().expect("synchronize");
+        start.elapsed().as_secs_f64() / iters as f64
+    };
+    let once = sample(&mut run, 1);
+    let iters = ((0.1 / once).ceil() as usize).clamp(1, 10_000);
+    let mut samples: Vec<f64> = (0..3).map(|_| sample(&mut run, iters)).collect();
+    samples.sort_by(f64::total_cmp);
+    samples[1]
+}
+
+/// One size of an op: (scale, size as shown, GPU faster?).
+type Point = (f64, String, bool);
+
+fn duration(s: f64) -> String {
+    match s {
+        s if s < 1e-3 => format!("{:.1} µs", s * 1e6),
+        s if s < 1.0 => format!("{:.2} ms", s * 1e3),
+        s => format!("{s:.2} s"),
+    }
+}
+
+fn rate(work: Work, s: f64) -> String {
+    match work {
+        Work::Flops(f) => format!("{:.1} GFLOP/s", f / s / 1e9),
+        Work::Bytes(b) => format!("{:.2} GB/s", b / s / 1e9),
+        Work::Images(n) => format!("{:.0} images/s", n / s),
+    }
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let all = |big: bool| -> Vec<Case> {
+        let mut v = Vec::new();
+        let squares: &[usize] = if big {
+            &[64, 128, 256, 512, 1024, 2048]
+        } else {
+            &[64, 128, 256]
+        };
+        v.extend(cases::matmul(squares));
+        if big {
+            v.extend(cases::conv2d());
+        }
+        let sizes: &[usize] = if big {
+            &[1_000, 10_000, 100_000, 1_000_000, 10_000_000]
+        } else {
+            &[1_000, 100_000]
+        };
+        v.extend(cases::elementwise(sizes));
+        let shapes: &[(usize, usize)] = if big {
+            &[
+                (64, 10),
+                (256, 1000),
+                (1024, 1024),
+                (128, 4096),
+                (4096, 128),
+            ]
+        } else {
+            &[(64, 10), (256, 1000)]
+        };
+        v.extend(cases::softmax(shapes));
+        v.extend(cases::reduce(sizes));
+        v.push(cases::train_step("mlp", |d: &Device| {
+            mnist::Arch::Mlp.build(d).expect("mlp")
+        }));
+        if big {
+            v.push(cases::train_step("cnn", |d: &Device| {
+                mnist::Arch::Cnn.build(d).expect("cnn")
+            }));
+        }
+        v
+    };
+    let cpu = Device::cpu();
+    let gpu = match Device::gpu() {
+        Ok(g) => Some(g),
+        Err(e) => {
+            eprintln!("no GPU adapter, CPU column only: {e}");
+            None
+        }
+    };
+    println!("CPU backend: {}", cpu.info());
+    if let Some(g) = &gpu {
+        println!("GPU: {}", g.info());
+    }
+    let tag = gpu.as_ref().map_or("-".to_string(), |g| g.info().tag());
+    println!();
+    println!("| op | size | CPU | GPU ({tag}) | GPU/CPU time | CPU rate | GPU rate |");
+    println!("|---|---|---|---|---|---|---|");
+    let mut wins: Vec<(String, Vec<Point>)> = Vec::new();
+    for case in all(!quick) {
+        let c = time(&case, &cpu);
+        let g = gpu.as_ref().map(|d| time(&case, d));
+        let (gt, ratio, gr) = match g {
+            Some(g) => (duration(g), format!("{:.2}×", g / c), rate(case.work, g)),
+            None => ("-".into(), "-".into(), "-".into()),
+        };
+        println!(
+            "| {} | {} | {} | {gt} | {ratio} | {} | {gr} |",
+            case.family,
+            case.size,
+            duration(c),
+            rate(case.work, c)
+        );
+        if let Some(g) = g {
+            let entry = (case.scale, case.size.clone(), g < c);
+            match wins.iter_mut().find(|(f, _)| *f == case.family) {
+                Some((_, v)) => v.push(entry),
+                None => wins.push((case.family.clone(), vec![entry])),
+            }
+        }
+    }
+    if gpu.is_none() {
+        return;
+    }
+    println!();
+    println!("| op | GPU faster from |");
+    println!("|---|---|");
+    for (family, mut v) in wins {
+        v.sort_by(|a, b| a.0.total_cmp(&b.0));
+        // The smallest size from which the GPU wins at every larger size measured.
+        let from = (0..v.len()).find(|&i| v[i..].iter().all(|e| e.2));
+        let text = match from {
+            Some(i) => v[i].1.clone(),
+            None => format!("never on this adapter (up to {})", v[v.len() - 1].1),
+        };
+        println!("| {family} | {text} |");
+    }
+}
