@@ -8,35 +8,22 @@
 //! one), the device synchronized before the clock stops; inputs are built and a warm-up run
 //! compiles the pipelines before timing. For criterion's statistics use `cargo bench`.
 
-#[path = "../benches/common/cases.rs"]
-mod cases;
+#[path = "../benches/common/mod.rs"]
+mod common; // the benches' cases and synchronizing timer
 #[path = "common/mnist.rs"]
 mod mnist;
 
-use std::time::Instant;
-
-use cases::{Case, Work};
-use ferrograd::{Device, Tensor};
+use common::cases::{self, Case, Work};
+use ferrograd::Device;
 
 /// Seconds per run of `case` on `dev`.
 fn time(case: &Case, dev: &Device) -> f64 {
     let mut run = (case.setup)(dev);
     run().to_vec().expect("warm-up");
-    let sample = |run: &mut Box<dyn FnMut() -> Tensor>, iters: usize| -> f64 {
-        let start = Instant::now();
-        let mut keep = Vec::with_capacity(8);
-        for _ in 0..iters {
-            keep.push(run());
-            if keep.len() == 8 {
-                keep.clear();
-            }
-        }
-        dev.synchronize().expect("synchronize");
-        start.elapsed().as_secs_f64() / iters as f64
-    };
-    let once = sample(&mut run, 1);
-    let iters = ((0.1 / once).ceil() as usize).clamp(1, 10_000);
-    let mut samples: Vec<f64> = (0..3).map(|_| sample(&mut run, iters)).collect();
+    let mut sample = |iters: u64| common::timed(dev, iters, &mut run).as_secs_f64() / iters as f64;
+    let once = sample(1);
+    let iters = ((0.1 / once).ceil() as u64).clamp(1, 10_000);
+    let mut samples: Vec<f64> = (0..3).map(|_| sample(iters)).collect();
     samples.sort_by(f64::total_cmp);
     samples[1]
 }

@@ -276,19 +276,48 @@ impl Tally {
         Ok(())
     }
 
-    /// (mean loss, accuracy %): one readback.
-    fn read(&self) -> Result<(f32, f32)> {
+    /// The sums so far: one readback.
+    fn read(&self) -> Result<Sums> {
         let v = Tensor::cat(&[&self.loss, &self.correct], 0)?.to_vec()?;
-        let n = self.images.max(1) as f32;
-        Ok((v[0] / n, 100.0 * v[1] / n))
+        Ok(Sums {
+            loss: v[0],
+            correct: v[1],
+            images: self.images,
+        })
     }
 }
 
-/// Mean loss and accuracy (%) of `model` on `set`, in evaluation mode, without autograd.
+/// A [`Tally`] read back to the host.
+#[derive(Clone, Copy, Default)]
+struct Sums {
+    loss: f32,
+    correct: f32,
+    images: usize,
+}
+
+impl Sums {
+    /// (mean loss, accuracy %).
+    fn means(self) -> (f32, f32) {
+        let n = self.images.max(1) as f32;
+        (self.loss / n, 100.0 * self.correct / n)
+    }
+
+    /// What was added between `earlier` and `self`.
+    fn since(self, earlier: Sums) -> Sums {
+        Sums {
+            loss: self.loss - earlier.loss,
+            correct: self.correct - earlier.correct,
+            images: self.images - earlier.images,
+        }
+    }
+}
+
+/// Mean loss and accuracy (%) of `model` on `set`, without autograd. Leaves the model in
+/// evaluation mode.
 pub fn evaluate(model: &dyn Module, set: &ImageSet, dev: &Device) -> Result<(f32, f32)> {
     model.eval();
     let loader = DataLoader::new(set, 500, dev)?.normalize(MNIST_MEAN, MNIST_STD)?;
-    let result = no_grad(|| -> Result<(f32, f32)> {
+    no_grad(|| -> Result<(f32, f32)> {
         let mut tally = Tally::new(dev)?;
         for batch in loader.epoch(0) {
             let batch = batch?;
@@ -296,10 +325,8 @@ pub fn evaluate(model: &dyn Module, set: &ImageSet, dev: &Device) -> Result<(f32
             let l = loss::cross_entropy(&logits, &batch.labels, Reduction::Sum)?;
             tally.add(&logits, &batch.labels, &l)?;
         }
-        tally.read()
-    });
-    model.train();
-    result
+        Ok(tally.read()?.means())
+    })
 }
 
 /// One point of the training curve: (epochs done, mean loss and accuracy since the last point).
@@ -317,15 +344,23 @@ pub fn train(arch: Arch, data: &Mnist, o: &Options) -> Result<(Sequential, Vec<E
         ..Default::default()
     };
     let mut opt = Adam::new(model.parameters(), cfg)?;
+    // Borrow the full splits; copy only a --limit subset.
+    let (train_part, test_part);
     let train_set = match o.limit {
-        Some(n) => data.train.take(n),
-        None => data.train.clone(),
+        Some(n) => {
+            train_part = data.train.take(n);
+            &train_part
+        }
+        None => &data.train,
     };
     let test_set = match o.test_limit {
-        Some(n) => data.test.take(n),
-        None => data.test.clone(),
+        Some(n) => {
+            test_part = data.test.take(n);
+            &test_part
+        }
+        None => &data.test,
     };
-    let mut loader = DataLoader::new(&train_set, o.batch_size, dev)?
+    let mut loader = DataLoader::new(train_set, o.batch_size, dev)?
         .shuffle(o.seed)
         .normalize(MNIST_MEAN, MNIST_STD)?;
     if o.augment {
@@ -350,9 +385,12 @@ pub fn train(arch: Arch, data: &Mnist, o: &Options) -> Result<(Sequential, Vec<E
     let (mut reports, mut curve) = (Vec::new(), Vec::<CurvePoint>::new());
     for epoch in 1..=o.epochs {
         let bar = progress_bar(epoch, o.epochs, steps, o.verbose);
+        model.train();
         let start = Instant::now();
-        let mut epoch_tally = Tally::new(dev)?;
-        let mut window = Tally::new(dev)?;
+        // Epoch sums on the device; `seen` is the last readback, so a logging window's
+        // figures are the difference of two readbacks.
+        let mut tally = Tally::new(dev)?;
+        let mut seen = Sums::default();
         for (step, batch) in loader.epoch(epoch as u64 - 1).enumerate() {
             let batch = batch?;
             if o.cosine {
@@ -362,14 +400,14 @@ pub fn train(arch: Arch, data: &Mnist, o: &Options) -> Result<(Sequential, Vec<E
             let l = loss::cross_entropy(&logits, &batch.labels, Reduction::Mean)?;
             opt.step(&l.backward()?)?;
             let l_sum = l.mul_scalar(batch.labels.numel() as f32)?;
-            epoch_tally.add(&logits, &batch.labels, &l_sum)?;
-            window.add(&logits, &batch.labels, &l_sum)?;
-            // The only readback during the epoch: once per logging interval.
+            tally.add(&logits, &batch.labels, &l_sum)?;
+            // The only readback during the epoch: once per logging interval (and at its end).
             if (step + 1) % log_every == 0 || step + 1 == steps {
-                let (wl, wa) = window.read()?;
-                window = Tally::new(dev)?;
-                let (el, ea) = epoch_tally.read()?;
-                let rate = epoch_tally.images as f64 / start.elapsed().as_secs_f64();
+                let now = tally.read()?;
+                let (wl, wa) = now.since(seen).means();
+                seen = now;
+                let (el, ea) = now.means();
+                let rate = now.images as f64 / start.elapsed().as_secs_f64();
                 curve.push((
                     epoch as f64 - 1.0 + (step + 1) as f64 / steps as f64,
                     wl,
@@ -379,10 +417,10 @@ pub fn train(arch: Arch, data: &Mnist, o: &Options) -> Result<(Sequential, Vec<E
                 bar.set_message(format!("loss {el:.4}  acc {ea:.2} %  {rate:.0} img/s"));
             }
         }
-        let (train_loss, train_acc) = epoch_tally.read()?;
+        let (train_loss, train_acc) = seen.means(); // the last step read it back
         let seconds = start.elapsed().as_secs_f64();
         bar.finish_and_clear();
-        let (test_loss, test_acc) = evaluate(&model, &test_set, dev)?;
+        let (test_loss, test_acc) = evaluate(&model, test_set, dev)?;
         let r = EpochReport {
             epoch,
             train_loss,
@@ -390,7 +428,7 @@ pub fn train(arch: Arch, data: &Mnist, o: &Options) -> Result<(Sequential, Vec<E
             test_loss,
             test_acc,
             seconds,
-            images_per_s: epoch_tally.images as f64 / seconds,
+            images_per_s: seen.images as f64 / seconds,
         };
         if o.verbose {
             println!(

@@ -202,11 +202,12 @@ fn fetch(
     let mut response = agent.get(url).call().map_err(|e| e.to_string())?;
     let total = response.body().content_length();
     let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr());
-    let style =
+    // The template is a constant; should it ever not parse, keep indicatif's default style.
+    if let Ok(style) =
         ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}")
-            .expect("a valid template")
-            .progress_chars("=> ");
-    bar.set_style(style);
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
     bar.set_message(remote.name.to_string());
     let mut part = path.as_os_str().to_owned();
     part.push(".part");
@@ -214,21 +215,12 @@ fn fetch(
     let result = (|| -> std::result::Result<(), String> {
         let mut reader = response.body_mut().with_config().limit(MAX_BYTES).reader();
         let mut out = BufWriter::new(File::create(&part).map_err(|e| e.to_string())?);
-        let (mut md5, mut sha) = (Md5::new(), Sha256::new());
-        let mut buf = vec![0u8; 1 << 16];
-        loop {
-            let n = reader.read(&mut buf).map_err(|e| e.to_string())?;
-            if n == 0 {
-                break;
-            }
-            md5.update(&buf[..n]);
-            sha.update(&buf[..n]);
-            out.write_all(&buf[..n]).map_err(|e| e.to_string())?;
-            bar.inc(n as u64);
-        }
+        hash_and_check(&mut reader, remote, |chunk| {
+            bar.inc(chunk.len() as u64);
+            out.write_all(chunk)
+        })?;
         out.flush().map_err(|e| e.to_string())?;
         drop(out);
-        check(remote, &hex(&md5.finalize()), &hex(&sha.finalize()))?;
         std::fs::rename(&part, path).map_err(|e| e.to_string())
     })();
     bar.finish_and_clear();
@@ -241,15 +233,26 @@ fn fetch(
 /// Checks a file already on disk against the published sums.
 fn verify(path: &Path, remote: &Remote) -> std::result::Result<(), String> {
     let mut f = File::open(path).map_err(|e| e.to_string())?;
+    hash_and_check(&mut f, remote, |_| Ok(()))
+}
+
+/// Reads `input` to the end, handing each chunk to `sink`, and checks the md5 and sha256 of
+/// what was read against `remote`'s.
+fn hash_and_check(
+    input: &mut impl Read,
+    remote: &Remote,
+    mut sink: impl FnMut(&[u8]) -> std::io::Result<()>,
+) -> std::result::Result<(), String> {
     let (mut md5, mut sha) = (Md5::new(), Sha256::new());
     let mut buf = vec![0u8; 1 << 16];
     loop {
-        let n = f.read(&mut buf).map_err(|e| e.to_string())?;
+        let n = input.read(&mut buf).map_err(|e| e.to_string())?;
         if n == 0 {
             break;
         }
         md5.update(&buf[..n]);
         sha.update(&buf[..n]);
+        sink(&buf[..n]).map_err(|e| e.to_string())?;
     }
     check(remote, &hex(&md5.finalize()), &hex(&sha.finalize()))
 }
