@@ -114,7 +114,8 @@ pub struct MemoryStats {
     pub live_bytes: u64,
     /// The most `live_bytes` has been.
     pub peak_bytes: u64,
-    /// Free buffers kept for reuse, and their bytes (GPU only).
+    /// Free buffers kept for reuse, and their bytes (CPU: process-wide, buffers of 16,384
+    /// elements or more, at most 512 MiB per precision).
     pub pooled_buffers: usize,
     pub pooled_bytes: u64,
     /// Buffers created since the device was (GPU only); flat across steps once the pool is warm.
@@ -215,10 +216,12 @@ impl Device {
         }
     }
 
-    /// Frees the GPU buffers kept in the pool (live tensors are untouched).
+    /// Frees the buffers kept for reuse (live tensors are untouched): this GPU's pool, or on
+    /// the CPU the process-wide pool of recycled buffers.
     pub fn empty_cache(&self) {
-        if let Inner::Gpu(c) = &self.0 {
-            c.clear_pool();
+        match &self.0 {
+            Inner::Gpu(c) => c.clear_pool(),
+            Inner::Cpu | Inner::CpuF64 => crate::cpu::pool::clear(),
         }
     }
 

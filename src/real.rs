@@ -3,10 +3,18 @@
 //! semantics in `op.rs` are written once.
 
 use std::fmt::Debug;
+use std::sync::Mutex;
+
+use crate::cpu::pool::Bin;
 
 /// `f32` or `f64`.
 pub(crate) trait Real:
-    ndarray::LinalgScalar
+    Copy
+    + 'static
+    + std::ops::Add<Output = Self>
+    + std::ops::Sub<Output = Self>
+    + std::ops::Mul<Output = Self>
+    + std::ops::Div<Output = Self>
     + PartialOrd
     + Debug
     + Default
@@ -16,6 +24,8 @@ pub(crate) trait Real:
     + std::ops::Rem<Output = Self>
 {
     const NEG_INFINITY: Self;
+    fn zero() -> Self;
+    fn one() -> Self;
     fn from_f32(v: f32) -> Self;
     fn from_f64(v: f64) -> Self;
     fn to_f64(self) -> f64;
@@ -31,12 +41,20 @@ pub(crate) trait Real:
     fn max(self, o: Self) -> Self;
     fn min(self, o: Self) -> Self;
     fn nan() -> Self;
+    /// The recycled CPU buffers of this type (see `cpu/pool.rs`).
+    fn bin() -> &'static Mutex<Bin<Self>>;
 }
 
 macro_rules! real {
     ($t:ty) => {
         impl Real for $t {
             const NEG_INFINITY: Self = <$t>::NEG_INFINITY;
+            fn zero() -> Self {
+                0.0
+            }
+            fn one() -> Self {
+                1.0
+            }
             fn from_f32(v: f32) -> Self {
                 v as $t
             }
@@ -78,6 +96,10 @@ macro_rules! real {
             }
             fn nan() -> Self {
                 <$t>::NAN
+            }
+            fn bin() -> &'static Mutex<Bin<Self>> {
+                static BIN: Mutex<Bin<$t>> = Mutex::new(Bin::new());
+                &BIN
             }
         }
     };

@@ -179,8 +179,17 @@ fn our_checked_in_file_loads() {
     model.eval();
     let out = model.forward(&golden("model.input", &dev)).unwrap();
     let expected = nn::load_tensors(data("ferrograd_model_output.safetensors"), &dev).unwrap();
-    let want = &expected.tensors[0].1;
-    assert_eq!(out.to_vec().unwrap(), want.to_vec().unwrap());
+    let want = expected.tensors[0].1.to_vec().unwrap();
+    // Same weights, same input: equal up to rounding (the GEMM kernel, and so the order of
+    // its sums, depends on the CPU's vector width).
+    let got = out.to_vec().unwrap();
+    assert_eq!(got.len(), want.len());
+    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        assert!(
+            (g - w).abs() <= 1e-5 * (1.0 + w.abs()),
+            "output {i}: {g} vs {w}"
+        );
+    }
 }
 
 /// Writes tests/data/ferrograd_model*.safetensors (run by hand with `--ignored`).

@@ -185,10 +185,37 @@ fn cpu_then_gpu() {
     training_stays_flat(&Device::cpu());
     adam_training_stays_flat(&Device::cpu());
     backward_frees_the_graph(&Device::cpu());
+    cpu_pool_recycles(&Device::cpu());
     if let Some(dev) = common::gpu() {
         memory_stays_flat(&dev);
         training_stays_flat(&dev);
         adam_training_stays_flat(&dev);
         backward_frees_the_graph(&dev);
     }
+}
+
+/// The CPU keeps large freed buffers for reuse (a training step allocates the same ones every
+/// step), hands them out again with the right contents, and `empty_cache` frees them.
+fn cpu_pool_recycles(dev: &Device) {
+    const LEN: usize = 70_001; // a length no other test here allocates
+    let x = Tensor::full(&[LEN], 1.5, dev).unwrap();
+    let pooled = dev.memory_stats().pooled_bytes;
+    drop(x.add_scalar(1.0).unwrap());
+    let after_drop = dev.memory_stats();
+    assert!(
+        after_drop.pooled_bytes >= pooled + 4 * LEN as u64,
+        "a freed {LEN}-element buffer should be kept: {pooled} -> {after_drop:?}"
+    );
+    // The next tensor of that length reuses it, and its contents are its own.
+    let y = x.mul_scalar(2.0).unwrap();
+    assert!(y.to_vec().unwrap().iter().all(|&v| v == 3.0));
+    let z = Tensor::zeros(&[LEN], dev).unwrap().add(&x).unwrap();
+    assert!(z.to_vec().unwrap().iter().all(|&v| v == 1.5));
+    drop((y, z));
+    dev.empty_cache();
+    assert_eq!(
+        dev.memory_stats().pooled_bytes,
+        0,
+        "empty_cache frees the pool"
+    );
 }

@@ -5,6 +5,7 @@
 mod matmul;
 mod nn;
 mod optim;
+pub(crate) mod pool;
 mod reduce;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -112,14 +113,21 @@ impl CpuStorage {
 impl Drop for CpuStorage {
     fn drop(&mut self) {
         LIVE.fetch_sub(self.bytes(), Ordering::Relaxed);
+        match self {
+            CpuStorage::F32(v) => pool::give_back(std::mem::take(v)),
+            CpuStorage::F64(v) => pool::give_back(std::mem::take(v)),
+        }
     }
 }
 
-/// Bytes held by CPU tensors in this process.
+/// Bytes held by CPU tensors in this process, and the buffers kept for reuse.
 pub(crate) fn memory_stats() -> MemoryStats {
+    let (pooled_buffers, pooled_bytes) = pool::stats();
     MemoryStats {
         live_bytes: LIVE.load(Ordering::Relaxed),
         peak_bytes: PEAK.load(Ordering::Relaxed),
+        pooled_buffers,
+        pooled_bytes,
         ..MemoryStats::default()
     }
 }
@@ -252,7 +260,7 @@ fn views<'a, T: CpuReal>(inputs: &[&'a CpuStorage]) -> Option<Vec<&'a [T]>> {
 // out (spec's shape) = kind(inputs), each input read through its strides.
 fn elementwise<T: Real>(data: &[&[T]], spec: &Strided, kind: Elementwise) -> Vec<T> {
     let n = spec.numel();
-    let mut out = vec![T::zero(); n];
+    let mut out = pool::zeroed(n);
     if all_dense(spec) {
         // Contiguous operands: slice them and let the compiler vectorise.
         let src: Vec<&[T]> = data
@@ -316,7 +324,7 @@ fn gather<T: Real>(
     op: &'static str,
 ) -> Result<Vec<T>> {
     let n = spec.strided.numel();
-    let mut out = Vec::with_capacity(n);
+    let mut out = pool::with_capacity(n);
     let mut walk = StridedWalk::new(&spec.strided, 0);
     for _ in 0..n {
         let i = check_index(op, index[walk.offsets[1]], spec.axis, spec.axis_size)?;
@@ -329,7 +337,7 @@ fn gather<T: Real>(
 // index (J) -> out (J, classes)
 fn one_hot<T: Real>(index: &[T], spec: &Strided, classes: usize) -> Result<Vec<T>> {
     let n = spec.numel();
-    let mut out = vec![T::zero(); n * classes];
+    let mut out = pool::zeroed(n * classes);
     let mut walk = StridedWalk::new(spec, 0);
     for j in 0..n {
         let c = check_index("one_hot", index[walk.offsets[0]], 0, classes)?;
@@ -475,7 +483,7 @@ impl Backend for CpuStorage {
 
 // Copies each part into a fresh `numel` buffer; a part's spec walks `[dst, src]`.
 fn cat<T: CpuReal>(parts: &[(&CpuStorage, Strided)], numel: usize) -> Result<CpuStorage> {
-    let mut out = vec![T::zero(); numel];
+    let mut out = pool::zeroed(numel);
     for (src, spec) in parts {
         let src: &[T] = T::view(src).ok_or_else(|| {
             Error::invalid("cat", "operands of different precisions (f32 and f64)")

@@ -5,6 +5,7 @@
 
 use rayon::prelude::*;
 
+use super::pool;
 use super::PAR_THRESHOLD;
 use crate::real::Real;
 use crate::storage::{NormSpec, PoolKind, Window2d};
@@ -33,7 +34,7 @@ fn tap(win: &Window2d, axis: usize, o: usize, k: usize) -> Option<usize> {
 pub(super) fn unfold<T: Real>(x: &[T], win: &Window2d) -> Vec<T> {
     let (c, [h, w], [kh, kw], [oh, ow]) = (win.c, win.size, win.kernel, win.out);
     let l = oh * ow;
-    let mut out = vec![T::zero(); win.cols_numel()];
+    let mut out = pool::zeroed(win.cols_numel());
     // One task per column row (ci, ki, kj) of one image.
     for_chunks(&mut out, l, |r, dst| {
         let (n, row) = (r / (c * kh * kw), r % (c * kh * kw));
@@ -58,7 +59,7 @@ pub(super) fn unfold<T: Real>(x: &[T], win: &Window2d) -> Vec<T> {
 pub(super) fn fold<T: Real>(cols: &[T], win: &Window2d) -> Vec<T> {
     let ([h, w], [kh, kw], [oh, ow]) = (win.size, win.kernel, win.out);
     let l = oh * ow;
-    let mut out = vec![T::zero(); win.image_numel()];
+    let mut out = pool::zeroed(win.image_numel());
     // One task per image plane (n, ci); its rows are contiguous in `cols`.
     for_chunks(&mut out, h * w, |plane, img| {
         let rows = &cols[plane * kh * kw * l..][..kh * kw * l];
@@ -110,8 +111,8 @@ fn divisor(win: &Window2d, kind: PoolKind, oy: usize, ox: usize) -> usize {
 // x (N, C, H, W) -> out (N, C, OH, OW), and for max the arg-max `y * W + x` of each window.
 pub(super) fn pool<T: Real>(x: &[T], win: &Window2d, kind: PoolKind) -> (Vec<T>, Option<Vec<T>>) {
     let ([h, w], [oh, ow]) = (win.size, win.out);
-    let mut out = vec![T::zero(); win.out_numel()];
-    let mut arg = vec![T::zero(); if kind == PoolKind::Max { out.len() } else { 0 }];
+    let mut out = pool::zeroed(win.out_numel());
+    let mut arg = pool::zeroed(if kind == PoolKind::Max { out.len() } else { 0 });
     let plane = |p: usize, dst: &mut [T], mut arg: Option<&mut [T]>| {
         let img = &x[p * h * w..][..h * w];
         for oy in 0..oh {
@@ -167,7 +168,7 @@ pub(super) fn pool_backward<T: Real>(
     kind: PoolKind,
 ) -> Vec<T> {
     let ([h, w], [oh, ow]) = (win.size, win.out);
-    let mut dx = vec![T::zero(); win.image_numel()];
+    let mut dx = pool::zeroed(win.image_numel());
     for_chunks(&mut dx, h * w, |p, img| {
         let gp = &g[p * oh * ow..][..oh * ow];
         for oy in 0..oh {
@@ -212,7 +213,7 @@ fn group_sums(s: &NormSpec, f: impl Fn(usize, usize) -> f64 + Sync) -> Vec<f64> 
 
 /// Writes `out[i] = f(group of i, i)` over `[outer, groups, inner]`.
 fn per_group<T: Real>(s: &NormSpec, f: impl Fn(usize, usize) -> T + Sync) -> Vec<T> {
-    let mut out = vec![T::zero(); s.numel()];
+    let mut out = pool::zeroed(s.numel());
     for_chunks(&mut out, s.groups * s.inner, |o, chunk| {
         for (k, v) in chunk.iter_mut().enumerate() {
             *v = f(k / s.inner, o * s.groups * s.inner + k);

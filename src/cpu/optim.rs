@@ -3,7 +3,7 @@
 
 use rayon::prelude::*;
 
-use super::PAR_THRESHOLD;
+use super::{pool, PAR_THRESHOLD};
 use crate::real::Real;
 use crate::storage::{OptimKind, OptimSpec};
 
@@ -18,8 +18,8 @@ type Task<'a, T> = (usize, &'a mut [T], Vec<&'a mut [T]>);
 pub(crate) fn step<T: Real>(p: &[T], g: &[T], s: &[T], spec: &OptimSpec) -> (Vec<T>, Vec<T>) {
     let n = spec.numel;
     let rows = spec.kind.state_rows();
-    let mut out = p[..n].to_vec();
-    let mut state = s[..n * rows].to_vec();
+    let mut out = pool::copied(&p[..n]);
+    let mut state = pool::copied(&s[..n * rows]);
     // Task c owns chunk c of the parameter and chunk c of each state row.
     let mut row_chunks: Vec<_> = state
         .chunks_mut(n.max(1))

@@ -3,6 +3,7 @@
 
 use rayon::prelude::*;
 
+use super::pool;
 use super::PAR_THRESHOLD;
 use crate::op::{nan, ReduceOp};
 use crate::real::Real;
@@ -12,7 +13,7 @@ use crate::storage::LineSpec;
 /// at flat index >= numel are skipped (a full reduction's ragged last row).
 // input (outer, len, inner) -> out (outer, inner)
 pub(super) fn reduce<T: Real>(x: &[T], s: &LineSpec, op: ReduceOp) -> Vec<T> {
-    let mut out = vec![T::zero(); s.outer * s.inner];
+    let mut out = pool::zeroed(s.outer * s.inner);
     let line = |o: usize, i: usize| -> T {
         let at = |l: usize| (o * s.len + l) * s.inner + i;
         let vals = (0..s.len)
@@ -61,7 +62,7 @@ pub(super) fn reduce<T: Real>(x: &[T], s: &LineSpec, op: ReduceOp) -> Vec<T> {
 // input (outer, len, inner) -> out (outer, len, inner)
 pub(super) fn softmax<T: Real>(x: &[T], s: &LineSpec, log: bool) -> Vec<T> {
     let (len, inner) = (s.len, s.inner);
-    let mut out = vec![T::zero(); s.outer * len * inner];
+    let mut out = pool::zeroed(s.outer * len * inner);
     let block = |o: usize, dst: &mut [T]| {
         let src = &x[s.offset + o * len * inner..][..len * inner];
         for i in 0..inner {
@@ -93,7 +94,7 @@ pub(super) fn softmax<T: Real>(x: &[T], s: &LineSpec, log: bool) -> Vec<T> {
 // y (outer, len, inner), g (outer, len, inner) -> dx (outer, len, inner)
 pub(super) fn softmax_backward<T: Real>(y: &[T], g: &[T], s: &LineSpec, log: bool) -> Vec<T> {
     let (len, inner) = (s.len, s.inner);
-    let mut out = vec![T::zero(); s.outer * len * inner];
+    let mut out = pool::zeroed(s.outer * len * inner);
     let block = |o: usize, dst: &mut [T]| {
         let ys = &y[s.offset + o * len * inner..][..len * inner];
         let gs = &g[o * len * inner..][..len * inner];
