@@ -307,3 +307,49 @@ device_tests!(
     non_finite_checks,
     operator_sugar,
 );
+
+/// The CPU walks each output row as a dense slice, a broadcast value or a strided run, in
+/// tasks of 16,384 elements over rows that do not divide them: large broadcast, transposed
+/// and `where` operands, checked against values computed here element by element.
+#[test]
+fn cpu_rows_across_task_boundaries() {
+    let (r, c) = (37, 1031); // 38,147 elements: parallel, rows straddle the tasks
+    let a = normal(&[r, c], 1);
+    let row = normal(&[c], 2);
+    let col = normal(&[r, 1], 3);
+    let (av, rv, cv) = (
+        a.to_vec().unwrap(),
+        row.to_vec().unwrap(),
+        col.to_vec().unwrap(),
+    );
+    // Dense + broadcast row, broadcast column - dense.
+    let got = a.add(&row).unwrap().to_vec().unwrap();
+    let want: Vec<f32> = (0..r * c).map(|i| av[i] + rv[i % c]).collect();
+    assert_eq!(got, want, "a + row");
+    let got = col.sub(&a).unwrap().to_vec().unwrap();
+    let want: Vec<f32> = (0..r * c).map(|i| cv[i / c] - av[i]).collect();
+    assert_eq!(got, want, "col - a");
+    // A transposed view (stride r along its rows), unary and binary.
+    let at = a.t().unwrap(); // [c, r]
+    let tv = |i: usize| av[(i % r) * c + i / r];
+    let got = at.relu().unwrap().to_vec().unwrap();
+    let want: Vec<f32> = (0..r * c).map(|i| tv(i).max(0.0)).collect();
+    assert_eq!(got, want, "relu(aᵀ)");
+    let got = at
+        .mul(&col.reshape(&[r]).unwrap())
+        .unwrap()
+        .to_vec()
+        .unwrap();
+    let want: Vec<f32> = (0..r * c).map(|i| tv(i) * cv[i % r]).collect();
+    assert_eq!(got, want, "aᵀ * col");
+    // where: a broadcast condition picks from a dense and a transposed-back operand.
+    let cond = row.gt_scalar(0.0).unwrap();
+    let got = Tensor::where_(&cond, &a, &at.t().unwrap().neg().unwrap())
+        .unwrap()
+        .to_vec()
+        .unwrap();
+    let want: Vec<f32> = (0..r * c)
+        .map(|i| if rv[i % c] > 0.0 { av[i] } else { -av[i] })
+        .collect();
+    assert_eq!(got, want, "where");
+}
