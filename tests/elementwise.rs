@@ -352,4 +352,14 @@ fn cpu_rows_across_task_boundaries() {
         .map(|i| if rv[i % c] > 0.0 { av[i] } else { -av[i] })
         .collect();
     assert_eq!(got, want, "where");
+    // Zero-size operands, broadcast and permuted: empty results of the right shape.
+    let empty = Tensor::zeros(&[0, 5], &Device::cpu()).unwrap();
+    assert_eq!(
+        empty.add(&row.narrow(0, 0, 5).unwrap()).unwrap().shape(),
+        &[0, 5]
+    );
+    assert_eq!(empty.t().unwrap().relu().unwrap().shape(), &[5, 0]);
+    let e3 = Tensor::zeros(&[3, 0, 2], &Device::cpu()).unwrap();
+    let picked = Tensor::where_(&e3, &e3, &row.narrow(0, 0, 2).unwrap()).unwrap();
+    assert_eq!(picked.shape(), &[3, 0, 2]);
 }

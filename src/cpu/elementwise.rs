@@ -217,6 +217,9 @@ fn for_segments<T: Real>(out: &mut [T], spec: &Strided, seg: impl Fn(&mut [T], &
 // out (spec's shape) = kind(inputs), each input read through its strides.
 pub(super) fn elementwise<T: Real>(data: &[&[T]], spec: &Strided, kind: Elementwise) -> Vec<T> {
     let mut out = pool::zeroed(spec.numel());
+    if out.is_empty() {
+        return out; // a zero-size axis: no rows to walk (and the walk would divide by it)
+    }
     match kind {
         Elementwise::Unary(op) => with_unary!(op, |f| {
             for_segments(&mut out, spec, |o, r| map1(o, data[0], r[0], f))
