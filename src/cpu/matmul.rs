@@ -4,17 +4,16 @@
 //! widest one the CPU has. Measured on the 2-core AVX-512 VM (n = 512…2048): ~2× the
 //! matrixmultiply SGEMM this replaced (`cargo bench --bench matmul`).
 //!
-//! This is the one module with `unsafe`: `gemm::gemm` takes raw pointers. `check` below proves
-//! every element each call touches lies inside its slice before the call is made.
+//! This is the one module with `unsafe`: `gemm::gemm` takes raw pointers. `operand` below
+//! checks that every element a call reaches lies inside its slice before the call is made.
 
 #![allow(unsafe_code)]
-
-use std::mem::MaybeUninit;
 
 use gemm::Parallelism;
 use rayon::prelude::*;
 
 use super::pool;
+use crate::error::{Error, Result};
 use crate::real::Real;
 use crate::storage::{MatOperand, MatmulSpec};
 
@@ -23,54 +22,63 @@ use crate::storage::{MatOperand, MatmulSpec};
 /// (conv2d's per-image GEMMs): then splitting the batch pays better.
 const SMALL_GEMM: usize = 64 * 64 * 64;
 
-/// Matrix `b` of `op` as (first element, row stride, column stride), after checking that every
-/// element `[r, c]` for `r < rows, c < cols` lies inside `data` (strides are non-negative, so
-/// the last element is the farthest one).
-fn check<T>(
+/// Matrix `b` of `op` (`rows, cols >= 1`) as (first element, row stride, column stride), once
+/// every element `[r, c]` is known to lie inside `data`: strides are non-negative, so the last
+/// element is the farthest. The spec was validated against the layouts when the op was built,
+/// so the error is a guard for the unsafe call, not a path user input should reach.
+fn operand<T>(
     data: &[T],
     op: &MatOperand,
     b: usize,
     rows: usize,
     cols: usize,
-) -> (*const T, isize, isize) {
-    let start = op.offset + b * op.batch;
-    let last = start + (rows - 1) * op.row + (cols - 1) * op.col;
-    // The spec was validated against the layouts when the op was built, so this cannot fail;
-    // it stays as an assert because the unsafe call below relies on it.
-    assert!(
-        last < data.len(),
-        "matmul operand out of bounds: element {last} of {}",
-        data.len()
-    );
-    (data[start..].as_ptr(), op.row as isize, op.col as isize)
+) -> Result<(*const T, isize, isize)> {
+    let start = b
+        .checked_mul(op.batch)
+        .and_then(|x| x.checked_add(op.offset));
+    let last = start.and_then(|s| {
+        let r = (rows - 1).checked_mul(op.row)?;
+        let c = (cols - 1).checked_mul(op.col)?;
+        s.checked_add(r)?.checked_add(c)
+    });
+    match (start, last) {
+        (Some(start), Some(last)) if last < data.len() => {
+            Ok((data[start..].as_ptr(), op.row as isize, op.col as isize))
+        }
+        _ => Err(Error::invalid(
+            "matmul",
+            format!(
+                "operand {rows}×{cols} of batch {b} ({op:?}) reaches past its {} elements",
+                data.len()
+            ),
+        )),
+    }
 }
 
-/// `c (m×n, contiguous) = a[b] · b[b]`, `k > 0`. `c` need not be initialised: `gemm` only
-/// writes it.
+/// `c (m×n, contiguous) = a[b] · b[b]`, `k > 0`.
 fn one<T: Real>(
     a: &[T],
     b: &[T],
     spec: &MatmulSpec,
     bi: usize,
-    c: &mut [MaybeUninit<T>],
+    c: &mut [T],
     par: Parallelism,
-) {
+) -> Result<()> {
     let MatmulSpec { m, n, k, .. } = *spec;
-    assert_eq!(c.len(), m * n, "matmul output chunk");
-    let (pa, a_rs, a_cs) = check(a, &spec.a, bi, m, k);
-    let (pb, b_rs, b_cs) = check(b, &spec.b, bi, k, n);
-    // SAFETY: `check` proved that the m×k and k×n elements reached through these pointers and
-    // strides lie inside `a` and `b`; `c` is exactly m×n contiguous (row stride n, column
-    // stride 1) and borrowed mutably, so nothing else reads or writes it during the call.
-    // With `read_dst = false`, `gemm` computes `c = beta · a·b` and never reads `c` (its
-    // `alpha` would scale the old `c`), so `c` may be uninitialised; `beta = 1`. T is f32 or f64, both of which `gemm`
-    // supports.
+    let (pa, a_rs, a_cs) = operand(a, &spec.a, bi, m, k)?;
+    let (pb, b_rs, b_cs) = operand(b, &spec.b, bi, k, n)?;
+    debug_assert_eq!(c.len(), m * n);
+    // SAFETY: `operand` checked that the m×k and k×n elements reached through these pointers
+    // and strides lie inside `a` and `b`. `c` is an m×n chunk (row stride n, column stride 1),
+    // borrowed mutably, so nothing else touches it during the call. With `read_dst = false`,
+    // `gemm` computes `c = beta · a·b` (`alpha` would scale the old `c`); `beta = 1`. T is
+    // f32 or f64, both of which `gemm` supports.
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
-            c.as_mut_ptr().cast::<T>(),
+            c.as_mut_ptr(),
             1,
             n as isize,
             false,
@@ -88,33 +96,26 @@ fn one<T: Real>(
             par,
         );
     }
+    Ok(())
 }
 
 // a (batch, m, k) · b (batch, k, n) -> out (batch, m, n), contiguous.
-pub(super) fn matmul<T: Real>(a: &[T], b: &[T], spec: &MatmulSpec) -> Vec<T> {
+pub(super) fn matmul<T: Real>(a: &[T], b: &[T], spec: &MatmulSpec) -> Result<Vec<T>> {
     let MatmulSpec { batch, m, n, k, .. } = *spec;
-    let len = batch * m * n;
+    let mut out = pool::zeroed(batch * m * n);
     if m * n == 0 || k == 0 {
-        return pool::zeroed(len); // an empty sum is zero
+        return Ok(out); // an empty sum is zero
     }
-    // Not zero-filled first: for a 512² product the memset and its page faults cost ~40 % of
-    // the GEMM itself. `gemm` writes every element below; `set_len` comes after.
-    let mut out = pool::with_capacity(len);
-    let uninit = &mut out.spare_capacity_mut()[..len];
     let many = batch >= 4 * rayon::current_num_threads();
     if batch > 1 && (m * n * k < SMALL_GEMM || many) {
-        uninit
-            .par_chunks_mut(m * n)
+        out.par_chunks_mut(m * n)
             .enumerate()
-            .for_each(|(bi, c)| one(a, b, spec, bi, c, Parallelism::None));
+            .try_for_each(|(bi, c)| one(a, b, spec, bi, c, Parallelism::None))?;
     } else {
         let par = Parallelism::Rayon(rayon::current_num_threads());
-        uninit
-            .chunks_mut(m * n)
+        out.chunks_mut(m * n)
             .enumerate()
-            .for_each(|(bi, c)| one(a, b, spec, bi, c, par));
+            .try_for_each(|(bi, c)| one(a, b, spec, bi, c, par))?;
     }
-    // SAFETY: the `batch` chunks of m×n above cover 0..len, and `gemm` wrote each of them.
-    unsafe { out.set_len(len) };
-    out
+    Ok(out)
 }

@@ -248,7 +248,7 @@ impl Backend for CpuStorage {
 
     fn matmul(a: &Self, b: &Self, spec: &MatmulSpec) -> Result<Self> {
         by_precision!("matmul", [a, b], |x, y| Ok(CpuStorage::new(
-            matmul::matmul(x, y, spec)
+            matmul::matmul(x, y, spec)?
         )))
     }
 
