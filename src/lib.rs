@@ -47,6 +47,9 @@ pub use ops::{BatchNormOptions, Conv1dOptions, Conv2dOptions, Pool2dOptions, Run
 pub use random::{manual_seed, Generator};
 pub use tensor::Tensor;
 
+#[doc(hidden)]
+pub use gpu::{set_subgroup_matmul, uses_subgroup_matmul};
+
 /// The WGSL sources, by file name, for tools and tests that validate them without a GPU.
 pub fn wgsl_sources() -> Vec<(&'static str, &'static str)> {
     gpu::kernels::Shader::ALL

@@ -1,6 +1,6 @@
-//! matmul on both devices: sizes that are 1, prime and not multiples of the tiles, both kernel
-//! paths (vec4 and strided), transposed and broadcast operands, batches, 1-D operands; the CPU
-//! against a plain f64 reference.
+//! matmul on both devices: sizes that are 1, prime and not multiples of the tiles, every GPU
+//! kernel (subgroup, vec4 and strided), transposed and broadcast operands, batches, 1-D
+//! operands, a grid past 65,535 workgroups; the CPU against a plain f64 reference.
 
 mod common;
 use common::{assert_close, normal, parity};
@@ -39,7 +39,8 @@ fn cpu_matches_f64_reference() {
 }
 
 fn shapes(dev: &Device) {
-    // n % 4 == 0 takes the vec4 kernel; the others take the strided 4x4 one.
+    // n % 4 == 0 takes the subgroup kernel (16 x 128 tiles) or the vec4 one; the others take
+    // the strided 4x4 one. Rows and columns that cross the tile edges by one.
     for (s, &(m, k, n)) in [
         (1, 1, 1),
         (1, 7, 4),
@@ -48,6 +49,9 @@ fn shapes(dev: &Device) {
         (33, 64, 36),
         (64, 65, 63),
         (9, 0, 4),
+        (16, 5, 128),
+        (17, 31, 132),
+        (47, 9, 260),
     ]
     .iter()
     .enumerate()
@@ -98,6 +102,20 @@ fn batched(dev: &Device) {
     let c = normal(&[2, 1, 5, 7], 4);
     let d = normal(&[4, 7, 3], 5);
     check(dev, &c, &d, "[2,1,5,7].[4,7,3]");
+    // A shared left operand (batch stride 0), as in conv2d's weight · columns.
+    let wl = normal(&[6, 7], 7);
+    let cols = normal(&[5, 7, 20], 8);
+    check(dev, &wl, &cols, "matrix . batch");
+    // A transposed right operand with a batch (copied dense for the subgroup kernel).
+    let bt = normal(&[3, 8, 7], 9);
+    parity(
+        dev,
+        &[&a, &bt],
+        |t| t[0].matmul(&t[1].transpose(1, 2)?),
+        1e-4,
+        1e-4,
+        "batch . batchᵀ",
+    );
     // Batch axes that do not flatten to one stride (a permuted view).
     let e = normal(&[4, 2, 5, 7], 6);
     parity(
@@ -121,4 +139,47 @@ fn vectors(dev: &Device) {
     assert_eq!(vv.to_scalar().unwrap(), 2.0);
 }
 
-device_tests!(shapes, transposed_operands, batched, vectors);
+/// More output tiles than one grid axis holds (65,535): the grid folds into 2-D.
+fn many_tiles(dev: &Device) {
+    let a = normal(&[70_000, 1, 2], 10);
+    let b = normal(&[70_000, 2, 4], 11);
+    check(dev, &a, &b, "70000 batches of 1x2 . 2x4");
+}
+
+/// A named check, run on one device.
+type Case = (&'static str, fn(&Device));
+
+const CASES: [Case; 5] = [
+    ("shapes", shapes),
+    ("transposed_operands", transposed_operands),
+    ("batched", batched),
+    ("vectors", vectors),
+    ("many_tiles", many_tiles),
+];
+
+#[test]
+fn cpu() {
+    for (_, case) in CASES {
+        case(&Device::cpu());
+    }
+}
+
+/// Every case under each kernel choice, in one test: the choice is process-wide.
+#[test]
+fn gpu() {
+    let Some(dev) = common::gpu() else { return };
+    let subgroup = ferrograd::uses_subgroup_matmul(&dev);
+    eprintln!("{}: subgroup matmul {subgroup}", dev.info().name);
+    if dev.info().name.contains("llvmpipe") {
+        // lavapipe has 8-wide subgroups: the fast kernel must be the one under test.
+        assert!(subgroup, "llvmpipe should use the subgroup matmul");
+    }
+    for on in [true, false] {
+        ferrograd::set_subgroup_matmul(on);
+        for (name, case) in CASES {
+            eprintln!("gpu {name}, subgroup kernel allowed: {on}");
+            case(&dev);
+        }
+    }
+    ferrograd::set_subgroup_matmul(true);
+}

@@ -32,6 +32,8 @@ pub(crate) struct GpuContext {
     errors: Arc<Mutex<Vec<String>>>,
     fault: wgpu::Buffer,
     param_align: u64,
+    /// The device has subgroups of exactly 8 lanes (lavapipe), which `matmul_subgroup` needs.
+    pub subgroups_of_8: bool,
 }
 
 /// What the pending submit holds. Locked only while recording or submitting.
@@ -134,9 +136,14 @@ impl GpuContext {
         let ai = adapter.get_info();
         // The adapter's own limits, not wgpu's conservative defaults: big buffers need them.
         let limits = adapter.limits();
+        // Subgroups when the adapter has them: `matmul_subgroup` needs a fixed size of 8.
+        let subgroups = adapter.features() & wgpu::Features::SUBGROUP;
+        let subgroups_of_8 =
+            !subgroups.is_empty() && ai.subgroup_min_size == 8 && ai.subgroup_max_size == 8;
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("ferrograd"),
             required_limits: limits.clone(),
+            required_features: subgroups,
             ..Default::default()
         }))
         .map_err(|e| Error::NoAdapter {
@@ -161,12 +168,19 @@ impl GpuContext {
             driver_info: ai.driver_info.clone(),
         };
         log::info!(
-            "ferrograd: GPU adapter {:?} ({:?}, {}, driver {} {})",
+            "ferrograd: GPU adapter {:?} ({:?}, {}, driver {} {}), subgroups {}..{}{}",
             info.name,
             info.kind,
             info.backend,
             info.driver,
-            info.driver_info
+            info.driver_info,
+            ai.subgroup_min_size,
+            ai.subgroup_max_size,
+            if subgroups.is_empty() {
+                " (unsupported)"
+            } else {
+                ""
+            }
         );
 
         let params_buf = device.create_buffer(&wgpu::BufferDescriptor {
@@ -199,6 +213,7 @@ impl GpuContext {
             pool: Mutex::new(Pool::default()),
             errors,
             fault,
+            subgroups_of_8,
         })
     }
 

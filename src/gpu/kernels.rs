@@ -12,6 +12,7 @@ pub enum Shader {
     Softmax,
     Index,
     Matmul,
+    MatmulSubgroup,
     Conv,
     Pool,
     Norm,
@@ -20,12 +21,13 @@ pub enum Shader {
 }
 
 impl Shader {
-    pub const ALL: [Shader; 10] = [
+    pub const ALL: [Shader; 11] = [
         Shader::Elementwise,
         Shader::Reduce,
         Shader::Softmax,
         Shader::Index,
         Shader::Matmul,
+        Shader::MatmulSubgroup,
         Shader::Conv,
         Shader::Pool,
         Shader::Norm,
@@ -40,6 +42,7 @@ impl Shader {
             Shader::Softmax => include_str!("../../shaders/softmax.wgsl"),
             Shader::Index => include_str!("../../shaders/index.wgsl"),
             Shader::Matmul => include_str!("../../shaders/matmul.wgsl"),
+            Shader::MatmulSubgroup => include_str!("../../shaders/matmul_subgroup.wgsl"),
             Shader::Conv => include_str!("../../shaders/conv.wgsl"),
             Shader::Pool => include_str!("../../shaders/pool.wgsl"),
             Shader::Norm => include_str!("../../shaders/norm.wgsl"),
@@ -55,6 +58,7 @@ impl Shader {
             Shader::Softmax => "softmax.wgsl",
             Shader::Index => "index.wgsl",
             Shader::Matmul => "matmul.wgsl",
+            Shader::MatmulSubgroup => "matmul_subgroup.wgsl",
             Shader::Conv => "conv.wgsl",
             Shader::Pool => "pool.wgsl",
             Shader::Norm => "norm.wgsl",
@@ -64,7 +68,8 @@ impl Shader {
     }
 }
 
-/// A compute entry point. Every kernel runs 64 invocations per workgroup.
+/// A compute entry point. Every kernel runs 64 invocations per workgroup, except
+/// `MatmulSubgroup`: one 8-lane subgroup per workgroup (see its shader).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Kernel {
     Unary,
@@ -82,6 +87,7 @@ pub enum Kernel {
     OneHot,
     MatmulTile4,
     MatmulTile8Vec4,
+    MatmulSubgroup,
     Unfold,
     Fold,
     PoolMax,
@@ -98,7 +104,7 @@ pub enum Kernel {
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 28] = [
+    pub const ALL: [Kernel; 29] = [
         Kernel::Unary,
         Kernel::Binary,
         Kernel::Where,
@@ -114,6 +120,7 @@ impl Kernel {
         Kernel::OneHot,
         Kernel::MatmulTile4,
         Kernel::MatmulTile8Vec4,
+        Kernel::MatmulSubgroup,
         Kernel::Unfold,
         Kernel::Fold,
         Kernel::PoolMax,
@@ -139,6 +146,7 @@ impl Kernel {
             }
             Gather | OneHot => Shader::Index,
             MatmulTile4 | MatmulTile8Vec4 => Shader::Matmul,
+            MatmulSubgroup => Shader::MatmulSubgroup,
             Unfold | Fold => Shader::Conv,
             PoolMax | PoolAvg | PoolMaxBackward | PoolAvgBackward => Shader::Pool,
             NormForward | NormBackward => Shader::Norm,
@@ -165,6 +173,7 @@ impl Kernel {
             OneHot => "one_hot",
             MatmulTile4 => "matmul_tile4",
             MatmulTile8Vec4 => "matmul_tile8_vec4",
+            MatmulSubgroup => "matmul_subgroup",
             Unfold => "unfold",
             Fold => "fold",
             PoolMax => "pool_max",

@@ -9,6 +9,7 @@ pub(crate) mod nn;
 pub(crate) mod params;
 pub(crate) mod pool;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use context::GpuContext;
@@ -20,8 +21,8 @@ use crate::error::Result;
 use crate::op::{ReduceOp, UnaryOp};
 use crate::shape::Layout;
 use crate::storage::{
-    Backend, Elementwise, GatherSpec, LineSpec, MatmulSpec, NormSpec, OptimSpec, PoolKind, Strided,
-    Window2d,
+    Backend, Elementwise, GatherSpec, LineSpec, MatOperand, MatmulSpec, NormSpec, OptimSpec,
+    PoolKind, Strided, Window2d,
 };
 
 /// A tensor buffer on the GPU; returns to the pool when dropped.
@@ -151,19 +152,38 @@ impl Backend for GpuStorage {
             // Every output is an empty sum.
             return GpuStorage::from_slice(ctx, "matmul", &vec![0.0; s.batch * s.m * s.n]);
         }
+        // The subgroup kernel reads B's rows as vec4: a transposed B (the input gradient of a
+        // Linear layer, g · Wᵀ) is copied dense first, which costs far less than the portable
+        // kernel's scalar reads (see `matmul_subgroup.wgsl`).
+        if ctx.subgroups_of_8 && s.n % 4 == 0 && SUBGROUP_MATMUL.load(Ordering::Relaxed) {
+            if vec4_rows(&s.b) {
+                return matmul_subgroup(ctx, a, b, s);
+            }
+            let batch = if s.b.batch == 0 { 1 } else { s.batch };
+            let spec = Strided {
+                shape: vec![batch, s.k, s.n],
+                strides: vec![vec![s.b.batch, s.b.row, s.b.col]],
+                offsets: vec![s.b.offset],
+            };
+            let dense =
+                GpuStorage::elementwise(&[b], &spec, Elementwise::Unary(UnaryOp::Identity))?;
+            let b_dense = MatOperand {
+                offset: 0,
+                batch: if s.b.batch == 0 { 0 } else { s.k * s.n },
+                row: s.n,
+                col: 1,
+            };
+            return matmul_subgroup(ctx, a, &dense, &MatmulSpec { b: b_dense, ..*s });
+        }
         let out = GpuStorage::alloc(ctx, "matmul", s.batch * s.m * s.n)?;
         // B read as vec4 rows when its layout allows it (the common, non-transposed case).
-        let vec4 = s.b.col == 1
-            && s.n % 4 == 0
-            && s.b.row % 4 == 0
-            && s.b.offset % 4 == 0
-            && s.b.batch % 4 == 0;
+        let vec4 = s.n % 4 == 0 && vec4_rows(&s.b);
         let (kernel, tile) = if vec4 {
             (Kernel::MatmulTile8Vec4, 8)
         } else {
             (Kernel::MatmulTile4, 4)
         };
-        let params = MatmulParams::new(s, tile)?;
+        let params = MatmulParams::new(s, tile, tile)?;
         let tiles = s.batch * s.m.div_ceil(tile) * s.n.div_ceil(tile);
         let bindings: Vec<(u32, &wgpu::Buffer)> = if vec4 {
             vec![(2, a.buffer()), (4, out.buffer()), (5, b.buffer())]
@@ -364,4 +384,51 @@ impl Backend for GpuStorage {
         let dense = GpuStorage::elementwise(&[self], &spec, Elementwise::Unary(UnaryOp::Identity))?;
         self.ctx.read(dense.buffer(), 0, layout.numel(), "to_vec")
     }
+}
+
+/// Whether the subgroup matmul may be picked where the adapter allows it (tests turn it off to
+/// exercise the portable kernels on the same adapter).
+static SUBGROUP_MATMUL: AtomicBool = AtomicBool::new(true);
+
+/// Lets the subgroup matmul be picked (the default) or not. For tests and benches that compare
+/// it with the portable kernels; results agree either way.
+#[doc(hidden)]
+pub fn set_subgroup_matmul(on: bool) {
+    SUBGROUP_MATMUL.store(on, Ordering::Relaxed);
+}
+
+/// Whether matmuls on `dev` run `matmul_subgroup.wgsl` (where their layout allows it).
+#[doc(hidden)]
+pub fn uses_subgroup_matmul(dev: &crate::Device) -> bool {
+    dev.is_gpu()
+        && SUBGROUP_MATMUL.load(Ordering::Relaxed)
+        && context::shared().is_ok_and(|c| c.subgroups_of_8)
+}
+
+/// B's rows can be read as vec4: column stride 1, every row, batch and the offset 4-aligned.
+fn vec4_rows(b: &MatOperand) -> bool {
+    b.col == 1 && b.row % 4 == 0 && b.offset % 4 == 0 && b.batch % 4 == 0
+}
+
+/// `matmul_subgroup.wgsl`: one 8-lane workgroup per 16 x 128 output tile. Needs `vec4_rows(b)`
+/// and `n % 4 == 0`.
+fn matmul_subgroup(
+    ctx: &Arc<GpuContext>,
+    a: &GpuStorage,
+    b: &GpuStorage,
+    s: &MatmulSpec,
+) -> Result<GpuStorage> {
+    let out = GpuStorage::alloc(ctx, "matmul", s.batch * s.m * s.n)?;
+    let params = MatmulParams::new(s, 16, 128)?;
+    let tiles = s.batch * s.m.div_ceil(16) * s.n.div_ceil(128);
+    let bindings = [(2, a.buffer()), (4, out.buffer()), (5, b.buffer())];
+    ctx.dispatch(
+        Kernel::MatmulSubgroup,
+        0,
+        &params,
+        &bindings,
+        tiles,
+        "matmul",
+    )?;
+    Ok(out)
 }

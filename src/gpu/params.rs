@@ -163,7 +163,8 @@ pub struct MatmulParams {
 }
 
 impl MatmulParams {
-    pub fn new(s: &MatmulSpec, tile: usize) -> Result<Self> {
+    /// `rows` x `cols` outputs per tile.
+    pub fn new(s: &MatmulSpec, rows: usize, cols: usize) -> Result<Self> {
         let op = "matmul";
         let o = |x: &crate::storage::MatOperand| -> Result<[u32; 4]> {
             Ok([
@@ -180,8 +181,8 @@ impl MatmulParams {
             k: u32_of(op, s.k)?,
             a: o(&s.a)?,
             b: o(&s.b)?,
-            tiles_m: u32_of(op, s.m.div_ceil(tile))?,
-            tiles_n: u32_of(op, s.n.div_ceil(tile))?,
+            tiles_m: u32_of(op, s.m.div_ceil(rows))?,
+            tiles_n: u32_of(op, s.n.div_ceil(cols))?,
             _pad: [0; 2],
         })
     }
