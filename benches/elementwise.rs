@@ -1,6 +1,7 @@
 //! Elementwise ops (add, relu, gelu, exp) over 1e3…1e7 elements, CPU backend and GPU side by
 //! side, bytes/s counting each operand read and the result written once; and autograd's fused
 //! backward kernels against the op compositions they replace.
+//! Also the launch overhead of a chain of tiny ops (`dispatch`).
 //! `cargo bench --bench elementwise` (filter: `-- relu`).
 
 mod common;
@@ -16,6 +17,9 @@ fn elementwise(c: &mut Criterion) {
     let sizes = [1_000, 10_000, 100_000, 1_000_000, 10_000_000];
     let cases = common::cases::elementwise(&sizes);
     common::run(c, "elementwise", cases, Duration::from_secs(2));
+    // Launch overhead: 100 tiny ops per synchronize.
+    let chain = vec![common::cases::dispatch_chain(100)];
+    common::run(c, "dispatch", chain, Duration::from_secs(2));
 }
 
 /// The ReLU mask, sigmoid from its saved output, and softmax along rows: fused backward kernel

@@ -44,6 +44,7 @@ fn rate(work: Work, s: f64) -> String {
         Work::Flops(f) => format!("{:.1} GFLOP/s", f / s / 1e9),
         Work::Bytes(b) => format!("{:.2} GB/s", b / s / 1e9),
         Work::Images(n) => format!("{:.0} images/s", n / s),
+        Work::Ops(n) => format!("{:.1} µs/op", s / n * 1e6),
     }
 }
 
@@ -79,6 +80,7 @@ fn main() {
         };
         v.extend(cases::softmax(shapes));
         v.extend(cases::reduce(sizes));
+        v.push(cases::dispatch_chain(100));
         v.push(cases::train_step("mlp", |d: &Device| {
             mnist::Arch::Mlp.build(d).expect("mlp")
         }));

@@ -122,6 +122,21 @@ pub struct MemoryStats {
     pub created_buffers: u64,
 }
 
+/// How a GPU device's work went out, for checking that a training loop batches it: counts
+/// since the device was created, all zero on the CPU. Subtract two readings to see one step.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DispatchStats {
+    /// Command buffers submitted to the queue.
+    pub submits: u64,
+    /// Kernel dispatches recorded.
+    pub dispatches: u64,
+    /// Reads of results back to the host (`to_vec`, `to_scalar`, `synchronize`, ...): each
+    /// waits for the GPU.
+    pub readbacks: u64,
+    /// Pipelines compiled (each kernel and specialisation once, on first use).
+    pub pipelines: u64,
+}
+
 impl Device {
     /// The CPU backend.
     pub fn cpu() -> Device {
@@ -211,6 +226,22 @@ impl Device {
                     pooled_buffers,
                     pooled_bytes,
                     created_buffers,
+                }
+            }
+        }
+    }
+
+    /// Submits, dispatches, readbacks and compiled pipelines so far (zeros on the CPU).
+    pub fn dispatch_stats(&self) -> DispatchStats {
+        match &self.0 {
+            Inner::Cpu | Inner::CpuF64 => DispatchStats::default(),
+            Inner::Gpu(c) => {
+                let (submits, dispatches, readbacks, pipelines) = c.dispatch_counts();
+                DispatchStats {
+                    submits,
+                    dispatches,
+                    readbacks,
+                    pipelines,
                 }
             }
         }

@@ -41,7 +41,7 @@ mod tensor;
 pub use autograd::{
     gradcheck, is_grad_enabled, no_grad, GradcheckOptions, GradcheckReport, Gradients, InputReport,
 };
-pub use device::{Device, DeviceInfo, DeviceKind, MemoryStats};
+pub use device::{Device, DeviceInfo, DeviceKind, DispatchStats, MemoryStats};
 pub use error::{Error, Result};
 pub use ops::{BatchNormOptions, Conv1dOptions, Conv2dOptions, Pool2dOptions, RunningStats};
 pub use random::{manual_seed, Generator};

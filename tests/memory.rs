@@ -191,7 +191,78 @@ fn cpu_then_gpu() {
         training_stays_flat(&dev);
         adam_training_stays_flat(&dev);
         backward_frees_the_graph(&dev);
+        gpu_step_is_batched(&dev);
     }
+}
+
+/// A small CNN training step on the GPU, as the MNIST example runs it (a fresh batch uploaded,
+/// forward, backward, Adam): once warm it compiles no pipeline, creates no buffer, reads
+/// nothing back, and goes out in a few submits however many kernels it records.
+fn gpu_step_is_batched(dev: &Device) {
+    use ferrograd::nn::{loss, Conv2d, Dropout, Flatten, Linear, MaxPool2d, Module, ReLU};
+    use ferrograd::optim::{Adam, AdamConfig, Optimizer};
+    use ferrograd::{Conv2dOptions, Pool2dOptions};
+    let same = Conv2dOptions::new().padding(1);
+    let model = ferrograd::nn::Sequential::new()
+        .add(Conv2d::new(1, 4, 3, same, true, dev).unwrap())
+        .add(ReLU)
+        .add(MaxPool2d(Pool2dOptions::new(2)))
+        .add(Flatten)
+        .add(Linear::new(4 * 6 * 6, 16, true, dev).unwrap())
+        .add(ReLU)
+        .add(Dropout::new(0.5).unwrap())
+        .add(Linear::new(16, 10, true, dev).unwrap());
+    let mut opt = Adam::new(model.parameters(), AdamConfig::default()).unwrap();
+    let labels = Tensor::from_vec((0..8).map(|i| (i % 10) as f32).collect(), &[8], dev).unwrap();
+    let mut seed = 20;
+    let mut step = || {
+        seed += 1;
+        let x = normal(&[8, 1, 12, 12], seed).to_device(dev).unwrap(); // the loader's upload
+        let logits = model.forward(&x).unwrap();
+        let l = loss::cross_entropy(&logits, &labels, loss::Reduction::Mean).unwrap();
+        opt.step(&l.backward().unwrap()).unwrap();
+        l
+    };
+    // Warm up as measured: the last loss stays alive while the next step runs.
+    let mut last = step();
+    for _ in 0..2 {
+        last = step();
+    }
+    dev.synchronize().unwrap();
+    let (before, mem_before) = (dev.dispatch_stats(), dev.memory_stats());
+    const STEPS: u64 = 4;
+    for _ in 0..STEPS {
+        last = step();
+    }
+    let after = dev.dispatch_stats();
+    let per_step = |a: u64, b: u64| (a - b) as f64 / STEPS as f64;
+    eprintln!(
+        "gpu step: {:.0} dispatches, {:.1} submits per step",
+        per_step(after.dispatches, before.dispatches),
+        per_step(after.submits, before.submits)
+    );
+    assert_eq!(
+        after.pipelines, before.pipelines,
+        "a warm step compiled a pipeline"
+    );
+    assert_eq!(
+        after.readbacks, before.readbacks,
+        "a step read back from the GPU"
+    );
+    assert!(
+        per_step(after.dispatches, before.dispatches) >= 30.0,
+        "expected a step of many kernels: {before:?} -> {after:?}"
+    );
+    assert!(
+        per_step(after.submits, before.submits) <= 2.0,
+        "a step should go out in a submit or two: {before:?} -> {after:?}"
+    );
+    assert!(last.to_scalar().unwrap().is_finite());
+    assert_eq!(
+        dev.memory_stats().created_buffers,
+        mem_before.created_buffers,
+        "a warm step created a buffer"
+    );
 }
 
 /// The CPU keeps large freed buffers for reuse (a training step allocates the same ones every

@@ -16,6 +16,8 @@ pub enum Work {
     Bytes(f64),
     /// Images through a training step.
     Images(f64),
+    /// Ops launched (for launch overhead: the rate shows as time per op).
+    Ops(f64),
 }
 
 /// A timed closure: one run, returning a tensor whose readiness means the run is done.
@@ -97,6 +99,28 @@ pub fn conv2d() -> Vec<Case> {
             }
         })
         .collect()
+}
+
+/// Launch overhead: `ops` tiny ops (64 elements each, one kernel each) recorded back to back
+/// and synchronized once, as a training step's small kernels are; time per op is the cost of
+/// one dispatch inside a step.
+pub fn dispatch_chain(ops: usize) -> Case {
+    Case {
+        family: "dispatch".into(),
+        size: format!("{ops}x64"),
+        scale: ops as f64,
+        work: Work::Ops(ops as f64),
+        setup: Box::new(move |dev| {
+            let x = rand(&[64], 8, dev);
+            Box::new(move || {
+                let mut y = x.clone();
+                for _ in 0..ops {
+                    y = y.add_scalar(1.0).expect("add_scalar");
+                }
+                y
+            })
+        }),
+    }
 }
 
 /// Unary and binary elementwise ops over `sizes` elements.

@@ -43,11 +43,12 @@ pub fn timed(dev: &Device, iters: u64, mut f: impl FnMut() -> Tensor) -> Duratio
 /// `<group> [unit]/<op>/<device tag>/<size>`, e.g. `elementwise/add/wgpu-llvmpipe-cpu/1e6` or
 /// `matmul [elem = FLOP]/cpu/512`. Criterion has no FLOP
 /// unit, so FLOP counts go in as elements and the group name says so (`matmul [elem = FLOP]`);
-/// byte counts show as bytes/s, images as elements (`[elem = image]`).
+/// byte counts show as bytes/s, images and ops as elements (`[elem = image]`, `[elem = op]`).
 pub fn run(c: &mut Criterion, group: &str, cases: Vec<Case>, measurement: Duration) {
     let unit = match cases.first().map(|c| c.work) {
         Some(Work::Flops(_)) => " [elem = FLOP]",
         Some(Work::Images(_)) => " [elem = image]",
+        Some(Work::Ops(_)) => " [elem = op]",
         _ => "",
     };
     let mut g = c.benchmark_group(format!("{group}{unit}"));
@@ -62,7 +63,7 @@ pub fn run(c: &mut Criterion, group: &str, cases: Vec<Case>, measurement: Durati
             g.throughput(match case.work {
                 Work::Flops(f) => Throughput::Elements(f as u64),
                 Work::Bytes(b) => Throughput::Bytes(b as u64),
-                Work::Images(n) => Throughput::Elements(n as u64),
+                Work::Images(n) | Work::Ops(n) => Throughput::Elements(n as u64),
             });
             // `add/cpu/1e6` in group `elementwise`; just `cpu/512` in group `matmul`.
             let op = case.family.strip_prefix(group).unwrap_or(&case.family);

@@ -33,13 +33,15 @@ pub(crate) fn step<T: Real>(p: &[T], g: &[T], s: &[T], spec: &OptimSpec) -> (Vec
             (c * CHUNK, po, so)
         })
         .collect();
-    let run = |(base, po, mut so): Task<T>| {
-        let mut sv = [T::zero(); 3];
-        for (i, pv) in po.iter_mut().enumerate() {
-            so.iter().zip(&mut sv).for_each(|(row, v)| *v = row[i]);
-            update(spec, pv, g[base + i], &mut sv[..rows]);
-            so.iter_mut().zip(&sv).for_each(|(row, v)| row[i] = *v);
-        }
+    let run = |(base, po, so): Task<T>| {
+        let g = &g[base..base + po.len()];
+        // The kind's `match` is taken once per chunk, so each loop below is one straight,
+        // vectorisable body (compiled for the CPU found at run time).
+        pulp::Arch::new().dispatch(|| match so.len() {
+            1 => chunk::<T, 1>(spec, po, g, so),
+            2 => chunk::<T, 2>(spec, po, g, so),
+            _ => chunk::<T, 3>(spec, po, g, so),
+        });
     };
     if n >= PAR_THRESHOLD {
         tasks.into_par_iter().for_each(run);
@@ -49,13 +51,49 @@ pub(crate) fn step<T: Real>(p: &[T], g: &[T], s: &[T], spec: &OptimSpec) -> (Vec
     (out, state)
 }
 
-/// One element: parameter `p`, gradient `g`, its state values `s` (one per state row).
-fn update<T: Real>(spec: &OptimSpec, p: &mut T, g: T, s: &mut [T]) {
+/// Updates one chunk: parameters `p`, gradients `g` and `R` state rows of the same length.
+#[inline(always)]
+fn chunk<T: Real, const R: usize>(spec: &OptimSpec, p: &mut [T], g: &[T], s: Vec<&mut [T]>) {
+    let mut s: [&mut [T]; R] = match s.try_into() {
+        Ok(s) => s,
+        Err(_) => unreachable!("state rows match the optimizer kind"),
+    };
+    let n = p.len();
+    // Equal lengths, stated once, let the compiler drop the per-element bounds checks.
+    let (g, s) = (&g[..n], s.each_mut().map(|r| &mut r[..n]));
+    match spec.kind {
+        OptimKind::Sgd => each(p, g, s, |p, g, s| update(spec, OptimKind::Sgd, p, g, s)),
+        OptimKind::Adam => each(p, g, s, |p, g, s| update(spec, OptimKind::Adam, p, g, s)),
+        OptimKind::RmsProp => each(p, g, s, |p, g, s| update(spec, OptimKind::RmsProp, p, g, s)),
+        OptimKind::Adagrad => each(p, g, s, |p, g, s| update(spec, OptimKind::Adagrad, p, g, s)),
+    }
+}
+
+#[inline(always)]
+fn each<T: Real, const R: usize>(
+    p: &mut [T],
+    g: &[T],
+    s: [&mut [T]; R],
+    f: impl Fn(&mut T, T, &mut [T]),
+) {
+    for i in 0..p.len() {
+        let mut sv: [T; R] = std::array::from_fn(|r| s[r][i]);
+        f(&mut p[i], g[i], &mut sv);
+        for r in 0..R {
+            s[r][i] = sv[r];
+        }
+    }
+}
+
+/// One element: parameter `p`, gradient `g`, its state values `s` (one per state row). `kind`
+/// is `spec.kind`, passed as a constant by each caller so the match folds away.
+#[inline(always)]
+fn update<T: Real>(spec: &OptimSpec, kind: OptimKind, p: &mut T, g: T, s: &mut [T]) {
     let c = T::from_f32;
     let (lr, wd, eps) = (c(spec.lr), c(spec.weight_decay), c(spec.eps));
     let (b1, b2) = (c(spec.beta1), c(spec.beta2));
     let one = T::one();
-    match spec.kind {
+    match kind {
         OptimKind::Sgd => {
             let mut d = g + wd * *p;
             if spec.beta1 != 0.0 {

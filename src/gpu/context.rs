@@ -3,6 +3,7 @@
 //! only place that waits), and wgpu errors turned into [`Error`] values.
 
 use std::num::NonZeroU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 
 use bytemuck::Pod;
@@ -34,6 +35,8 @@ pub(crate) struct GpuContext {
     param_align: u64,
     /// The device has subgroups of exactly 8 lanes (lavapipe), which `matmul_subgroup` needs.
     pub subgroups_of_8: bool,
+    /// Counts for `Device::dispatch_stats`: submits, dispatches, readbacks.
+    counts: [AtomicU64; 3],
 }
 
 /// What the pending submit holds. Locked only while recording or submitting.
@@ -214,6 +217,7 @@ impl GpuContext {
             errors,
             fault,
             subgroups_of_8,
+            counts: Default::default(),
         })
     }
 
@@ -346,6 +350,7 @@ impl GpuContext {
             ..
         } = &mut *st;
         let (pipeline, layout) = pipelines.get(&self.device, kernel, constant);
+        self.counts[1].fetch_add(1, Ordering::Relaxed);
         let mut entries = vec![wgpu::BindGroupEntry {
             binding: 0,
             resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
@@ -383,6 +388,7 @@ impl GpuContext {
         }
         if let Some(enc) = st.encoder.take() {
             self.queue.submit([enc.finish()]);
+            self.counts[0].fetch_add(1, Ordering::Relaxed);
         }
         st.dispatches = 0;
         self.take_error("submit")
@@ -407,6 +413,7 @@ impl GpuContext {
     /// pending work, and asks for the staging buffer to be mapped. Nothing waits here: the
     /// blocking and the async read both finish with [`GpuContext::finish_read`].
     fn start_read(&self, buf: &wgpu::Buffer, offset: usize, len: usize) -> Result<PendingRead> {
+        self.counts[2].fetch_add(1, Ordering::Relaxed);
         let bytes = len as u64 * 4;
         let fault_at = bytes.next_multiple_of(8);
         let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
@@ -555,6 +562,13 @@ impl GpuContext {
         })
         .await;
         self.finish_read(pending, op)
+    }
+
+    /// (submits, dispatches, readbacks, pipelines compiled) so far.
+    pub fn dispatch_counts(&self) -> (u64, u64, u64, u64) {
+        let c = |i: usize| self.counts[i].load(Ordering::Relaxed);
+        let pipelines = lock(&self.state).pipelines.len() as u64;
+        (c(0), c(1), c(2), pipelines)
     }
 
     /// Waits for all recorded work; reports deferred index faults and wgpu errors.

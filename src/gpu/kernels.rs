@@ -212,6 +212,11 @@ pub struct PipelineCache {
 }
 
 impl PipelineCache {
+    /// Pipelines compiled so far.
+    pub fn len(&self) -> usize {
+        self.pipelines.len()
+    }
+
     /// The pipeline for `kernel` specialised with `constant` (ignored by kernels without one).
     pub fn get(
         &mut self,
