@@ -36,11 +36,12 @@ pub(crate) fn step<T: Real>(p: &[T], g: &[T], s: &[T], spec: &OptimSpec) -> (Vec
     let run = |(base, po, so): Task<T>| {
         let g = &g[base..base + po.len()];
         // The kind's `match` is taken once per chunk, so each loop below is one straight,
-        // vectorisable body (compiled for the CPU found at run time).
-        pulp::Arch::new().dispatch(|| match so.len() {
-            1 => chunk::<T, 1>(spec, po, g, so),
-            2 => chunk::<T, 2>(spec, po, g, so),
-            _ => chunk::<T, 3>(spec, po, g, so),
+        // vectorisable body (compiled for the CPU found at run time). R = `state_rows()`.
+        pulp::Arch::new().dispatch(|| match spec.kind {
+            OptimKind::Sgd => chunk::<T, 1>(spec, OptimKind::Sgd, po, g, so),
+            OptimKind::Adam => chunk::<T, 2>(spec, OptimKind::Adam, po, g, so),
+            OptimKind::RmsProp => chunk::<T, 3>(spec, OptimKind::RmsProp, po, g, so),
+            OptimKind::Adagrad => chunk::<T, 1>(spec, OptimKind::Adagrad, po, g, so),
         });
     };
     if n >= PAR_THRESHOLD {
@@ -52,8 +53,15 @@ pub(crate) fn step<T: Real>(p: &[T], g: &[T], s: &[T], spec: &OptimSpec) -> (Vec
 }
 
 /// Updates one chunk: parameters `p`, gradients `g` and `R` state rows of the same length.
+/// `kind` is a constant at each call site, so `update`'s match folds away.
 #[inline(always)]
-fn chunk<T: Real, const R: usize>(spec: &OptimSpec, p: &mut [T], g: &[T], s: Vec<&mut [T]>) {
+fn chunk<T: Real, const R: usize>(
+    spec: &OptimSpec,
+    kind: OptimKind,
+    p: &mut [T],
+    g: &[T],
+    s: Vec<&mut [T]>,
+) {
     let mut s: [&mut [T]; R] = match s.try_into() {
         Ok(s) => s,
         Err(_) => unreachable!("state rows match the optimizer kind"),
@@ -61,12 +69,7 @@ fn chunk<T: Real, const R: usize>(spec: &OptimSpec, p: &mut [T], g: &[T], s: Vec
     let n = p.len();
     // Equal lengths, stated once, let the compiler drop the per-element bounds checks.
     let (g, s) = (&g[..n], s.each_mut().map(|r| &mut r[..n]));
-    match spec.kind {
-        OptimKind::Sgd => each(p, g, s, |p, g, s| update(spec, OptimKind::Sgd, p, g, s)),
-        OptimKind::Adam => each(p, g, s, |p, g, s| update(spec, OptimKind::Adam, p, g, s)),
-        OptimKind::RmsProp => each(p, g, s, |p, g, s| update(spec, OptimKind::RmsProp, p, g, s)),
-        OptimKind::Adagrad => each(p, g, s, |p, g, s| update(spec, OptimKind::Adagrad, p, g, s)),
-    }
+    each(p, g, s, |p, g, s| update(spec, kind, p, g, s));
 }
 
 #[inline(always)]
@@ -86,7 +89,7 @@ fn each<T: Real, const R: usize>(
 }
 
 /// One element: parameter `p`, gradient `g`, its state values `s` (one per state row). `kind`
-/// is `spec.kind`, passed as a constant by each caller so the match folds away.
+/// is `spec.kind`, passed down as a constant so the match folds away.
 #[inline(always)]
 fn update<T: Real>(spec: &OptimSpec, kind: OptimKind, p: &mut T, g: T, s: &mut [T]) {
     let c = T::from_f32;
