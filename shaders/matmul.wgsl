@@ -1,5 +1,6 @@
-// Batched matmul: out[b] (m x n, contiguous) = A[b] (m x k) . B[b] (k x n), where A and B are
-// read through arbitrary strides (transposed and broadcast views multiply without a copy).
+// Batched matmul: out[b] (m x n, contiguous) = act(A[b] (m x k) . B[b] (k x n) + bias[b]), where
+// A and B are read through arbitrary strides (transposed and broadcast views multiply without a
+// copy); the bias and activation are matmul_common.wgsl's epilogue, applied as each value is stored.
 //
 // Each invocation computes a register tile of outputs. On CPU-type adapters (llvmpipe) every
 // non-uniform load is a loop over the SIMD lanes, so what pays is fewer loads per FMA: bigger
@@ -8,26 +9,8 @@
 //   matmul_tile8_vec4: 8x8 tile, B rows and C rows as vec4 (B's column stride 1, n % 4 == 0,
 //                      B's offsets and row stride multiples of 4).
 
-struct Params {
-    batch: u32,
-    m: u32,
-    n: u32,
-    k: u32,
-    a_offset: u32,
-    a_batch: u32,
-    a_row: u32,
-    a_col: u32,
-    b_offset: u32,
-    b_batch: u32,
-    b_row: u32,
-    b_col: u32,
-    tiles_m: u32,
-    tiles_n: u32,
-    _pad0: u32,
-    _pad1: u32,
-};
+// Params, `p`, `bias` and the epilogue come from matmul_common.wgsl.
 
-@group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<storage, read> a: array<f32>;
 @group(0) @binding(3) var<storage, read> b: array<f32>;
@@ -71,7 +54,9 @@ fn matmul_tile4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
         let row = row0 + r;
         if (row >= p.m) { break; }
         for (var c = 0u; c < 4u; c++) {
-            if (col0 + c < p.n) { out[base + row * p.n + col0 + c] = acc[r][c]; }
+            if (col0 + c < p.n) {
+                out[base + row * p.n + col0 + c] = epilogue(acc[r][c], bi, row, col0 + c);
+            }
         }
     }
 }
@@ -113,7 +98,9 @@ fn matmul_tile8_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgro
     for (var r = 0u; r < 8u; r++) {
         let row = row0 + r;
         if (row >= p.m) { break; }
-        out4[base4 + row * n4 + c0] = acc0[r];
-        if (c0 + 1u < n4) { out4[base4 + row * n4 + c0 + 1u] = acc1[r]; }
+        out4[base4 + row * n4 + c0] = epilogue4(acc0[r], bi, row, c0 * 4u);
+        if (c0 + 1u < n4) {
+            out4[base4 + row * n4 + c0 + 1u] = epilogue4(acc1[r], bi, row, c0 * 4u + 4u);
+        }
     }
 }

@@ -1,5 +1,6 @@
 // Batched matmul for adapters with 8-wide subgroups (lavapipe/llvmpipe): out[b] (m x n,
-// contiguous) = A[b] (m x k, any strides) . B[b] (k x n, rows read as vec4).
+// contiguous) = act(A[b] (m x k, any strides) . B[b] (k x n, rows read as vec4) + bias[b]), the
+// epilogue being matmul_common.wgsl's.
 // Kept apart from matmul.wgsl because a module that uses subgroup builtins does not compile on
 // a device without the SUBGROUP feature; the Rust side picks this kernel only where it does.
 //
@@ -14,26 +15,8 @@
 // Requirements, checked on the Rust side: subgroup size exactly 8, B's column stride 1, n % 4
 // == 0, B's offset, batch and row strides multiples of 4.
 
-struct Params {
-    batch: u32,
-    m: u32,
-    n: u32,
-    k: u32,
-    a_offset: u32,
-    a_batch: u32,
-    a_row: u32,
-    a_col: u32,
-    b_offset: u32,
-    b_batch: u32,
-    b_row: u32,
-    b_col: u32,
-    tiles_m: u32, // ceil(m / TM)
-    tiles_n: u32, // ceil(n / (32 * NV))
-    _pad0: u32,
-    _pad1: u32,
-};
+// Params, `p`, `bias` and the epilogue come from matmul_common.wgsl.
 
-@group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(2) var<storage, read> a: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out4: array<vec4<f32>>;
 @group(0) @binding(5) var<storage, read> b4: array<vec4<f32>>;
@@ -52,11 +35,14 @@ fn fma_row(a: f32, b: Row, acc: Row) -> Row {
     return out;
 }
 
-// Stores one row of a lane's block, skipping rows and columns past the edge.
-fn store_row(row: u32, out_base: u32, c4: u32, n4: u32, r: Row) {
+// Stores one row of a lane's block through the epilogue (bias, activation), skipping rows and
+// columns past the edge.
+fn store_row(bi: u32, row: u32, out_base: u32, c4: u32, n4: u32, r: Row) {
     if (row >= p.m) { return; }
     for (var v = 0u; v < NV; v++) {
-        if (c4 + v < n4) { out4[out_base + row * n4 + c4 + v] = r[v]; }
+        if (c4 + v < n4) {
+            out4[out_base + row * n4 + c4 + v] = epilogue4(r[v], bi, row, (c4 + v) * 4u);
+        }
     }
 }
 
@@ -112,20 +98,20 @@ fn matmul_subgroup(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
 
     // Written out too: a loop indexing `acc` by a variable could push it out of registers.
     let out_base = bi * p.m * n4;
-    store_row(row0, out_base, c4, n4, acc[0]);
-    store_row(row0 + 1u, out_base, c4, n4, acc[1]);
-    store_row(row0 + 2u, out_base, c4, n4, acc[2]);
-    store_row(row0 + 3u, out_base, c4, n4, acc[3]);
-    store_row(row0 + 4u, out_base, c4, n4, acc[4]);
-    store_row(row0 + 5u, out_base, c4, n4, acc[5]);
-    store_row(row0 + 6u, out_base, c4, n4, acc[6]);
-    store_row(row0 + 7u, out_base, c4, n4, acc[7]);
-    store_row(row0 + 8u, out_base, c4, n4, acc[8]);
-    store_row(row0 + 9u, out_base, c4, n4, acc[9]);
-    store_row(row0 + 10u, out_base, c4, n4, acc[10]);
-    store_row(row0 + 11u, out_base, c4, n4, acc[11]);
-    store_row(row0 + 12u, out_base, c4, n4, acc[12]);
-    store_row(row0 + 13u, out_base, c4, n4, acc[13]);
-    store_row(row0 + 14u, out_base, c4, n4, acc[14]);
-    store_row(row0 + 15u, out_base, c4, n4, acc[15]);
+    store_row(bi, row0, out_base, c4, n4, acc[0]);
+    store_row(bi, row0 + 1u, out_base, c4, n4, acc[1]);
+    store_row(bi, row0 + 2u, out_base, c4, n4, acc[2]);
+    store_row(bi, row0 + 3u, out_base, c4, n4, acc[3]);
+    store_row(bi, row0 + 4u, out_base, c4, n4, acc[4]);
+    store_row(bi, row0 + 5u, out_base, c4, n4, acc[5]);
+    store_row(bi, row0 + 6u, out_base, c4, n4, acc[6]);
+    store_row(bi, row0 + 7u, out_base, c4, n4, acc[7]);
+    store_row(bi, row0 + 8u, out_base, c4, n4, acc[8]);
+    store_row(bi, row0 + 9u, out_base, c4, n4, acc[9]);
+    store_row(bi, row0 + 10u, out_base, c4, n4, acc[10]);
+    store_row(bi, row0 + 11u, out_base, c4, n4, acc[11]);
+    store_row(bi, row0 + 12u, out_base, c4, n4, acc[12]);
+    store_row(bi, row0 + 13u, out_base, c4, n4, acc[13]);
+    store_row(bi, row0 + 14u, out_base, c4, n4, acc[14]);
+    store_row(bi, row0 + 15u, out_base, c4, n4, acc[15]);
 }

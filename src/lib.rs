@@ -43,6 +43,7 @@ pub use autograd::{
 };
 pub use device::{Device, DeviceInfo, DeviceKind, DispatchStats, MemoryStats};
 pub use error::{Error, Result};
+pub use op::Activation;
 pub use ops::{BatchNormOptions, Conv1dOptions, Conv2dOptions, Pool2dOptions, RunningStats};
 pub use random::{manual_seed, Generator};
 pub use tensor::Tensor;
@@ -55,6 +56,7 @@ pub fn wgsl_sources() -> Vec<(&'static str, &'static str)> {
     gpu::kernels::Shader::ALL
         .iter()
         .map(|s| (s.file_name(), s.source()))
+        .chain(gpu::kernels::Shader::PRELUDES)
         .collect()
 }
 

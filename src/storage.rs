@@ -5,7 +5,7 @@
 use crate::cpu::CpuStorage;
 use crate::error::{Error, Result};
 use crate::gpu::GpuStorage;
-use crate::op::{BinaryOp, ReduceOp, UnaryOp};
+use crate::op::{Activation, BinaryOp, ReduceOp, UnaryOp};
 use crate::shape::{collapse, Collapsed, Layout};
 
 /// Which elementwise kernel runs over a [`Strided`] spec.
@@ -54,7 +54,9 @@ pub(crate) struct MatOperand {
     pub col: usize,
 }
 
-/// `out[b] = a[b] (m×k) · b[b] (k×n)` for `b in 0..batch`; the output is contiguous.
+/// `out[b] = act(a[b] (m×k) · b[b] (k×n) + bias[b])` for `b in 0..batch`; the output is
+/// contiguous. The bias (when `bias` is set) is read through its own strides, so one value per
+/// column (Linear: row stride 0) or per row (conv: column stride 0) needs no copy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct MatmulSpec {
     pub batch: usize,
@@ -63,6 +65,8 @@ pub(crate) struct MatmulSpec {
     pub k: usize,
     pub a: MatOperand,
     pub b: MatOperand,
+    pub bias: Option<MatOperand>,
+    pub act: Activation,
 }
 
 /// A contiguous input seen as `[outer, len, inner]`, reduced (or normalised) along `len`.
@@ -228,7 +232,8 @@ impl OptimSpec {
 /// What both backends implement. Every method returns a fresh, contiguous storage.
 pub(crate) trait Backend: Sized {
     fn elementwise(inputs: &[&Self], spec: &Strided, kind: Elementwise) -> Result<Self>;
-    fn matmul(a: &Self, b: &Self, spec: &MatmulSpec) -> Result<Self>;
+    /// `bias` is given exactly when `spec.bias` is.
+    fn matmul(a: &Self, b: &Self, bias: Option<&Self>, spec: &MatmulSpec) -> Result<Self>;
     /// Output `[outer, inner]`.
     fn reduce(&self, spec: &LineSpec, op: ReduceOp) -> Result<Self>;
     /// Output `[outer, len, inner]`.
@@ -328,8 +333,27 @@ impl Storage {
         Err(Error::invalid(op, "operands on different backends"))
     }
 
-    pub fn matmul(&self, rhs: &Storage, spec: &MatmulSpec) -> Result<Storage> {
-        on_backend!("matmul", self, rhs, |a, b| Backend::matmul(a, b, spec))
+    pub fn matmul(
+        &self,
+        rhs: &Storage,
+        bias: Option<&Storage>,
+        spec: &MatmulSpec,
+    ) -> Result<Storage> {
+        match (self, rhs, bias) {
+            (Storage::Cpu(a), Storage::Cpu(b), None) => {
+                Ok(Storage::Cpu(Backend::matmul(a, b, None, spec)?))
+            }
+            (Storage::Cpu(a), Storage::Cpu(b), Some(Storage::Cpu(c))) => {
+                Ok(Storage::Cpu(Backend::matmul(a, b, Some(c), spec)?))
+            }
+            (Storage::Gpu(a), Storage::Gpu(b), None) => {
+                Ok(Storage::Gpu(Backend::matmul(a, b, None, spec)?))
+            }
+            (Storage::Gpu(a), Storage::Gpu(b), Some(Storage::Gpu(c))) => {
+                Ok(Storage::Gpu(Backend::matmul(a, b, Some(c), spec)?))
+            }
+            _ => Err(Error::invalid("matmul", "operands on different backends")),
+        }
     }
 
     pub fn reduce(&self, spec: &LineSpec, op: ReduceOp) -> Result<Storage> {

@@ -38,6 +38,21 @@ fn shape_errors(dev: &Device) {
         .contains("to_scalar: expected a tensor with one element, found shape [2, 3]"));
     assert!(msg(Tensor::scalar(1.0, dev).unwrap().matmul(&a))
         .contains("matmul needs at least 1-D operands"));
+    // linear: x [2, 3], weight [out, in], bias [out]
+    let relu = ferrograd::Activation::Relu;
+    assert_eq!(
+        msg(a.linear(&b, None, relu)),
+        "linear: shapes [2, 3] and [4, 5] do not fit: the input needs 5 features on its last axis"
+    );
+    let w = Tensor::zeros(&[4, 3], dev).unwrap();
+    assert_eq!(
+        msg(a.linear(&w, Some(&a), relu)),
+        "linear: shapes [2, 3] and [2, 3] do not fit: the bias must be [4], one value per output"
+    );
+    assert!(
+        msg(a.linear(&Tensor::zeros(&[3], dev).unwrap(), None, relu))
+            .contains("the weight must be 2-D, [out_features, in_features]")
+    );
 }
 
 fn axis_errors(dev: &Device) {
@@ -89,6 +104,12 @@ fn device_mismatch_names_both_devices() {
         "{m}"
     );
     assert!(m.contains("to_device"), "{m}");
+    let w = Tensor::zeros(&[3, 2], &gpu).unwrap();
+    let m = msg(a.linear(&w, None, ferrograd::Activation::Identity));
+    assert!(
+        m.starts_with("linear: operands are on different devices"),
+        "{m}"
+    );
 }
 
 #[test]

@@ -5,7 +5,7 @@
 
 mod common;
 use common::{check_grad, check_grad_with, normal, signed, uniform};
-use ferrograd::{Device, GradcheckOptions, Tensor};
+use ferrograd::{Activation, Device, GradcheckOptions, Tensor};
 
 // ---- unary ----
 
@@ -130,6 +130,36 @@ fn matmul_shapes(dev: &Device) {
     );
     let v = normal(&[7], 42);
     check_grad(dev, &[&v, &v], |t| t[0].matmul(&t[1]), "dot product");
+}
+
+/// `linear`'s fused epilogue: act(x · wᵀ + b) as one op, each activation's gradient taken
+/// from its output.
+fn linear_fused(dev: &Device) {
+    let acts = [
+        Activation::Identity,
+        Activation::Relu,
+        Activation::Sigmoid,
+        Activation::Tanh,
+    ];
+    for (i, act) in acts.into_iter().enumerate() {
+        let x = normal(&[2, 3, 5], 110 + i as u64);
+        let w = normal(&[4, 5], 120 + i as u64);
+        let b = normal(&[4], 130 + i as u64);
+        check_grad(
+            dev,
+            &[&x, &w, &b],
+            move |t| t[0].linear(&t[1], Some(&t[2]), act),
+            &format!("linear {act:?}"),
+        );
+    }
+    let v = normal(&[5], 140);
+    let w = normal(&[3, 5], 141);
+    check_grad(
+        dev,
+        &[&v, &w],
+        |t| t[0].linear(&t[1], None, Activation::Relu),
+        "linear of a vector, no bias",
+    );
 }
 
 // ---- reductions ----
@@ -289,6 +319,7 @@ device_tests!(
     binary_broadcast,
     where_select,
     matmul_shapes,
+    linear_fused,
     reductions,
     softmaxes,
     views,

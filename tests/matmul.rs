@@ -1,10 +1,11 @@
 //! matmul on both devices: sizes that are 1, prime and not multiples of the tiles, every GPU
 //! kernel (subgroup, vec4 and strided), transposed and broadcast operands, batches, 1-D
-//! operands, a grid past 65,535 workgroups; the CPU against a plain f64 reference.
+//! operands, a grid past 65,535 workgroups, the fused bias + activation epilogue (`linear`);
+//! the CPU against a plain f64 reference.
 
 mod common;
 use common::{assert_close, normal, parity};
-use ferrograd::{Device, Tensor};
+use ferrograd::{Activation, Device, Tensor};
 
 /// GPU (or CPU) `a.matmul(b)` against the CPU result.
 fn check(dev: &Device, a: &Tensor, b: &Tensor, what: &str) {
@@ -146,15 +147,84 @@ fn many_tiles(dev: &Device) {
     check(dev, &a, &b, "70000 batches of 1x2 . 2x4");
 }
 
+/// `linear`: bias and activation in the matmul's epilogue, on every kernel path (n % 4 == 0
+/// or not, widths across the 128-column subgroup tile, batched inputs, k = 0), against the
+/// unfused ops on the same device and against the CPU.
+fn fused_epilogue(dev: &Device) {
+    let acts = [
+        Activation::Identity,
+        Activation::Relu,
+        Activation::Sigmoid,
+        Activation::Tanh,
+    ];
+    let shapes: [(&[usize], usize); 7] = [
+        (&[1, 1], 1),
+        (&[7, 13], 5),
+        (&[17, 31], 132),
+        (&[3, 5, 9], 12),
+        (&[64, 20], 130),
+        (&[2, 3], 4),
+        (&[5, 0], 8), // no inputs: act(bias) on every row
+    ];
+    for (s, &(xs, out)) in shapes.iter().enumerate() {
+        let inputs = *xs.last().unwrap();
+        let x = normal(xs, 200 + s as u64);
+        let w = normal(&[out, inputs], 300 + s as u64);
+        let b = normal(&[out], 400 + s as u64);
+        for act in acts {
+            let what = format!("linear {xs:?}->{out} {act:?}");
+            parity(
+                dev,
+                &[&x, &w, &b],
+                |t| t[0].linear(&t[1], Some(&t[2]), act),
+                1e-4,
+                1e-4,
+                &what,
+            );
+            parity(
+                dev,
+                &[&x, &w],
+                |t| t[0].linear(&t[1], None, act),
+                1e-4,
+                1e-4,
+                &format!("{what} without bias"),
+            );
+            // The fused result is the unfused one, on this device.
+            let [xd, wd, bd] = [&x, &w, &b].map(|t| t.to_device(dev).unwrap());
+            let fused = xd.linear(&wd, Some(&bd), act).unwrap();
+            let plain = act
+                .apply(&xd.matmul(&wd.t().unwrap()).unwrap().add(&bd).unwrap())
+                .unwrap();
+            assert_close(
+                &fused.to_vec().unwrap(),
+                &plain.to_vec().unwrap(),
+                1e-5,
+                1e-5,
+                &format!("{what}: fused against unfused"),
+            );
+        }
+    }
+    // A 1-D input gives a 1-D output.
+    let v = normal(&[6], 9);
+    let w = normal(&[3, 6], 10);
+    let y = v
+        .to_device(dev)
+        .unwrap()
+        .linear(&w.to_device(dev).unwrap(), None, Activation::Tanh)
+        .unwrap();
+    assert_eq!(y.shape(), &[3]);
+}
+
 /// A named check, run on one device.
 type Case = (&'static str, fn(&Device));
 
-const CASES: [Case; 5] = [
+const CASES: [Case; 6] = [
     ("shapes", shapes),
     ("transposed_operands", transposed_operands),
     ("batched", batched),
     ("vectors", vectors),
     ("many_tiles", many_tiles),
+    ("fused_epilogue", fused_epilogue),
 ];
 
 #[test]

@@ -192,7 +192,35 @@ fn cpu_then_gpu() {
         adam_training_stays_flat(&dev);
         backward_frees_the_graph(&dev);
         gpu_step_is_batched(&dev);
+        fused_linear_saves_dispatches(&dev);
     }
+}
+
+/// Linear followed by ReLU in a `Sequential` is one fused matmul: two dispatches fewer than
+/// the same product with its bias add and ReLU run as ops of their own.
+fn fused_linear_saves_dispatches(dev: &Device) {
+    use ferrograd::nn::{Linear, Module, ReLU, Sequential};
+    let layer = Linear::new(24, 16, true, dev).unwrap();
+    let (w, b) = (layer.weight.value(), layer.bias.as_ref().unwrap().value());
+    let net = Sequential::new().add(layer).add(ReLU);
+    let x = normal(&[5, 24], 3).to_device(dev).unwrap();
+    let dispatches = |f: &dyn Fn() -> Tensor| {
+        let before = dev.dispatch_stats().dispatches;
+        let y = ferrograd::no_grad(f);
+        let n = dev.dispatch_stats().dispatches - before;
+        (n, y.to_vec().unwrap())
+    };
+    let (fused, got) = dispatches(&|| net.forward(&x).unwrap());
+    let (plain, want) = dispatches(&|| {
+        let y = x.matmul(&w.t().unwrap()).unwrap().add(&b).unwrap();
+        y.relu().unwrap()
+    });
+    common::assert_close(&got, &want, 1e-5, 1e-5, "fused linear");
+    assert_eq!(
+        plain - fused,
+        2,
+        "Linear-ReLU should save the bias and ReLU passes ({fused} against {plain} dispatches)"
+    );
 }
 
 /// A small CNN training step on the GPU, as the MNIST example runs it (a fresh batch uploaded,

@@ -7,7 +7,7 @@ use common::{assert_close, check_grad, normal, uniform};
 use ferrograd::nn::init::{self, FanMode, Nonlinearity};
 use ferrograd::nn::{
     self, AdaptiveAvgPool2d, BatchNorm, Conv2d, Dropout, Embedding, Flatten, LayerNorm, Linear,
-    MaxPool2d, Module, Parameter, ReLU, Sequential, Tanh,
+    MaxPool2d, Module, Parameter, ReLU, Sequential, Sigmoid, Tanh,
 };
 use ferrograd::{Conv2dOptions, Device, Generator, Pool2dOptions, Tensor};
 
@@ -126,6 +126,56 @@ fn sequential_cnn(dev: &Device) {
     net.train();
     let c = net.forward(&x).unwrap().to_vec().unwrap();
     assert_ne!(a, c, "training mode should drop units");
+}
+
+/// `Sequential` runs Linear or Conv2d followed by ReLU, Sigmoid or Tanh as one fused op: the
+/// outputs and every gradient must equal those of the layers run one by one.
+fn sequential_fuses_activations(dev: &Device) {
+    let conv = |c_in, c_out, groups| {
+        let o = Conv2dOptions::new().padding(1).groups(groups);
+        Conv2d::new(c_in, c_out, 3, o, true, dev).unwrap()
+    };
+    let net = Sequential::new()
+        .add(conv(2, 4, 1))
+        .add(ReLU)
+        .add(conv(4, 6, 2)) // grouped: the bias is [groups, out / groups, 1] per batch
+        .add(Tanh)
+        .add(Flatten)
+        .add(Linear::new(6 * 5 * 5, 7, true, dev).unwrap())
+        .add(Sigmoid)
+        .add(Linear::new(7, 3, false, dev).unwrap())
+        .add(ReLU)
+        .add(ReLU); // an activation after an activation: applied again, unfused
+    let x = normal(&[3, 2, 5, 5], 21).to_device(dev).unwrap();
+    let fused = net.forward(&x).unwrap();
+    let loss = |y: &Tensor| y.square().unwrap().sum_all().unwrap();
+    let fused_grads = loss(&fused).backward().unwrap();
+    // The same layers one at a time, through `forward` only.
+    let p: Vec<Tensor> = net.parameters().iter().map(|p| p.value()).collect();
+    let o = |g| Conv2dOptions::new().padding(1).groups(g);
+    let h = x.conv2d(&p[0], Some(&p[1]), &o(1)).unwrap().relu().unwrap();
+    let h = h.conv2d(&p[2], Some(&p[3]), &o(2)).unwrap().tanh().unwrap();
+    let h = h.reshape(&[3, 150]).unwrap();
+    let h = h.matmul(&p[4].t().unwrap()).unwrap().add(&p[5]).unwrap();
+    let h = h.sigmoid().unwrap().matmul(&p[6].t().unwrap()).unwrap();
+    let plain = h.relu().unwrap().relu().unwrap();
+    assert_close(
+        &fused.to_vec().unwrap(),
+        &plain.to_vec().unwrap(),
+        1e-5,
+        1e-4,
+        "fused forward",
+    );
+    let plain_grads = loss(&plain).backward().unwrap();
+    for (i, t) in p.iter().enumerate() {
+        assert_close(
+            &fused_grads.get(t).unwrap().to_vec().unwrap(),
+            &plain_grads.get(t).unwrap().to_vec().unwrap(),
+            1e-5,
+            1e-4,
+            &format!("gradient of parameter {i}"),
+        );
+    }
 }
 
 struct Mlp {
@@ -335,6 +385,7 @@ device_tests!(
     linear,
     conv_layer,
     sequential_cnn,
+    sequential_fuses_activations,
     user_struct_and_freezing,
     batch_norm_layer,
     layer_norm_and_embedding,

@@ -6,7 +6,7 @@
 //! flowing into the op's output.
 
 use crate::error::Result;
-use crate::op::{BinaryOp, ReduceOp, UnaryOp};
+use crate::op::{Activation, BinaryOp, ReduceOp, UnaryOp};
 use crate::storage::{NormSpec, PoolKind, Window2d};
 use crate::tensor::Tensor;
 
@@ -32,6 +32,14 @@ pub(crate) enum BackOp {
     Matmul {
         a: Tensor,
         b: Tensor,
+    },
+    /// `out = act(a · b + bias)`, one kernel (`linear`, and conv2d followed by an activation).
+    MatmulFused {
+        a: Tensor,
+        b: Tensor,
+        bias: Option<Tensor>,
+        act: Activation,
+        out: Tensor,
     },
     /// Sum, max or min along `axis` (`None`: over every element, giving a 0-D result).
     Reduce {
@@ -140,6 +148,7 @@ impl BackOp {
             BackOp::Binary { op, .. } => op.name(),
             BackOp::Where { .. } => "where_",
             BackOp::Matmul { .. } => "matmul",
+            BackOp::MatmulFused { .. } => "linear",
             BackOp::Reduce { op, .. } => op.name(),
             BackOp::Softmax { log: true, .. } => "log_softmax",
             BackOp::Softmax { log: false, .. } => "softmax",
@@ -191,6 +200,7 @@ impl BackOp {
     pub fn inputs(&self) -> Vec<&Tensor> {
         match self {
             BackOp::Binary { a, b, .. } | BackOp::Matmul { a, b } => vec![a, b],
+            BackOp::MatmulFused { a, b, bias, .. } => [a, b].into_iter().chain(bias).collect(),
             BackOp::Where { cond, a, b } => vec![cond, a, b],
             BackOp::CrossEntropy { x, target, .. } => vec![x, target],
             BackOp::Bce { p: a, y: b } | BackOp::BceWithLogits { x: a, y: b } => vec![a, b],
@@ -240,6 +250,27 @@ impl BackOp {
             BackOp::Matmul { a, b } => {
                 let (ga, gb) = matmul(a, b, g)?;
                 vec![Some(ga), Some(gb)]
+            }
+            BackOp::MatmulFused {
+                a,
+                b,
+                bias,
+                act,
+                out,
+            } => {
+                // z = a·b + bias, out = act(z): dz = act'(z) g, taken from `out` (see
+                // `Activation`), then the matmul rule, and the bias sums dz over what it was
+                // broadcast along.
+                let gz = match act.backward() {
+                    Some(op) => out.binary(g, op)?,
+                    None => g.clone(),
+                };
+                let (ga, gb) = matmul(a, b, &gz)?;
+                let mut grads = vec![Some(ga), Some(gb)];
+                if let Some(bias) = bias {
+                    grads.push(Some(sum_to(&gz, bias.shape())?));
+                }
+                grads
             }
             BackOp::Reduce {
                 x,

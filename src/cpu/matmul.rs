@@ -14,6 +14,7 @@ use rayon::prelude::*;
 
 use super::pool;
 use crate::error::{Error, Result};
+use crate::op::{Activation, UnaryOp};
 use crate::real::Real;
 use crate::storage::{MatOperand, MatmulSpec};
 
@@ -55,16 +56,51 @@ fn operand<T>(
     }
 }
 
-/// `c (m×n, contiguous) = a[b] · b[b]`, `k > 0`.
+/// `c (m×n, contiguous) = act(c + bias[b])`: the epilogue, run on each product while it is
+/// still in cache. One pass; the activation's `match` is outside the loop so each loop is
+/// the op's own straight-line code.
+fn epilogue<T: Real>(c: &mut [T], bias: Option<&[T]>, spec: &MatmulSpec, bi: usize) -> Result<()> {
+    let n = spec.n;
+    if let (Some(data), Some(op)) = (bias, &spec.bias) {
+        operand(data, op, bi, spec.m, n)?; // every index below is in bounds
+        let base = op.offset + bi * op.batch;
+        for (i, row) in c.chunks_mut(n).enumerate() {
+            let r = base + i * op.row;
+            if op.col == 1 {
+                row.iter_mut()
+                    .zip(&data[r..r + n])
+                    .for_each(|(x, b)| *x = *x + *b);
+            } else {
+                row.iter_mut()
+                    .enumerate()
+                    .for_each(|(j, x)| *x = *x + data[r + j * op.col]);
+            }
+        }
+    }
+    let apply = |c: &mut [T], op: UnaryOp| c.iter_mut().for_each(|x| *x = op.eval(*x));
+    match spec.act {
+        Activation::Identity => {}
+        Activation::Relu => apply(c, UnaryOp::Relu),
+        Activation::Sigmoid => apply(c, UnaryOp::Sigmoid),
+        Activation::Tanh => apply(c, UnaryOp::Tanh),
+    }
+    Ok(())
+}
+
+/// `c (m×n, contiguous) = act(a[b] · b[b] + bias[b])`.
 fn one<T: Real>(
     a: &[T],
     b: &[T],
+    bias: Option<&[T]>,
     spec: &MatmulSpec,
     bi: usize,
     c: &mut [T],
     par: Parallelism,
 ) -> Result<()> {
     let MatmulSpec { m, n, k, .. } = *spec;
+    if k == 0 {
+        return epilogue(c, bias, spec, bi); // an empty sum is zero
+    }
     let (pa, a_rs, a_cs) = operand(a, &spec.a, bi, m, k)?;
     let (pb, b_rs, b_cs) = operand(b, &spec.b, bi, k, n)?;
     debug_assert_eq!(c.len(), m * n);
@@ -96,26 +132,31 @@ fn one<T: Real>(
             par,
         );
     }
-    Ok(())
+    epilogue(c, bias, spec, bi)
 }
 
-// a (batch, m, k) · b (batch, k, n) -> out (batch, m, n), contiguous.
-pub(super) fn matmul<T: Real>(a: &[T], b: &[T], spec: &MatmulSpec) -> Result<Vec<T>> {
+// act(a (batch, m, k) · b (batch, k, n) + bias) -> out (batch, m, n), contiguous.
+pub(super) fn matmul<T: Real>(
+    a: &[T],
+    b: &[T],
+    bias: Option<&[T]>,
+    spec: &MatmulSpec,
+) -> Result<Vec<T>> {
     let MatmulSpec { batch, m, n, k, .. } = *spec;
     let mut out = pool::zeroed(batch * m * n);
-    if m * n == 0 || k == 0 {
-        return Ok(out); // an empty sum is zero
+    if m * n == 0 {
+        return Ok(out);
     }
     let many = batch >= 4 * rayon::current_num_threads();
     if batch > 1 && (m * n * k < SMALL_GEMM || many) {
         out.par_chunks_mut(m * n)
             .enumerate()
-            .try_for_each(|(bi, c)| one(a, b, spec, bi, c, Parallelism::None))?;
+            .try_for_each(|(bi, c)| one(a, b, bias, spec, bi, c, Parallelism::None))?;
     } else {
         let par = Parallelism::Rayon(rayon::current_num_threads());
         out.chunks_mut(m * n)
             .enumerate()
-            .try_for_each(|(bi, c)| one(a, b, spec, bi, c, par))?;
+            .try_for_each(|(bi, c)| one(a, b, bias, spec, bi, c, par))?;
     }
     Ok(out)
 }

@@ -246,10 +246,15 @@ impl Backend for CpuStorage {
         }
     }
 
-    fn matmul(a: &Self, b: &Self, spec: &MatmulSpec) -> Result<Self> {
-        by_precision!("matmul", [a, b], |x, y| Ok(CpuStorage::new(
-            matmul::matmul(x, y, spec)?
-        )))
+    fn matmul(a: &Self, b: &Self, bias: Option<&Self>, spec: &MatmulSpec) -> Result<Self> {
+        match bias {
+            None => by_precision!("matmul", [a, b], |x, y| Ok(CpuStorage::new(
+                matmul::matmul(x, y, None, spec)?
+            ))),
+            Some(c) => by_precision!("matmul", [a, b, c], |x, y, z| Ok(CpuStorage::new(
+                matmul::matmul(x, y, Some(z), spec)?
+            ))),
+        }
     }
 
     fn reduce(&self, spec: &LineSpec, op: ReduceOp) -> Result<Self> {

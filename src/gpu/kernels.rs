@@ -41,8 +41,14 @@ impl Shader {
             Shader::Reduce => include_str!("../../shaders/reduce.wgsl"),
             Shader::Softmax => include_str!("../../shaders/softmax.wgsl"),
             Shader::Index => include_str!("../../shaders/index.wgsl"),
-            Shader::Matmul => include_str!("../../shaders/matmul.wgsl"),
-            Shader::MatmulSubgroup => include_str!("../../shaders/matmul_subgroup.wgsl"),
+            Shader::Matmul => concat!(
+                include_str!("../../shaders/matmul_common.wgsl"),
+                include_str!("../../shaders/matmul.wgsl")
+            ),
+            Shader::MatmulSubgroup => concat!(
+                include_str!("../../shaders/matmul_common.wgsl"),
+                include_str!("../../shaders/matmul_subgroup.wgsl")
+            ),
             Shader::Conv => include_str!("../../shaders/conv.wgsl"),
             Shader::Pool => include_str!("../../shaders/pool.wgsl"),
             Shader::Norm => include_str!("../../shaders/norm.wgsl"),
@@ -50,6 +56,13 @@ impl Shader {
             Shader::Optim => include_str!("../../shaders/optim.wgsl"),
         }
     }
+
+    /// Files that are not shaders of their own but a prelude that `source` puts in front of
+    /// others (WGSL has no include), as (file name, source).
+    pub const PRELUDES: [(&'static str, &'static str); 1] = [(
+        "matmul_common.wgsl",
+        include_str!("../../shaders/matmul_common.wgsl"),
+    )];
 
     pub fn file_name(self) -> &'static str {
         match self {
@@ -197,6 +210,7 @@ impl Kernel {
             Unary | Binary => Some("OP"),
             ReduceLines | ReduceColumns => Some("OP"),
             SoftmaxLines | SoftmaxColumns => Some("LOG"),
+            MatmulTile4 | MatmulTile8Vec4 | MatmulSubgroup => Some("EPILOGUE"),
             SoftmaxBackwardLines | SoftmaxBackwardColumns => Some("LOG"),
             _ => None,
         }

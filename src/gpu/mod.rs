@@ -146,10 +146,12 @@ impl Backend for GpuStorage {
         Ok(out)
     }
 
-    fn matmul(a: &Self, b: &Self, s: &MatmulSpec) -> Result<Self> {
+    fn matmul(a: &Self, b: &Self, bias: Option<&Self>, s: &MatmulSpec) -> Result<Self> {
         let ctx = a.context();
-        if s.k == 0 {
-            // Every output is an empty sum.
+        let epilogue = Epilogue::new(a, bias, s);
+        if s.k == 0 && epilogue.constant == 0 {
+            // Every output is an empty sum. (With an epilogue the kernels run: their k loop
+            // is empty and each output is act(0 + bias).)
             return GpuStorage::from_slice(ctx, "matmul", &vec![0.0; s.batch * s.m * s.n]);
         }
         // The subgroup kernel reads B's rows as vec4: a transposed B (the input gradient of a
@@ -157,7 +159,7 @@ impl Backend for GpuStorage {
         // kernel's scalar reads (see `matmul_subgroup.wgsl`).
         if ctx.subgroups_of_8 && s.n % 4 == 0 && SUBGROUP_MATMUL.load(Ordering::Relaxed) {
             if vec4_rows(&s.b) {
-                return matmul_subgroup(ctx, a, b, s);
+                return matmul_subgroup(ctx, a, b, &epilogue, s);
             }
             let batch = if s.b.batch == 0 { 1 } else { s.batch };
             let spec = Strided {
@@ -173,7 +175,8 @@ impl Backend for GpuStorage {
                 row: s.n,
                 col: 1,
             };
-            return matmul_subgroup(ctx, a, &dense, &MatmulSpec { b: b_dense, ..*s });
+            let s = MatmulSpec { b: b_dense, ..*s };
+            return matmul_subgroup(ctx, a, &dense, &epilogue, &s);
         }
         let out = GpuStorage::alloc(ctx, "matmul", s.batch * s.m * s.n)?;
         // B read as vec4 rows when its layout allows it (the common, non-transposed case).
@@ -185,12 +188,14 @@ impl Backend for GpuStorage {
         };
         let params = MatmulParams::new(s, tile, tile)?;
         let tiles = s.batch * s.m.div_ceil(tile) * s.n.div_ceil(tile);
+        let bias = (6, epilogue.bias);
         let bindings: Vec<(u32, &wgpu::Buffer)> = if vec4 {
-            vec![(2, a.buffer()), (4, out.buffer()), (5, b.buffer())]
+            vec![(2, a.buffer()), (4, out.buffer()), (5, b.buffer()), bias]
         } else {
-            vec![(1, out.buffer()), (2, a.buffer()), (3, b.buffer())]
+            vec![(1, out.buffer()), (2, a.buffer()), (3, b.buffer()), bias]
         };
-        ctx.dispatch(kernel, 0, &params, &bindings, groups_for(tiles), "matmul")?;
+        let (groups, constant) = (groups_for(tiles), epilogue.constant);
+        ctx.dispatch(kernel, constant, &params, &bindings, groups, "matmul")?;
         Ok(out)
     }
 
@@ -410,21 +415,52 @@ fn vec4_rows(b: &MatOperand) -> bool {
     b.col == 1 && b.row % 4 == 0 && b.offset % 4 == 0 && b.batch % 4 == 0
 }
 
+/// The matmul kernels' fused epilogue (`matmul_common.wgsl`): the `EPILOGUE` pipeline
+/// constant and the buffer for binding 6.
+struct Epilogue<'a> {
+    constant: u32,
+    /// The bias, or A's buffer as a stand-in the kernel never reads.
+    bias: &'a wgpu::Buffer,
+}
+
+impl<'a> Epilogue<'a> {
+    fn new(a: &'a GpuStorage, bias: Option<&'a GpuStorage>, s: &MatmulSpec) -> Epilogue<'a> {
+        const HAS_BIAS: u32 = 256;
+        let act = s.act.unary().code();
+        match bias {
+            Some(bias) if s.bias.is_some() => Epilogue {
+                constant: act | HAS_BIAS,
+                bias: bias.buffer(),
+            },
+            _ => Epilogue {
+                constant: act,
+                bias: a.buffer(),
+            },
+        }
+    }
+}
+
 /// `matmul_subgroup.wgsl`: one 8-lane workgroup per 16 x 128 output tile. Needs `vec4_rows(b)`
 /// and `n % 4 == 0`.
 fn matmul_subgroup(
     ctx: &Arc<GpuContext>,
     a: &GpuStorage,
     b: &GpuStorage,
+    epilogue: &Epilogue,
     s: &MatmulSpec,
 ) -> Result<GpuStorage> {
     let out = GpuStorage::alloc(ctx, "matmul", s.batch * s.m * s.n)?;
     let params = MatmulParams::new(s, 16, 128)?;
     let tiles = s.batch * s.m.div_ceil(16) * s.n.div_ceil(128);
-    let bindings = [(2, a.buffer()), (4, out.buffer()), (5, b.buffer())];
+    let bindings = [
+        (2, a.buffer()),
+        (4, out.buffer()),
+        (5, b.buffer()),
+        (6, epilogue.bias),
+    ];
     ctx.dispatch(
         Kernel::MatmulSubgroup,
-        0,
+        epilogue.constant,
         &params,
         &bindings,
         tiles,

@@ -147,7 +147,7 @@ impl LineParams {
     }
 }
 
-/// `shaders/matmul.wgsl` `Params`.
+/// `shaders/matmul_common.wgsl` `Params`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]
 pub struct MatmulParams {
@@ -157,6 +157,8 @@ pub struct MatmulParams {
     pub k: u32,
     pub a: [u32; 4], // offset, batch stride, row stride, column stride
     pub b: [u32; 4],
+    /// Zeros when there is no bias.
+    pub bias: [u32; 4],
     pub tiles_m: u32,
     pub tiles_n: u32,
     pub _pad: [u32; 2],
@@ -181,6 +183,7 @@ impl MatmulParams {
             k: u32_of(op, s.k)?,
             a: o(&s.a)?,
             b: o(&s.b)?,
+            bias: s.bias.as_ref().map(o).transpose()?.unwrap_or([0; 4]),
             tiles_m: u32_of(op, s.m.div_ceil(rows))?,
             tiles_n: u32_of(op, s.n.div_ceil(cols))?,
             _pad: [0; 2],

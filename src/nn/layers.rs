@@ -8,6 +8,7 @@ use std::sync::Mutex;
 use super::{init, lock, Module, Parameter};
 use crate::device::Device;
 use crate::error::{Error, Result};
+use crate::op::Activation;
 use crate::ops::{BatchNormOptions, Conv2dOptions, Pool2dOptions, RunningStats};
 use crate::random::with_global;
 use crate::tensor::Tensor;
@@ -44,6 +45,10 @@ impl Linear {
 
 impl Module for Linear {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        self.forward_activated(x, Activation::Identity)
+    }
+    /// `act(x · wᵀ + b)` in one matmul kernel ([`Tensor::linear`]).
+    fn forward_activated(&self, x: &Tensor, act: Activation) -> Result<Tensor> {
         let w = self.weight.value();
         let (outputs, inputs) = (w.shape()[0], w.shape()[1]);
         if x.shape().last() != Some(&inputs) {
@@ -56,11 +61,8 @@ impl Module for Linear {
                 ),
             ));
         }
-        let y = x.matmul(&w.t()?)?;
-        match &self.bias {
-            Some(b) => y.add(&b.value()),
-            None => Ok(y),
-        }
+        let bias = self.bias.as_ref().map(|b| b.value());
+        x.linear(&w, bias.as_ref(), act)
     }
     fn named_parameters(&self) -> Vec<(String, Parameter)> {
         params(&[("weight", Some(&self.weight)), ("bias", self.bias.as_ref())])
@@ -104,8 +106,12 @@ impl Conv2d {
 
 impl Module for Conv2d {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        self.forward_activated(x, Activation::Identity)
+    }
+    /// `act(conv2d(x))`, the bias and `act` in the matmul's epilogue.
+    fn forward_activated(&self, x: &Tensor, act: Activation) -> Result<Tensor> {
         let b = self.bias.as_ref().map(Parameter::value);
-        x.conv2d(&self.weight.value(), b.as_ref(), &self.options)
+        x.conv2d_activated(&self.weight.value(), b.as_ref(), &self.options, act)
     }
     fn named_parameters(&self) -> Vec<(String, Parameter)> {
         params(&[("weight", Some(&self.weight)), ("bias", self.bias.as_ref())])
@@ -357,7 +363,7 @@ impl Module for Embedding {
 }
 
 macro_rules! activation {
-    ($($(#[$doc:meta])* $name:ident => |$x:ident| $body:expr;)*) => {$(
+    ($($(#[$doc:meta])* $name:ident => |$x:ident| $body:expr, $fused:expr;)*) => {$(
         $(#[$doc])*
         #[derive(Clone, Copy, Debug, Default)]
         pub struct $name;
@@ -365,19 +371,23 @@ macro_rules! activation {
             fn forward(&self, $x: &Tensor) -> Result<Tensor> {
                 $body
             }
+            fn as_activation(&self) -> Option<Activation> {
+                $fused
+            }
         }
     )*};
 }
 
 activation! {
-    /// `max(x, 0)`.
-    ReLU => |x| x.relu();
-    /// `1 / (1 + e^-x)`.
-    Sigmoid => |x| x.sigmoid();
-    /// `tanh(x)`.
-    Tanh => |x| x.tanh();
-    /// GELU, tanh approximation.
-    GELU => |x| x.gelu();
+    /// `max(x, 0)`. In a [`Sequential`](super::Sequential) after Linear or Conv2d, it runs
+    /// in their matmul's epilogue.
+    ReLU => |x| x.relu(), Some(Activation::Relu);
+    /// `1 / (1 + e^-x)`; fused like ReLU.
+    Sigmoid => |x| x.sigmoid(), Some(Activation::Sigmoid);
+    /// `tanh(x)`; fused like ReLU.
+    Tanh => |x| x.tanh(), Some(Activation::Tanh);
+    /// GELU, tanh approximation. Not fused: its gradient needs the pre-activation.
+    GELU => |x| x.gelu(), None;
 }
 
 /// `x` where positive, else `slope * x` (PyTorch's default slope: 0.01).

@@ -42,6 +42,7 @@ mod rnn;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::error::Result;
+use crate::op::Activation;
 use crate::tensor::Tensor;
 
 pub use checkpoint::{load, load_tensors, save, save_tensors, Checkpoint};
@@ -167,6 +168,19 @@ pub trait Module {
         all
     }
 
+    /// The activation this layer is, when a preceding layer may fuse it into its own kernel
+    /// (ReLU, Sigmoid, Tanh); `None` for every other layer.
+    fn as_activation(&self) -> Option<Activation> {
+        None
+    }
+
+    /// `act(self.forward(x))`. Linear and Conv2d override it to apply `act` in their matmul's
+    /// epilogue (see [`Tensor::linear`]); [`Sequential`] calls it for a layer followed by one
+    /// whose [`as_activation`](Module::as_activation) is set.
+    fn forward_activated(&self, x: &Tensor, act: Activation) -> Result<Tensor> {
+        act.apply(&self.forward(x)?)
+    }
+
     /// Switches training behaviour on or off, here and in every child.
     fn set_training(&self, _training: bool) {}
 
@@ -253,10 +267,19 @@ impl Sequential {
 }
 
 impl Module for Sequential {
+    /// Runs the layers in order. A layer followed by an activation (ReLU, Sigmoid, Tanh) runs
+    /// as one `forward_activated` call, so Linear–ReLU is one fused kernel; results and
+    /// gradients are those of the two layers run one after the other.
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let mut x = x.clone();
-        for layer in &self.layers {
-            x = layer.forward(&x)?;
+        let mut i = 0;
+        while i < self.layers.len() {
+            let next = self.layers.get(i + 1).and_then(|l| l.as_activation());
+            x = match next {
+                Some(act) => self.layers[i].forward_activated(&x, act)?,
+                None => self.layers[i].forward(&x)?,
+            };
+            i += if next.is_some() { 2 } else { 1 };
         }
         Ok(x)
     }

@@ -8,6 +8,7 @@
 use super::same_device;
 use crate::autograd::{record, untracked, BackOp};
 use crate::error::{Error, Result};
+use crate::op::Activation;
 use crate::storage::Window2d;
 use crate::tensor::Tensor;
 
@@ -326,16 +327,29 @@ impl Tensor {
         bias: Option<&Tensor>,
         options: &Conv2dOptions,
     ) -> Result<Tensor> {
-        self.conv2d_as("conv2d", weight, bias, options)
+        self.conv2d_as("conv2d", weight, bias, options, Activation::Identity)
     }
 
-    /// `conv2d`, reporting errors as `op` (conv1d runs through here).
+    /// `act(conv2d(..))`, the bias and activation applied in the matmul's epilogue (what
+    /// `nn::Conv2d` runs when a `Sequential` has an activation after it).
+    pub(crate) fn conv2d_activated(
+        &self,
+        weight: &Tensor,
+        bias: Option<&Tensor>,
+        options: &Conv2dOptions,
+        act: Activation,
+    ) -> Result<Tensor> {
+        self.conv2d_as("conv2d", weight, bias, options, act)
+    }
+
+    /// `act(conv2d(..))`, reporting errors as `op` (conv1d runs through here).
     fn conv2d_as(
         &self,
         op: &'static str,
         weight: &Tensor,
         bias: Option<&Tensor>,
         o: &Conv2dOptions,
+        act: Activation,
     ) -> Result<Tensor> {
         let mut operands = vec![self, weight];
         operands.extend(bias);
@@ -372,15 +386,22 @@ impl Tensor {
         let win = windows(op, dims, [kh, kw], o.stride, o.padding, o.dilation)?;
         let l = win.out[0] * win.out[1];
         let cols = self.unfold_with(&win)?; // [n, c*kh*kw, l]
+                                            // The bias, one value per output row, and the activation run in the matmul's epilogue.
         let out = if groups == 1 {
             // [o, c*kh*kw] · [n, c*kh*kw, l]: the weight is shared across the batch
-            weight.reshape(&[out_c, c * kh * kw])?.matmul(&cols)?
+            let b = bias.map(|b| b.reshape(&[out_c, 1])).transpose()?;
+            let w = weight.reshape(&[out_c, c * kh * kw])?;
+            w.matmul_fused(&cols, b.as_ref(), act)?
         } else {
             // [g, o/g, cg*kh*kw] · [n, g, cg*kh*kw, l] -> [n, g, o/g, l]
+            let b = bias
+                .map(|b| b.reshape(&[groups, out_c / groups, 1]))
+                .transpose()?;
             let w = weight.reshape(&[groups, out_c / groups, cg * kh * kw])?;
-            w.matmul(&cols.reshape(&[n, groups, cg * kh * kw, l])?)?
+            let cols = cols.reshape(&[n, groups, cg * kh * kw, l])?;
+            w.matmul_fused(&cols, b.as_ref(), act)?
         };
-        add_bias(out.reshape(&[n, out_c, win.out[0], win.out[1]])?, bias)
+        out.reshape(&[n, out_c, win.out[0], win.out[1]])
     }
 
     /// Transposed 2-D convolution, the input gradient of `conv2d` as an op (PyTorch's
@@ -506,6 +527,7 @@ impl Tensor {
         }
         let x = self.unsqueeze(2)?;
         let w = weight.unsqueeze(2)?;
-        x.conv2d_as(op, &w, bias, &options.as_2d())?.squeeze(2)
+        x.conv2d_as(op, &w, bias, &options.as_2d(), Activation::Identity)?
+            .squeeze(2)
     }
 }

@@ -2,6 +2,7 @@
 //! spec both backends run from, so the CPU and the GPU see exactly the same problem.
 
 mod conv;
+mod linear;
 mod norm;
 mod pool;
 
@@ -11,7 +12,7 @@ pub use pool::Pool2dOptions;
 
 use crate::autograd::{record, untracked, BackOp};
 use crate::error::{Error, Result};
-use crate::op::{BinaryOp, ReduceOp, UnaryOp};
+use crate::op::{Activation, BinaryOp, ReduceOp, UnaryOp};
 use crate::shape::{broadcast_shapes, collapse, normalize_axis, Layout};
 use crate::storage::{Elementwise, GatherSpec, LineSpec, MatOperand, MatmulSpec, Storage, Strided};
 use crate::tensor::Tensor;
@@ -221,7 +222,19 @@ impl Tensor {
     }
 
     fn matmul_impl(&self, rhs: &Tensor) -> Result<Tensor> {
-        same_device("matmul", &[self, rhs])?;
+        self.matmul_epilogue(rhs, None, Activation::Identity)
+    }
+
+    /// `act(self · rhs + bias)` in one kernel, untracked: the matmul above with the fused
+    /// epilogue. `bias` must broadcast to the result's shape; `linear` checks it for users.
+    pub(crate) fn matmul_epilogue(
+        &self,
+        rhs: &Tensor,
+        bias: Option<&Tensor>,
+        act: Activation,
+    ) -> Result<Tensor> {
+        let operands: Vec<&Tensor> = [self, rhs].into_iter().chain(bias).collect();
+        same_device("matmul", &operands)?;
         let mismatch = |why: String| Error::ShapeMismatch {
             op: "matmul",
             lhs: self.shape().to_vec(),
@@ -283,6 +296,14 @@ impl Tensor {
         };
         let (ta, oa) = operand(&a, m, k)?;
         let (tb, ob) = operand(&b, k, n)?;
+        // The bias as a third operand over the [batch, m, n] output, read through its strides.
+        let (tc, oc) = match bias {
+            Some(c) => {
+                let (t, o) = operand(c, m, n)?;
+                (Some(t), Some(o))
+            }
+            None => (None, None),
+        };
         let spec = MatmulSpec {
             batch,
             m,
@@ -290,8 +311,12 @@ impl Tensor {
             k,
             a: oa,
             b: ob,
+            bias: oc,
+            act,
         };
-        let s = ta.storage().matmul(tb.storage(), &spec)?;
+        let s = ta
+            .storage()
+            .matmul(tb.storage(), tc.as_ref().map(|t| t.storage()), &spec)?;
         let mut shape = batch_shape;
         if self.rank() > 1 {
             shape.push(m);

@@ -1,0 +1,69 @@
+// The prelude of matmul.wgsl and matmul_subgroup.wgsl (the registry puts it in front of each:
+// WGSL has no include): the shared parameters, the bias binding and the fused epilogue.
+
+struct Params {
+    batch: u32,
+    m: u32,
+    n: u32,
+    k: u32,
+    a_offset: u32,
+    a_batch: u32,
+    a_row: u32,
+    a_col: u32,
+    b_offset: u32,
+    b_batch: u32,
+    b_row: u32,
+    b_col: u32,
+    // out[bi][row][col] += bias[offset + bi * batch + row * row_stride + col * col_stride]
+    bias_offset: u32,
+    bias_batch: u32,
+    bias_row: u32,
+    bias_col: u32,
+    tiles_m: u32,
+    tiles_n: u32,
+    _pad0: u32,
+    _pad1: u32,
+};
+
+@group(0) @binding(0) var<uniform> p: Params;
+// The bias when EPILOGUE has HAS_BIAS; otherwise A's buffer is bound here and never read.
+@group(0) @binding(6) var<storage, read> bias: array<f32>;
+
+// What runs on each output before it is stored: the low byte is the activation, as an
+// elementwise.wgsl unary code (0 identity, 7 ReLU, 8 sigmoid, 9 tanh); HAS_BIAS adds the bias
+// first. A pipeline constant, so each variant compiles to straight-line code.
+override EPILOGUE: u32 = 0u;
+const HAS_BIAS: u32 = 256u;
+
+// Mirrors elementwise.wgsl's ops 7, 8 and 9 (and `UnaryOp::eval`).
+fn activate(x: f32) -> f32 {
+    switch (EPILOGUE & 255u) {
+        case 7u: { return select(x, 0.0, x < 0.0); }
+        case 8u: {
+            if (x >= 0.0) { return 1.0 / (1.0 + exp(-x)); }
+            let e = exp(x);
+            return e / (1.0 + e);
+        }
+        case 9u: {
+            let t = exp(-2.0 * abs(x));
+            let r = (1.0 - t) / (1.0 + t);
+            return select(r, -r, x < 0.0);
+        }
+        default: { return x; }
+    }
+}
+
+fn epilogue(v: f32, bi: u32, row: u32, col: u32) -> f32 {
+    var x = v;
+    if ((EPILOGUE & HAS_BIAS) != 0u) {
+        x += bias[p.bias_offset + bi * p.bias_batch + row * p.bias_row + col * p.bias_col];
+    }
+    return activate(x);
+}
+
+// Four adjacent columns from `col`.
+fn epilogue4(v: vec4<f32>, bi: u32, row: u32, col: u32) -> vec4<f32> {
+    if (EPILOGUE == 0u) { return v; }
+    return vec4<f32>(epilogue(v.x, bi, row, col), epilogue(v.y, bi, row, col + 1u),
+                     epilogue(v.z, bi, row, col + 2u), epilogue(v.w, bi, row, col + 3u));
+}
