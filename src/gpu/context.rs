@@ -41,6 +41,10 @@ pub(crate) struct GpuContext {
 
 /// What the pending submit holds. Locked only while recording or submitting.
 struct State {
+    /// The open compute pass on `encoder`: every dispatch until the next copy or submit goes
+    /// into this one pass (wgpu still puts a barrier between dependent dispatches). Declared
+    /// first so it is dropped (ended) before the encoder.
+    pass: Option<wgpu::ComputePass<'static>>,
     encoder: Option<wgpu::CommandEncoder>,
     dispatches: usize,
     params: Vec<u8>,
@@ -207,6 +211,7 @@ impl GpuContext {
             info,
             limits,
             state: Mutex::new(State {
+                pass: None,
                 encoder: None,
                 dispatches: 0,
                 params: Vec::new(),
@@ -344,6 +349,7 @@ impl GpuContext {
         st.params.extend_from_slice(bytes);
 
         let State {
+            pass,
             encoder,
             pipelines,
             params_buf,
@@ -368,14 +374,15 @@ impl GpuContext {
             layout,
             entries: &entries,
         });
-        let encoder =
-            encoder.get_or_insert_with(|| self.device.create_command_encoder(&Default::default()));
-        {
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
-            pass.set_pipeline(pipeline);
-            pass.set_bind_group(0, &bind_group, &[]);
-            pass.dispatch_workgroups(x, y, z);
-        }
+        let pass = pass.get_or_insert_with(|| {
+            encoder
+                .get_or_insert_with(|| self.device.create_command_encoder(&Default::default()))
+                .begin_compute_pass(&wgpu::ComputePassDescriptor::default())
+                .forget_lifetime()
+        });
+        pass.set_pipeline(pipeline);
+        pass.set_bind_group(0, &bind_group, &[]);
+        pass.dispatch_workgroups(x, y, z);
         st.dispatches += 1;
         Ok(())
     }
@@ -386,6 +393,7 @@ impl GpuContext {
             self.queue.write_buffer(&st.params_buf, 0, &st.params);
             st.params.clear();
         }
+        st.pass = None; // ends the pass, unlocking the encoder
         if let Some(enc) = st.encoder.take() {
             self.queue.submit([enc.finish()]);
             self.counts[0].fetch_add(1, Ordering::Relaxed);
@@ -424,6 +432,7 @@ impl GpuContext {
         });
         {
             let mut st = lock(&self.state);
+            st.pass = None; // a copy cannot be recorded while a pass is open
             let enc = st
                 .encoder
                 .get_or_insert_with(|| self.device.create_command_encoder(&Default::default()));
