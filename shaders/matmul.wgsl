@@ -8,6 +8,7 @@
 //   matmul_tile4: 4x4 tile, scalar loads, any strides.
 //   matmul_tile8_vec4: 8x8 tile, B rows and C rows as vec4 (B's column stride 1, n % 4 == 0,
 //                      B's offsets and row stride multiples of 4).
+//   matmul_tiled: 64x64 tiles staged through workgroup memory, for hardware GPUs (below).
 
 // Params, `p`, `bias` and the epilogue come from matmul_common.wgsl.
 
@@ -101,6 +102,76 @@ fn matmul_tile8_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgro
         out4[base4 + row * n4 + c0] = epilogue4(acc0[r], bi, row, c0 * 4u);
         if (c0 + 1u < n4) {
             out4[base4 + row * n4 + c0 + 1u] = epilogue4(acc1[r], bi, row, c0 * 4u + 4u);
+        }
+    }
+}
+
+// matmul_tiled: for hardware GPUs, where workgroup memory is fast and each load is a real
+// vector load. One workgroup of 64 invocations owns a 64 x 64 output tile; per step of TK = 8
+// along k, it stages A's 64 x 8 and B's 8 x 64 blocks in workgroup memory (8 loads per
+// invocation each, neighbouring invocations reading neighbouring addresses for row-major
+// operands), then every invocation does 8 x 8 FMAs per k from there: 16 workgroup-memory
+// reads for 64 FMAs, and each global value is read once per tile, not once per output row.
+// Invocation (tx, ty) = (lid % 8, lid / 8) holds rows ty + 8i and columns tx + 8j.
+// Any strides; rows, columns and k past the edge stage zeros.
+const TB: u32 = 64u;
+const TK: u32 = 8u;
+var<workgroup> sa: array<f32, 512>; // [TK][TB]: A[row0 + r][k0 + kk] at kk * TB + r
+var<workgroup> sb: array<f32, 512>; // [TK][TB]: B[k0 + kk][col0 + c] at kk * TB + c
+
+@compute @workgroup_size(64)
+fn matmul_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                @builtin(local_invocation_index) lid: u32) {
+    let tiles = p.tiles_m * p.tiles_n;
+    // A grid folded past 65,535 workgroups has a few too many: they redo the last tile (an
+    // early return would leave the barriers below in non-uniform control flow).
+    let t = min(wid.x + wid.y * nwg.x + wid.z * nwg.x * nwg.y, tiles * p.batch - 1u);
+    let bi = t / tiles;
+    let row0 = ((t % tiles) / p.tiles_n) * TB;
+    let col0 = ((t % tiles) % p.tiles_n) * TB;
+    let tx = lid % 8u;
+    let ty = lid / 8u;
+    let a_base = p.a_offset + bi * p.a_batch;
+    let b_base = p.b_offset + bi * p.b_batch;
+
+    var acc: array<f32, 64>; // acc[i * 8 + j]: row ty + 8i, column tx + 8j
+    for (var k0 = 0u; k0 < p.k; k0 += TK) {
+        for (var s = 0u; s < 8u; s++) {
+            // A: element (r, kk) = (ty + 8s, tx): neighbours read along k.
+            let r = ty + 8u * s;
+            let ga = vec2<u32>(row0 + r, k0 + tx);
+            let va = a[a_base + min(ga.x, p.m - 1u) * p.a_row + min(ga.y, p.k - 1u) * p.a_col];
+            sa[tx * TB + r] = select(0.0, va, ga.x < p.m && ga.y < p.k);
+            // B: element (kk, c) = (s, lid): neighbours read along n.
+            let gb = vec2<u32>(k0 + s, col0 + lid);
+            let vb = b[b_base + min(gb.x, p.k - 1u) * p.b_row + min(gb.y, p.n - 1u) * p.b_col];
+            sb[s * TB + lid] = select(0.0, vb, gb.x < p.k && gb.y < p.n);
+        }
+        workgroupBarrier();
+        for (var kk = 0u; kk < TK; kk++) {
+            var av: array<f32, 8>;
+            var bv: array<f32, 8>;
+            for (var i = 0u; i < 8u; i++) {
+                av[i] = sa[kk * TB + ty + 8u * i];
+                bv[i] = sb[kk * TB + tx + 8u * i];
+            }
+            for (var i = 0u; i < 8u; i++) {
+                for (var j = 0u; j < 8u; j++) {
+                    acc[i * 8u + j] = fma(av[i], bv[j], acc[i * 8u + j]);
+                }
+            }
+        }
+        workgroupBarrier();
+    }
+
+    let base = bi * p.m * p.n;
+    for (var i = 0u; i < 8u; i++) {
+        let row = row0 + ty + 8u * i;
+        for (var j = 0u; j < 8u; j++) {
+            let col = col0 + tx + 8u * j;
+            if (row < p.m && col < p.n) {
+                out[base + row * p.n + col] = epilogue(acc[i * 8u + j], bi, row, col);
+            }
         }
     }
 }

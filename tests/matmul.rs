@@ -252,4 +252,12 @@ fn gpu() {
         }
     }
     ferrograd::set_subgroup_matmul(true);
+    // The workgroup-memory kernel that discrete GPUs get, forced on whatever adapter this is.
+    ferrograd::set_tiled_matmul(Some(true));
+    assert!(!ferrograd::uses_subgroup_matmul(&dev));
+    for (name, case) in CASES {
+        eprintln!("gpu {name}, tiled kernel");
+        case(&dev);
+    }
+    ferrograd::set_tiled_matmul(None);
 }

@@ -100,6 +100,7 @@ pub enum Kernel {
     OneHot,
     MatmulTile4,
     MatmulTile8Vec4,
+    MatmulTiled,
     MatmulSubgroup,
     Unfold,
     Fold,
@@ -117,7 +118,7 @@ pub enum Kernel {
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 29] = [
+    pub const ALL: [Kernel; 30] = [
         Kernel::Unary,
         Kernel::Binary,
         Kernel::Where,
@@ -133,6 +134,7 @@ impl Kernel {
         Kernel::OneHot,
         Kernel::MatmulTile4,
         Kernel::MatmulTile8Vec4,
+        Kernel::MatmulTiled,
         Kernel::MatmulSubgroup,
         Kernel::Unfold,
         Kernel::Fold,
@@ -158,7 +160,7 @@ impl Kernel {
                 Shader::Softmax
             }
             Gather | OneHot => Shader::Index,
-            MatmulTile4 | MatmulTile8Vec4 => Shader::Matmul,
+            MatmulTile4 | MatmulTile8Vec4 | MatmulTiled => Shader::Matmul,
             MatmulSubgroup => Shader::MatmulSubgroup,
             Unfold | Fold => Shader::Conv,
             PoolMax | PoolAvg | PoolMaxBackward | PoolAvgBackward => Shader::Pool,
@@ -186,6 +188,7 @@ impl Kernel {
             OneHot => "one_hot",
             MatmulTile4 => "matmul_tile4",
             MatmulTile8Vec4 => "matmul_tile8_vec4",
+            MatmulTiled => "matmul_tiled",
             MatmulSubgroup => "matmul_subgroup",
             Unfold => "unfold",
             Fold => "fold",
@@ -210,7 +213,7 @@ impl Kernel {
             Unary | Binary => Some("OP"),
             ReduceLines | ReduceColumns => Some("OP"),
             SoftmaxLines | SoftmaxColumns => Some("LOG"),
-            MatmulTile4 | MatmulTile8Vec4 | MatmulSubgroup => Some("EPILOGUE"),
+            MatmulTile4 | MatmulTile8Vec4 | MatmulTiled | MatmulSubgroup => Some("EPILOGUE"),
             SoftmaxBackwardLines | SoftmaxBackwardColumns => Some("LOG"),
             _ => None,
         }

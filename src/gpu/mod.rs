@@ -9,7 +9,7 @@ pub(crate) mod nn;
 pub(crate) mod params;
 pub(crate) mod pool;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;
 
 use context::GpuContext;
@@ -153,6 +153,9 @@ impl Backend for GpuStorage {
             // Every output is an empty sum. (With an epilogue the kernels run: their k loop
             // is empty and each output is act(0 + bias).)
             return GpuStorage::from_slice(ctx, "matmul", &vec![0.0; s.batch * s.m * s.n]);
+        }
+        if uses_tiled(ctx) {
+            return matmul_tiled(ctx, a, b, &epilogue, s);
         }
         // The subgroup kernel reads B's rows as vec4: a transposed B (the input gradient of a
         // Linear layer, g · Wᵀ) is copied dense first, which costs far less than the portable
@@ -407,7 +410,64 @@ pub fn set_subgroup_matmul(on: bool) {
 pub fn uses_subgroup_matmul(dev: &crate::Device) -> bool {
     dev.is_gpu()
         && SUBGROUP_MATMUL.load(Ordering::Relaxed)
-        && context::shared().is_ok_and(|c| c.subgroups_of_8)
+        && context::shared().is_ok_and(|c| c.subgroups_of_8 && !uses_tiled(&c))
+}
+
+/// The workgroup-memory kernel: 0 picks it by adapter type (hardware discrete GPUs), 1
+/// forces it on, 2 off.
+static TILED_MATMUL: AtomicU8 = AtomicU8::new(0);
+
+/// Forces `matmul_tiled` on or off (`None`: by adapter type, the default), so tests can run
+/// it on any adapter. Results agree either way.
+#[doc(hidden)]
+pub fn set_tiled_matmul(on: Option<bool>) {
+    let v = match on {
+        None => 0,
+        Some(true) => 1,
+        Some(false) => 2,
+    };
+    TILED_MATMUL.store(v, Ordering::Relaxed);
+}
+
+/// Whether matmuls run `matmul_tiled`: on discrete GPUs, where staging tiles in workgroup
+/// memory pays. Not on CPU-type adapters (llvmpipe), where workgroup memory is ordinary memory
+/// behind barriers and the register-tiled kernels win (see `shared/PERF.md`).
+fn uses_tiled(ctx: &GpuContext) -> bool {
+    match TILED_MATMUL.load(Ordering::Relaxed) {
+        1 => true,
+        2 => false,
+        _ => ctx.info.kind == crate::device::DeviceKind::DiscreteGpu,
+    }
+}
+
+/// `matmul.wgsl`'s `matmul_tiled`: one 64-invocation workgroup per 64 x 64 output tile, any
+/// strides.
+fn matmul_tiled(
+    ctx: &Arc<GpuContext>,
+    a: &GpuStorage,
+    b: &GpuStorage,
+    epilogue: &Epilogue,
+    s: &MatmulSpec,
+) -> Result<GpuStorage> {
+    let out = GpuStorage::alloc(ctx, "matmul", s.batch * s.m * s.n)?;
+    let params = MatmulParams::new(s, 64, 64)?;
+    let tiles = s.batch * s.m.div_ceil(64) * s.n.div_ceil(64);
+    let bindings = [
+        (1, out.buffer()),
+        (2, a.buffer()),
+        (3, b.buffer()),
+        (6, epilogue.bias),
+    ];
+    let constant = epilogue.constant;
+    ctx.dispatch(
+        Kernel::MatmulTiled,
+        constant,
+        &params,
+        &bindings,
+        tiles,
+        "matmul",
+    )?;
+    Ok(out)
 }
 
 /// B's rows can be read as vec4: column stride 1, every row, batch and the offset 4-aligned.
