@@ -122,13 +122,10 @@ var<workgroup> sb: array<f32, 512>; // [TK][TB]: B[k0 + kk][col0 + c] at kk * TB
 @compute @workgroup_size(64)
 fn matmul_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                 @builtin(local_invocation_index) lid: u32) {
-    let tiles = p.tiles_m * p.tiles_n;
-    // A grid folded past 65,535 workgroups has a few too many: they redo the last tile (an
-    // early return would leave the barriers below in non-uniform control flow).
-    let t = min(wid.x + wid.y * nwg.x + wid.z * nwg.x * nwg.y, tiles * p.batch - 1u);
-    let bi = t / tiles;
-    let row0 = ((t % tiles) / p.tiles_n) * TB;
-    let col0 = ((t % tiles) % p.tiles_n) * TB;
+    let tile = workgroup_tile(wid, nwg);
+    let bi = tile.x;
+    let row0 = tile.y * TB;
+    let col0 = tile.z * TB;
     let tx = lid % 8u;
     let ty = lid / 8u;
     let a_base = p.a_offset + bi * p.a_batch;

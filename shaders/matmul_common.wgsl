@@ -67,3 +67,13 @@ fn epilogue4(v: vec4<f32>, bi: u32, row: u32, col: u32) -> vec4<f32> {
     return vec4<f32>(epilogue(v.x, bi, row, col), epilogue(v.y, bi, row, col + 1u),
                      epilogue(v.z, bi, row, col + 2u), epilogue(v.w, bi, row, col + 3u));
 }
+
+// (batch, tile row, tile column) of the tile a workgroup owns, for the kernels where one
+// workgroup owns one tile. A grid folded past 65,535 workgroups has a few too many: they redo
+// the last tile and store the same values (an early return would put the kernels' barriers
+// and subgroup operations in non-uniform control flow).
+fn workgroup_tile(wid: vec3<u32>, nwg: vec3<u32>) -> vec3<u32> {
+    let tiles = p.tiles_m * p.tiles_n;
+    let t = min(wid.x + wid.y * nwg.x + wid.z * nwg.x * nwg.y, tiles * p.batch - 1u);
+    return vec3<u32>(t / tiles, (t % tiles) / p.tiles_n, (t % tiles) % p.tiles_n);
+}

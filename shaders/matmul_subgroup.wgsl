@@ -49,14 +49,11 @@ fn store_row(bi: u32, row: u32, out_base: u32, c4: u32, n4: u32, r: Row) {
 @compute @workgroup_size(8)
 fn matmul_subgroup(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                    @builtin(subgroup_invocation_id) lane: u32) {
-    let tiles = p.tiles_m * p.tiles_n;
-    // A grid folded past 65,535 workgroups has a few too many: those redo the last tile and
-    // store the same values (clamping keeps the kernel free of an early-return mask).
-    let t = min(wid.x + wid.y * nwg.x + wid.z * nwg.x * nwg.y, tiles * p.batch - 1u);
-    let bi = t / tiles;
-    let row0 = ((t % tiles) / p.tiles_n) * TM;
+    let tile = workgroup_tile(wid, nwg);
+    let bi = tile.x;
+    let row0 = tile.y * TM;
     let n4 = p.n / 4u;
-    let c4 = ((t % tiles) % p.tiles_n) * (8u * NV) + lane * NV; // this lane's first vec4 column
+    let c4 = tile.z * (8u * NV) + lane * NV; // this lane's first vec4 column
 
     // Rows and columns past the edge read the last valid one; their results are not stored.
     let a_base = p.a_offset + bi * p.a_batch;

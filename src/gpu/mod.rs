@@ -17,7 +17,7 @@ use grid::groups_for;
 use kernels::Kernel;
 use params::{ElementwiseParams, IndexParams, LineParams, MatmulParams};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::op::{ReduceOp, UnaryOp};
 use crate::shape::Layout;
 use crate::storage::{
@@ -155,14 +155,14 @@ impl Backend for GpuStorage {
             return GpuStorage::from_slice(ctx, "matmul", &vec![0.0; s.batch * s.m * s.n]);
         }
         if uses_tiled(ctx) {
-            return matmul_tiled(ctx, a, b, &epilogue, s);
+            return launch_matmul(Kernel::MatmulTiled, a, b, &epilogue, s);
         }
         // The subgroup kernel reads B's rows as vec4: a transposed B (the input gradient of a
         // Linear layer, g · Wᵀ) is copied dense first, which costs far less than the portable
         // kernel's scalar reads (see `matmul_subgroup.wgsl`).
         if ctx.subgroups_of_8 && s.n % 4 == 0 && SUBGROUP_MATMUL.load(Ordering::Relaxed) {
             if vec4_rows(&s.b) {
-                return matmul_subgroup(ctx, a, b, &epilogue, s);
+                return launch_matmul(Kernel::MatmulSubgroup, a, b, &epilogue, s);
             }
             let batch = if s.b.batch == 0 { 1 } else { s.batch };
             let spec = Strided {
@@ -179,27 +179,15 @@ impl Backend for GpuStorage {
                 col: 1,
             };
             let s = MatmulSpec { b: b_dense, ..*s };
-            return matmul_subgroup(ctx, a, &dense, &epilogue, &s);
+            return launch_matmul(Kernel::MatmulSubgroup, a, &dense, &epilogue, &s);
         }
-        let out = GpuStorage::alloc(ctx, "matmul", s.batch * s.m * s.n)?;
         // B read as vec4 rows when its layout allows it (the common, non-transposed case).
-        let vec4 = s.n % 4 == 0 && vec4_rows(&s.b);
-        let (kernel, tile) = if vec4 {
-            (Kernel::MatmulTile8Vec4, 8)
+        let kernel = if s.n % 4 == 0 && vec4_rows(&s.b) {
+            Kernel::MatmulTile8Vec4
         } else {
-            (Kernel::MatmulTile4, 4)
+            Kernel::MatmulTile4
         };
-        let params = MatmulParams::new(s, tile, tile)?;
-        let tiles = s.batch * s.m.div_ceil(tile) * s.n.div_ceil(tile);
-        let bias = (6, epilogue.bias);
-        let bindings: Vec<(u32, &wgpu::Buffer)> = if vec4 {
-            vec![(2, a.buffer()), (4, out.buffer()), (5, b.buffer()), bias]
-        } else {
-            vec![(1, out.buffer()), (2, a.buffer()), (3, b.buffer()), bias]
-        };
-        let (groups, constant) = (groups_for(tiles), epilogue.constant);
-        ctx.dispatch(kernel, constant, &params, &bindings, groups, "matmul")?;
-        Ok(out)
+        launch_matmul(kernel, a, b, &epilogue, s)
     }
 
     fn reduce(&self, spec: &LineSpec, op: ReduceOp) -> Result<Self> {
@@ -440,36 +428,6 @@ fn uses_tiled(ctx: &GpuContext) -> bool {
     }
 }
 
-/// `matmul.wgsl`'s `matmul_tiled`: one 64-invocation workgroup per 64 x 64 output tile, any
-/// strides.
-fn matmul_tiled(
-    ctx: &Arc<GpuContext>,
-    a: &GpuStorage,
-    b: &GpuStorage,
-    epilogue: &Epilogue,
-    s: &MatmulSpec,
-) -> Result<GpuStorage> {
-    let out = GpuStorage::alloc(ctx, "matmul", s.batch * s.m * s.n)?;
-    let params = MatmulParams::new(s, 64, 64)?;
-    let tiles = s.batch * s.m.div_ceil(64) * s.n.div_ceil(64);
-    let bindings = [
-        (1, out.buffer()),
-        (2, a.buffer()),
-        (3, b.buffer()),
-        (6, epilogue.bias),
-    ];
-    let constant = epilogue.constant;
-    ctx.dispatch(
-        Kernel::MatmulTiled,
-        constant,
-        &params,
-        &bindings,
-        tiles,
-        "matmul",
-    )?;
-    Ok(out)
-}
-
 /// B's rows can be read as vec4: column stride 1, every row, batch and the offset 4-aligned.
 fn vec4_rows(b: &MatOperand) -> bool {
     b.col == 1 && b.row % 4 == 0 && b.offset % 4 == 0 && b.batch % 4 == 0
@@ -500,30 +458,53 @@ impl<'a> Epilogue<'a> {
     }
 }
 
-/// `matmul_subgroup.wgsl`: one 8-lane workgroup per 16 x 128 output tile. Needs `vec4_rows(b)`
-/// and `n % 4 == 0`.
-fn matmul_subgroup(
-    ctx: &Arc<GpuContext>,
+/// Launches one matmul kernel over the output's tiles. Each kernel's launch geometry is here:
+/// (tile rows, tile columns, whether out and B bind as vec4 arrays at 4 and 5 rather than as
+/// f32 arrays at 1 and 3, whether a whole workgroup owns a tile rather than one invocation).
+///   - `MatmulTile4` / `MatmulTile8Vec4`: 4x4 / 8x8 per invocation, any strides / vec4 B.
+///   - `MatmulSubgroup`: one 8-lane workgroup per 16 x 128 tile; needs `vec4_rows(b)`, n % 4 == 0.
+///   - `MatmulTiled`: one 64-invocation workgroup per 64 x 64 tile, any strides.
+fn launch_matmul(
+    kernel: Kernel,
     a: &GpuStorage,
     b: &GpuStorage,
     epilogue: &Epilogue,
     s: &MatmulSpec,
 ) -> Result<GpuStorage> {
+    let (rows, cols, vec4, per_workgroup) = match kernel {
+        Kernel::MatmulTile4 => (4, 4, false, false),
+        Kernel::MatmulTile8Vec4 => (8, 8, true, false),
+        Kernel::MatmulSubgroup => (16, 128, true, true),
+        Kernel::MatmulTiled => (64, 64, false, true),
+        _ => {
+            return Err(Error::invalid(
+                "matmul",
+                format!("{kernel:?} is not a matmul kernel"),
+            ))
+        }
+    };
+    let ctx = a.context();
     let out = GpuStorage::alloc(ctx, "matmul", s.batch * s.m * s.n)?;
-    let params = MatmulParams::new(s, 16, 128)?;
-    let tiles = s.batch * s.m.div_ceil(16) * s.n.div_ceil(128);
+    let params = MatmulParams::new(s, rows, cols)?;
+    let tiles = s.batch * s.m.div_ceil(rows) * s.n.div_ceil(cols);
+    let groups = if per_workgroup {
+        tiles
+    } else {
+        groups_for(tiles)
+    };
+    let (out_at, b_at) = if vec4 { (4, 5) } else { (1, 3) };
     let bindings = [
+        (out_at, out.buffer()),
         (2, a.buffer()),
-        (4, out.buffer()),
-        (5, b.buffer()),
+        (b_at, b.buffer()),
         (6, epilogue.bias),
     ];
     ctx.dispatch(
-        Kernel::MatmulSubgroup,
+        kernel,
         epilogue.constant,
         &params,
         &bindings,
-        tiles,
+        groups,
         "matmul",
     )?;
     Ok(out)
