@@ -362,6 +362,11 @@ impl Tensor {
                 ),
             });
         }
+        if shape == self.shape() {
+            // Nothing to do, and no copy of a strided view (autograd reshapes gradients back
+            // to their input's shape, often the shape they already have).
+            return Ok(self.clone());
+        }
         let out = untracked(|| {
             let t = self.contiguous()?;
             Ok(t.with_layout(t.layout().reshaped(shape)))

@@ -3,7 +3,7 @@
 
 mod common;
 use common::{assert_close, uniform};
-use ferrograd::{no_grad, Device, Tensor};
+use ferrograd::{no_grad, Activation, Device, Tensor};
 
 #[allow(dead_code)]
 #[path = "../examples/sine.rs"]
@@ -246,9 +246,36 @@ device_tests!(
     backward_errors,
     golden_values,
     gradients_stay_on_the_device,
+    transposed_weight_gradient_is_dense,
     gradcheck_reports,
     sine_fit_shortened,
 );
+
+/// The gradient of a weight used transposed (`x · wᵀ`, as `Linear` does) comes out dense in
+/// the weight's own layout, so the optimizer reads it without a copy; and it is right.
+fn transposed_weight_gradient_is_dense(dev: &Device) {
+    let x = uniform(&[5, 3], -1.0, 1.0, 7).to_device(dev).unwrap();
+    let w = uniform(&[4, 3], -1.0, 1.0, 8)
+        .to_device(dev)
+        .unwrap()
+        .requires_grad();
+    let g = uniform(&[5, 4], -1.0, 1.0, 9).to_device(dev).unwrap();
+    // dL/dw = gᵀ · x for L = sum(g * (x · wᵀ))
+    let want = g.t().unwrap().matmul(&x).unwrap().to_vec().unwrap();
+    for (what, y) in [
+        ("matmul", x.matmul(&w.t().unwrap()).unwrap()),
+        ("linear", x.linear(&w, None, Activation::Identity).unwrap()),
+    ] {
+        let grads = y.mul(&g).unwrap().sum_all().unwrap().backward().unwrap();
+        let gw = grads.get(&w).unwrap();
+        assert_eq!(gw.shape(), &[4, 3]);
+        assert!(
+            gw.is_contiguous(),
+            "{what}: the weight gradient is a strided view"
+        );
+        assert_close(&gw.to_vec().unwrap(), &want, 1e-5, 1e-5, what);
+    }
+}
 
 /// A graph dropped without backward (a long loop that forgot `no_grad`) is freed iteratively:
 /// dropping 200,000 chained nodes must not overflow a 2 MiB test-thread stack.

@@ -83,6 +83,24 @@ fn transposed_operands(dev: &Device) {
         "aT b",
     );
     check(dev, &b, &a, "a b (16x12 . 12x9)");
+    // A · Bᵀ with both read along k (the subgroup NT kernel when k % 4 == 0 and n % 4 == 0):
+    // more columns than one 128-wide tile, rows across the 16-row tile edge, and column
+    // slices whose offsets are (4) or are not (1) multiples of 4.
+    let x = normal(&[33, 24], 3);
+    let w = normal(&[132, 24], 4);
+    for (start, len) in [(0, 24), (4, 16), (1, 16), (0, 4)] {
+        parity(
+            dev,
+            &[&x, &w],
+            |t| {
+                t[0].narrow(1, start, len)?
+                    .matmul(&t[1].narrow(1, start, len)?.t()?)
+            },
+            1e-4,
+            1e-4,
+            &format!("a bT, k columns {start}..{}", start + len),
+        );
+    }
     // A column slice: offsets that are not multiples of 4.
     parity(
         dev,
@@ -116,6 +134,25 @@ fn batched(dev: &Device) {
         1e-4,
         1e-4,
         "batch . batchᵀ",
+    );
+    // The same with k % 4 == 0 (the NT kernel), for a batch of B and for one shared B.
+    let a8 = normal(&[3, 5, 8], 12);
+    let bt8 = normal(&[3, 12, 8], 13);
+    parity(
+        dev,
+        &[&a8, &bt8],
+        |t| t[0].matmul(&t[1].transpose(1, 2)?),
+        1e-4,
+        1e-4,
+        "batch . batchᵀ, k = 8",
+    );
+    parity(
+        dev,
+        &[&a8, &bt8],
+        |t| t[0].matmul(&t[1].narrow(0, 1, 1)?.squeeze(0)?.t()?),
+        1e-4,
+        1e-4,
+        "batch . matrixᵀ, k = 8",
     );
     // Batch axes that do not flatten to one stride (a permuted view).
     let e = normal(&[4, 2, 5, 7], 6);
@@ -157,8 +194,10 @@ fn fused_epilogue(dev: &Device) {
         Activation::Sigmoid,
         Activation::Tanh,
     ];
-    let shapes: [(&[usize], usize); 7] = [
+    let shapes: [(&[usize], usize); 9] = [
         (&[1, 1], 1),
+        (&[17, 12], 132), // k % 4 == 0: the subgroup NT kernel reads x and w along k
+        (&[3, 5, 8], 4),
         (&[7, 13], 5),
         (&[17, 31], 132),
         (&[3, 5, 9], 12),

@@ -490,18 +490,31 @@ fn matmul(a: &Tensor, b: &Tensor, g: &Tensor) -> Result<(Tensor, Tensor)> {
         g2 = g2.unsqueeze(-2)?;
     }
     let ga = sum_to(&g2.matmul(&b2.t()?)?, a2.shape())?.reshape(a.shape())?;
-    let gb = if b2.rank() == 2 && a2.rank() > 2 {
+    let gb = if b2.rank() == 2 && (a2.rank() > 2 || transposed(&b2)) {
         // A shared weight: fold the batch into the rows, one [k, M] · [M, n] product instead
         // of a [batch, k, n] temporary summed afterwards.
         let (k, n) = (b2.shape()[0], b2.shape()[1]);
         let rows = a2.numel() / k.max(1);
         let af = a2.reshape(&[rows, k])?;
         let gf = g2.reshape(&[rows, n])?;
-        af.t()?.matmul(&gf)?
+        if transposed(&b2) {
+            // b is Wᵀ, a view of a dense [n, k] weight (Linear): compute (gᵀ·a)ᵀ so that the
+            // weight's gradient comes out dense in the weight's own layout and the optimizer
+            // reads it as is, instead of copying a transposed [k, n] result every step.
+            gf.t()?.matmul(&af)?.t()?
+        } else {
+            af.t()?.matmul(&gf)?
+        }
     } else {
         sum_to(&a2.t()?.matmul(&g2)?, b2.shape())?
     };
     Ok((ga, gb.reshape(b.shape())?))
+}
+
+/// True for a 2-D view whose transpose is dense (`w.t()` of a dense `w`), but not itself dense.
+fn transposed(x: &Tensor) -> bool {
+    let (s, d) = (x.strides(), x.shape());
+    x.rank() == 2 && d[0] > 1 && d[1] > 1 && s[0] == 1 && s[1] == d[0]
 }
 
 fn reduce(

@@ -82,7 +82,7 @@ impl Shader {
 }
 
 /// A compute entry point. Every kernel runs 64 invocations per workgroup, except
-/// `MatmulSubgroup`: one 8-lane subgroup per workgroup (see its shader).
+/// `MatmulSubgroup` and `MatmulSubgroupNt`: one 8-lane subgroup per workgroup (see their shader).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Kernel {
     Unary,
@@ -102,6 +102,7 @@ pub enum Kernel {
     MatmulTile8Vec4,
     MatmulTiled,
     MatmulSubgroup,
+    MatmulSubgroupNt,
     Unfold,
     Fold,
     PoolMax,
@@ -118,7 +119,7 @@ pub enum Kernel {
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 30] = [
+    pub const ALL: [Kernel; 31] = [
         Kernel::Unary,
         Kernel::Binary,
         Kernel::Where,
@@ -136,6 +137,7 @@ impl Kernel {
         Kernel::MatmulTile8Vec4,
         Kernel::MatmulTiled,
         Kernel::MatmulSubgroup,
+        Kernel::MatmulSubgroupNt,
         Kernel::Unfold,
         Kernel::Fold,
         Kernel::PoolMax,
@@ -161,7 +163,7 @@ impl Kernel {
             }
             Gather | OneHot => Shader::Index,
             MatmulTile4 | MatmulTile8Vec4 | MatmulTiled => Shader::Matmul,
-            MatmulSubgroup => Shader::MatmulSubgroup,
+            MatmulSubgroup | MatmulSubgroupNt => Shader::MatmulSubgroup,
             Unfold | Fold => Shader::Conv,
             PoolMax | PoolAvg | PoolMaxBackward | PoolAvgBackward => Shader::Pool,
             NormForward | NormBackward => Shader::Norm,
@@ -190,6 +192,7 @@ impl Kernel {
             MatmulTile8Vec4 => "matmul_tile8_vec4",
             MatmulTiled => "matmul_tiled",
             MatmulSubgroup => "matmul_subgroup",
+            MatmulSubgroupNt => "matmul_subgroup_nt",
             Unfold => "unfold",
             Fold => "fold",
             PoolMax => "pool_max",
@@ -213,7 +216,9 @@ impl Kernel {
             Unary | Binary => Some("OP"),
             ReduceLines | ReduceColumns => Some("OP"),
             SoftmaxLines | SoftmaxColumns => Some("LOG"),
-            MatmulTile4 | MatmulTile8Vec4 | MatmulTiled | MatmulSubgroup => Some("EPILOGUE"),
+            MatmulTile4 | MatmulTile8Vec4 | MatmulTiled | MatmulSubgroup | MatmulSubgroupNt => {
+                Some("EPILOGUE")
+            }
             SoftmaxBackwardLines | SoftmaxBackwardColumns => Some("LOG"),
             _ => None,
         }

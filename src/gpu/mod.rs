@@ -157,12 +157,16 @@ impl Backend for GpuStorage {
         if uses_tiled(ctx) {
             return launch_matmul(Kernel::MatmulTiled, a, b, &epilogue, s);
         }
-        // The subgroup kernel reads B's rows as vec4: a transposed B (the input gradient of a
-        // Linear layer, g · Wᵀ) is copied dense first, which costs far less than the portable
-        // kernel's scalar reads (see `matmul_subgroup.wgsl`).
+        // The subgroup kernels read B's rows as vec4s or, for a transposed B (x · Wᵀ in a
+        // Linear layer), A's rows and B's columns as vec4s along k. Any other B is copied dense
+        // first, which costs far less than the portable kernel's scalar reads (see
+        // `matmul_subgroup.wgsl`).
         if ctx.subgroups_of_8 && s.n % 4 == 0 && SUBGROUP_MATMUL.load(Ordering::Relaxed) {
             if vec4_rows(&s.b) {
                 return launch_matmul(Kernel::MatmulSubgroup, a, b, &epilogue, s);
+            }
+            if vec4_columns(s) {
+                return launch_matmul(Kernel::MatmulSubgroupNt, a, b, &epilogue, s);
             }
             let batch = if s.b.batch == 0 { 1 } else { s.batch };
             let spec = Strided {
@@ -433,6 +437,17 @@ fn vec4_rows(b: &MatOperand) -> bool {
     b.col == 1 && b.row % 4 == 0 && b.offset % 4 == 0 && b.batch % 4 == 0
 }
 
+/// Whether `matmul_subgroup_nt` can read A's rows and B's columns as vec4s along k.
+fn vec4_columns(s: &MatmulSpec) -> bool {
+    let (a, b) = (&s.a, &s.b);
+    let b_transposed = MatOperand {
+        row: b.col,
+        col: b.row,
+        ..*b
+    };
+    s.k % 4 == 0 && vec4_rows(a) && vec4_rows(&b_transposed)
+}
+
 /// The matmul kernels' fused epilogue (`matmul_common.wgsl`): the `EPILOGUE` pipeline
 /// constant and the buffer for binding 6.
 struct Epilogue<'a> {
@@ -463,6 +478,8 @@ impl<'a> Epilogue<'a> {
 /// f32 arrays at 1 and 3, whether a whole workgroup owns a tile rather than one invocation).
 ///   - `MatmulTile4` / `MatmulTile8Vec4`: 4x4 / 8x8 per invocation, any strides / vec4 B.
 ///   - `MatmulSubgroup`: one 8-lane workgroup per 16 x 128 tile; needs `vec4_rows(b)`, n % 4 == 0.
+///   - `MatmulSubgroupNt`: the same for a transposed B, with A at binding 7 (as vec4s); needs
+///     `vec4_columns`, n % 4 == 0.
 ///   - `MatmulTiled`: one 64-invocation workgroup per 64 x 64 tile, any strides.
 fn launch_matmul(
     kernel: Kernel,
@@ -474,7 +491,7 @@ fn launch_matmul(
     let (rows, cols, vec4, per_workgroup) = match kernel {
         Kernel::MatmulTile4 => (4, 4, false, false),
         Kernel::MatmulTile8Vec4 => (8, 8, true, false),
-        Kernel::MatmulSubgroup => (16, 128, true, true),
+        Kernel::MatmulSubgroup | Kernel::MatmulSubgroupNt => (16, 128, true, true),
         Kernel::MatmulTiled => (64, 64, false, true),
         _ => {
             return Err(Error::invalid(
@@ -493,9 +510,14 @@ fn launch_matmul(
         groups_for(tiles)
     };
     let (out_at, b_at) = if vec4 { (4, 5) } else { (1, 3) };
+    let a_at = if kernel == Kernel::MatmulSubgroupNt {
+        7
+    } else {
+        2
+    };
     let bindings = [
         (out_at, out.buffer()),
-        (2, a.buffer()),
+        (a_at, a.buffer()),
         (b_at, b.buffer()),
         (6, epilogue.bias),
     ];
