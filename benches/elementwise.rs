@@ -20,6 +20,22 @@ fn elementwise(c: &mut Criterion) {
     // Launch overhead: 100 tiny ops per synchronize.
     let chain = vec![common::cases::dispatch_chain(100)];
     common::run(c, "dispatch", chain, Duration::from_secs(2));
+    // Its floor: the same chain in raw wgpu on the same adapter (`common/raw.rs`).
+    let Some(gpu) = devices().into_iter().find(|d| d.is_gpu()) else {
+        return;
+    };
+    let Some(raw) = common::raw::RawChain::new(&gpu.info().name, 100) else {
+        eprintln!("raw wgpu: adapter {} not found", gpu.info().name);
+        return;
+    };
+    let mut g = c.benchmark_group("dispatch floor [elem = op]");
+    g.sample_size(10)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(2))
+        .throughput(Throughput::Elements(raw.ops() as u64));
+    let id = BenchmarkId::new(format!("raw-wgpu/{}", gpu.info().tag()), "100x64");
+    g.bench_function(id, |b| b.iter_custom(|iters| raw.run(iters)));
+    g.finish();
 }
 
 /// The ReLU mask, sigmoid from its saved output, and softmax along rows: fused backward kernel

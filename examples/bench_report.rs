@@ -130,8 +130,20 @@ fn main() {
             }
         }
     }
-    if gpu.is_none() {
-        return;
+    let Some(gpu) = gpu else { return };
+    // The `dispatch` row's floor: the same chain in raw wgpu (`benches/common/raw.rs`).
+    if let Some(raw) = common::raw::RawChain::new(&gpu.info().name, 100) {
+        let once = raw.run(1).as_secs_f64();
+        let iters = ((0.1 / once).ceil() as u64).clamp(1, 10_000);
+        let mut samples: Vec<f64> = (0..3)
+            .map(|_| raw.run(iters).as_secs_f64() / iters as f64)
+            .collect();
+        samples.sort_by(f64::total_cmp);
+        println!();
+        println!(
+            "Dispatch floor: the `dispatch` chain in raw wgpu on this adapter, {:.1} µs/op.",
+            samples[1] / raw.ops() as f64 * 1e6
+        );
     }
     println!();
     println!("| op | GPU faster from |");

@@ -5,6 +5,7 @@
 #![allow(dead_code)] // each bench uses part of it
 
 pub mod cases;
+pub mod raw;
 
 use std::time::{Duration, Instant};
 
