@@ -229,6 +229,19 @@ impl OptimSpec {
     }
 }
 
+/// Cross entropy of dense logits `[rows, classes]` against dense class indices `[rows]`, with
+/// label smoothing; the formulas are in `shaders/loss.wgsl`. The backward pass reads its
+/// upstream gradient `[rows]` at `g_offset + i * g_stride` (stride 0: one broadcast value, as
+/// a mean's gradient is).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct CrossEntropySpec {
+    pub rows: usize,
+    pub classes: usize,
+    pub smoothing: f32,
+    pub g_offset: usize,
+    pub g_stride: usize,
+}
+
 /// What both backends implement. Every method returns a fresh, contiguous storage.
 pub(crate) trait Backend: Sized {
     fn elementwise(inputs: &[&Self], spec: &Strided, kind: Elementwise) -> Result<Self>;
@@ -281,6 +294,18 @@ pub(crate) trait Backend: Sized {
         state: &Self,
         spec: &OptimSpec,
     ) -> Result<(Self, Self)>;
+    /// Fused cross entropy (`CrossEntropySpec`): each row's loss `[rows]` and its logsumexp
+    /// `[rows]`, which the backward pass reuses. An invalid class index is an
+    /// `Error::IndexOutOfRange` (on the GPU at the next readback).
+    fn cross_entropy(x: &Self, target: &Self, spec: &CrossEntropySpec) -> Result<(Self, Self)>;
+    /// The logits' gradient `[rows, classes]`: `(softmax(x) - q) * g` per row.
+    fn cross_entropy_backward(
+        x: &Self,
+        target: &Self,
+        lse: &Self,
+        g: &Self,
+        spec: &CrossEntropySpec,
+    ) -> Result<Self>;
     /// The elements of `layout`, in row-major order.
     fn to_vec(&self, layout: &Layout) -> Result<Vec<f32>>;
 }
@@ -475,6 +500,48 @@ impl Storage {
             }
             _ => Err(Error::invalid(
                 "normalize_backward",
+                "operands on different backends",
+            )),
+        }
+    }
+
+    pub fn cross_entropy(
+        &self,
+        target: &Storage,
+        spec: &CrossEntropySpec,
+    ) -> Result<(Storage, Storage)> {
+        match (self, target) {
+            (Storage::Cpu(x), Storage::Cpu(t)) => {
+                let (l, s) = Backend::cross_entropy(x, t, spec)?;
+                Ok((Storage::Cpu(l), Storage::Cpu(s)))
+            }
+            (Storage::Gpu(x), Storage::Gpu(t)) => {
+                let (l, s) = Backend::cross_entropy(x, t, spec)?;
+                Ok((Storage::Gpu(l), Storage::Gpu(s)))
+            }
+            _ => Err(Error::invalid(
+                "cross_entropy",
+                "operands on different backends",
+            )),
+        }
+    }
+
+    pub fn cross_entropy_backward(
+        &self,
+        target: &Storage,
+        lse: &Storage,
+        g: &Storage,
+        spec: &CrossEntropySpec,
+    ) -> Result<Storage> {
+        match (self, target, lse, g) {
+            (Storage::Cpu(x), Storage::Cpu(t), Storage::Cpu(s), Storage::Cpu(g)) => Ok(
+                Storage::Cpu(Backend::cross_entropy_backward(x, t, s, g, spec)?),
+            ),
+            (Storage::Gpu(x), Storage::Gpu(t), Storage::Gpu(s), Storage::Gpu(g)) => Ok(
+                Storage::Gpu(Backend::cross_entropy_backward(x, t, s, g, spec)?),
+            ),
+            _ => Err(Error::invalid(
+                "cross_entropy",
                 "operands on different backends",
             )),
         }

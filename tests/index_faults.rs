@@ -44,6 +44,16 @@ fn bad_indices_are_errors(dev: &Device) {
         "one_hot",
         9.0,
     );
+    // cross_entropy's fused kernel checks its class indices the same way (axis 1: classes).
+    check(
+        ferrograd::nn::loss::cross_entropy(
+            &x,
+            &idx(&[0.0, 4.0, 1.0]).to_device(dev).unwrap(),
+            ferrograd::nn::loss::Reduction::Mean,
+        ),
+        "cross_entropy",
+        4.0,
+    );
     // The async read reports it the same way.
     check(
         x.index_select(0, &idx(&[7.0]).to_device(dev).unwrap())

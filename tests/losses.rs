@@ -102,6 +102,39 @@ fn classification_losses(dev: &Device) {
     );
 }
 
+/// The fused cross entropy (class indices) on awkward sizes, GPU against CPU: one class,
+/// primes, more classes than a workgroup (64), more rows than one grid axis holds (65,535
+/// workgroups, one per row); the gradient for a mean (its upstream gradient is one broadcast
+/// value) and for weighted rows (a dense upstream gradient).
+fn cross_entropy_sizes(dev: &Device) {
+    for (s, &(rows, classes)) in [(1, 1), (7, 13), (5, 131), (70_000, 3)].iter().enumerate() {
+        let logits = common::normal(&[rows, classes], 30 + s as u64);
+        let labels: Vec<f32> = (0..rows).map(|i| ((i * 7 + s) % classes) as f32).collect();
+        let labels = Tensor::from_vec(labels, &[rows], &Device::cpu()).unwrap();
+        let weights = common::uniform(&[rows], 0.5, 1.5, 40 + s as u64);
+        for smoothing in [0.0, 0.1] {
+            let what = format!("cross_entropy {rows}x{classes}, smoothing {smoothing}");
+            let per_row = |t: &[Tensor]| {
+                loss::cross_entropy_with_smoothing(&t[0], &t[1], smoothing, Reduction::None)
+            };
+            common::parity(dev, &[&logits, &labels], per_row, 1e-5, 1e-5, &what);
+            let grad = |t: &[Tensor], weighted: bool| -> Result<Tensor> {
+                let x = t[0].requires_grad();
+                let rows = per_row(&[x.clone(), t[1].clone()])?;
+                let l = if weighted {
+                    rows.mul(&t[2])?.sum_all()?
+                } else {
+                    rows.mean_all()?
+                };
+                Ok(l.backward()?.get(&x).expect("a gradient").clone())
+            };
+            let inputs = [&logits, &labels, &weights];
+            common::parity(dev, &inputs, |t| grad(t, false), 1e-6, 1e-5, &what);
+            common::parity(dev, &inputs, |t| grad(t, true), 1e-6, 1e-5, &what);
+        }
+    }
+}
+
 fn binary_losses(dev: &Device) {
     // p[0, 0] = 0: PyTorch clamps log(0) to -100 and its gradient denominator to 1e-12.
     check(
@@ -214,6 +247,7 @@ fn loss_gradcheck(dev: &Device) {
 device_tests!(
     regression_losses,
     classification_losses,
+    cross_entropy_sizes,
     binary_losses,
     loss_gradcheck
 );

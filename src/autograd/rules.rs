@@ -7,7 +7,7 @@
 
 use crate::error::Result;
 use crate::op::{Activation, BinaryOp, ReduceOp, UnaryOp};
-use crate::storage::{NormSpec, PoolKind, Window2d};
+use crate::storage::{CrossEntropySpec, NormSpec, PoolKind, Window2d};
 use crate::tensor::Tensor;
 
 /// One recorded op: its inputs and what its gradient needs. `out`, where present, is the op's
@@ -119,15 +119,22 @@ pub(crate) enum BackOp {
         xhat: Tensor,
         stats: Tensor,
     },
-    /// Per-row cross entropy `-sum_j q_j lsm_j`: the log-softmax `lsm` of `x` and the
-    /// (smoothed) target distribution `q`, both saved from the forward pass.
+    /// Per-row cross entropy `-sum_j q_j lsm_j` against target probabilities: the log-softmax
+    /// `lsm` of `x` and the (smoothed) target distribution `q`, both saved from the forward.
     CrossEntropy {
         x: Tensor,
         target: Tensor,
         lsm: Tensor,
         q: Tensor,
         smoothing: f32,
-        indices: bool,
+    },
+    /// Per-row cross entropy against class indices `target` (dense), fused: each row's
+    /// logsumexp `lse` saved from the forward kernel (`shaders/loss.wgsl`).
+    CrossEntropyIndices {
+        x: Tensor,
+        target: Tensor,
+        lse: Tensor,
+        spec: CrossEntropySpec,
     },
     /// Binary cross entropy of probabilities `p` against targets `y`.
     Bce {
@@ -174,7 +181,7 @@ impl BackOp {
             } => "adaptive_avg_pool2d",
             BackOp::Pool { .. } => "avg_pool2d",
             BackOp::Normalize { .. } => "normalize",
-            BackOp::CrossEntropy { .. } => "cross_entropy",
+            BackOp::CrossEntropy { .. } | BackOp::CrossEntropyIndices { .. } => "cross_entropy",
             BackOp::Bce { .. } => "binary_cross_entropy",
             BackOp::BceWithLogits { .. } => "bce_with_logits",
         }
@@ -202,7 +209,8 @@ impl BackOp {
             BackOp::Binary { a, b, .. } | BackOp::Matmul { a, b } => vec![a, b],
             BackOp::MatmulFused { a, b, bias, .. } => [a, b].into_iter().chain(bias).collect(),
             BackOp::Where { cond, a, b } => vec![cond, a, b],
-            BackOp::CrossEntropy { x, target, .. } => vec![x, target],
+            BackOp::CrossEntropy { x, target, .. }
+            | BackOp::CrossEntropyIndices { x, target, .. } => vec![x, target],
             BackOp::Bce { p: a, y: b } | BackOp::BceWithLogits { x: a, y: b } => vec![a, b],
             BackOp::Cat { parts, .. } => parts.iter().collect(),
             BackOp::IndexSelect { x, index, .. } | BackOp::Gather { x, index, .. } => {
@@ -323,23 +331,37 @@ impl BackOp {
                 spec, xhat, stats, ..
             } => vec![Some(Tensor::normalize_backward(xhat, g, stats, spec)?)],
             BackOp::CrossEntropy {
-                lsm,
-                q,
-                smoothing,
-                indices,
-                ..
+                lsm, q, smoothing, ..
             } => {
-                // d/dx_j = (softmax_j sum(q) - q_j) g, and sum(q) = 1 for class indices;
-                // d/dtarget_j = -(1 - s) lsm_j g (probabilities)
+                // d/dx_j = (softmax_j sum(q) - q_j) g; d/dtarget_j = -(1 - s) lsm_j g
                 let g = g.unsqueeze(1)?;
-                let (gx, gt) = if *indices {
-                    (lsm.exp()?.sub(q)?.mul(&g)?, None)
-                } else {
-                    let total = q.sum(1, true)?;
-                    let gx = lsm.exp()?.mul(&total)?.sub(q)?.mul(&g)?;
-                    (gx, Some(lsm.mul(&g)?.mul_scalar(smoothing - 1.0)?))
+                let total = q.sum(1, true)?;
+                let gx = lsm.exp()?.mul(&total)?.sub(q)?.mul(&g)?;
+                let gt = lsm.mul(&g)?.mul_scalar(smoothing - 1.0)?;
+                vec![Some(gx), Some(gt)]
+            }
+            BackOp::CrossEntropyIndices {
+                x,
+                target,
+                lse,
+                spec,
+            } => {
+                // d/dx_ij = (softmax_ij - q_ij) g_i, in one kernel that reads g through its
+                // stride (0 for a mean's broadcast gradient: no copy).
+                let spec = CrossEntropySpec {
+                    g_offset: g.layout().offset(),
+                    g_stride: g.strides()[0],
+                    ..*spec
                 };
-                vec![Some(gx), gt]
+                let xd = x.dense()?;
+                let s = xd.storage().cross_entropy_backward(
+                    target.storage(),
+                    lse.storage(),
+                    g.storage(),
+                    &spec,
+                )?;
+                let gx = Tensor::from_storage(s, x.shape(), x.device());
+                vec![Some(gx), None]
             }
             BackOp::Bce { p, y } => {
                 // d/dp = g (p - y) / max(p (1 - p), 1e-12), PyTorch's clamp;

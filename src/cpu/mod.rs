@@ -17,8 +17,8 @@ use crate::op::ReduceOp;
 use crate::real::Real;
 use crate::shape::Layout;
 use crate::storage::{
-    Backend, Elementwise, GatherSpec, LineSpec, MatmulSpec, NormSpec, OptimSpec, PoolKind, Strided,
-    Window2d,
+    Backend, CrossEntropySpec, Elementwise, GatherSpec, LineSpec, MatmulSpec, NormSpec, OptimSpec,
+    PoolKind, Strided, Window2d,
 };
 
 /// Runs `$body` with each storage's data bound as a slice of one precision (`f32` or `f64`,
@@ -356,6 +356,25 @@ impl Backend for CpuStorage {
             let (p, s) = optim::step(p, g, s, spec);
             Ok((CpuStorage::new(p), CpuStorage::new(s)))
         })
+    }
+
+    fn cross_entropy(x: &Self, target: &Self, spec: &CrossEntropySpec) -> Result<(Self, Self)> {
+        by_precision!("cross_entropy", [x, target], |x, t| {
+            let (loss, lse) = reduce::cross_entropy(x, t, spec)?;
+            Ok((CpuStorage::new(loss), CpuStorage::new(lse)))
+        })
+    }
+
+    fn cross_entropy_backward(
+        x: &Self,
+        target: &Self,
+        lse: &Self,
+        g: &Self,
+        spec: &CrossEntropySpec,
+    ) -> Result<Self> {
+        by_precision!("cross_entropy", [x, target, lse, g], |x, t, l, g| Ok(
+            CpuStorage::new(reduce::cross_entropy_backward(x, t, l, g, spec)?)
+        ))
     }
 
     fn to_vec(&self, layout: &Layout) -> Result<Vec<f32>> {

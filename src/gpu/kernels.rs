@@ -10,6 +10,7 @@ pub enum Shader {
     Elementwise,
     Reduce,
     Softmax,
+    Loss,
     Index,
     Matmul,
     MatmulSubgroup,
@@ -21,10 +22,11 @@ pub enum Shader {
 }
 
 impl Shader {
-    pub const ALL: [Shader; 11] = [
+    pub const ALL: [Shader; 12] = [
         Shader::Elementwise,
         Shader::Reduce,
         Shader::Softmax,
+        Shader::Loss,
         Shader::Index,
         Shader::Matmul,
         Shader::MatmulSubgroup,
@@ -40,6 +42,7 @@ impl Shader {
             Shader::Elementwise => include_str!("../../shaders/elementwise.wgsl"),
             Shader::Reduce => include_str!("../../shaders/reduce.wgsl"),
             Shader::Softmax => include_str!("../../shaders/softmax.wgsl"),
+            Shader::Loss => include_str!("../../shaders/loss.wgsl"),
             Shader::Index => include_str!("../../shaders/index.wgsl"),
             Shader::Matmul => concat!(
                 include_str!("../../shaders/matmul_common.wgsl"),
@@ -69,6 +72,7 @@ impl Shader {
             Shader::Elementwise => "elementwise.wgsl",
             Shader::Reduce => "reduce.wgsl",
             Shader::Softmax => "softmax.wgsl",
+            Shader::Loss => "loss.wgsl",
             Shader::Index => "index.wgsl",
             Shader::Matmul => "matmul.wgsl",
             Shader::MatmulSubgroup => "matmul_subgroup.wgsl",
@@ -96,6 +100,8 @@ pub enum Kernel {
     SoftmaxColumns,
     SoftmaxBackwardLines,
     SoftmaxBackwardColumns,
+    CrossEntropyRows,
+    CrossEntropyBackward,
     Gather,
     OneHot,
     MatmulTile4,
@@ -119,7 +125,7 @@ pub enum Kernel {
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 31] = [
+    pub const ALL: [Kernel; 33] = [
         Kernel::Unary,
         Kernel::Binary,
         Kernel::Where,
@@ -131,6 +137,8 @@ impl Kernel {
         Kernel::SoftmaxColumns,
         Kernel::SoftmaxBackwardLines,
         Kernel::SoftmaxBackwardColumns,
+        Kernel::CrossEntropyRows,
+        Kernel::CrossEntropyBackward,
         Kernel::Gather,
         Kernel::OneHot,
         Kernel::MatmulTile4,
@@ -161,6 +169,7 @@ impl Kernel {
             SoftmaxLines | SoftmaxColumns | SoftmaxBackwardLines | SoftmaxBackwardColumns => {
                 Shader::Softmax
             }
+            CrossEntropyRows | CrossEntropyBackward => Shader::Loss,
             Gather | OneHot => Shader::Index,
             MatmulTile4 | MatmulTile8Vec4 | MatmulTiled => Shader::Matmul,
             MatmulSubgroup | MatmulSubgroupNt => Shader::MatmulSubgroup,
@@ -186,6 +195,8 @@ impl Kernel {
             SoftmaxColumns => "softmax_columns",
             SoftmaxBackwardLines => "softmax_backward_lines",
             SoftmaxBackwardColumns => "softmax_backward_columns",
+            CrossEntropyRows => "cross_entropy_rows",
+            CrossEntropyBackward => "cross_entropy_backward",
             Gather => "gather",
             OneHot => "one_hot",
             MatmulTile4 => "matmul_tile4",

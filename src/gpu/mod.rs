@@ -15,14 +15,14 @@ use std::sync::Arc;
 use context::GpuContext;
 use grid::groups_for;
 use kernels::Kernel;
-use params::{ElementwiseParams, IndexParams, LineParams, MatmulParams};
+use params::{CrossEntropyParams, ElementwiseParams, IndexParams, LineParams, MatmulParams};
 
 use crate::error::{Error, Result};
 use crate::op::{ReduceOp, UnaryOp};
 use crate::shape::Layout;
 use crate::storage::{
-    Backend, Elementwise, GatherSpec, LineSpec, MatOperand, MatmulSpec, NormSpec, OptimSpec,
-    PoolKind, Strided, Window2d,
+    Backend, CrossEntropySpec, Elementwise, GatherSpec, LineSpec, MatOperand, MatmulSpec, NormSpec,
+    OptimSpec, PoolKind, Strided, Window2d,
 };
 
 /// A tensor buffer on the GPU; returns to the pool when dropped.
@@ -272,6 +272,62 @@ impl Backend for GpuStorage {
             (Kernel::SoftmaxBackwardColumns, groups_for(lines))
         };
         ctx.dispatch(kernel, u32::from(log), &params, &bindings, groups, op)?;
+        Ok(out)
+    }
+
+    fn cross_entropy(x: &Self, target: &Self, spec: &CrossEntropySpec) -> Result<(Self, Self)> {
+        let ctx = x.context();
+        let op = "cross_entropy";
+        let loss = GpuStorage::alloc(ctx, op, spec.rows)?;
+        let lse = GpuStorage::alloc(ctx, op, spec.rows)?;
+        let bindings = [
+            (1, loss.buffer()),
+            (2, x.buffer()),
+            (3, target.buffer()),
+            (4, ctx.fault_buffer()),
+            (5, lse.buffer()),
+        ];
+        let params = CrossEntropyParams::new(spec)?;
+        // One workgroup per row, as softmax_lines.
+        ctx.dispatch(
+            Kernel::CrossEntropyRows,
+            0,
+            &params,
+            &bindings,
+            spec.rows,
+            op,
+        )?;
+        Ok((loss, lse))
+    }
+
+    fn cross_entropy_backward(
+        x: &Self,
+        target: &Self,
+        lse: &Self,
+        g: &Self,
+        spec: &CrossEntropySpec,
+    ) -> Result<Self> {
+        let ctx = x.context();
+        let op = "cross_entropy";
+        let n = spec.rows * spec.classes;
+        let out = GpuStorage::alloc(ctx, op, n)?;
+        let bindings = [
+            (1, out.buffer()),
+            (2, x.buffer()),
+            (3, target.buffer()),
+            (4, ctx.fault_buffer()),
+            (6, lse.buffer()),
+            (7, g.buffer()),
+        ];
+        let params = CrossEntropyParams::new(spec)?;
+        ctx.dispatch(
+            Kernel::CrossEntropyBackward,
+            0,
+            &params,
+            &bindings,
+            groups_for(n),
+            op,
+        )?;
         Ok(out)
     }
 

@@ -5,7 +5,9 @@ use bytemuck::{Pod, Zeroable};
 
 use crate::error::{Error, Result};
 use crate::shape::MAX_KERNEL_DIMS;
-use crate::storage::{LineSpec, MatmulSpec, NormSpec, OptimSpec, Strided, Window2d};
+use crate::storage::{
+    CrossEntropySpec, LineSpec, MatmulSpec, NormSpec, OptimSpec, Strided, Window2d,
+};
 
 /// Converts a size or offset to the `u32` the kernels index with.
 pub fn u32_of(op: &'static str, v: usize) -> Result<u32> {
@@ -111,10 +113,44 @@ impl IndexParams {
 }
 
 /// Op names carried through the GPU fault word (see `shaders/index.wgsl`).
-pub const FAULT_OPS: [&str; 4] = ["unknown", "gather", "index_select", "one_hot"];
+pub const FAULT_OPS: [&str; 5] = [
+    "unknown",
+    "gather",
+    "index_select",
+    "one_hot",
+    "cross_entropy",
+];
 
 fn fault_code(op: &str) -> u32 {
     FAULT_OPS.iter().position(|&o| o == op).unwrap_or(0) as u32
+}
+
+/// `shaders/loss.wgsl` `Params`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub struct CrossEntropyParams {
+    pub rows: u32,
+    pub classes: u32,
+    pub g_offset: u32,
+    pub g_stride: u32,
+    pub smoothing: f32,
+    pub op_code: u32,
+    pub _pad: [u32; 2],
+}
+
+impl CrossEntropyParams {
+    pub fn new(s: &CrossEntropySpec) -> Result<Self> {
+        let op = "cross_entropy";
+        Ok(CrossEntropyParams {
+            rows: u32_of(op, s.rows)?,
+            classes: u32_of(op, s.classes)?,
+            g_offset: u32_of(op, s.g_offset)?,
+            g_stride: u32_of(op, s.g_stride)?,
+            smoothing: s.smoothing,
+            op_code: fault_code(op),
+            _pad: [0; 2],
+        })
+    }
 }
 
 /// `shaders/reduce.wgsl` and `shaders/softmax.wgsl` `Params`.

@@ -23,6 +23,7 @@
 use crate::autograd::{record, untracked, BackOp};
 use crate::error::{Error, Result};
 use crate::ops::same_device;
+use crate::storage::CrossEntropySpec;
 use crate::tensor::Tensor;
 
 /// How per-element losses become the result.
@@ -181,15 +182,35 @@ pub fn cross_entropy_with_smoothing(
             format!("label smoothing must be in [0, 1], found {smoothing}"),
         ));
     }
-    let classes = input.shape()[1];
-    // rows: -sum_j q_j log_softmax(x)_j, for the smoothed target distribution q.
+    let (rows, classes) = (input.shape()[0], input.shape()[1]);
+    if indices {
+        // Class indices, the common case: two fused kernels (`shaders/loss.wgsl`), forward and
+        // backward, instead of eight small ones.
+        let spec = CrossEntropySpec {
+            rows,
+            classes,
+            smoothing,
+            g_offset: 0,
+            g_stride: 0,
+        };
+        let (x, t) = (input.dense()?, target.dense()?);
+        let (losses, lse) = x.storage().cross_entropy(t.storage(), &spec)?;
+        let dev = input.device();
+        let losses = record(
+            Tensor::from_storage(losses, &[rows], dev),
+            BackOp::CrossEntropyIndices {
+                x: input.clone(),
+                target: t,
+                lse: Tensor::from_storage(lse, &[rows], dev),
+                spec,
+            },
+        );
+        return reduce(losses, reduction);
+    }
+    // Probabilities: rows -sum_j q_j log_softmax(x)_j, for the smoothed distribution q.
     let (rows, lsm, q) = untracked(|| {
         let lsm = input.log_softmax(1)?;
-        let q = if indices {
-            target.one_hot(classes)?
-        } else {
-            target.detach()
-        };
+        let q = target.detach();
         let q = if smoothing > 0.0 {
             q.mul_scalar(1.0 - smoothing)?
                 .add_scalar(smoothing / classes as f32)?
@@ -207,7 +228,6 @@ pub fn cross_entropy_with_smoothing(
             lsm,
             q,
             smoothing,
-            indices,
         },
     );
     reduce(rows, reduction)

@@ -1,0 +1,112 @@
+// Cross entropy of logits x [rows, classes] (dense) against class indices t [rows], with label
+// smoothing s: the target distribution is q_j = (1 - s) [j == t] + s / classes, and
+//   loss_i = -sum_j q_ij log_softmax(x_i)_j = lse_i - (1 - s) x_it - (s / classes) sum_j x_ij
+// where lse_i = log sum_j exp(x_ij). Two kernels replace the log_softmax, one_hot, multiply,
+// sum and negate of the composed loss, and the exp, subtract and multiply of its gradient:
+//   `cross_entropy_rows`:     one workgroup per row: loss_i and lse_i (kept for backward);
+//   `cross_entropy_backward`: one invocation per element: dx_ij = (exp(x_ij - lse_i) - q_ij) g_i.
+// An index that is negative, fractional or >= classes gives a NaN loss and records a fault in
+// index.wgsl's fault word, which the host reports as `Error::IndexOutOfRange` at the next
+// readback or synchronize.
+
+struct Params {
+    rows: u32,
+    classes: u32,
+    g_offset: u32, // backward: where row 0's upstream gradient is
+    g_stride: u32, // backward: its stride between rows (0 when it is one broadcast value)
+    smoothing: f32,
+    op_code: u32,  // the fault word's name for this op (params.rs FAULT_OPS)
+    _pad0: u32,
+    _pad1: u32,
+};
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<storage, read> x: array<f32>;
+@group(0) @binding(3) var<storage, read> labels: array<f32>; // the class indices
+// [fault count, op code, offending value (f32 bits), axis size, axis], as in index.wgsl
+@group(0) @binding(4) var<storage, read_write> fault: array<atomic<u32>, 8>;
+@group(0) @binding(5) var<storage, read_write> lse_out: array<f32>; // forward
+@group(0) @binding(6) var<storage, read> lse: array<f32>;           // backward
+@group(0) @binding(7) var<storage, read> g: array<f32>;             // backward
+
+var<workgroup> wv: array<f32, 64>;
+
+// The max (or sum) of `v` over the workgroup, returned to every invocation (as softmax.wgsl).
+fn workgroup_reduce(lid: u32, v: f32, take_max: bool) -> f32 {
+    wv[lid] = v;
+    for (var s = 32u; s > 0u; s >>= 1u) {
+        workgroupBarrier();
+        if (lid < s) {
+            wv[lid] = select(wv[lid] + wv[lid + s], max(wv[lid], wv[lid + s]), take_max);
+        }
+    }
+    workgroupBarrier();
+    let total = wv[0];
+    workgroupBarrier();
+    return total;
+}
+
+// Row i's class as an index, or `classes` (matching no class) when it is not a valid one.
+fn class_of(i: u32, report: bool) -> u32 {
+    let v = labels[i];
+    // `v >= 0.0` is false for NaN, so NaN is invalid too.
+    if (v >= 0.0 && v == floor(v) && v < f32(p.classes)) { return u32(v); }
+    if (report && atomicAdd(&fault[0], 1u) == 0u) {
+        atomicStore(&fault[1], p.op_code);
+        atomicStore(&fault[2], bitcast<u32>(v));
+        atomicStore(&fault[3], p.classes);
+        atomicStore(&fault[4], 1u);
+    }
+    return p.classes;
+}
+
+@compute @workgroup_size(64)
+fn cross_entropy_rows(@builtin(workgroup_id) wid: vec3<u32>,
+                      @builtin(num_workgroups) nwg: vec3<u32>,
+                      @builtin(local_invocation_index) lid: u32) {
+    let row = wid.x + wid.y * nwg.x + wid.z * nwg.x * nwg.y;
+    let in_range = row < p.rows; // uniform across the workgroup
+    let base = row * p.classes;
+
+    var m = bitcast<f32>(0xff800000u); // -inf
+    if (in_range) {
+        for (var j = lid; j < p.classes; j += 64u) { m = max(m, x[base + j]); }
+    }
+    m = workgroup_reduce(lid, m, true);
+    var sum = 0.0;
+    var total = 0.0;
+    if (in_range) {
+        for (var j = lid; j < p.classes; j += 64u) {
+            sum += exp(x[base + j] - m);
+            total += x[base + j];
+        }
+    }
+    sum = workgroup_reduce(lid, sum, false);
+    total = workgroup_reduce(lid, total, false);
+
+    if (in_range && lid == 0u) {
+        let l = m + log(sum);
+        let t = class_of(row, true);
+        var loss = bitcast<f32>(0x7fc00000u); // NaN for an invalid class
+        if (t < p.classes) {
+            loss = l - (1.0 - p.smoothing) * x[base + t] - p.smoothing / f32(p.classes) * total;
+        }
+        out[row] = loss;
+        lse_out[row] = l;
+    }
+}
+
+@compute @workgroup_size(64)
+fn cross_entropy_backward(@builtin(workgroup_id) wid: vec3<u32>,
+                          @builtin(num_workgroups) nwg: vec3<u32>,
+                          @builtin(local_invocation_index) lid: u32) {
+    let e = (wid.x + wid.y * nwg.x + wid.z * nwg.x * nwg.y) * 64u + lid;
+    if (e >= p.rows * p.classes) { return; }
+    let i = e / p.classes;
+    let j = e % p.classes;
+    // The forward pass reported an invalid class; here it only matches no class.
+    let q = select(0.0, 1.0 - p.smoothing, class_of(i, false) == j)
+        + p.smoothing / f32(p.classes);
+    out[e] = (exp(x[e] - lse[i]) - q) * g[p.g_offset + i * p.g_stride];
+}
