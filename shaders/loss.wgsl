@@ -30,22 +30,7 @@ struct Params {
 @group(0) @binding(6) var<storage, read> lse: array<f32>;           // backward
 @group(0) @binding(7) var<storage, read> g: array<f32>;             // backward
 
-var<workgroup> wv: array<f32, 64>;
-
-// The max (or sum) of `v` over the workgroup, returned to every invocation (as softmax.wgsl).
-fn workgroup_reduce(lid: u32, v: f32, take_max: bool) -> f32 {
-    wv[lid] = v;
-    for (var s = 32u; s > 0u; s >>= 1u) {
-        workgroupBarrier();
-        if (lid < s) {
-            wv[lid] = select(wv[lid] + wv[lid + s], max(wv[lid], wv[lid + s]), take_max);
-        }
-    }
-    workgroupBarrier();
-    let total = wv[0];
-    workgroupBarrier();
-    return total;
-}
+// `workgroup_reduce` comes from workgroup_reduce.wgsl.
 
 // Row i's class as an index, or `classes` (matching no class) when it is not a valid one.
 fn class_of(i: u32, report: bool) -> u32 {

@@ -54,6 +54,28 @@ fn store_row(bi: u32, row: u32, out_base: u32, c4: u32, n4: u32, r: Row) {
     }
 }
 
+// Stores a lane's TM x 16 block, row by row. Written out: a loop indexing `acc` by a variable
+// could push it out of registers.
+fn store_tile(bi: u32, row0: u32, c4: u32, n4: u32, acc: array<Row, TM>) {
+    let out_base = bi * p.m * n4;
+    store_row(bi, row0, out_base, c4, n4, acc[0]);
+    store_row(bi, row0 + 1u, out_base, c4, n4, acc[1]);
+    store_row(bi, row0 + 2u, out_base, c4, n4, acc[2]);
+    store_row(bi, row0 + 3u, out_base, c4, n4, acc[3]);
+    store_row(bi, row0 + 4u, out_base, c4, n4, acc[4]);
+    store_row(bi, row0 + 5u, out_base, c4, n4, acc[5]);
+    store_row(bi, row0 + 6u, out_base, c4, n4, acc[6]);
+    store_row(bi, row0 + 7u, out_base, c4, n4, acc[7]);
+    store_row(bi, row0 + 8u, out_base, c4, n4, acc[8]);
+    store_row(bi, row0 + 9u, out_base, c4, n4, acc[9]);
+    store_row(bi, row0 + 10u, out_base, c4, n4, acc[10]);
+    store_row(bi, row0 + 11u, out_base, c4, n4, acc[11]);
+    store_row(bi, row0 + 12u, out_base, c4, n4, acc[12]);
+    store_row(bi, row0 + 13u, out_base, c4, n4, acc[13]);
+    store_row(bi, row0 + 14u, out_base, c4, n4, acc[14]);
+    store_row(bi, row0 + 15u, out_base, c4, n4, acc[15]);
+}
+
 @compute @workgroup_size(8)
 fn matmul_subgroup(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                    @builtin(subgroup_invocation_id) lane: u32) {
@@ -101,24 +123,7 @@ fn matmul_subgroup(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
         acc[15] = fma_row(subgroupBroadcast(x1, 7u), bv, acc[15]);
     }
 
-    // Written out too: a loop indexing `acc` by a variable could push it out of registers.
-    let out_base = bi * p.m * n4;
-    store_row(bi, row0, out_base, c4, n4, acc[0]);
-    store_row(bi, row0 + 1u, out_base, c4, n4, acc[1]);
-    store_row(bi, row0 + 2u, out_base, c4, n4, acc[2]);
-    store_row(bi, row0 + 3u, out_base, c4, n4, acc[3]);
-    store_row(bi, row0 + 4u, out_base, c4, n4, acc[4]);
-    store_row(bi, row0 + 5u, out_base, c4, n4, acc[5]);
-    store_row(bi, row0 + 6u, out_base, c4, n4, acc[6]);
-    store_row(bi, row0 + 7u, out_base, c4, n4, acc[7]);
-    store_row(bi, row0 + 8u, out_base, c4, n4, acc[8]);
-    store_row(bi, row0 + 9u, out_base, c4, n4, acc[9]);
-    store_row(bi, row0 + 10u, out_base, c4, n4, acc[10]);
-    store_row(bi, row0 + 11u, out_base, c4, n4, acc[11]);
-    store_row(bi, row0 + 12u, out_base, c4, n4, acc[12]);
-    store_row(bi, row0 + 13u, out_base, c4, n4, acc[13]);
-    store_row(bi, row0 + 14u, out_base, c4, n4, acc[14]);
-    store_row(bi, row0 + 15u, out_base, c4, n4, acc[15]);
+    store_tile(bi, row0, c4, n4, acc);
 }
 
 // acc += (a · b[c]) for the 16 columns c of one row of a lane's block: 4 k at a time.
@@ -178,21 +183,5 @@ fn matmul_subgroup_nt(@builtin(workgroup_id) wid: vec3<u32>,
         acc[15] = dot_row(subgroupBroadcast(x1, 7u), bv, acc[15]);
     }
 
-    let out_base = bi * p.m * n4;
-    store_row(bi, row0, out_base, c4, n4, acc[0]);
-    store_row(bi, row0 + 1u, out_base, c4, n4, acc[1]);
-    store_row(bi, row0 + 2u, out_base, c4, n4, acc[2]);
-    store_row(bi, row0 + 3u, out_base, c4, n4, acc[3]);
-    store_row(bi, row0 + 4u, out_base, c4, n4, acc[4]);
-    store_row(bi, row0 + 5u, out_base, c4, n4, acc[5]);
-    store_row(bi, row0 + 6u, out_base, c4, n4, acc[6]);
-    store_row(bi, row0 + 7u, out_base, c4, n4, acc[7]);
-    store_row(bi, row0 + 8u, out_base, c4, n4, acc[8]);
-    store_row(bi, row0 + 9u, out_base, c4, n4, acc[9]);
-    store_row(bi, row0 + 10u, out_base, c4, n4, acc[10]);
-    store_row(bi, row0 + 11u, out_base, c4, n4, acc[11]);
-    store_row(bi, row0 + 12u, out_base, c4, n4, acc[12]);
-    store_row(bi, row0 + 13u, out_base, c4, n4, acc[13]);
-    store_row(bi, row0 + 14u, out_base, c4, n4, acc[14]);
-    store_row(bi, row0 + 15u, out_base, c4, n4, acc[15]);
+    store_tile(bi, row0, c4, n4, acc);
 }

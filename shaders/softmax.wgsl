@@ -26,23 +26,7 @@ override LOG: bool = false;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
 @group(0) @binding(3) var<storage, read> g: array<f32>;
 
-var<workgroup> wv: array<f32, 64>;
-
-// The max (or sum) of `v` over the workgroup's 64 invocations, returned to each of them.
-// Call from uniform control flow; the closing barrier lets `wv` be reused at once.
-fn workgroup_reduce(lid: u32, v: f32, take_max: bool) -> f32 {
-    wv[lid] = v;
-    for (var s = 32u; s > 0u; s >>= 1u) {
-        workgroupBarrier();
-        if (lid < s) {
-            wv[lid] = select(wv[lid] + wv[lid + s], max(wv[lid], wv[lid + s]), take_max);
-        }
-    }
-    workgroupBarrier();
-    let total = wv[0];
-    workgroupBarrier();
-    return total;
-}
+// `workgroup_reduce` comes from workgroup_reduce.wgsl.
 
 fn at(o: u32, l: u32, i: u32) -> u32 {
     return (o * p.len + l) * p.inner + i;

@@ -41,8 +41,14 @@ impl Shader {
         match self {
             Shader::Elementwise => include_str!("../../shaders/elementwise.wgsl"),
             Shader::Reduce => include_str!("../../shaders/reduce.wgsl"),
-            Shader::Softmax => include_str!("../../shaders/softmax.wgsl"),
-            Shader::Loss => include_str!("../../shaders/loss.wgsl"),
+            Shader::Softmax => concat!(
+                include_str!("../../shaders/workgroup_reduce.wgsl"),
+                include_str!("../../shaders/softmax.wgsl")
+            ),
+            Shader::Loss => concat!(
+                include_str!("../../shaders/workgroup_reduce.wgsl"),
+                include_str!("../../shaders/loss.wgsl")
+            ),
             Shader::Index => include_str!("../../shaders/index.wgsl"),
             Shader::Matmul => concat!(
                 include_str!("../../shaders/matmul_common.wgsl"),
@@ -62,10 +68,16 @@ impl Shader {
 
     /// Files that are not shaders of their own but a prelude that `source` puts in front of
     /// others (WGSL has no include), as (file name, source).
-    pub const PRELUDES: [(&'static str, &'static str); 1] = [(
-        "matmul_common.wgsl",
-        include_str!("../../shaders/matmul_common.wgsl"),
-    )];
+    pub const PRELUDES: [(&'static str, &'static str); 2] = [
+        (
+            "matmul_common.wgsl",
+            include_str!("../../shaders/matmul_common.wgsl"),
+        ),
+        (
+            "workgroup_reduce.wgsl",
+            include_str!("../../shaders/workgroup_reduce.wgsl"),
+        ),
+    ];
 
     pub fn file_name(self) -> &'static str {
         match self {
