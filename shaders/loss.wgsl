@@ -75,7 +75,9 @@ fn cross_entropy_rows(@builtin(workgroup_id) wid: vec3<u32>,
         let t = class_of(row, true);
         var loss = bitcast<f32>(0x7fc00000u); // NaN for an invalid class
         if (t < p.classes) {
-            loss = l - (1.0 - p.smoothing) * x[base + t] - p.smoothing / f32(p.classes) * total;
+            loss = l - (1.0 - p.smoothing) * x[base + t];
+            // Only with smoothing: 0 * (-inf) would make a -inf logit's loss NaN.
+            if (p.smoothing != 0.0) { loss -= p.smoothing / f32(p.classes) * total; }
         }
         out[row] = loss;
         lse_out[row] = l;

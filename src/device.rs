@@ -247,6 +247,36 @@ impl Device {
         }
     }
 
+    /// Caps the bytes this device's live tensors may hold; an op whose output would pass it
+    /// fails with [`crate::Error::TooLarge`] naming the op and the bytes. `None` lifts the cap.
+    /// The CPU's cap is process-wide and defaults to the machine's physical memory (so a
+    /// tensor too large for the machine is an error, not a process the OS kills); a GPU has
+    /// none by default.
+    ///
+    /// ```
+    /// use ferrograd::{Device, Tensor};
+    /// let dev = Device::cpu();
+    /// dev.set_memory_limit(Some(1 << 20));
+    /// let err = Tensor::zeros(&[1 << 20], &dev).unwrap_err(); // 4 MiB
+    /// assert!(err.to_string().starts_with("zeros: cannot allocate 4194304 bytes"));
+    /// dev.set_memory_limit(None);
+    /// # Ok::<(), ferrograd::Error>(())
+    /// ```
+    pub fn set_memory_limit(&self, bytes: Option<u64>) {
+        match &self.0 {
+            Inner::Cpu | Inner::CpuF64 => crate::cpu::pool::set_limit(bytes),
+            Inner::Gpu(c) => c.memory_limit.set(bytes),
+        }
+    }
+
+    /// The cap set by [`Device::set_memory_limit`] (`u64::MAX`: none).
+    pub fn memory_limit(&self) -> u64 {
+        match &self.0 {
+            Inner::Cpu | Inner::CpuF64 => crate::cpu::pool::limit(),
+            Inner::Gpu(c) => c.memory_limit.get(|| u64::MAX),
+        }
+    }
+
     /// Frees the buffers kept for reuse (live tensors are untouched): this GPU's pool, or on
     /// the CPU the process-wide pool of recycled buffers.
     pub fn empty_cache(&self) {

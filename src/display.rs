@@ -40,35 +40,55 @@ fn write_axis(
             }
         }
         match i {
-            Some(i) => write_axis(
-                f,
-                v,
-                &shape[1..],
-                &strides[1..],
-                base + i * strides[0],
-                abbreviate,
-                depth + 1,
-            )?,
+            Some(i) => {
+                // `v` holds only the shown entries when abbreviating: the last EDGE of an
+                // abbreviated axis follow its first EDGE.
+                let at = if abbreviate && n > 2 * EDGE && *i >= EDGE {
+                    i - (n - 2 * EDGE)
+                } else {
+                    *i
+                };
+                write_axis(
+                    f,
+                    v,
+                    &shape[1..],
+                    &strides[1..],
+                    base + at * strides[0],
+                    abbreviate,
+                    depth + 1,
+                )?
+            }
             None => write!(f, "...")?,
         }
     }
     write!(f, "]")
 }
 
+/// The entries an abbreviated print shows: the first and last `EDGE` of each long axis, so
+/// printing a huge (or huge expanded) tensor reads back a few hundred values, not all of them.
+fn shown_entries(t: &Tensor) -> crate::Result<Tensor> {
+    let mut t = t.clone();
+    for (axis, &n) in t.shape().to_vec().iter().enumerate() {
+        if n > 2 * EDGE {
+            let a = axis as isize;
+            let (head, tail) = (t.narrow(a, 0, EDGE)?, t.narrow(a, n - EDGE, EDGE)?);
+            t = Tensor::cat(&[&head, &tail], a)?;
+        }
+    }
+    Ok(t)
+}
+
 impl fmt::Display for Tensor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.to_vec() {
-            Ok(v) => {
-                let strides = crate::shape::contiguous_strides(self.shape());
-                write_axis(
-                    f,
-                    &v,
-                    self.shape(),
-                    &strides,
-                    0,
-                    self.numel() > FULL_LIMIT,
-                    0,
-                )?;
+        let abbreviate = self.numel() > FULL_LIMIT;
+        let shown = match abbreviate {
+            true => crate::autograd::untracked(|| shown_entries(self)),
+            false => Ok(self.clone()),
+        };
+        match shown.and_then(|t| Ok((t.to_vec()?, t))) {
+            Ok((v, t)) => {
+                let strides = crate::shape::contiguous_strides(t.shape());
+                write_axis(f, &v, self.shape(), &strides, 0, abbreviate, 0)?;
             }
             Err(e) => write!(f, "<unreadable: {e}>")?,
         }

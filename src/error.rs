@@ -5,7 +5,10 @@
 pub type Result<T> = std::result::Result<T, Error>;
 
 /// Everything that can go wrong in ferrograd.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+///
+/// `Debug` prints the same message as `Display`, so `fn main() -> ferrograd::Result<()>` shows
+/// the message, not a struct dump.
+#[derive(Clone, PartialEq, thiserror::Error)]
 pub enum Error {
     /// Two shapes that must agree (or broadcast) do not.
     #[error("{op}: shapes {lhs:?} and {rhs:?} {why}")]
@@ -65,6 +68,16 @@ pub enum Error {
         what: &'static str,
     },
 
+    /// A tensor that does not fit in the memory left on its device: past the cap set by
+    /// `Device::set_memory_limit` (on the CPU, the machine's memory by default), or refused by
+    /// the allocator.
+    #[error("{op}: cannot allocate {bytes} bytes: {why}")]
+    OutOfMemory {
+        op: &'static str,
+        bytes: u64,
+        why: String,
+    },
+
     /// A tensor with more than one element where a single value was asked for.
     #[error("{op}: expected a tensor with one element, found shape {shape:?}")]
     NotScalar { op: &'static str, shape: Vec<usize> },
@@ -99,7 +112,52 @@ fn axis_range(rank: usize) -> String {
     }
 }
 
+impl std::fmt::Debug for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{self}")
+    }
+}
+
 impl Error {
+    /// The op this error names (`None` for `NoAdapter`, which no op raises).
+    pub fn op(&self) -> Option<&'static str> {
+        match self {
+            Error::ShapeMismatch { op, .. }
+            | Error::ElementCount { op, .. }
+            | Error::DeviceMismatch { op, .. }
+            | Error::AxisOutOfRange { op, .. }
+            | Error::IndexOutOfRange { op, .. }
+            | Error::InvalidArgument { op, .. }
+            | Error::TooLarge { op, .. }
+            | Error::OutOfMemory { op, .. }
+            | Error::NotScalar { op, .. }
+            | Error::File { op, .. }
+            | Error::Gpu { op, .. } => Some(op),
+            Error::NoAdapter { .. } => None,
+        }
+    }
+
+    /// The same error charged to `name`, the op the user called, when an op built from
+    /// others fails inside one of them (`stack` runs `cat`, `conv2d` runs `unfold2d`): a
+    /// message names what the user wrote, not an internal step.
+    pub(crate) fn in_op(mut self, name: &'static str) -> Error {
+        match &mut self {
+            Error::ShapeMismatch { op, .. }
+            | Error::ElementCount { op, .. }
+            | Error::DeviceMismatch { op, .. }
+            | Error::AxisOutOfRange { op, .. }
+            | Error::IndexOutOfRange { op, .. }
+            | Error::InvalidArgument { op, .. }
+            | Error::TooLarge { op, .. }
+            | Error::OutOfMemory { op, .. }
+            | Error::NotScalar { op, .. }
+            | Error::File { op, .. }
+            | Error::Gpu { op, .. } => *op = name,
+            Error::NoAdapter { .. } => {}
+        }
+        self
+    }
+
     pub(crate) fn invalid(op: &'static str, msg: impl Into<String>) -> Self {
         Error::InvalidArgument {
             op,

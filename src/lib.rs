@@ -27,6 +27,7 @@ mod device;
 mod display;
 mod error;
 mod gpu;
+mod memory;
 pub mod nn;
 pub mod op;
 mod ops;

@@ -29,34 +29,38 @@ impl Generator {
         mix(self.state)
     }
 
-    /// `n` uniform values in `[lo, hi)`.
-    pub fn uniform(&mut self, n: usize, lo: f32, hi: f32) -> Vec<f32> {
+    /// Appends `n` uniform values in `[lo, hi)` to `out` (allocated by the caller, so a
+    /// size that does not fit is the caller's error, not an abort here).
+    pub(crate) fn uniform_into(&mut self, out: &mut Vec<f32>, n: usize, lo: f32, hi: f32) {
         let key = self.next_key();
-        (0..n as u64)
-            .map(|i| {
-                let u = unit(key, i) as f32; // in [0, 1) with 24 bits, exact in f32
-                                             // Clamp: lo + (hi - lo) * u can round up to hi.
-                let v = lo + (hi - lo) * u;
-                if v >= hi {
-                    hi.next_down().max(lo)
-                } else {
-                    v
-                }
-            })
-            .collect()
+        out.extend((0..n as u64).map(|i| {
+            let u = unit(key, i) as f32; // in [0, 1) with 24 bits, exact in f32
+            let v = lo + (hi - lo) * u;
+            // Clamp: lo + (hi - lo) * u can round up to hi.
+            if v >= hi {
+                hi.next_down().max(lo)
+            } else {
+                v
+            }
+        }));
     }
 
-    /// `n` normal values with the given mean and standard deviation (Box–Muller).
-    pub fn normal(&mut self, n: usize, mean: f32, std: f32) -> Vec<f32> {
+    /// `n` uniform values in `[lo, hi)`.
+    pub(crate) fn uniform(&mut self, n: usize, lo: f32, hi: f32) -> Vec<f32> {
+        let mut out = Vec::with_capacity(n);
+        self.uniform_into(&mut out, n, lo, hi);
+        out
+    }
+
+    /// Appends `n` normal values with the given mean and standard deviation (Box–Muller).
+    pub(crate) fn normal_into(&mut self, out: &mut Vec<f32>, n: usize, mean: f32, std: f32) {
         let key = self.next_key();
-        (0..n as u64)
-            .map(|i| {
-                let u1 = 1.0 - unit(key, 2 * i); // (0, 1]: ln never sees 0
-                let u2 = unit(key, 2 * i + 1);
-                let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
-                mean + std * z as f32
-            })
-            .collect()
+        out.extend((0..n as u64).map(|i| {
+            let u1 = 1.0 - unit(key, 2 * i); // (0, 1]: ln never sees 0
+            let u2 = unit(key, 2 * i + 1);
+            let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+            mean + std * z as f32
+        }));
     }
 }
 

@@ -201,6 +201,7 @@ impl Layout {
         if shape.len() < self.rank() {
             return Err(fail());
         }
+        checked_numel(op, shape)?;
         let extra = shape.len() - self.rank();
         let mut strides = vec![0; shape.len()];
         for (i, &d) in shape.iter().enumerate().skip(extra) {
@@ -245,10 +246,32 @@ pub struct Collapsed {
     pub strides: Vec<Vec<usize>>,
 }
 
+/// Whether layouts of one shape, walked together, collapse to at most [`MAX_KERNEL_DIMS`]
+/// axes. Ops copy operands that do not (`Tensor::contiguous` splits a view with more axes
+/// into parts that do), so any rank works.
+pub(crate) fn fits_kernel(layouts: &[&Layout]) -> bool {
+    let strides: Vec<&[usize]> = layouts.iter().map(|l| l.strides()).collect();
+    merge_axes(layouts[0].shape(), &strides).shape.len() <= MAX_KERNEL_DIMS
+}
+
 /// Merges adjacent axes that every operand walks as one (stride of the outer axis equals
 /// size × stride of the inner one) and drops size-1 axes. A contiguous tensor becomes one axis.
 /// All `strides` lists must be as long as `shape`.
 pub fn collapse(op: &'static str, shape: &[usize], strides: &[&[usize]]) -> Result<Collapsed> {
+    let out = merge_axes(shape, strides);
+    if out.shape.len() > MAX_KERNEL_DIMS {
+        return Err(Error::invalid(
+            op,
+            format!(
+                "a strided view of shape {shape:?} needs {} kernel axes (at most {MAX_KERNEL_DIMS}); call .contiguous() first",
+                out.shape.len()
+            ),
+        ));
+    }
+    Ok(out)
+}
+
+fn merge_axes(shape: &[usize], strides: &[&[usize]]) -> Collapsed {
     let mut out_shape: Vec<usize> = Vec::new();
     let mut out_strides: Vec<Vec<usize>> = vec![Vec::new(); strides.len()];
     for (i, &d) in shape.iter().enumerate() {
@@ -274,19 +297,10 @@ pub fn collapse(op: &'static str, shape: &[usize], strides: &[&[usize]]) -> Resu
             }
         }
     }
-    if out_shape.len() > MAX_KERNEL_DIMS {
-        return Err(Error::invalid(
-            op,
-            format!(
-                "a strided view of shape {shape:?} needs {} kernel axes (at most {MAX_KERNEL_DIMS}); call .contiguous() first",
-                out_shape.len()
-            ),
-        ));
-    }
-    Ok(Collapsed {
+    Collapsed {
         shape: out_shape,
         strides: out_strides,
-    })
+    }
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use crate::device::{Device, Inner};
 use crate::error::{Error, Result};
 use crate::gpu::GpuStorage;
 use crate::random::{with_global, Generator};
-use crate::shape::{checked_numel, normalize_axis, Layout};
+use crate::shape::{checked_numel, fits_kernel, normalize_axis, Layout};
 use crate::storage::Storage;
 
 /// An n-dimensional array of `f32` on a [`Device`]. Cloning is cheap (an `Arc`).
@@ -149,25 +149,33 @@ impl Tensor {
 
     /// A tensor of `shape` filled with `value`.
     pub fn full(shape: &[usize], value: f32, device: &Device) -> Result<Tensor> {
-        let n = checked_numel("full", shape)?;
-        check_fits(device, "full", n)?;
-        match device.gpu_context() {
-            // A fill kernel: no host buffer, no upload (autograd makes zeros and seeds this way).
-            Some(ctx) => Ok(Tensor::from_storage(
-                Storage::Gpu(GpuStorage::fill(ctx, "full", n, value)?),
-                shape,
-                device,
-            )),
-            None => Tensor::from_vec(vec![value; n], shape, device),
-        }
+        Tensor::filled("full", shape, value, device)
     }
 
     pub fn zeros(shape: &[usize], device: &Device) -> Result<Tensor> {
-        Tensor::full(shape, 0.0, device)
+        Tensor::filled("zeros", shape, 0.0, device)
     }
 
     pub fn ones(shape: &[usize], device: &Device) -> Result<Tensor> {
-        Tensor::full(shape, 1.0, device)
+        Tensor::filled("ones", shape, 1.0, device)
+    }
+
+    fn filled(op: &'static str, shape: &[usize], value: f32, device: &Device) -> Result<Tensor> {
+        let n = checked_numel(op, shape)?;
+        check_fits(device, op, n)?;
+        match device.gpu_context() {
+            // A fill kernel: no host buffer, no upload (autograd makes zeros and seeds this way).
+            Some(ctx) => Ok(Tensor::from_storage(
+                Storage::Gpu(GpuStorage::fill(ctx, op, n, value)?),
+                shape,
+                device,
+            )),
+            None => {
+                let mut data = host_buffer(device, op, n)?;
+                data.resize(n, value);
+                Tensor::from_vec(data, shape, device)
+            }
+        }
     }
 
     /// `[start, start + step, ...]` up to but excluding `end` (1-D).
@@ -183,21 +191,20 @@ impl Tensor {
                 format!("cannot go from {start} to {end} in steps of {step}"),
             ));
         }
+        // `as` saturates: a count past usize::MAX (a tiny step) is refused by the size check.
         let n = ((end - start) / step).ceil() as usize;
-        check_fits(device, "arange", n)?;
-        let data = (0..n).map(|i| start + i as f32 * step).collect();
+        let mut data = host_buffer(device, "arange", n)?;
+        data.extend((0..n).map(|i| start + i as f32 * step));
         Tensor::from_vec(data, &[n], device)
     }
 
     /// `steps` evenly spaced values from `start` to `end` inclusive (1-D).
     pub fn linspace(start: f32, end: f32, steps: usize, device: &Device) -> Result<Tensor> {
-        check_fits(device, "linspace", steps)?;
-        let data = (0..steps)
-            .map(|i| match steps {
-                1 => start,
-                _ => start + (end - start) * (i as f32 / (steps - 1) as f32),
-            })
-            .collect();
+        let mut data = host_buffer(device, "linspace", steps)?;
+        data.extend((0..steps).map(|i| match steps {
+            1 => start,
+            _ => start + (end - start) * (i as f32 / (steps - 1) as f32),
+        }));
         Tensor::from_vec(data, &[steps], device)
     }
 
@@ -206,8 +213,8 @@ impl Tensor {
         let numel = n
             .checked_mul(n)
             .ok_or_else(|| Error::invalid("eye", format!("{n} x {n} overflows")))?;
-        check_fits(device, "eye", numel)?;
-        let mut data = vec![0.0; numel];
+        let mut data = host_buffer(device, "eye", numel)?;
+        data.resize(numel, 0.0);
         data.iter_mut().step_by(n + 1).for_each(|x| *x = 1.0);
         Tensor::from_vec(data, &[n, n], device)
     }
@@ -216,15 +223,17 @@ impl Tensor {
     /// The same seed gives the same values on every device.
     pub fn rand(shape: &[usize], device: &Device) -> Result<Tensor> {
         let n = checked_numel("rand", shape)?;
-        check_fits(device, "rand", n)?;
-        Tensor::from_vec(with_global(|g| g.uniform(n, 0.0, 1.0)), shape, device)
+        let mut data = host_buffer(device, "rand", n)?;
+        with_global(|g| g.uniform_into(&mut data, n, 0.0, 1.0));
+        Tensor::from_vec(data, shape, device)
     }
 
     /// Standard normal values from the global generator.
     pub fn randn(shape: &[usize], device: &Device) -> Result<Tensor> {
         let n = checked_numel("randn", shape)?;
-        check_fits(device, "randn", n)?;
-        Tensor::from_vec(with_global(|g| g.normal(n, 0.0, 1.0)), shape, device)
+        let mut data = host_buffer(device, "randn", n)?;
+        with_global(|g| g.normal_into(&mut data, n, 0.0, 1.0));
+        Tensor::from_vec(data, shape, device)
     }
 
     /// Uniform values in `[lo, hi)` from an explicit generator.
@@ -236,8 +245,9 @@ impl Tensor {
         device: &Device,
     ) -> Result<Tensor> {
         let n = checked_numel("rand_with", shape)?;
-        check_fits(device, "rand_with", n)?;
-        Tensor::from_vec(gen.uniform(n, lo, hi), shape, device)
+        let mut data = host_buffer(device, "rand_with", n)?;
+        gen.uniform_into(&mut data, n, lo, hi);
+        Tensor::from_vec(data, shape, device)
     }
 
     /// Normal values with `mean` and `std` from an explicit generator.
@@ -249,8 +259,9 @@ impl Tensor {
         device: &Device,
     ) -> Result<Tensor> {
         let n = checked_numel("randn_with", shape)?;
-        check_fits(device, "randn_with", n)?;
-        Tensor::from_vec(gen.normal(n, mean, std), shape, device)
+        let mut data = host_buffer(device, "randn_with", n)?;
+        gen.normal_into(&mut data, n, mean, std);
+        Tensor::from_vec(data, shape, device)
     }
 
     // ---- properties ----
@@ -287,6 +298,9 @@ impl Tensor {
     /// The elements in row-major order. On the GPU this waits for pending work, and reports
     /// late errors (an out-of-range index in an earlier gather, say).
     pub fn to_vec(&self) -> Result<Vec<f32>> {
+        if !fits_kernel(&[self.layout()]) {
+            return self.contiguous()?.to_vec();
+        }
         self.storage().to_vec(self.layout())
     }
 
@@ -332,6 +346,15 @@ impl Tensor {
     pub fn contiguous(&self) -> Result<Tensor> {
         if self.is_contiguous() {
             return Ok(self.clone());
+        }
+        if !fits_kernel(&[self.layout()]) {
+            // More axes than a kernel indexes, even merged: copy each slice of the first axis
+            // (one axis fewer each) and join them.
+            let parts = (0..self.shape()[0])
+                .map(|i| self.narrow(0, i, 1)?.squeeze(0)?.contiguous()?.unsqueeze(0))
+                .collect::<Result<Vec<_>>>()?;
+            return Tensor::cat(&parts.iter().collect::<Vec<_>>(), 0)
+                .map_err(|e| e.in_op("contiguous"));
         }
         self.unary(crate::op::UnaryOp::Identity, "contiguous")
     }
@@ -424,7 +447,7 @@ impl Tensor {
 
     /// Same as [`Tensor::broadcast_to`] (PyTorch's name).
     pub fn expand(&self, shape: &[usize]) -> Result<Tensor> {
-        self.broadcast_to(shape)
+        self.broadcast_to(shape).map_err(|e| e.in_op("expand"))
     }
 
     /// `len` elements of `axis` starting at `start`. A view.
@@ -503,8 +526,26 @@ fn check_count(op: &'static str, shape: &[usize], got: usize) -> Result<()> {
     Ok(())
 }
 
+/// An empty host buffer with room for the `n` elements of a new tensor on `device`, or an
+/// error naming `op` and the bytes: on the CPU it is the tensor's own buffer, from the pool
+/// and under the memory limit; for a GPU it is the upload, refused when the tensor could not
+/// be bound.
+pub(crate) fn host_buffer(device: &Device, op: &'static str, n: usize) -> Result<Vec<f32>> {
+    check_fits(device, op, n)?;
+    if device.is_cpu() {
+        return crate::cpu::pool::with_capacity(op, n);
+    }
+    let mut v = Vec::new();
+    v.try_reserve_exact(n).map_err(|_| Error::OutOfMemory {
+        op,
+        bytes: (n as u64).saturating_mul(4),
+        why: "the host buffer for the upload was refused by the system allocator".into(),
+    })?;
+    Ok(v)
+}
+
 /// Refuses a tensor of `n` elements that cannot fit on `device` before a host buffer is built.
-fn check_fits(device: &Device, op: &'static str, n: usize) -> Result<()> {
+pub(crate) fn check_fits(device: &Device, op: &'static str, n: usize) -> Result<()> {
     if let Some(ctx) = device.gpu_context() {
         let bytes = (n as u64).saturating_mul(4);
         if bytes > ctx.max_tensor_bytes() {

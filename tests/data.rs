@@ -106,6 +106,19 @@ fn tiny_files_load_raw_and_gzipped() {
 }
 
 #[test]
+fn multi_member_gzip_is_read_whole() {
+    // Two gzip members back to back: the header in one, the data in the next.
+    let dir = tiny("multi", true, "", |b| b);
+    let labels = idx(&[3], &[3, 1, 4]);
+    let mut two = gzip(&labels[..6]);
+    two.extend(gzip(&labels[6..]));
+    std::fs::write(dir.join("train-labels-idx1-ubyte.gz"), two).unwrap();
+    let m = Mnist::load(&dir).unwrap();
+    assert_eq!(m.train.labels, [3, 1, 4]);
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
 fn damaged_files_are_errors() {
     // (tag, file, damage, expected message)
     type Damage = Box<dyn Fn(Vec<u8>) -> Vec<u8>>;
@@ -262,6 +275,29 @@ fn loader_batches(dev: &Device) {
 }
 
 device_tests!(loader_batches);
+
+#[test]
+fn inconsistent_sets_are_errors() {
+    let dev = Device::cpu();
+    let mut short = set(3);
+    short.images.pop();
+    let e = DataLoader::new(&short, 2, &dev).unwrap_err().to_string();
+    assert_eq!(
+        e,
+        "DataLoader: 11 image bytes do not hold 3 images of 2 x 2 (one per label)"
+    );
+    assert_eq!(short.take(3).len(), 2, "take stops at the last whole image");
+    let mut label = set(3);
+    label.labels[1] = 10;
+    let e = label.validate().unwrap_err().to_string();
+    assert_eq!(e, "ImageSet: label 10 of image 1 is not below classes 10");
+    let empty = ImageSet {
+        height: 0,
+        ..set(0)
+    };
+    assert!(empty.validate().is_err());
+    assert!(set(0).validate().is_ok());
+}
 
 #[test]
 fn loader_errors() {

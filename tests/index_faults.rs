@@ -54,6 +54,16 @@ fn bad_indices_are_errors(dev: &Device) {
         "cross_entropy",
         4.0,
     );
+    // nll gathers, and names itself.
+    check(
+        ferrograd::nn::loss::nll(
+            &x,
+            &idx(&[0.0, 7.0, 1.0]).to_device(dev).unwrap(),
+            ferrograd::nn::loss::Reduction::Mean,
+        ),
+        "nll",
+        7.0,
+    );
     // The async read reports it the same way.
     check(
         x.index_select(0, &idx(&[7.0]).to_device(dev).unwrap())

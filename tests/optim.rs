@@ -337,7 +337,7 @@ fn schedule_drives_the_optimizer() {
     let s = StepLr::new(0.5, 2, 0.1).unwrap();
     let mut seen = Vec::new();
     for t in 0..4 {
-        opt.set_lr(s.lr(t));
+        opt.set_lr(s.lr(t)).unwrap();
         seen.push(opt.lr());
     }
     assert_close(&seen, &[0.5, 0.5, 0.05, 0.05], 0.0, 1e-6, "lr");

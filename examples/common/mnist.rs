@@ -394,7 +394,7 @@ pub fn train(arch: Arch, data: &Mnist, o: &Options) -> Result<(Sequential, Vec<E
         for (step, batch) in loader.epoch(epoch as u64 - 1).enumerate() {
             let batch = batch?;
             if o.cosine {
-                opt.set_lr(schedule.lr((epoch - 1) * steps + step));
+                opt.set_lr(schedule.lr((epoch - 1) * steps + step))?;
             }
             let logits = model.forward(&batch.images)?;
             let l = loss::cross_entropy(&logits, &batch.labels, Reduction::Mean)?;

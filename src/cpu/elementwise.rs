@@ -14,6 +14,7 @@
 use rayon::prelude::*;
 
 use super::{pool, StridedWalk, PAR_THRESHOLD};
+use crate::error::Result;
 use crate::op::{BinaryOp, UnaryOp};
 use crate::real::Real;
 use crate::storage::{Elementwise, Strided};
@@ -215,10 +216,14 @@ fn for_segments<T: Real>(out: &mut [T], spec: &Strided, seg: impl Fn(&mut [T], &
 }
 
 // out (spec's shape) = kind(inputs), each input read through its strides.
-pub(super) fn elementwise<T: Real>(data: &[&[T]], spec: &Strided, kind: Elementwise) -> Vec<T> {
-    let mut out = pool::zeroed(spec.numel());
+pub(super) fn elementwise<T: Real>(
+    data: &[&[T]],
+    spec: &Strided,
+    kind: Elementwise,
+) -> Result<Vec<T>> {
+    let mut out = pool::zeroed("elementwise", spec.numel())?;
     if out.is_empty() {
-        return out; // a zero-size axis: no rows to walk (and the walk would divide by it)
+        return Ok(out); // a zero-size axis: no rows to walk (and the walk would divide by it)
     }
     match kind {
         Elementwise::Unary(op) => with_unary!(op, |f| {
@@ -231,5 +236,5 @@ pub(super) fn elementwise<T: Real>(data: &[&[T]], spec: &Strided, kind: Elementw
         }),
         Elementwise::Where => for_segments(&mut out, spec, |o, r| map3(o, data, r)),
     }
-    out
+    Ok(out)
 }

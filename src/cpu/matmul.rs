@@ -143,7 +143,7 @@ pub(super) fn matmul<T: Real>(
     spec: &MatmulSpec,
 ) -> Result<Vec<T>> {
     let MatmulSpec { batch, m, n, k, .. } = *spec;
-    let mut out = pool::zeroed(batch * m * n);
+    let mut out = pool::zeroed("matmul", batch * m * n)?;
     if m * n == 0 {
         return Ok(out);
     }

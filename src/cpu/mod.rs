@@ -94,16 +94,23 @@ impl CpuStorage {
 
     /// The elements of `layout` in row-major order, in f64 (for gradcheck).
     pub fn to_vec_f64(&self, layout: &Layout) -> Result<Vec<f64>> {
+        self.read(layout, |v| v.to_f64())
+    }
+
+    /// The elements of `layout` in row-major order, each through `f`, in a buffer checked
+    /// against the memory limit.
+    fn read<U: Real>(&self, layout: &Layout, f: impl Fn(f64) -> U) -> Result<Vec<U>> {
         let spec = Strided::new("to_vec", &[layout])?;
+        let mut out = pool::with_capacity("to_vec", spec.numel())?;
         by_precision!("to_vec", [self], |x| {
-            let mut out = Vec::with_capacity(spec.numel());
             let mut walk = StridedWalk::new(&spec, 0);
             for _ in 0..spec.numel() {
-                out.push(x[walk.offsets[0]].to_f64());
+                out.push(f(x[walk.offsets[0]].to_f64()));
                 walk.advance();
             }
-            Ok::<_, Error>(out)
-        })
+            Ok::<_, Error>(())
+        })?;
+        Ok(out)
     }
 }
 
@@ -143,8 +150,10 @@ impl<'a> StridedWalk<'a> {
         let mut idx = vec![0; rank];
         let mut rem = start;
         for d in (0..rank).rev() {
-            idx[d] = rem % spec.shape[d];
-            rem /= spec.shape[d];
+            // An empty shape has no element to walk; `max(1)` keeps the setup from dividing by 0.
+            let size = spec.shape[d].max(1);
+            idx[d] = rem % size;
+            rem /= size;
         }
         let offsets = (0..spec.offsets.len())
             .map(|j| {
@@ -209,7 +218,7 @@ fn gather<T: Real>(
     op: &'static str,
 ) -> Result<Vec<T>> {
     let n = spec.strided.numel();
-    let mut out = pool::with_capacity(n);
+    let mut out = pool::with_capacity(op, n)?;
     let mut walk = StridedWalk::new(&spec.strided, 0);
     for _ in 0..n {
         let i = check_index(op, index[walk.offsets[1]], spec.axis, spec.axis_size)?;
@@ -222,7 +231,8 @@ fn gather<T: Real>(
 // index (J) -> out (J, classes)
 fn one_hot<T: Real>(index: &[T], spec: &Strided, classes: usize) -> Result<Vec<T>> {
     let n = spec.numel();
-    let mut out = pool::zeroed(n * classes);
+    let numel = n.saturating_mul(classes);
+    let mut out = pool::zeroed("one_hot", numel)?;
     let mut walk = StridedWalk::new(spec, 0);
     for j in 0..n {
         let c = check_index("one_hot", index[walk.offsets[0]], 0, classes)?;
@@ -235,10 +245,14 @@ fn one_hot<T: Real>(index: &[T], spec: &Strided, classes: usize) -> Result<Vec<T
 impl Backend for CpuStorage {
     fn elementwise(inputs: &[&Self], spec: &Strided, kind: Elementwise) -> Result<Self> {
         if let Some(data) = views::<f32>(inputs) {
-            return Ok(CpuStorage::new(elementwise::elementwise(&data, spec, kind)));
+            return Ok(CpuStorage::new(elementwise::elementwise(
+                &data, spec, kind,
+            )?));
         }
         match views::<f64>(inputs) {
-            Some(data) => Ok(CpuStorage::new(elementwise::elementwise(&data, spec, kind))),
+            Some(data) => Ok(CpuStorage::new(elementwise::elementwise(
+                &data, spec, kind,
+            )?)),
             None => Err(Error::invalid(
                 "elementwise",
                 "operands of different precisions (f32 and f64)",
@@ -260,13 +274,13 @@ impl Backend for CpuStorage {
     fn reduce(&self, spec: &LineSpec, op: ReduceOp) -> Result<Self> {
         by_precision!(op.name(), [self], |x| Ok(CpuStorage::new(reduce::reduce(
             x, spec, op
-        ))))
+        )?)))
     }
 
     fn softmax(&self, spec: &LineSpec, log: bool) -> Result<Self> {
         by_precision!("softmax", [self], |x| Ok(CpuStorage::new(reduce::softmax(
             x, spec, log
-        ))))
+        )?)))
     }
 
     fn softmax_backward(
@@ -277,7 +291,7 @@ impl Backend for CpuStorage {
         log: bool,
     ) -> Result<Self> {
         by_precision!("softmax_backward", [y, g], |y, g| Ok(CpuStorage::new(
-            reduce::softmax_backward(y, &g[grad_offset..], spec, log)
+            reduce::softmax_backward(y, &g[grad_offset..], spec, log)?
         )))
     }
 
@@ -303,16 +317,16 @@ impl Backend for CpuStorage {
     fn unfold(&self, win: &Window2d) -> Result<Self> {
         by_precision!("unfold2d", [self], |x| Ok(CpuStorage::new(nn::unfold(
             x, win
-        ))))
+        )?)))
     }
 
     fn fold(&self, win: &Window2d) -> Result<Self> {
-        by_precision!("fold2d", [self], |x| Ok(CpuStorage::new(nn::fold(x, win))))
+        by_precision!("fold2d", [self], |x| Ok(CpuStorage::new(nn::fold(x, win)?)))
     }
 
     fn pool(&self, win: &Window2d, kind: PoolKind) -> Result<(Self, Option<Self>)> {
         by_precision!("pool2d", [self], |x| {
-            let (out, arg) = nn::pool(x, win, kind);
+            let (out, arg) = nn::pool(x, win, kind)?;
             Ok((CpuStorage::new(out), arg.map(CpuStorage::new)))
         })
     }
@@ -325,24 +339,24 @@ impl Backend for CpuStorage {
     ) -> Result<Self> {
         match argmax {
             Some(a) => by_precision!("pool2d_backward", [g, a], |g, a| Ok(CpuStorage::new(
-                nn::pool_backward(g, Some(a), win, kind)
+                nn::pool_backward(g, Some(a), win, kind)?
             ))),
             None => by_precision!("pool2d_backward", [g], |g| Ok(CpuStorage::new(
-                nn::pool_backward(g, None, win, kind)
+                nn::pool_backward(g, None, win, kind)?
             ))),
         }
     }
 
     fn normalize(&self, spec: &NormSpec) -> Result<(Self, Self)> {
         by_precision!("normalize", [self], |x| {
-            let (y, stats) = nn::normalize(x, spec);
+            let (y, stats) = nn::normalize(x, spec)?;
             Ok((CpuStorage::new(y), CpuStorage::new(stats)))
         })
     }
 
     fn normalize_backward(xhat: &Self, g: &Self, stats: &Self, spec: &NormSpec) -> Result<Self> {
         by_precision!("normalize_backward", [xhat, g, stats], |y, g, s| Ok(
-            CpuStorage::new(nn::normalize_backward(y, g, s, spec))
+            CpuStorage::new(nn::normalize_backward(y, g, s, spec)?)
         ))
     }
 
@@ -353,7 +367,7 @@ impl Backend for CpuStorage {
         spec: &OptimSpec,
     ) -> Result<(Self, Self)> {
         by_precision!("optimizer step", [param, grad, state], |p, g, s| {
-            let (p, s) = optim::step(p, g, s, spec);
+            let (p, s) = optim::step(p, g, s, spec)?;
             Ok((CpuStorage::new(p), CpuStorage::new(s)))
         })
     }
@@ -380,19 +394,15 @@ impl Backend for CpuStorage {
     fn to_vec(&self, layout: &Layout) -> Result<Vec<f32>> {
         let n = layout.numel();
         if let (CpuStorage::F32(v), true) = (self, layout.is_contiguous()) {
-            return Ok(v[layout.offset()..layout.offset() + n].to_vec());
+            return pool::copied("to_vec", &v[layout.offset()..layout.offset() + n]);
         }
-        Ok(self
-            .to_vec_f64(layout)?
-            .into_iter()
-            .map(|x| x as f32)
-            .collect())
+        self.read(layout, |x| x as f32)
     }
 }
 
 // Copies each part into a fresh `numel` buffer; a part's spec walks `[dst, src]`.
 fn cat<T: CpuReal>(parts: &[(&CpuStorage, Strided)], numel: usize) -> Result<CpuStorage> {
-    let mut out = pool::zeroed(numel);
+    let mut out = pool::zeroed("cat", numel)?;
     for (src, spec) in parts {
         let src: &[T] = T::view(src).ok_or_else(|| {
             Error::invalid("cat", "operands of different precisions (f32 and f64)")

@@ -7,6 +7,7 @@ use rayon::prelude::*;
 
 use super::pool;
 use super::PAR_THRESHOLD;
+use crate::error::Result;
 use crate::real::Real;
 use crate::storage::{NormSpec, PoolKind, Window2d};
 
@@ -31,10 +32,10 @@ fn tap(win: &Window2d, axis: usize, o: usize, k: usize) -> Option<usize> {
 }
 
 // x (N, C, H, W) -> cols (N, C*KH*KW, OH*OW)
-pub(super) fn unfold<T: Real>(x: &[T], win: &Window2d) -> Vec<T> {
+pub(super) fn unfold<T: Real>(x: &[T], win: &Window2d) -> Result<Vec<T>> {
     let (c, [h, w], [kh, kw], [oh, ow]) = (win.c, win.size, win.kernel, win.out);
     let l = oh * ow;
-    let mut out = pool::zeroed(win.cols_numel());
+    let mut out = pool::zeroed("unfold2d", win.cols_numel())?;
     // One task per column row (ci, ki, kj) of one image.
     for_chunks(&mut out, l, |r, dst| {
         let (n, row) = (r / (c * kh * kw), r % (c * kh * kw));
@@ -51,15 +52,15 @@ pub(super) fn unfold<T: Real>(x: &[T], win: &Window2d) -> Vec<T> {
             }
         }
     });
-    out
+    Ok(out)
 }
 
 // cols (N, C*KH*KW, OH*OW) -> x (N, C, H, W): each pixel sums the entries that read it, in
 // (ki, kj, oy, ox) order (the GPU kernel adds in the same order).
-pub(super) fn fold<T: Real>(cols: &[T], win: &Window2d) -> Vec<T> {
+pub(super) fn fold<T: Real>(cols: &[T], win: &Window2d) -> Result<Vec<T>> {
     let ([h, w], [kh, kw], [oh, ow]) = (win.size, win.kernel, win.out);
     let l = oh * ow;
-    let mut out = pool::zeroed(win.image_numel());
+    let mut out = pool::zeroed("fold2d", win.image_numel())?;
     // One task per image plane (n, ci); its rows are contiguous in `cols`.
     for_chunks(&mut out, h * w, |plane, img| {
         let rows = &cols[plane * kh * kw * l..][..kh * kw * l];
@@ -79,7 +80,7 @@ pub(super) fn fold<T: Real>(cols: &[T], win: &Window2d) -> Vec<T> {
             }
         }
     });
-    out
+    Ok(out)
 }
 
 /// The input range `lo..hi` that output `o` along `axis` pools (clipped to the image).
@@ -109,10 +110,15 @@ fn divisor(win: &Window2d, kind: PoolKind, oy: usize, ox: usize) -> usize {
 }
 
 // x (N, C, H, W) -> out (N, C, OH, OW), and for max the arg-max `y * W + x` of each window.
-pub(super) fn pool<T: Real>(x: &[T], win: &Window2d, kind: PoolKind) -> (Vec<T>, Option<Vec<T>>) {
+#[allow(clippy::type_complexity)]
+pub(super) fn pool<T: Real>(
+    x: &[T],
+    win: &Window2d,
+    kind: PoolKind,
+) -> Result<(Vec<T>, Option<Vec<T>>)> {
     let ([h, w], [oh, ow]) = (win.size, win.out);
-    let mut out = pool::zeroed(win.out_numel());
-    let mut arg = pool::zeroed(if kind == PoolKind::Max { out.len() } else { 0 });
+    let mut out = pool::zeroed("pool2d", win.out_numel())?;
+    let mut arg = pool::zeroed("pool2d", if kind == PoolKind::Max { out.len() } else { 0 })?;
     let plane = |p: usize, dst: &mut [T], mut arg: Option<&mut [T]>| {
         let img = &x[p * h * w..][..h * w];
         for oy in 0..oh {
@@ -156,7 +162,7 @@ pub(super) fn pool<T: Real>(x: &[T], win: &Window2d, kind: PoolKind) -> (Vec<T>,
     } else {
         for_chunks(&mut out, size, |p, dst| plane(p, dst, None));
     }
-    (out, (kind == PoolKind::Max).then_some(arg))
+    Ok((out, (kind == PoolKind::Max).then_some(arg)))
 }
 
 // g (N, C, OH, OW) -> dx (N, C, H, W): max sends each window's gradient to its arg-max; avg
@@ -166,9 +172,9 @@ pub(super) fn pool_backward<T: Real>(
     arg: Option<&[T]>,
     win: &Window2d,
     kind: PoolKind,
-) -> Vec<T> {
+) -> Result<Vec<T>> {
     let ([h, w], [oh, ow]) = (win.size, win.out);
-    let mut dx = pool::zeroed(win.image_numel());
+    let mut dx = pool::zeroed("pool2d_backward", win.image_numel())?;
     for_chunks(&mut dx, h * w, |p, img| {
         let gp = &g[p * oh * ow..][..oh * ow];
         for oy in 0..oh {
@@ -176,8 +182,12 @@ pub(super) fn pool_backward<T: Real>(
                 let o = oy * ow + ox;
                 match arg {
                     Some(a) => {
+                        // The arg-max came from `pool`, so it is in the plane; `get_mut`
+                        // keeps a corrupt one from indexing out of bounds all the same.
                         let at = a[p * oh * ow + o].to_f64() as usize;
-                        img[at] = img[at] + gp[o];
+                        if let Some(v) = img.get_mut(at) {
+                            *v = *v + gp[o];
+                        }
                     }
                     None => {
                         let share = gp[o] / T::from_f64(divisor(win, kind, oy, ox) as f64);
@@ -193,7 +203,7 @@ pub(super) fn pool_backward<T: Real>(
             }
         }
     });
-    dx
+    Ok(dx)
 }
 
 /// Flat offset of element `j` (of `count`) of group `gi` in `[outer, groups, inner]`.
@@ -212,18 +222,18 @@ fn group_sums(s: &NormSpec, f: impl Fn(usize, usize) -> f64 + Sync) -> Vec<f64> 
 }
 
 /// Writes `out[i] = f(group of i, i)` over `[outer, groups, inner]`.
-fn per_group<T: Real>(s: &NormSpec, f: impl Fn(usize, usize) -> T + Sync) -> Vec<T> {
-    let mut out = pool::zeroed(s.numel());
+fn per_group<T: Real>(s: &NormSpec, f: impl Fn(usize, usize) -> T + Sync) -> Result<Vec<T>> {
+    let mut out = pool::zeroed("normalize", s.numel())?;
     for_chunks(&mut out, s.groups * s.inner, |o, chunk| {
         for (k, v) in chunk.iter_mut().enumerate() {
             *v = f(k / s.inner, o * s.groups * s.inner + k);
         }
     });
-    out
+    Ok(out)
 }
 
 // x (outer, groups, inner) -> xhat (same), stats (2, groups): mean and biased variance.
-pub(super) fn normalize<T: Real>(x: &[T], s: &NormSpec) -> (Vec<T>, Vec<T>) {
+pub(super) fn normalize<T: Real>(x: &[T], s: &NormSpec) -> Result<(Vec<T>, Vec<T>)> {
     let n = s.count() as f64;
     let mean: Vec<f64> = group_sums(s, |_, i| x[i].to_f64())
         .into_iter()
@@ -240,9 +250,9 @@ pub(super) fn normalize<T: Real>(x: &[T], s: &NormSpec) -> (Vec<T>, Vec<T>) {
         .collect();
     let xhat = per_group(s, |gi, i| {
         T::from_f64((x[i].to_f64() - mean[gi]) * rstd[gi])
-    });
+    })?;
     let stats = mean.iter().chain(&var).map(|&v| T::from_f64(v)).collect();
-    (xhat, stats)
+    Ok((xhat, stats))
 }
 
 // dx = rstd * (g - mean(g) - xhat * mean(g * xhat)), the means over each group.
@@ -251,7 +261,7 @@ pub(super) fn normalize_backward<T: Real>(
     g: &[T],
     stats: &[T],
     s: &NormSpec,
-) -> Vec<T> {
+) -> Result<Vec<T>> {
     let n = s.count() as f64;
     let mean_g: Vec<f64> = group_sums(s, |_, i| g[i].to_f64())
         .into_iter()

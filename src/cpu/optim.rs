@@ -4,6 +4,7 @@
 use rayon::prelude::*;
 
 use super::{pool, PAR_THRESHOLD};
+use crate::error::{Error, Result};
 use crate::real::Real;
 use crate::storage::{OptimKind, OptimSpec};
 
@@ -15,11 +16,31 @@ const CHUNK: usize = 1 << 14;
 type Task<'a, T> = (usize, &'a mut [T], Vec<&'a mut [T]>);
 
 /// Returns the new parameter `[n]` and state `[rows, n]` (row-major, one row per buffer).
-pub(crate) fn step<T: Real>(p: &[T], g: &[T], s: &[T], spec: &OptimSpec) -> (Vec<T>, Vec<T>) {
+#[allow(clippy::type_complexity)]
+pub(crate) fn step<T: Real>(
+    p: &[T],
+    g: &[T],
+    s: &[T],
+    spec: &OptimSpec,
+) -> Result<(Vec<T>, Vec<T>)> {
     let n = spec.numel;
     let rows = spec.kind.state_rows();
-    let mut out = pool::copied(&p[..n]);
-    let mut state = pool::copied(&s[..n * rows]);
+    // The optimizer checks shapes before a step (`optim::Core::step`); this keeps a mismatch
+    // that slipped past it from indexing out of bounds.
+    let op = "optimizer step";
+    if p.len() < n || g.len() < n || s.len() < n * rows {
+        return Err(Error::invalid(
+            op,
+            format!(
+                "parameter, gradient and state hold {}, {} and {} elements; expected {n}, {n} and {rows} x {n}",
+                p.len(),
+                g.len(),
+                s.len()
+            ),
+        ));
+    }
+    let mut out = pool::copied(op, &p[..n])?;
+    let mut state = pool::copied(op, &s[..n * rows])?;
     // Task c owns chunk c of the parameter and chunk c of each state row.
     let mut row_chunks: Vec<_> = state
         .chunks_mut(n.max(1))
@@ -49,7 +70,7 @@ pub(crate) fn step<T: Real>(p: &[T], g: &[T], s: &[T], spec: &OptimSpec) -> (Vec
     } else {
         tasks.into_iter().for_each(run);
     }
-    (out, state)
+    Ok((out, state))
 }
 
 /// Updates one chunk: parameters `p`, gradients `g` and `R` state rows of the same length.

@@ -1,24 +1,47 @@
-//! Recycled CPU buffers. A training step allocates the same few large tensors every step
+//! Every CPU tensor buffer comes from here: one fallible path that checks the size, the
+//! memory limit and the allocation itself, so a tensor too large for the machine is an
+//! `Error::TooLarge` naming the op and the bytes, never an abort.
+//!
+//! Buffers are also recycled. A training step allocates the same few large tensors every step
 //! (conv columns, activations, their gradients), and the system allocator hands big blocks
 //! back to the OS when they are freed, so every step paid again for fresh pages: the MNIST
 //! CNN's CPU step spent ~35 % of its time in page faults (62.6 → 40.8 ms with the allocator
-//! told to keep its memory). A dropped tensor's buffer goes into a bin keyed by its length,
-//! and the next tensor of that length reuses it.
+//! told to keep its memory). A dropped tensor's buffer goes into a bin keyed by its size class
+//! (`memory::size_class`, as the GPU pool), and the next tensor of any length in that class
+//! reuses it. Keying by class rather than exact length matters: a buffer whose length nothing
+//! asks for again (a data loader's batch) would otherwise sit in the pool until the cap.
 //!
 //! Only buffers of at least `MIN_LEN` elements are kept (smaller ones are cheap to allocate),
-//! and at most `MAX_BYTES` in all; `Device::empty_cache` frees them.
+//! at most `PER_CLASS` of one class and `MAX_BYTES` in all; `Device::empty_cache` frees them.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
 use std::sync::Mutex;
 
+use crate::error::{Error, Result};
+use crate::memory::{class_below, physical_memory, size_class, Limit};
 use crate::real::Real;
 
 /// Smallest buffer worth keeping: 64 KiB of f32, about where glibc starts to `mmap`.
 const MIN_LEN: usize = 1 << 14;
 /// Most bytes kept (per precision).
 const MAX_BYTES: usize = 512 << 20;
+/// Most buffers kept of one size class (a training step frees a few dozen of one class at
+/// most; past that a class only grows with buffers nothing will ask for).
+const PER_CLASS: usize = 32;
 
-/// Free buffers of one element type, by length.
+/// The cap on live CPU tensor bytes (`Device::set_memory_limit`); physical memory by default.
+static LIMIT: Limit = Limit::unset();
+
+pub(crate) fn limit() -> u64 {
+    LIMIT.get(physical_memory)
+}
+
+pub(crate) fn set_limit(bytes: Option<u64>) {
+    LIMIT.set(bytes);
+}
+
+/// Free buffers of one element type, by size class.
 #[derive(Debug)]
 pub(crate) struct Bin<T> {
     free: BTreeMap<usize, Vec<Vec<T>>>,
@@ -43,62 +66,82 @@ fn lock<T>(m: &Mutex<Bin<T>>) -> std::sync::MutexGuard<'_, Bin<T>> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// A buffer of `len` zeros.
-pub(crate) fn zeroed<T: Real>(len: usize) -> Vec<T> {
-    match take::<T>(len) {
-        Some(mut v) => {
-            v.fill(T::zero());
-            v
-        }
-        None => vec![T::zero(); len],
-    }
+/// A buffer of `len` zeros for `op`.
+pub(crate) fn zeroed<T: Real>(op: &'static str, len: usize) -> Result<Vec<T>> {
+    let mut v = with_capacity(op, len)?;
+    v.resize(len, T::zero());
+    Ok(v)
 }
 
 /// An empty buffer with room for `len` elements, for kernels that push their output.
-pub(crate) fn with_capacity<T: Real>(len: usize) -> Vec<T> {
-    match take::<T>(len) {
-        Some(mut v) => {
-            v.clear();
-            v
-        }
-        None => Vec::with_capacity(len),
+pub(crate) fn with_capacity<T: Real>(op: &'static str, len: usize) -> Result<Vec<T>> {
+    let bytes = (len as u64).saturating_mul(size_of::<T>() as u64);
+    let oom = |why: String| Error::OutOfMemory { op, bytes, why };
+    let limit = limit();
+    let live = super::LIVE.load(Ordering::Relaxed);
+    if bytes > limit.saturating_sub(live) {
+        return Err(oom(format!(
+            "CPU tensors hold {live} bytes, and the CPU memory limit is {limit} bytes (the \
+             machine's memory unless set with Device::set_memory_limit)"
+        )));
     }
+    if let Some(mut v) = take::<T>(len) {
+        v.clear();
+        return Ok(v);
+    }
+    // A pooled length gets its whole class, so the buffer serves the class when it comes back.
+    let cap = match len >= MIN_LEN {
+        true => usize::try_from(size_class(len as u64)).unwrap_or(len),
+        false => len,
+    };
+    let mut v = Vec::new();
+    v.try_reserve_exact(cap)
+        .or_else(|_| v.try_reserve_exact(len))
+        .map_err(|_| oom("the system allocator refused".into()))?;
+    Ok(v)
 }
 
-/// A copy of `src` in a recycled buffer when one fits.
-pub(crate) fn copied<T: Real>(src: &[T]) -> Vec<T> {
-    let mut v = with_capacity(src.len());
+/// A copy of `src` for `op`, in a recycled buffer when one fits.
+pub(crate) fn copied<T: Real>(op: &'static str, src: &[T]) -> Result<Vec<T>> {
+    let mut v = with_capacity(op, src.len())?;
     v.extend_from_slice(src);
-    v
+    Ok(v)
 }
 
 fn take<T: Real>(len: usize) -> Option<Vec<T>> {
     if len < MIN_LEN {
         return None;
     }
+    let class = usize::try_from(size_class(len as u64)).ok()?;
     let mut bin = lock(T::bin());
-    let v = bin.free.get_mut(&len)?.pop()?;
-    bin.bytes -= len * size_of::<T>();
+    let v = bin.free.get_mut(&class)?.pop()?;
+    bin.bytes -= v.capacity() * size_of::<T>();
     bin.buffers -= 1;
     Some(v)
 }
 
-/// Keeps `v` for reuse if it is large enough and the bin has room; otherwise frees it.
-pub(crate) fn give_back<T: Real>(mut v: Vec<T>) {
-    // Keyed by capacity with the length set to it, so `take(len)` finds exactly `len` slots.
+/// Keeps `v` for reuse if it is large enough and there is room; otherwise frees it.
+pub(crate) fn give_back<T: Real>(v: Vec<T>) {
     let cap = v.capacity();
     if cap < MIN_LEN {
         return;
     }
+    // Filed under the largest class it can hold, so `take` finds room for any length of it.
+    let Ok(class) = usize::try_from(class_below(cap as u64)) else {
+        return;
+    };
     let bytes = cap * size_of::<T>();
     let mut bin = lock(T::bin());
     if bin.bytes + bytes > MAX_BYTES {
         return;
     }
-    v.resize(cap, T::zero());
+    let slot = bin.free.entry(class).or_default();
+    if slot.len() >= PER_CLASS {
+        return;
+    }
+    slot.push(v);
     bin.bytes += bytes;
     bin.buffers += 1;
-    bin.free.entry(cap).or_default().push(v);
 }
 
 /// (buffers, bytes) kept, over both precisions.

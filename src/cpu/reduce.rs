@@ -13,8 +13,11 @@ use crate::storage::{CrossEntropySpec, LineSpec};
 /// Reduces element `x[offset + (o*len + l)*inner + i]` over `l`, for every `(o, i)`; elements
 /// at flat index >= numel are skipped (a full reduction's ragged last row).
 // input (outer, len, inner) -> out (outer, inner)
-pub(super) fn reduce<T: Real>(x: &[T], s: &LineSpec, op: ReduceOp) -> Vec<T> {
-    let mut out = pool::zeroed(s.outer * s.inner);
+pub(super) fn reduce<T: Real>(x: &[T], s: &LineSpec, op: ReduceOp) -> Result<Vec<T>> {
+    let mut out = pool::zeroed(op.name(), s.outer * s.inner)?;
+    if out.is_empty() {
+        return Ok(out);
+    }
     let line = |o: usize, i: usize| -> T {
         let at = |l: usize| (o * s.len + l) * s.inner + i;
         let vals = (0..s.len)
@@ -55,15 +58,16 @@ pub(super) fn reduce<T: Real>(x: &[T], s: &LineSpec, op: ReduceOp) -> Vec<T> {
             .enumerate()
             .for_each(|(o, row)| fill(o, row));
     }
-    out
+    Ok(out)
 }
 
 /// Numerically stable softmax (or log-softmax) along `len`: the line's max is subtracted
 /// before `exp`, so ±1e4 inputs neither overflow nor vanish.
 // input (outer, len, inner) -> out (outer, len, inner)
-pub(super) fn softmax<T: Real>(x: &[T], s: &LineSpec, log: bool) -> Vec<T> {
+pub(super) fn softmax<T: Real>(x: &[T], s: &LineSpec, log: bool) -> Result<Vec<T>> {
     let (len, inner) = (s.len, s.inner);
-    let mut out = pool::zeroed(s.outer * len * inner);
+    let name = if log { "log_softmax" } else { "softmax" };
+    let mut out = pool::zeroed(name, s.outer * len * inner)?;
     let block = |o: usize, dst: &mut [T]| {
         let src = &x[s.offset + o * len * inner..][..len * inner];
         for i in 0..inner {
@@ -85,7 +89,7 @@ pub(super) fn softmax<T: Real>(x: &[T], s: &LineSpec, log: bool) -> Vec<T> {
         }
     };
     for_each_block(&mut out, s, block);
-    out
+    Ok(out)
 }
 
 /// The gradient of softmax (or log-softmax) along `len`, from the forward output `y` and the
@@ -93,9 +97,14 @@ pub(super) fn softmax<T: Real>(x: &[T], s: &LineSpec, log: bool) -> Vec<T> {
 ///   softmax:     dx = y * (g - sum(g * y))   (the Jacobian is diag(y) - y yᵀ)
 ///   log_softmax: dx = g - exp(y) * sum(g)    (the Jacobian is I - softmax 1ᵀ)
 // y (outer, len, inner), g (outer, len, inner) -> dx (outer, len, inner)
-pub(super) fn softmax_backward<T: Real>(y: &[T], g: &[T], s: &LineSpec, log: bool) -> Vec<T> {
+pub(super) fn softmax_backward<T: Real>(
+    y: &[T],
+    g: &[T],
+    s: &LineSpec,
+    log: bool,
+) -> Result<Vec<T>> {
     let (len, inner) = (s.len, s.inner);
-    let mut out = pool::zeroed(s.outer * len * inner);
+    let mut out = pool::zeroed("softmax_backward", s.outer * len * inner)?;
     let block = |o: usize, dst: &mut [T]| {
         let ys = &y[s.offset + o * len * inner..][..len * inner];
         let gs = &g[o * len * inner..][..len * inner];
@@ -118,13 +127,16 @@ pub(super) fn softmax_backward<T: Real>(y: &[T], g: &[T], s: &LineSpec, log: boo
         }
     };
     for_each_block(&mut out, s, block);
-    out
+    Ok(out)
 }
 
 /// Calls `block(o, dst)` for each `[len, inner]` block `o` of `out`, spread over cores when
 /// the work is large.
 fn for_each_block<T: Real>(out: &mut [T], s: &LineSpec, block: impl Fn(usize, &mut [T]) + Sync) {
     let size = (s.len * s.inner).max(1);
+    if out.is_empty() {
+        return;
+    }
     if out.len() >= PAR_THRESHOLD && s.outer > 1 {
         out.par_chunks_mut(size)
             .enumerate()
@@ -144,8 +156,8 @@ pub(super) fn cross_entropy<T: Real>(
     s: &CrossEntropySpec,
 ) -> Result<(Vec<T>, Vec<T>)> {
     let c = s.classes;
-    let mut loss = pool::zeroed(s.rows);
-    let mut lse = pool::zeroed(s.rows);
+    let mut loss = pool::zeroed("cross_entropy", s.rows)?;
+    let mut lse = pool::zeroed("cross_entropy", s.rows)?;
     let smooth = f64::from(s.smoothing);
     for (i, row) in x.chunks_exact(c).take(s.rows).enumerate() {
         let t = super::check_index("cross_entropy", target[i], 1, c)?;
@@ -154,7 +166,12 @@ pub(super) fn cross_entropy<T: Real>(
         let total: f64 = row.iter().map(|v| v.to_f64()).sum();
         let l = max + sum.ln();
         lse[i] = T::from_f64(l);
-        loss[i] = T::from_f64(l - (1.0 - smooth) * row[t].to_f64() - smooth / c as f64 * total);
+        // The smoothing term only with smoothing: 0 * (-inf) would make a -inf logit's loss NaN.
+        let spread = match smooth {
+            0.0 => 0.0,
+            _ => smooth / c as f64 * total,
+        };
+        loss[i] = T::from_f64(l - (1.0 - smooth) * row[t].to_f64() - spread);
     }
     Ok((loss, lse))
 }
@@ -168,7 +185,7 @@ pub(super) fn cross_entropy_backward<T: Real>(
     s: &CrossEntropySpec,
 ) -> Result<Vec<T>> {
     let c = s.classes;
-    let mut out = pool::zeroed(s.rows * c);
+    let mut out = pool::zeroed("cross_entropy", s.rows * c)?;
     let (keep, spread) = (
         T::from_f32(1.0 - s.smoothing),
         T::from_f64(f64::from(s.smoothing) / c as f64),

@@ -7,7 +7,7 @@
 use std::io::Read;
 use std::path::Path;
 
-use flate2::read::GzDecoder;
+use flate2::read::MultiGzDecoder;
 
 use crate::error::{Error, Result};
 
@@ -47,8 +47,10 @@ pub(crate) fn read(path: &Path, rank: usize) -> Result<Idx> {
         n
     };
     let gz = peeked == 2 && head == [0x1f, 0x8b];
+    // Every member of a multi-member gzip file (valid, and what some tools write), not only
+    // the first.
     let mut reader: Box<dyn Read> = if gz {
-        Box::new(GzDecoder::new(file))
+        Box::new(MultiGzDecoder::new(file))
     } else {
         Box::new(file)
     };

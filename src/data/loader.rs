@@ -57,6 +57,7 @@ impl<'a> DataLoader<'a> {
                 "batch size must be at least 1",
             ));
         }
+        set.validate().map_err(|e| e.in_op("DataLoader"))?;
         let mut loader = DataLoader {
             set,
             batch_size,
@@ -172,7 +173,11 @@ impl Iterator for Batches<'_, '_> {
         let picks = &self.order[self.next..self.next + b];
         self.next += b;
         let (set, px) = (l.set, l.set.pixels());
-        let mut images = Vec::with_capacity(b * px);
+        // From the CPU pool when the batch lives on the CPU, so batches recycle one buffer.
+        let mut images = match crate::tensor::host_buffer(&l.device, "DataLoader", b * px) {
+            Ok(v) => v,
+            Err(e) => return Some(Err(e)),
+        };
         let mut labels = Vec::with_capacity(b);
         for &i in picks {
             let src = &set.images[i * px..(i + 1) * px];
@@ -190,7 +195,7 @@ impl Iterator for Batches<'_, '_> {
                 labels: Tensor::from_vec(labels, &[b], &l.device)?,
             })
         };
-        Some(batch())
+        Some(batch().map_err(|e| e.in_op("DataLoader")))
     }
 }
 

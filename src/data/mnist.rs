@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::idx::{self, file_error};
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// The four files, by split: (images, labels).
 const FILES: [(&str, &str); 2] = [
@@ -37,9 +37,46 @@ impl ImageSet {
         self.height * self.width
     }
 
+    /// Checks that the fields agree: `images` holds `height * width` bytes per label, both
+    /// sizes are at least 1, and every label is below `classes`. The fields are public, so a
+    /// set built by hand is checked here (the loaders and `DataLoader::new` call it) rather than
+    /// failing mid-epoch.
+    pub fn validate(&self) -> Result<()> {
+        let op = "ImageSet";
+        let (h, w, n) = (self.height, self.width, self.labels.len());
+        let want = h.checked_mul(w).and_then(|px| px.checked_mul(n));
+        if h == 0 || w == 0 || want != Some(self.images.len()) {
+            return Err(Error::invalid(
+                op,
+                format!(
+                    "{} image bytes do not hold {n} images of {h} x {w} (one per label)",
+                    self.images.len()
+                ),
+            ));
+        }
+        if let Some((i, &l)) = self
+            .labels
+            .iter()
+            .enumerate()
+            .find(|(_, &l)| usize::from(l) >= self.classes)
+        {
+            return Err(Error::invalid(
+                op,
+                format!(
+                    "label {l} of image {i} is not below classes {}",
+                    self.classes
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// The first `n` images (all of them if there are fewer): `--limit` for quick runs.
     pub fn take(&self, n: usize) -> ImageSet {
-        let n = n.min(self.len());
+        // Never past the images either, should the fields disagree (`validate` reports that).
+        let n = n
+            .min(self.len())
+            .min(self.images.len() / self.pixels().max(1));
         ImageSet {
             images: self.images[..n * self.pixels()].to_vec(),
             labels: self.labels[..n].to_vec(),

@@ -11,9 +11,10 @@ use bytemuck::Pod;
 use super::grid;
 use super::kernels::{Kernel, PipelineCache};
 use super::params::FAULT_OPS;
-use super::pool::{size_class, Pool};
+use super::pool::Pool;
 use crate::device::{DeviceInfo, DeviceKind};
 use crate::error::{Error, Result};
+use crate::memory::{size_class, Limit};
 
 /// Bytes of uniform parameters one submit can carry; a fuller ring triggers a submit.
 const PARAM_RING: u64 = 256 * 1024;
@@ -29,6 +30,9 @@ pub(crate) struct GpuContext {
     pub limits: wgpu::Limits,
     state: Mutex<State>,
     pool: Mutex<Pool>,
+    /// `Device::set_memory_limit`: a cap on live bytes (none by default; the driver reports
+    /// when memory runs out).
+    pub memory_limit: Limit,
     /// Uncaptured wgpu errors and device loss, reported at the next sync point.
     errors: Arc<Mutex<Vec<String>>>,
     fault: wgpu::Buffer,
@@ -219,6 +223,7 @@ impl GpuContext {
                 pipelines: PipelineCache::default(),
             }),
             pool: Mutex::new(Pool::default()),
+            memory_limit: Limit::unset(),
             errors,
             fault,
             subgroups_of_8,
@@ -259,6 +264,18 @@ impl GpuContext {
             });
         }
         let class = size_class(bytes).min(limit).max(4);
+        let cap = self.memory_limit.get(|| u64::MAX);
+        let live = lock(&self.pool).live_bytes;
+        if class > cap.saturating_sub(live) {
+            return Err(Error::OutOfMemory {
+                op,
+                bytes,
+                why: format!(
+                    "this GPU's tensors hold {live} bytes, and its memory limit \
+                     (Device::set_memory_limit) is {cap} bytes"
+                ),
+            });
+        }
         if let Some(buf) = lock(&self.pool).take(class) {
             return Ok((buf, true));
         }

@@ -113,12 +113,13 @@ impl IndexParams {
 }
 
 /// Op names carried through the GPU fault word (see `shaders/index.wgsl`).
-pub const FAULT_OPS: [&str; 5] = [
+pub const FAULT_OPS: [&str; 6] = [
     "unknown",
     "gather",
     "index_select",
     "one_hot",
     "cross_entropy",
+    "nll",
 ];
 
 fn fault_code(op: &str) -> u32 {

@@ -4,15 +4,6 @@
 
 use std::collections::HashMap;
 
-/// Rounds `bytes` up to a size class: 256 B minimum, then four classes per power of two, so at
-/// most 25 % of a buffer is slack.
-pub fn size_class(bytes: u64) -> u64 {
-    let b = bytes.max(256);
-    let top = 63 - b.leading_zeros(); // floor(log2(b))
-    let step = 1u64 << (top.saturating_sub(2));
-    b.div_ceil(step) * step
-}
-
 /// Free buffers by size class, and the counters behind `memory_stats`.
 #[derive(Default)]
 pub struct Pool {
@@ -53,24 +44,5 @@ impl Pool {
         self.free.clear();
         self.pooled_bytes = 0;
         self.pooled_buffers = 0;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::size_class;
-
-    #[test]
-    fn classes_round_up_by_at_most_a_quarter() {
-        assert_eq!(size_class(1), 256);
-        assert_eq!(size_class(256), 256);
-        assert_eq!(size_class(257), 320);
-        for b in [1000u64, 4097, 1 << 20, (1 << 20) + 1, 123_456_789] {
-            let c = size_class(b);
-            assert!(
-                c >= b && (c as f64) <= b as f64 * 1.25 + 256.0,
-                "{b} -> {c}"
-            );
-        }
     }
 }

@@ -35,7 +35,8 @@ pub struct Linear {
 impl Linear {
     /// PyTorch's init: weight and bias `U(-1/√in, 1/√in)`.
     pub fn new(inputs: usize, outputs: usize, bias: bool, device: &Device) -> Result<Linear> {
-        let (w, b) = with_global(|g| init::default_layer(&[outputs, inputs], bias, g, device))?;
+        let (w, b) = with_global(|g| init::default_layer(&[outputs, inputs], bias, g, device))
+            .map_err(|e| e.in_op("Linear"))?;
         Ok(Linear {
             weight: Parameter::new(w),
             bias: b.map(Parameter::new),
@@ -95,7 +96,8 @@ impl Conv2d {
             ));
         }
         let shape = [outputs, inputs / g, kernel, kernel];
-        let (w, b) = with_global(|gen| init::default_layer(&shape, bias, gen, device))?;
+        let (w, b) = with_global(|gen| init::default_layer(&shape, bias, gen, device))
+            .map_err(|e| e.in_op("Conv2d"))?;
         Ok(Conv2d {
             weight: Parameter::new(w),
             bias: b.map(Parameter::new),
@@ -151,7 +153,10 @@ pub struct Flatten;
 impl Module for Flatten {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         match x.shape().first() {
-            Some(&n) => x.reshape(&[n, x.numel() / n.max(1)]),
+            // The product of the other axes, not numel / n: [0, 3, 4] flattens to [0, 12].
+            Some(&n) => x
+                .reshape(&[n, x.shape()[1..].iter().product()])
+                .map_err(|e| e.in_op("Flatten")),
             None => Err(Error::invalid("Flatten", "cannot flatten a 0-D tensor")),
         }
     }

@@ -247,7 +247,7 @@ pub fn nll(input: &Tensor, target: &Tensor, reduction: Reduction) -> Result<Tens
             ),
         ));
     }
-    let picked = input.gather(1, &target.unsqueeze(1)?)?.squeeze(1)?;
+    let picked = input.gather_as(op, 1, &target.unsqueeze(1)?)?.squeeze(1)?;
     reduce(picked.neg()?, reduction)
 }
 

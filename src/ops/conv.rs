@@ -9,6 +9,7 @@ use super::same_device;
 use crate::autograd::{record, untracked, BackOp};
 use crate::error::{Error, Result};
 use crate::op::Activation;
+use crate::shape::checked_numel;
 use crate::storage::Window2d;
 use crate::tensor::Tensor;
 
@@ -118,12 +119,14 @@ fn image_dims(op: &'static str, what: &str, t: &Tensor) -> Result<[usize; 4]> {
     }
 }
 
-/// The windows of `kernel` over an `[n, c, h, w]` image, or an error naming the values.
+/// The windows of `kernel` over an `[n, c, h, w]` image, or an error naming the values. All
+/// size arithmetic is checked: a padding, stride or dilation near `usize::MAX` is an error
+/// naming it, never a wrapped size.
 pub(crate) fn windows(
     op: &'static str,
     [n, c, h, w]: [usize; 4],
     kernel: [usize; 2],
-    stride: [usize; 2],
+    mut stride: [usize; 2],
     pad: [usize; 2],
     dilation: [usize; 2],
 ) -> Result<Window2d> {
@@ -140,8 +143,27 @@ pub(crate) fn windows(
             ));
         }
         let size = [h, w][a];
-        let reach = dilation[a] * (kernel[a] - 1) + 1;
-        let padded = size + 2 * pad[a];
+        let reach = dilation[a]
+            .checked_mul(kernel[a] - 1)
+            .and_then(|r| r.checked_add(1))
+            .ok_or_else(|| {
+                Error::invalid(
+                    op,
+                    format!(
+                        "kernel {kernel:?} with dilation {dilation:?} spans more than {} elements",
+                        usize::MAX
+                    ),
+                )
+            })?;
+        let padded = pad[a]
+            .checked_mul(2)
+            .and_then(|p| p.checked_add(size))
+            .ok_or_else(|| {
+                Error::invalid(
+                    op,
+                    format!("padding {pad:?} is too large: the padded {axis} overflows usize"),
+                )
+            })?;
         if reach > padded {
             return Err(Error::invalid(
                 op,
@@ -153,8 +175,13 @@ pub(crate) fn windows(
             ));
         }
         out[a] = (padded - reach) / stride[a] + 1;
+        if out[a] == 1 {
+            // One window: the stride is never taken, so any stride gives this geometry
+            // (and a huge one need not fit the GPU's 32-bit parameters).
+            stride[a] = 1;
+        }
     }
-    Ok(Window2d {
+    let win = Window2d {
         n,
         c,
         size: [h, w],
@@ -163,7 +190,20 @@ pub(crate) fn windows(
         pad,
         dilation,
         out,
-    })
+    };
+    // Every buffer the geometry implies (image, columns, output) must have a countable size.
+    let cols = [n, c, kernel[0], kernel[1], out[0], out[1]];
+    if checked_numel(op, &cols).is_err() {
+        return Err(Error::invalid(
+            op,
+            format!(
+                "input [{n}, {c}, {h}, {w}] with kernel {kernel:?}, stride {stride:?}, padding \
+                 {pad:?} and dilation {dilation:?} gives {out:?} windows, too many elements to \
+                 hold"
+            ),
+        ));
+    }
+    Ok(win)
 }
 
 /// The `groups` checks shared by the convolutions, for `c` input channels.
@@ -351,6 +391,18 @@ impl Tensor {
         o: &Conv2dOptions,
         act: Activation,
     ) -> Result<Tensor> {
+        self.conv2d_as_impl(op, weight, bias, o, act)
+            .map_err(|e| e.in_op(op))
+    }
+
+    fn conv2d_as_impl(
+        &self,
+        op: &'static str,
+        weight: &Tensor,
+        bias: Option<&Tensor>,
+        o: &Conv2dOptions,
+        act: Activation,
+    ) -> Result<Tensor> {
         let mut operands = vec![self, weight];
         operands.extend(bias);
         same_device(op, &operands)?;
@@ -414,6 +466,16 @@ impl Tensor {
         bias: Option<&Tensor>,
         o: &Conv2dOptions,
     ) -> Result<Tensor> {
+        self.conv_transpose2d_impl(weight, bias, o)
+            .map_err(|e| e.in_op("conv_transpose2d"))
+    }
+
+    fn conv_transpose2d_impl(
+        &self,
+        weight: &Tensor,
+        bias: Option<&Tensor>,
+        o: &Conv2dOptions,
+    ) -> Result<Tensor> {
         let op = "conv_transpose2d";
         let mut operands = vec![self, weight];
         operands.extend(bias);
@@ -463,11 +525,32 @@ impl Tensor {
                 ));
             }
             // (in - 1) s + d (k - 1) + output_padding + 1, less the padding on both sides
-            let full = [h, w][a]
-                .checked_sub(1)
-                .map(|last| last * s + d * (k - 1) + op_ + 1);
-            size[a] = match full {
-                Some(f) if f > 2 * p => f - 2 * p,
+            let full = [h, w][a].checked_sub(1).map(|last| {
+                last.checked_mul(s)
+                    .zip(d.checked_mul(k - 1))
+                    .and_then(|(a, b)| a.checked_add(b)?.checked_add(op_ + 1))
+            });
+            let Some(full) = full.map(|f| {
+                f.ok_or_else(|| {
+                    Error::invalid(
+                        op,
+                        format!(
+                            "stride {:?}, dilation {:?} and kernel [{kh}, {kw}] over input {:?} \
+                             give an output size that overflows usize",
+                            o.stride,
+                            o.dilation,
+                            self.shape()
+                        ),
+                    )
+                })
+            }) else {
+                return Err(Error::invalid(
+                    op,
+                    format!("input {:?} is empty along axis {}", self.shape(), a + 2),
+                ));
+            };
+            size[a] = match full? {
+                f if f / 2 > p || (f / 2 == p && f % 2 == 1) => f - 2 * p,
                 _ => {
                     return Err(Error::invalid(
                         op,
@@ -480,6 +563,19 @@ impl Tensor {
                     ))
                 }
             };
+        }
+        if checked_numel(op, &[n, out_c, size[0], size[1]]).is_err() {
+            return Err(Error::invalid(
+                op,
+                format!(
+                    "input {:?} with stride {:?}, padding {:?} and dilation {:?} gives an output \
+                     of {size:?} pixels, too many elements to hold",
+                    self.shape(),
+                    o.stride,
+                    o.padding,
+                    o.dilation
+                ),
+            ));
         }
         // The conv whose input gradient this is: output `size`, windows `[h, w]`.
         let win = Window2d {
@@ -511,6 +607,16 @@ impl Tensor {
     /// 1-D convolution: input `[n, c, l]`, weight `[o, c / groups, k]`, optional bias `[o]`;
     /// output `[n, o, ol]`. Runs as a conv2d over `[n, c, 1, l]`.
     pub fn conv1d(
+        &self,
+        weight: &Tensor,
+        bias: Option<&Tensor>,
+        options: &Conv1dOptions,
+    ) -> Result<Tensor> {
+        self.conv1d_impl(weight, bias, options)
+            .map_err(|e| e.in_op("conv1d"))
+    }
+
+    fn conv1d_impl(
         &self,
         weight: &Tensor,
         bias: Option<&Tensor>,

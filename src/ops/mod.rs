@@ -13,7 +13,7 @@ pub use pool::Pool2dOptions;
 use crate::autograd::{record, untracked, BackOp};
 use crate::error::{Error, Result};
 use crate::op::{Activation, BinaryOp, ReduceOp, UnaryOp};
-use crate::shape::{broadcast_shapes, collapse, normalize_axis, Layout};
+use crate::shape::{broadcast_shapes, collapse, fits_kernel, normalize_axis, Layout};
 use crate::storage::{Elementwise, GatherSpec, LineSpec, MatOperand, MatmulSpec, Storage, Strided};
 use crate::tensor::Tensor;
 
@@ -60,8 +60,12 @@ macro_rules! binary_ops {
 
 impl Tensor {
     pub(crate) fn unary(&self, op: UnaryOp, name: &'static str) -> Result<Tensor> {
+        if !fits_kernel(&[self.layout()]) {
+            return self.contiguous()?.unary(op, name);
+        }
         let spec = Strided::new(name, &[self.layout()])?;
-        let s = Storage::elementwise(&[self.storage()], &spec, Elementwise::Unary(op), name)?;
+        let s = Storage::elementwise(&[self.storage()], &spec, Elementwise::Unary(op), name)
+            .map_err(|e| e.in_op(name))?;
         let out = Tensor::from_storage(s, self.shape(), self.device());
         Ok(record(
             out.clone(),
@@ -79,13 +83,19 @@ impl Tensor {
         let shape = broadcast_shapes(name, self.shape(), rhs.shape())?;
         let la = self.layout().broadcast_to(name, &shape)?;
         let lb = rhs.layout().broadcast_to(name, &shape)?;
+        if !fits_kernel(&[&la, &lb]) {
+            // Too many axes to walk together: copy both operands dense first.
+            let a = self.broadcast_to(&shape)?.contiguous()?;
+            return a.binary(&rhs.broadcast_to(&shape)?.contiguous()?, op);
+        }
         let spec = Strided::new(name, &[&la, &lb])?;
         let s = Storage::elementwise(
             &[self.storage(), rhs.storage()],
             &spec,
             Elementwise::Binary(op),
             name,
-        )?;
+        )
+        .map_err(|e| e.in_op(name))?;
         let out = Tensor::from_storage(s, &shape, self.device());
         Ok(record(
             out.clone(),
@@ -189,6 +199,10 @@ impl Tensor {
             .iter()
             .map(|t| t.layout().broadcast_to("where_", &shape))
             .collect::<Result<_>>()?;
+        if !fits_kernel(&[&ls[0], &ls[1], &ls[2]]) {
+            let dense = |t: &Tensor| t.broadcast_to(&shape)?.contiguous();
+            return Tensor::where_(&dense(cond)?, &dense(a)?, &dense(b)?);
+        }
         let spec = Strided::new("where_", &[&ls[0], &ls[1], &ls[2]])?;
         let s = Storage::elementwise(
             &[cond.storage(), a.storage(), b.storage()],
@@ -359,7 +373,8 @@ impl Tensor {
     }
 
     fn reduce_axis(&self, axis: isize, keepdim: bool, op: ReduceOp) -> Result<Tensor> {
-        let out = untracked(|| self.reduce_axis_impl(axis, keepdim, op))?;
+        let out = untracked(|| self.reduce_axis_impl(axis, keepdim, op))
+            .map_err(|e| e.in_op(op.name()))?;
         let ax = normalize_axis(op.name(), axis, self.rank().max(1))?;
         Ok(record(
             out.clone(),
@@ -375,7 +390,7 @@ impl Tensor {
 
     fn reduce_axis_impl(&self, axis: isize, keepdim: bool, op: ReduceOp) -> Result<Tensor> {
         let (x, shape, ax, spec) = self.lines(op.name(), axis)?;
-        check_reducible(op.name(), op, spec.len, &shape)?;
+        check_reducible(op.name(), op, spec.len, &shape, Some(ax))?;
         let s = x.storage().reduce(&spec, op)?;
         let mut out = shape;
         if keepdim {
@@ -391,7 +406,7 @@ impl Tensor {
 
     /// Reduces every element to a 0-D tensor.
     fn reduce_all(&self, op: ReduceOp) -> Result<Tensor> {
-        let out = untracked(|| self.reduce_all_impl(op))?;
+        let out = untracked(|| self.reduce_all_impl(op)).map_err(|e| e.in_op(op.name()))?;
         Ok(record(
             out.clone(),
             BackOp::Reduce {
@@ -406,9 +421,22 @@ impl Tensor {
 
     fn reduce_all_impl(&self, op: ReduceOp) -> Result<Tensor> {
         let name = op.name();
+        let repeated = |(&d, &s): (&usize, &usize)| s == 0 && d > 1;
+        if op == ReduceOp::Sum && self.shape().iter().zip(self.strides()).any(repeated) {
+            // A broadcast (expanded) view: sum one copy of each repeated axis and scale,
+            // rather than copy out every repeat (a [2^22, 2^22] expand of one value is 64 TiB).
+            let (mut x, mut copies) = (self.clone(), 1.0f64);
+            for (a, (&d, &s)) in self.shape().iter().zip(self.strides()).enumerate() {
+                if repeated((&d, &s)) {
+                    x = x.narrow(a as isize, 0, 1)?;
+                    copies *= d as f64;
+                }
+            }
+            return x.reduce_all_impl(op)?.mul_scalar(copies as f32);
+        }
         let x = self.contiguous()?;
         let n = x.numel();
-        check_reducible(name, op, n, x.shape())?;
+        check_reducible(name, op, n, x.shape(), None)?;
         let offset = x.layout().offset();
         let one_line = LineSpec {
             offset,
@@ -458,11 +486,15 @@ impl Tensor {
     /// Mean along `axis`.
     pub fn mean(&self, axis: isize, keepdim: bool) -> Result<Tensor> {
         let len = self.axis_len("mean", axis)?;
-        self.sum(axis, keepdim)?.mul_scalar(1.0 / len as f32)
+        self.sum(axis, keepdim)
+            .and_then(|s| s.mul_scalar(1.0 / len as f32))
+            .map_err(|e| e.in_op("mean"))
     }
     /// Mean of all elements (0-D).
     pub fn mean_all(&self) -> Result<Tensor> {
-        self.sum_all()?.mul_scalar(1.0 / self.numel() as f32)
+        self.sum_all()
+            .and_then(|s| s.mul_scalar(1.0 / self.numel() as f32))
+            .map_err(|e| e.in_op("mean_all"))
     }
     /// Maximum along `axis` (NaN if the line holds a NaN).
     pub fn max(&self, axis: isize, keepdim: bool) -> Result<Tensor> {
@@ -524,7 +556,8 @@ impl Tensor {
             let (x, _, ax, spec) = self.lines(name, axis)?;
             let s = x.storage().softmax(&spec, log)?;
             Ok((Tensor::from_storage(s, self.shape(), self.device()), ax))
-        })?;
+        })
+        .map_err(|e| e.in_op(name))?;
         Ok(record(
             out.clone(),
             BackOp::Softmax {
@@ -602,8 +635,19 @@ impl Tensor {
     /// `out[i][j] = self[index[i][j]][j]` for `axis = 0` (and likewise for other axes), as
     /// `torch.gather`: `index` has the same rank, and no larger size off `axis`.
     pub fn gather(&self, axis: isize, index: &Tensor) -> Result<Tensor> {
-        same_device("gather", &[self, index])?;
-        let ax = normalize_axis("gather", axis, self.rank())?;
+        self.gather_as("gather", axis, index)
+    }
+
+    /// [`Tensor::gather`] reporting its errors (on the GPU, its out-of-range indices too) as
+    /// `op`, for ops built on it (`nll`).
+    pub(crate) fn gather_as(
+        &self,
+        op: &'static str,
+        axis: isize,
+        index: &Tensor,
+    ) -> Result<Tensor> {
+        same_device(op, &[self, index])?;
+        let ax = normalize_axis(op, axis, self.rank())?;
         let fits = index.rank() == self.rank()
             && index
                 .shape()
@@ -613,7 +657,7 @@ impl Tensor {
                 .all(|(d, (&i, &s))| d == ax || i <= s);
         if !fits {
             return Err(Error::ShapeMismatch {
-                op: "gather",
+                op,
                 lhs: self.shape().to_vec(),
                 rhs: index.shape().to_vec(),
                 why: format!(
@@ -622,7 +666,15 @@ impl Tensor {
             });
         }
         let out_shape = index.shape().to_vec();
-        let out = self.gather_impl("gather", ax, index, index.layout(), out_shape)?;
+        let dense;
+        let index = match fits_kernel(&[index.layout()]) {
+            true => index,
+            false => {
+                dense = index.contiguous()?;
+                &dense
+            }
+        };
+        let out = self.gather_impl(op, ax, index, index.layout(), out_shape)?;
         Ok(record(
             out,
             BackOp::Gather {
@@ -647,6 +699,13 @@ impl Tensor {
         let axis_stride = strides[ax];
         strides[ax] = 0;
         let input = Layout::from_parts(out_shape.clone(), strides, self.layout().offset());
+        if !fits_kernel(&[&input, idx]) && !self.is_contiguous() {
+            // A dense input merges all but `axis`; the index (dense, or `index_select`'s
+            // one-axis view) then merges with it.
+            return self
+                .contiguous()?
+                .gather_impl(op, ax, index, idx, out_shape);
+        }
         let spec = GatherSpec {
             strided: Strided::new(op, &[&input, idx])?,
             axis: ax,
@@ -662,9 +721,14 @@ impl Tensor {
         if classes == 0 {
             return Err(Error::invalid("one_hot", "classes must be at least 1"));
         }
+        let shape: Vec<usize> = self.shape().iter().copied().chain([classes]).collect();
+        let numel = crate::shape::checked_numel("one_hot", &shape)?;
+        crate::tensor::check_fits(self.device(), "one_hot", numel)?;
+        if !fits_kernel(&[self.layout()]) {
+            return self.contiguous()?.one_hot(classes);
+        }
         let spec = Strided::new("one_hot", &[self.layout()])?;
         let s = self.storage().one_hot(&spec, classes)?;
-        let shape: Vec<usize> = self.shape().iter().copied().chain([classes]).collect();
         Ok(Tensor::from_storage(s, &shape, self.device()))
     }
 
@@ -695,14 +759,22 @@ impl Tensor {
             out_shape[ax] += t.shape()[ax];
         }
         let dst = Layout::contiguous(&out_shape);
+        let mut regions = Vec::with_capacity(tensors.len());
+        let mut sources = Vec::with_capacity(tensors.len());
         let mut start = 0;
-        let mut parts = Vec::with_capacity(tensors.len());
-        for t in tensors {
+        for t in tensors.iter().filter(|t| t.numel() > 0) {
             let region = dst.narrowed("cat", ax, start, t.shape()[ax])?;
             start += t.shape()[ax];
-            if t.numel() > 0 {
-                parts.push((t.storage(), Strided::new("cat", &[&region, t.layout()])?));
-            }
+            // A part with more axes than the copy kernel walks is made dense first.
+            sources.push(match fits_kernel(&[&region, t.layout()]) {
+                true => (*t).clone(),
+                false => t.contiguous()?,
+            });
+            regions.push(region);
+        }
+        let mut parts = Vec::with_capacity(sources.len());
+        for (t, region) in sources.iter().zip(&regions) {
+            parts.push((t.storage(), Strided::new("cat", &[region, t.layout()])?));
         }
         let numel = out_shape.iter().product();
         let out = match parts.is_empty() {
@@ -736,7 +808,7 @@ impl Tensor {
             .iter()
             .map(|t| t.unsqueeze(ax))
             .collect::<Result<_>>()?;
-        Tensor::cat(&parts.iter().collect::<Vec<_>>(), ax)
+        Tensor::cat(&parts.iter().collect::<Vec<_>>(), ax).map_err(|e| e.in_op("stack"))
     }
 
     // ---- checks ----
@@ -755,11 +827,21 @@ impl Tensor {
     }
 }
 
-fn check_reducible(name: &'static str, op: ReduceOp, len: usize, shape: &[usize]) -> Result<()> {
+fn check_reducible(
+    name: &'static str,
+    op: ReduceOp,
+    len: usize,
+    shape: &[usize],
+    axis: Option<usize>,
+) -> Result<()> {
     if len == 0 && op != ReduceOp::Sum {
+        let what = match axis {
+            Some(a) => format!("axis {a}, which is empty in shape {shape:?}"),
+            None => format!("a tensor with no elements (shape {shape:?})"),
+        };
         return Err(Error::invalid(
             name,
-            format!("cannot reduce an empty axis (shape {shape:?})"),
+            format!("cannot reduce {what}: it has no {name} (as in PyTorch)"),
         ));
     }
     if matches!(op, ReduceOp::ArgMax | ReduceOp::ArgMin) && len > MAX_F32_INDEX {

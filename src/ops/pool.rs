@@ -72,6 +72,11 @@ impl Tensor {
     /// Max pooling and, per output, the index `y * w + x` of the maximum within its plane
     /// (as f32; PyTorch's `return_indices=True`).
     pub fn max_pool2d_with_indices(&self, options: &Pool2dOptions) -> Result<(Tensor, Tensor)> {
+        self.max_pool2d_with_indices_impl(options)
+            .map_err(|e| e.in_op("max_pool2d"))
+    }
+
+    fn max_pool2d_with_indices_impl(&self, options: &Pool2dOptions) -> Result<(Tensor, Tensor)> {
         let win = self.pool_windows("max_pool2d", options)?;
         if win.size[0] * win.size[1] > MAX_PLANE {
             return Err(Error::invalid(
@@ -94,6 +99,11 @@ impl Tensor {
     /// Average pooling over `[n, c, h, w]`; padding counts as zeros in each window's mean
     /// (PyTorch's default `count_include_pad=True`).
     pub fn avg_pool2d(&self, options: &Pool2dOptions) -> Result<Tensor> {
+        self.avg_pool2d_impl(options)
+            .map_err(|e| e.in_op("avg_pool2d"))
+    }
+
+    fn avg_pool2d_impl(&self, options: &Pool2dOptions) -> Result<Tensor> {
         let win = self.pool_windows("avg_pool2d", options)?;
         Ok(self.pool(&win, PoolKind::Avg)?.0)
     }
@@ -101,6 +111,11 @@ impl Tensor {
     /// Average pooling to a fixed `[oh, ow]` whatever the input size: window `i` along an axis
     /// of `size` covers `floor(i * size / oh) .. ceil((i + 1) * size / oh)`.
     pub fn adaptive_avg_pool2d(&self, output_size: [usize; 2]) -> Result<Tensor> {
+        self.adaptive_avg_pool2d_impl(output_size)
+            .map_err(|e| e.in_op("adaptive_avg_pool2d"))
+    }
+
+    fn adaptive_avg_pool2d_impl(&self, output_size: [usize; 2]) -> Result<Tensor> {
         let op = "adaptive_avg_pool2d";
         let [n, c, h, w] = pool_dims(op, self)?;
         if output_size.contains(&0) {
@@ -129,7 +144,7 @@ impl Tensor {
 
     fn pool_windows(&self, op: &'static str, o: &Pool2dOptions) -> Result<Window2d> {
         let dims = pool_dims(op, self)?;
-        if (0..2).any(|a| 2 * o.padding[a] > o.kernel[a]) {
+        if (0..2).any(|a| o.padding[a] > o.kernel[a] / 2) {
             return Err(Error::invalid(
                 op,
                 format!(

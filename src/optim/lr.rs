@@ -11,7 +11,7 @@
 //! let sched = SequentialLr::new(vec![Box::new(warmup), Box::new(cosine)], vec![5])?;
 //! assert!((sched.lr(0) - 0.01).abs() < 1e-7);
 //! assert!((sched.lr(5) - 0.1).abs() < 1e-7);
-//! // In a training loop: `opt.set_lr(sched.lr(step))` before each step.
+//! // In a training loop: `opt.set_lr(sched.lr(step))?` before each step.
 //! # Ok::<(), ferrograd::Error>(())
 //! ```
 
@@ -20,7 +20,7 @@ use std::f64::consts::PI;
 use super::check_hyper;
 use crate::error::{Error, Result};
 
-/// A learning rate for each step. Set it on an optimizer with `opt.set_lr(s.lr(step))`.
+/// A learning rate for each step. Set it on an optimizer with `opt.set_lr(s.lr(step))?`.
 pub trait Schedule: Send + Sync {
     fn lr(&self, step: usize) -> f32;
 }

@@ -48,7 +48,11 @@ pub trait Optimizer {
     /// The learning rate the next step uses.
     fn lr(&self) -> f32;
     /// Sets the learning rate (what a [`Schedule`] drives).
-    fn set_lr(&mut self, lr: f32);
+    ///
+    /// # Errors
+    /// `InvalidArgument` for a rate that is NaN, infinite or negative (a schedule driven past
+    /// what f32 holds, say); the rate is left unchanged then.
+    fn set_lr(&mut self, lr: f32) -> Result<()>;
     /// The optimizer's state, named `"{index}.{buffer}"` with PyTorch's buffer names
     /// (`"0.exp_avg"`, `"3.momentum_buffer"`) plus `"{index}.step"`, one entry per parameter
     /// that has stepped. Tensors are shaped like their parameter; save them with
@@ -58,6 +62,9 @@ pub trait Optimizer {
     /// buffers and wrong shapes are all listed in one error, and nothing changes then.
     fn load_state_dict(&mut self, state: &[(String, Tensor)]) -> Result<()>;
 }
+
+/// The largest step count a state dict may hold: saved as f32, exact up to 2^24.
+const MAX_STEP: f32 = 16_777_216.0;
 
 /// One parameter and its optimizer state: `[rows, numel]` once it has stepped.
 struct Slot {
@@ -102,8 +109,10 @@ impl Core {
         self.lr
     }
 
-    pub fn set_lr(&mut self, lr: f32) {
+    pub fn set_lr(&mut self, lr: f32) -> Result<()> {
+        check_hyper("set_lr", "the learning rate", lr, 0.0, f32::INFINITY)?;
         self.lr = lr;
+        Ok(())
     }
 
     /// Runs the fused update on every parameter with a gradient; `spec(step)` gives the
@@ -132,10 +141,26 @@ impl Core {
             }
             let n = value.numel();
             let state = match &slot.state {
-                Some(s) => s.clone(),
+                Some(s) if s.shape() == [rows, n] && s.device() == value.device() => s.clone(),
+                Some(s) => {
+                    // `Parameter::set` gave the parameter a new shape (or device) after it
+                    // had stepped: its state no longer lines up with it.
+                    return Err(Error::invalid(
+                        "optimizer step",
+                        format!(
+                            "parameter {i} is now {:?} on {}, but its optimizer state was \
+                             built for {} elements on {}; build a new optimizer after \
+                             reshaping a parameter",
+                            value.shape(),
+                            value.device(),
+                            s.shape().get(1).copied().unwrap_or(0),
+                            s.device()
+                        ),
+                    ));
+                }
                 None => Tensor::full(&[rows, n], self.initial_state, value.device())?,
             };
-            let mut spec = spec(slot.steps + 1);
+            let mut spec = spec(slot.steps.saturating_add(1));
             spec.numel = n;
             if slot.steps == 0 {
                 spec.flags |= OptimSpec::FIRST_STEP;
@@ -168,6 +193,16 @@ impl Core {
     }
 
     pub fn load_state_dict(&mut self, names: &[&str], state: &[(String, Tensor)]) -> Result<()> {
+        let stepped = self.slots.iter().filter(|s| s.state.is_some()).count();
+        if state.is_empty() && stepped > 0 {
+            return Err(Error::invalid(
+                "load_state_dict",
+                format!(
+                    "the state is empty, and loading it would discard the state of {stepped} \
+                     parameter(s); build a new optimizer to start afresh"
+                ),
+            ));
+        }
         let mut problems = Vec::new();
         let mut found: Vec<Vec<Option<&Tensor>>> =
             vec![vec![None; names.len() + 1]; self.slots.len()];
@@ -221,10 +256,12 @@ impl Core {
             let dev = slot.param.value().device().clone();
             let steps = entries[names.len()].map(|t| t.to_scalar()).transpose()?;
             let steps = steps.unwrap_or(0.0);
-            if !(steps >= 0.0 && steps.fract() == 0.0) {
+            // Step counts are saved as f32, exact up to 2^24; past that a count is corrupt
+            // (and one near u64::MAX would wrap the counter and make Adam's step NaN).
+            if !(steps >= 0.0 && steps.fract() == 0.0 && steps <= MAX_STEP) {
                 return Err(Error::invalid(
                     "load_state_dict",
-                    format!("a step count must be a whole number >= 0, found {steps}"),
+                    format!("a step count must be a whole number in 0..={MAX_STEP}, found {steps}"),
                 ));
             }
             let rows: Vec<Tensor> = entries[..names.len()]

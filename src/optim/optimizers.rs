@@ -32,7 +32,7 @@ macro_rules! forward_to_core {
         fn lr(&self) -> f32 {
             self.core.lr()
         }
-        fn set_lr(&mut self, lr: f32) {
+        fn set_lr(&mut self, lr: f32) -> Result<()> {
             self.core.set_lr(lr)
         }
         fn state_dict(&self) -> Vec<(String, Tensor)> {
