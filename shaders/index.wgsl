@@ -1,6 +1,7 @@
 // Index kernels: gather (also index_select, as a gather whose index is broadcast) and one_hot.
-// An index that is negative, fractional or >= the axis size writes 0 and records a fault
-// that the host turns into an `Error::IndexOutOfRange` at the next readback or synchronize.
+// An index that is negative, fractional or >= the axis size writes 0 and records a fault in
+// this launch's slot of the fault buffer, which the host turns into an
+// `Error::IndexOutOfRange` when the output (or anything computed from it) is read back.
 
 struct Params {
     numel: u32,
@@ -10,18 +11,18 @@ struct Params {
     offsets: vec4<u32>,
     shape: array<vec4<u32>, 2>,
     strides: array<array<vec4<u32>, 2>, 2>, // operand 0: input (axis stride 0), 1: index
-    op_code: u32, // which op to name in a fault: 1 gather, 2 index_select, 3 one_hot
+    op_code: u32, // which op to name in a fault (params.rs FAULT_OPS)
     axis: u32,
+    fault_base: u32, // first word of this launch's fault slot (gpu/fault.rs)
     _pad0: u32,
-    _pad1: u32,
 };
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<storage, read> input: array<f32>;
 @group(0) @binding(3) var<storage, read> index: array<f32>;
-// [fault count, op code, offending value (f32 bits), axis size, axis]
-@group(0) @binding(4) var<storage, read_write> fault: array<atomic<u32>, 8>;
+// Slots of [fault count, op code, offending value (f32 bits), axis size, axis, _, _, _]
+@group(0) @binding(4) var<storage, read_write> fault: array<atomic<u32>>;
 
 fn flat_id(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
     return (wid.x + wid.y * nwg.x + wid.z * nwg.x * nwg.y) * 64u + lid;
@@ -44,11 +45,12 @@ fn offsets_of(i: u32) -> vec2<u32> {
 fn check(v: f32, size: u32) -> bool {
     // `v >= 0.0` is false for NaN, so NaN faults too.
     if (v >= 0.0 && v == floor(v) && v < f32(size)) { return true; }
-    if (atomicAdd(&fault[0], 1u) == 0u) {
-        atomicStore(&fault[1], p.op_code);
-        atomicStore(&fault[2], bitcast<u32>(v));
-        atomicStore(&fault[3], size);
-        atomicStore(&fault[4], p.axis);
+    let f = p.fault_base;
+    if (atomicAdd(&fault[f], 1u) == 0u) {
+        atomicStore(&fault[f + 1u], p.op_code);
+        atomicStore(&fault[f + 2u], bitcast<u32>(v));
+        atomicStore(&fault[f + 3u], size);
+        atomicStore(&fault[f + 4u], p.axis);
     }
     return false;
 }

@@ -6,8 +6,8 @@
 //   `cross_entropy_rows`:     one workgroup per row: loss_i and lse_i (kept for backward);
 //   `cross_entropy_backward`: one invocation per element: dx_ij = (exp(x_ij - lse_i) - q_ij) g_i.
 // An index that is negative, fractional or >= classes gives a NaN loss and records a fault in
-// index.wgsl's fault word, which the host reports as `Error::IndexOutOfRange` at the next
-// readback or synchronize.
+// this launch's fault slot (as index.wgsl does), which the host reports as
+// `Error::IndexOutOfRange` when the loss, or anything computed from it, is read back.
 
 struct Params {
     rows: u32,
@@ -15,17 +15,17 @@ struct Params {
     g_offset: u32, // backward: where row 0's upstream gradient is
     g_stride: u32, // backward: its stride between rows (0 when it is one broadcast value)
     smoothing: f32,
-    op_code: u32,  // the fault word's name for this op (params.rs FAULT_OPS)
+    op_code: u32,  // the fault slot's name for this op (params.rs FAULT_OPS)
+    fault_base: u32, // forward: first word of this launch's fault slot (gpu/fault.rs)
     _pad0: u32,
-    _pad1: u32,
 };
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
 @group(0) @binding(3) var<storage, read> labels: array<f32>; // the class indices
-// [fault count, op code, offending value (f32 bits), axis size, axis], as in index.wgsl
-@group(0) @binding(4) var<storage, read_write> fault: array<atomic<u32>, 8>;
+// Fault slots, as in index.wgsl
+@group(0) @binding(4) var<storage, read_write> fault: array<atomic<u32>>;
 @group(0) @binding(5) var<storage, read_write> lse_out: array<f32>; // forward
 @group(0) @binding(6) var<storage, read> lse: array<f32>;           // backward
 @group(0) @binding(7) var<storage, read> g: array<f32>;             // backward
@@ -37,11 +37,12 @@ fn class_of(i: u32, report: bool) -> u32 {
     let v = labels[i];
     // `v >= 0.0` is false for NaN, so NaN is invalid too.
     if (v >= 0.0 && v == floor(v) && v < f32(p.classes)) { return u32(v); }
-    if (report && atomicAdd(&fault[0], 1u) == 0u) {
-        atomicStore(&fault[1], p.op_code);
-        atomicStore(&fault[2], bitcast<u32>(v));
-        atomicStore(&fault[3], p.classes);
-        atomicStore(&fault[4], 1u);
+    let f = p.fault_base;
+    if (report && atomicAdd(&fault[f], 1u) == 0u) {
+        atomicStore(&fault[f + 1u], p.op_code);
+        atomicStore(&fault[f + 2u], bitcast<u32>(v));
+        atomicStore(&fault[f + 3u], p.classes);
+        atomicStore(&fault[f + 4u], 1u);
     }
     return p.classes;
 }

@@ -206,7 +206,8 @@ impl Device {
     }
 
     /// Waits until every op issued so far has finished. On the GPU this also reports errors
-    /// that surface late: an out-of-range index in a gather, a wgpu validation error.
+    /// that surface late: a wgpu validation error, a lost device. (An out-of-range index is
+    /// reported by a readback of the tensor it poisoned, not here.)
     pub fn synchronize(&self) -> Result<()> {
         match &self.0 {
             Inner::Cpu | Inner::CpuF64 => Ok(()),

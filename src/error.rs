@@ -46,7 +46,8 @@ pub enum Error {
         rank: usize,
     },
 
-    /// An index outside `0..size` (on the GPU this is reported at the next readback).
+    /// An index outside `0..size` (on the GPU this is reported by a readback of the op's output,
+    /// or of anything computed from it).
     #[error("{op}: index {index} is out of range for axis {axis} of size {size}")]
     IndexOutOfRange {
         op: &'static str,

@@ -296,7 +296,8 @@ pub(crate) trait Backend: Sized {
     ) -> Result<(Self, Self)>;
     /// Fused cross entropy (`CrossEntropySpec`): each row's loss `[rows]` and its logsumexp
     /// `[rows]`, which the backward pass reuses. An invalid class index is an
-    /// `Error::IndexOutOfRange` (on the GPU at the next readback).
+    /// `Error::IndexOutOfRange` (on the GPU when the loss, or anything computed from it, is read
+    /// back).
     fn cross_entropy(x: &Self, target: &Self, spec: &CrossEntropySpec) -> Result<(Self, Self)>;
     /// The logits' gradient `[rows, classes]`: `(softmax(x) - q) * g` per row.
     fn cross_entropy_backward(

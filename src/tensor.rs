@@ -296,7 +296,7 @@ impl Tensor {
     // ---- reading ----
 
     /// The elements in row-major order. On the GPU this waits for pending work, and reports
-    /// late errors (an out-of-range index in an earlier gather, say).
+    /// late errors: an out-of-range index in a gather this tensor was computed from, say.
     pub fn to_vec(&self) -> Result<Vec<f32>> {
         if !fits_kernel(&[self.layout()]) {
             return self.contiguous()?.to_vec();

@@ -1,6 +1,6 @@
-//! Out-of-range indices are errors on both devices. On the GPU the kernel records a fault
-//! that the next readback or `synchronize` on the device reports, from whichever thread reads:
-//! so this test has a binary of its own, where no other test shares the device.
+//! Out-of-range indices are errors on both devices. On the GPU the kernel records a fault in a
+//! slot of its own, which a readback of its output, or of anything computed from it, reports;
+//! a readback of any other tensor, on any thread, does not.
 
 mod common;
 use ferrograd::{Device, Tensor};
@@ -81,4 +81,59 @@ fn bad_indices_are_errors(dev: &Device) {
     dev.synchronize().unwrap();
 }
 
-device_tests!(bad_indices_are_errors);
+/// A fault is charged to the tensor it poisoned and to what is computed from it, every time
+/// they are read, and never to an unrelated tensor, even one read on another thread meanwhile.
+fn faults_stay_with_their_tensor(dev: &Device) {
+    let x = common::normal(&[3, 4], 7).to_device(dev).unwrap();
+    let bad_index = idx(&[0.0, 9.0]).to_device(dev).unwrap();
+    let good = x.exp().unwrap();
+    let Ok(bad) = x.index_select(0, &bad_index) else {
+        assert!(dev.is_cpu(), "the GPU reports at readback");
+        return; // the CPU refuses at once: nothing can be poisoned
+    };
+    let derived = bad.mul_scalar(2.0).unwrap().sum_all().unwrap();
+    let later = x.add(&good).unwrap(); // recorded after the fault, unrelated
+    assert!(good.to_vec().is_ok(), "an unrelated tensor read first");
+    assert!(later.to_vec().is_ok());
+    for t in [&derived, &bad, &derived] {
+        let e = t.to_vec().expect_err("poisoned").to_string();
+        assert!(
+            e.starts_with("index_select: index 9 is out of range"),
+            "{e}"
+        );
+    }
+    // The input's gradient scatters through the same bad index: it is charged too.
+    let xg = x.requires_grad();
+    let loss = xg.index_select(0, &bad_index).unwrap().sum_all().unwrap();
+    let grads = loss.backward().unwrap();
+    assert!(grads.get(&xg).unwrap().to_vec().is_err());
+    assert!(loss.to_vec().is_err());
+    // Another thread reads clean tensors while this one holds a poisoned one.
+    std::thread::scope(|s| {
+        let h =
+            s.spawn(|| (0..20).all(|i| x.add_scalar(i as f32).and_then(|t| t.to_vec()).is_ok()));
+        let poisoned = x
+            .gather(1, &Tensor::full(&[3, 1], 5.0, dev).unwrap())
+            .unwrap();
+        assert!(poisoned.to_vec().is_err());
+        assert!(h.join().unwrap(), "a clean read on another thread failed");
+    });
+    drop((bad, derived, loss));
+    dev.synchronize().unwrap();
+    // More poisoned tensors alive at once than there are fault slots: each still errors.
+    let many: Vec<Tensor> = (0..1100)
+        .map(|_| x.index_select(1, &bad_index).unwrap())
+        .collect();
+    assert!(many.iter().step_by(97).all(|t| t.to_vec().is_err()));
+    assert!(good.to_vec().is_ok());
+    drop(many);
+    let _ = dev.synchronize(); // reports the shared overflow slot once
+    dev.synchronize().unwrap();
+    assert!(x
+        .index_select(0, &idx(&[2.0]).to_device(dev).unwrap())
+        .unwrap()
+        .to_vec()
+        .is_ok());
+}
+
+device_tests!(bad_indices_are_errors, faults_stay_with_their_tensor);

@@ -8,9 +8,9 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 
 use bytemuck::Pod;
 
+use super::fault::{self, Slots, OVERFLOW, SLOTS, SLOT_BYTES};
 use super::grid;
 use super::kernels::{Kernel, PipelineCache};
-use super::params::FAULT_OPS;
 use super::pool::Pool;
 use crate::device::{DeviceInfo, DeviceKind};
 use crate::error::{Error, Result};
@@ -20,8 +20,6 @@ use crate::memory::{size_class, Limit};
 const PARAM_RING: u64 = 256 * 1024;
 /// Dispatches recorded before a submit is forced (keeps command buffers bounded).
 const MAX_PENDING: usize = 512;
-/// Bytes of the index-fault word (see `shaders/index.wgsl`).
-const FAULT_BYTES: u64 = 32;
 
 pub(crate) struct GpuContext {
     pub device: wgpu::Device,
@@ -35,7 +33,9 @@ pub(crate) struct GpuContext {
     pub memory_limit: Limit,
     /// Uncaptured wgpu errors and device loss, reported at the next sync point.
     errors: Arc<Mutex<Vec<String>>>,
+    /// The fault slots of the index kernels (`fault.rs`), and which are free.
     fault: wgpu::Buffer,
+    pub fault_slots: Slots,
     param_align: u64,
     /// The device has subgroups of exactly 8 lanes (lavapipe), which `matmul_subgroup` needs.
     pub subgroups_of_8: bool,
@@ -61,6 +61,11 @@ struct PendingRead {
     staging: wgpu::Buffer,
     bytes: u64,
     fault_at: u64,
+    /// The fault slots copied after the values and checked.
+    slots: Vec<u32>,
+    /// The submit that carries the copy: once mapped, the GPU has finished it and every
+    /// earlier one.
+    submit: u64,
     mapped: Arc<(Mutex<MapState>, Condvar)>,
 }
 
@@ -202,7 +207,7 @@ impl GpuContext {
         });
         let fault = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("ferrograd index faults"),
-            size: FAULT_BYTES,
+            size: u64::from(SLOTS) * SLOT_BYTES,
             usage: wgpu::BufferUsages::STORAGE
                 | wgpu::BufferUsages::COPY_SRC
                 | wgpu::BufferUsages::COPY_DST,
@@ -226,14 +231,20 @@ impl GpuContext {
             memory_limit: Limit::unset(),
             errors,
             fault,
+            fault_slots: Slots::new(),
             subgroups_of_8,
             counts: Default::default(),
         })
     }
 
-    /// The fault word, bound by the index kernels.
+    /// The fault slots, bound by the index kernels.
     pub fn fault_buffer(&self) -> &wgpu::Buffer {
         &self.fault
+    }
+
+    /// Command buffers submitted so far.
+    pub fn submits(&self) -> u64 {
+        self.counts[0].load(Ordering::Relaxed)
     }
 
     /// Largest tensor, in bytes, one kernel can bind.
@@ -405,23 +416,27 @@ impl GpuContext {
     }
 
     /// Writes this submit's parameters and submits the pending commands (does not wait).
-    fn submit_locked(&self, st: &mut State) -> Result<()> {
+    /// Submits the pending encoder; returns the number of submits made so far, this one
+    /// included (counted under the state lock, so it is this submit's own number).
+    fn submit_locked(&self, st: &mut State) -> Result<u64> {
         if !st.params.is_empty() {
             self.queue.write_buffer(&st.params_buf, 0, &st.params);
             st.params.clear();
         }
         st.pass = None; // ends the pass, unlocking the encoder
+        let mut n = self.counts[0].load(Ordering::Relaxed);
         if let Some(enc) = st.encoder.take() {
             self.queue.submit([enc.finish()]);
-            self.counts[0].fetch_add(1, Ordering::Relaxed);
+            n = self.counts[0].fetch_add(1, Ordering::Relaxed) + 1;
         }
         st.dispatches = 0;
-        self.take_error("submit")
+        self.take_error("submit")?;
+        Ok(n)
     }
 
     /// Submits everything recorded so far without waiting.
     pub fn flush(&self) -> Result<()> {
-        self.submit_locked(&mut lock(&self.state))
+        self.submit_locked(&mut lock(&self.state)).map(|_| ())
     }
 
     fn take_error(&self, op: &'static str) -> Result<()> {
@@ -434,20 +449,35 @@ impl GpuContext {
         Err(Error::Gpu { op, message })
     }
 
-    /// Copies `len` f32s from `buf` (and the fault word) to a staging buffer, submits all
-    /// pending work, and asks for the staging buffer to be mapped. Nothing waits here: the
-    /// blocking and the async read both finish with [`GpuContext::finish_read`].
-    fn start_read(&self, buf: &wgpu::Buffer, offset: usize, len: usize) -> Result<PendingRead> {
+    /// Copies `len` f32s from `buf` (and the fault `slots` of the tensor they hold) to a
+    /// staging buffer, submits all pending work, and asks for the staging buffer to be mapped.
+    /// Nothing waits here: the blocking and the async read both finish with
+    /// [`GpuContext::finish_read`].
+    fn start_read(
+        &self,
+        buf: &wgpu::Buffer,
+        offset: usize,
+        len: usize,
+        slots: &[u32],
+    ) -> Result<PendingRead> {
         self.counts[2].fetch_add(1, Ordering::Relaxed);
         let bytes = len as u64 * 4;
         let fault_at = bytes.next_multiple_of(8);
+        // At least one slot is copied, so every read records a copy and a submit to wait on;
+        // only the tensor's own slots are checked.
+        let checked = slots.to_vec();
+        let slots = if slots.is_empty() {
+            &[OVERFLOW][..]
+        } else {
+            slots
+        };
         let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("ferrograd readback"),
-            size: fault_at + FAULT_BYTES,
+            size: fault_at + SLOT_BYTES * slots.len() as u64,
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        {
+        let submit = {
             let mut st = lock(&self.state);
             st.pass = None; // a copy cannot be recorded while a pass is open
             let enc = st
@@ -456,9 +486,15 @@ impl GpuContext {
             if bytes > 0 {
                 enc.copy_buffer_to_buffer(buf, offset as u64 * 4, &staging, 0, bytes);
             }
-            enc.copy_buffer_to_buffer(&self.fault, 0, &staging, fault_at, FAULT_BYTES);
-            self.submit_locked(&mut st)?;
-        }
+            for (i, &slot) in slots.iter().enumerate() {
+                let (src, dst) = (
+                    u64::from(slot) * SLOT_BYTES,
+                    fault_at + i as u64 * SLOT_BYTES,
+                );
+                enc.copy_buffer_to_buffer(&self.fault, src, &staging, dst, SLOT_BYTES);
+            }
+            self.submit_locked(&mut st)?
+        };
         let mapped: Arc<(Mutex<MapState>, Condvar)> = Arc::default();
         let done = mapped.clone();
         staging.map_async(wgpu::MapMode::Read, .., move |r| {
@@ -473,6 +509,8 @@ impl GpuContext {
             staging,
             bytes,
             fault_at,
+            slots: checked,
+            submit,
             mapped,
         })
     }
@@ -484,6 +522,8 @@ impl GpuContext {
             staging,
             bytes,
             fault_at,
+            slots,
+            submit,
             mapped,
         } = read;
         let mapped = lock(&mapped.0)
@@ -505,19 +545,23 @@ impl GpuContext {
             (values, fault)
         };
         staging.unmap();
-        if fault[0] != 0 {
-            // Clear the word for the next ops; the write lands before the next submit.
+        // The GPU has finished `submit`: slots freed before it can be zeroed and reused (the
+        // writes land before the next submit, ahead of any launch that takes them).
+        for slot in self.fault_slots.recycle(submit) {
+            let zeros = [0u8; SLOT_BYTES as usize];
             self.queue
-                .write_buffer(&self.fault, 0, &[0u8; FAULT_BYTES as usize]);
-            return Err(Error::IndexOutOfRange {
-                op: FAULT_OPS
-                    .get(fault[1] as usize)
-                    .copied()
-                    .unwrap_or("unknown"),
-                index: f64::from(f32::from_bits(fault[2])),
-                axis: fault[4] as usize,
-                size: fault[3] as usize,
-            });
+                .write_buffer(&self.fault, u64::from(slot) * SLOT_BYTES, &zeros);
+        }
+        let words = (SLOT_BYTES / 4) as usize;
+        for (&slot, w) in slots.iter().zip(fault.chunks(words)) {
+            if let Some(e) = fault::error_in(w) {
+                if slot == OVERFLOW {
+                    // Shared by launches no slot was left for: reported once, then cleared.
+                    let zeros = [0u8; SLOT_BYTES as usize];
+                    self.queue.write_buffer(&self.fault, 0, &zeros);
+                }
+                return Err(e);
+            }
         }
         Ok(values)
     }
@@ -529,9 +573,10 @@ impl GpuContext {
         buf: &wgpu::Buffer,
         offset: usize,
         len: usize,
+        slots: &[u32],
         op: &'static str,
     ) -> Result<Vec<f32>> {
-        let pending = self.start_read(buf, offset, len)?;
+        let pending = self.start_read(buf, offset, len, slots)?;
         let poll = |kind| {
             self.device.poll(kind).map_err(|e| Error::Gpu {
                 op,
@@ -568,9 +613,10 @@ impl GpuContext {
         buf: &wgpu::Buffer,
         offset: usize,
         len: usize,
+        slots: &[u32],
         op: &'static str,
     ) -> Result<Vec<f32>> {
-        let pending = self.start_read(buf, offset, len)?;
+        let pending = self.start_read(buf, offset, len, slots)?;
         std::future::poll_fn(|cx| {
             {
                 let mut m = lock(&pending.mapped.0);
@@ -597,8 +643,15 @@ impl GpuContext {
         (c(0), c(1), c(2), pipelines)
     }
 
-    /// Waits for all recorded work; reports deferred index faults and wgpu errors.
+    /// Waits for all recorded work; reports wgpu errors, and index faults that no tensor
+    /// could be charged with (the shared overflow slot, `fault.rs`).
     pub fn synchronize(&self) -> Result<()> {
-        self.read(&self.fault, 0, 0, "synchronize").map(|_| ())
+        self.read(&self.fault, 0, 0, &[OVERFLOW], "synchronize")
+            .map(|_| ())
+    }
+
+    /// Waits for all recorded work, checking no fault slot (freed slots are recycled).
+    pub fn wait_idle(&self) -> Result<()> {
+        self.read(&self.fault, 0, 0, &[], "synchronize").map(|_| ())
     }
 }

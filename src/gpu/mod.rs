@@ -3,6 +3,7 @@
 //! GPU except `to_vec`.
 
 pub(crate) mod context;
+pub(crate) mod fault;
 pub(crate) mod grid;
 pub(crate) mod kernels;
 pub(crate) mod nn;
@@ -13,6 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;
 
 use context::GpuContext;
+use fault::Fault;
 use grid::groups_for;
 use kernels::Kernel;
 use params::{CrossEntropyParams, ElementwiseParams, IndexParams, LineParams, MatmulParams};
@@ -30,6 +32,9 @@ pub(crate) struct GpuStorage {
     ctx: Arc<GpuContext>,
     buffer: Option<wgpu::Buffer>,
     len: usize,
+    /// The fault slots of the index kernels this data was computed from (`fault.rs`): a
+    /// readback reports a fault recorded in any of them. Empty for almost every tensor.
+    faults: Vec<Arc<Fault>>,
 }
 
 impl std::fmt::Debug for GpuStorage {
@@ -54,6 +59,7 @@ impl GpuStorage {
             ctx: ctx.clone(),
             buffer: Some(buf),
             len,
+            faults: Vec::new(),
         })
     }
 
@@ -64,7 +70,30 @@ impl GpuStorage {
             ctx: ctx.clone(),
             buffer: Some(buf),
             len: data.len(),
+            faults: Vec::new(),
         })
+    }
+
+    /// This output charged with every fault its `inputs` carry: a bad index upstream poisons
+    /// what is computed from it.
+    fn inherit(mut self, inputs: &[&GpuStorage]) -> GpuStorage {
+        let lists = inputs.iter().map(|s| &s.faults[..]);
+        self.faults = fault::union(lists.chain([&self.faults[..]]));
+        self
+    }
+
+    /// A fresh fault slot for a kernel that checks indices, charged to this output; returns
+    /// the slot's first word, for the kernel's parameters.
+    fn new_fault(&mut self) -> Result<u32> {
+        let f = fault::new_fault(&self.ctx)?;
+        let base = f.slot * (fault::SLOT_BYTES / 4) as u32;
+        self.faults.push(f);
+        Ok(base)
+    }
+
+    /// The slots a readback of this storage checks.
+    fn fault_slots(&self) -> Vec<u32> {
+        self.faults.iter().map(|f| f.slot).collect()
     }
 
     /// `len` copies of `value`, written by a kernel (nothing crosses from the host).
@@ -92,16 +121,17 @@ impl GpuStorage {
     pub async fn to_vec_async(&self, layout: &Layout) -> Result<Vec<f32>> {
         if layout.is_contiguous() {
             let (offset, n) = (layout.offset(), layout.numel());
+            let slots = self.fault_slots();
             return self
                 .ctx
-                .read_async(self.buffer(), offset, n, "to_vec_async")
+                .read_async(self.buffer(), offset, n, &slots, "to_vec_async")
                 .await;
         }
         let spec = Strided::new("to_vec_async", &[layout])?;
         let dense = GpuStorage::elementwise(&[self], &spec, Elementwise::Unary(UnaryOp::Identity))?;
-        let n = layout.numel();
+        let (n, slots) = (layout.numel(), self.fault_slots());
         self.ctx
-            .read_async(dense.buffer(), 0, n, "to_vec_async")
+            .read_async(dense.buffer(), 0, n, &slots, "to_vec_async")
             .await
     }
 
@@ -143,61 +173,18 @@ impl Backend for GpuStorage {
             groups_for(n),
             "elementwise",
         )?;
-        Ok(out)
+        Ok(out.inherit(inputs))
     }
 
     fn matmul(a: &Self, b: &Self, bias: Option<&Self>, s: &MatmulSpec) -> Result<Self> {
-        let ctx = a.context();
-        let epilogue = Epilogue::new(a, bias, s);
-        if s.k == 0 && epilogue.constant == 0 {
-            // Every output is an empty sum. (With an epilogue the kernels run: their k loop
-            // is empty and each output is act(0 + bias).)
-            return GpuStorage::from_slice(ctx, "matmul", &vec![0.0; s.batch * s.m * s.n]);
-        }
-        if uses_tiled(ctx) {
-            return launch_matmul(Kernel::MatmulTiled, a, b, &epilogue, s);
-        }
-        // The subgroup kernels read B's rows as vec4s or, for a transposed B (x · Wᵀ in a
-        // Linear layer), A's rows and B's columns as vec4s along k. Any other B is copied dense
-        // first, which costs far less than the portable kernel's scalar reads (see
-        // `matmul_subgroup.wgsl`).
-        if ctx.subgroups_of_8 && s.n % 4 == 0 && SUBGROUP_MATMUL.load(Ordering::Relaxed) {
-            if vec4_rows(&s.b) {
-                return launch_matmul(Kernel::MatmulSubgroup, a, b, &epilogue, s);
-            }
-            if vec4_columns(s) {
-                return launch_matmul(Kernel::MatmulSubgroupNt, a, b, &epilogue, s);
-            }
-            let batch = if s.b.batch == 0 { 1 } else { s.batch };
-            let spec = Strided {
-                shape: vec![batch, s.k, s.n],
-                strides: vec![vec![s.b.batch, s.b.row, s.b.col]],
-                offsets: vec![s.b.offset],
-            };
-            let dense =
-                GpuStorage::elementwise(&[b], &spec, Elementwise::Unary(UnaryOp::Identity))?;
-            let b_dense = MatOperand {
-                offset: 0,
-                batch: if s.b.batch == 0 { 0 } else { s.k * s.n },
-                row: s.n,
-                col: 1,
-            };
-            let s = MatmulSpec { b: b_dense, ..*s };
-            return launch_matmul(Kernel::MatmulSubgroup, a, &dense, &epilogue, &s);
-        }
-        // B read as vec4 rows when its layout allows it (the common, non-transposed case).
-        let kernel = if s.n % 4 == 0 && vec4_rows(&s.b) {
-            Kernel::MatmulTile8Vec4
-        } else {
-            Kernel::MatmulTile4
-        };
-        launch_matmul(kernel, a, b, &epilogue, s)
+        let out = matmul(a, b, bias, s)?;
+        Ok(out.inherit(&[a, b].into_iter().chain(bias).collect::<Vec<_>>()))
     }
 
     fn reduce(&self, spec: &LineSpec, op: ReduceOp) -> Result<Self> {
         let ctx = self.context();
         let lines = spec.outer * spec.inner;
-        let out = GpuStorage::alloc(ctx, op.name(), lines)?;
+        let out = GpuStorage::alloc(ctx, op.name(), lines)?.inherit(&[self]);
         let params = LineParams::new(op.name(), spec)?;
         let bindings = [(1, out.buffer()), (2, self.buffer())];
         if spec.inner == 1 {
@@ -225,7 +212,7 @@ impl Backend for GpuStorage {
     fn softmax(&self, spec: &LineSpec, log: bool) -> Result<Self> {
         let ctx = self.context();
         let op = if log { "log_softmax" } else { "softmax" };
-        let out = GpuStorage::alloc(ctx, op, spec.outer * spec.len * spec.inner)?;
+        let out = GpuStorage::alloc(ctx, op, spec.outer * spec.len * spec.inner)?.inherit(&[self]);
         let params = LineParams::new(op, spec)?;
         let lines = spec.outer * spec.inner;
         let bindings = [(1, out.buffer()), (2, self.buffer())];
@@ -260,7 +247,7 @@ impl Backend for GpuStorage {
     ) -> Result<Self> {
         let ctx = y.context();
         let op = "softmax_backward";
-        let out = GpuStorage::alloc(ctx, op, spec.outer * spec.len * spec.inner)?;
+        let out = GpuStorage::alloc(ctx, op, spec.outer * spec.len * spec.inner)?.inherit(&[y, g]);
         let mut params = LineParams::new(op, spec)?;
         params.grad_offset = params::u32_of(op, grad_offset)?;
         let lines = spec.outer * spec.inner;
@@ -278,8 +265,10 @@ impl Backend for GpuStorage {
     fn cross_entropy(x: &Self, target: &Self, spec: &CrossEntropySpec) -> Result<(Self, Self)> {
         let ctx = x.context();
         let op = "cross_entropy";
-        let loss = GpuStorage::alloc(ctx, op, spec.rows)?;
-        let lse = GpuStorage::alloc(ctx, op, spec.rows)?;
+        // Both outputs carry the inputs' faults and the slot this launch may fault into.
+        let mut loss = GpuStorage::alloc(ctx, op, spec.rows)?.inherit(&[x, target]);
+        let fault_base = loss.new_fault()?;
+        let lse = GpuStorage::alloc(ctx, op, spec.rows)?.inherit(&[&loss]);
         let bindings = [
             (1, loss.buffer()),
             (2, x.buffer()),
@@ -287,7 +276,7 @@ impl Backend for GpuStorage {
             (4, ctx.fault_buffer()),
             (5, lse.buffer()),
         ];
-        let params = CrossEntropyParams::new(spec)?;
+        let params = CrossEntropyParams::new(spec, fault_base)?;
         // One workgroup per row, as softmax_lines.
         ctx.dispatch(
             Kernel::CrossEntropyRows,
@@ -310,7 +299,8 @@ impl Backend for GpuStorage {
         let ctx = x.context();
         let op = "cross_entropy";
         let n = spec.rows * spec.classes;
-        let out = GpuStorage::alloc(ctx, op, n)?;
+        // The forward pass reported bad classes; this launch only inherits that slot.
+        let out = GpuStorage::alloc(ctx, op, n)?.inherit(&[x, target, lse, g]);
         let bindings = [
             (1, out.buffer()),
             (2, x.buffer()),
@@ -319,7 +309,7 @@ impl Backend for GpuStorage {
             (6, lse.buffer()),
             (7, g.buffer()),
         ];
-        let params = CrossEntropyParams::new(spec)?;
+        let params = CrossEntropyParams::new(spec, 0)?;
         ctx.dispatch(
             Kernel::CrossEntropyBackward,
             0,
@@ -334,7 +324,8 @@ impl Backend for GpuStorage {
     fn gather(input: &Self, index: &Self, spec: &GatherSpec, op: &'static str) -> Result<Self> {
         let ctx = input.context();
         let n = spec.strided.numel();
-        let out = GpuStorage::alloc(ctx, op, n)?;
+        let mut out = GpuStorage::alloc(ctx, op, n)?.inherit(&[input, index]);
+        let fault_base = out.new_fault()?;
         let params = IndexParams::new(
             op,
             &spec.strided,
@@ -342,6 +333,7 @@ impl Backend for GpuStorage {
             spec.axis_size,
             spec.axis_stride,
             spec.axis,
+            fault_base,
         )?;
         let bindings = [
             (1, out.buffer()),
@@ -356,8 +348,9 @@ impl Backend for GpuStorage {
     fn one_hot(&self, spec: &Strided, classes: usize) -> Result<Self> {
         let ctx = self.context();
         let n = spec.numel() * classes;
-        let out = GpuStorage::alloc(ctx, "one_hot", n)?;
-        let params = IndexParams::new("one_hot", spec, n, classes, 0, 0)?;
+        let mut out = GpuStorage::alloc(ctx, "one_hot", n)?.inherit(&[self]);
+        let fault_base = out.new_fault()?;
+        let params = IndexParams::new("one_hot", spec, n, classes, 0, 0, fault_base)?;
         let bindings = [
             (1, out.buffer()),
             (3, self.buffer()),
@@ -376,7 +369,8 @@ impl Backend for GpuStorage {
 
     fn cat(parts: &[(&Self, Strided)], numel: usize) -> Result<Self> {
         let ctx = parts[0].0.context();
-        let out = GpuStorage::alloc(ctx, "cat", numel)?;
+        let sources: Vec<&GpuStorage> = parts.iter().map(|p| p.0).collect();
+        let out = GpuStorage::alloc(ctx, "cat", numel)?.inherit(&sources);
         for (src, spec) in parts {
             let params = ElementwiseParams::new("cat", spec, 0.0, 0.0)?;
             let bindings = [(1, out.buffer()), (2, src.buffer())];
@@ -393,15 +387,16 @@ impl Backend for GpuStorage {
     }
 
     fn unfold(&self, win: &Window2d) -> Result<Self> {
-        nn::unfold(self, win)
+        Ok(nn::unfold(self, win)?.inherit(&[self]))
     }
 
     fn fold(&self, win: &Window2d) -> Result<Self> {
-        nn::fold(self, win)
+        Ok(nn::fold(self, win)?.inherit(&[self]))
     }
 
     fn pool(&self, win: &Window2d, kind: PoolKind) -> Result<(Self, Option<Self>)> {
-        nn::pool(self, win, kind)
+        let (out, arg) = nn::pool(self, win, kind)?;
+        Ok((out.inherit(&[self]), arg.map(|a| a.inherit(&[self]))))
     }
 
     fn pool_backward(
@@ -410,15 +405,17 @@ impl Backend for GpuStorage {
         win: &Window2d,
         kind: PoolKind,
     ) -> Result<Self> {
-        nn::pool_backward(g, argmax, win, kind)
+        let inputs: Vec<&Self> = [g].into_iter().chain(argmax).collect();
+        Ok(nn::pool_backward(g, argmax, win, kind)?.inherit(&inputs))
     }
 
     fn normalize(&self, spec: &NormSpec) -> Result<(Self, Self)> {
-        nn::normalize(self, spec)
+        let (y, stats) = nn::normalize(self, spec)?;
+        Ok((y.inherit(&[self]), stats.inherit(&[self])))
     }
 
     fn normalize_backward(xhat: &Self, g: &Self, stats: &Self, spec: &NormSpec) -> Result<Self> {
-        nn::normalize_backward(xhat, g, stats, spec)
+        Ok(nn::normalize_backward(xhat, g, stats, spec)?.inherit(&[xhat, g, stats]))
     }
 
     fn optim_step(
@@ -427,19 +424,75 @@ impl Backend for GpuStorage {
         state: &Self,
         spec: &OptimSpec,
     ) -> Result<(Self, Self)> {
-        nn::optim_step(param, grad, state, spec)
+        let (p, s) = nn::optim_step(param, grad, state, spec)?;
+        let inputs = [param, grad, state];
+        Ok((p.inherit(&inputs), s.inherit(&inputs)))
     }
 
     fn to_vec(&self, layout: &Layout) -> Result<Vec<f32>> {
+        let slots = self.fault_slots();
         if layout.is_contiguous() {
-            return self
-                .ctx
-                .read(self.buffer(), layout.offset(), layout.numel(), "to_vec");
+            let (offset, n) = (layout.offset(), layout.numel());
+            return self.ctx.read(self.buffer(), offset, n, &slots, "to_vec");
         }
         let spec = Strided::new("to_vec", &[layout])?;
         let dense = GpuStorage::elementwise(&[self], &spec, Elementwise::Unary(UnaryOp::Identity))?;
-        self.ctx.read(dense.buffer(), 0, layout.numel(), "to_vec")
+        self.ctx
+            .read(dense.buffer(), 0, layout.numel(), &slots, "to_vec")
     }
+}
+
+/// The matmul kernel choice and launch (outputs carry no faults yet: the caller adds them).
+fn matmul(
+    a: &GpuStorage,
+    b: &GpuStorage,
+    bias: Option<&GpuStorage>,
+    s: &MatmulSpec,
+) -> Result<GpuStorage> {
+    let ctx = a.context();
+    let epilogue = Epilogue::new(a, bias, s);
+    if s.k == 0 && epilogue.constant == 0 {
+        // Every output is an empty sum. (With an epilogue the kernels run: their k loop
+        // is empty and each output is act(0 + bias).)
+        return GpuStorage::from_slice(ctx, "matmul", &vec![0.0; s.batch * s.m * s.n]);
+    }
+    if uses_tiled(ctx) {
+        return launch_matmul(Kernel::MatmulTiled, a, b, &epilogue, s);
+    }
+    // The subgroup kernels read B's rows as vec4s or, for a transposed B (x · Wᵀ in a
+    // Linear layer), A's rows and B's columns as vec4s along k. Any other B is copied dense
+    // first, which costs far less than the portable kernel's scalar reads (see
+    // `matmul_subgroup.wgsl`).
+    if ctx.subgroups_of_8 && s.n % 4 == 0 && SUBGROUP_MATMUL.load(Ordering::Relaxed) {
+        if vec4_rows(&s.b) {
+            return launch_matmul(Kernel::MatmulSubgroup, a, b, &epilogue, s);
+        }
+        if vec4_columns(s) {
+            return launch_matmul(Kernel::MatmulSubgroupNt, a, b, &epilogue, s);
+        }
+        let batch = if s.b.batch == 0 { 1 } else { s.batch };
+        let spec = Strided {
+            shape: vec![batch, s.k, s.n],
+            strides: vec![vec![s.b.batch, s.b.row, s.b.col]],
+            offsets: vec![s.b.offset],
+        };
+        let dense = GpuStorage::elementwise(&[b], &spec, Elementwise::Unary(UnaryOp::Identity))?;
+        let b_dense = MatOperand {
+            offset: 0,
+            batch: if s.b.batch == 0 { 0 } else { s.k * s.n },
+            row: s.n,
+            col: 1,
+        };
+        let s = MatmulSpec { b: b_dense, ..*s };
+        return launch_matmul(Kernel::MatmulSubgroup, a, &dense, &epilogue, &s);
+    }
+    // B read as vec4 rows when its layout allows it (the common, non-transposed case).
+    let kernel = if s.n % 4 == 0 && vec4_rows(&s.b) {
+        Kernel::MatmulTile8Vec4
+    } else {
+        Kernel::MatmulTile4
+    };
+    launch_matmul(kernel, a, b, &epilogue, s)
 }
 
 /// Whether the subgroup matmul may be picked where the adapter allows it (tests turn it off to

@@ -72,7 +72,9 @@ pub struct IndexParams {
     pub strides: [[u32; 8]; 2],
     pub op_code: u32,
     pub axis: u32,
-    pub _pad: [u32; 2],
+    /// The first word of this launch's fault slot (`gpu/fault.rs`).
+    pub fault_base: u32,
+    pub _pad: u32,
 }
 
 impl IndexParams {
@@ -85,6 +87,7 @@ impl IndexParams {
         axis_size: usize,
         axis_stride: usize,
         axis: usize,
+        fault_base: u32,
     ) -> Result<Self> {
         let mut p = IndexParams {
             numel: u32_of(op, numel)?,
@@ -96,7 +99,8 @@ impl IndexParams {
             strides: [[0; 8]; 2],
             op_code: fault_code(op),
             axis: axis as u32,
-            _pad: [0; 2],
+            fault_base,
+            _pad: 0,
         };
         // gather walks [input, index] (slots 0, 1); one_hot walks [index] alone (slot 1).
         let slots: &[usize] = if spec.strides.len() == 2 {
@@ -112,7 +116,7 @@ impl IndexParams {
     }
 }
 
-/// Op names carried through the GPU fault word (see `shaders/index.wgsl`).
+/// Op names carried through the GPU fault slots (see `gpu/fault.rs`).
 pub const FAULT_OPS: [&str; 6] = [
     "unknown",
     "gather",
@@ -136,11 +140,13 @@ pub struct CrossEntropyParams {
     pub g_stride: u32,
     pub smoothing: f32,
     pub op_code: u32,
-    pub _pad: [u32; 2],
+    /// The first word of the forward launch's fault slot (`gpu/fault.rs`).
+    pub fault_base: u32,
+    pub _pad: u32,
 }
 
 impl CrossEntropyParams {
-    pub fn new(s: &CrossEntropySpec) -> Result<Self> {
+    pub fn new(s: &CrossEntropySpec, fault_base: u32) -> Result<Self> {
         let op = "cross_entropy";
         Ok(CrossEntropyParams {
             rows: u32_of(op, s.rows)?,
@@ -149,7 +155,8 @@ impl CrossEntropyParams {
             g_stride: u32_of(op, s.g_stride)?,
             smoothing: s.smoothing,
             op_code: fault_code(op),
-            _pad: [0; 2],
+            fault_base,
+            _pad: 0,
         })
     }
 }

@@ -160,7 +160,7 @@ fn class_target(op: &'static str, input: &Tensor, target: &Tensor) -> Result<boo
 }
 
 /// Cross entropy between logits `[n, c]` and a target: class indices `[n]` (integral values
-/// in `0..c`; on the GPU an index out of range is reported at the next readback) or class
+/// in `0..c`; on the GPU an index out of range is reported when the loss is read back) or class
 /// probabilities `[n, c]`. Computed from a stable log-softmax; the mean is over rows.
 pub fn cross_entropy(input: &Tensor, target: &Tensor, reduction: Reduction) -> Result<Tensor> {
     cross_entropy_with_smoothing(input, target, 0.0, reduction)

@@ -605,7 +605,7 @@ impl Tensor {
     /// Picks entries `indices` (1-D, integral f32 values) along `axis`.
     ///
     /// # Errors
-    /// `IndexOutOfRange` for an index outside `0..size` (on the GPU: at the next readback).
+    /// `IndexOutOfRange` for an index outside `0..size` (on the GPU: when the output, or anything computed from it, is read back).
     pub fn index_select(&self, axis: isize, indices: &Tensor) -> Result<Tensor> {
         same_device("index_select", &[self, indices])?;
         let ax = normalize_axis("index_select", axis, self.rank())?;
