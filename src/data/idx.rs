@@ -4,7 +4,7 @@
 //! the data is read through a limit one byte past what the header promises, so a truncated
 //! file, trailing bytes or a header claiming terabytes are errors, not huge allocations.
 
-use std::io::Read;
+use std::io::{BufRead, Read};
 use std::path::Path;
 
 use flate2::read::MultiGzDecoder;
@@ -35,31 +35,31 @@ pub(crate) fn file_error(path: &Path, msg: impl Into<String>) -> Error {
 /// a u8 array of `rank` dimensions.
 pub(crate) fn read(path: &Path, rank: usize) -> Result<Idx> {
     let file = std::fs::File::open(path).map_err(|e| file_error(path, e.to_string()))?;
-    let mut head = [0u8; 2];
-    let mut file = std::io::BufReader::new(file);
-    let peeked = {
-        use std::io::BufRead;
-        let buf = file
-            .fill_buf()
-            .map_err(|e| file_error(path, e.to_string()))?;
-        let n = buf.len().min(2);
-        head[..n].copy_from_slice(&buf[..n]);
-        n
-    };
-    let gz = peeked == 2 && head == [0x1f, 0x8b];
-    // Every member of a multi-member gzip file (valid, and what some tools write), not only
-    // the first.
-    let mut reader: Box<dyn Read> = if gz {
-        Box::new(MultiGzDecoder::new(file))
-    } else {
-        Box::new(file)
-    };
-    parse(&mut reader, rank).map_err(|msg| {
+    decode(std::io::BufReader::new(file), rank).map_err(|msg| {
         file_error(
             path,
             format!("{msg}. The file is corrupt or truncated: delete it and download it again"),
         )
     })
+}
+
+/// The same from the bytes of a file (`name` stands for its path in errors).
+pub(crate) fn from_bytes(bytes: &[u8], rank: usize, name: &str) -> Result<Idx> {
+    decode(bytes, rank).map_err(|msg| file_error(Path::new(name), msg))
+}
+
+/// Gunzips when the data starts with the gzip magic bytes, then parses.
+fn decode(mut r: impl BufRead, rank: usize) -> std::result::Result<Idx, String> {
+    let buf = r.fill_buf().map_err(|e| e.to_string())?;
+    let gz = buf.len() >= 2 && buf[..2] == [0x1f, 0x8b];
+    // Every member of a multi-member gzip file (valid, and what some tools write), not only
+    // the first.
+    let mut reader: Box<dyn Read + '_> = if gz {
+        Box::new(MultiGzDecoder::new(r))
+    } else {
+        Box::new(r)
+    };
+    parse(&mut reader, rank)
 }
 
 /// The header and data from `r`; errors are plain messages, placed by the caller.

@@ -140,10 +140,29 @@ fn split(dir: &Path, images: &str, labels: &str) -> Result<ImageSet> {
     let (ipath, lpath) = (find(dir, images)?, find(dir, labels)?);
     let img = idx::read(&ipath, 3)?;
     let lab = idx::read(&lpath, 1)?;
+    image_set(img, lab, &ipath, &lpath)
+}
+
+impl ImageSet {
+    /// An image set from the bytes of an images file (`[n, h, w]` bytes) and a labels file
+    /// (`[n]`, each below 10) in IDX format, gzipped or raw, checked as [`Mnist::load`] checks
+    /// files: for data embedded in a program or fetched by other means.
+    ///
+    /// # Errors
+    /// [`crate::Error::File`] naming `<images>` or `<labels>` and the problem.
+    pub fn from_idx_bytes(images: &[u8], labels: &[u8]) -> Result<ImageSet> {
+        let (iname, lname) = ("<images>", "<labels>");
+        let img = idx::from_bytes(images, 3, iname)?;
+        let lab = idx::from_bytes(labels, 1, lname)?;
+        image_set(img, lab, Path::new(iname), Path::new(lname))
+    }
+}
+
+fn image_set(img: idx::Idx, lab: idx::Idx, ipath: &Path, lpath: &Path) -> Result<ImageSet> {
     let (n, height, width) = (img.dims[0], img.dims[1], img.dims[2]);
     if lab.dims[0] != n {
         return Err(file_error(
-            &lpath,
+            lpath,
             format!(
                 "holds {} labels but {} holds {n} images; the two files must come from the same \
                  split",
@@ -160,15 +179,21 @@ fn split(dir: &Path, images: &str, labels: &str) -> Result<ImageSet> {
         .find(|(_, &l)| usize::from(l) >= classes)
     {
         return Err(file_error(
-            &lpath,
+            lpath,
             format!("label {i} is {l}, outside 0..{classes}: the file is corrupt"),
         ));
     }
-    Ok(ImageSet {
+    let set = ImageSet {
         images: img.data,
         labels: lab.data,
         height,
         width,
         classes,
-    })
+    };
+    // What the header checks leave: images of zero height or width.
+    set.validate().map_err(|e| {
+        let msg = e.to_string();
+        file_error(ipath, msg.trim_start_matches("ImageSet: "))
+    })?;
+    Ok(set)
 }

@@ -81,14 +81,25 @@ pub fn save_tensors(
 pub fn load_tensors(path: impl AsRef<Path>, device: &Device) -> Result<Checkpoint> {
     let (op, path) = ("load", path.as_ref());
     let bytes = std::fs::read(path).map_err(|e| file_error(op, path, e.to_string()))?;
-    let st = SafeTensors::deserialize(&bytes).map_err(|e| {
+    decode(&bytes, path, device)
+}
+
+/// [`load_tensors`] from the bytes of a safetensors file (errors name it `<bytes>`): for
+/// checkpoints embedded in a program or fetched by other means.
+pub fn load_tensors_from_bytes(bytes: &[u8], device: &Device) -> Result<Checkpoint> {
+    decode(bytes, Path::new("<bytes>"), device)
+}
+
+fn decode(bytes: &[u8], path: &Path, device: &Device) -> Result<Checkpoint> {
+    let op = "load";
+    let st = SafeTensors::deserialize(bytes).map_err(|e| {
         file_error(
             op,
             path,
             format!("not a valid safetensors file (truncated or corrupt?): {e}"),
         )
     })?;
-    let (_, header) = SafeTensors::read_metadata(&bytes)
+    let (_, header) = SafeTensors::read_metadata(bytes)
         .map_err(|e| file_error(op, path, format!("unreadable header: {e}")))?;
     let metadata = header.metadata().clone().unwrap_or_default();
     // BTreeMap: a stable (sorted) order, whatever order the header lists them in.
@@ -101,7 +112,7 @@ pub fn load_tensors(path: impl AsRef<Path>, device: &Device) -> Result<Checkpoin
                 format!("{name}: unsupported dtype {:?}", view.dtype()),
             )
         })?;
-        let t = Tensor::from_vec(values, view.shape(), device)?;
+        let t = Tensor::from_vec(values, view.shape(), device).map_err(|e| e.in_op(op))?;
         tensors.insert(name, t);
     }
     Ok(Checkpoint {

@@ -45,7 +45,7 @@ use crate::error::Result;
 use crate::op::Activation;
 use crate::tensor::Tensor;
 
-pub use checkpoint::{load, load_tensors, save, save_tensors, Checkpoint};
+pub use checkpoint::{load, load_tensors, load_tensors_from_bytes, save, save_tensors, Checkpoint};
 pub use layers::{
     AdaptiveAvgPool2d, AvgPool2d, BatchNorm, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Embedding,
     Flatten, LayerNorm, LeakyReLU, Linear, LogSoftmax, MaxPool2d, ReLU, Sigmoid, Softmax, Tanh,
