@@ -1,13 +1,17 @@
 // Elementwise kernels: unary, binary (broadcast), where, and strided copy. Every operand is
 // read through its own strides over one collapsed shape (<= 8 axes), so broadcasting and
 // transposed/sliced views need no copy. OP codes mirror `src/op.rs`.
+// Over a tensor larger than one binding the host dispatches pieces (src/gpu/window.rs): a
+// piece covers flat elements `offsets.w ..` of the walk, `numel` of them, and each operand is
+// bound as a window with its offset moved to match (u32 arithmetic wraps back where the
+// window starts past it).
 
 struct Params {
-    numel: u32,
+    numel: u32, // elements in this dispatch
     rank: u32,
     alpha: f32, // scalar parameter (leaky slope, clamp low, scalar operand)
     beta: f32,  // second scalar parameter (clamp high)
-    offsets: vec4<u32>,                   // per operand, in elements
+    offsets: vec4<u32>,                   // xyz: per operand, in elements; w: first element
     shape: array<vec4<u32>, 2>,           // up to 8 axes, row-major
     strides: array<array<vec4<u32>, 2>, 3>, // per operand, per axis
 };
@@ -140,7 +144,7 @@ fn unary(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
          @builtin(local_invocation_index) lid: u32) {
     let i = flat_id(wid, nwg, lid);
     if (i >= p.numel) { return; }
-    out[i] = unary_op(a[offsets_of(i).x]);
+    out[i] = unary_op(a[offsets_of(i + p.offsets.w).x]);
 }
 
 @compute @workgroup_size(64)
@@ -148,7 +152,7 @@ fn binary(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
           @builtin(local_invocation_index) lid: u32) {
     let i = flat_id(wid, nwg, lid);
     if (i >= p.numel) { return; }
-    let o = offsets_of(i);
+    let o = offsets_of(i + p.offsets.w);
     out[i] = binary_op(OP, a[o.x], b[o.y]);
 }
 
@@ -157,7 +161,7 @@ fn where_select(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
                 @builtin(local_invocation_index) lid: u32) {
     let i = flat_id(wid, nwg, lid);
     if (i >= p.numel) { return; }
-    let o = offsets_of(i);
+    let o = offsets_of(i + p.offsets.w);
     out[i] = select(c[o.z], b[o.y], a[o.x] != 0.0);
 }
 
@@ -167,7 +171,7 @@ fn copy_into(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
              @builtin(local_invocation_index) lid: u32) {
     let i = flat_id(wid, nwg, lid);
     if (i >= p.numel) { return; }
-    let o = offsets_of(i);
+    let o = offsets_of(i + p.offsets.w);
     out[o.x] = a[o.y];
 }
 

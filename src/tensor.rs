@@ -553,7 +553,7 @@ pub(crate) fn check_fits(device: &Device, op: &'static str, n: usize) -> Result<
                 op,
                 bytes,
                 limit: ctx.max_tensor_bytes(),
-                what: "max_storage_buffer_binding_size",
+                what: "max_buffer_size",
             });
         }
     }

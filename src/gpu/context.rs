@@ -56,6 +56,10 @@ struct State {
     pipelines: PipelineCache,
 }
 
+/// A buffer at a binding number: whole (`None`), or a window of `len` f32s from element
+/// `first` (`Some((first, len))`).
+pub type Binding<'a> = (u32, &'a wgpu::Buffer, Option<(u64, u64)>);
+
 /// A readback between [`GpuContext::start_read`] and [`GpuContext::finish_read`].
 struct PendingRead {
     staging: wgpu::Buffer,
@@ -247,12 +251,24 @@ impl GpuContext {
         self.counts[0].load(Ordering::Relaxed)
     }
 
-    /// Largest tensor, in bytes, one kernel can bind.
+    /// Largest tensor, in bytes: one buffer (`max_buffer_size`). Ops on tensors larger than
+    /// one binding bind windows of them (`gpu/window.rs`).
     pub fn max_tensor_bytes(&self) -> u64 {
-        self.limits
+        self.limits.max_buffer_size & !3
+    }
+
+    /// Largest range, in bytes, one kernel can bind (a multiple of the offset alignment).
+    pub fn max_binding_bytes(&self) -> u64 {
+        let b = self
+            .limits
             .max_storage_buffer_binding_size
-            .min(self.limits.max_buffer_size)
-            & !3
+            .min(self.limits.max_buffer_size);
+        b / self.binding_align() * self.binding_align()
+    }
+
+    /// The alignment of a binding's offset, in bytes (a multiple of 4).
+    pub fn binding_align(&self) -> u64 {
+        u64::from(self.limits.min_storage_buffer_offset_alignment).max(4)
     }
 
     /// A buffer for `len` f32s: from the pool when one of its size class is free. The flag says
@@ -261,20 +277,20 @@ impl GpuContext {
         let bytes = (len as u64).saturating_mul(4);
         let limit = self.max_tensor_bytes();
         if bytes > limit {
-            let what = if self.limits.max_storage_buffer_binding_size <= self.limits.max_buffer_size
-            {
-                "max_storage_buffer_binding_size"
-            } else {
-                "max_buffer_size"
-            };
             return Err(Error::TooLarge {
                 op,
                 bytes,
                 limit,
-                what,
+                what: "max_buffer_size",
             });
         }
-        let class = size_class(bytes).min(limit).max(4);
+        // A tensor that fits one binding gets a buffer that does too, so kernels that bind
+        // whole buffers can take it.
+        let cap = match bytes <= self.max_binding_bytes() {
+            true => self.max_binding_bytes(),
+            false => limit,
+        };
+        let class = size_class(bytes).min(cap).max(4);
         let cap = self.memory_limit.get(|| u64::MAX);
         let live = lock(&self.pool).live_bytes;
         if class > cap.saturating_sub(live) {
@@ -354,8 +370,35 @@ impl GpuContext {
         groups: usize,
         op: &'static str,
     ) -> Result<()> {
+        let whole: Vec<_> = bindings.iter().map(|&(b, buf)| (b, buf, None)).collect();
+        self.dispatch_windows(kernel, constant, params, &whole, groups, op)
+    }
+
+    /// [`GpuContext::dispatch`] with each buffer bound whole (`None`) or as a window of `len`
+    /// f32s from element `first` (`first * 4` a multiple of [`GpuContext::binding_align`]): how
+    /// ops run over tensors larger than one binding (`gpu/window.rs`).
+    pub fn dispatch_windows<P: Pod>(
+        &self,
+        kernel: Kernel,
+        constant: u32,
+        params: &P,
+        bindings: &[Binding<'_>],
+        groups: usize,
+        op: &'static str,
+    ) -> Result<()> {
         if groups == 0 {
             return Ok(());
+        }
+        for &(_, buf, window) in bindings {
+            let bytes = window.map_or(buf.size(), |(_, len)| len * 4);
+            if bytes > self.max_binding_bytes() {
+                return Err(Error::TooLarge {
+                    op,
+                    bytes,
+                    limit: self.max_binding_bytes(),
+                    what: "max_storage_buffer_binding_size: this op binds each tensor whole",
+                });
+            }
         }
         let (x, y, z) = grid::fold(groups, self.limits.max_compute_workgroups_per_dimension)
             .ok_or(Error::TooLarge {
@@ -393,9 +436,16 @@ impl GpuContext {
                 size: NonZeroU64::new(bytes.len() as u64),
             }),
         }];
-        entries.extend(bindings.iter().map(|&(binding, buf)| wgpu::BindGroupEntry {
-            binding,
-            resource: buf.as_entire_binding(),
+        entries.extend(bindings.iter().map(|&(binding, buffer, window)| {
+            let resource = match window {
+                None => buffer.as_entire_binding(),
+                Some((first, len)) => wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                    buffer,
+                    offset: first * 4,
+                    size: NonZeroU64::new(len.max(1) * 4),
+                }),
+            };
+            wgpu::BindGroupEntry { binding, resource }
         }));
         let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: None,

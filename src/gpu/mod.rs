@@ -3,28 +3,32 @@
 //! GPU except `to_vec`.
 
 pub(crate) mod context;
+mod elementwise;
 pub(crate) mod fault;
 pub(crate) mod grid;
 pub(crate) mod kernels;
+mod matmul;
 pub(crate) mod nn;
 pub(crate) mod params;
 pub(crate) mod pool;
+mod reduce;
+mod window;
 
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;
 
 use context::GpuContext;
 use fault::Fault;
 use grid::groups_for;
 use kernels::Kernel;
-use params::{CrossEntropyParams, ElementwiseParams, IndexParams, LineParams, MatmulParams};
+pub use matmul::{set_subgroup_matmul, set_tiled_matmul, uses_subgroup_matmul};
+use params::{CrossEntropyParams, IndexParams};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::op::{ReduceOp, UnaryOp};
 use crate::shape::Layout;
 use crate::storage::{
-    Backend, CrossEntropySpec, Elementwise, GatherSpec, LineSpec, MatOperand, MatmulSpec, NormSpec,
-    OptimSpec, PoolKind, Strided, Window2d,
+    Backend, CrossEntropySpec, Elementwise, GatherSpec, LineSpec, MatmulSpec, NormSpec, OptimSpec,
+    PoolKind, Strided, Window2d,
 };
 
 /// A tensor buffer on the GPU; returns to the pool when dropped.
@@ -104,16 +108,7 @@ impl GpuStorage {
         value: f32,
     ) -> Result<GpuStorage> {
         let out = GpuStorage::alloc(ctx, op, len)?;
-        let spec = Strided::new(op, &[&Layout::contiguous(&[len])])?;
-        let params = ElementwiseParams::new(op, &spec, value, 0.0)?;
-        ctx.dispatch(
-            Kernel::Fill,
-            0,
-            &params,
-            &[(1, out.buffer())],
-            groups_for(len),
-            op,
-        )?;
+        elementwise::fill(&out, len, value, op)?;
         Ok(out)
     }
 
@@ -149,93 +144,20 @@ impl GpuStorage {
 
 impl Backend for GpuStorage {
     fn elementwise(inputs: &[&Self], spec: &Strided, kind: Elementwise) -> Result<Self> {
-        let ctx = inputs[0].context();
-        let n = spec.numel();
-        let out = GpuStorage::alloc(ctx, "elementwise", n)?;
-        let (kernel, code, (alpha, beta)) = match kind {
-            Elementwise::Unary(op) => (Kernel::Unary, op.code(), op.params()),
-            Elementwise::Binary(op) => (Kernel::Binary, op.code(), (0.0, 0.0)),
-            Elementwise::Where => (Kernel::Where, 0, (0.0, 0.0)),
-        };
-        let params = ElementwiseParams::new("elementwise", spec, alpha, beta)?;
-        let mut bindings = vec![(1, out.buffer())];
-        bindings.extend(
-            inputs
-                .iter()
-                .enumerate()
-                .map(|(j, s)| (2 + j as u32, s.buffer())),
-        );
-        ctx.dispatch(
-            kernel,
-            code,
-            &params,
-            &bindings,
-            groups_for(n),
-            "elementwise",
-        )?;
-        Ok(out.inherit(inputs))
+        Ok(elementwise::elementwise(inputs, spec, kind)?.inherit(inputs))
     }
 
     fn matmul(a: &Self, b: &Self, bias: Option<&Self>, s: &MatmulSpec) -> Result<Self> {
-        let out = matmul(a, b, bias, s)?;
+        let out = matmul::matmul(a, b, bias, s)?;
         Ok(out.inherit(&[a, b].into_iter().chain(bias).collect::<Vec<_>>()))
     }
 
     fn reduce(&self, spec: &LineSpec, op: ReduceOp) -> Result<Self> {
-        let ctx = self.context();
-        let lines = spec.outer * spec.inner;
-        let out = GpuStorage::alloc(ctx, op.name(), lines)?.inherit(&[self]);
-        let params = LineParams::new(op.name(), spec)?;
-        let bindings = [(1, out.buffer()), (2, self.buffer())];
-        if spec.inner == 1 {
-            ctx.dispatch(
-                Kernel::ReduceLines,
-                op.code(),
-                &params,
-                &bindings,
-                lines,
-                op.name(),
-            )?;
-        } else {
-            ctx.dispatch(
-                Kernel::ReduceColumns,
-                op.code(),
-                &params,
-                &bindings,
-                groups_for(lines),
-                op.name(),
-            )?;
-        }
-        Ok(out)
+        Ok(reduce::reduce(self, spec, op)?.inherit(&[self]))
     }
 
     fn softmax(&self, spec: &LineSpec, log: bool) -> Result<Self> {
-        let ctx = self.context();
-        let op = if log { "log_softmax" } else { "softmax" };
-        let out = GpuStorage::alloc(ctx, op, spec.outer * spec.len * spec.inner)?.inherit(&[self]);
-        let params = LineParams::new(op, spec)?;
-        let lines = spec.outer * spec.inner;
-        let bindings = [(1, out.buffer()), (2, self.buffer())];
-        if spec.inner == 1 {
-            ctx.dispatch(
-                Kernel::SoftmaxLines,
-                u32::from(log),
-                &params,
-                &bindings,
-                lines,
-                op,
-            )?;
-        } else {
-            ctx.dispatch(
-                Kernel::SoftmaxColumns,
-                u32::from(log),
-                &params,
-                &bindings,
-                groups_for(lines),
-                op,
-            )?;
-        }
-        Ok(out)
+        Ok(reduce::softmax(self, spec, log)?.inherit(&[self]))
     }
 
     fn softmax_backward(
@@ -245,21 +167,8 @@ impl Backend for GpuStorage {
         grad_offset: usize,
         log: bool,
     ) -> Result<Self> {
-        let ctx = y.context();
-        let op = "softmax_backward";
-        let out = GpuStorage::alloc(ctx, op, spec.outer * spec.len * spec.inner)?.inherit(&[y, g]);
-        let mut params = LineParams::new(op, spec)?;
-        params.grad_offset = params::u32_of(op, grad_offset)?;
-        let lines = spec.outer * spec.inner;
-        let bindings = [(1, out.buffer()), (2, y.buffer()), (3, g.buffer())];
-        // Same split as the forward pass: a workgroup per row, or an invocation per column.
-        let (kernel, groups) = if spec.inner == 1 {
-            (Kernel::SoftmaxBackwardLines, lines)
-        } else {
-            (Kernel::SoftmaxBackwardColumns, groups_for(lines))
-        };
-        ctx.dispatch(kernel, u32::from(log), &params, &bindings, groups, op)?;
-        Ok(out)
+        let out = reduce::softmax_backward(y, g, spec, grad_offset, log)?;
+        Ok(out.inherit(&[y, g]))
     }
 
     fn cross_entropy(x: &Self, target: &Self, spec: &CrossEntropySpec) -> Result<(Self, Self)> {
@@ -371,18 +280,7 @@ impl Backend for GpuStorage {
         let ctx = parts[0].0.context();
         let sources: Vec<&GpuStorage> = parts.iter().map(|p| p.0).collect();
         let out = GpuStorage::alloc(ctx, "cat", numel)?.inherit(&sources);
-        for (src, spec) in parts {
-            let params = ElementwiseParams::new("cat", spec, 0.0, 0.0)?;
-            let bindings = [(1, out.buffer()), (2, src.buffer())];
-            ctx.dispatch(
-                Kernel::CopyInto,
-                0,
-                &params,
-                &bindings,
-                groups_for(spec.numel()),
-                "cat",
-            )?;
-        }
+        elementwise::cat(&out, parts)?;
         Ok(out)
     }
 
@@ -440,203 +338,4 @@ impl Backend for GpuStorage {
         self.ctx
             .read(dense.buffer(), 0, layout.numel(), &slots, "to_vec")
     }
-}
-
-/// The matmul kernel choice and launch (outputs carry no faults yet: the caller adds them).
-fn matmul(
-    a: &GpuStorage,
-    b: &GpuStorage,
-    bias: Option<&GpuStorage>,
-    s: &MatmulSpec,
-) -> Result<GpuStorage> {
-    let ctx = a.context();
-    let epilogue = Epilogue::new(a, bias, s);
-    if s.k == 0 && epilogue.constant == 0 {
-        // Every output is an empty sum. (With an epilogue the kernels run: their k loop
-        // is empty and each output is act(0 + bias).)
-        return GpuStorage::from_slice(ctx, "matmul", &vec![0.0; s.batch * s.m * s.n]);
-    }
-    if uses_tiled(ctx) {
-        return launch_matmul(Kernel::MatmulTiled, a, b, &epilogue, s);
-    }
-    // The subgroup kernels read B's rows as vec4s or, for a transposed B (x · Wᵀ in a
-    // Linear layer), A's rows and B's columns as vec4s along k. Any other B is copied dense
-    // first, which costs far less than the portable kernel's scalar reads (see
-    // `matmul_subgroup.wgsl`).
-    if ctx.subgroups_of_8 && s.n % 4 == 0 && SUBGROUP_MATMUL.load(Ordering::Relaxed) {
-        if vec4_rows(&s.b) {
-            return launch_matmul(Kernel::MatmulSubgroup, a, b, &epilogue, s);
-        }
-        if vec4_columns(s) {
-            return launch_matmul(Kernel::MatmulSubgroupNt, a, b, &epilogue, s);
-        }
-        let batch = if s.b.batch == 0 { 1 } else { s.batch };
-        let spec = Strided {
-            shape: vec![batch, s.k, s.n],
-            strides: vec![vec![s.b.batch, s.b.row, s.b.col]],
-            offsets: vec![s.b.offset],
-        };
-        let dense = GpuStorage::elementwise(&[b], &spec, Elementwise::Unary(UnaryOp::Identity))?;
-        let b_dense = MatOperand {
-            offset: 0,
-            batch: if s.b.batch == 0 { 0 } else { s.k * s.n },
-            row: s.n,
-            col: 1,
-        };
-        let s = MatmulSpec { b: b_dense, ..*s };
-        return launch_matmul(Kernel::MatmulSubgroup, a, &dense, &epilogue, &s);
-    }
-    // B read as vec4 rows when its layout allows it (the common, non-transposed case).
-    let kernel = if s.n % 4 == 0 && vec4_rows(&s.b) {
-        Kernel::MatmulTile8Vec4
-    } else {
-        Kernel::MatmulTile4
-    };
-    launch_matmul(kernel, a, b, &epilogue, s)
-}
-
-/// Whether the subgroup matmul may be picked where the adapter allows it (tests turn it off to
-/// exercise the portable kernels on the same adapter).
-static SUBGROUP_MATMUL: AtomicBool = AtomicBool::new(true);
-
-/// Lets the subgroup matmul be picked (the default) or not. For tests and benches that compare
-/// it with the portable kernels; results agree either way.
-#[doc(hidden)]
-pub fn set_subgroup_matmul(on: bool) {
-    SUBGROUP_MATMUL.store(on, Ordering::Relaxed);
-}
-
-/// Whether matmuls on `dev` run `matmul_subgroup.wgsl` (where their layout allows it).
-#[doc(hidden)]
-pub fn uses_subgroup_matmul(dev: &crate::Device) -> bool {
-    dev.is_gpu()
-        && SUBGROUP_MATMUL.load(Ordering::Relaxed)
-        && context::shared().is_ok_and(|c| c.subgroups_of_8 && !uses_tiled(&c))
-}
-
-/// The workgroup-memory kernel: 0 picks it by adapter type (hardware discrete GPUs), 1
-/// forces it on, 2 off.
-static TILED_MATMUL: AtomicU8 = AtomicU8::new(0);
-
-/// Forces `matmul_tiled` on or off (`None`: by adapter type, the default), so tests can run
-/// it on any adapter. Results agree either way.
-#[doc(hidden)]
-pub fn set_tiled_matmul(on: Option<bool>) {
-    let v = match on {
-        None => 0,
-        Some(true) => 1,
-        Some(false) => 2,
-    };
-    TILED_MATMUL.store(v, Ordering::Relaxed);
-}
-
-/// Whether matmuls run `matmul_tiled`: on discrete GPUs, where staging tiles in workgroup
-/// memory pays. Not on CPU-type adapters (llvmpipe), where workgroup memory is ordinary memory
-/// behind barriers and the register-tiled kernels win (see `shared/PERF.md`).
-fn uses_tiled(ctx: &GpuContext) -> bool {
-    match TILED_MATMUL.load(Ordering::Relaxed) {
-        1 => true,
-        2 => false,
-        _ => ctx.info.kind == crate::device::DeviceKind::DiscreteGpu,
-    }
-}
-
-/// B's rows can be read as vec4: column stride 1, every row, batch and the offset 4-aligned.
-fn vec4_rows(b: &MatOperand) -> bool {
-    b.col == 1 && b.row % 4 == 0 && b.offset % 4 == 0 && b.batch % 4 == 0
-}
-
-/// Whether `matmul_subgroup_nt` can read A's rows and B's columns as vec4s along k.
-fn vec4_columns(s: &MatmulSpec) -> bool {
-    let (a, b) = (&s.a, &s.b);
-    let b_transposed = MatOperand {
-        row: b.col,
-        col: b.row,
-        ..*b
-    };
-    s.k % 4 == 0 && vec4_rows(a) && vec4_rows(&b_transposed)
-}
-
-/// The matmul kernels' fused epilogue (`matmul_common.wgsl`): the `EPILOGUE` pipeline
-/// constant and the buffer for binding 6.
-struct Epilogue<'a> {
-    constant: u32,
-    /// The bias, or A's buffer as a stand-in the kernel never reads.
-    bias: &'a wgpu::Buffer,
-}
-
-impl<'a> Epilogue<'a> {
-    fn new(a: &'a GpuStorage, bias: Option<&'a GpuStorage>, s: &MatmulSpec) -> Epilogue<'a> {
-        const HAS_BIAS: u32 = 256;
-        let act = s.act.unary().code();
-        match bias {
-            Some(bias) if s.bias.is_some() => Epilogue {
-                constant: act | HAS_BIAS,
-                bias: bias.buffer(),
-            },
-            _ => Epilogue {
-                constant: act,
-                bias: a.buffer(),
-            },
-        }
-    }
-}
-
-/// Launches one matmul kernel over the output's tiles. Each kernel's launch geometry is here:
-/// (tile rows, tile columns, whether out and B bind as vec4 arrays at 4 and 5 rather than as
-/// f32 arrays at 1 and 3, whether a whole workgroup owns a tile rather than one invocation).
-///   - `MatmulTile4` / `MatmulTile8Vec4`: 4x4 / 8x8 per invocation, any strides / vec4 B.
-///   - `MatmulSubgroup`: one 8-lane workgroup per 16 x 128 tile; needs `vec4_rows(b)`, n % 4 == 0.
-///   - `MatmulSubgroupNt`: the same for a transposed B, with A at binding 7 (as vec4s); needs
-///     `vec4_columns`, n % 4 == 0.
-///   - `MatmulTiled`: one 64-invocation workgroup per 64 x 64 tile, any strides.
-fn launch_matmul(
-    kernel: Kernel,
-    a: &GpuStorage,
-    b: &GpuStorage,
-    epilogue: &Epilogue,
-    s: &MatmulSpec,
-) -> Result<GpuStorage> {
-    let (rows, cols, vec4, per_workgroup) = match kernel {
-        Kernel::MatmulTile4 => (4, 4, false, false),
-        Kernel::MatmulTile8Vec4 => (8, 8, true, false),
-        Kernel::MatmulSubgroup | Kernel::MatmulSubgroupNt => (16, 128, true, true),
-        Kernel::MatmulTiled => (64, 64, false, true),
-        _ => {
-            return Err(Error::invalid(
-                "matmul",
-                format!("{kernel:?} is not a matmul kernel"),
-            ))
-        }
-    };
-    let ctx = a.context();
-    let out = GpuStorage::alloc(ctx, "matmul", s.batch * s.m * s.n)?;
-    let params = MatmulParams::new(s, rows, cols)?;
-    let tiles = s.batch * s.m.div_ceil(rows) * s.n.div_ceil(cols);
-    let groups = if per_workgroup {
-        tiles
-    } else {
-        groups_for(tiles)
-    };
-    let (out_at, b_at) = if vec4 { (4, 5) } else { (1, 3) };
-    let a_at = if kernel == Kernel::MatmulSubgroupNt {
-        7
-    } else {
-        2
-    };
-    let bindings = [
-        (out_at, out.buffer()),
-        (a_at, a.buffer()),
-        (b_at, b.buffer()),
-        (6, epilogue.bias),
-    ];
-    ctx.dispatch(
-        kernel,
-        epilogue.constant,
-        &params,
-        &bindings,
-        groups,
-        "matmul",
-    )?;
-    Ok(out)
 }

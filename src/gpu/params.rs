@@ -31,10 +31,12 @@ fn axes(op: &'static str, v: &[usize]) -> Result<[u32; MAX_KERNEL_DIMS]> {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]
 pub struct ElementwiseParams {
+    /// Elements in this dispatch (a piece's, over a tensor larger than one binding).
     pub numel: u32,
     pub rank: u32,
     pub alpha: f32,
     pub beta: f32,
+    /// `[0..3]`: each operand's offset; `[3]`: the piece's first element (`gpu/window.rs`).
     pub offsets: [u32; 4],
     pub shape: [u32; 8],
     pub strides: [[u32; 8]; 3],

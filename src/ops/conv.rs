@@ -6,6 +6,9 @@
 //! `conv_transpose2d`.
 
 use super::same_device;
+use super::window::{
+    batch_chunk, check_bias, check_channels, image_dims, transposed_size, windows,
+};
 use crate::autograd::{record, untracked, BackOp};
 use crate::error::{Error, Result};
 use crate::op::Activation;
@@ -102,133 +105,6 @@ impl Conv1dOptions {
             groups: self.groups,
             output_padding: [0, 0],
         }
-    }
-}
-
-/// `[n, c, h, w]` of a 4-D input, or an error naming the op.
-fn image_dims(op: &'static str, what: &str, t: &Tensor) -> Result<[usize; 4]> {
-    match *t.shape() {
-        [n, c, h, w] => Ok([n, c, h, w]),
-        _ => Err(Error::invalid(
-            op,
-            format!(
-                "{what} must be 4-D [N, C, H, W], found shape {:?} (one image: `unsqueeze(0)`)",
-                t.shape()
-            ),
-        )),
-    }
-}
-
-/// The windows of `kernel` over an `[n, c, h, w]` image, or an error naming the values. All
-/// size arithmetic is checked: a padding, stride or dilation near `usize::MAX` is an error
-/// naming it, never a wrapped size.
-pub(crate) fn windows(
-    op: &'static str,
-    [n, c, h, w]: [usize; 4],
-    kernel: [usize; 2],
-    mut stride: [usize; 2],
-    pad: [usize; 2],
-    dilation: [usize; 2],
-) -> Result<Window2d> {
-    let mut out = [0; 2];
-    for a in 0..2 {
-        let axis = ["height", "width"][a];
-        if stride[a] == 0 || dilation[a] == 0 || kernel[a] == 0 {
-            return Err(Error::invalid(
-                op,
-                format!(
-                    "kernel {kernel:?}, stride {stride:?} and dilation {dilation:?} must be at \
-                     least 1"
-                ),
-            ));
-        }
-        let size = [h, w][a];
-        let reach = dilation[a]
-            .checked_mul(kernel[a] - 1)
-            .and_then(|r| r.checked_add(1))
-            .ok_or_else(|| {
-                Error::invalid(
-                    op,
-                    format!(
-                        "kernel {kernel:?} with dilation {dilation:?} spans more than {} elements",
-                        usize::MAX
-                    ),
-                )
-            })?;
-        let padded = pad[a]
-            .checked_mul(2)
-            .and_then(|p| p.checked_add(size))
-            .ok_or_else(|| {
-                Error::invalid(
-                    op,
-                    format!("padding {pad:?} is too large: the padded {axis} overflows usize"),
-                )
-            })?;
-        if reach > padded {
-            return Err(Error::invalid(
-                op,
-                format!(
-                    "kernel {axis} {reach} (size {}, dilation {}) is larger than the padded \
-                     input {axis} {padded} ({size} + 2 × padding {})",
-                    kernel[a], dilation[a], pad[a]
-                ),
-            ));
-        }
-        out[a] = (padded - reach) / stride[a] + 1;
-        if out[a] == 1 {
-            // One window: the stride is never taken, so any stride gives this geometry
-            // (and a huge one need not fit the GPU's 32-bit parameters).
-            stride[a] = 1;
-        }
-    }
-    let win = Window2d {
-        n,
-        c,
-        size: [h, w],
-        kernel,
-        stride,
-        pad,
-        dilation,
-        out,
-    };
-    // Every buffer the geometry implies (image, columns, output) must have a countable size.
-    let cols = [n, c, kernel[0], kernel[1], out[0], out[1]];
-    if checked_numel(op, &cols).is_err() {
-        return Err(Error::invalid(
-            op,
-            format!(
-                "input [{n}, {c}, {h}, {w}] with kernel {kernel:?}, stride {stride:?}, padding \
-                 {pad:?} and dilation {dilation:?} gives {out:?} windows, too many elements to \
-                 hold"
-            ),
-        ));
-    }
-    Ok(win)
-}
-
-/// The `groups` checks shared by the convolutions, for `c` input channels.
-fn check_channels(op: &'static str, c: usize, groups: usize) -> Result<()> {
-    if groups == 0 {
-        return Err(Error::invalid(op, "groups must be at least 1"));
-    }
-    if c % groups != 0 {
-        return Err(Error::invalid(
-            op,
-            format!("groups {groups} must divide the input channels {c}"),
-        ));
-    }
-    Ok(())
-}
-
-fn check_bias(op: &'static str, bias: Option<&Tensor>, channels: usize) -> Result<()> {
-    match bias {
-        Some(b) if b.shape() != [channels] => Err(Error::ShapeMismatch {
-            op,
-            lhs: vec![channels],
-            rhs: b.shape().to_vec(),
-            why: format!("differ: the bias needs one value per output channel ({channels})"),
-        }),
-        _ => Ok(()),
     }
 }
 
@@ -437,6 +313,9 @@ impl Tensor {
         check_bias(op, bias, out_c)?;
         let win = windows(op, dims, [kh, kw], o.stride, o.padding, o.dilation)?;
         let l = win.out[0] * win.out[1];
+        if let Some(chunk) = batch_chunk(self.device(), n, c * kh * kw * l) {
+            return self.in_batch_chunks(chunk, |x| x.conv2d_as_impl(op, weight, bias, o, act));
+        }
         let cols = self.unfold_with(&win)?; // [n, c*kh*kw, l]
                                             // The bias, one value per output row, and the activation run in the matmul's epilogue.
         let out = if groups == 1 {
@@ -497,85 +376,11 @@ impl Tensor {
         }
         let out_c = og * groups;
         check_bias(op, bias, out_c)?;
-        let mut size = [0; 2];
-        for a in 0..2 {
-            let (s, d, k, p, op_) = (
-                o.stride[a],
-                o.dilation[a],
-                [kh, kw][a],
-                o.padding[a],
-                o.output_padding[a],
-            );
-            if s == 0 || d == 0 || k == 0 {
-                return Err(Error::invalid(
-                    op,
-                    format!(
-                        "kernel [{kh}, {kw}], stride {:?} and dilation {:?} must be at least 1",
-                        o.stride, o.dilation
-                    ),
-                ));
-            }
-            if op_ >= s.max(d) {
-                return Err(Error::invalid(
-                    op,
-                    format!(
-                        "output_padding {:?} must be smaller than stride {:?} or dilation {:?}",
-                        o.output_padding, o.stride, o.dilation
-                    ),
-                ));
-            }
-            // (in - 1) s + d (k - 1) + output_padding + 1, less the padding on both sides
-            let full = [h, w][a].checked_sub(1).map(|last| {
-                last.checked_mul(s)
-                    .zip(d.checked_mul(k - 1))
-                    .and_then(|(a, b)| a.checked_add(b)?.checked_add(op_ + 1))
-            });
-            let Some(full) = full.map(|f| {
-                f.ok_or_else(|| {
-                    Error::invalid(
-                        op,
-                        format!(
-                            "stride {:?}, dilation {:?} and kernel [{kh}, {kw}] over input {:?} \
-                             give an output size that overflows usize",
-                            o.stride,
-                            o.dilation,
-                            self.shape()
-                        ),
-                    )
-                })
-            }) else {
-                return Err(Error::invalid(
-                    op,
-                    format!("input {:?} is empty along axis {}", self.shape(), a + 2),
-                ));
-            };
-            size[a] = match full? {
-                f if f / 2 > p || (f / 2 == p && f % 2 == 1) => f - 2 * p,
-                _ => {
-                    return Err(Error::invalid(
-                        op,
-                        format!(
-                            "input {:?} with padding {:?} leaves no output along axis {}",
-                            self.shape(),
-                            o.padding,
-                            a + 2
-                        ),
-                    ))
-                }
-            };
-        }
-        if checked_numel(op, &[n, out_c, size[0], size[1]]).is_err() {
-            return Err(Error::invalid(
-                op,
-                format!(
-                    "input {:?} with stride {:?}, padding {:?} and dilation {:?} gives an output \
-                     of {size:?} pixels, too many elements to hold",
-                    self.shape(),
-                    o.stride,
-                    o.padding,
-                    o.dilation
-                ),
-            ));
+        let size = transposed_size(op, self.shape(), [kh, kw], o, out_c)?;
+        // Columns [n, o*kh*kw, h*w].
+        let per_image = checked_numel(op, &[out_c, kh, kw, h, w])?;
+        if let Some(chunk) = batch_chunk(self.device(), n, per_image) {
+            return self.in_batch_chunks(chunk, |x| x.conv_transpose2d_impl(weight, bias, o));
         }
         // The conv whose input gradient this is: output `size`, windows `[h, w]`.
         let win = Window2d {

@@ -5,6 +5,7 @@ mod conv;
 mod linear;
 mod norm;
 mod pool;
+mod window;
 
 pub use conv::{Conv1dOptions, Conv2dOptions};
 pub use norm::{BatchNormOptions, RunningStats};

@@ -2,7 +2,7 @@
 //! each one kernel forward and one backward on both backends (`shaders/pool.wgsl`,
 //! `src/cpu/nn.rs`).
 
-use super::conv::windows;
+use super::window::windows;
 use crate::autograd::{record, untracked, BackOp};
 use crate::error::{Error, Result};
 use crate::storage::{PoolKind, Window2d};

@@ -1,0 +1,87 @@
+//! Tensors larger than one binding (issue 25). A GPU tensor may be as large as one buffer
+//! (`max_buffer_size`, 2 GiB on llvmpipe) although a kernel binds at most
+//! `max_storage_buffer_binding_size` (128 MiB there): elementwise ops, copies, fills,
+//! reductions and softmax run in pieces, each binding the windows it touches. Each op here, on
+//! a 160 MB tensor, is compared with the CPU.
+
+mod common;
+
+use common::assert_close;
+use ferrograd::{Device, Tensor};
+
+const ROWS: usize = 5000;
+const COLS: usize = 8000; // 40 M elements, 160 MB
+
+/// `f` on the CPU and on the GPU, compared within `|a - e| <= atol + rtol |e|` (the GPU's f32
+/// tree sums against the CPU's f64: a row sum of 8,000 values is good to ~1e-4 absolute).
+fn agree(
+    gpu: &Device,
+    x: &Tensor,
+    what: &str,
+    (atol, rtol): (f32, f32),
+    f: impl Fn(&Tensor) -> ferrograd::Result<Tensor>,
+) {
+    let expected = f(x).unwrap_or_else(|e| panic!("{what} on the CPU: {e}"));
+    let got = f(&x.to_device(gpu).unwrap()).unwrap_or_else(|e| panic!("{what} on the GPU: {e}"));
+    assert_eq!(got.shape(), expected.shape(), "{what}");
+    let (g, e) = (got.to_vec().unwrap(), expected.to_vec().unwrap());
+    assert_close(&g, &e, atol, rtol, what);
+}
+
+#[test]
+fn ops_on_tensors_larger_than_one_binding() {
+    let Some(gpu) = common::gpu() else { return };
+    let x = common::uniform(&[ROWS, COLS], -1.0, 1.0, 40);
+    let bias = common::uniform(&[COLS], -1.0, 1.0, 41);
+    let b = bias.to_device(&gpu).unwrap();
+    agree(&gpu, &x, "upload and read back", (0.0, 0.0), |x| {
+        Ok(x.clone())
+    });
+    agree(&gpu, &x, "exp", (0.0, 1e-6), |x| x.exp());
+    agree(&gpu, &x, "add a broadcast row", (0.0, 0.0), |x| {
+        let b = if x.device().is_gpu() {
+            b.clone()
+        } else {
+            bias.clone()
+        };
+        x.add(&b)
+    });
+    agree(&gpu, &x, "where", (0.0, 0.0), |x| {
+        Tensor::where_(&x.gt_scalar(0.0)?, x, &x.mul_scalar(0.5)?)
+    });
+    agree(&gpu, &x, "copy of a narrowed view", (0.0, 0.0), |x| {
+        x.narrow(1, 100, 7000)?.contiguous()
+    });
+    agree(&gpu, &x, "cat", (0.0, 0.0), |x| {
+        Tensor::cat(&[&x.narrow(0, 0, 2000)?, &x.narrow(0, 2000, 3000)?], 0)
+    });
+    agree(&gpu, &x, "sum_all", (0.05, 1e-4), |x| x.sum_all());
+    agree(&gpu, &x, "sum of rows", (1e-3, 1e-4), |x| x.sum(-1, false));
+    agree(&gpu, &x, "max of rows", (0.0, 0.0), |x| x.max(1, true));
+    agree(&gpu, &x, "softmax", (1e-9, 1e-4), |x| x.softmax(-1));
+    agree(&gpu, &x, "log_softmax's gradient", (1e-7, 1e-3), |x| {
+        let x = x.requires_grad();
+        let g = x
+            .log_softmax(-1)?
+            .mul_scalar(0.5)?
+            .exp()?
+            .sum_all()?
+            .backward()?;
+        Ok(g.get(&x).unwrap().clone())
+    });
+    let ones = Tensor::ones(&[ROWS * COLS], &gpu).unwrap();
+    assert_eq!(
+        ones.sum_all().unwrap().to_scalar().unwrap(),
+        (ROWS * COLS) as f32
+    );
+    // What still binds whole tensors says so, naming the op.
+    let e = x
+        .to_device(&gpu)
+        .unwrap()
+        .matmul(&Tensor::ones(&[COLS, 2], &gpu).unwrap());
+    let m = e.and_then(|t| t.to_vec()).unwrap_err().to_string();
+    assert!(
+        m.starts_with("matmul:") && m.contains("binds each tensor whole"),
+        "{m}"
+    );
+}
