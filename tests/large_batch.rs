@@ -117,3 +117,28 @@ fn chunked_conv_gradients() {
     let (gw, gw_sum) = (gw.to_vec().unwrap(), gw_sum.to_vec().unwrap());
     assert_close(&gw, &gw_sum, 1e-2, 1e-4, "weight gradient");
 }
+
+/// At batch 4,096 the first conv's output alone (411 MB) is three bindings of llvmpipe's: the
+/// matmul, the ReLU and the pooling over it run in pieces. The logits equal the CPU's.
+#[test]
+fn cnn_forward_at_batch_4096() {
+    let Some(gpu) = common::gpu() else { return };
+    let cpu = Device::cpu();
+    let expected = Cnn::new(&cpu)
+        .forward(&images(4096, &cpu))
+        .unwrap()
+        .to_vec()
+        .unwrap();
+    let got = Cnn::new(&gpu)
+        .forward(&images(4096, &gpu))
+        .unwrap()
+        .to_vec()
+        .unwrap();
+    assert_close(
+        &got,
+        &expected,
+        1e-3,
+        1e-3,
+        "batch 4,096 on the GPU against the CPU",
+    );
+}

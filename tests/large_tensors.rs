@@ -1,8 +1,8 @@
 //! Tensors larger than one binding (issue 25). A GPU tensor may be as large as one buffer
 //! (`max_buffer_size`, 2 GiB on llvmpipe) although a kernel binds at most
 //! `max_storage_buffer_binding_size` (128 MiB there): elementwise ops, copies, fills,
-//! reductions and softmax run in pieces, each binding the windows it touches. Each op here, on
-//! a 160 MB tensor, is compared with the CPU.
+//! reductions, softmax and matmul run in pieces, each binding the windows it touches. Each op
+//! here, on a 160 MB tensor, is compared with the CPU.
 
 mod common;
 
@@ -74,14 +74,30 @@ fn ops_on_tensors_larger_than_one_binding() {
         ones.sum_all().unwrap().to_scalar().unwrap(),
         (ROWS * COLS) as f32
     );
+    let w = common::uniform(&[COLS, 3], -0.1, 0.1, 42);
+    agree(&gpu, &x, "matmul", (1e-3, 1e-3), |x| {
+        x.matmul(&w.to_device(x.device())?)
+    });
+    agree(&gpu, &x, "linear with bias and ReLU", (1e-3, 1e-3), |x| {
+        let dev = x.device();
+        let (wt, b) = (
+            w.t()?.contiguous()?.to_device(dev)?,
+            bias.narrow(0, 0, 3)?.to_device(dev)?,
+        );
+        x.linear(&wt, Some(&b), ferrograd::Activation::Relu)
+    });
+    agree(&gpu, &x, "batched matmul", (1e-3, 1e-3), |x| {
+        x.reshape(&[500, 10, COLS])?
+            .matmul(&w.to_device(x.device())?)
+    });
     // What still binds whole tensors says so, naming the op.
     let e = x
         .to_device(&gpu)
         .unwrap()
-        .matmul(&Tensor::ones(&[COLS, 2], &gpu).unwrap());
+        .layer_norm(&[COLS], None, None, 1e-5);
     let m = e.and_then(|t| t.to_vec()).unwrap_err().to_string();
     assert!(
-        m.starts_with("matmul:") && m.contains("binds each tensor whole"),
+        m.starts_with("layer_norm:") && m.contains("binds each tensor whole"),
         "{m}"
     );
 }

@@ -7,6 +7,7 @@ use super::context::{self, GpuContext};
 use super::grid::groups_for;
 use super::kernels::Kernel;
 use super::params::MatmulParams;
+use super::window::Window;
 use super::GpuStorage;
 use crate::error::{Error, Result};
 use crate::op::UnaryOp;
@@ -181,32 +182,167 @@ fn launch_matmul(
     };
     let ctx = a.context();
     let out = GpuStorage::alloc(ctx, "matmul", s.batch * s.m * s.n)?;
-    let params = MatmulParams::new(s, rows, cols)?;
-    let tiles = s.batch * s.m.div_ceil(rows) * s.n.div_ceil(cols);
-    let groups = if per_workgroup {
-        tiles
-    } else {
-        groups_for(tiles)
-    };
     let (out_at, b_at) = if vec4 { (4, 5) } else { (1, 3) };
     let a_at = if kernel == Kernel::MatmulSubgroupNt {
         7
     } else {
         2
     };
-    let bindings = [
-        (out_at, out.buffer()),
-        (a_at, a.buffer()),
-        (b_at, b.buffer()),
-        (6, epilogue.bias),
-    ];
-    ctx.dispatch(
-        kernel,
-        epilogue.constant,
-        &params,
-        &bindings,
-        groups,
-        "matmul",
-    )?;
+    let buffers = [out.buffer(), a.buffer(), b.buffer(), epilogue.bias];
+    let max = ctx.max_binding_bytes();
+    let pieces = match buffers.iter().all(|buf| buf.size() <= max) {
+        true => vec![(*s, None)], // one dispatch, whole buffers
+        false => plan(
+            s,
+            ctx.binding_align() as usize / 4,
+            (max / 4) as usize,
+            &buffers,
+        )
+        .ok_or(Error::TooLarge {
+            op: "matmul",
+            bytes: buffers.iter().map(|b| b.size()).max().unwrap_or(0),
+            limit: max,
+            what: "max_storage_buffer_binding_size: one matrix of the batch is larger",
+        })?
+        .into_iter()
+        .map(|(spec, windows)| (spec, Some(windows)))
+        .collect(),
+    };
+    for (spec, windows) in pieces {
+        let params = MatmulParams::new(&spec, rows, cols)?;
+        let tiles = spec.batch * spec.m.div_ceil(rows) * spec.n.div_ceil(cols);
+        let groups = if per_workgroup {
+            tiles
+        } else {
+            groups_for(tiles)
+        };
+        let w = |i: usize| windows.map(|w: [Window; 4]| w[i]);
+        let bindings = [
+            (out_at, buffers[0], w(0)),
+            (a_at, buffers[1], w(1)),
+            (b_at, buffers[2], w(2)),
+            (6, buffers[3], w(3)),
+        ];
+        ctx.dispatch_windows(
+            kernel,
+            epilogue.constant,
+            &params,
+            &bindings,
+            groups,
+            "matmul",
+        )?;
+    }
     Ok(out)
+}
+
+/// Pieces of a matmul whose operands do not fit one binding: whole batch entries when they
+/// fit, else rows of one entry. Each piece is a spec over its own batch entries and rows, with
+/// offsets relative to its windows `[out, a, b, bias]` (the bias window is A's when there is no
+/// bias: the kernel binds A there and never reads it). `None` when one B, or one row, is
+/// larger than a binding.
+fn plan(
+    s: &MatmulSpec,
+    align: usize,
+    max: usize,
+    buffers: &[&wgpu::Buffer; 4],
+) -> Option<Vec<(MatmulSpec, [Window; 4])>> {
+    let (m, n, k) = (s.m, s.n, s.k);
+    if m * n == 0 || s.batch == 0 {
+        return Some(Vec::new()); // no output: nothing to launch
+    }
+    let k1 = k.saturating_sub(1); // k = 0 still runs (the epilogue writes act(bias))
+                                  // The elements an operand reads over `c` batch entries of `r` rows, from its offset.
+    let a_span = |c: usize, r: usize| (c - 1) * s.a.batch + (r - 1) * s.a.row + k1 * s.a.col + 1;
+    let b_span = |c: usize| (c - 1) * s.b.batch + k1 * s.b.row + (n - 1) * s.b.col + 1;
+    let bias_span = |c: usize, r: usize| {
+        s.bias.map_or(1, |o| {
+            (c - 1) * o.batch + (r - 1) * o.row + (n - 1) * o.col + 1
+        })
+    };
+    let fits = |c: usize, r: usize| {
+        [c * r * n, a_span(c, r), b_span(c), bias_span(c, r)]
+            .iter()
+            .all(|&len| len + 2 * align + 4 <= max)
+    };
+    // Batch entries per piece (a multiple of `step`, so each piece's output start is aligned),
+    // else rows per piece within one entry.
+    let step = |per: usize| align / gcd(align, per.max(1));
+    let by_batch = (1..=s.batch / step(m * n))
+        .map(|i| i * step(m * n))
+        .take_while(|&c| fits(c, m))
+        .last();
+    let row_step = step(n);
+    let by_rows = (1..=m / row_step)
+        .map(|i| i * row_step)
+        .take_while(|&r| fits(1, r))
+        .last();
+    let mut pieces = Vec::new();
+    let mut piece = |b0: usize, c: usize, r0: usize, r: usize| {
+        let shift = |o: &MatOperand, b0: usize, r0: usize| o.offset + b0 * o.batch + r0 * o.row;
+        let a_off = shift(&s.a, b0, r0);
+        let b_off = s.b.offset + b0 * s.b.batch;
+        let out_first = (b0 * m + r0) * n;
+        let wa = window(a_off, a_span(c, r), align, buffers[1]);
+        let wb = window(b_off, b_span(c), align, buffers[2]);
+        let (wbias, bias) = match s.bias {
+            Some(o) => {
+                let off = shift(&o, b0, r0);
+                let w = window(off, bias_span(c, r), align, buffers[3]);
+                (
+                    w,
+                    Some(MatOperand {
+                        offset: off - w.0 as usize,
+                        ..o
+                    }),
+                )
+            }
+            None => (wa, None),
+        };
+        let wout = window(out_first, c * r * n, align, buffers[0]);
+        let spec = MatmulSpec {
+            batch: c,
+            m: r,
+            a: MatOperand {
+                offset: a_off - wa.0 as usize,
+                ..s.a
+            },
+            b: MatOperand {
+                offset: b_off - wb.0 as usize,
+                ..s.b
+            },
+            bias,
+            ..*s
+        };
+        pieces.push((spec, [wout, wa, wb, wbias]));
+    };
+    match (by_batch, by_rows) {
+        (Some(c), _) => (0..s.batch)
+            .step_by(c)
+            .for_each(|b0| piece(b0, c.min(s.batch - b0), 0, m)),
+        (None, Some(r)) => (0..s.batch).for_each(|b0| {
+            (0..m)
+                .step_by(r)
+                .for_each(|r0| piece(b0, 1, r0, r.min(m - r0)))
+        }),
+        (None, None) => return None,
+    }
+    Some(pieces)
+}
+
+/// The binding window for `len` elements from `first`: its start aligned down, its length
+/// rounded up to whole vec4s (kernels read some operands as vec4 arrays) within the buffer.
+fn window(first: usize, len: usize, align: usize, buffer: &wgpu::Buffer) -> Window {
+    let start = first / align * align;
+    let end = (first + len)
+        .next_multiple_of(4)
+        .min((buffer.size() / 4) as usize);
+    (start as u64, (end - start) as u64)
+}
+
+fn gcd(a: usize, b: usize) -> usize {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
 }

@@ -10,12 +10,16 @@ use super::grid::groups_for;
 use super::kernels::Kernel;
 use super::params::{MaskParams, NormParams, OptimParams, WindowParams};
 use super::GpuStorage;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::storage::{NormSpec, OptimKind, OptimSpec, PoolKind, Window2d};
 
 /// Runs `kernel` with one invocation per element of a fresh `numel` output (binding 1);
 /// `bindings` are the other (binding, storage) pairs, the first one an input. `kind` is
 /// `PoolKind::code` for pooling, 0 for unfold/fold.
+///
+/// Every buffer here holds `win.n` images' worth of data, so over tensors larger than one
+/// binding the kernel runs on pieces of whole images, each binding its images' windows; the
+/// kernels index from the first image bound, so nothing else changes (`window.rs`).
 fn launch(
     kernel: Kernel,
     op: &'static str,
@@ -26,11 +30,59 @@ fn launch(
 ) -> Result<GpuStorage> {
     let ctx = bindings[0].1.context();
     let out = GpuStorage::alloc(ctx, op, numel)?;
-    let params = WindowParams::new(op, win, numel, kind)?;
-    let mut all = vec![(1, out.buffer())];
-    all.extend(bindings.iter().map(|(b, s)| (*b, s.buffer())));
-    ctx.dispatch(kernel, 0, &params, &all, groups_for(numel), op)?;
+    let mut all: Vec<(u32, &GpuStorage)> = vec![(1, &out)];
+    all.extend(bindings.iter().copied());
+    let max = ctx.max_binding_bytes();
+    if all.iter().all(|(_, s)| s.buffer().size() <= max) {
+        let params = WindowParams::new(op, win, numel, kind)?;
+        let whole: Vec<_> = all.iter().map(|&(b, s)| (b, s.buffer())).collect();
+        ctx.dispatch(kernel, 0, &params, &whole, groups_for(numel), op)?;
+        return Ok(out);
+    }
+    let align = (ctx.binding_align() / 4) as usize;
+    let per_image: Vec<usize> = all.iter().map(|(_, s)| s.len / win.n.max(1)).collect();
+    let Some(per_piece) = images_per_piece(&per_image, align, (max / 4) as usize) else {
+        return Err(Error::TooLarge {
+            op,
+            bytes: per_image.iter().max().copied().unwrap_or(0) as u64 * 4,
+            limit: max,
+            what: "max_storage_buffer_binding_size: one image's data is larger",
+        });
+    };
+    for first in (0..win.n).step_by(per_piece) {
+        let count = per_piece.min(win.n - first);
+        let part = Window2d { n: count, ..*win };
+        let params = WindowParams::new(op, &part, numel / win.n * count, kind)?;
+        let bindings: Vec<_> = all
+            .iter()
+            .zip(&per_image)
+            .map(|(&(b, s), &size)| {
+                let window = ((first * size) as u64, (count * size).max(1) as u64);
+                (b, s.buffer(), Some(window))
+            })
+            .collect();
+        let groups = groups_for(numel / win.n * count);
+        ctx.dispatch_windows(kernel, 0, &params, &bindings, groups, op)?;
+    }
     Ok(out)
+}
+
+/// The most images a piece may hold: a multiple of the count that keeps every buffer's window
+/// start aligned (`size` elements per image each), with every window within `max`.
+fn images_per_piece(sizes: &[usize], align: usize, max: usize) -> Option<usize> {
+    let gcd = |mut a: usize, mut b: usize| {
+        while b != 0 {
+            (a, b) = (b, a % b);
+        }
+        a
+    };
+    let step = sizes.iter().fold(1, |acc, &s| {
+        let need = align / gcd(align, s.max(1));
+        acc / gcd(acc, need) * need
+    });
+    let largest = sizes.iter().copied().max().unwrap_or(1).max(1);
+    let per = max / largest / step * step;
+    (per > 0).then_some(per)
 }
 
 pub(super) fn unfold(x: &GpuStorage, win: &Window2d) -> Result<GpuStorage> {

@@ -155,6 +155,17 @@ impl Tensor {
         bias: Option<&Tensor>,
         options: &BatchNormOptions,
     ) -> Result<Tensor> {
+        self.batch_norm_impl(running, weight, bias, options)
+            .map_err(|e| e.in_op("batch_norm"))
+    }
+
+    fn batch_norm_impl(
+        &self,
+        running: Option<&mut RunningStats>,
+        weight: Option<&Tensor>,
+        bias: Option<&Tensor>,
+        options: &BatchNormOptions,
+    ) -> Result<Tensor> {
         let op = "batch_norm";
         let BatchNormOptions {
             training,
@@ -234,6 +245,17 @@ impl Tensor {
     /// `(x - mean) / sqrt(var + eps) * weight + bias`, the statistics per leading index, the
     /// weight and bias of `normalized_shape`. Gradients flow to all three.
     pub fn layer_norm(
+        &self,
+        normalized_shape: &[usize],
+        weight: Option<&Tensor>,
+        bias: Option<&Tensor>,
+        eps: f32,
+    ) -> Result<Tensor> {
+        self.layer_norm_impl(normalized_shape, weight, bias, eps)
+            .map_err(|e| e.in_op("layer_norm"))
+    }
+
+    fn layer_norm_impl(
         &self,
         normalized_shape: &[usize],
         weight: Option<&Tensor>,
