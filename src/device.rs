@@ -135,6 +135,10 @@ pub struct DispatchStats {
     pub readbacks: u64,
     /// Pipelines compiled (each kernel and specialisation once, on first use).
     pub pipelines: u64,
+    /// Fault slots of index ops (gather, one_hot, cross entropy, ...) held now: by launches no
+    /// readback has settled yet, by tensors poisoned by a bad index, and freed ones waiting
+    /// for the GPU. Stays small in a loop that reads something back now and then.
+    pub fault_slots: u64,
 }
 
 impl Device {
@@ -243,6 +247,7 @@ impl Device {
                     dispatches,
                     readbacks,
                     pipelines,
+                    fault_slots: c.fault_slots.held(),
                 }
             }
         }

@@ -120,14 +120,13 @@ fn faults_stay_with_their_tensor(dev: &Device) {
     });
     drop((bad, derived, loss));
     dev.synchronize().unwrap();
-    // More poisoned tensors alive at once than there are fault slots: each still errors.
+    // Many poisoned tensors alive at once: each errors, and only with its own fault.
     let many: Vec<Tensor> = (0..1100)
         .map(|_| x.index_select(1, &bad_index).unwrap())
         .collect();
     assert!(many.iter().step_by(97).all(|t| t.to_vec().is_err()));
     assert!(good.to_vec().is_ok());
     drop(many);
-    let _ = dev.synchronize(); // reports the shared overflow slot once
     dev.synchronize().unwrap();
     assert!(x
         .index_select(0, &idx(&[2.0]).to_device(dev).unwrap())

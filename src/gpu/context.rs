@@ -8,7 +8,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 
 use bytemuck::Pod;
 
-use super::fault::{self, Slots, OVERFLOW, SLOTS, SLOT_BYTES};
+use super::fault::{self, Check, Slots, SLOTS, SLOT_BYTES, SLOT_WORDS};
 use super::grid;
 use super::kernels::{Kernel, PipelineCache};
 use super::pool::Pool;
@@ -65,8 +65,9 @@ struct PendingRead {
     staging: wgpu::Buffer,
     bytes: u64,
     fault_at: u64,
-    /// The fault slots copied after the values and checked.
+    /// The fault slots checked, and those copied after the values (sorted; a superset).
     slots: Vec<u32>,
+    copied: Vec<u32>,
     /// The submit that carries the copy: once mapped, the GPU has finished it and every
     /// earlier one.
     submit: u64,
@@ -508,22 +509,26 @@ impl GpuContext {
         buf: &wgpu::Buffer,
         offset: usize,
         len: usize,
-        slots: &[u32],
+        check: Check<'_>,
     ) -> Result<PendingRead> {
         self.counts[2].fetch_add(1, Ordering::Relaxed);
         let bytes = len as u64 * 4;
         let fault_at = bytes.next_multiple_of(8);
-        // At least one slot is copied, so every read records a copy and a submit to wait on;
-        // only the tensor's own slots are checked.
-        let checked = slots.to_vec();
-        let slots = if slots.is_empty() {
-            &[OVERFLOW][..]
-        } else {
-            slots
+        // The slots to check are noted, and their copies recorded, under the slots' lock: none
+        // of them can be freed and reused by another launch before the copies run. Unsettled
+        // launches' slots are copied too, so this readback can mark the clean ones.
+        let slot_state = self.fault_slots.lock();
+        let checked = match check {
+            Check::Faults(f) => slot_state.slots_of(f),
+            Check::Nothing => Vec::new(),
         };
+        let mut copied = checked.clone();
+        copied.extend(slot_state.unsettled());
+        copied.sort_unstable();
+        copied.dedup();
         let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("ferrograd readback"),
-            size: fault_at + SLOT_BYTES * slots.len() as u64,
+            size: (fault_at + SLOT_BYTES * copied.len() as u64).max(4),
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
@@ -536,7 +541,7 @@ impl GpuContext {
             if bytes > 0 {
                 enc.copy_buffer_to_buffer(buf, offset as u64 * 4, &staging, 0, bytes);
             }
-            for (i, &slot) in slots.iter().enumerate() {
+            for (i, &slot) in copied.iter().enumerate() {
                 let (src, dst) = (
                     u64::from(slot) * SLOT_BYTES,
                     fault_at + i as u64 * SLOT_BYTES,
@@ -545,6 +550,7 @@ impl GpuContext {
             }
             self.submit_locked(&mut st)?
         };
+        drop(slot_state);
         let mapped: Arc<(Mutex<MapState>, Condvar)> = Arc::default();
         let done = mapped.clone();
         staging.map_async(wgpu::MapMode::Read, .., move |r| {
@@ -560,6 +566,7 @@ impl GpuContext {
             bytes,
             fault_at,
             slots: checked,
+            copied,
             submit,
             mapped,
         })
@@ -573,6 +580,7 @@ impl GpuContext {
             bytes,
             fault_at,
             slots,
+            copied,
             submit,
             mapped,
         } = read;
@@ -595,23 +603,23 @@ impl GpuContext {
             (values, fault)
         };
         staging.unmap();
+        let words_of = |slot: u32| {
+            let i = copied.binary_search(&slot).ok()?;
+            Some(&fault[i * SLOT_WORDS..(i + 1) * SLOT_WORDS])
+        };
         // The GPU has finished `submit`: slots freed before it can be zeroed and reused (the
-        // writes land before the next submit, ahead of any launch that takes them).
-        for slot in self.fault_slots.recycle(submit) {
+        // writes land before the next submit, ahead of any launch that takes them), and the
+        // launches it ran that recorded nothing are clean.
+        for slot in self.fault_slots.recycle(submit, words_of) {
             let zeros = [0u8; SLOT_BYTES as usize];
             self.queue
                 .write_buffer(&self.fault, u64::from(slot) * SLOT_BYTES, &zeros);
         }
-        let words = (SLOT_BYTES / 4) as usize;
-        for (&slot, w) in slots.iter().zip(fault.chunks(words)) {
-            if let Some(e) = fault::error_in(w) {
-                if slot == OVERFLOW {
-                    // Shared by launches no slot was left for: reported once, then cleared.
-                    let zeros = [0u8; SLOT_BYTES as usize];
-                    self.queue.write_buffer(&self.fault, 0, &zeros);
-                }
-                return Err(e);
-            }
+        if let Some(e) = slots
+            .iter()
+            .find_map(|&s| words_of(s).and_then(fault::error_in))
+        {
+            return Err(e);
         }
         Ok(values)
     }
@@ -623,10 +631,10 @@ impl GpuContext {
         buf: &wgpu::Buffer,
         offset: usize,
         len: usize,
-        slots: &[u32],
+        check: Check<'_>,
         op: &'static str,
     ) -> Result<Vec<f32>> {
-        let pending = self.start_read(buf, offset, len, slots)?;
+        let pending = self.start_read(buf, offset, len, check)?;
         let poll = |kind| {
             self.device.poll(kind).map_err(|e| Error::Gpu {
                 op,
@@ -663,10 +671,10 @@ impl GpuContext {
         buf: &wgpu::Buffer,
         offset: usize,
         len: usize,
-        slots: &[u32],
+        check: Check<'_>,
         op: &'static str,
     ) -> Result<Vec<f32>> {
-        let pending = self.start_read(buf, offset, len, slots)?;
+        let pending = self.start_read(buf, offset, len, check)?;
         std::future::poll_fn(|cx| {
             {
                 let mut m = lock(&pending.mapped.0);
@@ -693,15 +701,15 @@ impl GpuContext {
         (c(0), c(1), c(2), pipelines)
     }
 
-    /// Waits for all recorded work; reports wgpu errors, and index faults that no tensor
-    /// could be charged with (the shared overflow slot, `fault.rs`).
+    /// Waits for all recorded work; reports wgpu errors (index faults belong to the tensors
+    /// they poison: `fault.rs`). Freed and clean fault slots are recycled.
     pub fn synchronize(&self) -> Result<()> {
-        self.read(&self.fault, 0, 0, &[OVERFLOW], "synchronize")
+        self.read(&self.fault, 0, 0, Check::Nothing, "synchronize")
             .map(|_| ())
     }
 
-    /// Waits for all recorded work, checking no fault slot (freed slots are recycled).
+    /// [`GpuContext::synchronize`], for `fault.rs` when it needs slots back.
     pub fn wait_idle(&self) -> Result<()> {
-        self.read(&self.fault, 0, 0, &[], "synchronize").map(|_| ())
+        self.synchronize()
     }
 }

@@ -2,108 +2,218 @@
 //! index_select, one_hot, cross_entropy, nll) cannot stop the GPU, so it records the first bad
 //! index in a *fault slot* of its own and writes zeros or NaN. The slot goes with the kernel's
 //! output (`GpuStorage::faults`) and with everything computed from it; a readback of such a
-//! tensor copies its slots beside the values and reports a recorded fault as
-//! `Error::IndexOutOfRange`. A readback of an unrelated tensor, on any thread, never sees it.
+//! tensor reports a recorded fault as `Error::IndexOutOfRange`. A readback of an unrelated
+//! tensor, on any thread, never sees it.
 //!
-//! Slots live in one buffer of `SLOTS` × 8 words:
+//! Slots live in one buffer of `SLOTS` × 8 words (2 MiB):
 //! `[fault count, op code, offending value (f32 bits), axis size, axis, _, _, _]`.
-//! A slot is freed when the last tensor holding it is dropped, but is reused only once a
-//! readback has seen the GPU finish every submit that may still write it, and after it is
-//! zeroed. Slot 0 is shared by launches made while every other slot is held; it is never freed,
-//! and `synchronize` reports it.
+//! A readback copies the slots of the tensor it reads and of every launch not yet settled.
+//! Once the GPU has run a launch, a readback that finds its slot clean marks the fault clean:
+//! its slot is freed at once and tensors computed from it stop carrying it, so a training loop,
+//! whose parameters are computed from every step's loss, does not pile up faults. A slot freed
+//! by dropped tensors is zeroed and reused once a readback has seen the GPU finish every submit
+//! that could still write it. Should every slot be held (65,535 unsettled launches or poisoned
+//! tensors alive), the next checking op is an error saying so, never a shared slot that could
+//! charge a fault to the wrong tensor.
 
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use super::context::GpuContext;
 use super::params::FAULT_OPS;
 use crate::error::Error;
 
-/// Fault slots per device (32 KiB).
-pub const SLOTS: u32 = 1024;
+/// Fault slots per device (2 MiB).
+pub const SLOTS: u32 = 1 << 16;
 /// Bytes of one slot.
 pub const SLOT_BYTES: u64 = 32;
-/// The shared slot for launches made when no other is free.
-pub const OVERFLOW: u32 = 0;
+/// Words of one slot.
+pub const SLOT_WORDS: usize = (SLOT_BYTES / 4) as usize;
+/// A fault's slot once it is known clean (and freed).
+const CLEAN: u32 = u32::MAX;
 
 /// One kernel launch's fault slot; held (through an `Arc`) by every storage computed from it.
 pub(crate) struct Fault {
     ctx: Arc<GpuContext>,
-    pub slot: u32,
+    slot: AtomicU32,
+    /// Submits made by the time the launch was recorded (`NOT_YET` before): it is in a submit
+    /// at most one past this count.
+    launched: AtomicU64,
+}
+
+const NOT_YET: u64 = u64::MAX;
+
+impl Fault {
+    /// The slot's first word, for the kernel's parameters.
+    pub fn base(&self) -> u32 {
+        self.slot.load(Ordering::Relaxed) * SLOT_WORDS as u32
+    }
+
+    fn is_clean(&self) -> bool {
+        self.slot.load(Ordering::Relaxed) == CLEAN
+    }
+
+    /// Called once the launch that writes this slot is recorded: from then on a readback that
+    /// sees the GPU past it may settle it (before, a readback could find the slot clean only
+    /// because the launch had not run).
+    pub fn recorded(&self) {
+        let now = self.ctx.submits();
+        let _ = self
+            .launched
+            .compare_exchange(NOT_YET, now, Ordering::Relaxed, Ordering::Relaxed);
+    }
 }
 
 impl Drop for Fault {
     fn drop(&mut self) {
-        if self.slot != OVERFLOW {
-            self.ctx.fault_slots.retire(self.slot, self.ctx.submits());
+        let slot = self.slot.swap(CLEAN, Ordering::Relaxed);
+        if slot != CLEAN {
+            self.ctx.fault_slots.retire(slot, self.ctx.submits());
         }
     }
 }
 
-/// Which slots are free, and which wait for the GPU before they can be.
+/// Which slots are free, which wait for the GPU before they can be, and the faults not yet
+/// known clean.
 pub(crate) struct Slots(Mutex<SlotState>);
 
-struct SlotState {
+pub(crate) struct SlotState {
     free: Vec<u32>,
     /// (slot, submits made when it was dropped): its last launch is in a submit at most one
     /// past that count.
     retired: Vec<(u32, u64)>,
+    live: Vec<Weak<Fault>>,
 }
 
 impl Slots {
     pub fn new() -> Slots {
         Slots(Mutex::new(SlotState {
-            free: (1..SLOTS).rev().collect(),
+            free: (0..SLOTS).rev().collect(),
             retired: Vec::new(),
+            live: Vec::new(),
         }))
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, SlotState> {
+    /// Held by a readback while it notes which slots to check and records its copy, so no
+    /// slot it notes is freed and reused before the copy runs.
+    pub fn lock(&self) -> MutexGuard<'_, SlotState> {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Slots not free.
+    pub fn held(&self) -> u64 {
+        u64::from(SLOTS) - self.lock().free.len() as u64
     }
 
     fn retire(&self, slot: u32, submits: u64) {
         self.lock().retired.push((slot, submits));
     }
 
-    /// A free slot, if any.
-    pub fn take(&self) -> Option<u32> {
-        self.lock().free.pop()
-    }
-
-    /// Called when the GPU has finished every submit up to `completed`: the retired slots
-    /// whose launches are all done become free again. Returns them, for zeroing before the
-    /// next submit.
-    pub fn recycle(&self, completed: u64) -> Vec<u32> {
+    /// After a readback saw the GPU finish every submit up to `completed`, with `words(slot)`
+    /// the words it copied of a slot (`None` if it copied none): frees the retired slots whose
+    /// launches are all done and the slots of finished launches that recorded nothing (marking
+    /// those faults clean). Returns the retired slots freed, for zeroing before the next submit
+    /// (clean ones are zero already).
+    pub fn recycle<'w>(
+        &self,
+        completed: u64,
+        words: impl Fn(u32) -> Option<&'w [u32]>,
+    ) -> Vec<u32> {
         let mut st = self.lock();
         let (done, wait): (Vec<_>, Vec<_>) = st.retired.iter().partition(|(_, s)| *s < completed);
         st.retired = wait;
-        let slots: Vec<u32> = done.into_iter().map(|(slot, _)| slot).collect();
-        st.free.extend(&slots);
-        slots
+        let zeroed: Vec<u32> = done.into_iter().map(|(slot, _)| slot).collect();
+        st.free.extend(&zeroed);
+        let mut live = std::mem::take(&mut st.live);
+        live.retain(|w| {
+            let Some(f) = w.upgrade() else {
+                return false;
+            };
+            let launched = f.launched.load(Ordering::Relaxed);
+            if launched == NOT_YET || launched >= completed {
+                return true; // may not have run yet
+            }
+            let slot = f.slot.load(Ordering::Relaxed);
+            let Some(w) = words(slot) else {
+                return slot != CLEAN; // not copied by this readback: the next one checks it
+            };
+            if w[0] == 0
+                && f.slot
+                    .compare_exchange(slot, CLEAN, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_ok()
+            {
+                st.free.push(slot);
+            }
+            false // settled: clean, or a fault for good
+        });
+        st.live = live;
+        zeroed
     }
 }
 
-/// A new fault slot for one launch on `ctx`. When all are held, waits for the GPU once to
-/// recycle the retired ones, and falls back to the shared overflow slot if none come free.
-pub(crate) fn new_fault(ctx: &Arc<GpuContext>) -> crate::Result<Arc<Fault>> {
-    let slot = match ctx.fault_slots.take() {
+impl SlotState {
+    /// The slots of `faults` a readback must check (clean ones have none).
+    pub fn slots_of(&self, faults: &[Arc<Fault>]) -> Vec<u32> {
+        faults
+            .iter()
+            .map(|f| f.slot.load(Ordering::Relaxed))
+            .filter(|&s| s != CLEAN)
+            .collect()
+    }
+
+    /// The slots of launches not yet settled, which a readback copies to settle them.
+    pub fn unsettled(&self) -> Vec<u32> {
+        let slot = |w: &Weak<Fault>| Some(w.upgrade()?.slot.load(Ordering::Relaxed));
+        self.live
+            .iter()
+            .filter_map(slot)
+            .filter(|&s| s != CLEAN)
+            .collect()
+    }
+}
+
+/// What a readback checks for faults.
+pub(crate) enum Check<'a> {
+    /// The faults of the tensor read.
+    Faults(&'a [Arc<Fault>]),
+    /// Nothing (a wait for the GPU).
+    Nothing,
+}
+
+/// A new fault slot for a launch of `op` on `ctx`. When all are held, waits for the GPU once
+/// to recycle the retired and clean ones; an error if none comes free.
+pub(crate) fn new_fault(ctx: &Arc<GpuContext>, op: &'static str) -> crate::Result<Arc<Fault>> {
+    let take = || ctx.fault_slots.lock().free.pop();
+    let slot = match take() {
         Some(s) => s,
         None => {
             ctx.wait_idle()?;
-            ctx.fault_slots.take().unwrap_or(OVERFLOW)
+            take().ok_or_else(|| {
+                Error::invalid(
+                    op,
+                    format!(
+                        "all {SLOTS} GPU fault slots are held by tensors from index ops that \
+                         faulted or were never read back; read them back or drop them"
+                    ),
+                )
+            })?
         }
     };
-    Ok(Arc::new(Fault {
+    let fault = Arc::new(Fault {
         ctx: ctx.clone(),
-        slot,
-    }))
+        slot: AtomicU32::new(slot),
+        launched: AtomicU64::new(NOT_YET),
+    });
+    ctx.fault_slots.lock().live.push(Arc::downgrade(&fault));
+    Ok(fault)
 }
 
-/// The union of the inputs' fault lists (each fault once), for an op's output.
+/// The union of the inputs' fault lists (each fault once, clean ones dropped), for an op's
+/// output.
 pub(crate) fn union<'a>(lists: impl IntoIterator<Item = &'a [Arc<Fault>]>) -> Vec<Arc<Fault>> {
     let mut out: Vec<Arc<Fault>> = Vec::new();
     for f in lists.into_iter().flatten() {
-        if !out.iter().any(|o| Arc::ptr_eq(o, f)) {
+        if !f.is_clean() && !out.iter().any(|o| Arc::ptr_eq(o, f)) {
             out.push(f.clone());
         }
     }

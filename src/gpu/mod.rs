@@ -88,16 +88,21 @@ impl GpuStorage {
 
     /// A fresh fault slot for a kernel that checks indices, charged to this output; returns
     /// the slot's first word, for the kernel's parameters.
-    fn new_fault(&mut self) -> Result<u32> {
-        let f = fault::new_fault(&self.ctx)?;
-        let base = f.slot * (fault::SLOT_BYTES / 4) as u32;
+    fn new_fault(&mut self, op: &'static str) -> Result<u32> {
+        let f = fault::new_fault(&self.ctx, op)?;
+        let base = f.base();
         self.faults.push(f);
         Ok(base)
     }
 
-    /// The slots a readback of this storage checks.
-    fn fault_slots(&self) -> Vec<u32> {
-        self.faults.iter().map(|f| f.slot).collect()
+    /// Marks the faults this storage's launch took as recorded (see `Fault::recorded`).
+    fn recorded(&self) {
+        self.faults.iter().for_each(|f| f.recorded());
+    }
+
+    /// What a readback of this storage checks.
+    fn check(&self) -> fault::Check<'_> {
+        fault::Check::Faults(&self.faults)
     }
 
     /// `len` copies of `value`, written by a kernel (nothing crosses from the host).
@@ -116,17 +121,16 @@ impl GpuStorage {
     pub async fn to_vec_async(&self, layout: &Layout) -> Result<Vec<f32>> {
         if layout.is_contiguous() {
             let (offset, n) = (layout.offset(), layout.numel());
-            let slots = self.fault_slots();
             return self
                 .ctx
-                .read_async(self.buffer(), offset, n, &slots, "to_vec_async")
+                .read_async(self.buffer(), offset, n, self.check(), "to_vec_async")
                 .await;
         }
         let spec = Strided::new("to_vec_async", &[layout])?;
         let dense = GpuStorage::elementwise(&[self], &spec, Elementwise::Unary(UnaryOp::Identity))?;
-        let (n, slots) = (layout.numel(), self.fault_slots());
+        let n = layout.numel();
         self.ctx
-            .read_async(dense.buffer(), 0, n, &slots, "to_vec_async")
+            .read_async(dense.buffer(), 0, n, self.check(), "to_vec_async")
             .await
     }
 
@@ -176,7 +180,7 @@ impl Backend for GpuStorage {
         let op = "cross_entropy";
         // Both outputs carry the inputs' faults and the slot this launch may fault into.
         let mut loss = GpuStorage::alloc(ctx, op, spec.rows)?.inherit(&[x, target]);
-        let fault_base = loss.new_fault()?;
+        let fault_base = loss.new_fault(op)?;
         let lse = GpuStorage::alloc(ctx, op, spec.rows)?.inherit(&[&loss]);
         let bindings = [
             (1, loss.buffer()),
@@ -195,6 +199,7 @@ impl Backend for GpuStorage {
             spec.rows,
             op,
         )?;
+        loss.recorded();
         Ok((loss, lse))
     }
 
@@ -234,7 +239,7 @@ impl Backend for GpuStorage {
         let ctx = input.context();
         let n = spec.strided.numel();
         let mut out = GpuStorage::alloc(ctx, op, n)?.inherit(&[input, index]);
-        let fault_base = out.new_fault()?;
+        let fault_base = out.new_fault(op)?;
         let params = IndexParams::new(
             op,
             &spec.strided,
@@ -251,6 +256,7 @@ impl Backend for GpuStorage {
             (4, ctx.fault_buffer()),
         ];
         ctx.dispatch(Kernel::Gather, 0, &params, &bindings, groups_for(n), op)?;
+        out.recorded();
         Ok(out)
     }
 
@@ -258,7 +264,7 @@ impl Backend for GpuStorage {
         let ctx = self.context();
         let n = spec.numel() * classes;
         let mut out = GpuStorage::alloc(ctx, "one_hot", n)?.inherit(&[self]);
-        let fault_base = out.new_fault()?;
+        let fault_base = out.new_fault("one_hot")?;
         let params = IndexParams::new("one_hot", spec, n, classes, 0, 0, fault_base)?;
         let bindings = [
             (1, out.buffer()),
@@ -273,6 +279,7 @@ impl Backend for GpuStorage {
             groups_for(n),
             "one_hot",
         )?;
+        out.recorded();
         Ok(out)
     }
 
@@ -328,14 +335,15 @@ impl Backend for GpuStorage {
     }
 
     fn to_vec(&self, layout: &Layout) -> Result<Vec<f32>> {
-        let slots = self.fault_slots();
         if layout.is_contiguous() {
             let (offset, n) = (layout.offset(), layout.numel());
-            return self.ctx.read(self.buffer(), offset, n, &slots, "to_vec");
+            return self
+                .ctx
+                .read(self.buffer(), offset, n, self.check(), "to_vec");
         }
         let spec = Strided::new("to_vec", &[layout])?;
         let dense = GpuStorage::elementwise(&[self], &spec, Elementwise::Unary(UnaryOp::Identity))?;
         self.ctx
-            .read(dense.buffer(), 0, layout.numel(), &slots, "to_vec")
+            .read(dense.buffer(), 0, layout.numel(), self.check(), "to_vec")
     }
 }
