@@ -8,7 +8,7 @@ struct Params {
     rank: u32,
     axis_size: u32,   // size of the indexed axis (classes for one_hot)
     axis_stride: u32, // input stride of the indexed axis
-    offsets: vec4<u32>,
+    offsets: vec4<u32>, // x: input, y: index, w: this piece's first output (src/gpu/window.rs)
     shape: array<vec4<u32>, 2>,
     strides: array<array<vec4<u32>, 2>, 2>, // operand 0: input (axis stride 0), 1: index
     op_code: u32, // which op to name in a fault (params.rs FAULT_OPS)
@@ -60,7 +60,7 @@ fn gather(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
           @builtin(local_invocation_index) lid: u32) {
     let i = flat_id(wid, nwg, lid);
     if (i >= p.numel) { return; }
-    let o = offsets_of(i);
+    let o = offsets_of(i + p.offsets.w);
     let v = index[o.y];
     if (!check(v, p.axis_size)) {
         out[i] = 0.0;
@@ -75,8 +75,8 @@ fn one_hot(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
            @builtin(local_invocation_index) lid: u32) {
     let i = flat_id(wid, nwg, lid);
     if (i >= p.numel) { return; }
-    let j = i / p.axis_size;
-    let cls = i % p.axis_size;
+    let j = (i + p.offsets.w) / p.axis_size;
+    let cls = (i + p.offsets.w) % p.axis_size;
     let v = index[offsets_of(j).y];
     // Only the class-0 invocation reports, so one bad index faults once.
     var ok = v >= 0.0 && v == floor(v) && v < f32(p.axis_size);

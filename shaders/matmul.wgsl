@@ -50,7 +50,7 @@ fn matmul_tile4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
         acc[3] = fma(vec4<f32>(av.w), bv, acc[3]);
     }
 
-    let base = bi * p.m * p.n;
+    let base = p.out_offset + bi * p.m * p.n;
     for (var r = 0u; r < 4u; r++) {
         let row = row0 + r;
         if (row >= p.m) { break; }
@@ -95,7 +95,7 @@ fn matmul_tile8_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgro
         }
     }
 
-    let base4 = bi * p.m * n4;
+    let base4 = (p.out_offset + bi * p.m * p.n) / 4u;
     for (var r = 0u; r < 8u; r++) {
         let row = row0 + r;
         if (row >= p.m) { break; }
@@ -161,7 +161,7 @@ fn matmul_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
         workgroupBarrier();
     }
 
-    let base = bi * p.m * p.n;
+    let base = p.out_offset + bi * p.m * p.n;
     for (var i = 0u; i < 8u; i++) {
         let row = row0 + ty + 8u * i;
         for (var j = 0u; j < 8u; j++) {

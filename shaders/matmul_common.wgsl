@@ -21,7 +21,7 @@ struct Params {
     bias_col: u32,
     tiles_m: u32,
     tiles_n: u32,
-    _pad0: u32,
+    out_offset: u32, // where out[0][0][0] is in the bound output (a window's piece)
     _pad1: u32,
 };
 

@@ -57,7 +57,7 @@ fn store_row(bi: u32, row: u32, out_base: u32, c4: u32, n4: u32, r: Row) {
 // Stores a lane's TM x 16 block, row by row. Written out: a loop indexing `acc` by a variable
 // could push it out of registers.
 fn store_tile(bi: u32, row0: u32, c4: u32, n4: u32, acc: array<Row, TM>) {
-    let out_base = bi * p.m * n4;
+    let out_base = (p.out_offset + bi * p.m * p.n) / 4u;
     store_row(bi, row0, out_base, c4, n4, acc[0]);
     store_row(bi, row0 + 1u, out_base, c4, n4, acc[1]);
     store_row(bi, row0 + 2u, out_base, c4, n4, acc[2]);

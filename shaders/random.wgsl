@@ -9,7 +9,7 @@ struct Params {
     key_hi: u32,
     threshold: u32,
     scale: f32, // kept elements: 1 / (1 - p)
-    _pad0: u32,
+    first: u32, // the first element of this dispatch (src/gpu/window.rs)
     _pad1: u32,
     _pad2: u32,
 };
@@ -39,6 +39,6 @@ fn dropout_mask(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
     if (i >= p.numel) {
         return;
     }
-    let bits = lowbias32(lowbias32(i ^ p.key_lo) ^ p.key_hi) >> 8u;
+    let bits = lowbias32(lowbias32((i + p.first) ^ p.key_lo) ^ p.key_hi) >> 8u;
     out[i] = select(0.0, p.scale, bits >= p.threshold);
 }

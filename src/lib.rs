@@ -50,7 +50,7 @@ pub use random::{manual_seed, Generator};
 pub use tensor::Tensor;
 
 #[doc(hidden)]
-pub use gpu::{set_subgroup_matmul, set_tiled_matmul, uses_subgroup_matmul};
+pub use gpu::{set_binding_limit, set_subgroup_matmul, set_tiled_matmul, uses_subgroup_matmul};
 
 /// The WGSL sources, by file name, for tools and tests that validate them without a GPU.
 pub fn wgsl_sources() -> Vec<(&'static str, &'static str)> {

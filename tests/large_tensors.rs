@@ -1,8 +1,8 @@
 //! Tensors larger than one binding (issue 25). A GPU tensor may be as large as one buffer
 //! (`max_buffer_size`, 2 GiB on llvmpipe) although a kernel binds at most
 //! `max_storage_buffer_binding_size` (128 MiB there): elementwise ops, copies, fills,
-//! reductions, softmax and matmul run in pieces, each binding the windows it touches. Each op
-//! here, on a 160 MB tensor, is compared with the CPU.
+//! reductions, softmax, matmul, indexing, dropout and cross entropy run in pieces, each
+//! binding the windows it touches. Each op here, on a 160 MB tensor, is compared with the CPU.
 
 mod common;
 
@@ -90,11 +90,51 @@ fn ops_on_tensors_larger_than_one_binding() {
         x.reshape(&[500, 10, COLS])?
             .matmul(&w.to_device(x.device())?)
     });
-    // What still binds whole tensors says so, naming the op.
-    let e = x
-        .to_device(&gpu)
-        .unwrap()
-        .layer_norm(&[COLS], None, None, 1e-5);
+    agree(&gpu, &x, "dropout", (0.0, 0.0), |x| {
+        x.dropout_with(0.3, true, &mut ferrograd::Generator::new(7))
+    });
+    let labels: Vec<f32> = (0..ROWS).map(|i| (i * 37 % COLS) as f32).collect();
+    agree(
+        &gpu,
+        &x,
+        "cross entropy and its gradient",
+        (1e-5, 1e-3),
+        |x| {
+            let x = x.requires_grad();
+            let t = Tensor::from_slice(&labels, &[ROWS], x.device())?;
+            let loss =
+                ferrograd::nn::loss::cross_entropy(&x, &t, ferrograd::nn::loss::Reduction::Sum)?;
+            let g = loss.backward()?.get(&x).unwrap().clone();
+            Tensor::cat(&[&g.flatten()?, &loss.mul_scalar(1e-4)?.reshape(&[1])?], 0)
+        },
+    );
+    // A table that fits one binding (80 MB), picked into an output that does not (144 MB).
+    let rows: Vec<f32> = (0..9000).map(|i| (i * 7 % ROWS) as f32).collect();
+    agree(&gpu, &x, "index_select", (0.0, 0.0), |x| {
+        let table = x.narrow(1, 0, 4000)?.contiguous()?;
+        table.index_select(0, &Tensor::from_slice(&rows, &[9000], x.device())?)
+    });
+    agree(&gpu, &x, "gather", (0.0, 0.0), |x| {
+        let cols: Vec<f32> = (0..ROWS * 3000).map(|i| (i * 13 % COLS) as f32).collect();
+        x.gather(1, &Tensor::from_vec(cols, &[ROWS, 3000], x.device())?)
+    });
+    agree(&gpu, &x, "one_hot", (0.0, 0.0), |x| {
+        Tensor::from_slice(&labels, &[ROWS], x.device())?.one_hot(COLS)
+    });
+    // What cannot be split says so, naming the op: picking rows of a table larger than one
+    // binding (any row may be read from anywhere), and normalisation.
+    let xg = x.to_device(&gpu).unwrap();
+    let idx = Tensor::from_slice(&rows[..10], &[10], &gpu).unwrap();
+    let m = xg
+        .index_select(0, &idx)
+        .and_then(|t| t.to_vec())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        m.starts_with("index_select:") && m.contains("one piece reads"),
+        "{m}"
+    );
+    let e = xg.layer_norm(&[COLS], None, None, 1e-5);
     let m = e.and_then(|t| t.to_vec()).unwrap_err().to_string();
     assert!(
         m.starts_with("layer_norm:") && m.contains("binds each tensor whole"),

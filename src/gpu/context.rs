@@ -1,14 +1,15 @@
 //! The GPU runtime: one wgpu device per process, a pending command encoder that collects many
-//! dispatches per submit, a ring of uniform parameters written once per submit, readback (the
-//! only place that waits), and wgpu errors turned into [`Error`] values.
+//! dispatches per submit, a ring of uniform parameters written once per submit, the buffer
+//! pool, and wgpu errors turned into [`Error`] values. Readback, the only place that waits, is
+//! in `readback.rs`.
 
 use std::num::NonZeroU64;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use bytemuck::Pod;
 
-use super::fault::{self, Check, Slots, SLOTS, SLOT_BYTES, SLOT_WORDS};
+use super::fault::{Slots, SLOTS, SLOT_BYTES};
 use super::grid;
 use super::kernels::{Kernel, PipelineCache};
 use super::pool::Pool;
@@ -26,30 +27,32 @@ pub(crate) struct GpuContext {
     pub queue: wgpu::Queue,
     pub info: DeviceInfo,
     pub limits: wgpu::Limits,
-    state: Mutex<State>,
+    pub(super) state: Mutex<State>,
     pool: Mutex<Pool>,
     /// `Device::set_memory_limit`: a cap on live bytes (none by default; the driver reports
     /// when memory runs out).
     pub memory_limit: Limit,
+    /// A binding limit below the adapter's, for tests of the windowed paths (0: none).
+    pub binding_override: AtomicU64,
     /// Uncaptured wgpu errors and device loss, reported at the next sync point.
     errors: Arc<Mutex<Vec<String>>>,
     /// The fault slots of the index kernels (`fault.rs`), and which are free.
-    fault: wgpu::Buffer,
+    pub(super) fault: wgpu::Buffer,
     pub fault_slots: Slots,
     param_align: u64,
     /// The device has subgroups of exactly 8 lanes (lavapipe), which `matmul_subgroup` needs.
     pub subgroups_of_8: bool,
     /// Counts for `Device::dispatch_stats`: submits, dispatches, readbacks.
-    counts: [AtomicU64; 3],
+    pub(super) counts: [AtomicU64; 3],
 }
 
 /// What the pending submit holds. Locked only while recording or submitting.
-struct State {
+pub(super) struct State {
     /// The open compute pass on `encoder`: every dispatch until the next copy or submit goes
     /// into this one pass (wgpu still puts a barrier between dependent dispatches). Declared
     /// first so it is dropped (ended) before the encoder.
-    pass: Option<wgpu::ComputePass<'static>>,
-    encoder: Option<wgpu::CommandEncoder>,
+    pub(super) pass: Option<wgpu::ComputePass<'static>>,
+    pub(super) encoder: Option<wgpu::CommandEncoder>,
     dispatches: usize,
     params: Vec<u8>,
     params_buf: wgpu::Buffer,
@@ -60,29 +63,7 @@ struct State {
 /// `first` (`Some((first, len))`).
 pub type Binding<'a> = (u32, &'a wgpu::Buffer, Option<(u64, u64)>);
 
-/// A readback between [`GpuContext::start_read`] and [`GpuContext::finish_read`].
-struct PendingRead {
-    staging: wgpu::Buffer,
-    bytes: u64,
-    fault_at: u64,
-    /// The fault slots checked, and those copied after the values (sorted; a superset).
-    slots: Vec<u32>,
-    copied: Vec<u32>,
-    /// The submit that carries the copy: once mapped, the GPU has finished it and every
-    /// earlier one.
-    submit: u64,
-    mapped: Arc<(Mutex<MapState>, Condvar)>,
-}
-
-/// Filled in by the map callback, which also notifies the condvar beside it (a blocking
-/// reader) and wakes `waker` (an async one).
-#[derive(Default)]
-struct MapState {
-    result: Option<std::result::Result<(), String>>,
-    waker: Option<std::task::Waker>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding the lock leaves plain data behind; keep going.
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -234,6 +215,7 @@ impl GpuContext {
             }),
             pool: Mutex::new(Pool::default()),
             memory_limit: Limit::unset(),
+            binding_override: AtomicU64::new(0),
             errors,
             fault,
             fault_slots: Slots::new(),
@@ -260,6 +242,16 @@ impl GpuContext {
 
     /// Largest range, in bytes, one kernel can bind (a multiple of the offset alignment).
     pub fn max_binding_bytes(&self) -> u64 {
+        let limit = self.device_binding_bytes();
+        match self.binding_override.load(Ordering::Relaxed) {
+            0 => limit,
+            o => o.min(limit).max(self.binding_align()),
+        }
+    }
+
+    /// The adapter's own binding limit, which wgpu validates against (`max_binding_bytes` may
+    /// be set lower for tests, so small tensors take the windowed paths).
+    fn device_binding_bytes(&self) -> u64 {
         let b = self
             .limits
             .max_storage_buffer_binding_size
@@ -392,11 +384,11 @@ impl GpuContext {
         }
         for &(_, buf, window) in bindings {
             let bytes = window.map_or(buf.size(), |(_, len)| len * 4);
-            if bytes > self.max_binding_bytes() {
+            if bytes > self.device_binding_bytes() {
                 return Err(Error::TooLarge {
                     op,
                     bytes,
-                    limit: self.max_binding_bytes(),
+                    limit: self.device_binding_bytes(),
                     what: "max_storage_buffer_binding_size: this op binds each tensor whole",
                 });
             }
@@ -469,7 +461,7 @@ impl GpuContext {
     /// Writes this submit's parameters and submits the pending commands (does not wait).
     /// Submits the pending encoder; returns the number of submits made so far, this one
     /// included (counted under the state lock, so it is this submit's own number).
-    fn submit_locked(&self, st: &mut State) -> Result<u64> {
+    pub(super) fn submit_locked(&self, st: &mut State) -> Result<u64> {
         if !st.params.is_empty() {
             self.queue.write_buffer(&st.params_buf, 0, &st.params);
             st.params.clear();
@@ -490,7 +482,7 @@ impl GpuContext {
         self.submit_locked(&mut lock(&self.state)).map(|_| ())
     }
 
-    fn take_error(&self, op: &'static str) -> Result<()> {
+    pub(super) fn take_error(&self, op: &'static str) -> Result<()> {
         let mut errs = lock(&self.errors);
         if errs.is_empty() {
             return Ok(());
@@ -500,216 +492,10 @@ impl GpuContext {
         Err(Error::Gpu { op, message })
     }
 
-    /// Copies `len` f32s from `buf` (and the fault `slots` of the tensor they hold) to a
-    /// staging buffer, submits all pending work, and asks for the staging buffer to be mapped.
-    /// Nothing waits here: the blocking and the async read both finish with
-    /// [`GpuContext::finish_read`].
-    fn start_read(
-        &self,
-        buf: &wgpu::Buffer,
-        offset: usize,
-        len: usize,
-        check: Check<'_>,
-    ) -> Result<PendingRead> {
-        self.counts[2].fetch_add(1, Ordering::Relaxed);
-        let bytes = len as u64 * 4;
-        let fault_at = bytes.next_multiple_of(8);
-        // The slots to check are noted, and their copies recorded, under the slots' lock: none
-        // of them can be freed and reused by another launch before the copies run. Unsettled
-        // launches' slots are copied too, so this readback can mark the clean ones.
-        let slot_state = self.fault_slots.lock();
-        let checked = match check {
-            Check::Faults(f) => slot_state.slots_of(f),
-            Check::Nothing => Vec::new(),
-        };
-        let mut copied = checked.clone();
-        copied.extend(slot_state.unsettled());
-        copied.sort_unstable();
-        copied.dedup();
-        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("ferrograd readback"),
-            size: (fault_at + SLOT_BYTES * copied.len() as u64).max(4),
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        let submit = {
-            let mut st = lock(&self.state);
-            st.pass = None; // a copy cannot be recorded while a pass is open
-            let enc = st
-                .encoder
-                .get_or_insert_with(|| self.device.create_command_encoder(&Default::default()));
-            if bytes > 0 {
-                enc.copy_buffer_to_buffer(buf, offset as u64 * 4, &staging, 0, bytes);
-            }
-            for (i, &slot) in copied.iter().enumerate() {
-                let (src, dst) = (
-                    u64::from(slot) * SLOT_BYTES,
-                    fault_at + i as u64 * SLOT_BYTES,
-                );
-                enc.copy_buffer_to_buffer(&self.fault, src, &staging, dst, SLOT_BYTES);
-            }
-            self.submit_locked(&mut st)?
-        };
-        drop(slot_state);
-        let mapped: Arc<(Mutex<MapState>, Condvar)> = Arc::default();
-        let done = mapped.clone();
-        staging.map_async(wgpu::MapMode::Read, .., move |r| {
-            let mut m = lock(&done.0);
-            m.result = Some(r.map_err(|e| e.to_string()));
-            done.1.notify_all(); // a blocking reader
-            if let Some(w) = m.waker.take() {
-                w.wake(); // an async reader (a browser's event loop, say) polls again
-            }
-        });
-        Ok(PendingRead {
-            staging,
-            bytes,
-            fault_at,
-            slots: checked,
-            copied,
-            submit,
-            mapped,
-        })
-    }
-
-    /// Reads a mapped staging buffer: the values, or the first recorded error (a wgpu error,
-    /// an out-of-range index).
-    fn finish_read(&self, read: PendingRead, op: &'static str) -> Result<Vec<f32>> {
-        let PendingRead {
-            staging,
-            bytes,
-            fault_at,
-            slots,
-            copied,
-            submit,
-            mapped,
-        } = read;
-        let mapped = lock(&mapped.0)
-            .result
-            .take()
-            .unwrap_or_else(|| Err("the readback was never completed".to_string()));
-        self.take_error(op)?;
-        mapped.map_err(|e| Error::Gpu {
-            op,
-            message: format!("mapping the readback buffer failed: {e}"),
-        })?;
-        let (values, fault) = {
-            let view = staging.get_mapped_range(..).map_err(|e| Error::Gpu {
-                op,
-                message: format!("reading the mapped buffer failed: {e}"),
-            })?;
-            let values: Vec<f32> = bytemuck::pod_collect_to_vec(&view[..bytes as usize]);
-            let fault: Vec<u32> = bytemuck::pod_collect_to_vec(&view[fault_at as usize..]);
-            (values, fault)
-        };
-        staging.unmap();
-        let words_of = |slot: u32| {
-            let i = copied.binary_search(&slot).ok()?;
-            Some(&fault[i * SLOT_WORDS..(i + 1) * SLOT_WORDS])
-        };
-        // The GPU has finished `submit`: slots freed before it can be zeroed and reused (the
-        // writes land before the next submit, ahead of any launch that takes them), and the
-        // launches it ran that recorded nothing are clean.
-        for slot in self.fault_slots.recycle(submit, words_of) {
-            let zeros = [0u8; SLOT_BYTES as usize];
-            self.queue
-                .write_buffer(&self.fault, u64::from(slot) * SLOT_BYTES, &zeros);
-        }
-        if let Some(e) = slots
-            .iter()
-            .find_map(|&s| words_of(s).and_then(fault::error_in))
-        {
-            return Err(e);
-        }
-        Ok(values)
-    }
-
-    /// `len` f32s of `buf` from element `offset`, waiting for the GPU: the one place the
-    /// blocking API waits.
-    pub fn read(
-        &self,
-        buf: &wgpu::Buffer,
-        offset: usize,
-        len: usize,
-        check: Check<'_>,
-        op: &'static str,
-    ) -> Result<Vec<f32>> {
-        let pending = self.start_read(buf, offset, len, check)?;
-        let poll = |kind| {
-            self.device.poll(kind).map_err(|e| Error::Gpu {
-                op,
-                message: format!("waiting for the GPU failed: {e}"),
-            })
-        };
-        poll(wgpu::PollType::wait_indefinitely())?;
-        // The work is done, but when several threads poll, another one may be running our map
-        // callback right now: wait for it (it notifies), polling again now and then in case
-        // nobody else is.
-        let (state, done) = &*pending.mapped;
-        loop {
-            let m = lock(state);
-            if m.result.is_some() {
-                break;
-            }
-            let (m, _) = done
-                .wait_timeout(m, std::time::Duration::from_millis(1))
-                .unwrap_or_else(|e| e.into_inner());
-            if m.result.is_some() {
-                break;
-            }
-            drop(m); // the callback takes this lock, and may run inside our poll
-            poll(wgpu::PollType::Poll)?;
-        }
-        self.finish_read(pending, op)
-    }
-
-    /// [`GpuContext::read`] without blocking: the future is ready once the buffer is mapped.
-    /// Where something else drives wgpu (a browser), the map callback wakes it; on native
-    /// platforms each poll gives wgpu a non-blocking `poll` and asks to be polled again.
-    pub async fn read_async(
-        &self,
-        buf: &wgpu::Buffer,
-        offset: usize,
-        len: usize,
-        check: Check<'_>,
-        op: &'static str,
-    ) -> Result<Vec<f32>> {
-        let pending = self.start_read(buf, offset, len, check)?;
-        std::future::poll_fn(|cx| {
-            {
-                let mut m = lock(&pending.mapped.0);
-                if m.result.is_some() {
-                    return std::task::Poll::Ready(());
-                }
-                m.waker = Some(cx.waker().clone());
-            }
-            let _ = self.device.poll(wgpu::PollType::Poll);
-            if lock(&pending.mapped.0).result.is_some() {
-                return std::task::Poll::Ready(());
-            }
-            cx.waker().wake_by_ref();
-            std::task::Poll::Pending
-        })
-        .await;
-        self.finish_read(pending, op)
-    }
-
     /// (submits, dispatches, readbacks, pipelines compiled) so far.
     pub fn dispatch_counts(&self) -> (u64, u64, u64, u64) {
         let c = |i: usize| self.counts[i].load(Ordering::Relaxed);
         let pipelines = lock(&self.state).pipelines.len() as u64;
         (c(0), c(1), c(2), pipelines)
-    }
-
-    /// Waits for all recorded work; reports wgpu errors (index faults belong to the tensors
-    /// they poison: `fault.rs`). Freed and clean fault slots are recycled.
-    pub fn synchronize(&self) -> Result<()> {
-        self.read(&self.fault, 0, 0, Check::Nothing, "synchronize")
-            .map(|_| ())
-    }
-
-    /// [`GpuContext::synchronize`], for `fault.rs` when it needs slots back.
-    pub fn wait_idle(&self) -> Result<()> {
-        self.synchronize()
     }
 }

@@ -191,7 +191,7 @@ fn launch_matmul(
     let buffers = [out.buffer(), a.buffer(), b.buffer(), epilogue.bias];
     let max = ctx.max_binding_bytes();
     let pieces = match buffers.iter().all(|buf| buf.size() <= max) {
-        true => vec![(*s, None)], // one dispatch, whole buffers
+        true => vec![(*s, None, 0)], // one dispatch, whole buffers
         false => plan(
             s,
             ctx.binding_align() as usize / 4,
@@ -205,11 +205,12 @@ fn launch_matmul(
             what: "max_storage_buffer_binding_size: one matrix of the batch is larger",
         })?
         .into_iter()
-        .map(|(spec, windows)| (spec, Some(windows)))
+        .map(|(spec, windows, out_offset)| (spec, Some(windows), out_offset))
         .collect(),
     };
-    for (spec, windows) in pieces {
-        let params = MatmulParams::new(&spec, rows, cols)?;
+    for (spec, windows, out_offset) in pieces {
+        let mut params = MatmulParams::new(&spec, rows, cols)?;
+        params.out_offset = out_offset as u32;
         let tiles = spec.batch * spec.m.div_ceil(rows) * spec.n.div_ceil(cols);
         let groups = if per_workgroup {
             tiles
@@ -238,14 +239,14 @@ fn launch_matmul(
 /// Pieces of a matmul whose operands do not fit one binding: whole batch entries when they
 /// fit, else rows of one entry. Each piece is a spec over its own batch entries and rows, with
 /// offsets relative to its windows `[out, a, b, bias]` (the bias window is A's when there is no
-/// bias: the kernel binds A there and never reads it). `None` when one B, or one row, is
-/// larger than a binding.
+/// bias: the kernel binds A there and never reads it), and where its output starts in the out
+/// window. `None` when one B, or one row, is larger than a binding.
 fn plan(
     s: &MatmulSpec,
     align: usize,
     max: usize,
     buffers: &[&wgpu::Buffer; 4],
-) -> Option<Vec<(MatmulSpec, [Window; 4])>> {
+) -> Option<Vec<(MatmulSpec, [Window; 4], usize)>> {
     let (m, n, k) = (s.m, s.n, s.k);
     if m * n == 0 || s.batch == 0 {
         return Some(Vec::new()); // no output: nothing to launch
@@ -264,18 +265,21 @@ fn plan(
             .iter()
             .all(|&len| len + 2 * align + 4 <= max)
     };
-    // Batch entries per piece (a multiple of `step`, so each piece's output start is aligned),
-    // else rows per piece within one entry.
-    let step = |per: usize| align / gcd(align, per.max(1));
-    let by_batch = (1..=s.batch / step(m * n))
-        .map(|i| i * step(m * n))
-        .take_while(|&c| fits(c, m))
-        .last();
-    let row_step = step(n);
-    let by_rows = (1..=m / row_step)
-        .map(|i| i * row_step)
-        .take_while(|&r| fits(1, r))
-        .last();
+    // Batch entries per piece, else rows per piece within one entry: the most that fit.
+    let most = |upto: usize, fit: &dyn Fn(usize) -> bool| -> Option<usize> {
+        let (mut lo, mut hi) = (0, upto); // lo fits (or is 0), nothing past hi does
+        while lo < hi {
+            let mid = (lo + hi).div_ceil(2);
+            if fit(mid) {
+                lo = mid;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        (lo > 0).then_some(lo)
+    };
+    let by_batch = most(s.batch, &|c| fits(c, m));
+    let by_rows = most(m, &|r| fits(1, r));
     let mut pieces = Vec::new();
     let mut piece = |b0: usize, c: usize, r0: usize, r: usize| {
         let shift = |o: &MatOperand, b0: usize, r0: usize| o.offset + b0 * o.batch + r0 * o.row;
@@ -299,6 +303,7 @@ fn plan(
             None => (wa, None),
         };
         let wout = window(out_first, c * r * n, align, buffers[0]);
+        let out_offset = out_first - wout.0 as usize;
         let spec = MatmulSpec {
             batch: c,
             m: r,
@@ -313,7 +318,7 @@ fn plan(
             bias,
             ..*s
         };
-        pieces.push((spec, [wout, wa, wb, wbias]));
+        pieces.push((spec, [wout, wa, wb, wbias], out_offset));
     };
     match (by_batch, by_rows) {
         (Some(c), _) => (0..s.batch)
@@ -337,12 +342,4 @@ fn window(first: usize, len: usize, align: usize, buffer: &wgpu::Buffer) -> Wind
         .next_multiple_of(4)
         .min((buffer.size() / 4) as usize);
     (start as u64, (end - start) as u64)
-}
-
-fn gcd(a: usize, b: usize) -> usize {
-    if b == 0 {
-        a
-    } else {
-        gcd(b, a % b)
-    }
 }

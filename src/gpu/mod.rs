@@ -6,11 +6,14 @@ pub(crate) mod context;
 mod elementwise;
 pub(crate) mod fault;
 pub(crate) mod grid;
+mod index;
 pub(crate) mod kernels;
+mod loss;
 mod matmul;
 pub(crate) mod nn;
 pub(crate) mod params;
 pub(crate) mod pool;
+mod readback;
 mod reduce;
 mod window;
 
@@ -18,10 +21,18 @@ use std::sync::Arc;
 
 use context::GpuContext;
 use fault::Fault;
-use grid::groups_for;
-use kernels::Kernel;
 pub use matmul::{set_subgroup_matmul, set_tiled_matmul, uses_subgroup_matmul};
-use params::{CrossEntropyParams, IndexParams};
+
+/// Makes `dev` (a GPU) split its work as if one binding held at most `bytes` (`None`: the
+/// adapter's own limit), so tests run the windowed paths for tensors larger than a binding on
+/// small tensors. No effect on the CPU.
+pub fn set_binding_limit(dev: &crate::Device, bytes: Option<u64>) {
+    if let Some(ctx) = dev.gpu_context() {
+        let v = bytes.unwrap_or(0);
+        ctx.binding_override
+            .store(v, std::sync::atomic::Ordering::Relaxed);
+    }
+}
 
 use crate::error::Result;
 use crate::op::{ReduceOp, UnaryOp};
@@ -182,23 +193,7 @@ impl Backend for GpuStorage {
         let mut loss = GpuStorage::alloc(ctx, op, spec.rows)?.inherit(&[x, target]);
         let fault_base = loss.new_fault(op)?;
         let lse = GpuStorage::alloc(ctx, op, spec.rows)?.inherit(&[&loss]);
-        let bindings = [
-            (1, loss.buffer()),
-            (2, x.buffer()),
-            (3, target.buffer()),
-            (4, ctx.fault_buffer()),
-            (5, lse.buffer()),
-        ];
-        let params = CrossEntropyParams::new(spec, fault_base)?;
-        // One workgroup per row, as softmax_lines.
-        ctx.dispatch(
-            Kernel::CrossEntropyRows,
-            0,
-            &params,
-            &bindings,
-            spec.rows,
-            op,
-        )?;
+        loss::forward(x, target, &loss, &lse, spec, fault_base)?;
         loss.recorded();
         Ok((loss, lse))
     }
@@ -215,70 +210,24 @@ impl Backend for GpuStorage {
         let n = spec.rows * spec.classes;
         // The forward pass reported bad classes; this launch only inherits that slot.
         let out = GpuStorage::alloc(ctx, op, n)?.inherit(&[x, target, lse, g]);
-        let bindings = [
-            (1, out.buffer()),
-            (2, x.buffer()),
-            (3, target.buffer()),
-            (4, ctx.fault_buffer()),
-            (6, lse.buffer()),
-            (7, g.buffer()),
-        ];
-        let params = CrossEntropyParams::new(spec, 0)?;
-        ctx.dispatch(
-            Kernel::CrossEntropyBackward,
-            0,
-            &params,
-            &bindings,
-            groups_for(n),
-            op,
-        )?;
+        loss::backward(x, target, lse, g, &out, spec)?;
         Ok(out)
     }
 
     fn gather(input: &Self, index: &Self, spec: &GatherSpec, op: &'static str) -> Result<Self> {
-        let ctx = input.context();
         let n = spec.strided.numel();
-        let mut out = GpuStorage::alloc(ctx, op, n)?.inherit(&[input, index]);
+        let mut out = GpuStorage::alloc(input.context(), op, n)?.inherit(&[input, index]);
         let fault_base = out.new_fault(op)?;
-        let params = IndexParams::new(
-            op,
-            &spec.strided,
-            n,
-            spec.axis_size,
-            spec.axis_stride,
-            spec.axis,
-            fault_base,
-        )?;
-        let bindings = [
-            (1, out.buffer()),
-            (2, input.buffer()),
-            (3, index.buffer()),
-            (4, ctx.fault_buffer()),
-        ];
-        ctx.dispatch(Kernel::Gather, 0, &params, &bindings, groups_for(n), op)?;
+        index::gather(&out, input, index, spec, fault_base, op)?;
         out.recorded();
         Ok(out)
     }
 
     fn one_hot(&self, spec: &Strided, classes: usize) -> Result<Self> {
-        let ctx = self.context();
         let n = spec.numel() * classes;
-        let mut out = GpuStorage::alloc(ctx, "one_hot", n)?.inherit(&[self]);
+        let mut out = GpuStorage::alloc(self.context(), "one_hot", n)?.inherit(&[self]);
         let fault_base = out.new_fault("one_hot")?;
-        let params = IndexParams::new("one_hot", spec, n, classes, 0, 0, fault_base)?;
-        let bindings = [
-            (1, out.buffer()),
-            (3, self.buffer()),
-            (4, ctx.fault_buffer()),
-        ];
-        ctx.dispatch(
-            Kernel::OneHot,
-            0,
-            &params,
-            &bindings,
-            groups_for(n),
-            "one_hot",
-        )?;
+        index::one_hot(&out, self, spec, classes, fault_base)?;
         out.recorded();
         Ok(out)
     }

@@ -184,22 +184,45 @@ pub(crate) fn dropout_mask(
 ) -> Result<GpuStorage> {
     let op = "dropout";
     let out = GpuStorage::alloc(ctx, op, numel)?;
-    let params = MaskParams {
-        numel: super::params::u32_of(op, numel)?,
-        key_lo: key as u32,
-        key_hi: (key >> 32) as u32,
-        threshold,
-        scale,
-        _pad: [0; 3],
+    // One dispatch, or pieces of a mask larger than one binding: element i hashes its own
+    // index, so a piece only needs its first.
+    let (max, align) = (ctx.max_binding_bytes() / 4, ctx.binding_align() / 4);
+    let pieces = match out.buffer().size() <= ctx.max_binding_bytes() {
+        true => vec![(0, numel, None)],
+        false => {
+            let per = (max / align * align) as usize;
+            (0..numel)
+                .step_by(per)
+                .map(|f| {
+                    (
+                        f,
+                        per.min(numel - f),
+                        Some((f as u64, per.min(numel - f) as u64)),
+                    )
+                })
+                .collect()
+        }
     };
-    ctx.dispatch(
-        Kernel::DropoutMask,
-        0,
-        &params,
-        &[(1, out.buffer())],
-        groups_for(numel),
-        op,
-    )?;
+    for (first, len, window) in pieces {
+        let params = MaskParams {
+            numel: super::params::u32_of(op, len)?,
+            key_lo: key as u32,
+            key_hi: (key >> 32) as u32,
+            threshold,
+            scale,
+            first: super::params::u32_of(op, first)?,
+            _pad: [0; 2],
+        };
+        let bindings = [(1, out.buffer(), window)];
+        ctx.dispatch_windows(
+            Kernel::DropoutMask,
+            0,
+            &params,
+            &bindings,
+            groups_for(len),
+            op,
+        )?;
+    }
     Ok(out)
 }
 

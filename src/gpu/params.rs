@@ -207,7 +207,9 @@ pub struct MatmulParams {
     pub bias: [u32; 4],
     pub tiles_m: u32,
     pub tiles_n: u32,
-    pub _pad: [u32; 2],
+    /// Where the output starts in its binding (a window's piece; 0 otherwise).
+    pub out_offset: u32,
+    pub _pad: u32,
 }
 
 impl MatmulParams {
@@ -232,7 +234,8 @@ impl MatmulParams {
             bias: s.bias.as_ref().map(o).transpose()?.unwrap_or([0; 4]),
             tiles_m: u32_of(op, s.m.div_ceil(rows))?,
             tiles_n: u32_of(op, s.n.div_ceil(cols))?,
-            _pad: [0; 2],
+            out_offset: 0,
+            _pad: 0,
         })
     }
 }
@@ -311,7 +314,9 @@ pub struct MaskParams {
     pub key_hi: u32,
     pub threshold: u32,
     pub scale: f32,
-    pub _pad: [u32; 3],
+    /// The first element of this dispatch (a piece of a mask larger than one binding).
+    pub first: u32,
+    pub _pad: [u32; 2],
 }
 
 /// `shaders/optim.wgsl` `Params`.

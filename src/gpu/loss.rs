@@ -1,0 +1,126 @@
+//! Launchers for the fused cross entropy (`shaders/loss.wgsl`). The kernels index by row from
+//! the first row bound, so over logits larger than one binding they run on pieces of whole
+//! rows, each binding its rows' windows (`window.rs`).
+
+use super::grid::groups_for;
+use super::kernels::Kernel;
+use super::params::{u32_of, CrossEntropyParams};
+use super::window::Window;
+use super::GpuStorage;
+use crate::error::{Error, Result};
+use crate::storage::CrossEntropySpec;
+
+const OP: &str = "cross_entropy";
+
+/// Pieces of whole rows `(first, count)`: all rows when every buffer fits a binding, else
+/// runs of a multiple of the alignment (so each row-indexed window starts aligned).
+fn row_pieces(buffers: &[&GpuStorage], rows: usize, classes: usize) -> Result<Vec<(usize, usize)>> {
+    let ctx = buffers[0].context();
+    let max = ctx.max_binding_bytes();
+    if buffers.iter().all(|s| s.buffer().size() <= max) {
+        return Ok(vec![(0, rows)]);
+    }
+    let align = (ctx.binding_align() / 4) as usize;
+    let per = (max / 4) as usize / classes.max(1) / align * align;
+    if per == 0 {
+        return Err(Error::TooLarge {
+            op: OP,
+            bytes: classes as u64 * 4 * align as u64,
+            limit: max,
+            what: "max_storage_buffer_binding_size: a few rows of logits are larger",
+        });
+    }
+    Ok((0..rows)
+        .step_by(per)
+        .map(|r| (r, per.min(rows - r)))
+        .collect())
+}
+
+fn rows_of(first: usize, count: usize, per_row: usize) -> Option<Window> {
+    Some(((first * per_row) as u64, (count * per_row).max(1) as u64))
+}
+
+/// The loss `[rows]` and logsumexp `[rows]` of logits `x` against `target`, into `loss` and
+/// `lse`; bad classes fault into `fault_base`.
+pub(super) fn forward(
+    x: &GpuStorage,
+    target: &GpuStorage,
+    loss: &GpuStorage,
+    lse: &GpuStorage,
+    spec: &CrossEntropySpec,
+    fault_base: u32,
+) -> Result<()> {
+    let ctx = x.context();
+    let whole = row_pieces(&[x, target, loss, lse], spec.rows, spec.classes)?;
+    let windowed = whole.len() > 1 || x.buffer().size() > ctx.max_binding_bytes();
+    for (first, count) in whole {
+        let part = CrossEntropySpec {
+            rows: count,
+            ..*spec
+        };
+        let w = |per_row| windowed.then(|| rows_of(first, count, per_row)).flatten();
+        let bindings = [
+            (1, loss.buffer(), w(1)),
+            (2, x.buffer(), w(spec.classes)),
+            (3, target.buffer(), w(1)),
+            (4, ctx.fault_buffer(), None),
+            (5, lse.buffer(), w(1)),
+        ];
+        let params = CrossEntropyParams::new(&part, fault_base)?;
+        // One workgroup per row, as softmax_lines.
+        ctx.dispatch_windows(Kernel::CrossEntropyRows, 0, &params, &bindings, count, OP)?;
+    }
+    Ok(())
+}
+
+/// The logits' gradient `[rows, classes]` into `out`, from the upstream gradient `g` read at
+/// `spec.g_offset + row * spec.g_stride`.
+pub(super) fn backward(
+    x: &GpuStorage,
+    target: &GpuStorage,
+    lse: &GpuStorage,
+    g: &GpuStorage,
+    out: &GpuStorage,
+    spec: &CrossEntropySpec,
+) -> Result<()> {
+    let ctx = x.context();
+    let align = (ctx.binding_align() / 4) as usize;
+    let pieces = row_pieces(&[x, target, lse, g, out], spec.rows, spec.classes)?;
+    let windowed = pieces.len() > 1 || x.buffer().size() > ctx.max_binding_bytes();
+    for (first, count) in pieces {
+        let mut part = CrossEntropySpec {
+            rows: count,
+            ..*spec
+        };
+        let w = |per_row| windowed.then(|| rows_of(first, count, per_row)).flatten();
+        let mut g_window = None;
+        if windowed {
+            // The upstream gradient of these rows: one broadcast value (stride 0) or a run.
+            let lo = spec.g_offset + first * spec.g_stride;
+            let hi = lo + (count - 1) * spec.g_stride + 1;
+            let start = lo / align * align;
+            part.g_offset = lo - start;
+            g_window = Some((start as u64, (hi - start) as u64));
+        }
+        let bindings = [
+            (1, out.buffer(), w(spec.classes)),
+            (2, x.buffer(), w(spec.classes)),
+            (3, target.buffer(), w(1)),
+            (4, ctx.fault_buffer(), None),
+            (6, lse.buffer(), w(1)),
+            (7, g.buffer(), g_window),
+        ];
+        let params = CrossEntropyParams::new(&part, 0)?;
+        let n = count * spec.classes;
+        u32_of(OP, n)?;
+        ctx.dispatch_windows(
+            Kernel::CrossEntropyBackward,
+            0,
+            &params,
+            &bindings,
+            groups_for(n),
+            OP,
+        )?;
+    }
+    Ok(())
+}
