@@ -11,7 +11,7 @@ struct Params {
     numel: u32, // flat elements; a full reduction's last row may be shorter than `len`
     lines: u32, // outer * inner
     grad_offset: u32, // softmax backward: offset of the upstream gradient
-    _pad0: u32,
+    out_offset: u32, // where output line 0 is in the bound output (a window's piece)
 };
 
 override OP: u32 = 0u;
@@ -42,9 +42,9 @@ fn better(v: f32, i: u32, bv: f32, bi: u32) -> bool {
 
 fn finish(line: u32, v: f32, i: u32) {
     if (OP == 0u || OP == 1u || OP == 2u) {
-        out[line] = v;
+        out[p.out_offset + line] = v;
     } else {
-        out[line] = f32(i);
+        out[p.out_offset + line] = f32(i);
     }
 }
 

@@ -16,7 +16,7 @@ struct Params {
     numel: u32,
     lines: u32,
     grad_offset: u32, // softmax backward: offset of the upstream gradient
-    _pad0: u32,
+    out_offset: u32, // where output element 0 is in the bound output (a window's piece)
 };
 
 override LOG: bool = false;
@@ -34,9 +34,9 @@ fn at(o: u32, l: u32, i: u32) -> u32 {
 
 fn write(flat: u32, z: f32, sum: f32) {
     if (LOG) {
-        out[flat] = z - log(sum);
+        out[p.out_offset + flat] = z - log(sum);
     } else {
-        out[flat] = exp(z) / sum;
+        out[p.out_offset + flat] = exp(z) / sum;
     }
 }
 
@@ -95,9 +95,9 @@ fn backward_write(f: u32, sum: f32) {
     let y = x[p.offset + f];
     let gv = g[p.grad_offset + f];
     if (LOG) {
-        out[f] = gv - exp(y) * sum;
+        out[p.out_offset + f] = gv - exp(y) * sum;
     } else {
-        out[f] = y * (gv - sum);
+        out[p.out_offset + f] = y * (gv - sum);
     }
 }
 

@@ -288,6 +288,15 @@ impl Tensor {
     pub fn device(&self) -> &Device {
         &self.0.device
     }
+    /// Whether this tensor lives on a GPU and is larger than one of its bindings: kernels that
+    /// bind their operands whole take another path then (see `gpu/window.rs`).
+    pub(crate) fn past_one_binding(&self) -> bool {
+        let bytes = (self.numel() as u64).saturating_mul(4);
+        self.device()
+            .gpu_context()
+            .is_some_and(|c| bytes > c.max_binding_bytes())
+    }
+
     /// True when both handles view the same storage (a view of the other, or a clone).
     pub fn same_storage(&self, other: &Tensor) -> bool {
         Arc::ptr_eq(&self.0.storage, &other.0.storage)

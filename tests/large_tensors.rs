@@ -2,7 +2,8 @@
 //! (`max_buffer_size`, 2 GiB on llvmpipe) although a kernel binds at most
 //! `max_storage_buffer_binding_size` (128 MiB there): elementwise ops, copies, fills,
 //! reductions, softmax, matmul, indexing, dropout and cross entropy run in pieces, each
-//! binding the windows it touches. Each op here, on a 160 MB tensor, is compared with the CPU.
+//! binding the windows it touches; normalisation and the optimizer step are composed from
+//! those. Each op here, on a 160 MB tensor, is compared with the CPU.
 
 mod common;
 
@@ -122,7 +123,7 @@ fn ops_on_tensors_larger_than_one_binding() {
         Tensor::from_slice(&labels, &[ROWS], x.device())?.one_hot(COLS)
     });
     // What cannot be split says so, naming the op: picking rows of a table larger than one
-    // binding (any row may be read from anywhere), and normalisation.
+    // binding (any row may be read from anywhere).
     let xg = x.to_device(&gpu).unwrap();
     let idx = Tensor::from_slice(&rows[..10], &[10], &gpu).unwrap();
     let m = xg
@@ -134,10 +135,24 @@ fn ops_on_tensors_larger_than_one_binding() {
         m.starts_with("index_select:") && m.contains("one piece reads"),
         "{m}"
     );
-    let e = xg.layer_norm(&[COLS], None, None, 1e-5);
-    let m = e.and_then(|t| t.to_vec()).unwrap_err().to_string();
-    assert!(
-        m.starts_with("layer_norm:") && m.contains("binds each tensor whole"),
-        "{m}"
-    );
+    agree(&gpu, &x, "layer_norm", (1e-4, 1e-4), |x| {
+        x.layer_norm(&[COLS], None, None, 1e-5)
+    });
+    agree(&gpu, &x, "batch_norm and its gradient", (1e-4, 1e-3), |x| {
+        let x = x.reshape(&[ROWS, 8, 1000])?.requires_grad();
+        let opts = ferrograd::BatchNormOptions::default();
+        let y = x.batch_norm(None, None, None, &opts)?;
+        let g = y.mul(&y)?.sum_all()?.backward()?.get(&x).unwrap().clone();
+        Tensor::cat(&[&y.flatten()?.narrow(0, 0, 1000)?, &g.flatten()?], 0)
+    });
+    agree(&gpu, &x, "two Adam steps", (1e-5, 1e-4), |x| {
+        use ferrograd::optim::{Adam, AdamConfig, Optimizer};
+        let w = ferrograd::nn::Parameter::new(x.clone());
+        let mut opt = Adam::new(vec![w.clone()], AdamConfig::default())?;
+        for _ in 0..2 {
+            let v = w.value();
+            opt.step(&v.mul(&v)?.sum_all()?.backward()?)?;
+        }
+        Ok(w.value())
+    });
 }

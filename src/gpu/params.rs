@@ -175,7 +175,8 @@ pub struct LineParams {
     pub lines: u32,
     /// Softmax backward: where the upstream gradient starts in its buffer.
     pub grad_offset: u32,
-    pub _pad: u32,
+    /// Where the output starts in its binding (a window's piece; 0 otherwise).
+    pub out_offset: u32,
 }
 
 impl LineParams {
@@ -188,7 +189,7 @@ impl LineParams {
             numel: u32_of(op, s.numel)?,
             lines: u32_of(op, s.outer * s.inner)?,
             grad_offset: 0,
-            _pad: 0,
+            out_offset: 0,
         })
     }
 }

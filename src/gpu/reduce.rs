@@ -76,9 +76,10 @@ fn launch(
             bindings.push((3, g.buffer(), None));
         }
         if let [input, output] = piece.windows[..] {
-            // Offsets relative to the windows: x's window starts at or before its rows, and
-            // g's rows line up with x's.
+            // Offsets relative to the windows, which start at or before the piece's rows (g's
+            // rows line up with x's).
             params.offset = u32_of(op, part.offset - input.0 as usize)?;
+            params.out_offset = u32_of(op, piece.first * lo.row_out - output.0 as usize)?;
             bindings[0].2 = Some(output);
             bindings[1].2 = Some(input);
             if let Some((g, offset)) = g {

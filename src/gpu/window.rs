@@ -102,8 +102,9 @@ pub fn plan_flat(
 
 /// Splits `rows` rows into pieces of whole rows, where a row reads `row_in` contiguous input
 /// elements (from `offset`, none at or past `end`) and writes `row_out` contiguous output
-/// elements (from 0), so that both windows fit `max` and each piece's output starts aligned.
-/// `None` when one row's input or output exceeds a binding. Windows: `[input, output]`.
+/// elements (from 0), so that both windows fit `max`. Windows: `[input, output]`, each start
+/// aligned down (the kernel is told where its rows start in each). `None` when one row's input
+/// or output exceeds a binding.
 pub fn plan_rows(
     rows: usize,
     row_in: usize,
@@ -112,10 +113,8 @@ pub fn plan_rows(
     align: usize,
     max: usize,
 ) -> Option<Vec<Piece>> {
-    // Rows per piece: a multiple of `step`, so `first * row_out` stays a multiple of `align`.
-    let step = align / gcd(align, row_out.max(1));
-    let room = max.saturating_sub(align); // the input window's start is aligned down
-    let per = room / row_in.max(row_out).max(1) / step * step;
+    let room = max.saturating_sub(align); // each window's start is aligned down
+    let per = room / row_in.max(row_out).max(1);
     if per == 0 {
         return None;
     }
@@ -125,7 +124,7 @@ pub fn plan_rows(
             let len = per.min(rows - first);
             let hi = (offset + (first + len) * row_in).min(end);
             let input = window(offset + first * row_in, hi, align);
-            let output = ((first * row_out) as u64, (len * row_out).max(1) as u64);
+            let output = window(first * row_out, (first + len) * row_out, align);
             Piece {
                 first,
                 len,
@@ -134,14 +133,6 @@ pub fn plan_rows(
         })
         .collect();
     Some(pieces)
-}
-
-fn gcd(a: usize, b: usize) -> usize {
-    if b == 0 {
-        a
-    } else {
-        gcd(b, a % b)
-    }
 }
 
 #[cfg(test)]

@@ -390,9 +390,11 @@ impl Tensor {
     }
 
     fn reduce_axis_impl(&self, axis: isize, keepdim: bool, op: ReduceOp) -> Result<Tensor> {
+        if let Some(out) = self.reduce_in_parts(axis, keepdim, op)? {
+            return Ok(out);
+        }
         let (x, shape, ax, spec) = self.lines(op.name(), axis)?;
         check_reducible(op.name(), op, spec.len, &shape, Some(ax))?;
-        let s = x.storage().reduce(&spec, op)?;
         let mut out = shape;
         if keepdim {
             out[ax] = 1;
@@ -402,7 +404,80 @@ impl Tensor {
         if self.rank() == 0 {
             out.clear();
         }
+        if spec.len == 0 {
+            return Tensor::zeros(&out, self.device()); // the sum of nothing, as a fill
+        }
+        let s = x.storage().reduce(&spec, op)?;
         Ok(Tensor::from_storage(s, &out, self.device()))
+    }
+
+    /// On a GPU, an op along `axis` (a reduction, softmax) whose lines span more than a
+    /// binding between them (a sum over axis 0 of a large `[n, c, h, w]`: each line reads
+    /// across the whole tensor) cannot be split by lines. `f` then runs on parts split along an
+    /// axis after `axis` that leaves each part's lines within half a binding, and the results
+    /// are joined along it (`keep`: the results keep `axis`, so the joining axis is where it
+    /// was). `Ok(None)` when no split is needed or none helps.
+    fn along_in_parts(
+        &self,
+        axis: usize,
+        keep: bool,
+        f: &dyn Fn(&Tensor) -> Result<Tensor>,
+    ) -> Result<Option<Tensor>> {
+        let (Some(ctx), Some(&len)) = (self.device().gpu_context(), self.shape().get(axis)) else {
+            return Ok(None);
+        };
+        let shape = self.shape();
+        let inner: usize = shape[axis + 1..].iter().product();
+        let room = (ctx.max_binding_bytes() / 4 / 2) as usize; // elements a part's lines read
+        if len.saturating_mul(inner) <= room {
+            return Ok(None);
+        }
+        for (k, &size) in shape.iter().enumerate().skip(axis + 1) {
+            let others = inner / size.max(1);
+            let per = room / len.saturating_mul(others).max(1);
+            if per >= 1 && size >= 2 {
+                let parts = (0..size)
+                    .step_by(per)
+                    .map(|s| f(&self.narrow(k as isize, s, per.min(size - s))?))
+                    .collect::<Result<Vec<_>>>()?;
+                let at = if keep { k } else { k - 1 };
+                return Ok(Some(Tensor::cat(
+                    &parts.iter().collect::<Vec<_>>(),
+                    at as isize,
+                )?));
+            }
+        }
+        Ok(None)
+    }
+
+    /// A reduction along `axis` on a GPU when its lines span more than a binding: split by an
+    /// inner axis (`along_in_parts`), else, for sum, max and min, by the axis itself, the
+    /// partial results reduced again (a sum of sums).
+    fn reduce_in_parts(&self, axis: isize, keepdim: bool, op: ReduceOp) -> Result<Option<Tensor>> {
+        let ax = normalize_axis(op.name(), axis, self.rank().max(1))?;
+        let each = |t: &Tensor| t.reduce_axis_impl(axis, keepdim, op);
+        if let Some(out) = self.along_in_parts(ax, keepdim, &each)? {
+            return Ok(Some(out));
+        }
+        let (Some(ctx), Some(&len)) = (self.device().gpu_context(), self.shape().get(ax)) else {
+            return Ok(None);
+        };
+        let inner: usize = self.shape()[ax + 1..].iter().product();
+        let room = (ctx.max_binding_bytes() / 4 / 2) as usize;
+        let per = room / inner.max(1);
+        let combinable = matches!(op, ReduceOp::Sum | ReduceOp::Max | ReduceOp::Min);
+        if !combinable || per < 2 || len.saturating_mul(inner) <= room {
+            return Ok(None);
+        }
+        let partials = (0..len)
+            .step_by(per)
+            .map(|s| {
+                self.narrow(axis, s, per.min(len - s))?
+                    .reduce_axis_impl(axis, true, op)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let partials = Tensor::cat(&partials.iter().collect::<Vec<_>>(), ax as isize)?;
+        Ok(Some(partials.reduce_axis_impl(axis, keepdim, op)?))
     }
 
     /// Reduces every element to a 0-D tensor.
@@ -554,6 +629,11 @@ impl Tensor {
     fn softmax_impl(&self, axis: isize, log: bool) -> Result<Tensor> {
         let name = if log { "log_softmax" } else { "softmax" };
         let (out, ax) = untracked(|| {
+            let ax = normalize_axis(name, axis, self.rank().max(1))?;
+            let each = |t: &Tensor| t.softmax_impl(axis, log);
+            if let Some(out) = self.along_in_parts(ax, true, &each)? {
+                return Ok((out, ax));
+            }
             let (x, _, ax, spec) = self.lines(name, axis)?;
             let s = x.storage().softmax(&spec, log)?;
             Ok((Tensor::from_storage(s, self.shape(), self.device()), ax))

@@ -97,6 +97,9 @@ impl Tensor {
     pub(crate) fn normalize(&self, spec: &NormSpec) -> Result<(Tensor, Tensor)> {
         let (xhat, stats) = untracked(|| {
             let x = self.dense()?;
+            if x.past_one_binding() {
+                return x.normalize_composed(spec);
+            }
             let (y, s) = x.storage().normalize(spec)?;
             Ok((
                 Tensor::from_storage(y, self.shape(), self.device()),
@@ -124,10 +127,63 @@ impl Tensor {
         spec: &NormSpec,
     ) -> Result<Tensor> {
         let g = g.dense()?;
+        if xhat.past_one_binding() {
+            return Tensor::normalize_backward_composed(xhat, &g, stats, spec);
+        }
         let s = xhat
             .storage()
             .normalize_backward(g.storage(), stats.storage(), spec)?;
         Ok(Tensor::from_storage(s, xhat.shape(), xhat.device()))
+    }
+
+    // Past one GPU binding the norm kernels (one workgroup per group, reading all of it) cannot
+    // run, so the same math is composed from reductions and elementwise ops, which split their
+    // work over windows. x, xhat, g: [outer, groups, inner]; mean, var, rstd: [1, groups, 1].
+
+    fn normalize_composed(&self, spec: &NormSpec) -> Result<(Tensor, Tensor)> {
+        let x = self.reshape(&[spec.outer, spec.groups, spec.inner])?;
+        let group_mean = |t: &Tensor| {
+            t.sum(2, true)?
+                .sum(0, true)?
+                .mul_scalar(1.0 / spec.count() as f32)
+        };
+        let mean = group_mean(&x)?;
+        let centred = x.sub(&mean)?;
+        let var = group_mean(&centred.square()?)?; // biased, as the kernels
+        let rstd = var
+            .add_scalar(spec.eps)?
+            .sqrt()?
+            .scalar_left(1.0, crate::op::BinaryOp::Div)?;
+        let xhat = centred.mul(&rstd)?.reshape(self.shape())?;
+        let stats = Tensor::cat(&[&mean.flatten()?, &var.flatten()?], 0)?;
+        Ok((xhat, stats))
+    }
+
+    fn normalize_backward_composed(
+        xhat: &Tensor,
+        g: &Tensor,
+        stats: &Tensor,
+        spec: &NormSpec,
+    ) -> Result<Tensor> {
+        let shape = [spec.outer, spec.groups, spec.inner];
+        let (y, g) = (xhat.reshape(&shape)?, g.reshape(&shape)?);
+        let group_mean = |t: &Tensor| {
+            t.sum(2, true)?
+                .sum(0, true)?
+                .mul_scalar(1.0 / spec.count() as f32)
+        };
+        let var = stats
+            .narrow(0, spec.groups, spec.groups)?
+            .reshape(&[1, spec.groups, 1])?;
+        let rstd = var
+            .add_scalar(spec.eps)?
+            .sqrt()?
+            .scalar_left(1.0, crate::op::BinaryOp::Div)?;
+        // rstd * (g - mean(g) - xhat * mean(g * xhat))
+        let inner = g
+            .sub(&group_mean(&g)?)?
+            .sub(&y.mul(&group_mean(&g.mul(&y)?)?)?)?;
+        inner.mul(&rstd)?.reshape(xhat.shape())
     }
 
     /// Batch normalisation over axis 1 of `[n, c, ..]` (BatchNorm1d on `[n, c]` or `[n, c, l]`,

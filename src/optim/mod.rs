@@ -23,6 +23,7 @@
 //! # Ok::<(), ferrograd::Error>(())
 //! ```
 
+mod large;
 mod lr;
 mod optimizers;
 
@@ -288,6 +289,10 @@ fn fused_update(
     spec: &OptimSpec,
 ) -> Result<(Tensor, Tensor)> {
     let (p, g) = (value.dense()?, grad.dense()?);
+    if p.past_one_binding() || state.past_one_binding() {
+        let (p, s) = large::update(&p, &g, state, spec)?;
+        return Ok((p.reshape(value.shape())?, s));
+    }
     let (p, s) = p.storage().optim_step(g.storage(), state.storage(), spec)?;
     let dev = value.device();
     Ok((
