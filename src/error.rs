@@ -122,6 +122,20 @@ impl std::fmt::Debug for Error {
 impl Error {
     /// The op this error names (`None` for `NoAdapter`, which no op raises).
     pub fn op(&self) -> Option<&'static str> {
+        self.clone().op_mut().map(|op| *op)
+    }
+
+    /// The same error charged to `name`, the op the user called, when an op built from
+    /// others fails inside one of them (`stack` runs `cat`, `conv2d` runs `unfold2d`): a
+    /// message names what the user wrote, not an internal step.
+    pub(crate) fn in_op(mut self, name: &'static str) -> Error {
+        if let Some(op) = self.op_mut() {
+            *op = name;
+        }
+        self
+    }
+
+    fn op_mut(&mut self) -> Option<&mut &'static str> {
         match self {
             Error::ShapeMismatch { op, .. }
             | Error::ElementCount { op, .. }
@@ -136,27 +150,6 @@ impl Error {
             | Error::Gpu { op, .. } => Some(op),
             Error::NoAdapter { .. } => None,
         }
-    }
-
-    /// The same error charged to `name`, the op the user called, when an op built from
-    /// others fails inside one of them (`stack` runs `cat`, `conv2d` runs `unfold2d`): a
-    /// message names what the user wrote, not an internal step.
-    pub(crate) fn in_op(mut self, name: &'static str) -> Error {
-        match &mut self {
-            Error::ShapeMismatch { op, .. }
-            | Error::ElementCount { op, .. }
-            | Error::DeviceMismatch { op, .. }
-            | Error::AxisOutOfRange { op, .. }
-            | Error::IndexOutOfRange { op, .. }
-            | Error::InvalidArgument { op, .. }
-            | Error::TooLarge { op, .. }
-            | Error::OutOfMemory { op, .. }
-            | Error::NotScalar { op, .. }
-            | Error::File { op, .. }
-            | Error::Gpu { op, .. } => *op = name,
-            Error::NoAdapter { .. } => {}
-        }
-        self
     }
 
     pub(crate) fn invalid(op: &'static str, msg: impl Into<String>) -> Self {

@@ -2,8 +2,8 @@
 //! with every kind of damage; the DataLoader's batching, shuffling and normalisation.
 
 mod common;
+use common::{gzip, idx_file as idx};
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use ferrograd::data::{Augment, DataLoader, ImageSet, Mnist, MNIST_MEAN, MNIST_STD};
@@ -51,20 +51,6 @@ fn real_mnist_loads() {
     let mean =
         m.train.images.iter().map(|&p| f64::from(p)).sum::<f64>() / (60_000.0 * 784.0 * 255.0);
     assert!((mean - f64::from(MNIST_MEAN)).abs() < 1e-4, "{mean}");
-}
-
-/// An IDX file: magic (u8 data, `dims.len()` dimensions), big-endian dims, then `data`.
-fn idx(dims: &[u32], data: &[u8]) -> Vec<u8> {
-    let mut out = vec![0, 0, 8, dims.len() as u8];
-    dims.iter().for_each(|d| out.extend(d.to_be_bytes()));
-    out.extend(data);
-    out
-}
-
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    e.write_all(bytes).unwrap();
-    e.finish().unwrap()
 }
 
 /// A directory holding a tiny valid MNIST (3 training and 2 test images of 2×2), with

@@ -3,8 +3,9 @@
 //! header claims; whatever they accept must be self-consistent. `FERROGRAD_FUZZ_ITERS` raises
 //! the iteration count (default 3,000 per reader) for long runs.
 
-use std::io::Write;
+mod common;
 
+use common::{gzip, idx_file as idx};
 use ferrograd::data::ImageSet;
 use ferrograd::nn::{load_tensors_from_bytes, save_tensors};
 use ferrograd::{Device, Generator, Tensor};
@@ -14,19 +15,6 @@ fn iterations() -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(3_000)
-}
-
-fn idx(dims: &[u32], data: &[u8]) -> Vec<u8> {
-    let mut out = vec![0, 0, 8, dims.len() as u8];
-    dims.iter().for_each(|d| out.extend(d.to_be_bytes()));
-    out.extend(data);
-    out
-}
-
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    e.write_all(bytes).unwrap();
-    e.finish().unwrap()
 }
 
 /// One random change: flip, overwrite with an extreme byte, insert, delete, truncate, or

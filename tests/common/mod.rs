@@ -183,3 +183,19 @@ pub fn assert_golden(t: &Tensor, name: &str, atol: f32, rtol: f32) {
     assert_eq!(t.shape(), e.shape(), "{name}: shape");
     assert_close(&t.to_vec().unwrap(), &e.to_vec().unwrap(), atol, rtol, name);
 }
+
+/// An IDX file: magic (u8 data, `dims.len()` dimensions), big-endian dims, then `data`.
+pub fn idx_file(dims: &[u32], data: &[u8]) -> Vec<u8> {
+    let mut out = vec![0, 0, 8, dims.len() as u8];
+    dims.iter().for_each(|d| out.extend(d.to_be_bytes()));
+    out.extend(data);
+    out
+}
+
+/// `bytes` gzipped.
+pub fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
+}
