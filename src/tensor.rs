@@ -291,10 +291,10 @@ impl Tensor {
     /// Whether this tensor lives on a GPU and is larger than one of its bindings: kernels that
     /// bind their operands whole take another path then (see `gpu/window.rs`).
     pub(crate) fn past_one_binding(&self) -> bool {
-        let bytes = (self.numel() as u64).saturating_mul(4);
-        self.device()
-            .gpu_context()
-            .is_some_and(|c| bytes > c.max_binding_bytes())
+        match self.storage() {
+            Storage::Gpu(s) => s.buffer().size() > s.context().max_binding_bytes(),
+            Storage::Cpu(_) => false,
+        }
     }
 
     /// True when both handles view the same storage (a view of the other, or a clone).
@@ -357,6 +357,9 @@ impl Tensor {
             return Ok(self.clone());
         }
         if !fits_kernel(&[self.layout()]) {
+            if self.numel() == 0 {
+                return Tensor::zeros(self.shape(), self.device()); // nothing to copy
+            }
             // More axes than a kernel indexes, even merged: copy each slice of the first axis
             // (one axis fewer each) and join them.
             let parts = (0..self.shape()[0])

@@ -10,3 +10,29 @@ const BINDING_LIMIT: Option<u64> = Some(32 << 10);
 mod common;
 
 include!("props/body.rs");
+
+/// A conv whose input is past the limit runs in batch chunks, each a view of the whole input's
+/// storage; unfold and pooling must bind each chunk's own images (their sizes come from the
+/// geometry, not from the storage).
+#[test]
+fn conv_and_pool_in_chunks_of_a_larger_input() {
+    let Some(gpu) = common::gpu() else { return };
+    ferrograd::set_binding_limit(&gpu, BINDING_LIMIT);
+    // 38 KB, 29 KB of columns per image: chunks of one image
+    let x = common::uniform(&[12, 2, 20, 20], -1.0, 1.0, 3);
+    let w = common::uniform(&[3, 2, 3, 3], -1.0, 1.0, 4);
+    let f = |x: &Tensor, w: &Tensor| -> Result<Tensor> {
+        let y = x.conv2d(w, None, &Conv2dOptions::new().padding(1))?;
+        Tensor::cat(
+            &[
+                &y.flatten()?,
+                &x.max_pool2d(&Pool2dOptions::new(2))?.flatten()?,
+            ],
+            0,
+        )
+    };
+    let expected = f(&x, &w).unwrap().to_vec().unwrap();
+    let (xg, wg) = (x.to_device(&gpu).unwrap(), w.to_device(&gpu).unwrap());
+    let got = f(&xg, &wg).unwrap().to_vec().unwrap();
+    common::assert_close(&got, &expected, 1e-4, 1e-4, "chunked conv and pooling");
+}

@@ -75,11 +75,18 @@ pub(crate) fn zeroed<T: Real>(op: &'static str, len: usize) -> Result<Vec<T>> {
 
 /// An empty buffer with room for `len` elements, for kernels that push their output.
 pub(crate) fn with_capacity<T: Real>(op: &'static str, len: usize) -> Result<Vec<T>> {
+    // A pooled length is reserved at its whole class (so the buffer serves the class when it
+    // comes back); the limit counts what is reserved, as `LIVE` does.
+    let cap = match len >= MIN_LEN {
+        true => usize::try_from(size_class(len as u64)).unwrap_or(len),
+        false => len,
+    };
     let bytes = (len as u64).saturating_mul(size_of::<T>() as u64);
+    let reserved = (cap as u64).saturating_mul(size_of::<T>() as u64);
     let oom = |why: String| Error::OutOfMemory { op, bytes, why };
     let limit = limit();
     let live = super::LIVE.load(Ordering::Relaxed);
-    if bytes > limit.saturating_sub(live) {
+    if reserved > limit.saturating_sub(live) {
         return Err(oom(format!(
             "CPU tensors hold {live} bytes, and the CPU memory limit is {limit} bytes (the \
              machine's memory unless set with Device::set_memory_limit)"
@@ -89,11 +96,6 @@ pub(crate) fn with_capacity<T: Real>(op: &'static str, len: usize) -> Result<Vec
         v.clear();
         return Ok(v);
     }
-    // A pooled length gets its whole class, so the buffer serves the class when it comes back.
-    let cap = match len >= MIN_LEN {
-        true => usize::try_from(size_class(len as u64)).unwrap_or(len),
-        false => len,
-    };
     let mut v = Vec::new();
     v.try_reserve_exact(cap)
         .or_else(|_| v.try_reserve_exact(len))

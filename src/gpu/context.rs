@@ -285,19 +285,25 @@ impl GpuContext {
         };
         let class = size_class(bytes).min(cap).max(4);
         let cap = self.memory_limit.get(|| u64::MAX);
-        let live = lock(&self.pool).live_bytes;
-        if class > cap.saturating_sub(live) {
-            return Err(Error::OutOfMemory {
-                op,
-                bytes,
-                why: format!(
-                    "this GPU's tensors hold {live} bytes, and its memory limit \
-                     (Device::set_memory_limit) is {cap} bytes"
-                ),
-            });
-        }
-        if let Some(buf) = lock(&self.pool).take(class) {
-            return Ok((buf, true));
+        {
+            // Checked and reserved under one lock, so threads allocating at once cannot pass
+            // the limit together.
+            let mut pool = lock(&self.pool);
+            let live = pool.live_bytes;
+            if class > cap.saturating_sub(live) {
+                return Err(Error::OutOfMemory {
+                    op,
+                    bytes,
+                    why: format!(
+                        "this GPU's tensors hold {live} bytes, and its memory limit \
+                         (Device::set_memory_limit) is {cap} bytes"
+                    ),
+                });
+            }
+            if let Some(buf) = pool.take(class) {
+                return Ok((buf, true));
+            }
+            pool.note_live(class);
         }
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let buf = self.device.create_buffer(&wgpu::BufferDescriptor {
@@ -309,14 +315,13 @@ impl GpuContext {
             mapped_at_creation: false,
         });
         if let Some(e) = pollster::block_on(scope.pop()) {
+            lock(&self.pool).live_bytes -= class; // the reservation, given back
             return Err(Error::Gpu {
                 op,
                 message: format!("allocating {class} bytes failed: {e}"),
             });
         }
-        let mut pool = lock(&self.pool);
-        pool.note_live(class);
-        pool.created_buffers += 1;
+        lock(&self.pool).created_buffers += 1;
         Ok((buf, false))
     }
 

@@ -111,43 +111,52 @@ impl Slots {
 
     /// After a readback saw the GPU finish every submit up to `completed`, with `words(slot)`
     /// the words it copied of a slot (`None` if it copied none): frees the retired slots whose
-    /// launches are all done and the slots of finished launches that recorded nothing (marking
-    /// those faults clean). Returns the retired slots freed, for zeroing before the next submit
-    /// (clean ones are zero already).
+    /// launches are all done, each zeroed by `zero` first (queued under the lock, so it lands
+    /// before any launch that takes the slot next), and the slots of finished launches that
+    /// recorded nothing (marking those faults clean; their slots are zero already).
     pub fn recycle<'w>(
         &self,
         completed: u64,
         words: impl Fn(u32) -> Option<&'w [u32]>,
-    ) -> Vec<u32> {
+        zero: impl Fn(u32),
+    ) {
+        // Faults upgraded here are dropped after the lock: dropping the last handle retires
+        // its slot, which takes the lock.
+        let mut held: Vec<Arc<Fault>> = Vec::new();
         let mut st = self.lock();
         let (done, wait): (Vec<_>, Vec<_>) = st.retired.iter().partition(|(_, s)| *s < completed);
         st.retired = wait;
-        let zeroed: Vec<u32> = done.into_iter().map(|(slot, _)| slot).collect();
-        st.free.extend(&zeroed);
+        for (slot, _) in done {
+            zero(slot);
+            st.free.push(slot);
+        }
         let mut live = std::mem::take(&mut st.live);
         live.retain(|w| {
             let Some(f) = w.upgrade() else {
                 return false;
             };
             let launched = f.launched.load(Ordering::Relaxed);
-            if launched == NOT_YET || launched >= completed {
-                return true; // may not have run yet
-            }
             let slot = f.slot.load(Ordering::Relaxed);
-            let Some(w) = words(slot) else {
-                return slot != CLEAN; // not copied by this readback: the next one checks it
+            let keep = if launched == NOT_YET || launched >= completed {
+                true // may not have run yet
+            } else if let Some(w) = words(slot) {
+                if w[0] == 0
+                    && f.slot
+                        .compare_exchange(slot, CLEAN, Ordering::Relaxed, Ordering::Relaxed)
+                        .is_ok()
+                {
+                    st.free.push(slot);
+                }
+                false // settled: clean, or a fault for good
+            } else {
+                slot != CLEAN // not copied by this readback: the next one checks it
             };
-            if w[0] == 0
-                && f.slot
-                    .compare_exchange(slot, CLEAN, Ordering::Relaxed, Ordering::Relaxed)
-                    .is_ok()
-            {
-                st.free.push(slot);
-            }
-            false // settled: clean, or a fault for good
+            held.push(f);
+            keep
         });
         st.live = live;
-        zeroed
+        drop(st);
+        drop(held);
     }
 }
 
@@ -161,14 +170,17 @@ impl SlotState {
             .collect()
     }
 
-    /// The slots of launches not yet settled, which a readback copies to settle them.
-    pub fn unsettled(&self) -> Vec<u32> {
-        let slot = |w: &Weak<Fault>| Some(w.upgrade()?.slot.load(Ordering::Relaxed));
-        self.live
+    /// The slots of launches not yet settled, which a readback copies to settle them, and
+    /// their faults: the caller drops those after releasing the lock (dropping the last
+    /// handle retires a slot, which takes the lock).
+    pub fn unsettled(&self) -> (Vec<u32>, Vec<Arc<Fault>>) {
+        let faults: Vec<Arc<Fault>> = self.live.iter().filter_map(Weak::upgrade).collect();
+        let slots = faults
             .iter()
-            .filter_map(slot)
+            .map(|f| f.slot.load(Ordering::Relaxed))
             .filter(|&s| s != CLEAN)
-            .collect()
+            .collect();
+        (slots, faults)
     }
 }
 

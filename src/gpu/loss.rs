@@ -12,13 +12,16 @@ use crate::storage::CrossEntropySpec;
 
 const OP: &str = "cross_entropy";
 
-/// Pieces of whole rows `(first, count)`: all rows when every buffer fits a binding, else
-/// runs of a multiple of the alignment (so each row-indexed window starts aligned).
-fn row_pieces(buffers: &[&GpuStorage], rows: usize, classes: usize) -> Result<Vec<(usize, usize)>> {
+/// Pieces of whole rows `(first, count)`, and whether they bind windows: all rows, bound
+/// whole, when every buffer fits a binding; else runs of a multiple of the alignment (so each
+/// row-indexed window starts aligned).
+type Pieces = (Vec<(usize, usize)>, bool);
+
+fn row_pieces(buffers: &[&GpuStorage], rows: usize, classes: usize) -> Result<Pieces> {
     let ctx = buffers[0].context();
     let max = ctx.max_binding_bytes();
     if buffers.iter().all(|s| s.buffer().size() <= max) {
-        return Ok(vec![(0, rows)]);
+        return Ok((vec![(0, rows)], false));
     }
     let align = (ctx.binding_align() / 4) as usize;
     let per = (max / 4) as usize / classes.max(1) / align * align;
@@ -30,10 +33,8 @@ fn row_pieces(buffers: &[&GpuStorage], rows: usize, classes: usize) -> Result<Ve
             what: "max_storage_buffer_binding_size: a few rows of logits are larger",
         });
     }
-    Ok((0..rows)
-        .step_by(per)
-        .map(|r| (r, per.min(rows - r)))
-        .collect())
+    let pieces = (0..rows).step_by(per).map(|r| (r, per.min(rows - r)));
+    Ok((pieces.collect(), true))
 }
 
 fn rows_of(first: usize, count: usize, per_row: usize) -> Option<Window> {
@@ -51,9 +52,8 @@ pub(super) fn forward(
     fault_base: u32,
 ) -> Result<()> {
     let ctx = x.context();
-    let whole = row_pieces(&[x, target, loss, lse], spec.rows, spec.classes)?;
-    let windowed = whole.len() > 1 || x.buffer().size() > ctx.max_binding_bytes();
-    for (first, count) in whole {
+    let (pieces, windowed) = row_pieces(&[x, target, loss, lse], spec.rows, spec.classes)?;
+    for (first, count) in pieces {
         let part = CrossEntropySpec {
             rows: count,
             ..*spec
@@ -85,8 +85,7 @@ pub(super) fn backward(
 ) -> Result<()> {
     let ctx = x.context();
     let align = (ctx.binding_align() / 4) as usize;
-    let pieces = row_pieces(&[x, target, lse, g, out], spec.rows, spec.classes)?;
-    let windowed = pieces.len() > 1 || x.buffer().size() > ctx.max_binding_bytes();
+    let (pieces, windowed) = row_pieces(&[x, target, lse, g, out], spec.rows, spec.classes)?;
     for (first, count) in pieces {
         let mut part = CrossEntropySpec {
             rows: count,

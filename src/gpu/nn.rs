@@ -14,8 +14,8 @@ use crate::error::{Error, Result};
 use crate::storage::{NormSpec, OptimKind, OptimSpec, PoolKind, Window2d};
 
 /// Runs `kernel` with one invocation per element of a fresh `numel` output (binding 1);
-/// `bindings` are the other (binding, storage) pairs, the first one an input. `kind` is
-/// `PoolKind::code` for pooling, 0 for unfold/fold.
+/// `bindings` are the other (binding, storage, elements per image) triples, the first one an
+/// input. `kind` is `PoolKind::code` for pooling, 0 for unfold/fold.
 ///
 /// Every buffer here holds `win.n` images' worth of data, so over tensors larger than one
 /// binding the kernel runs on pieces of whole images, each binding its images' windows; the
@@ -26,21 +26,23 @@ fn launch(
     win: &Window2d,
     kind: u32,
     numel: usize,
-    bindings: &[(u32, &GpuStorage)],
+    bindings: &[(u32, &GpuStorage, usize)],
 ) -> Result<GpuStorage> {
     let ctx = bindings[0].1.context();
     let out = GpuStorage::alloc(ctx, op, numel)?;
-    let mut all: Vec<(u32, &GpuStorage)> = vec![(1, &out)];
+    // Sizes per image from the geometry, not the buffers: an input may be a view of a longer
+    // storage (the first batch chunk of a conv, say).
+    let mut all: Vec<(u32, &GpuStorage, usize)> = vec![(1, &out, numel / win.n.max(1))];
     all.extend(bindings.iter().copied());
     let max = ctx.max_binding_bytes();
-    if all.iter().all(|(_, s)| s.buffer().size() <= max) {
+    if all.iter().all(|(_, s, _)| s.buffer().size() <= max) {
         let params = WindowParams::new(op, win, numel, kind)?;
-        let whole: Vec<_> = all.iter().map(|&(b, s)| (b, s.buffer())).collect();
+        let whole: Vec<_> = all.iter().map(|&(b, s, _)| (b, s.buffer())).collect();
         ctx.dispatch(kernel, 0, &params, &whole, groups_for(numel), op)?;
         return Ok(out);
     }
     let align = (ctx.binding_align() / 4) as usize;
-    let per_image: Vec<usize> = all.iter().map(|(_, s)| s.len / win.n.max(1)).collect();
+    let per_image: Vec<usize> = all.iter().map(|&(_, _, size)| size).collect();
     let Some(per_piece) = images_per_piece(&per_image, align, (max / 4) as usize) else {
         return Err(Error::TooLarge {
             op,
@@ -56,7 +58,7 @@ fn launch(
         let bindings: Vec<_> = all
             .iter()
             .zip(&per_image)
-            .map(|(&(b, s), &size)| {
+            .map(|(&(b, s, _), &size)| {
                 let window = ((first * size) as u64, (count * size).max(1) as u64);
                 (b, s.buffer(), Some(window))
             })
@@ -87,12 +89,13 @@ fn images_per_piece(sizes: &[usize], align: usize, max: usize) -> Option<usize> 
 
 pub(super) fn unfold(x: &GpuStorage, win: &Window2d) -> Result<GpuStorage> {
     let n = win.cols_numel();
-    launch(Kernel::Unfold, "unfold2d", win, 0, n, &[(2, x)])
+    launch(Kernel::Unfold, "unfold2d", win, 0, n, &[(2, x, image(win))])
 }
 
 pub(super) fn fold(cols: &GpuStorage, win: &Window2d) -> Result<GpuStorage> {
     let n = win.image_numel();
-    launch(Kernel::Fold, "fold2d", win, 0, n, &[(2, cols)])
+    let per_image = win.cols_numel() / win.n.max(1);
+    launch(Kernel::Fold, "fold2d", win, 0, n, &[(2, cols, per_image)])
 }
 
 pub(super) fn pool(
@@ -109,11 +112,18 @@ pub(super) fn pool(
             win,
             code,
             n,
-            &[(2, x), (3, &arg)],
+            &[(2, x, image(win)), (3, &arg, pooled(win))],
         )?;
         return Ok((out, Some(arg)));
     }
-    let out = launch(Kernel::PoolAvg, "avg_pool2d", win, code, n, &[(2, x)])?;
+    let out = launch(
+        Kernel::PoolAvg,
+        "avg_pool2d",
+        win,
+        code,
+        n,
+        &[(2, x, image(win))],
+    )?;
     Ok((out, None))
 }
 
@@ -131,7 +141,7 @@ pub(super) fn pool_backward(
             win,
             code,
             n,
-            &[(2, g), (4, a)],
+            &[(2, g, pooled(win)), (4, a, pooled(win))],
         ),
         None => launch(
             Kernel::PoolAvgBackward,
@@ -139,9 +149,18 @@ pub(super) fn pool_backward(
             win,
             code,
             n,
-            &[(2, g)],
+            &[(2, g, pooled(win))],
         ),
     }
+}
+
+/// Elements of one image `[c, h, w]`, and of one pooled image `[c, oh, ow]`.
+fn image(win: &Window2d) -> usize {
+    win.image_numel() / win.n.max(1)
+}
+
+fn pooled(win: &Window2d) -> usize {
+    win.out_numel() / win.n.max(1)
 }
 
 pub(super) fn normalize(x: &GpuStorage, spec: &NormSpec) -> Result<(GpuStorage, GpuStorage)> {

@@ -56,7 +56,8 @@ impl GpuContext {
             Check::Nothing => Vec::new(),
         };
         let mut copied = checked.clone();
-        copied.extend(slot_state.unsettled());
+        let (unsettled, held) = slot_state.unsettled();
+        copied.extend(unsettled);
         copied.sort_unstable();
         copied.dedup();
         let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
@@ -84,6 +85,7 @@ impl GpuContext {
             self.submit_locked(&mut st)?
         };
         drop(slot_state);
+        drop(held);
         let mapped: Arc<(Mutex<MapState>, Condvar)> = Arc::default();
         let done = mapped.clone();
         staging.map_async(wgpu::MapMode::Read, .., move |r| {
@@ -143,11 +145,12 @@ impl GpuContext {
         // The GPU has finished `submit`: slots freed before it can be zeroed and reused (the
         // writes land before the next submit, ahead of any launch that takes them), and the
         // launches it ran that recorded nothing are clean.
-        for slot in self.fault_slots.recycle(submit, words_of) {
+        let zero = |slot: u32| {
             let zeros = [0u8; SLOT_BYTES as usize];
             self.queue
                 .write_buffer(&self.fault, u64::from(slot) * SLOT_BYTES, &zeros);
-        }
+        };
+        self.fault_slots.recycle(submit, words_of, zero);
         if let Some(e) = slots
             .iter()
             .find_map(|&s| words_of(s).and_then(fault::error_in))

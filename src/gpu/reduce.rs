@@ -66,7 +66,7 @@ fn launch(
         let part = LineSpec {
             offset: spec.offset + done,
             outer: piece.len,
-            numel: spec.numel.saturating_sub(done),
+            numel: spec.numel.saturating_sub(done).min(piece.len * row_in),
             ..*spec
         };
         let mut params = LineParams::new(op, &part)?;

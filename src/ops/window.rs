@@ -236,7 +236,7 @@ const COLS_BUDGET: u64 = 96 << 20;
 pub(super) fn batch_chunk(device: &Device, n: usize, per_image: usize) -> Option<usize> {
     let limit = device
         .gpu_context()
-        .map_or(COLS_BUDGET, |c| c.max_tensor_bytes().min(COLS_BUDGET));
+        .map_or(COLS_BUDGET, |c| c.max_binding_bytes().min(COLS_BUDGET));
     let bytes = (per_image as u64).saturating_mul(4).max(1);
     if n <= 1 || bytes.saturating_mul(n as u64) <= limit {
         return None;

@@ -46,17 +46,19 @@ pub(super) fn update(
                 };
                 let m = row(0)?;
                 let m = m.add(&d.sub(&m)?.mul_scalar(1.0 - b1)?)?; // lerp, as exp_avg.lerp_
-                let v = lerp(&row(1)?, b2, &d.square()?, 1.0 - b2)?;
-                let denom = v
-                    .sqrt()?
-                    .mul_scalar(1.0 / spec.bias2_sqrt)?
-                    .add_scalar(eps)?;
+                                                                   // b2 * v + ((1 - b2) * d) * d, ordered as the CPU loop and the kernel
+                let v = row(1)?
+                    .mul_scalar(b2)?
+                    .add(&d.mul_scalar(1.0 - b2)?.mul(&d)?)?;
+                let denom = v.sqrt()?.div_scalar(spec.bias2_sqrt)?.add_scalar(eps)?;
                 let step = m.mul_scalar(lr / spec.bias1)?.div(&denom)?;
                 (p0.sub(&step)?, vec![m, v])
             }
             OptimKind::RmsProp => {
                 let d = g.add(&p0.mul_scalar(wd)?)?;
-                let sq = lerp(&row(0)?, b2, &d.square()?, 1.0 - b2)?;
+                let sq = row(0)?
+                    .mul_scalar(b2)?
+                    .add(&d.mul_scalar(1.0 - b2)?.mul(&d)?)?;
                 let mut mean = row(2)?;
                 let avg = match spec.has(OptimSpec::CENTERED) {
                     true => {
