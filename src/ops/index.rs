@@ -1,0 +1,223 @@
+//! Indexing and joining: `index_select`, `gather` (and `nll` through it), `one_hot`, `cat` and
+//! `stack`. Indices are f32 holding integers; a bad one is an error on the CPU and a fault
+//! charged to the output on the GPU (`gpu/fault.rs`).
+
+use super::same_device;
+use crate::autograd::{record, BackOp};
+use crate::error::{Error, Result};
+use crate::shape::{fits_kernel, normalize_axis, Layout};
+use crate::storage::{GatherSpec, Storage, Strided};
+use crate::tensor::Tensor;
+
+impl Tensor {
+    // ---- indexing and joining ----
+
+    /// Picks entries `indices` (1-D, integral f32 values) along `axis`.
+    ///
+    /// # Errors
+    /// `IndexOutOfRange` for an index outside `0..size` (on the GPU: when the output, or anything computed from it, is read back).
+    pub fn index_select(&self, axis: isize, indices: &Tensor) -> Result<Tensor> {
+        same_device("index_select", &[self, indices])?;
+        let ax = normalize_axis("index_select", axis, self.rank())?;
+        if indices.rank() != 1 {
+            return Err(Error::invalid(
+                "index_select",
+                format!("indices must be 1-D, found shape {:?}", indices.shape()),
+            ));
+        }
+        let mut out_shape = self.shape().to_vec();
+        out_shape[ax] = indices.numel();
+        // The index, seen over the output shape: it moves only along `axis`.
+        let mut idx_strides = vec![0; out_shape.len()];
+        idx_strides[ax] = indices.strides()[0];
+        let idx = Layout::from_parts(out_shape.clone(), idx_strides, indices.layout().offset());
+        let out = self.gather_impl("index_select", ax, indices, &idx, out_shape)?;
+        Ok(record(
+            out,
+            BackOp::IndexSelect {
+                x: self.clone(),
+                axis: ax,
+                index: indices.clone(),
+            },
+        ))
+    }
+
+    /// `out[i][j] = self[index[i][j]][j]` for `axis = 0` (and likewise for other axes), as
+    /// `torch.gather`: `index` has the same rank, and no larger size off `axis`.
+    pub fn gather(&self, axis: isize, index: &Tensor) -> Result<Tensor> {
+        self.gather_as("gather", axis, index)
+    }
+
+    /// [`Tensor::gather`] reporting its errors (on the GPU, its out-of-range indices too) as
+    /// `op`, for ops built on it (`nll`).
+    pub(crate) fn gather_as(
+        &self,
+        op: &'static str,
+        axis: isize,
+        index: &Tensor,
+    ) -> Result<Tensor> {
+        same_device(op, &[self, index])?;
+        let ax = normalize_axis(op, axis, self.rank())?;
+        let fits = index.rank() == self.rank()
+            && index
+                .shape()
+                .iter()
+                .zip(self.shape())
+                .enumerate()
+                .all(|(d, (&i, &s))| d == ax || i <= s);
+        if !fits {
+            return Err(Error::ShapeMismatch {
+                op,
+                lhs: self.shape().to_vec(),
+                rhs: index.shape().to_vec(),
+                why: format!(
+                    "do not fit: the index needs the same rank and no larger size off axis {ax}"
+                ),
+            });
+        }
+        let out_shape = index.shape().to_vec();
+        let dense;
+        let index = match fits_kernel(&[index.layout()]) {
+            true => index,
+            false => {
+                dense = index.contiguous()?;
+                &dense
+            }
+        };
+        let out = self.gather_impl(op, ax, index, index.layout(), out_shape)?;
+        Ok(record(
+            out,
+            BackOp::Gather {
+                x: self.clone(),
+                axis: ax,
+                index: index.clone(),
+            },
+        ))
+    }
+
+    fn gather_impl(
+        &self,
+        op: &'static str,
+        ax: usize,
+        index: &Tensor,
+        idx: &Layout,
+        out_shape: Vec<usize>,
+    ) -> Result<Tensor> {
+        // The input, seen over the output shape with its `axis` stride zeroed: the kernel
+        // adds `index * axis_stride`.
+        let mut strides = self.strides().to_vec();
+        let axis_stride = strides[ax];
+        strides[ax] = 0;
+        let input = Layout::from_parts(out_shape.clone(), strides, self.layout().offset());
+        if !fits_kernel(&[&input, idx]) && !self.is_contiguous() {
+            // A dense input merges all but `axis`; the index (dense, or `index_select`'s
+            // one-axis view) then merges with it.
+            return self
+                .contiguous()?
+                .gather_impl(op, ax, index, idx, out_shape);
+        }
+        let spec = GatherSpec {
+            strided: Strided::new(op, &[&input, idx])?,
+            axis: ax,
+            axis_size: self.shape()[ax],
+            axis_stride,
+        };
+        let s = self.storage().gather(index.storage(), &spec, op)?;
+        Ok(Tensor::from_storage(s, &out_shape, self.device()))
+    }
+
+    /// One-hot encoding of integral class indices: shape `[..] -> [.., classes]`.
+    pub fn one_hot(&self, classes: usize) -> Result<Tensor> {
+        if classes == 0 {
+            return Err(Error::invalid("one_hot", "classes must be at least 1"));
+        }
+        let shape: Vec<usize> = self.shape().iter().copied().chain([classes]).collect();
+        let numel = crate::shape::checked_numel("one_hot", &shape)?;
+        crate::tensor::check_fits(self.device(), "one_hot", numel)?;
+        if !fits_kernel(&[self.layout()]) {
+            return self.contiguous()?.one_hot(classes);
+        }
+        let spec = Strided::new("one_hot", &[self.layout()])?;
+        let s = self.storage().one_hot(&spec, classes)?;
+        Ok(Tensor::from_storage(s, &shape, self.device()))
+    }
+
+    /// Joins tensors along an existing `axis`; all other axes must match.
+    pub fn cat(tensors: &[&Tensor], axis: isize) -> Result<Tensor> {
+        let first = tensors
+            .first()
+            .ok_or_else(|| Error::invalid("cat", "needs at least one tensor"))?;
+        same_device("cat", tensors)?;
+        let ax = normalize_axis("cat", axis, first.rank())?;
+        let mut out_shape = first.shape().to_vec();
+        out_shape[ax] = 0;
+        for t in tensors {
+            let agrees = t.rank() == first.rank()
+                && t.shape()
+                    .iter()
+                    .zip(first.shape())
+                    .enumerate()
+                    .all(|(d, (a, b))| d == ax || a == b);
+            if !agrees {
+                return Err(Error::ShapeMismatch {
+                    op: "cat",
+                    lhs: first.shape().to_vec(),
+                    rhs: t.shape().to_vec(),
+                    why: format!("differ off the joined axis {ax}"),
+                });
+            }
+            out_shape[ax] += t.shape()[ax];
+        }
+        let dst = Layout::contiguous(&out_shape);
+        let mut regions = Vec::with_capacity(tensors.len());
+        let mut sources = Vec::with_capacity(tensors.len());
+        let mut start = 0;
+        for t in tensors.iter().filter(|t| t.numel() > 0) {
+            let region = dst.narrowed("cat", ax, start, t.shape()[ax])?;
+            start += t.shape()[ax];
+            // A part with more axes than the copy kernel walks is made dense first.
+            sources.push(match fits_kernel(&[&region, t.layout()]) {
+                true => (*t).clone(),
+                false => t.contiguous()?,
+            });
+            regions.push(region);
+        }
+        let mut parts = Vec::with_capacity(sources.len());
+        for (t, region) in sources.iter().zip(&regions) {
+            parts.push((t.storage(), Strided::new("cat", &[region, t.layout()])?));
+        }
+        let numel = out_shape.iter().product();
+        let out = match parts.is_empty() {
+            true => Tensor::zeros(&out_shape, first.device())?,
+            false => Tensor::from_storage(Storage::cat(&parts, numel)?, &out_shape, first.device()),
+        };
+        Ok(record(
+            out,
+            BackOp::Cat {
+                parts: tensors.iter().map(|t| (*t).clone()).collect(),
+                axis: ax,
+            },
+        ))
+    }
+
+    /// Joins same-shaped tensors along a new `axis`.
+    pub fn stack(tensors: &[&Tensor], axis: isize) -> Result<Tensor> {
+        let first = tensors
+            .first()
+            .ok_or_else(|| Error::invalid("stack", "needs at least one tensor"))?;
+        if let Some(t) = tensors.iter().find(|t| t.shape() != first.shape()) {
+            return Err(Error::ShapeMismatch {
+                op: "stack",
+                lhs: first.shape().to_vec(),
+                rhs: t.shape().to_vec(),
+                why: "differ (stack needs equal shapes)".into(),
+            });
+        }
+        let ax = normalize_axis("stack", axis, first.rank() + 1)? as isize;
+        let parts: Vec<Tensor> = tensors
+            .iter()
+            .map(|t| t.unsqueeze(ax))
+            .collect::<Result<_>>()?;
+        Tensor::cat(&parts.iter().collect::<Vec<_>>(), ax).map_err(|e| e.in_op("stack"))
+    }
+}
