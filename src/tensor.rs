@@ -310,7 +310,11 @@ impl Tensor {
         if !fits_kernel(&[self.layout()]) {
             return self.contiguous()?.to_vec();
         }
-        self.storage().to_vec(self.layout())
+        match self.storage().to_vec(self.layout()) {
+            // A GPU view one flat piece of which reads past a binding: copied in tiles first.
+            Err(e) if crate::ops::needs_tiles(&e) => self.copy_in_tiles("to_vec")?.to_vec(),
+            r => r,
+        }
     }
 
     /// [`Tensor::to_vec`] as a future that never blocks the thread: what WebGPU in a browser,

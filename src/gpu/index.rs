@@ -44,7 +44,7 @@ fn launch(
             .max()
             .unwrap_or(0),
         limit: max,
-        what: "max_storage_buffer_binding_size: the rows one piece reads are larger",
+        what: "max_storage_buffer_binding_size: the input is larger, and any row of it may be read",
     })?;
     for piece in pieces {
         params.numel = u32_of(op, piece.len)?;

@@ -12,6 +12,7 @@ mod window;
 pub use conv::{Conv1dOptions, Conv2dOptions};
 pub use norm::{BatchNormOptions, RunningStats};
 pub use pool::Pool2dOptions;
+pub(crate) use window::needs_tiles;
 
 use crate::autograd::{record, untracked, BackOp};
 use crate::error::{Error, Result};
@@ -62,8 +63,18 @@ impl Tensor {
             return self.contiguous()?.unary(op, name);
         }
         let spec = Strided::new(name, &[self.layout()])?;
-        let s = Storage::elementwise(&[self.storage()], &spec, Elementwise::Unary(op), name)
-            .map_err(|e| e.in_op(name))?;
+        let s = match Storage::elementwise(&[self.storage()], &spec, Elementwise::Unary(op), name) {
+            // A view one flat piece of which reads past a GPU binding: copied in tiles first
+            // (that copy is all a copy needs).
+            Err(e) if window::needs_tiles(&e) => {
+                let dense = self.copy_in_tiles(name)?;
+                return match op {
+                    UnaryOp::Identity => Ok(dense),
+                    _ => dense.unary(op, name),
+                };
+            }
+            r => r.map_err(|e| e.in_op(name))?,
+        };
         let out = Tensor::from_storage(s, self.shape(), self.device());
         Ok(record(
             out.clone(),
@@ -87,13 +98,19 @@ impl Tensor {
             return a.binary(&rhs.broadcast_to(&shape)?.contiguous()?, op);
         }
         let spec = Strided::new(name, &[&la, &lb])?;
-        let s = Storage::elementwise(
+        let s = match Storage::elementwise(
             &[self.storage(), rhs.storage()],
             &spec,
             Elementwise::Binary(op),
             name,
-        )
-        .map_err(|e| e.in_op(name))?;
+        ) {
+            // Operands one flat piece of which reads past a GPU binding: copied in tiles first.
+            Err(e) if window::needs_tiles(&e) => {
+                let a = self.broadcast_to(&shape)?.copy_in_tiles(name)?;
+                return a.binary(&rhs.broadcast_to(&shape)?.copy_in_tiles(name)?, op);
+            }
+            r => r.map_err(|e| e.in_op(name))?,
+        };
         let out = Tensor::from_storage(s, &shape, self.device());
         Ok(record(
             out.clone(),
