@@ -388,6 +388,20 @@ impl GpuContext {
             return Ok(());
         }
         for &(_, buf, window) in bindings {
+            if let Some((first, len)) = window {
+                // A window past its buffer would be a device-wide validation error, reported
+                // to whichever readback comes next: refuse it here, for this op.
+                if (first + len.max(1)) * 4 > buf.size() {
+                    return Err(Error::Gpu {
+                        op,
+                        message: format!(
+                            "a binding window of {len} elements from {first} passes its \
+                             buffer of {} bytes",
+                            buf.size()
+                        ),
+                    });
+                }
+            }
             let bytes = window.map_or(buf.size(), |(_, len)| len * 4);
             if bytes > self.device_binding_bytes() {
                 return Err(Error::TooLarge {

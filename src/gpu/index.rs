@@ -51,6 +51,12 @@ fn launch(
         params.offsets[3] = piece.first as u32;
         let mut bindings = Vec::new();
         for (&(b, s, slot), w) in bound.iter().zip(&piece.windows) {
+            // Within the buffer: only an input with an empty axis (no row a valid index could
+            // read) has a range past it, and then any window will do.
+            let elems = s.buffer().size() / 4;
+            let start = w.0.min(elems - 1) / align as u64 * align as u64;
+            let end = (w.0 + w.1).min(elems).max(start + 1);
+            let w = &(start, end - start);
             if let Some(slot) = slot {
                 // Relative to the window; u32 arithmetic wraps back in the kernel.
                 params.offsets[slot] = (offsets[slot] as u32).wrapping_sub(w.0 as u32);

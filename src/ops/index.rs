@@ -122,8 +122,58 @@ impl Tensor {
             axis_size: self.shape()[ax],
             axis_stride,
         };
-        let s = self.storage().gather(index.storage(), &spec, op)?;
+        let s = match self.storage().gather(index.storage(), &spec, op) {
+            Err(Error::TooLarge { what, .. }) if what.contains("any row of it may be read") => {
+                return crate::autograd::untracked(|| self.gather_in_parts(op, ax, index));
+            }
+            r => r?,
+        };
         Ok(Tensor::from_storage(s, &out_shape, self.device()))
+    }
+
+    /// A gather from a GPU input larger than one binding, whose rows any index may read: the
+    /// input is split along `axis` into parts that fit, each part answers the indices that
+    /// fall in it (the others clamped into it and masked out), and a gather over a line of
+    /// zeros checks every index, so a bad one still faults, charged to the result.
+    // self [.., size, ..] along ax; index [m] (index_select) or the output's shape (gather)
+    fn gather_in_parts(&self, op: &'static str, ax: usize, index: &Tensor) -> Result<Tensor> {
+        let select = op == "index_select";
+        let size = self.shape()[ax];
+        let per_row = self.numel() / size.max(1);
+        let room = self
+            .device()
+            .gpu_context()
+            .map_or(usize::MAX, |c| (c.max_binding_bytes() / 4 / 2) as usize);
+        let rows = (room / per_row.max(1)).max(1);
+        // A mask or check over the index, shaped to broadcast against the output.
+        let spread = |t: Tensor| -> Result<Tensor> {
+            match select {
+                true => {
+                    let mut shape = vec![1; self.rank()];
+                    shape[ax] = t.numel();
+                    t.reshape(&shape)
+                }
+                false => Ok(t),
+            }
+        };
+        let line = Tensor::zeros(&[size], self.device())?;
+        let mut out = spread(
+            line.gather_as(op, 0, &index.flatten()?)?
+                .reshape(index.shape())?,
+        )?;
+        for start in (0..size).step_by(rows) {
+            let count = rows.min(size - start);
+            let local = index.sub_scalar(start as f32)?;
+            let clamped = local.clamp(0.0, (count - 1) as f32)?;
+            let part = self.narrow(ax as isize, start, count)?;
+            let got = match select {
+                true => part.index_select(ax as isize, &clamped)?,
+                false => part.gather(ax as isize, &clamped)?,
+            };
+            let inside = spread(local.ge_scalar(0.0)?.mul(&local.lt_scalar(count as f32)?)?)?;
+            out = Tensor::where_(&inside, &got, &out)?;
+        }
+        Ok(out)
     }
 
     /// One-hot encoding of integral class indices: shape `[..] -> [.., classes]`.
