@@ -88,6 +88,11 @@ fn soak(dev: &Device, steps: usize) {
         let held = dev.dispatch_stats().fault_slots;
         assert!(held <= 250, "{held} fault slots held after {steps} steps");
     }
+    eprintln!(
+        "soak: {what}; RSS {:?} -> {:?} MB",
+        rss_before.map(|b| b >> 20),
+        rss().map(|a| a >> 20)
+    );
     if let (Some(a), Some(b)) = (rss(), rss_before) {
         let growth = a.saturating_sub(b);
         // Allocator and driver noise stay well under this; a leak of one 200 KB batch per
@@ -113,7 +118,7 @@ fn memory_is_flat_over_training() {
 }
 
 #[test]
-#[ignore = "10,000 steps on each backend (~2 minutes); run with --ignored"]
+#[ignore = "10,000 steps on each backend (~40 s on llvmpipe); run with --ignored"]
 fn memory_is_flat_over_10k_steps() {
     soak(&Device::cpu(), steps(10_000));
     if let Some(gpu) = common::gpu() {
