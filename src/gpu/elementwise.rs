@@ -118,17 +118,38 @@ pub(super) fn fill(out: &GpuStorage, len: usize, value: f32, op: &'static str) -
 /// Copies each part into `out`; a part's spec walks `[destination in out, source]`.
 pub(super) fn cat(out: &GpuStorage, parts: &[(&GpuStorage, Strided)]) -> Result<()> {
     for (src, spec) in parts {
-        let params = ElementwiseParams::new("cat", spec, 0.0, 0.0)?;
-        launch(
-            Kernel::CopyInto,
-            0,
-            params,
-            spec,
-            out,
-            Out::Operand0,
-            &[src],
-            "cat",
-        )?;
+        copy_part(out, src, spec)?;
     }
     Ok(())
+}
+
+/// One part; when a flat piece of it cannot fit (its destination rows lie further apart than a
+/// binding: a part of a wide `cat`), its outermost axis is copied one index at a time.
+fn copy_part(out: &GpuStorage, src: &GpuStorage, spec: &Strided) -> Result<()> {
+    let params = ElementwiseParams::new("cat", spec, 0.0, 0.0)?;
+    match launch(
+        Kernel::CopyInto,
+        0,
+        params,
+        spec,
+        out,
+        Out::Operand0,
+        &[src],
+        "cat",
+    ) {
+        Err(Error::TooLarge { what, .. }) if what.contains("one piece") && spec.shape.len() > 1 => {
+            for i in 0..spec.shape[0] {
+                let row = Strided {
+                    shape: spec.shape[1..].to_vec(),
+                    strides: spec.strides.iter().map(|s| s[1..].to_vec()).collect(),
+                    offsets: (spec.offsets.iter().zip(&spec.strides))
+                        .map(|(&o, s)| o + i * s[0])
+                        .collect(),
+                };
+                copy_part(out, src, &row)?;
+            }
+            Ok(())
+        }
+        r => r,
+    }
 }

@@ -36,16 +36,28 @@ fn launch(
         return ctx.dispatch_windows(kernel, 0, &params, &bindings, groups_for(n), op);
     }
     let align = (ctx.binding_align() / 4) as usize;
-    let pieces = plan_flat(n, align, (max / 4) as usize, ranges).ok_or(Error::TooLarge {
-        op,
-        bytes: bound
-            .iter()
-            .map(|(_, s, _)| s.buffer().size())
-            .max()
-            .unwrap_or(0),
-        limit: max,
-        what: "max_storage_buffer_binding_size: the input is larger, and any row of it may be read",
-    })?;
+    let max_elems = (max / 4) as usize;
+    let Some(pieces) = plan_flat(n, align, max_elems, &ranges) else {
+        // Say which: the input (gather's binding 2), whose rows any index may read, or the
+        // output and index, which a contiguous copy of the index would fix.
+        let others = |f: usize, l: usize| {
+            let mut r = ranges(f, l);
+            if bound.len() > 2 {
+                r.remove(1);
+            }
+            r
+        };
+        let input = bound.len() > 2 && plan_flat(n, align, max_elems, others).is_some();
+        return Err(Error::TooLarge {
+            op,
+            bytes: bound.iter().map(|(_, s, _)| s.buffer().size()).max().unwrap_or(0),
+            limit: max,
+            what: match input {
+                true => "max_storage_buffer_binding_size: the input is larger, and any row of it may be read",
+                false => "max_storage_buffer_binding_size: the index's strides spread one piece past it",
+            },
+        });
+    };
     for piece in pieces {
         params.numel = u32_of(op, piece.len)?;
         params.offsets[3] = piece.first as u32;

@@ -21,8 +21,10 @@ pub struct Piece {
 }
 
 /// The storage range `[lo, hi)` that operand `j` of `spec` reads for its flat elements
-/// `first..first + len` (`len >= 1`). A bound from the first and last index: with strides
-/// >= 0, every element between them in row-major order falls inside it.
+/// `first..first + len` (`len >= 1`). A bound from the first and last index: with
+/// non-negative strides, every element between them in row-major order falls inside it. Tight
+/// enough that a piece of a strided destination (a `cat` part, rows of it apart) spans
+/// little more than the rows it writes.
 // idx(e) = e unravelled over spec.shape; k = the first axis where idx(first), idx(last) differ
 pub fn span(spec: &Strided, j: usize, first: usize, len: usize) -> (usize, usize) {
     let (shape, strides) = (&spec.shape, &spec.strides[j]);
@@ -35,23 +37,45 @@ pub fn span(spec: &Strided, j: usize, first: usize, len: usize) -> (usize, usize
         idx
     };
     let (a, b) = (unravel(first), unravel(first + len - 1));
-    let k = (0..shape.len()).find(|&d| a[d] != b[d]);
-    let prefix = |upto: usize| -> usize {
+    let at = |upto: usize| -> usize {
         spec.offsets[j] + (0..upto).map(|d| a[d] * strides[d]).sum::<usize>()
     };
-    match k {
-        None => {
-            let at = prefix(shape.len());
-            (at, at + 1)
+    // The largest offset the axes from `d` on reach: all of them, or only up to `b`'s.
+    let full = |d: usize| -> usize { (d..shape.len()).map(|e| (shape[e] - 1) * strides[e]).sum() };
+    fn upto(b: &[usize], strides: &[usize], full: &dyn Fn(usize) -> usize, d: usize) -> usize {
+        if d == b.len() {
+            return 0;
         }
+        let along = b[d] * strides[d] + upto(b, strides, full, d + 1);
+        match b[d] {
+            0 => along,
+            _ => along.max((b[d] - 1) * strides[d] + full(d + 1)),
+        }
+    }
+    // The smallest offset the axes from `d` on reach, from `a`'s on.
+    fn from(a: &[usize], shape: &[usize], strides: &[usize], d: usize) -> usize {
+        if d == a.len() {
+            return 0;
+        }
+        let along = a[d] * strides[d] + from(a, shape, strides, d + 1);
+        match a[d] + 1 < shape[d] {
+            true => along.min((a[d] + 1) * strides[d]),
+            false => along,
+        }
+    }
+    match (0..shape.len()).find(|&d| a[d] != b[d]) {
+        None => (at(shape.len()), at(shape.len()) + 1),
         Some(k) => {
-            let rest: usize = (k + 1..shape.len())
-                .map(|d| (shape[d] - 1) * strides[d])
-                .sum();
-            (
-                prefix(k) + a[k] * strides[k],
-                prefix(k) + b[k] * strides[k] + rest + 1,
-            )
+            // Rows of axis k: a's (to its end), any whole ones between, and b's (to b).
+            let mut hi = (a[k] * strides[k] + full(k + 1))
+                .max(b[k] * strides[k] + upto(&b, strides, &full, k + 1));
+            if b[k] > a[k] + 1 {
+                hi = hi.max((b[k] - 1) * strides[k] + full(k + 1));
+            }
+            // From a's row on, or from the next row (b's row is at least that far).
+            let lo =
+                (a[k] * strides[k] + from(&a, shape, strides, k + 1)).min((a[k] + 1) * strides[k]);
+            (at(k) + lo, at(k) + hi + 1)
         }
     }
 }

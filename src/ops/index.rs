@@ -123,7 +123,9 @@ impl Tensor {
             axis_stride,
         };
         let s = match self.storage().gather(index.storage(), &spec, op) {
-            Err(Error::TooLarge { what, .. }) if what.contains("any row of it may be read") => {
+            Err(Error::TooLarge { what, .. })
+                if what.contains("any row of it may be read") && self.parts_help(ax) =>
+            {
                 return crate::autograd::untracked(|| self.gather_in_parts(op, ax, index));
             }
             r => r?,
@@ -136,6 +138,18 @@ impl Tensor {
     /// fall in it (the others clamped into it and masked out), and a gather over a line of
     /// zeros checks every index, so a bad one still faults, charged to the result.
     // self [.., size, ..] along ax; index [m] (index_select) or the output's shape (gather)
+    /// Whether parts of whole rows along `ax` would each fit half a binding (and be fewer than
+    /// the rows): else splitting cannot help.
+    fn parts_help(&self, ax: usize) -> bool {
+        let size = self.shape()[ax];
+        let per_row = self.numel() / size.max(1);
+        let room = self
+            .device()
+            .gpu_context()
+            .map_or(0, |c| (c.max_binding_bytes() / 4 / 2) as usize);
+        size > 1 && per_row <= room && room / per_row.max(1) < size
+    }
+
     fn gather_in_parts(&self, op: &'static str, ax: usize, index: &Tensor) -> Result<Tensor> {
         let select = op == "index_select";
         let size = self.shape()[ax];
@@ -232,14 +246,33 @@ impl Tensor {
             });
             regions.push(region);
         }
-        let mut parts = Vec::with_capacity(sources.len());
-        for (t, region) in sources.iter().zip(&regions) {
-            parts.push((t.storage(), Strided::new("cat", &[region, t.layout()])?));
-        }
         let numel = out_shape.iter().product();
-        let out = match parts.is_empty() {
+        let copy = |sources: &[Tensor]| -> Result<Storage> {
+            let mut parts = Vec::with_capacity(sources.len());
+            for (t, region) in sources.iter().zip(&regions) {
+                parts.push((t.storage(), Strided::new("cat", &[region, t.layout()])?));
+            }
+            Storage::cat(&parts, numel)
+        };
+        let out = match sources.is_empty() {
             true => Tensor::zeros(&out_shape, first.device())?,
-            false => Tensor::from_storage(Storage::cat(&parts, numel)?, &out_shape, first.device()),
+            false => {
+                let s = match copy(&sources) {
+                    // A GPU view one flat piece of which reads past a binding: made dense in
+                    // tiles first.
+                    Err(e) if super::needs_tiles(&e) => {
+                        let dense = crate::autograd::untracked(|| {
+                            sources
+                                .iter()
+                                .map(|t| t.copy_in_tiles("cat"))
+                                .collect::<Result<Vec<_>>>()
+                        })?;
+                        copy(&dense)?
+                    }
+                    r => r?,
+                };
+                Tensor::from_storage(s, &out_shape, first.device())
+            }
         };
         Ok(record(
             out,

@@ -219,12 +219,19 @@ impl Tensor {
             return Tensor::where_(&dense(cond)?, &dense(a)?, &dense(b)?);
         }
         let spec = Strided::new("where_", &[&ls[0], &ls[1], &ls[2]])?;
-        let s = Storage::elementwise(
+        let s = match Storage::elementwise(
             &[cond.storage(), a.storage(), b.storage()],
             &spec,
             Elementwise::Where,
             "where_",
-        )?;
+        ) {
+            // Operands one flat piece of which reads past a GPU binding: copied in tiles first.
+            Err(e) if window::needs_tiles(&e) => {
+                let dense = |t: &Tensor| t.broadcast_to(&shape)?.copy_in_tiles("where_");
+                return Tensor::where_(&dense(cond)?, &dense(a)?, &dense(b)?);
+            }
+            r => r?,
+        };
         let out = Tensor::from_storage(s, &shape, cond.device());
         Ok(record(
             out,

@@ -82,8 +82,9 @@ impl Tensor {
         if self.rank() == 0 {
             out.clear();
         }
-        if spec.len == 0 {
-            return Tensor::zeros(&out, self.device()); // the sum of nothing, as a fill
+        if spec.len == 0 || spec.outer * spec.inner == 0 {
+            // The sum of nothing, as a fill; or no output at all.
+            return Tensor::zeros(&out, self.device());
         }
         let s = x.storage().reduce(&spec, op)?;
         Ok(Tensor::from_storage(s, &out, self.device()))
@@ -332,6 +333,9 @@ impl Tensor {
         let name = if log { "log_softmax" } else { "softmax" };
         let (out, ax) = untracked(|| {
             let ax = normalize_axis(name, axis, self.rank().max(1))?;
+            if self.numel() == 0 {
+                return Ok((Tensor::zeros(self.shape(), self.device())?, ax));
+            }
             let each =
                 |part: &dyn Fn(&Tensor) -> Result<Tensor>| part(self)?.softmax_impl(axis, log);
             if let Some(out) = self.along_in_parts(ax, true, &each)? {
