@@ -124,6 +124,14 @@ impl Tensor {
         };
         let s = match self.storage().gather(index.storage(), &spec, op) {
             Err(Error::TooLarge { what, .. })
+                if what.contains("any row of it may be read") && !self.is_contiguous() =>
+            {
+                // A strided input's rows may each spread over all of it: dense, they are
+                // compact, and parts of them fit.
+                let dense = crate::autograd::untracked(|| self.contiguous())?;
+                return dense.gather_impl(op, ax, index, idx, out_shape);
+            }
+            Err(Error::TooLarge { what, .. })
                 if what.contains("any row of it may be read") && self.parts_help(ax) =>
             {
                 return crate::autograd::untracked(|| self.gather_in_parts(op, ax, index));
