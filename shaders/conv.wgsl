@@ -22,11 +22,6 @@ struct Params {
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<storage, read> src: array<f32>;
 
-// Linear invocation index over a grid folded into 2-D/3-D past 65,535 workgroups per axis.
-fn flat_id(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
-    return (wid.x + wid.y * nwg.x + wid.z * nwg.x * nwg.y) * 64u + lid;
-}
-
 // Where tap k of window o lands along `axis`, or -1 in the padding.
 fn tap(axis: u32, o: u32, k: u32) -> i32 {
     let pos = i32(o * p.stride[axis] + k * p.dilation[axis]) - i32(p.pad[axis]);
@@ -44,7 +39,7 @@ fn window_of(axis: u32, pos: u32, k: u32) -> i32 {
     return select(-1, o, o < i32(p.out[axis]));
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn unfold(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
           @builtin(local_invocation_index) lid: u32) {
     let i = flat_id(wid, nwg, lid);
@@ -66,7 +61,7 @@ fn unfold(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
     out[i] = v;
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn fold(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
     let i = flat_id(wid, nwg, lid);

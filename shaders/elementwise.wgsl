@@ -1,6 +1,7 @@
 // Elementwise kernels: unary, binary (broadcast), where, and strided copy. Every operand is
 // read through its own strides over one collapsed shape (<= 8 axes), so broadcasting and
-// transposed/sliced views need no copy. OP codes mirror `src/op.rs`.
+// transposed/sliced views need no copy. The OP codes are the generated UNARY_* / BINARY_*
+// constants (src/op.rs).
 // Over a tensor larger than one binding the host dispatches pieces (src/gpu/window.rs): a
 // piece covers flat elements `offsets.w ..` of the walk, `numel` of them, and each operand is
 // bound as a window with its offset moved to match (u32 arithmetic wraps back where the
@@ -24,11 +25,6 @@ override OP: u32 = 0u;
 @group(0) @binding(3) var<storage, read> b: array<f32>;
 @group(0) @binding(4) var<storage, read> c: array<f32>;
 
-// Linear invocation index over a grid folded into 2-D/3-D past 65,535 workgroups per axis.
-fn flat_id(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
-    return (wid.x + wid.y * nwg.x + wid.z * nwg.x * nwg.y) * 64u + lid;
-}
-
 // Storage offsets of flat output element `i` for the three operands.
 fn offsets_of(i: u32) -> vec3<u32> {
     var rem = i;
@@ -41,22 +37,6 @@ fn offsets_of(i: u32) -> vec3<u32> {
         o += idx * vec3<u32>(p.strides[0][k >> 2u][k & 3u], p.strides[1][k >> 2u][k & 3u], p.strides[2][k >> 2u][k & 3u]);
     }
     return o;
-}
-
-// NaN tests on the bit pattern: `x != x` is optimised away by some drivers.
-fn is_nan(x: f32) -> bool {
-    return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-
-fn make_nan() -> f32 {
-    var bits = 0x7fc00000u; // a var, so no constant folding turns this into an error
-    return bitcast<f32>(bits);
-}
-
-fn stable_tanh(x: f32) -> f32 {
-    let t = exp(-2.0 * abs(x));
-    let r = (1.0 - t) / (1.0 + t);
-    return select(r, -r, x < 0.0);
 }
 
 fn pow_f(x: f32, y: f32) -> f32 {
@@ -74,24 +54,24 @@ fn flag(c: bool) -> f32 {
 
 fn binary_op(op: u32, x: f32, y: f32) -> f32 {
     switch op {
-        case 0u: { return x + y; }
-        case 1u: { return x - y; }
-        case 2u: { return x * y; }
-        case 3u: { return x / y; }
-        case 4u: { return pow_f(x, y); }
-        case 5u: { if (is_nan(x) || is_nan(y)) { return make_nan(); } return max(x, y); }
-        case 6u: { if (is_nan(x) || is_nan(y)) { return make_nan(); } return min(x, y); }
-        case 7u: { return flag(x == y); }
-        case 8u: { return flag(!(x == y)); }
-        case 9u: { return flag(x < y); }
-        case 10u: { return flag(x <= y); }
-        case 11u: { return flag(x > y); }
-        case 12u: { return flag(x >= y); }
+        case BINARY_ADD: { return x + y; }
+        case BINARY_SUB: { return x - y; }
+        case BINARY_MUL: { return x * y; }
+        case BINARY_DIV: { return x / y; }
+        case BINARY_POW: { return pow_f(x, y); }
+        case BINARY_MAXIMUM: { if (is_nan(x) || is_nan(y)) { return make_nan(); } return max(x, y); }
+        case BINARY_MINIMUM: { if (is_nan(x) || is_nan(y)) { return make_nan(); } return min(x, y); }
+        case BINARY_EQ: { return flag(x == y); }
+        case BINARY_NE: { return flag(!(x == y)); }
+        case BINARY_LT: { return flag(x < y); }
+        case BINARY_LE: { return flag(x <= y); }
+        case BINARY_GT: { return flag(x > y); }
+        case BINARY_GE: { return flag(x >= y); }
         // Autograd backward ops: x is the saved input or output, y the upstream gradient.
-        case 13u: { return select(0.0, y, x > 0.0); }   // relu: g * [x > 0]
-        case 14u: { return y * x * (1.0 - x); }         // sigmoid, from y = sigmoid(x)
-        case 15u: { return y * (1.0 - x * x); }         // tanh, from y = tanh(x)
-        case 16u: { return y * gelu_grad(x); }
+        case BINARY_RELU_BACKWARD: { return select(0.0, y, x > 0.0); } // g * [x > 0]
+        case BINARY_SIGMOID_BACKWARD: { return y * x * (1.0 - x); }     // x = sigmoid(input)
+        case BINARY_TANH_BACKWARD: { return y * (1.0 - x * x); }        // x = tanh(input)
+        case BINARY_GELU_BACKWARD: { return y * gelu_grad(x); }
         default: { return make_nan(); }
     }
 }
@@ -105,41 +85,37 @@ fn gelu_grad(x: f32) -> f32 {
 }
 
 fn unary_op(x: f32) -> f32 {
-    if (OP >= 200u) { return binary_op(OP - 200u, p.alpha, x); }
-    if (OP >= 100u) { return binary_op(OP - 100u, x, p.alpha); }
+    if (OP >= UNARY_SCALAR_LEFT) { return binary_op(OP - UNARY_SCALAR_LEFT, p.alpha, x); }
+    if (OP >= UNARY_SCALAR) { return binary_op(OP - UNARY_SCALAR, x, p.alpha); }
     switch OP {
-        case 0u: { return x; }
-        case 1u: { return -x; }
-        case 2u: { return abs(x); }
-        case 3u: { return exp(x); }
-        case 4u: {
+        case UNARY_IDENTITY: { return x; }
+        case UNARY_NEG: { return -x; }
+        case UNARY_ABS: { return abs(x); }
+        case UNARY_EXP: { return exp(x); }
+        case UNARY_LOG: {
             if (x < 0.0) { return make_nan(); }
             if (x == 0.0) { return bitcast<f32>(0xff800000u); }
             return log(x);
         }
-        case 5u: { if (x < 0.0) { return make_nan(); } return sqrt(x); }
-        case 6u: { return x * x; }
-        case 7u: { return select(x, 0.0, x < 0.0); }
-        case 8u: {
-            if (x >= 0.0) { return 1.0 / (1.0 + exp(-x)); }
-            let e = exp(x);
-            return e / (1.0 + e);
-        }
-        case 9u: { return stable_tanh(x); }
-        case 10u: {
+        case UNARY_SQRT: { if (x < 0.0) { return make_nan(); } return sqrt(x); }
+        case UNARY_SQUARE: { return x * x; }
+        case UNARY_RELU: { return relu_f(x); }
+        case UNARY_SIGMOID: { return sigmoid_f(x); }
+        case UNARY_TANH: { return stable_tanh(x); }
+        case UNARY_GELU: {
             let k = 0.7978846; // sqrt(2 / pi)
             return 0.5 * x * (1.0 + stable_tanh(k * (x + 0.044715 * x * x * x)));
         }
-        case 11u: { return select(p.alpha * x, x, x > 0.0); }
-        case 12u: { if (is_nan(x)) { return x; } return min(max(x, p.alpha), p.beta); }
-        case 13u: { // non-finite test (NaN or +-inf), on the bit pattern
+        case UNARY_LEAKY_RELU: { return select(p.alpha * x, x, x > 0.0); }
+        case UNARY_CLAMP: { if (is_nan(x)) { return x; } return min(max(x, p.alpha), p.beta); }
+        case UNARY_IS_NON_FINITE: { // non-finite test (NaN or +-inf), on the bit pattern
             return flag((bitcast<u32>(x) & 0x7f800000u) == 0x7f800000u);
         }
         default: { return make_nan(); }
     }
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn unary(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
          @builtin(local_invocation_index) lid: u32) {
     let i = flat_id(wid, nwg, lid);
@@ -147,7 +123,7 @@ fn unary(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
     out[i] = unary_op(a[offsets_of(i + p.offsets.w).x]);
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn binary(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
           @builtin(local_invocation_index) lid: u32) {
     let i = flat_id(wid, nwg, lid);
@@ -156,7 +132,7 @@ fn binary(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
     out[i] = binary_op(OP, a[o.x], b[o.y]);
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn where_select(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                 @builtin(local_invocation_index) lid: u32) {
     let i = flat_id(wid, nwg, lid);
@@ -166,7 +142,7 @@ fn where_select(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
 }
 
 // Operand 0 is the destination (strided into `out`), operand 1 the source `a`: cat uses it.
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn copy_into(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
              @builtin(local_invocation_index) lid: u32) {
     let i = flat_id(wid, nwg, lid);
@@ -176,7 +152,7 @@ fn copy_into(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
 }
 
 // Every element set to `alpha` (zeros, ones, full): no host upload.
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn fill(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
     let i = flat_id(wid, nwg, lid);

@@ -24,10 +24,6 @@ struct Params {
 // Slots of [fault count, op code, offending value (f32 bits), axis size, axis, _, _, _]
 @group(0) @binding(4) var<storage, read_write> fault: array<atomic<u32>>;
 
-fn flat_id(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
-    return (wid.x + wid.y * nwg.x + wid.z * nwg.x * nwg.y) * 64u + lid;
-}
-
 fn offsets_of(i: u32) -> vec2<u32> {
     var rem = i;
     var o = p.offsets.xy;
@@ -55,7 +51,7 @@ fn check(v: f32, size: u32) -> bool {
     return false;
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn gather(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
           @builtin(local_invocation_index) lid: u32) {
     let i = flat_id(wid, nwg, lid);
@@ -70,7 +66,7 @@ fn gather(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
 }
 
 // out [J, classes]; the strided spec walks the index over J.
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn one_hot(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
            @builtin(local_invocation_index) lid: u32) {
     let i = flat_id(wid, nwg, lid);

@@ -47,23 +47,23 @@ fn class_of(i: u32, report: bool) -> u32 {
     return p.classes;
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn cross_entropy_rows(@builtin(workgroup_id) wid: vec3<u32>,
                       @builtin(num_workgroups) nwg: vec3<u32>,
                       @builtin(local_invocation_index) lid: u32) {
-    let row = wid.x + wid.y * nwg.x + wid.z * nwg.x * nwg.y;
+    let row = workgroup_index(wid, nwg);
     let in_range = row < p.rows; // uniform across the workgroup
     let base = row * p.classes;
 
     var m = bitcast<f32>(0xff800000u); // -inf
     if (in_range) {
-        for (var j = lid; j < p.classes; j += 64u) { m = max(m, x[base + j]); }
+        for (var j = lid; j < p.classes; j += WORKGROUP_SIZE) { m = max(m, x[base + j]); }
     }
     m = workgroup_reduce(lid, m, true);
     var sum = 0.0;
     var total = 0.0;
     if (in_range) {
-        for (var j = lid; j < p.classes; j += 64u) {
+        for (var j = lid; j < p.classes; j += WORKGROUP_SIZE) {
             sum += exp(x[base + j] - m);
             total += x[base + j];
         }
@@ -85,11 +85,11 @@ fn cross_entropy_rows(@builtin(workgroup_id) wid: vec3<u32>,
     }
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn cross_entropy_backward(@builtin(workgroup_id) wid: vec3<u32>,
                           @builtin(num_workgroups) nwg: vec3<u32>,
                           @builtin(local_invocation_index) lid: u32) {
-    let e = (wid.x + wid.y * nwg.x + wid.z * nwg.x * nwg.y) * 64u + lid;
+    let e = flat_id(wid, nwg, lid);
     if (e >= p.rows * p.classes) { return; }
     let i = e / p.classes;
     let j = e % p.classes;

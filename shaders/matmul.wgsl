@@ -18,11 +18,7 @@
 @group(0) @binding(4) var<storage, read_write> out4: array<vec4<f32>>;
 @group(0) @binding(5) var<storage, read> b4: array<vec4<f32>>;
 
-fn flat_id(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
-    return (wid.x + wid.y * nwg.x + wid.z * nwg.x * nwg.y) * 64u + lid;
-}
-
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn matmul_tile4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                 @builtin(local_invocation_index) lid: u32) {
     let t = flat_id(wid, nwg, lid);
@@ -62,7 +58,7 @@ fn matmul_tile4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
     }
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn matmul_tile8_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                      @builtin(local_invocation_index) lid: u32) {
     let t = flat_id(wid, nwg, lid);
@@ -119,7 +115,7 @@ const TK: u32 = 8u;
 var<workgroup> sa: array<f32, 512>; // [TK][TB]: A[row0 + r][k0 + kk] at kk * TB + r
 var<workgroup> sb: array<f32, 512>; // [TK][TB]: B[k0 + kk][col0 + c] at kk * TB + c
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn matmul_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                 @builtin(local_invocation_index) lid: u32) {
     let tile = workgroup_tile(wid, nwg);

@@ -26,36 +26,26 @@ struct Params {
 };
 
 @group(0) @binding(0) var<uniform> p: Params;
-// The bias when EPILOGUE has HAS_BIAS; otherwise A's buffer is bound here and never read.
+// The bias when EPILOGUE has EPILOGUE_HAS_BIAS; otherwise A's buffer is bound here and never read.
 @group(0) @binding(6) var<storage, read> bias: array<f32>;
 
-// What runs on each output before it is stored: the low byte is the activation, as an
-// elementwise.wgsl unary code (0 identity, 7 ReLU, 8 sigmoid, 9 tanh); HAS_BIAS adds the bias
-// first. A pipeline constant, so each variant compiles to straight-line code.
+// What runs on each output before it is stored: the low byte is the activation, as a unary
+// op code (UNARY_IDENTITY, UNARY_RELU, UNARY_SIGMOID or UNARY_TANH); EPILOGUE_HAS_BIAS adds
+// the bias first. A pipeline constant, so each variant compiles to straight-line code.
 override EPILOGUE: u32 = 0u;
-const HAS_BIAS: u32 = 256u;
 
-// Mirrors elementwise.wgsl's ops 7, 8 and 9 (and `UnaryOp::eval`).
 fn activate(x: f32) -> f32 {
     switch (EPILOGUE & 255u) {
-        case 7u: { return select(x, 0.0, x < 0.0); }
-        case 8u: {
-            if (x >= 0.0) { return 1.0 / (1.0 + exp(-x)); }
-            let e = exp(x);
-            return e / (1.0 + e);
-        }
-        case 9u: {
-            let t = exp(-2.0 * abs(x));
-            let r = (1.0 - t) / (1.0 + t);
-            return select(r, -r, x < 0.0);
-        }
+        case UNARY_RELU: { return relu_f(x); }
+        case UNARY_SIGMOID: { return sigmoid_f(x); }
+        case UNARY_TANH: { return stable_tanh(x); }
         default: { return x; }
     }
 }
 
 fn epilogue(v: f32, bi: u32, row: u32, col: u32) -> f32 {
     var x = v;
-    if ((EPILOGUE & HAS_BIAS) != 0u) {
+    if ((EPILOGUE & EPILOGUE_HAS_BIAS) != 0u) {
         x += bias[p.bias_offset + bi * p.bias_batch + row * p.bias_row + col * p.bias_col];
     }
     return activate(x);
@@ -74,6 +64,6 @@ fn epilogue4(v: vec4<f32>, bi: u32, row: u32, col: u32) -> vec4<f32> {
 // and subgroup operations in non-uniform control flow).
 fn workgroup_tile(wid: vec3<u32>, nwg: vec3<u32>) -> vec3<u32> {
     let tiles = p.tiles_m * p.tiles_n;
-    let t = min(wid.x + wid.y * nwg.x + wid.z * nwg.x * nwg.y, tiles * p.batch - 1u);
+    let t = min(workgroup_index(wid, nwg), tiles * p.batch - 1u);
     return vec3<u32>(t / tiles, (t % tiles) / p.tiles_n, (t % tiles) % p.tiles_n);
 }

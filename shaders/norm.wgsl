@@ -24,7 +24,7 @@ struct Params {
 @group(0) @binding(4) var<storage, read> g: array<f32>;           // backward
 @group(0) @binding(5) var<storage, read> saved: array<f32>;       // backward: stats
 
-var<workgroup> wv: array<vec2<f32>, 64>;
+var<workgroup> wv: array<vec2<f32>, WORKGROUP_SIZE>;
 
 // The sum of `v` over the workgroup's 64 invocations, returned to each of them. Call from
 // uniform control flow; the closing barrier lets `wv` be reused at once.
@@ -47,27 +47,27 @@ fn at(gi: u32, j: u32) -> u32 {
     return ((j / p.inner) * p.groups + gi) * p.inner + j % p.inner;
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn norm_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                 @builtin(local_invocation_index) lid: u32) {
-    let gi = wid.x + wid.y * nwg.x + wid.z * nwg.x * nwg.y;
+    let gi = workgroup_index(wid, nwg);
     if (gi >= p.groups) {
         return; // uniform: the whole workgroup leaves
     }
     let n = f32(p.count);
     var s = 0.0;
-    for (var j = lid; j < p.count; j += 64u) {
+    for (var j = lid; j < p.count; j += WORKGROUP_SIZE) {
         s += x[at(gi, j)];
     }
     let mean = workgroup_sum(lid, vec2<f32>(s, 0.0)).x / n;
     var q = 0.0;
-    for (var j = lid; j < p.count; j += 64u) {
+    for (var j = lid; j < p.count; j += WORKGROUP_SIZE) {
         let d = x[at(gi, j)] - mean;
         q += d * d;
     }
     let variance = workgroup_sum(lid, vec2<f32>(q, 0.0)).x / n;
     let rstd = 1.0 / sqrt(variance + p.eps);
-    for (var j = lid; j < p.count; j += 64u) {
+    for (var j = lid; j < p.count; j += WORKGROUP_SIZE) {
         let k = at(gi, j);
         out[k] = (x[k] - mean) * rstd;
     }
@@ -77,21 +77,21 @@ fn norm_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
     }
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn norm_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                  @builtin(local_invocation_index) lid: u32) {
-    let gi = wid.x + wid.y * nwg.x + wid.z * nwg.x * nwg.y;
+    let gi = workgroup_index(wid, nwg);
     if (gi >= p.groups) {
         return;
     }
     var s = vec2<f32>(0.0, 0.0); // (sum g, sum g * xhat)
-    for (var j = lid; j < p.count; j += 64u) {
+    for (var j = lid; j < p.count; j += WORKGROUP_SIZE) {
         let k = at(gi, j);
         s += vec2<f32>(g[k], g[k] * x[k]);
     }
     let m = workgroup_sum(lid, s) / f32(p.count);
     let rstd = 1.0 / sqrt(saved[p.groups + gi] + p.eps);
-    for (var j = lid; j < p.count; j += 64u) {
+    for (var j = lid; j < p.count; j += WORKGROUP_SIZE) {
         let k = at(gi, j);
         out[k] = rstd * (g[k] - m.x - x[k] * m.y);
     }

@@ -8,7 +8,7 @@
 
 struct Params {
     numel: u32,
-    flags: u32,       // 1 nesterov, 2 first step, 4 decoupled weight decay, 8 centered
+    flags: u32,       // OPTIM_NESTEROV | OPTIM_FIRST_STEP | OPTIM_DECOUPLED | OPTIM_CENTERED
     _pad0: u32,
     _pad1: u32,
     lr: f32,          // Adagrad: already decayed for this step
@@ -28,20 +28,11 @@ struct Params {
 @group(0) @binding(4) var<storage, read> grad: array<f32>;
 @group(0) @binding(5) var<storage, read> state: array<f32>;
 
-const NESTEROV: u32 = 1u;
-const FIRST_STEP: u32 = 2u;
-const DECOUPLED: u32 = 4u;
-const CENTERED: u32 = 8u;
-
-fn flat_id(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
-    return (wid.x + wid.y * nwg.x + wid.z * nwg.x * nwg.y) * 64u + lid;
-}
-
 fn has(flag: u32) -> bool {
     return (p.flags & flag) != 0u;
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn optim_sgd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
              @builtin(local_invocation_index) lid: u32) {
     let i = flat_id(wid, nwg, lid);
@@ -52,12 +43,12 @@ fn optim_sgd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
     var d = grad[i] + p.weight_decay * w;
     var buf = state[i];
     if (p.beta1 != 0.0) {
-        if (has(FIRST_STEP)) {
+        if (has(OPTIM_FIRST_STEP)) {
             buf = d;
         } else {
             buf = p.beta1 * buf + (1.0 - p.dampening) * d;
         }
-        if (has(NESTEROV)) {
+        if (has(OPTIM_NESTEROV)) {
             d = d + p.beta1 * buf;
         } else {
             d = buf;
@@ -67,7 +58,7 @@ fn optim_sgd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
     param_out[i] = w - p.lr * d;
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn optim_adam(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
               @builtin(local_invocation_index) lid: u32) {
     let i = flat_id(wid, nwg, lid);
@@ -76,7 +67,7 @@ fn optim_adam(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     }
     var w = param[i];
     var d = grad[i];
-    if (has(DECOUPLED)) {
+    if (has(OPTIM_DECOUPLED)) {
         w = w * (1.0 - p.lr * p.weight_decay);
     } else {
         d = d + p.weight_decay * w;
@@ -89,7 +80,7 @@ fn optim_adam(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     param_out[i] = w - (p.lr / p.bias1) * m / denom;
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn optim_rmsprop(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                  @builtin(local_invocation_index) lid: u32) {
     let i = flat_id(wid, nwg, lid);
@@ -103,7 +94,7 @@ fn optim_rmsprop(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
     var buf = state[n + i];
     var mean = state[2u * n + i];
     var avg: f32;
-    if (has(CENTERED)) {
+    if (has(OPTIM_CENTERED)) {
         mean = mean + (1.0 - p.beta2) * (d - mean);
         avg = sqrt(sq - mean * mean) + p.eps;
     } else {
@@ -120,7 +111,7 @@ fn optim_rmsprop(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
     state_out[2u * n + i] = mean;
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn optim_adagrad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                  @builtin(local_invocation_index) lid: u32) {
     let i = flat_id(wid, nwg, lid);

@@ -1,5 +1,5 @@
-// 2-D pooling over planes [n*c, h, w] and its gradients. `kind`: 0 max, 1 average (every tap
-// of the kernel counted, padding as zeros: PyTorch's count_include_pad), 2 adaptive average
+// 2-D pooling over planes [n*c, h, w] and its gradients. `kind`: POOL_MAX, POOL_AVG (every tap
+// of the kernel counted, padding as zeros: PyTorch's count_include_pad) or POOL_ADAPTIVE_AVG
 // (window o along an axis of `size` spans floor(o*size/out) .. ceil((o+1)*size/out)).
 // Max pooling also writes each window's arg-max (y*w + x in its plane, as f32); the backward
 // kernels gather per input pixel over the windows that cover it, so no atomics are needed
@@ -24,20 +24,11 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> arg: array<f32>; // max forward: arg-max
 @group(0) @binding(4) var<storage, read> saved_arg: array<f32>; // max backward
 
-fn flat_id(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
-    return (wid.x + wid.y * nwg.x + wid.z * nwg.x * nwg.y) * 64u + lid;
-}
-
-// NaN test on the bit pattern: `x != x` is optimised away by some drivers.
-fn is_nan(x: f32) -> bool {
-    return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-
 // The input range [lo, hi) that window o pools along `axis`, clipped to the image.
 fn pool_range(axis: u32, o: u32) -> vec2<u32> {
     let size = p.size[axis];
     let n = p.out[axis];
-    if (p.kind == 2u) {
+    if (p.kind == POOL_ADAPTIVE_AVG) {
         return vec2<u32>((o * size) / n, ((o + 1u) * size + n - 1u) / n);
     }
     let s = i32(o * p.stride[axis]) - i32(p.pad[axis]);
@@ -46,7 +37,7 @@ fn pool_range(axis: u32, o: u32) -> vec2<u32> {
 }
 
 fn divisor(ry: vec2<u32>, rx: vec2<u32>) -> f32 {
-    if (p.kind == 2u) {
+    if (p.kind == POOL_ADAPTIVE_AVG) {
         return f32((ry.y - ry.x) * (rx.y - rx.x));
     }
     return f32(p.kernel.x * p.kernel.y);
@@ -55,7 +46,7 @@ fn divisor(ry: vec2<u32>, rx: vec2<u32>) -> f32 {
 // The windows along `axis` that may cover `pos` (the caller tests each one).
 fn candidates(axis: u32, pos: u32) -> vec2<u32> {
     let n = p.out[axis];
-    if (p.kind == 2u) {
+    if (p.kind == POOL_ADAPTIVE_AVG) {
         let size = p.size[axis];
         let lo = (pos * n) / size;
         return vec2<u32>(select(0u, lo - 1u, lo > 0u), min(n, ((pos + 1u) * n + size - 1u) / size + 1u));
@@ -94,7 +85,7 @@ fn input_pixel(i: u32) -> Pixel {
     return Pixel(i / (p.size.x * p.size.y), y, x, candidates(0u, y), candidates(1u, x));
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn pool_max(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
             @builtin(local_invocation_index) lid: u32) {
     let i = flat_id(wid, nwg, lid);
@@ -118,7 +109,7 @@ fn pool_max(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
     arg[i] = f32(at);
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn pool_avg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
             @builtin(local_invocation_index) lid: u32) {
     let i = flat_id(wid, nwg, lid);
@@ -135,7 +126,7 @@ fn pool_avg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
     out[i] = sum / divisor(w.ry, w.rx);
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn pool_max_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                      @builtin(local_invocation_index) lid: u32) {
     let i = flat_id(wid, nwg, lid);
@@ -156,7 +147,7 @@ fn pool_max_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgro
     out[i] = sum;
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn pool_avg_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                      @builtin(local_invocation_index) lid: u32) {
     let i = flat_id(wid, nwg, lid);

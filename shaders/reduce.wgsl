@@ -1,7 +1,7 @@
 // Reductions of a contiguous input seen as [outer, len, inner] along `len`.
 // `reduce_lines`: one workgroup per output line (inner == 1: each line is a dense row).
 // `reduce_columns`: one invocation per output (inner > 1: neighbours read neighbours).
-// OP: 0 sum, 1 max, 2 min, 3 argmax, 4 argmin (mirrors `ReduceOp` in src/op.rs).
+// OP: a REDUCE_* code (`ReduceOp` in src/op.rs).
 
 struct Params {
     offset: u32,
@@ -21,12 +21,8 @@ const NONE: u32 = 0xffffffffu;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
 
-var<workgroup> wv: array<f32, 64>;
-var<workgroup> wi: array<u32, 64>;
-
-fn is_nan(v: f32) -> bool {
-    return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u;
-}
+var<workgroup> wv: array<f32, WORKGROUP_SIZE>;
+var<workgroup> wi: array<u32, WORKGROUP_SIZE>;
 
 // Should candidate (v, i) replace the best so far (bv, bi)? NaN wins; ties go to the lower
 // index, so the answer does not depend on the order of the tree.
@@ -36,22 +32,22 @@ fn better(v: f32, i: u32, bv: f32, bi: u32) -> bool {
     if (is_nan(bv)) { return is_nan(v) && i < bi; }
     if (is_nan(v)) { return true; }
     if (v == bv) { return i < bi; }
-    if (OP == 1u || OP == 3u) { return v > bv; }
+    if (OP == REDUCE_MAX || OP == REDUCE_ARGMAX) { return v > bv; }
     return v < bv;
 }
 
 fn finish(line: u32, v: f32, i: u32) {
-    if (OP == 0u || OP == 1u || OP == 2u) {
+    if (OP == REDUCE_SUM || OP == REDUCE_MAX || OP == REDUCE_MIN) {
         out[p.out_offset + line] = v;
     } else {
         out[p.out_offset + line] = f32(i);
     }
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn reduce_lines(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                 @builtin(local_invocation_index) lid: u32) {
-    let line = wid.x + wid.y * nwg.x + wid.z * nwg.x * nwg.y;
+    let line = workgroup_index(wid, nwg);
     // `line` is the same for the whole workgroup, so the barriers below stay uniform.
     let in_range = line < p.lines;
     var acc = 0.0;
@@ -59,11 +55,11 @@ fn reduce_lines(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
     if (in_range) {
         let o = line / p.inner;
         let inner_i = line % p.inner;
-        for (var l = lid; l < p.len; l += 64u) {
+        for (var l = lid; l < p.len; l += WORKGROUP_SIZE) {
             let flat = (o * p.len + l) * p.inner + inner_i;
             if (flat >= p.numel) { break; }
             let v = x[p.offset + flat];
-            if (OP == 0u) {
+            if (OP == REDUCE_SUM) {
                 acc += v;
             } else if (better(v, l, acc, bi)) {
                 acc = v;
@@ -76,7 +72,7 @@ fn reduce_lines(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
     for (var s = 32u; s > 0u; s >>= 1u) {
         workgroupBarrier();
         if (lid < s) {
-            if (OP == 0u) {
+            if (OP == REDUCE_SUM) {
                 wv[lid] += wv[lid + s];
             } else if (better(wv[lid + s], wi[lid + s], wv[lid], wi[lid])) {
                 wv[lid] = wv[lid + s];
@@ -89,10 +85,10 @@ fn reduce_lines(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
     }
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn reduce_columns(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                   @builtin(local_invocation_index) lid: u32) {
-    let line = (wid.x + wid.y * nwg.x + wid.z * nwg.x * nwg.y) * 64u + lid;
+    let line = flat_id(wid, nwg, lid);
     if (line >= p.lines) { return; }
     let o = line / p.inner;
     let inner_i = line % p.inner;
@@ -102,7 +98,7 @@ fn reduce_columns(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
         let flat = (o * p.len + l) * p.inner + inner_i;
         if (flat >= p.numel) { break; }
         let v = x[p.offset + flat];
-        if (OP == 0u) {
+        if (OP == REDUCE_SUM) {
             acc += v;
         } else if (better(v, l, acc, bi)) {
             acc = v;

@@ -40,38 +40,38 @@ fn write(flat: u32, z: f32, sum: f32) {
     }
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn softmax_lines(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                  @builtin(local_invocation_index) lid: u32) {
-    let line = wid.x + wid.y * nwg.x + wid.z * nwg.x * nwg.y;
+    let line = workgroup_index(wid, nwg);
     let in_range = line < p.lines; // uniform across the workgroup
     let o = line / max(p.inner, 1u);
     let i = line % max(p.inner, 1u);
 
     var m = bitcast<f32>(0xff800000u); // -inf
     if (in_range) {
-        for (var l = lid; l < p.len; l += 64u) { m = max(m, x[p.offset + at(o, l, i)]); }
+        for (var l = lid; l < p.len; l += WORKGROUP_SIZE) { m = max(m, x[p.offset + at(o, l, i)]); }
     }
     m = workgroup_reduce(lid, m, true);
 
     var sum = 0.0;
     if (in_range) {
-        for (var l = lid; l < p.len; l += 64u) { sum += exp(x[p.offset + at(o, l, i)] - m); }
+        for (var l = lid; l < p.len; l += WORKGROUP_SIZE) { sum += exp(x[p.offset + at(o, l, i)] - m); }
     }
     sum = workgroup_reduce(lid, sum, false);
 
     if (in_range) {
-        for (var l = lid; l < p.len; l += 64u) {
+        for (var l = lid; l < p.len; l += WORKGROUP_SIZE) {
             let f = at(o, l, i);
             write(f, x[p.offset + f] - m, sum);
         }
     }
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn softmax_columns(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                    @builtin(local_invocation_index) lid: u32) {
-    let line = (wid.x + wid.y * nwg.x + wid.z * nwg.x * nwg.y) * 64u + lid;
+    let line = flat_id(wid, nwg, lid);
     if (line >= p.lines) { return; }
     let o = line / p.inner;
     let i = line % p.inner;
@@ -101,31 +101,31 @@ fn backward_write(f: u32, sum: f32) {
     }
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn softmax_backward_lines(@builtin(workgroup_id) wid: vec3<u32>,
                           @builtin(num_workgroups) nwg: vec3<u32>,
                           @builtin(local_invocation_index) lid: u32) {
-    let line = wid.x + wid.y * nwg.x + wid.z * nwg.x * nwg.y;
+    let line = workgroup_index(wid, nwg);
     let in_range = line < p.lines; // uniform across the workgroup
     let o = line / max(p.inner, 1u);
     let i = line % max(p.inner, 1u);
 
     var sum = 0.0;
     if (in_range) {
-        for (var l = lid; l < p.len; l += 64u) { sum += backward_term(at(o, l, i)); }
+        for (var l = lid; l < p.len; l += WORKGROUP_SIZE) { sum += backward_term(at(o, l, i)); }
     }
     sum = workgroup_reduce(lid, sum, false);
 
     if (in_range) {
-        for (var l = lid; l < p.len; l += 64u) { backward_write(at(o, l, i), sum); }
+        for (var l = lid; l < p.len; l += WORKGROUP_SIZE) { backward_write(at(o, l, i), sum); }
     }
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn softmax_backward_columns(@builtin(workgroup_id) wid: vec3<u32>,
                             @builtin(num_workgroups) nwg: vec3<u32>,
                             @builtin(local_invocation_index) lid: u32) {
-    let line = (wid.x + wid.y * nwg.x + wid.z * nwg.x * nwg.y) * 64u + lid;
+    let line = flat_id(wid, nwg, lid);
     if (line >= p.lines) { return; }
     let o = line / p.inner;
     let i = line % p.inner;

@@ -1,7 +1,7 @@
 // A prelude (the registry puts it in front of softmax.wgsl and loss.wgsl: WGSL has no
 // include): the max or sum of one value per invocation over a 64-invocation workgroup.
 
-var<workgroup> wv: array<f32, 64>;
+var<workgroup> wv: array<f32, WORKGROUP_SIZE>;
 
 // The max (or sum) of `v` over the workgroup's 64 invocations, returned to each of them.
 // Call from uniform control flow; the closing barrier lets `wv` be reused at once.

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::gpu::context::{self, GpuContext};
 
 /// Where tensors live and ops run. Cheap to clone.
@@ -35,6 +35,23 @@ pub enum DeviceKind {
     /// the CPU, 10–30× slower than the CPU backend, and its timings are not GPU timings.
     SoftwareGpu,
     OtherGpu,
+}
+
+/// The family of matmul kernels a GPU device runs. Each device picks one from its adapter
+/// (see [`Device::matmul_kernels`]); [`Device::set_matmul_kernels`] overrides the choice, so
+/// tests and benches can run every family on one adapter. Results agree whichever runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MatmulKernels {
+    /// A 4x4 or 8x8 output tile per invocation, in registers (`matmul_tile4`,
+    /// `matmul_tile8_vec4`): any adapter. The default where neither below applies.
+    Registers,
+    /// One 8-lane subgroup per 16x128 tile (`matmul_subgroup`, `matmul_subgroup_nt`) where the
+    /// layout allows it, else `Registers`. Needs subgroups of exactly 8 lanes, which CPU-type
+    /// adapters such as llvmpipe have; the default there.
+    Subgroup,
+    /// 64x64 tiles staged through workgroup memory (`matmul_tiled`): the default on discrete
+    /// GPUs, where workgroup memory is fast on-chip storage.
+    WorkgroupTiles,
 }
 
 /// A description of a device, for logs, examples and bench names.
@@ -281,6 +298,45 @@ impl Device {
             Inner::Cpu | Inner::CpuF64 => crate::cpu::pool::limit(),
             Inner::Gpu(c) => c.memory_limit.get(|| u64::MAX),
         }
+    }
+
+    /// The matmul kernels this device runs: on a GPU, the family its adapter suits (or the one
+    /// [`Device::set_matmul_kernels`] chose); `None` on the CPU, which has one matmul.
+    ///
+    /// ```
+    /// use ferrograd::{Device, MatmulKernels};
+    /// let dev = Device::best();
+    /// if dev.info().kind == ferrograd::DeviceKind::DiscreteGpu {
+    ///     assert_eq!(dev.matmul_kernels(), Some(MatmulKernels::WorkgroupTiles));
+    /// }
+    /// ```
+    pub fn matmul_kernels(&self) -> Option<MatmulKernels> {
+        self.gpu_context().map(|c| c.matmul_kernels())
+    }
+
+    /// Makes this GPU run `kernels` for every matmul (`None`: the adapter's choice again), for
+    /// tests and benches that compare the families. Every device handle of the same GPU sees
+    /// the choice. An error on the CPU, and for [`MatmulKernels::Subgroup`] on an adapter
+    /// without 8-lane subgroups.
+    pub fn set_matmul_kernels(&self, kernels: Option<MatmulKernels>) -> Result<()> {
+        let op = "set_matmul_kernels";
+        let Some(c) = self.gpu_context() else {
+            return Err(Error::InvalidArgument {
+                op,
+                msg: format!("{self} has one matmul; kernel families are a GPU's"),
+            });
+        };
+        if kernels == Some(MatmulKernels::Subgroup) && !c.subgroups_of_8 {
+            return Err(Error::InvalidArgument {
+                op,
+                msg: format!(
+                    "{} has no 8-lane subgroups, which MatmulKernels::Subgroup needs",
+                    c.info.name
+                ),
+            });
+        }
+        c.set_matmul_kernels(kernels);
+        Ok(())
     }
 
     /// Frees the buffers kept for reuse (live tensors are untouched): this GPU's pool, or on

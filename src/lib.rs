@@ -42,7 +42,7 @@ mod tensor;
 pub use autograd::{
     gradcheck, is_grad_enabled, no_grad, GradcheckOptions, GradcheckReport, Gradients, InputReport,
 };
-pub use device::{Device, DeviceInfo, DeviceKind, DispatchStats, MemoryStats};
+pub use device::{Device, DeviceInfo, DeviceKind, DispatchStats, MatmulKernels, MemoryStats};
 pub use error::{Error, Result};
 pub use op::Activation;
 pub use ops::{BatchNormOptions, Conv1dOptions, Conv2dOptions, Pool2dOptions, RunningStats};
@@ -50,14 +50,14 @@ pub use random::{manual_seed, Generator};
 pub use tensor::Tensor;
 
 #[doc(hidden)]
-pub use gpu::{set_binding_limit, set_subgroup_matmul, set_tiled_matmul, uses_subgroup_matmul};
+pub use gpu::set_binding_limit;
 
-/// The WGSL sources, by file name, for tools and tests that validate them without a GPU.
-pub fn wgsl_sources() -> Vec<(&'static str, &'static str)> {
+/// The WGSL of every shader as compiled (generated constants, `common.wgsl`, then its files),
+/// by file name, for tools and tests that validate it without a GPU.
+pub fn wgsl_sources() -> Vec<(&'static str, String)> {
     gpu::kernels::Shader::ALL
         .iter()
         .map(|s| (s.file_name(), s.source()))
-        .chain(gpu::kernels::Shader::PRELUDES)
         .collect()
 }
 
@@ -68,6 +68,9 @@ pub fn kernel_entry_points() -> Vec<(&'static str, &'static str)> {
         .map(|k| (k.shader().file_name(), k.entry_point()))
         .collect()
 }
+
+#[doc(hidden)]
+pub use gpu::contract;
 
 /// The README's Rust examples, compiled and run by `cargo test` so they stay true.
 #[cfg(doctest)]

@@ -1,8 +1,47 @@
 //! The op enums shared by the CPU backend, the GPU backend and autograd. Each op's scalar
 //! semantics are written once, in [`UnaryOp::apply`] / [`BinaryOp::apply`]: the CPU backend calls
-//! them and the WGSL in `shaders/elementwise.wgsl` mirrors them line for line (same op codes).
+//! them and the WGSL in `shaders/elementwise.wgsl` mirrors them line for line. Every op code is
+//! an explicit constant here, exported to the shaders as `UNARY_*`, `BINARY_*`, `REDUCE_*`
+//! constants (`gpu/kernels.rs`, `wgsl_constants`): no shader hard-codes a number.
 
 use crate::real::Real;
+
+/// A fieldless op enum with an explicit code per variant, its `ALL` list and its names. The
+/// codes are exported to WGSL as `const {PREFIX}_{NAME}: u32` (the name upper-cased), so a
+/// shader says `case BINARY_ADD` and the code lives in one place.
+macro_rules! op_codes {
+    ($(#[$meta:meta])* $vis:vis enum $name:ident ($prefix:literal) {
+        $($(#[$vmeta:meta])* $variant:ident = $code:literal => $label:literal,)*
+    }) => {
+        $(#[$meta])*
+        #[repr(u32)]
+        $vis enum $name {
+            $($(#[$vmeta])* $variant = $code,)*
+        }
+
+        impl $name {
+            /// Every variant, for the WGSL constants and the tests.
+            #[allow(dead_code)]
+            pub(crate) const ALL: &'static [$name] = &[$($name::$variant),*];
+            /// The prefix of this enum's WGSL constants.
+            #[allow(dead_code)]
+            pub(crate) const WGSL_PREFIX: &'static str = $prefix;
+
+            /// The code the shaders switch on (the explicit discriminant).
+            pub(crate) fn code(self) -> u32 {
+                self as u32
+            }
+
+            /// The op's name, as errors and the WGSL constants spell it.
+            pub(crate) fn name(self) -> &'static str {
+                match self {
+                    $($name::$variant => $label,)*
+                }
+            }
+        }
+    };
+}
+pub(crate) use op_codes;
 
 /// Elementwise ops of one input. Codes (`code()`) are the WGSL `OP` override values.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -34,32 +73,58 @@ pub enum UnaryOp {
     ScalarLeft(BinaryOp, f32),
 }
 
-/// Elementwise ops of two inputs, with NumPy broadcasting. Comparisons give 1.0 or 0.0.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum BinaryOp {
-    Add,
-    Sub,
-    Mul,
-    Div,
-    /// `x^y`; negative bases work for integral exponents, NaN otherwise (like PyTorch).
-    Pow,
-    /// NaN if either input is NaN (like `torch.maximum`).
-    Maximum,
-    Minimum,
-    Eq,
-    Ne,
-    Lt,
-    Le,
-    Gt,
-    Ge,
-    /// Autograd: `a = x`, `b = g`: `g` where `x > 0`, else 0 (the ReLU mask).
-    ReluBackward,
-    /// Autograd: `a = y = sigmoid(x)`, `b = g`: `g * y * (1 - y)`.
-    SigmoidBackward,
-    /// Autograd: `a = y = tanh(x)`, `b = g`: `g * (1 - y^2)`.
-    TanhBackward,
-    /// Autograd: `a = x`, `b = g`: `g * gelu'(x)` (tanh form).
-    GeluBackward,
+op_codes! {
+    /// Elementwise ops of two inputs, with NumPy broadcasting. Comparisons give 1.0 or 0.0.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub enum BinaryOp("BINARY") {
+        Add = 0 => "add",
+        Sub = 1 => "sub",
+        Mul = 2 => "mul",
+        Div = 3 => "div",
+        /// `x^y`; negative bases work for integral exponents, NaN otherwise (like PyTorch).
+        Pow = 4 => "pow",
+        /// NaN if either input is NaN (like `torch.maximum`).
+        Maximum = 5 => "maximum",
+        Minimum = 6 => "minimum",
+        Eq = 7 => "eq",
+        Ne = 8 => "ne",
+        Lt = 9 => "lt",
+        Le = 10 => "le",
+        Gt = 11 => "gt",
+        Ge = 12 => "ge",
+        /// Autograd: `a = x`, `b = g`: `g` where `x > 0`, else 0 (the ReLU mask).
+        ReluBackward = 13 => "relu_backward",
+        /// Autograd: `a = y = sigmoid(x)`, `b = g`: `g * y * (1 - y)`.
+        SigmoidBackward = 14 => "sigmoid_backward",
+        /// Autograd: `a = y = tanh(x)`, `b = g`: `g * (1 - y^2)`.
+        TanhBackward = 15 => "tanh_backward",
+        /// Autograd: `a = x`, `b = g`: `g * gelu'(x)` (tanh form).
+        GeluBackward = 16 => "gelu_backward",
+    }
+}
+
+op_codes! {
+    /// The codes of [`UnaryOp`]'s variants (the WGSL `OP` override). A scalar form adds the
+    /// binary op's code to `Scalar` / `ScalarLeft`.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub(crate) enum UnaryCode("UNARY") {
+        Identity = 0 => "identity",
+        Neg = 1 => "neg",
+        Abs = 2 => "abs",
+        Exp = 3 => "exp",
+        Log = 4 => "log",
+        Sqrt = 5 => "sqrt",
+        Square = 6 => "square",
+        Relu = 7 => "relu",
+        Sigmoid = 8 => "sigmoid",
+        Tanh = 9 => "tanh",
+        Gelu = 10 => "gelu",
+        LeakyRelu = 11 => "leaky_relu",
+        Clamp = 12 => "clamp",
+        IsNonFinite = 13 => "is_non_finite",
+        Scalar = 100 => "scalar",
+        ScalarLeft = 200 => "scalar_left",
+    }
 }
 
 /// An activation that a matmul can apply in its epilogue, fused with the bias add (see
@@ -99,16 +164,18 @@ impl Activation {
     }
 }
 
-/// Reductions along an axis.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ReduceOp {
-    Sum,
-    /// NaN wins: a line containing NaN reduces to NaN (like PyTorch).
-    Max,
-    Min,
-    /// Index of the first maximum (first NaN if any), as an f32.
-    ArgMax,
-    ArgMin,
+op_codes! {
+    /// Reductions along an axis.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub enum ReduceOp("REDUCE") {
+        Sum = 0 => "sum",
+        /// NaN wins: a line containing NaN reduces to NaN (like PyTorch).
+        Max = 1 => "max",
+        Min = 2 => "min",
+        /// Index of the first maximum (first NaN if any), as an f32.
+        ArgMax = 3 => "argmax",
+        ArgMin = 4 => "argmin",
+    }
 }
 
 pub(crate) fn nan<T: Real>() -> T {
@@ -135,25 +202,36 @@ const GELU_K: f64 = 0.797_884_560_802_865_4;
 const GELU_C: f64 = 0.044715;
 
 impl UnaryOp {
-    /// The WGSL `OP` code; the scalar forms add the binary op's code to 100 / 200.
+    /// The WGSL `OP` code: a [`UnaryCode`]; the scalar forms add the binary op's code.
     pub(crate) fn code(self) -> u32 {
+        let code = match self {
+            UnaryOp::Identity => UnaryCode::Identity,
+            UnaryOp::Neg => UnaryCode::Neg,
+            UnaryOp::Abs => UnaryCode::Abs,
+            UnaryOp::Exp => UnaryCode::Exp,
+            UnaryOp::Log => UnaryCode::Log,
+            UnaryOp::Sqrt => UnaryCode::Sqrt,
+            UnaryOp::Square => UnaryCode::Square,
+            UnaryOp::Relu => UnaryCode::Relu,
+            UnaryOp::Sigmoid => UnaryCode::Sigmoid,
+            UnaryOp::Tanh => UnaryCode::Tanh,
+            UnaryOp::Gelu => UnaryCode::Gelu,
+            UnaryOp::LeakyRelu(_) => UnaryCode::LeakyRelu,
+            UnaryOp::Clamp(..) => UnaryCode::Clamp,
+            UnaryOp::IsNonFinite => UnaryCode::IsNonFinite,
+            UnaryOp::Scalar(op, _) => return UnaryCode::Scalar.code() + op.code(),
+            UnaryOp::ScalarLeft(op, _) => return UnaryCode::ScalarLeft.code() + op.code(),
+        };
+        code.code()
+    }
+
+    /// False for ops whose result is piecewise constant (the non-finite test, the scalar
+    /// comparisons): they do not track gradients, as in PyTorch.
+    pub(crate) fn differentiable(self) -> bool {
         match self {
-            UnaryOp::Identity => 0,
-            UnaryOp::Neg => 1,
-            UnaryOp::Abs => 2,
-            UnaryOp::Exp => 3,
-            UnaryOp::Log => 4,
-            UnaryOp::Sqrt => 5,
-            UnaryOp::Square => 6,
-            UnaryOp::Relu => 7,
-            UnaryOp::Sigmoid => 8,
-            UnaryOp::Tanh => 9,
-            UnaryOp::Gelu => 10,
-            UnaryOp::LeakyRelu(_) => 11,
-            UnaryOp::Clamp(..) => 12,
-            UnaryOp::IsNonFinite => 13,
-            UnaryOp::Scalar(op, _) => 100 + op.code(),
-            UnaryOp::ScalarLeft(op, _) => 200 + op.code(),
+            UnaryOp::IsNonFinite => false,
+            UnaryOp::Scalar(op, _) | UnaryOp::ScalarLeft(op, _) => op.differentiable(),
+            _ => true,
         }
     }
 
@@ -237,29 +315,15 @@ impl UnaryOp {
 }
 
 impl BinaryOp {
-    pub(crate) fn code(self) -> u32 {
-        self as u32
-    }
-
-    pub(crate) fn name(self) -> &'static str {
+    /// Whether autograd records this op. False for the comparisons (flat almost everywhere)
+    /// and for the backward ops (no second derivatives yet). Stated per op, so a new op must
+    /// say (`autograd/rules.rs` has the rules of those that are).
+    pub(crate) fn differentiable(self) -> bool {
+        use BinaryOp::*;
         match self {
-            BinaryOp::Add => "add",
-            BinaryOp::Sub => "sub",
-            BinaryOp::Mul => "mul",
-            BinaryOp::Div => "div",
-            BinaryOp::Pow => "pow",
-            BinaryOp::Maximum => "maximum",
-            BinaryOp::Minimum => "minimum",
-            BinaryOp::Eq => "eq",
-            BinaryOp::Ne => "ne",
-            BinaryOp::Lt => "lt",
-            BinaryOp::Le => "le",
-            BinaryOp::Gt => "gt",
-            BinaryOp::Ge => "ge",
-            BinaryOp::ReluBackward => "relu_backward",
-            BinaryOp::SigmoidBackward => "sigmoid_backward",
-            BinaryOp::TanhBackward => "tanh_backward",
-            BinaryOp::GeluBackward => "gelu_backward",
+            Add | Sub | Mul | Div | Pow | Maximum | Minimum => true,
+            Eq | Ne | Lt | Le | Gt | Ge => false,
+            ReluBackward | SigmoidBackward | TanhBackward | GeluBackward => false,
         }
     }
 
@@ -343,16 +407,8 @@ fn pow<T: Real>(a: T, b: T) -> T {
 }
 
 impl ReduceOp {
-    pub(crate) fn code(self) -> u32 {
-        self as u32
-    }
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            ReduceOp::Sum => "sum",
-            ReduceOp::Max => "max",
-            ReduceOp::Min => "min",
-            ReduceOp::ArgMax => "argmax",
-            ReduceOp::ArgMin => "argmin",
-        }
+    /// False for the arg-reductions, whose result is an index.
+    pub(crate) fn differentiable(self) -> bool {
+        !matches!(self, ReduceOp::ArgMax | ReduceOp::ArgMin)
     }
 }

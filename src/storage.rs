@@ -5,7 +5,7 @@
 use crate::cpu::CpuStorage;
 use crate::error::{Error, Result};
 use crate::gpu::GpuStorage;
-use crate::op::{Activation, BinaryOp, ReduceOp, UnaryOp};
+use crate::op::{op_codes, Activation, BinaryOp, ReduceOp, UnaryOp};
 use crate::shape::{collapse, Collapsed, Layout};
 
 /// Which elementwise kernel runs over a [`Strided`] spec.
@@ -126,24 +126,16 @@ impl Window2d {
     }
 }
 
-/// How a pooling window is reduced.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum PoolKind {
-    /// The largest tap (padding never wins); the arg-max is kept for the gradient.
-    Max,
-    /// The mean over `kh * kw` taps, padding counted as zeros (PyTorch's default).
-    Avg,
-    /// Window `o` along an axis of `size` spans `floor(o*size/out)..ceil((o+1)*size/out)`.
-    AdaptiveAvg,
-}
-
-impl PoolKind {
-    pub fn code(self) -> u32 {
-        match self {
-            PoolKind::Max => 0,
-            PoolKind::Avg => 1,
-            PoolKind::AdaptiveAvg => 2,
-        }
+op_codes! {
+    /// How a pooling window is reduced.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub(crate) enum PoolKind("POOL") {
+        /// The largest tap (padding never wins); the arg-max is kept for the gradient.
+        Max = 0 => "max",
+        /// The mean over `kh * kw` taps, padding counted as zeros (PyTorch's default).
+        Avg = 1 => "avg",
+        /// Window `o` along an axis of `size` spans `floor(o*size/out)..ceil((o+1)*size/out)`.
+        AdaptiveAvg = 2 => "adaptive_avg",
     }
 }
 
@@ -215,14 +207,26 @@ pub(crate) struct OptimSpec {
     pub flags: u32,
 }
 
+op_codes! {
+    /// The bits of [`OptimSpec::flags`] (WGSL: `OPTIM_NESTEROV`, ...).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub(crate) enum OptimFlag("OPTIM") {
+        /// SGD: Nesterov momentum.
+        Nesterov = 1 => "nesterov",
+        /// SGD: the momentum buffer starts as the first gradient.
+        FirstStep = 2 => "first_step",
+        /// AdamW: weight decay shrinks the parameter instead of adding to the gradient.
+        Decoupled = 4 => "decoupled",
+        /// RMSprop: divide by the variance, not the mean square.
+        Centered = 8 => "centered",
+    }
+}
+
 impl OptimSpec {
-    pub const NESTEROV: u32 = 1;
-    /// SGD: the momentum buffer starts as the first gradient.
-    pub const FIRST_STEP: u32 = 2;
-    /// AdamW: weight decay shrinks the parameter instead of adding to the gradient.
-    pub const DECOUPLED: u32 = 4;
-    /// RMSprop: divide by the variance, not the mean square.
-    pub const CENTERED: u32 = 8;
+    pub const NESTEROV: u32 = OptimFlag::Nesterov as u32;
+    pub const FIRST_STEP: u32 = OptimFlag::FirstStep as u32;
+    pub const DECOUPLED: u32 = OptimFlag::Decoupled as u32;
+    pub const CENTERED: u32 = OptimFlag::Centered as u32;
 
     pub fn has(&self, flag: u32) -> bool {
         self.flags & flag != 0

@@ -5,7 +5,7 @@
 
 mod common;
 use common::{assert_close, normal, parity};
-use ferrograd::{Activation, Device, Tensor};
+use ferrograd::{Activation, Device, MatmulKernels, Tensor};
 
 /// GPU (or CPU) `a.matmul(b)` against the CPU result.
 fn check(dev: &Device, a: &Tensor, b: &Tensor, what: &str) {
@@ -273,30 +273,44 @@ fn cpu() {
     }
 }
 
-/// Every case under each kernel choice, in one test: the choice is process-wide.
+/// Every case under each matmul kernel family this adapter can run, in one test: the choice
+/// belongs to the device, which every test of this binary shares.
 #[test]
 fn gpu() {
     let Some(dev) = common::gpu() else { return };
-    let subgroup = ferrograd::uses_subgroup_matmul(&dev);
-    eprintln!("{}: subgroup matmul {subgroup}", dev.info().name);
+    let chosen = dev.matmul_kernels().expect("a GPU has a matmul family");
+    eprintln!("{}: matmul kernels {chosen:?}", dev.info().name);
     if dev.info().name.contains("llvmpipe") {
-        // lavapipe has 8-wide subgroups: the fast kernel must be the one under test.
-        assert!(subgroup, "llvmpipe should use the subgroup matmul");
+        // lavapipe has 8-wide subgroups: the fast kernel must be the one it picks.
+        assert_eq!(chosen, MatmulKernels::Subgroup, "llvmpipe's matmul family");
     }
-    for on in [true, false] {
-        ferrograd::set_subgroup_matmul(on);
+    for family in [
+        MatmulKernels::Subgroup,
+        MatmulKernels::Registers,
+        MatmulKernels::WorkgroupTiles,
+    ] {
+        if let Err(e) = dev.set_matmul_kernels(Some(family)) {
+            // Only the subgroup family may be refused, by an adapter without 8-lane subgroups.
+            assert_eq!(family, MatmulKernels::Subgroup, "{e}");
+            assert!(!dev.info().name.contains("llvmpipe"), "{e}");
+            continue;
+        }
+        assert_eq!(dev.matmul_kernels(), Some(family));
         for (name, case) in CASES {
-            eprintln!("gpu {name}, subgroup kernel allowed: {on}");
+            eprintln!("gpu {name}, {family:?}");
             case(&dev);
         }
     }
-    ferrograd::set_subgroup_matmul(true);
-    // The workgroup-memory kernel that discrete GPUs get, forced on whatever adapter this is.
-    ferrograd::set_tiled_matmul(Some(true));
-    assert!(!ferrograd::uses_subgroup_matmul(&dev));
-    for (name, case) in CASES {
-        eprintln!("gpu {name}, tiled kernel");
-        case(&dev);
-    }
-    ferrograd::set_tiled_matmul(None);
+    dev.set_matmul_kernels(None).unwrap();
+    assert_eq!(dev.matmul_kernels(), Some(chosen));
+}
+
+#[test]
+fn matmul_kernels_on_the_cpu_is_an_error() {
+    let dev = Device::cpu();
+    assert_eq!(dev.matmul_kernels(), None);
+    let e = dev
+        .set_matmul_kernels(Some(MatmulKernels::Registers))
+        .unwrap_err();
+    assert!(e.to_string().contains("set_matmul_kernels"), "{e}");
 }

@@ -190,15 +190,10 @@ impl BackOp {
     /// False for ops whose result is flat or piecewise constant everywhere (comparisons,
     /// argmax, the non-finite test): their results do not track gradients, as in PyTorch.
     pub fn differentiable(&self) -> bool {
-        let flat = |op: BinaryOp| op.code() >= BinaryOp::Eq.code();
         match self {
-            BackOp::Unary { op, .. } => match op {
-                UnaryOp::IsNonFinite => false,
-                UnaryOp::Scalar(b, _) | UnaryOp::ScalarLeft(b, _) => !flat(*b),
-                _ => true,
-            },
-            BackOp::Binary { op, .. } => !flat(*op),
-            BackOp::Reduce { op, .. } => !matches!(op, ReduceOp::ArgMax | ReduceOp::ArgMin),
+            BackOp::Unary { op, .. } => op.differentiable(),
+            BackOp::Binary { op, .. } => op.differentiable(),
+            BackOp::Reduce { op, .. } => op.differentiable(),
             _ => true,
         }
     }

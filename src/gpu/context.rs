@@ -4,7 +4,7 @@
 //! in `readback.rs`.
 
 use std::num::NonZeroU64;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use bytemuck::Pod;
@@ -13,7 +13,7 @@ use super::fault::{Slots, SLOTS, SLOT_BYTES};
 use super::grid;
 use super::kernels::{Kernel, PipelineCache};
 use super::pool::Pool;
-use crate::device::{DeviceInfo, DeviceKind};
+use crate::device::{DeviceInfo, DeviceKind, MatmulKernels};
 use crate::error::{Error, Result};
 use crate::memory::{size_class, Limit};
 
@@ -42,6 +42,8 @@ pub(crate) struct GpuContext {
     param_align: u64,
     /// The device has subgroups of exactly 8 lanes (lavapipe), which `matmul_subgroup` needs.
     pub subgroups_of_8: bool,
+    /// `Device::set_matmul_kernels`: 0 for the adapter's choice, else the family's index + 1.
+    matmul_override: AtomicU8,
     /// Counts for `Device::dispatch_stats`: submits, dispatches, readbacks.
     pub(super) counts: [AtomicU64; 3],
 }
@@ -220,11 +222,40 @@ impl GpuContext {
             fault,
             fault_slots: Slots::new(),
             subgroups_of_8,
+            matmul_override: AtomicU8::new(0),
             counts: Default::default(),
         })
     }
 
     /// The fault slots, bound by the index kernels.
+    /// The matmul kernels this device runs: the override, else by adapter. Workgroup-memory
+    /// tiles on discrete GPUs, where that memory is on-chip; the subgroup kernels where
+    /// subgroups are 8 lanes (CPU-type adapters, where workgroup memory is ordinary memory
+    /// behind barriers: see `shared/PERF.md`); register tiles anywhere else.
+    pub fn matmul_kernels(&self) -> MatmulKernels {
+        const FAMILIES: [MatmulKernels; 3] = [
+            MatmulKernels::Registers,
+            MatmulKernels::Subgroup,
+            MatmulKernels::WorkgroupTiles,
+        ];
+        match self.matmul_override.load(Ordering::Relaxed) {
+            0 if self.info.kind == DeviceKind::DiscreteGpu => MatmulKernels::WorkgroupTiles,
+            0 if self.subgroups_of_8 => MatmulKernels::Subgroup,
+            0 => MatmulKernels::Registers,
+            i => FAMILIES[usize::from(i - 1) % FAMILIES.len()],
+        }
+    }
+
+    pub fn set_matmul_kernels(&self, kernels: Option<MatmulKernels>) {
+        let v = match kernels {
+            None => 0,
+            Some(MatmulKernels::Registers) => 1,
+            Some(MatmulKernels::Subgroup) => 2,
+            Some(MatmulKernels::WorkgroupTiles) => 3,
+        };
+        self.matmul_override.store(v, Ordering::Relaxed);
+    }
+
     pub fn fault_buffer(&self) -> &wgpu::Buffer {
         &self.fault
     }
@@ -387,6 +418,7 @@ impl GpuContext {
         if groups == 0 {
             return Ok(());
         }
+        check_bindings::<P>(kernel, bindings, op)?;
         for &(_, buf, window) in bindings {
             if let Some((first, len)) = window {
                 // A window past its buffer would be a device-wide validation error, reported
@@ -517,4 +549,34 @@ impl GpuContext {
         let pipelines = lock(&self.state).pipelines.len() as u64;
         (c(0), c(1), c(2), pipelines)
     }
+}
+
+/// A launcher must bind exactly the bindings the registry lists for `kernel`, with the
+/// shader's parameter struct: otherwise wgpu would raise a device-wide validation error at
+/// some later readback. Refuse it here, naming the kernel.
+fn check_bindings<P: Pod>(
+    kernel: Kernel,
+    bindings: &[Binding<'_>],
+    op: &'static str,
+) -> Result<()> {
+    let want = kernel.bindings();
+    let given = || bindings.iter().map(|b| b.0);
+    let exact = bindings.len() == want.len()
+        && given().all(|n| want.contains(&n))
+        && given()
+            .enumerate()
+            .all(|(i, n)| !given().take(i).any(|m| m == n));
+    let size = std::mem::size_of::<P>();
+    if exact && size == kernel.shader().params_size() {
+        return Ok(());
+    }
+    Err(Error::Gpu {
+        op,
+        message: format!(
+            "internal: kernel {kernel:?} was launched with bindings {:?} and a {size}-byte \
+             parameter struct; the registry (src/gpu/kernels.rs) lists {want:?} and {} bytes",
+            given().collect::<Vec<_>>(),
+            kernel.shader().params_size()
+        ),
+    })
 }

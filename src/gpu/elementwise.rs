@@ -5,6 +5,7 @@
 //! index (`offsets[3]`) to find its elements.
 
 use super::grid::groups_for;
+use super::kernels::bind::elementwise::{A, B, C, OUT};
 use super::kernels::Kernel;
 use super::params::{u32_of, ElementwiseParams};
 use super::window::{plan_flat, span, Window};
@@ -12,6 +13,9 @@ use super::GpuStorage;
 use crate::error::{Error, Result};
 use crate::shape::Layout;
 use crate::storage::{Elementwise, Strided};
+
+/// The bindings of the output and the inputs, in the order a launch lists them.
+const OPERANDS: [u32; 4] = [OUT, A, B, C];
 
 /// Where the output of a strided launch goes.
 enum Out {
@@ -42,7 +46,7 @@ fn launch(
     if buffers.clone().all(|s| s.buffer().size() <= max) {
         let bindings: Vec<_> = buffers
             .enumerate()
-            .map(|(b, s)| (1 + b as u32, s.buffer()))
+            .map(|(j, s)| (OPERANDS[j], s.buffer()))
             .collect();
         return ctx.dispatch(kernel, code, &params, &bindings, groups_for(n), op);
     }
@@ -82,7 +86,7 @@ fn launch(
             .chain(inputs.iter().copied())
             .zip(&piece.windows)
             .enumerate()
-            .map(|(b, (s, &w))| (1 + b as u32, s.buffer(), Some(w)))
+            .map(|(j, (s, &w))| (OPERANDS[j], s.buffer(), Some(w)))
             .collect();
         ctx.dispatch_windows(kernel, code, &params, &bindings, groups_for(piece.len), op)?;
     }

@@ -4,6 +4,7 @@
 //! operand a piece can touch; the kernel adds the piece's first element (`offsets[3]`).
 
 use super::grid::groups_for;
+use super::kernels::bind::index::{FAULT, INDEX, INPUT, OUT};
 use super::kernels::Kernel;
 use super::params::{u32_of, IndexParams};
 use super::window::{plan_flat, span};
@@ -26,7 +27,7 @@ fn launch(
 ) -> Result<()> {
     let ctx = bound[0].1.context();
     let max = ctx.max_binding_bytes();
-    let fault = (4, ctx.fault_buffer(), None);
+    let fault = (FAULT, ctx.fault_buffer(), None);
     if bound.iter().all(|(_, s, _)| s.buffer().size() <= max) {
         let mut bindings: Vec<_> = bound
             .iter()
@@ -111,7 +112,11 @@ pub(super) fn gather(
             span(s, 1, first, len),
         ]
     };
-    let bound = [(1, out, None), (2, input, Some(0)), (3, index, Some(1))];
+    let bound = [
+        (OUT, out, None),
+        (INPUT, input, Some(0)),
+        (INDEX, index, Some(1)),
+    ];
     launch(
         Kernel::Gather,
         params,
@@ -138,7 +143,7 @@ pub(super) fn one_hot(
         let (j0, j1) = (first / classes, (first + len - 1) / classes);
         vec![(first, first + len), span(spec, 0, j0, j1 - j0 + 1)]
     };
-    let bound = [(1, out, None), (3, index, Some(1))];
+    let bound = [(OUT, out, None), (INDEX, index, Some(1))];
     launch(
         Kernel::OneHot,
         params,

@@ -3,6 +3,7 @@
 //! rows, each binding its rows' windows (`window.rs`).
 
 use super::grid::groups_for;
+use super::kernels::bind::loss::{FAULT, G, LABELS, LSE, LSE_OUT, OUT, X};
 use super::kernels::Kernel;
 use super::params::{u32_of, CrossEntropyParams};
 use super::window::Window;
@@ -60,11 +61,11 @@ pub(super) fn forward(
         };
         let w = |per_row| windowed.then(|| rows_of(first, count, per_row)).flatten();
         let bindings = [
-            (1, loss.buffer(), w(1)),
-            (2, x.buffer(), w(spec.classes)),
-            (3, target.buffer(), w(1)),
-            (4, ctx.fault_buffer(), None),
-            (5, lse.buffer(), w(1)),
+            (OUT, loss.buffer(), w(1)),
+            (X, x.buffer(), w(spec.classes)),
+            (LABELS, target.buffer(), w(1)),
+            (FAULT, ctx.fault_buffer(), None),
+            (LSE_OUT, lse.buffer(), w(1)),
         ];
         let params = CrossEntropyParams::new(&part, fault_base)?;
         // One workgroup per row, as softmax_lines.
@@ -102,12 +103,12 @@ pub(super) fn backward(
             g_window = Some((start as u64, (hi - start) as u64));
         }
         let bindings = [
-            (1, out.buffer(), w(spec.classes)),
-            (2, x.buffer(), w(spec.classes)),
-            (3, target.buffer(), w(1)),
-            (4, ctx.fault_buffer(), None),
-            (6, lse.buffer(), w(1)),
-            (7, g.buffer(), g_window),
+            (OUT, out.buffer(), w(spec.classes)),
+            (X, x.buffer(), w(spec.classes)),
+            (LABELS, target.buffer(), w(1)),
+            (FAULT, ctx.fault_buffer(), None),
+            (LSE, lse.buffer(), w(1)),
+            (G, g.buffer(), g_window),
         ];
         let params = CrossEntropyParams::new(&part, 0)?;
         let n = count * spec.classes;

@@ -1,17 +1,24 @@
 //! The matmul launchers: the kernel choice per device and operand layout, and the fused
 //! epilogue (bias and activation) that Linear and Conv2d run in the same kernel.
 
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-
-use super::context::{self, GpuContext};
 use super::grid::groups_for;
-use super::kernels::Kernel;
+use super::kernels::bind::{matmul as bind, matmul_subgroup};
+use super::kernels::{Kernel, EPILOGUE_HAS_BIAS};
 use super::params::MatmulParams;
 use super::window::Window;
 use super::GpuStorage;
+use crate::device::MatmulKernels;
 use crate::error::{Error, Result};
 use crate::op::UnaryOp;
 use crate::storage::{Backend, Elementwise, MatOperand, MatmulSpec, Strided};
+
+// One launcher binds both matmul shaders' kernels, so their shared bindings agree.
+const _: () = assert!(
+    bind::A == matmul_subgroup::A
+        && bind::OUT4 == matmul_subgroup::OUT4
+        && bind::B4 == matmul_subgroup::B4
+        && bind::BIAS == matmul_subgroup::BIAS
+);
 
 /// The matmul kernel choice and launch (outputs carry no faults yet: the caller adds them).
 pub(super) fn matmul(
@@ -27,14 +34,15 @@ pub(super) fn matmul(
         // is empty and each output is act(0 + bias).)
         return GpuStorage::from_slice(ctx, "matmul", &vec![0.0; s.batch * s.m * s.n]);
     }
-    if uses_tiled(ctx) {
+    let family = ctx.matmul_kernels();
+    if family == MatmulKernels::WorkgroupTiles {
         return launch_matmul(Kernel::MatmulTiled, a, b, &epilogue, s);
     }
     // The subgroup kernels read B's rows as vec4s or, for a transposed B (x · Wᵀ in a
     // Linear layer), A's rows and B's columns as vec4s along k. Any other B is copied dense
     // first, which costs far less than the portable kernel's scalar reads (see
     // `matmul_subgroup.wgsl`).
-    if ctx.subgroups_of_8 && s.n % 4 == 0 && SUBGROUP_MATMUL.load(Ordering::Relaxed) {
+    if family == MatmulKernels::Subgroup && s.n % 4 == 0 {
         if vec4_rows(&s.b) {
             return launch_matmul(Kernel::MatmulSubgroup, a, b, &epilogue, s);
         }
@@ -66,52 +74,6 @@ pub(super) fn matmul(
     launch_matmul(kernel, a, b, &epilogue, s)
 }
 
-/// Whether the subgroup matmul may be picked where the adapter allows it (tests turn it off to
-/// exercise the portable kernels on the same adapter).
-static SUBGROUP_MATMUL: AtomicBool = AtomicBool::new(true);
-
-/// Lets the subgroup matmul be picked (the default) or not. For tests and benches that compare
-/// it with the portable kernels; results agree either way.
-#[doc(hidden)]
-pub fn set_subgroup_matmul(on: bool) {
-    SUBGROUP_MATMUL.store(on, Ordering::Relaxed);
-}
-
-/// Whether matmuls on `dev` run `matmul_subgroup.wgsl` (where their layout allows it).
-#[doc(hidden)]
-pub fn uses_subgroup_matmul(dev: &crate::Device) -> bool {
-    dev.is_gpu()
-        && SUBGROUP_MATMUL.load(Ordering::Relaxed)
-        && context::shared().is_ok_and(|c| c.subgroups_of_8 && !uses_tiled(&c))
-}
-
-/// The workgroup-memory kernel: 0 picks it by adapter type (hardware discrete GPUs), 1
-/// forces it on, 2 off.
-static TILED_MATMUL: AtomicU8 = AtomicU8::new(0);
-
-/// Forces `matmul_tiled` on or off (`None`: by adapter type, the default), so tests can run
-/// it on any adapter. Results agree either way.
-#[doc(hidden)]
-pub fn set_tiled_matmul(on: Option<bool>) {
-    let v = match on {
-        None => 0,
-        Some(true) => 1,
-        Some(false) => 2,
-    };
-    TILED_MATMUL.store(v, Ordering::Relaxed);
-}
-
-/// Whether matmuls run `matmul_tiled`: on discrete GPUs, where staging tiles in workgroup
-/// memory pays. Not on CPU-type adapters (llvmpipe), where workgroup memory is ordinary memory
-/// behind barriers and the register-tiled kernels win (see `shared/PERF.md`).
-fn uses_tiled(ctx: &GpuContext) -> bool {
-    match TILED_MATMUL.load(Ordering::Relaxed) {
-        1 => true,
-        2 => false,
-        _ => ctx.info.kind == crate::device::DeviceKind::DiscreteGpu,
-    }
-}
-
 /// B's rows can be read as vec4: column stride 1, every row, batch and the offset 4-aligned.
 fn vec4_rows(b: &MatOperand) -> bool {
     b.col == 1 && b.row % 4 == 0 && b.offset % 4 == 0 && b.batch % 4 == 0
@@ -138,11 +100,10 @@ struct Epilogue<'a> {
 
 impl<'a> Epilogue<'a> {
     fn new(a: &'a GpuStorage, bias: Option<&'a GpuStorage>, s: &MatmulSpec) -> Epilogue<'a> {
-        const HAS_BIAS: u32 = 256;
         let act = s.act.unary().code();
         match bias {
             Some(bias) if s.bias.is_some() => Epilogue {
-                constant: act | HAS_BIAS,
+                constant: act | EPILOGUE_HAS_BIAS,
                 bias: bias.buffer(),
             },
             _ => Epilogue {
@@ -182,11 +143,15 @@ fn launch_matmul(
     };
     let ctx = a.context();
     let out = GpuStorage::alloc(ctx, "matmul", s.batch * s.m * s.n)?;
-    let (out_at, b_at) = if vec4 { (4, 5) } else { (1, 3) };
-    let a_at = if kernel == Kernel::MatmulSubgroupNt {
-        7
+    let (out_at, b_at) = if vec4 {
+        (bind::OUT4, bind::B4)
     } else {
-        2
+        (bind::OUT, bind::B)
+    };
+    let a_at = if kernel == Kernel::MatmulSubgroupNt {
+        matmul_subgroup::A4
+    } else {
+        bind::A
     };
     let buffers = [out.buffer(), a.buffer(), b.buffer(), epilogue.bias];
     let max = ctx.max_binding_bytes();
@@ -222,7 +187,7 @@ fn launch_matmul(
             (out_at, buffers[0], w(0)),
             (a_at, buffers[1], w(1)),
             (b_at, buffers[2], w(2)),
-            (6, buffers[3], w(3)),
+            (bind::BIAS, buffers[3], w(3)),
         ];
         ctx.dispatch_windows(
             kernel,

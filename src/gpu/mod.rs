@@ -3,6 +3,7 @@
 //! GPU except `to_vec`.
 
 pub(crate) mod context;
+pub mod contract;
 mod elementwise;
 pub(crate) mod fault;
 pub(crate) mod grid;
@@ -21,7 +22,6 @@ use std::sync::Arc;
 
 use context::GpuContext;
 use fault::Fault;
-pub use matmul::{set_subgroup_matmul, set_tiled_matmul, uses_subgroup_matmul};
 
 /// Makes `dev` (a GPU) split its work as if one binding held at most `bytes` (`None`: the
 /// adapter's own limit), so tests run the windowed paths for tensors larger than a binding on

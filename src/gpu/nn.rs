@@ -7,11 +7,16 @@ use std::sync::Arc;
 
 use super::context::GpuContext;
 use super::grid::groups_for;
+use super::kernels::bind::{conv, norm, optim, pool, random};
 use super::kernels::Kernel;
 use super::params::{MaskParams, NormParams, OptimParams, WindowParams};
 use super::GpuStorage;
 use crate::error::{Error, Result};
 use crate::storage::{NormSpec, OptimKind, OptimSpec, PoolKind, Window2d};
+
+/// Where `launch` binds its output: conv and pool share the number.
+const WINDOW_OUT: u32 = conv::OUT;
+const _: () = assert!(conv::OUT == pool::OUT);
 
 /// Runs `kernel` with one invocation per element of a fresh `numel` output (binding 1);
 /// `bindings` are the other (binding, storage, elements per image) triples, the first one an
@@ -32,7 +37,7 @@ fn launch(
     let out = GpuStorage::alloc(ctx, op, numel)?;
     // Sizes per image from the geometry, not the buffers: an input may be a view of a longer
     // storage (the first batch chunk of a conv, say).
-    let mut all: Vec<(u32, &GpuStorage, usize)> = vec![(1, &out, numel / win.n.max(1))];
+    let mut all: Vec<(u32, &GpuStorage, usize)> = vec![(WINDOW_OUT, &out, numel / win.n.max(1))];
     all.extend(bindings.iter().copied());
     let max = ctx.max_binding_bytes();
     if all.iter().all(|(_, s, _)| s.buffer().size() <= max) {
@@ -89,13 +94,27 @@ fn images_per_piece(sizes: &[usize], align: usize, max: usize) -> Option<usize> 
 
 pub(super) fn unfold(x: &GpuStorage, win: &Window2d) -> Result<GpuStorage> {
     let n = win.cols_numel();
-    launch(Kernel::Unfold, "unfold2d", win, 0, n, &[(2, x, image(win))])
+    launch(
+        Kernel::Unfold,
+        "unfold2d",
+        win,
+        0,
+        n,
+        &[(conv::SRC, x, image(win))],
+    )
 }
 
 pub(super) fn fold(cols: &GpuStorage, win: &Window2d) -> Result<GpuStorage> {
     let n = win.image_numel();
     let per_image = win.cols_numel() / win.n.max(1);
-    launch(Kernel::Fold, "fold2d", win, 0, n, &[(2, cols, per_image)])
+    launch(
+        Kernel::Fold,
+        "fold2d",
+        win,
+        0,
+        n,
+        &[(conv::SRC, cols, per_image)],
+    )
 }
 
 pub(super) fn pool(
@@ -112,7 +131,7 @@ pub(super) fn pool(
             win,
             code,
             n,
-            &[(2, x, image(win)), (3, &arg, pooled(win))],
+            &[(pool::SRC, x, image(win)), (pool::ARG, &arg, pooled(win))],
         )?;
         return Ok((out, Some(arg)));
     }
@@ -122,7 +141,7 @@ pub(super) fn pool(
         win,
         code,
         n,
-        &[(2, x, image(win))],
+        &[(pool::SRC, x, image(win))],
     )?;
     Ok((out, None))
 }
@@ -141,7 +160,10 @@ pub(super) fn pool_backward(
             win,
             code,
             n,
-            &[(2, g, pooled(win)), (4, a, pooled(win))],
+            &[
+                (pool::SRC, g, pooled(win)),
+                (pool::SAVED_ARG, a, pooled(win)),
+            ],
         ),
         None => launch(
             Kernel::PoolAvgBackward,
@@ -149,7 +171,7 @@ pub(super) fn pool_backward(
             win,
             code,
             n,
-            &[(2, g, pooled(win))],
+            &[(pool::SRC, g, pooled(win))],
         ),
     }
 }
@@ -168,7 +190,11 @@ pub(super) fn normalize(x: &GpuStorage, spec: &NormSpec) -> Result<(GpuStorage, 
     let out = GpuStorage::alloc(ctx, op, spec.numel())?;
     let stats = GpuStorage::alloc(ctx, op, 2 * spec.groups)?;
     let params = NormParams::new(op, spec)?;
-    let bindings = [(1, out.buffer()), (2, x.buffer()), (3, stats.buffer())];
+    let bindings = [
+        (norm::OUT, out.buffer()),
+        (norm::X, x.buffer()),
+        (norm::STATS, stats.buffer()),
+    ];
     // One workgroup per group.
     ctx.dispatch(Kernel::NormForward, 0, &params, &bindings, spec.groups, op)?;
     Ok((out, stats))
@@ -184,10 +210,10 @@ pub(super) fn normalize_backward(
     let out = GpuStorage::alloc(ctx, op, spec.numel())?;
     let params = NormParams::new(op, spec)?;
     let bindings = [
-        (1, out.buffer()),
-        (2, xhat.buffer()),
-        (4, g.buffer()),
-        (5, stats.buffer()),
+        (norm::OUT, out.buffer()),
+        (norm::X, xhat.buffer()),
+        (norm::G, g.buffer()),
+        (norm::SAVED, stats.buffer()),
     ];
     ctx.dispatch(Kernel::NormBackward, 0, &params, &bindings, spec.groups, op)?;
     Ok(out)
@@ -232,7 +258,7 @@ pub(crate) fn dropout_mask(
             first: super::params::u32_of(op, first)?,
             _pad: [0; 2],
         };
-        let bindings = [(1, out.buffer(), window)];
+        let bindings = [(random::OUT, out.buffer(), window)];
         ctx.dispatch_windows(
             Kernel::DropoutMask,
             0,
@@ -263,11 +289,11 @@ pub(super) fn optim_step(
     let new_param = GpuStorage::alloc(ctx, op, spec.numel)?;
     let new_state = GpuStorage::alloc(ctx, op, spec.numel * spec.kind.state_rows())?;
     let bindings = [
-        (1, new_param.buffer()),
-        (2, new_state.buffer()),
-        (3, param.buffer()),
-        (4, grad.buffer()),
-        (5, state.buffer()),
+        (optim::PARAM_OUT, new_param.buffer()),
+        (optim::STATE_OUT, new_state.buffer()),
+        (optim::PARAM, param.buffer()),
+        (optim::GRAD, grad.buffer()),
+        (optim::STATE, state.buffer()),
     ];
     let params = OptimParams::new(op, spec)?;
     ctx.dispatch(kernel, 0, &params, &bindings, groups_for(spec.numel), op)?;

@@ -9,6 +9,38 @@ use crate::storage::{
     CrossEntropySpec, LineSpec, MatmulSpec, NormSpec, OptimSpec, Strided, Window2d,
 };
 
+/// A Rust struct that mirrors a WGSL `Params` struct field by field.
+pub trait WgslStruct {
+    /// (name, byte offset, byte size) of each field, in order: what `tests/contract.rs`
+    /// compares with the WGSL struct naga reads.
+    fn fields() -> Vec<(&'static str, usize, usize)>;
+}
+
+/// Declares a `#[repr(C)]`, `Pod` parameter struct and its [`WgslStruct`] field table, so the
+/// contract test can hold it against the shader's struct.
+macro_rules! wgsl_struct {
+    ($(#[$meta:meta])* pub struct $name:ident {
+        $($(#[$fmeta:meta])* pub $field:ident: $ty:ty,)*
+    }) => {
+        $(#[$meta])*
+        #[repr(C)]
+        #[derive(Clone, Copy, Debug, Pod, Zeroable)]
+        pub struct $name {
+            $($(#[$fmeta])* pub $field: $ty,)*
+        }
+
+        impl WgslStruct for $name {
+            fn fields() -> Vec<(&'static str, usize, usize)> {
+                vec![$((
+                    stringify!($field),
+                    std::mem::offset_of!($name, $field),
+                    std::mem::size_of::<$ty>(),
+                )),*]
+            }
+        }
+    };
+}
+
 /// Converts a size or offset to the `u32` the kernels index with.
 pub fn u32_of(op: &'static str, v: usize) -> Result<u32> {
     u32::try_from(v).map_err(|_| Error::TooLarge {
@@ -27,19 +59,19 @@ fn axes(op: &'static str, v: &[usize]) -> Result<[u32; MAX_KERNEL_DIMS]> {
     Ok(out)
 }
 
-/// `shaders/elementwise.wgsl` `Params`.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Pod, Zeroable)]
-pub struct ElementwiseParams {
-    /// Elements in this dispatch (a piece's, over a tensor larger than one binding).
-    pub numel: u32,
-    pub rank: u32,
-    pub alpha: f32,
-    pub beta: f32,
-    /// `[0..3]`: each operand's offset; `[3]`: the piece's first element (`gpu/window.rs`).
-    pub offsets: [u32; 4],
-    pub shape: [u32; 8],
-    pub strides: [[u32; 8]; 3],
+wgsl_struct! {
+    /// `shaders/elementwise.wgsl` `Params`.
+    pub struct ElementwiseParams {
+        /// Elements in this dispatch (a piece's, over a tensor larger than one binding).
+        pub numel: u32,
+        pub rank: u32,
+        pub alpha: f32,
+        pub beta: f32,
+        /// `[0..3]`: each operand's offset; `[3]`: the piece's first element (`gpu/window.rs`).
+        pub offsets: [u32; 4],
+        pub shape: [u32; 8],
+        pub strides: [[u32; 8]; 3],
+    }
 }
 
 impl ElementwiseParams {
@@ -61,22 +93,22 @@ impl ElementwiseParams {
     }
 }
 
-/// `shaders/index.wgsl` `Params`.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Pod, Zeroable)]
-pub struct IndexParams {
-    pub numel: u32,
-    pub rank: u32,
-    pub axis_size: u32,
-    pub axis_stride: u32,
-    pub offsets: [u32; 4],
-    pub shape: [u32; 8],
-    pub strides: [[u32; 8]; 2],
-    pub op_code: u32,
-    pub axis: u32,
-    /// The first word of this launch's fault slot (`gpu/fault.rs`).
-    pub fault_base: u32,
-    pub _pad: u32,
+wgsl_struct! {
+    /// `shaders/index.wgsl` `Params`.
+    pub struct IndexParams {
+        pub numel: u32,
+        pub rank: u32,
+        pub axis_size: u32,
+        pub axis_stride: u32,
+        pub offsets: [u32; 4],
+        pub shape: [u32; 8],
+        pub strides: [[u32; 8]; 2],
+        pub op_code: u32,
+        pub axis: u32,
+        /// The first word of this launch's fault slot (`gpu/fault.rs`).
+        pub fault_base: u32,
+        pub _pad: u32,
+    }
 }
 
 impl IndexParams {
@@ -132,19 +164,19 @@ fn fault_code(op: &str) -> u32 {
     FAULT_OPS.iter().position(|&o| o == op).unwrap_or(0) as u32
 }
 
-/// `shaders/loss.wgsl` `Params`.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Pod, Zeroable)]
-pub struct CrossEntropyParams {
-    pub rows: u32,
-    pub classes: u32,
-    pub g_offset: u32,
-    pub g_stride: u32,
-    pub smoothing: f32,
-    pub op_code: u32,
-    /// The first word of the forward launch's fault slot (`gpu/fault.rs`).
-    pub fault_base: u32,
-    pub _pad: u32,
+wgsl_struct! {
+    /// `shaders/loss.wgsl` `Params`.
+    pub struct CrossEntropyParams {
+        pub rows: u32,
+        pub classes: u32,
+        pub g_offset: u32,
+        pub g_stride: u32,
+        pub smoothing: f32,
+        pub op_code: u32,
+        /// The first word of the forward launch's fault slot (`gpu/fault.rs`).
+        pub fault_base: u32,
+        pub _pad: u32,
+    }
 }
 
 impl CrossEntropyParams {
@@ -163,20 +195,20 @@ impl CrossEntropyParams {
     }
 }
 
-/// `shaders/reduce.wgsl` and `shaders/softmax.wgsl` `Params`.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Pod, Zeroable)]
-pub struct LineParams {
-    pub offset: u32,
-    pub outer: u32,
-    pub len: u32,
-    pub inner: u32,
-    pub numel: u32,
-    pub lines: u32,
-    /// Softmax backward: where the upstream gradient starts in its buffer.
-    pub grad_offset: u32,
-    /// Where the output starts in its binding (a window's piece; 0 otherwise).
-    pub out_offset: u32,
+wgsl_struct! {
+    /// `shaders/reduce.wgsl` and `shaders/softmax.wgsl` `Params`.
+    pub struct LineParams {
+        pub offset: u32,
+        pub outer: u32,
+        pub len: u32,
+        pub inner: u32,
+        pub numel: u32,
+        pub lines: u32,
+        /// Softmax backward: where the upstream gradient starts in its buffer.
+        pub grad_offset: u32,
+        /// Where the output starts in its binding (a window's piece; 0 otherwise).
+        pub out_offset: u32,
+    }
 }
 
 impl LineParams {
@@ -194,23 +226,33 @@ impl LineParams {
     }
 }
 
-/// `shaders/matmul_common.wgsl` `Params`.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Pod, Zeroable)]
-pub struct MatmulParams {
-    pub batch: u32,
-    pub m: u32,
-    pub n: u32,
-    pub k: u32,
-    pub a: [u32; 4], // offset, batch stride, row stride, column stride
-    pub b: [u32; 4],
-    /// Zeros when there is no bias.
-    pub bias: [u32; 4],
-    pub tiles_m: u32,
-    pub tiles_n: u32,
-    /// Where the output starts in its binding (a window's piece; 0 otherwise).
-    pub out_offset: u32,
-    pub _pad: u32,
+wgsl_struct! {
+    /// `shaders/matmul_common.wgsl` `Params`.
+    pub struct MatmulParams {
+        pub batch: u32,
+        pub m: u32,
+        pub n: u32,
+        pub k: u32,
+        // Each operand's offset, batch stride, row stride and column stride.
+        pub a_offset: u32,
+        pub a_batch: u32,
+        pub a_row: u32,
+        pub a_col: u32,
+        pub b_offset: u32,
+        pub b_batch: u32,
+        pub b_row: u32,
+        pub b_col: u32,
+        /// Zeros when there is no bias.
+        pub bias_offset: u32,
+        pub bias_batch: u32,
+        pub bias_row: u32,
+        pub bias_col: u32,
+        pub tiles_m: u32,
+        pub tiles_n: u32,
+        /// Where the output starts in its binding (a window's piece; 0 otherwise).
+        pub out_offset: u32,
+        pub _pad: u32,
+    }
 }
 
 impl MatmulParams {
@@ -225,14 +267,27 @@ impl MatmulParams {
                 u32_of(op, x.col)?,
             ])
         };
+        let [a_offset, a_batch, a_row, a_col] = o(&s.a)?;
+        let [b_offset, b_batch, b_row, b_col] = o(&s.b)?;
+        let bias = s.bias.as_ref().map(o).transpose()?;
+        let [bias_offset, bias_batch, bias_row, bias_col] = bias.unwrap_or([0; 4]);
         Ok(MatmulParams {
             batch: u32_of(op, s.batch)?,
             m: u32_of(op, s.m)?,
             n: u32_of(op, s.n)?,
             k: u32_of(op, s.k)?,
-            a: o(&s.a)?,
-            b: o(&s.b)?,
-            bias: s.bias.as_ref().map(o).transpose()?.unwrap_or([0; 4]),
+            a_offset,
+            a_batch,
+            a_row,
+            a_col,
+            b_offset,
+            b_batch,
+            b_row,
+            b_col,
+            bias_offset,
+            bias_batch,
+            bias_row,
+            bias_col,
             tiles_m: u32_of(op, s.m.div_ceil(rows))?,
             tiles_n: u32_of(op, s.n.div_ceil(cols))?,
             out_offset: 0,
@@ -241,22 +296,22 @@ impl MatmulParams {
     }
 }
 
-/// `shaders/conv.wgsl` and `shaders/pool.wgsl` `Params`; pairs are `[h, w]`.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Pod, Zeroable)]
-pub struct WindowParams {
-    pub n: u32,
-    pub c: u32,
-    /// Invocations: column entries, image pixels or pooled outputs.
-    pub numel: u32,
-    /// Pooling: `PoolKind::code`.
-    pub kind: u32,
-    pub size: [u32; 2],
-    pub kernel: [u32; 2],
-    pub stride: [u32; 2],
-    pub pad: [u32; 2],
-    pub dilation: [u32; 2],
-    pub out: [u32; 2],
+wgsl_struct! {
+    /// `shaders/conv.wgsl` and `shaders/pool.wgsl` `Params`; pairs are `[h, w]`.
+    pub struct WindowParams {
+        pub n: u32,
+        pub c: u32,
+        /// Invocations: column entries, image pixels or pooled outputs.
+        pub numel: u32,
+        /// Pooling: `PoolKind::code`.
+        pub kind: u32,
+        pub size: [u32; 2],
+        pub kernel: [u32; 2],
+        pub stride: [u32; 2],
+        pub pad: [u32; 2],
+        pub dilation: [u32; 2],
+        pub out: [u32; 2],
+    }
 }
 
 impl WindowParams {
@@ -280,16 +335,16 @@ impl WindowParams {
     }
 }
 
-/// `shaders/norm.wgsl` `Params`.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Pod, Zeroable)]
-pub struct NormParams {
-    pub outer: u32,
-    pub groups: u32,
-    pub inner: u32,
-    pub count: u32,
-    pub eps: f32,
-    pub _pad: [u32; 3],
+wgsl_struct! {
+    /// `shaders/norm.wgsl` `Params`.
+    pub struct NormParams {
+        pub outer: u32,
+        pub groups: u32,
+        pub inner: u32,
+        pub count: u32,
+        pub eps: f32,
+        pub _pad: [u32; 3],
+    }
 }
 
 impl NormParams {
@@ -306,35 +361,35 @@ impl NormParams {
     }
 }
 
-/// `shaders/random.wgsl` `Params`.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Pod, Zeroable)]
-pub struct MaskParams {
-    pub numel: u32,
-    pub key_lo: u32,
-    pub key_hi: u32,
-    pub threshold: u32,
-    pub scale: f32,
-    /// The first element of this dispatch (a piece of a mask larger than one binding).
-    pub first: u32,
-    pub _pad: [u32; 2],
+wgsl_struct! {
+    /// `shaders/random.wgsl` `Params`.
+    pub struct MaskParams {
+        pub numel: u32,
+        pub key_lo: u32,
+        pub key_hi: u32,
+        pub threshold: u32,
+        pub scale: f32,
+        /// The first element of this dispatch (a piece of a mask larger than one binding).
+        pub first: u32,
+        pub _pad: [u32; 2],
+    }
 }
 
-/// `shaders/optim.wgsl` `Params`.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Pod, Zeroable)]
-pub struct OptimParams {
-    pub numel: u32,
-    pub flags: u32,
-    pub _pad: [u32; 2],
-    pub lr: f32,
-    pub weight_decay: f32,
-    pub eps: f32,
-    pub beta1: f32,
-    pub beta2: f32,
-    pub dampening: f32,
-    pub bias1: f32,
-    pub bias2_sqrt: f32,
+wgsl_struct! {
+    /// `shaders/optim.wgsl` `Params`.
+    pub struct OptimParams {
+        pub numel: u32,
+        pub flags: u32,
+        pub _pad: [u32; 2],
+        pub lr: f32,
+        pub weight_decay: f32,
+        pub eps: f32,
+        pub beta1: f32,
+        pub beta2: f32,
+        pub dampening: f32,
+        pub bias1: f32,
+        pub bias2_sqrt: f32,
+    }
 }
 
 impl OptimParams {

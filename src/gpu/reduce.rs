@@ -4,6 +4,7 @@
 //! of whole `outer` rows, each binding its rows' windows (`window.rs`).
 
 use super::grid::groups_for;
+use super::kernels::bind::{reduce, softmax};
 use super::kernels::Kernel;
 use super::params::{u32_of, LineParams};
 use super::window::{plan_rows, Piece};
@@ -11,6 +12,12 @@ use super::GpuStorage;
 use crate::error::{Error, Result};
 use crate::op::ReduceOp;
 use crate::storage::LineSpec;
+
+// Reduce and softmax launch through one helper, so they bind out and x at the same numbers.
+const OUT: u32 = softmax::OUT;
+const X: u32 = softmax::X;
+const G: u32 = softmax::G;
+const _: () = assert!(reduce::OUT == OUT && reduce::X == X);
 
 /// How one line op runs: its kernel for dense rows (`inner == 1`: a workgroup per line) or
 /// columns (an invocation per line), and its output elements per `outer` row.
@@ -70,10 +77,10 @@ fn launch(
             ..*spec
         };
         let mut params = LineParams::new(op, &part)?;
-        let mut bindings = vec![(1, out.buffer(), None), (2, x.buffer(), None)];
+        let mut bindings = vec![(OUT, out.buffer(), None), (X, x.buffer(), None)];
         if let Some((g, offset)) = g {
             params.grad_offset = u32_of(op, offset + done)?;
-            bindings.push((3, g.buffer(), None));
+            bindings.push((G, g.buffer(), None));
         }
         if let [input, output] = piece.windows[..] {
             // Offsets relative to the windows, which start at or before the piece's rows (g's
@@ -86,7 +93,7 @@ fn launch(
                 let (lo, hi) = (offset + done, offset + done + piece.len * row_in);
                 let start = lo - lo % align;
                 params.grad_offset = u32_of(op, lo - start)?;
-                bindings[2] = (3, g.buffer(), Some((start as u64, (hi - start) as u64)));
+                bindings[2] = (G, g.buffer(), Some((start as u64, (hi - start) as u64)));
             }
         }
         let lines = piece.len * spec.inner;

@@ -1,0 +1,84 @@
+//! The Rust side of the Rust↔WGSL contract, as plain data for `tests/contract.rs`, which holds
+//! it against the WGSL that naga reads: each shader's `Params` struct (size, field names,
+//! offsets and sizes) against its `#[repr(C)]` mirror, its bindings against the registry's
+//! table, each kernel's entry point and the bindings it uses. Not a stable API.
+
+use super::kernels::{self, Access, Kernel, Shader};
+
+/// One shader as the registry declares it.
+#[derive(Clone, Debug)]
+pub struct ShaderContract {
+    /// The file the shader is known by.
+    pub file: &'static str,
+    /// The WGSL compiled for it (generated constants, `common.wgsl`, its files).
+    pub source: String,
+    /// Size in bytes of the Rust mirror of its `Params` struct.
+    pub params_size: usize,
+    /// (name, offset, size) of each field of the Rust mirror, in order.
+    pub params_fields: Vec<(&'static str, usize, usize)>,
+    /// (WGSL name, binding number, read-only) of each storage binding in the table.
+    pub bindings: Vec<(String, u32, bool)>,
+}
+
+/// One kernel as the registry declares it.
+#[derive(Clone, Debug)]
+pub struct KernelContract {
+    pub file: &'static str,
+    pub entry_point: &'static str,
+    pub override_name: Option<&'static str>,
+    /// The storage bindings a dispatch binds, besides the parameters at 0.
+    pub bindings: Vec<u32>,
+}
+
+/// Every shader in the registry.
+pub fn shaders() -> Vec<ShaderContract> {
+    Shader::ALL
+        .iter()
+        .map(|&s| {
+            let (params_size, params_fields) = s.params();
+            ShaderContract {
+                file: s.file_name(),
+                source: s.source(),
+                params_size,
+                params_fields,
+                bindings: s
+                    .bindings()
+                    .iter()
+                    .map(|b| (b.name.to_lowercase(), b.number, b.access == Access::Read))
+                    .collect(),
+            }
+        })
+        .collect()
+}
+
+/// Every kernel in the registry.
+pub fn kernels() -> Vec<KernelContract> {
+    Kernel::ALL
+        .iter()
+        .map(|&k| KernelContract {
+            file: k.shader().file_name(),
+            entry_point: k.entry_point(),
+            override_name: k.override_name(),
+            bindings: k.bindings().to_vec(),
+        })
+        .collect()
+}
+
+/// Every `.wgsl` file the registry compiles, as written (name, text): the shared prelude and
+/// each shader's files.
+pub fn files() -> Vec<(&'static str, &'static str)> {
+    let mut out = vec![kernels::COMMON];
+    for s in Shader::ALL {
+        for &f in s.files() {
+            if !out.contains(&f) {
+                out.push(f);
+            }
+        }
+    }
+    out
+}
+
+/// The generated WGSL constants (op codes, flags, the workgroup size).
+pub fn constants() -> String {
+    kernels::wgsl_constants()
+}
