@@ -21,6 +21,7 @@
 #![deny(unsafe_code)]
 
 mod autograd;
+mod backend;
 mod cpu;
 pub mod data;
 mod device;

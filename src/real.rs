@@ -3,9 +3,6 @@
 //! semantics in `op.rs` are written once.
 
 use std::fmt::Debug;
-use std::sync::Mutex;
-
-use crate::cpu::pool::Bin;
 
 /// `f32` or `f64`.
 pub(crate) trait Real:
@@ -41,8 +38,6 @@ pub(crate) trait Real:
     fn max(self, o: Self) -> Self;
     fn min(self, o: Self) -> Self;
     fn nan() -> Self;
-    /// The recycled CPU buffers of this type (see `cpu/pool.rs`).
-    fn bin() -> &'static Mutex<Bin<Self>>;
 }
 
 macro_rules! real {
@@ -96,10 +91,6 @@ macro_rules! real {
             }
             fn nan() -> Self {
                 <$t>::NAN
-            }
-            fn bin() -> &'static Mutex<Bin<Self>> {
-                static BIN: Mutex<Bin<$t>> = Mutex::new(Bin::new());
-                &BIN
             }
         }
     };

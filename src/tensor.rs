@@ -7,10 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::autograd::{record, untracked, BackOp, Tracking};
-use crate::cpu::CpuStorage;
-use crate::device::{Device, Inner};
+use crate::device::Device;
 use crate::error::{Error, Result};
-use crate::gpu::GpuStorage;
 use crate::random::{with_global, Generator};
 use crate::shape::{checked_numel, fits_kernel, normalize_axis, Layout};
 use crate::storage::Storage;
@@ -112,28 +110,26 @@ impl Tensor {
     /// fit the device.
     pub fn from_vec(data: Vec<f32>, shape: &[usize], device: &Device) -> Result<Tensor> {
         check_count("from_vec", shape, data.len())?;
-        let storage = match &device.0 {
-            Inner::Cpu => Storage::Cpu(CpuStorage::new(data)),
-            Inner::CpuF64 => Storage::Cpu(CpuStorage::new(
-                data.iter().map(|&x| f64::from(x)).collect::<Vec<f64>>(),
-            )),
-            Inner::Gpu(ctx) => Storage::Gpu(GpuStorage::from_slice(ctx, "from_vec", &data)?),
-        };
+        let storage = Storage::from_host(device, data, "from_vec")?;
         Ok(Tensor::from_storage(storage, shape, device))
     }
 
     /// An f64 tensor on [`Device::cpu_f64`] (gradcheck's perturbed inputs).
     pub(crate) fn from_f64(data: Vec<f64>, shape: &[usize]) -> Result<Tensor> {
         check_count("from_f64", shape, data.len())?;
-        let storage = Storage::Cpu(CpuStorage::new(data));
-        Ok(Tensor::from_storage(storage, shape, &Device::cpu_f64()))
+        Ok(Tensor::from_storage(
+            Storage::from_f64(data),
+            shape,
+            &Device::cpu_f64(),
+        ))
     }
 
     /// The elements in f64: exact on the f64 CPU device, widened from f32 elsewhere.
     pub(crate) fn to_vec_f64(&self) -> Result<Vec<f64>> {
-        match self.storage() {
-            Storage::Cpu(s) => s.to_vec_f64(self.layout()),
-            Storage::Gpu(_) => Ok(self.to_vec()?.into_iter().map(f64::from).collect()),
+        match self.device().is_gpu() {
+            // Through `to_vec`, which handles any view.
+            true => Ok(self.to_vec()?.into_iter().map(f64::from).collect()),
+            false => self.storage().to_vec_f64(self.layout()),
         }
     }
 
@@ -163,19 +159,9 @@ impl Tensor {
     fn filled(op: &'static str, shape: &[usize], value: f32, device: &Device) -> Result<Tensor> {
         let n = checked_numel(op, shape)?;
         check_fits(device, op, n)?;
-        match device.gpu_context() {
-            // A fill kernel: no host buffer, no upload (autograd makes zeros and seeds this way).
-            Some(ctx) => Ok(Tensor::from_storage(
-                Storage::Gpu(GpuStorage::fill(ctx, op, n, value)?),
-                shape,
-                device,
-            )),
-            None => {
-                let mut data = host_buffer(device, op, n)?;
-                data.resize(n, value);
-                Tensor::from_vec(data, shape, device)
-            }
-        }
+        // On a GPU a fill kernel: no host buffer, no upload (autograd makes zeros this way).
+        let storage = Storage::fill(device, n, value, op)?;
+        Ok(Tensor::from_storage(storage, shape, device))
     }
 
     /// `[start, start + step, ...]` up to but excluding `end` (1-D).
@@ -291,10 +277,7 @@ impl Tensor {
     /// Whether this tensor lives on a GPU and is larger than one of its bindings: kernels that
     /// bind their operands whole take another path then (see `gpu/window.rs`).
     pub(crate) fn past_one_binding(&self) -> bool {
-        match self.storage() {
-            Storage::Gpu(s) => s.buffer().size() > s.context().max_binding_bytes(),
-            Storage::Cpu(_) => false,
-        }
+        self.storage().past_one_binding()
     }
 
     /// True when both handles view the same storage (a view of the other, or a clone).
@@ -329,9 +312,9 @@ impl Tensor {
     /// # Ok::<(), ferrograd::Error>(())
     /// ```
     pub async fn to_vec_async(&self) -> Result<Vec<f32>> {
-        match self.storage() {
-            Storage::Gpu(s) => s.to_vec_async(self.layout()).await,
-            Storage::Cpu(_) => self.to_vec(),
+        match self.device().is_gpu() {
+            true => self.storage().to_vec_async(self.layout()).await,
+            false => self.to_vec(),
         }
     }
 
@@ -548,16 +531,7 @@ fn check_count(op: &'static str, shape: &[usize], got: usize) -> Result<()> {
 /// be bound.
 pub(crate) fn host_buffer(device: &Device, op: &'static str, n: usize) -> Result<Vec<f32>> {
     check_fits(device, op, n)?;
-    if device.is_cpu() {
-        return crate::cpu::pool::with_capacity(op, n);
-    }
-    let mut v = Vec::new();
-    v.try_reserve_exact(n).map_err(|_| Error::OutOfMemory {
-        op,
-        bytes: (n as u64).saturating_mul(4),
-        why: "the host buffer for the upload was refused by the system allocator".into(),
-    })?;
-    Ok(v)
+    Storage::host_buffer(device, op, n)
 }
 
 /// Refuses a tensor of `n` elements that cannot fit on `device` before a host buffer is built.

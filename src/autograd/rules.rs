@@ -5,9 +5,9 @@
 //! replace: 2-8x faster on both backends. Each rule carries its derivation; `g` is the gradient
 //! flowing into the op's output.
 
+use crate::backend::{CrossEntropySpec, NormSpec, PoolKind, Window2d};
 use crate::error::Result;
 use crate::op::{Activation, BinaryOp, ReduceOp, UnaryOp};
-use crate::storage::{CrossEntropySpec, NormSpec, PoolKind, Window2d};
 use crate::tensor::Tensor;
 
 /// One recorded op: its inputs and what its gradient needs. `out`, where present, is the op's
@@ -343,19 +343,7 @@ impl BackOp {
             } => {
                 // d/dx_ij = (softmax_ij - q_ij) g_i, in one kernel that reads g through its
                 // stride (0 for a mean's broadcast gradient: no copy).
-                let spec = CrossEntropySpec {
-                    g_offset: g.layout().offset(),
-                    g_stride: g.strides()[0],
-                    ..*spec
-                };
-                let xd = x.dense()?;
-                let s = xd.storage().cross_entropy_backward(
-                    target.storage(),
-                    lse.storage(),
-                    g.storage(),
-                    &spec,
-                )?;
-                let gx = Tensor::from_storage(s, x.shape(), x.device());
+                let gx = x.cross_entropy_backward(target, lse, g, spec)?;
                 vec![Some(gx), None]
             }
             BackOp::Bce { p, y } => {

@@ -14,10 +14,10 @@
 use rayon::prelude::*;
 
 use super::{pool, StridedWalk, PAR_THRESHOLD};
+use crate::backend::{Elementwise, Strided};
 use crate::error::Result;
 use crate::op::{BinaryOp, UnaryOp};
 use crate::real::Real;
-use crate::storage::{Elementwise, Strided};
 
 /// Elements per rayon task.
 const CHUNK: usize = 1 << 14;

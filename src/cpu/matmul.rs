@@ -13,10 +13,10 @@ use gemm::Parallelism;
 use rayon::prelude::*;
 
 use super::pool;
+use crate::backend::{MatOperand, MatmulSpec};
 use crate::error::{Error, Result};
 use crate::op::{Activation, UnaryOp};
 use crate::real::Real;
-use crate::storage::{MatOperand, MatmulSpec};
 
 /// Below this many multiply-adds per matrix, batches run in parallel on rayon (each GEMM on
 /// one thread); above it, `gemm`'s own threads split each GEMM, unless there are many batches

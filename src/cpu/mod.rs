@@ -11,15 +11,16 @@ mod reduce;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::device::MemoryStats;
-use crate::error::{Error, Result};
-use crate::op::ReduceOp;
-use crate::real::Real;
-use crate::shape::Layout;
-use crate::storage::{
+use crate::backend::{
     Backend, CrossEntropySpec, Elementwise, GatherSpec, LineSpec, MatmulSpec, NormSpec, OptimSpec,
     PoolKind, Strided, Window2d,
 };
+use crate::device::MemoryStats;
+use crate::error::{Error, Result};
+use crate::op::ReduceOp;
+use crate::random::dropout_keeps;
+use crate::real::Real;
+use crate::shape::Layout;
 
 /// Runs `$body` with each storage's data bound as a slice of one precision (`f32` or `f64`,
 /// the body is generic); operands of mixed precision are an error.
@@ -242,7 +243,55 @@ fn one_hot<T: Real>(index: &[T], spec: &Strided, classes: usize) -> Result<Vec<T
     Ok(out)
 }
 
+/// The precision a CPU device computes in: f32, or f64 for gradcheck.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Precision {
+    F32,
+    F64,
+}
+
 impl Backend for CpuStorage {
+    type Context = Precision;
+
+    fn from_host(ctx: &Precision, data: Vec<f32>, _op: &'static str) -> Result<Self> {
+        Ok(match ctx {
+            Precision::F32 => CpuStorage::new(data),
+            Precision::F64 => CpuStorage::new(data.iter().map(|&x| f64::from(x)).collect()),
+        })
+    }
+
+    fn fill(ctx: &Precision, len: usize, value: f32, op: &'static str) -> Result<Self> {
+        Ok(match ctx {
+            Precision::F32 => {
+                let mut v = pool::with_capacity(op, len)?;
+                v.resize(len, value);
+                CpuStorage::new(v)
+            }
+            Precision::F64 => {
+                let mut v = pool::with_capacity(op, len)?;
+                v.resize(len, f64::from(value));
+                CpuStorage::new(v)
+            }
+        })
+    }
+
+    fn dropout_mask(
+        ctx: &Precision,
+        len: usize,
+        key: u64,
+        threshold: u32,
+        scale: f32,
+    ) -> Result<Self> {
+        let mut v = pool::with_capacity("dropout", len)?;
+        // `len` fits u32: `Tensor::dropout` checks it.
+        v.extend(
+            (0..len as u32).map(|i| match dropout_keeps(key, i, threshold) {
+                true => scale,
+                false => 0.0,
+            }),
+        );
+        CpuStorage::from_host(ctx, v, "dropout")
+    }
     fn elementwise(inputs: &[&Self], spec: &Strided, kind: Elementwise) -> Result<Self> {
         if let Some(data) = views::<f32>(inputs) {
             return Ok(CpuStorage::new(elementwise::elementwise(

@@ -7,9 +7,9 @@ use rayon::prelude::*;
 
 use super::pool;
 use super::PAR_THRESHOLD;
+use crate::backend::{NormSpec, PoolKind, Window2d};
 use crate::error::Result;
 use crate::real::Real;
-use crate::storage::{NormSpec, PoolKind, Window2d};
 
 /// Runs `f(i, chunk)` over `out.chunks_mut(size)`, in parallel when `out` is large.
 fn for_chunks<T: Real>(out: &mut [T], size: usize, f: impl Fn(usize, &mut [T]) + Sync + Send) {

@@ -4,9 +4,9 @@
 use rayon::prelude::*;
 
 use super::{pool, PAR_THRESHOLD};
+use crate::backend::{OptimKind, OptimSpec};
 use crate::error::{Error, Result};
 use crate::real::Real;
-use crate::storage::{OptimKind, OptimSpec};
 
 /// Elements per rayon task.
 const CHUNK: usize = 1 << 14;

@@ -14,6 +14,7 @@
 //! Only buffers of at least `MIN_LEN` elements are kept (smaller ones are cheap to allocate),
 //! at most `PER_CLASS` of one class and `MAX_BYTES` in all; `Device::empty_cache` frees them.
 
+use std::any::Any;
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::Mutex;
@@ -50,8 +51,7 @@ pub(crate) struct Bin<T> {
 }
 
 impl<T> Bin<T> {
-    /// An empty bin (`const`, for the statics in `Real::bin`).
-    pub(crate) const fn new() -> Self {
+    fn new() -> Self {
         Bin {
             free: BTreeMap::new(),
             bytes: 0,
@@ -60,10 +60,45 @@ impl<T> Bin<T> {
     }
 }
 
-fn lock<T>(m: &Mutex<Bin<T>>) -> std::sync::MutexGuard<'_, Bin<T>> {
+/// A bin of any element type: what `stats` needs without knowing the type.
+trait AnyBin: Any + Send {
+    /// (buffers, bytes) kept.
+    fn counts(&self) -> (usize, usize);
+    fn as_any(&mut self) -> &mut dyn Any;
+}
+
+impl<T: Send + 'static> AnyBin for Bin<T> {
+    fn counts(&self) -> (usize, usize) {
+        (self.buffers, self.bytes)
+    }
+    fn as_any(&mut self) -> &mut dyn Any {
+        self
+    }
+}
+
+/// One bin per element type the CPU computes in (f32, f64), made on first use and found by
+/// type, so the float trait (`real.rs`) need not know the pool.
+static BINS: Mutex<Vec<Box<dyn AnyBin>>> = Mutex::new(Vec::new());
+
+fn bins() -> std::sync::MutexGuard<'static, Vec<Box<dyn AnyBin>>> {
     // A panic elsewhere cannot leave a bin half-updated (each update is a push or a pop and a
     // counter), so a poisoned lock is still safe to use.
-    m.lock().unwrap_or_else(|e| e.into_inner())
+    BINS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Runs `f` on the bin of `T`s.
+fn with_bin<T: Real, R>(f: impl FnOnce(&mut Bin<T>) -> R) -> R {
+    let mut bins = bins();
+    if !bins.iter_mut().any(|b| b.as_any().is::<Bin<T>>()) {
+        bins.push(Box::new(Bin::<T>::new()));
+    }
+    match bins
+        .iter_mut()
+        .find_map(|b| b.as_any().downcast_mut::<Bin<T>>())
+    {
+        Some(bin) => f(bin),
+        None => f(&mut Bin::new()), // unreachable: pushed above
+    }
 }
 
 /// A buffer of `len` zeros for `op`.
@@ -115,11 +150,12 @@ fn take<T: Real>(len: usize) -> Option<Vec<T>> {
         return None;
     }
     let class = usize::try_from(size_class(len as u64)).ok()?;
-    let mut bin = lock(T::bin());
-    let v = bin.free.get_mut(&class)?.pop()?;
-    bin.bytes -= v.capacity() * size_of::<T>();
-    bin.buffers -= 1;
-    Some(v)
+    with_bin(|bin: &mut Bin<T>| {
+        let v = bin.free.get_mut(&class)?.pop()?;
+        bin.bytes -= v.capacity() * size_of::<T>();
+        bin.buffers -= 1;
+        Some(v)
+    })
 }
 
 /// Keeps `v` for reuse if it is large enough and there is room; otherwise frees it.
@@ -133,27 +169,29 @@ pub(crate) fn give_back<T: Real>(v: Vec<T>) {
         return;
     };
     let bytes = cap * size_of::<T>();
-    let mut bin = lock(T::bin());
-    if bin.bytes + bytes > MAX_BYTES {
-        return;
-    }
-    let slot = bin.free.entry(class).or_default();
-    if slot.len() >= PER_CLASS {
-        return;
-    }
-    slot.push(v);
-    bin.bytes += bytes;
-    bin.buffers += 1;
+    with_bin(|bin: &mut Bin<T>| {
+        if bin.bytes + bytes > MAX_BYTES {
+            return;
+        }
+        let slot = bin.free.entry(class).or_default();
+        if slot.len() >= PER_CLASS {
+            return;
+        }
+        slot.push(v);
+        bin.bytes += bytes;
+        bin.buffers += 1;
+    })
 }
 
 /// (buffers, bytes) kept, over both precisions.
 pub(crate) fn stats() -> (usize, u64) {
-    let (a, b) = (lock(f32::bin()), lock(f64::bin()));
-    (a.buffers + b.buffers, (a.bytes + b.bytes) as u64)
+    bins().iter().fold((0, 0), |(n, bytes), b| {
+        let (bn, bb) = b.counts();
+        (n + bn, bytes + bb as u64)
+    })
 }
 
 /// Frees every kept buffer.
 pub(crate) fn clear() {
-    *lock(f32::bin()) = Bin::new();
-    *lock(f64::bin()) = Bin::new();
+    bins().clear();
 }

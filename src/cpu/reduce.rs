@@ -5,10 +5,10 @@ use rayon::prelude::*;
 
 use super::pool;
 use super::PAR_THRESHOLD;
+use crate::backend::{CrossEntropySpec, LineSpec};
 use crate::error::Result;
 use crate::op::{nan, ReduceOp};
 use crate::real::Real;
-use crate::storage::{CrossEntropySpec, LineSpec};
 
 /// Reduces element `x[offset + (o*len + l)*inner + i]` over `l`, for every `(o, i)`; elements
 /// at flat index >= numel are skipped (a full reduction's ragged last row).

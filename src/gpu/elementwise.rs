@@ -10,9 +10,9 @@ use super::kernels::Kernel;
 use super::params::{u32_of, ElementwiseParams};
 use super::window::{plan_flat, span, Window};
 use super::GpuStorage;
+use crate::backend::{Elementwise, Strided};
 use crate::error::{Error, Result};
 use crate::shape::Layout;
-use crate::storage::{Elementwise, Strided};
 
 /// The bindings of the output and the inputs, in the order a launch lists them.
 const OPERANDS: [u32; 4] = [OUT, A, B, C];

@@ -9,8 +9,8 @@ use super::kernels::Kernel;
 use super::params::{u32_of, IndexParams};
 use super::window::{plan_flat, span};
 use super::GpuStorage;
+use crate::backend::{GatherSpec, Strided};
 use crate::error::{Error, Result};
-use crate::storage::{GatherSpec, Strided};
 
 /// Runs `kernel` over `n` dense outputs in pieces; `ranges(first, len)` gives the storage
 /// range of each bound operand, in binding order (`out` first), and `operands` which

@@ -18,8 +18,8 @@ use super::params::{
     CrossEntropyParams, ElementwiseParams, IndexParams, LineParams, MaskParams, MatmulParams,
     NormParams, OptimParams, WgslStruct, WindowParams,
 };
+use crate::backend::{OptimFlag, PoolKind};
 use crate::op::{BinaryOp, ReduceOp, UnaryCode};
-use crate::storage::{OptimFlag, PoolKind};
 
 /// How a kernel reaches a storage binding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

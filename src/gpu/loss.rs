@@ -8,8 +8,8 @@ use super::kernels::Kernel;
 use super::params::{u32_of, CrossEntropyParams};
 use super::window::Window;
 use super::GpuStorage;
+use crate::backend::CrossEntropySpec;
 use crate::error::{Error, Result};
-use crate::storage::CrossEntropySpec;
 
 const OP: &str = "cross_entropy";
 

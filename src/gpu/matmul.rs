@@ -7,10 +7,10 @@ use super::kernels::{Kernel, EPILOGUE_HAS_BIAS};
 use super::params::MatmulParams;
 use super::window::Window;
 use super::GpuStorage;
+use crate::backend::{Backend, Elementwise, MatOperand, MatmulSpec, Strided};
 use crate::device::MatmulKernels;
 use crate::error::{Error, Result};
 use crate::op::UnaryOp;
-use crate::storage::{Backend, Elementwise, MatOperand, MatmulSpec, Strided};
 
 // One launcher binds both matmul shaders' kernels, so their shared bindings agree.
 const _: () = assert!(

@@ -34,13 +34,13 @@ pub fn set_binding_limit(dev: &crate::Device, bytes: Option<u64>) {
     }
 }
 
-use crate::error::Result;
-use crate::op::{ReduceOp, UnaryOp};
-use crate::shape::Layout;
-use crate::storage::{
+use crate::backend::{
     Backend, CrossEntropySpec, Elementwise, GatherSpec, LineSpec, MatmulSpec, NormSpec, OptimSpec,
     PoolKind, Strided, Window2d,
 };
+use crate::error::Result;
+use crate::op::{ReduceOp, UnaryOp};
+use crate::shape::Layout;
 
 /// A tensor buffer on the GPU; returns to the pool when dropped.
 pub(crate) struct GpuStorage {
@@ -158,6 +158,25 @@ impl GpuStorage {
 }
 
 impl Backend for GpuStorage {
+    type Context = Arc<GpuContext>;
+
+    fn from_host(ctx: &Arc<GpuContext>, data: Vec<f32>, op: &'static str) -> Result<Self> {
+        GpuStorage::from_slice(ctx, op, &data)
+    }
+
+    fn fill(ctx: &Arc<GpuContext>, len: usize, value: f32, op: &'static str) -> Result<Self> {
+        GpuStorage::fill(ctx, op, len, value)
+    }
+
+    fn dropout_mask(
+        ctx: &Arc<GpuContext>,
+        len: usize,
+        key: u64,
+        threshold: u32,
+        scale: f32,
+    ) -> Result<Self> {
+        nn::dropout_mask(ctx, len, key, threshold, scale)
+    }
     fn elementwise(inputs: &[&Self], spec: &Strided, kind: Elementwise) -> Result<Self> {
         Ok(elementwise::elementwise(inputs, spec, kind)?.inherit(inputs))
     }

@@ -11,8 +11,8 @@ use super::kernels::bind::{conv, norm, optim, pool, random};
 use super::kernels::Kernel;
 use super::params::{MaskParams, NormParams, OptimParams, WindowParams};
 use super::GpuStorage;
+use crate::backend::{NormSpec, OptimKind, OptimSpec, PoolKind, Window2d};
 use crate::error::{Error, Result};
-use crate::storage::{NormSpec, OptimKind, OptimSpec, PoolKind, Window2d};
 
 /// Where `launch` binds its output: conv and pool share the number.
 const WINDOW_OUT: u32 = conv::OUT;

@@ -3,11 +3,11 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use crate::error::{Error, Result};
-use crate::shape::MAX_KERNEL_DIMS;
-use crate::storage::{
+use crate::backend::{
     CrossEntropySpec, LineSpec, MatmulSpec, NormSpec, OptimSpec, Strided, Window2d,
 };
+use crate::error::{Error, Result};
+use crate::shape::MAX_KERNEL_DIMS;
 
 /// A Rust struct that mirrors a WGSL `Params` struct field by field.
 pub trait WgslStruct {
@@ -259,7 +259,7 @@ impl MatmulParams {
     /// `rows` x `cols` outputs per tile.
     pub fn new(s: &MatmulSpec, rows: usize, cols: usize) -> Result<Self> {
         let op = "matmul";
-        let o = |x: &crate::storage::MatOperand| -> Result<[u32; 4]> {
+        let o = |x: &crate::backend::MatOperand| -> Result<[u32; 4]> {
             Ok([
                 u32_of(op, x.offset)?,
                 u32_of(op, x.batch)?,

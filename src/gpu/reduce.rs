@@ -9,9 +9,9 @@ use super::kernels::Kernel;
 use super::params::{u32_of, LineParams};
 use super::window::{plan_rows, Piece};
 use super::GpuStorage;
+use crate::backend::LineSpec;
 use crate::error::{Error, Result};
 use crate::op::ReduceOp;
-use crate::storage::LineSpec;
 
 // Reduce and softmax launch through one helper, so they bind out and x at the same numbers.
 const OUT: u32 = softmax::OUT;

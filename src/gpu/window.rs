@@ -6,7 +6,7 @@
 //! and the kernel's offsets moved by as much. The planners here say where the pieces and their
 //! windows are; when every buffer fits one binding there is one piece and nothing moves.
 
-use crate::storage::Strided;
+use crate::backend::Strided;
 
 /// A binding window: `len` elements from element `first`.
 pub type Window = (u64, u64);

@@ -21,9 +21,9 @@
 //! ```
 
 use crate::autograd::{record, untracked, BackOp};
+use crate::backend::CrossEntropySpec;
 use crate::error::{Error, Result};
 use crate::ops::same_device;
-use crate::storage::CrossEntropySpec;
 use crate::tensor::Tensor;
 
 /// How per-element losses become the result.
@@ -193,15 +193,14 @@ pub fn cross_entropy_with_smoothing(
             g_offset: 0,
             g_stride: 0,
         };
-        let (x, t) = (input.dense()?, target.dense()?);
-        let (losses, lse) = x.storage().cross_entropy(t.storage(), &spec)?;
-        let dev = input.device();
+        let t = target.dense()?;
+        let (losses, lse) = input.cross_entropy_rows(&t, &spec)?;
         let losses = record(
-            Tensor::from_storage(losses, &[rows], dev),
+            losses,
             BackOp::CrossEntropyIndices {
                 x: input.clone(),
                 target: t,
-                lse: Tensor::from_storage(lse, &[rows], dev),
+                lse,
                 spec,
             },
         );

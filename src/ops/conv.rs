@@ -10,10 +10,10 @@ use super::window::{
     batch_chunk, check_bias, check_channels, image_dims, transposed_size, windows,
 };
 use crate::autograd::{record, untracked, BackOp};
+use crate::backend::Window2d;
 use crate::error::{Error, Result};
 use crate::op::Activation;
 use crate::shape::checked_numel;
-use crate::storage::Window2d;
 use crate::tensor::Tensor;
 
 /// Stride, padding, dilation and groups of a 2-D convolution, with PyTorch's defaults

@@ -4,9 +4,10 @@
 
 use super::same_device;
 use crate::autograd::{record, BackOp};
+use crate::backend::{GatherSpec, Strided};
 use crate::error::{Error, Result};
 use crate::shape::{fits_kernel, normalize_axis, Layout};
-use crate::storage::{GatherSpec, Storage, Strided};
+use crate::storage::Storage;
 use crate::tensor::Tensor;
 
 impl Tensor {

@@ -4,7 +4,9 @@
 mod conv;
 mod index;
 mod linear;
+mod loss;
 mod norm;
+mod optim;
 mod pool;
 mod reduce;
 mod window;
@@ -15,10 +17,11 @@ pub use pool::Pool2dOptions;
 pub(crate) use window::needs_tiles;
 
 use crate::autograd::{record, untracked, BackOp};
+use crate::backend::{Elementwise, MatOperand, MatmulSpec, Strided};
 use crate::error::{Error, Result};
 use crate::op::{Activation, BinaryOp, UnaryOp};
 use crate::shape::{broadcast_shapes, collapse, fits_kernel, Layout};
-use crate::storage::{Elementwise, MatOperand, MatmulSpec, Storage, Strided};
+use crate::storage::Storage;
 use crate::tensor::Tensor;
 
 pub(crate) fn same_device(op: &'static str, tensors: &[&Tensor]) -> Result<()> {

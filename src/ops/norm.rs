@@ -5,10 +5,10 @@
 
 use super::same_device;
 use crate::autograd::{no_grad, record, untracked, BackOp};
+use crate::backend::NormSpec;
 use crate::error::{Error, Result};
-use crate::gpu::nn::dropout_mask;
-use crate::random::{dropout_keeps, with_global, Generator};
-use crate::storage::{NormSpec, Storage};
+use crate::random::{with_global, Generator};
+use crate::storage::Storage;
 use crate::tensor::Tensor;
 
 /// Mode and constants of [`Tensor::batch_norm`] (PyTorch's defaults: training, momentum 0.1,
@@ -383,24 +383,8 @@ impl Tensor {
         // Keep where 24 hashed bits >= p * 2^24, so p = 1 drops everything.
         let threshold = (f64::from(p) * f64::from(1u32 << 24)).round() as u32;
         let scale = if p < 1.0 { 1.0 / (1.0 - p) } else { 0.0 };
-        let mask = match self.device().gpu_context() {
-            Some(ctx) => {
-                let s = dropout_mask(ctx, n, key, threshold, scale)?;
-                Tensor::from_storage(Storage::Gpu(s), self.shape(), self.device())
-            }
-            None => {
-                let v: Vec<f32> = (0..n as u32)
-                    .map(|i| {
-                        if dropout_keeps(key, i, threshold) {
-                            scale
-                        } else {
-                            0.0
-                        }
-                    })
-                    .collect();
-                Tensor::from_vec(v, self.shape(), self.device())?
-            }
-        };
+        let mask = Storage::dropout_mask(self.device(), n, key, threshold, scale)?;
+        let mask = Tensor::from_storage(mask, self.shape(), self.device());
         // d/dx (x * mask) = mask: the mask is a constant, so autograd needs nothing more.
         self.mul(&mask)
     }

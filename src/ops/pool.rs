@@ -4,8 +4,8 @@
 
 use super::window::windows;
 use crate::autograd::{record, untracked, BackOp};
+use crate::backend::{PoolKind, Window2d};
 use crate::error::{Error, Result};
-use crate::storage::{PoolKind, Window2d};
 use crate::tensor::Tensor;
 
 /// Max-pool arg-maxes are f32 plane indices, exact up to 2^24.

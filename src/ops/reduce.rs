@@ -5,10 +5,10 @@
 
 use super::same_device;
 use crate::autograd::{record, untracked, BackOp};
+use crate::backend::LineSpec;
 use crate::error::{Error, Result};
 use crate::op::ReduceOp;
 use crate::shape::normalize_axis;
-use crate::storage::LineSpec;
 use crate::tensor::Tensor;
 
 /// One part's narrowing, applied alike to each tensor an op in parts splits.

@@ -4,11 +4,12 @@
 
 use super::conv::Conv2dOptions;
 use crate::autograd::{record, BackOp};
+use crate::backend::{Strided, Window2d};
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::op::UnaryOp;
 use crate::shape::{checked_numel, Layout};
-use crate::storage::{Storage, Strided, Window2d};
+use crate::storage::Storage;
 use crate::tensor::Tensor;
 
 /// `[n, c, h, w]` of a 4-D input, or an error naming the op.

@@ -4,8 +4,8 @@
 //! `cpu/optim.rs`'s `update`, step for step.
 
 use crate::autograd::untracked;
+use crate::backend::{OptimKind, OptimSpec};
 use crate::error::Result;
-use crate::storage::{OptimKind, OptimSpec};
 use crate::tensor::Tensor;
 
 /// The new parameter and state `[rows, n]` after one update.

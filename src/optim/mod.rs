@@ -36,9 +36,9 @@ pub use optimizers::{
 };
 
 use crate::autograd::Gradients;
+use crate::backend::{OptimKind, OptimSpec};
 use crate::error::{Error, Result};
 use crate::nn::Parameter;
-use crate::storage::{OptimKind, OptimSpec};
 use crate::tensor::Tensor;
 
 /// What every optimizer does. `step` takes the gradients `backward` returned.
@@ -293,12 +293,7 @@ fn fused_update(
         let (p, s) = large::update(&p, &g, state, spec)?;
         return Ok((p.reshape(value.shape())?, s));
     }
-    let (p, s) = p.storage().optim_step(g.storage(), state.storage(), spec)?;
-    let dev = value.device();
-    Ok((
-        Tensor::from_storage(p, value.shape(), dev),
-        Tensor::from_storage(s, state.shape(), dev),
-    ))
+    p.optim_step(&g, state, spec)
 }
 
 /// `v` must be finite and in `lo..=hi` (`hi` may be infinite).

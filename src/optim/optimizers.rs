@@ -4,9 +4,9 @@
 
 use super::{check_hyper, Core, Optimizer};
 use crate::autograd::Gradients;
+use crate::backend::{OptimKind, OptimSpec};
 use crate::error::{Error, Result};
 use crate::nn::Parameter;
-use crate::storage::{OptimKind, OptimSpec};
 use crate::tensor::Tensor;
 
 /// A spec with every field zero but the kind and rate.
