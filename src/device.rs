@@ -3,6 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+pub use crate::device_info::{DeviceInfo, DeviceKind, DispatchStats, MatmulKernels, MemoryStats};
 use crate::error::{Error, Result};
 use crate::gpu::context::{self, GpuContext};
 
@@ -21,141 +22,6 @@ pub(crate) enum Inner {
     /// The CPU backend computing in f64: what `gradcheck` takes finite differences on.
     CpuF64,
     Gpu(Arc<GpuContext>),
-}
-
-/// What kind of device runs the ops.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DeviceKind {
-    /// ferrograd's own CPU backend.
-    CpuBackend,
-    DiscreteGpu,
-    IntegratedGpu,
-    VirtualGpu,
-    /// A software rasteriser exposed as a GPU adapter (llvmpipe, WARP, SwiftShader): it runs on
-    /// the CPU, 10–30× slower than the CPU backend, and its timings are not GPU timings.
-    SoftwareGpu,
-    OtherGpu,
-}
-
-/// The family of matmul kernels a GPU device runs. Each device picks one from its adapter
-/// (see [`Device::matmul_kernels`]); [`Device::set_matmul_kernels`] overrides the choice, so
-/// tests and benches can run every family on one adapter. Results agree whichever runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum MatmulKernels {
-    /// A 4x4 or 8x8 output tile per invocation, in registers (`matmul_tile4`,
-    /// `matmul_tile8_vec4`): any adapter. The default where neither below applies.
-    Registers,
-    /// One 8-lane subgroup per 16x128 tile (`matmul_subgroup`, `matmul_subgroup_nt`) where the
-    /// layout allows it, else `Registers`. Needs subgroups of exactly 8 lanes, which CPU-type
-    /// adapters such as llvmpipe have; the default there.
-    Subgroup,
-    /// 64x64 tiles staged through workgroup memory (`matmul_tiled`): the default on discrete
-    /// GPUs, where workgroup memory is fast on-chip storage.
-    WorkgroupTiles,
-}
-
-/// A description of a device, for logs, examples and bench names.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DeviceInfo {
-    /// Adapter name (`"llvmpipe (LLVM 15.0.6, 256 bits)"`) or `"cpu"`.
-    pub name: String,
-    /// `"vulkan"`, `"metal"`, `"dx12"`, `"gl"`, or `"cpu"`.
-    pub backend: String,
-    pub kind: DeviceKind,
-    pub driver: String,
-    pub driver_info: String,
-}
-
-impl DeviceInfo {
-    /// True for software adapters such as llvmpipe.
-    pub fn is_software(&self) -> bool {
-        self.kind == DeviceKind::SoftwareGpu
-    }
-
-    /// A short tag for bench IDs: the adapter's first two words (before any parenthesis) and
-    /// its type as wgpu reports it: `cpu` (the CPU backend), `wgpu-llvmpipe-cpu` (a software
-    /// adapter), `wgpu-nvidia-h100-discrete`.
-    pub fn tag(&self) -> String {
-        if self.kind == DeviceKind::CpuBackend {
-            return "cpu".into();
-        }
-        let first: String = self
-            .name
-            .split('(')
-            .next()
-            .unwrap_or_default()
-            .split_whitespace()
-            .take(2)
-            .collect::<Vec<_>>()
-            .join("-")
-            .to_lowercase();
-        let first: String = first
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
-            .collect();
-        let kind = match self.kind {
-            DeviceKind::DiscreteGpu => "discrete",
-            DeviceKind::IntegratedGpu => "integrated",
-            DeviceKind::VirtualGpu => "virtual",
-            DeviceKind::SoftwareGpu => "cpu",
-            _ => "other",
-        };
-        format!("wgpu-{first}-{kind}")
-    }
-}
-
-impl fmt::Display for DeviceInfo {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.kind == DeviceKind::CpuBackend {
-            return write!(f, "{}", self.name);
-        }
-        write!(
-            f,
-            "{} ({:?}, {}, driver {} {})",
-            self.name, self.kind, self.backend, self.driver, self.driver_info
-        )?;
-        if self.is_software() {
-            write!(
-                f,
-                " [software adapter: runs on the CPU; its timings are not GPU timings]"
-            )?;
-        }
-        Ok(())
-    }
-}
-
-/// Memory held by a device's tensors.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct MemoryStats {
-    /// Bytes held by live tensors (GPU: whole pooled buffers, so rounded up to a size class).
-    pub live_bytes: u64,
-    /// The most `live_bytes` has been.
-    pub peak_bytes: u64,
-    /// Free buffers kept for reuse, and their bytes (CPU: process-wide, buffers of 16,384
-    /// elements or more, at most 512 MiB per precision).
-    pub pooled_buffers: usize,
-    pub pooled_bytes: u64,
-    /// Buffers created since the device was (GPU only); flat across steps once the pool is warm.
-    pub created_buffers: u64,
-}
-
-/// How a GPU device's work went out, for checking that a training loop batches it: counts
-/// since the device was created, all zero on the CPU. Subtract two readings to see one step.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct DispatchStats {
-    /// Command buffers submitted to the queue.
-    pub submits: u64,
-    /// Kernel dispatches recorded.
-    pub dispatches: u64,
-    /// Reads of results back to the host (`to_vec`, `to_scalar`, `synchronize`, ...): each
-    /// waits for the GPU.
-    pub readbacks: u64,
-    /// Pipelines compiled (each kernel and specialisation once, on first use).
-    pub pipelines: u64,
-    /// Fault slots of index ops (gather, one_hot, cross entropy, ...) held now: by launches no
-    /// readback has settled yet, by tensors poisoned by a bad index, and freed ones waiting
-    /// for the GPU. Stays small in a loop that reads something back now and then.
-    pub fault_slots: u64,
 }
 
 impl Device {

@@ -25,6 +25,7 @@ mod backend;
 mod cpu;
 pub mod data;
 mod device;
+mod device_info;
 mod display;
 mod error;
 mod gpu;

@@ -120,7 +120,7 @@ pub(crate) fn with_capacity<T: Real>(op: &'static str, len: usize) -> Result<Vec
     let reserved = (cap as u64).saturating_mul(size_of::<T>() as u64);
     let oom = |why: String| Error::OutOfMemory { op, bytes, why };
     let limit = limit();
-    let live = super::LIVE.load(Ordering::Relaxed);
+    let live = super::storage::LIVE.load(Ordering::Relaxed);
     if reserved > limit.saturating_sub(live) {
         return Err(oom(format!(
             "CPU tensors hold {live} bytes, and the CPU memory limit is {limit} bytes (the \

@@ -13,7 +13,7 @@ use super::fault::{Slots, SLOTS, SLOT_BYTES};
 use super::grid;
 use super::kernels::{Kernel, PipelineCache};
 use super::pool::Pool;
-use crate::device::{DeviceInfo, DeviceKind, MatmulKernels};
+use crate::device_info::{DeviceInfo, DeviceKind, MatmulKernels};
 use crate::error::{Error, Result};
 use crate::memory::{size_class, Limit};
 

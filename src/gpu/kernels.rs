@@ -14,12 +14,19 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use super::grid::WORKGROUP;
-use super::params::{
-    CrossEntropyParams, ElementwiseParams, IndexParams, LineParams, MaskParams, MatmulParams,
-    NormParams, OptimParams, WgslStruct, WindowParams,
-};
-use crate::backend::{OptimFlag, PoolKind};
+use super::params::WgslStruct;
 use crate::op::{BinaryOp, ReduceOp, UnaryCode};
+use crate::ops::conv::gpu::WindowParams;
+use crate::ops::elementwise::gpu::ElementwiseParams;
+use crate::ops::index::gpu::IndexParams;
+use crate::ops::loss::gpu::CrossEntropyParams;
+use crate::ops::matmul::gpu::MatmulParams;
+use crate::ops::norm::gpu::NormParams;
+use crate::ops::optim::gpu::OptimParams;
+use crate::ops::optim::spec::OptimFlag;
+use crate::ops::pool::spec::PoolKind;
+use crate::ops::random::gpu::MaskParams;
+use crate::ops::reduce::gpu::LineParams;
 
 /// How a kernel reaches a storage binding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -4,24 +4,29 @@
 
 pub(crate) mod context;
 pub mod contract;
-mod elementwise;
+use crate::ops::conv::gpu as conv;
+use crate::ops::elementwise::gpu as elementwise;
+use crate::ops::index::gpu as index;
+use crate::ops::loss::gpu as loss;
+use crate::ops::matmul::gpu as matmul;
+use crate::ops::norm::gpu as norm;
+use crate::ops::optim::gpu as optim;
+use crate::ops::pool::gpu as pooling;
+use crate::ops::random::gpu as random;
+use crate::ops::reduce::gpu as reduce;
 pub(crate) mod fault;
 pub(crate) mod grid;
-mod index;
 pub(crate) mod kernels;
-mod loss;
-mod matmul;
-pub(crate) mod nn;
 pub(crate) mod params;
 pub(crate) mod pool;
-mod readback;
-mod reduce;
-mod window;
+pub(crate) mod readback;
+mod storage;
+pub(crate) mod window;
 
 use std::sync::Arc;
 
 use context::GpuContext;
-use fault::Fault;
+pub(crate) use storage::GpuStorage;
 
 /// Makes `dev` (a GPU) split its work as if one binding held at most `bytes` (`None`: the
 /// adapter's own limit), so tests run the windowed paths for tensors larger than a binding on
@@ -42,80 +47,7 @@ use crate::error::Result;
 use crate::op::{ReduceOp, UnaryOp};
 use crate::shape::Layout;
 
-/// A tensor buffer on the GPU; returns to the pool when dropped.
-pub(crate) struct GpuStorage {
-    ctx: Arc<GpuContext>,
-    buffer: Option<wgpu::Buffer>,
-    len: usize,
-    /// The fault slots of the index kernels this data was computed from (`fault.rs`): a
-    /// readback reports a fault recorded in any of them. Empty for almost every tensor.
-    faults: Vec<Arc<Fault>>,
-}
-
-impl std::fmt::Debug for GpuStorage {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "GpuStorage({} f32 on {})", self.len, self.ctx.info.name)
-    }
-}
-
-impl Drop for GpuStorage {
-    fn drop(&mut self) {
-        if let Some(buf) = self.buffer.take() {
-            self.ctx.release_buffer(buf);
-        }
-    }
-}
-
 impl GpuStorage {
-    /// An uninitialised buffer for `len` f32s (every kernel writes all of its output).
-    pub fn alloc(ctx: &Arc<GpuContext>, op: &'static str, len: usize) -> Result<GpuStorage> {
-        let (buf, _) = ctx.alloc_buffer(op, len)?;
-        Ok(GpuStorage {
-            ctx: ctx.clone(),
-            buffer: Some(buf),
-            len,
-            faults: Vec::new(),
-        })
-    }
-
-    pub fn from_slice(ctx: &Arc<GpuContext>, op: &'static str, data: &[f32]) -> Result<GpuStorage> {
-        let (buf, reused) = ctx.alloc_buffer(op, data.len())?;
-        ctx.write(&buf, data, reused)?;
-        Ok(GpuStorage {
-            ctx: ctx.clone(),
-            buffer: Some(buf),
-            len: data.len(),
-            faults: Vec::new(),
-        })
-    }
-
-    /// This output charged with every fault its `inputs` carry: a bad index upstream poisons
-    /// what is computed from it.
-    fn inherit(mut self, inputs: &[&GpuStorage]) -> GpuStorage {
-        let lists = inputs.iter().map(|s| &s.faults[..]);
-        self.faults = fault::union(lists.chain([&self.faults[..]]));
-        self
-    }
-
-    /// A fresh fault slot for a kernel that checks indices, charged to this output; returns
-    /// the slot's first word, for the kernel's parameters.
-    fn new_fault(&mut self, op: &'static str) -> Result<u32> {
-        let f = fault::new_fault(&self.ctx, op)?;
-        let base = f.base();
-        self.faults.push(f);
-        Ok(base)
-    }
-
-    /// Marks the faults this storage's launch took as recorded (see `Fault::recorded`).
-    fn recorded(&self) {
-        self.faults.iter().for_each(|f| f.recorded());
-    }
-
-    /// What a readback of this storage checks.
-    fn check(&self) -> fault::Check<'_> {
-        fault::Check::Faults(&self.faults)
-    }
-
     /// `len` copies of `value`, written by a kernel (nothing crosses from the host).
     pub fn fill(
         ctx: &Arc<GpuContext>,
@@ -144,17 +76,6 @@ impl GpuStorage {
             .read_async(dense.buffer(), 0, n, self.check(), "to_vec_async")
             .await
     }
-
-    pub fn buffer(&self) -> &wgpu::Buffer {
-        // Only `Drop` takes the buffer out.
-        self.buffer
-            .as_ref()
-            .unwrap_or_else(|| unreachable!("GPU storage used after drop"))
-    }
-
-    pub fn context(&self) -> &Arc<GpuContext> {
-        &self.ctx
-    }
 }
 
 impl Backend for GpuStorage {
@@ -175,7 +96,7 @@ impl Backend for GpuStorage {
         threshold: u32,
         scale: f32,
     ) -> Result<Self> {
-        nn::dropout_mask(ctx, len, key, threshold, scale)
+        random::dropout_mask(ctx, len, key, threshold, scale)
     }
     fn elementwise(inputs: &[&Self], spec: &Strided, kind: Elementwise) -> Result<Self> {
         Ok(elementwise::elementwise(inputs, spec, kind)?.inherit(inputs))
@@ -255,20 +176,20 @@ impl Backend for GpuStorage {
         let ctx = parts[0].0.context();
         let sources: Vec<&GpuStorage> = parts.iter().map(|p| p.0).collect();
         let out = GpuStorage::alloc(ctx, "cat", numel)?.inherit(&sources);
-        elementwise::cat(&out, parts)?;
+        index::cat(&out, parts)?;
         Ok(out)
     }
 
     fn unfold(&self, win: &Window2d) -> Result<Self> {
-        Ok(nn::unfold(self, win)?.inherit(&[self]))
+        Ok(conv::unfold(self, win)?.inherit(&[self]))
     }
 
     fn fold(&self, win: &Window2d) -> Result<Self> {
-        Ok(nn::fold(self, win)?.inherit(&[self]))
+        Ok(conv::fold(self, win)?.inherit(&[self]))
     }
 
     fn pool(&self, win: &Window2d, kind: PoolKind) -> Result<(Self, Option<Self>)> {
-        let (out, arg) = nn::pool(self, win, kind)?;
+        let (out, arg) = pooling::pool(self, win, kind)?;
         Ok((out.inherit(&[self]), arg.map(|a| a.inherit(&[self]))))
     }
 
@@ -279,16 +200,16 @@ impl Backend for GpuStorage {
         kind: PoolKind,
     ) -> Result<Self> {
         let inputs: Vec<&Self> = [g].into_iter().chain(argmax).collect();
-        Ok(nn::pool_backward(g, argmax, win, kind)?.inherit(&inputs))
+        Ok(pooling::pool_backward(g, argmax, win, kind)?.inherit(&inputs))
     }
 
     fn normalize(&self, spec: &NormSpec) -> Result<(Self, Self)> {
-        let (y, stats) = nn::normalize(self, spec)?;
+        let (y, stats) = norm::normalize(self, spec)?;
         Ok((y.inherit(&[self]), stats.inherit(&[self])))
     }
 
     fn normalize_backward(xhat: &Self, g: &Self, stats: &Self, spec: &NormSpec) -> Result<Self> {
-        Ok(nn::normalize_backward(xhat, g, stats, spec)?.inherit(&[xhat, g, stats]))
+        Ok(norm::normalize_backward(xhat, g, stats, spec)?.inherit(&[xhat, g, stats]))
     }
 
     fn optim_step(
@@ -297,7 +218,7 @@ impl Backend for GpuStorage {
         state: &Self,
         spec: &OptimSpec,
     ) -> Result<(Self, Self)> {
-        let (p, s) = nn::optim_step(param, grad, state, spec)?;
+        let (p, s) = optim::optim_step(param, grad, state, spec)?;
         let inputs = [param, grad, state];
         Ok((p.inherit(&inputs), s.inherit(&inputs)))
     }

@@ -1,0 +1,98 @@
+//! What the CPU kernels share: the strided walk over a view, the check of an index held as a
+//! float, and the size below which a loop stays on one thread.
+
+use rayon::prelude::*;
+
+use crate::backend::Strided;
+use crate::error::{Error, Result};
+use crate::real::Real;
+
+/// Below this many elements a loop runs on the calling thread (rayon's hand-off costs more).
+pub(crate) const PAR_THRESHOLD: usize = 1 << 15;
+
+/// Walks a [`Strided`] spec from flat index `start`, keeping one storage offset per operand
+/// (an odometer over the collapsed shape, so the inner loop adds a stride instead of dividing).
+pub(crate) struct StridedWalk<'a> {
+    spec: &'a Strided,
+    idx: Vec<usize>,
+    pub offsets: Vec<usize>,
+}
+
+impl<'a> StridedWalk<'a> {
+    pub fn new(spec: &'a Strided, start: usize) -> Self {
+        let rank = spec.shape.len();
+        let mut idx = vec![0; rank];
+        let mut rem = start;
+        for d in (0..rank).rev() {
+            // An empty shape has no element to walk; `max(1)` keeps the setup from dividing by 0.
+            let size = spec.shape[d].max(1);
+            idx[d] = rem % size;
+            rem /= size;
+        }
+        let offsets = (0..spec.offsets.len())
+            .map(|j| {
+                spec.offsets[j]
+                    + (0..rank)
+                        .map(|d| idx[d] * spec.strides[j][d])
+                        .sum::<usize>()
+            })
+            .collect();
+        StridedWalk { spec, idx, offsets }
+    }
+
+    /// Moves to the next element in row-major order.
+    #[inline]
+    pub fn advance(&mut self) {
+        for d in (0..self.idx.len()).rev() {
+            self.idx[d] += 1;
+            if self.idx[d] < self.spec.shape[d] {
+                for (o, s) in self.offsets.iter_mut().zip(&self.spec.strides) {
+                    *o += s[d];
+                }
+                return;
+            }
+            self.idx[d] = 0;
+            for (o, s) in self.offsets.iter_mut().zip(&self.spec.strides) {
+                *o -= s[d] * (self.spec.shape[d] - 1);
+            }
+        }
+    }
+}
+
+/// Checks an index held as a float: integral and in `0..size`.
+pub(crate) fn check_index<T: Real>(
+    op: &'static str,
+    v: T,
+    axis: usize,
+    size: usize,
+) -> Result<usize> {
+    let v = v.to_f64();
+    if v >= 0.0 && v.fract() == 0.0 && (v as usize) < size {
+        Ok(v as usize)
+    } else {
+        Err(Error::IndexOutOfRange {
+            op,
+            index: v,
+            axis,
+            size,
+        })
+    }
+}
+
+/// Runs `f(i, chunk)` over `out.chunks_mut(size)`, in parallel when `out` is large.
+pub(crate) fn for_chunks<T: Real>(
+    out: &mut [T],
+    size: usize,
+    f: impl Fn(usize, &mut [T]) + Sync + Send,
+) {
+    if size == 0 {
+        return;
+    }
+    if out.len() >= PAR_THRESHOLD {
+        out.par_chunks_mut(size)
+            .enumerate()
+            .for_each(|(i, c)| f(i, c));
+    } else {
+        out.chunks_mut(size).enumerate().for_each(|(i, c)| f(i, c));
+    }
+}

@@ -1,0 +1,447 @@
+//! Convolution as im2col + matmul, the way Caffe and most GEMM-backed libraries do it:
+//! `conv2d(x, w) = w [o, c*kh*kw] · unfold(x) [n, c*kh*kw, oh*ow]`. Unfold (im2col) and fold
+//! (col2im) are kernels on both backends and each is the other's gradient, so autograd gets
+//! every conv gradient from them and from the matmul rule: the weight gradient is
+//! `g · unfold(x)ᵀ` summed over the batch, the input gradient `fold(wᵀ · g)`, which is also
+//! `conv_transpose2d`.
+
+pub(crate) mod cpu;
+pub(crate) mod geometry;
+pub(crate) mod gpu;
+pub(crate) mod spec;
+
+use super::same_device;
+use crate::autograd::{record, untracked, BackOp};
+use crate::error::{Error, Result};
+use crate::op::Activation;
+use crate::shape::checked_numel;
+use crate::tensor::Tensor;
+use geometry::{batch_chunk, check_bias, check_channels, image_dims, transposed_size, windows};
+use spec::Window2d;
+
+/// Stride, padding, dilation and groups of a 2-D convolution, with PyTorch's defaults
+/// (1, 0, 1, 1). Pairs are `[h, w]`; the builder methods set both.
+///
+/// ```
+/// use ferrograd::Conv2dOptions;
+/// let same = Conv2dOptions::new().padding(1); // 3×3 "same" convolution
+/// let down = Conv2dOptions::new().stride(2).padding(1);
+/// assert_eq!(down.stride, [2, 2]);
+/// # let _ = same;
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conv2dOptions {
+    pub stride: [usize; 2],
+    pub padding: [usize; 2],
+    pub dilation: [usize; 2],
+    pub groups: usize,
+    /// `conv_transpose2d` only: rows/columns added at the bottom/right of the output, to pick
+    /// one of the sizes a strided conv maps to the same size. Below `max(stride, dilation)`.
+    pub output_padding: [usize; 2],
+}
+
+impl Default for Conv2dOptions {
+    fn default() -> Self {
+        Conv2dOptions {
+            stride: [1, 1],
+            padding: [0, 0],
+            dilation: [1, 1],
+            groups: 1,
+            output_padding: [0, 0],
+        }
+    }
+}
+
+impl Conv2dOptions {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn stride(mut self, s: usize) -> Self {
+        self.stride = [s, s];
+        self
+    }
+    pub fn padding(mut self, p: usize) -> Self {
+        self.padding = [p, p];
+        self
+    }
+    pub fn dilation(mut self, d: usize) -> Self {
+        self.dilation = [d, d];
+        self
+    }
+    pub fn groups(mut self, g: usize) -> Self {
+        self.groups = g;
+        self
+    }
+    pub fn output_padding(mut self, p: usize) -> Self {
+        self.output_padding = [p, p];
+        self
+    }
+}
+
+/// Stride, padding, dilation and groups of a 1-D convolution (defaults 1, 0, 1, 1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conv1dOptions {
+    pub stride: usize,
+    pub padding: usize,
+    pub dilation: usize,
+    pub groups: usize,
+}
+
+impl Default for Conv1dOptions {
+    fn default() -> Self {
+        Conv1dOptions {
+            stride: 1,
+            padding: 0,
+            dilation: 1,
+            groups: 1,
+        }
+    }
+}
+
+impl Conv1dOptions {
+    /// The same convolution over `[n, c, 1, l]`.
+    fn as_2d(&self) -> Conv2dOptions {
+        Conv2dOptions {
+            stride: [1, self.stride],
+            padding: [0, self.padding],
+            dilation: [1, self.dilation],
+            groups: self.groups,
+            output_padding: [0, 0],
+        }
+    }
+}
+
+/// `out + bias` with the bias along axis 1 of a 4-D `out`.
+fn add_bias(out: Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+    match bias {
+        Some(b) => out.add(&b.reshape(&[1, b.numel(), 1, 1])?),
+        None => Ok(out),
+    }
+}
+
+impl Tensor {
+    /// im2col (PyTorch's `F.unfold`): every `kernel` window of an `[n, c, h, w]` image as a
+    /// column, giving `[n, c * kh * kw, oh * ow]` (row `(ci * kh + ki) * kw + kj`, zeros where
+    /// a tap falls in the padding). `options.groups` is ignored.
+    ///
+    /// ```
+    /// use ferrograd::{Conv2dOptions, Device, Tensor};
+    /// let x = Tensor::arange(0.0, 9.0, 1.0, &Device::cpu())?.reshape(&[1, 1, 3, 3])?;
+    /// let cols = x.unfold2d([2, 2], &Conv2dOptions::new())?; // four 2×2 windows
+    /// assert_eq!(cols.shape(), &[1, 4, 4]);
+    /// assert_eq!(cols.to_vec()?[..4], [0.0, 1.0, 3.0, 4.0]); // tap (0, 0) of each window
+    /// # Ok::<(), ferrograd::Error>(())
+    /// ```
+    pub fn unfold2d(&self, kernel: [usize; 2], options: &Conv2dOptions) -> Result<Tensor> {
+        let dims = image_dims("unfold2d", "input", self)?;
+        let o = options;
+        let win = windows("unfold2d", dims, kernel, o.stride, o.padding, o.dilation)?;
+        self.unfold_with(&win)
+    }
+
+    /// col2im (PyTorch's `F.fold`), the adjoint of [`Tensor::unfold2d`]: columns
+    /// `[n, c * kh * kw, l]` summed back into `[n, c, h, w]` images of `output_size`, where
+    /// `l` must be the number of windows that size has.
+    pub fn fold2d(
+        &self,
+        output_size: [usize; 2],
+        kernel: [usize; 2],
+        options: &Conv2dOptions,
+    ) -> Result<Tensor> {
+        let op = "fold2d";
+        let [n, rows, l] = *self.shape() else {
+            return Err(Error::invalid(
+                op,
+                format!(
+                    "input must be 3-D [N, C*KH*KW, L], found {:?}",
+                    self.shape()
+                ),
+            ));
+        };
+        let taps = kernel[0] * kernel[1];
+        if taps == 0 || rows % taps != 0 {
+            return Err(Error::invalid(
+                op,
+                format!("input rows {rows} are not a multiple of the kernel's {kernel:?} taps"),
+            ));
+        }
+        let [h, w] = output_size;
+        let o = options;
+        let win = windows(
+            op,
+            [n, rows / taps, h, w],
+            kernel,
+            o.stride,
+            o.padding,
+            o.dilation,
+        )?;
+        if win.out[0] * win.out[1] != l {
+            return Err(Error::invalid(
+                op,
+                format!(
+                    "input has {l} columns but an output of {output_size:?} has {} windows \
+                     ({} × {})",
+                    win.out[0] * win.out[1],
+                    win.out[0],
+                    win.out[1]
+                ),
+            ));
+        }
+        self.fold_with(&win)
+    }
+
+    /// Unfold over a validated geometry; recorded for autograd (its gradient is fold).
+    pub(crate) fn unfold_with(&self, win: &Window2d) -> Result<Tensor> {
+        let out = untracked(|| {
+            let x = self.dense()?;
+            let s = x.storage().unfold(win)?;
+            let rows = win.c * win.kernel[0] * win.kernel[1];
+            let shape = [win.n, rows, win.out[0] * win.out[1]];
+            Ok(Tensor::from_storage(s, &shape, self.device()))
+        })?;
+        Ok(record(
+            out,
+            BackOp::Unfold {
+                x: self.clone(),
+                win: *win,
+            },
+        ))
+    }
+
+    /// Fold over a validated geometry; recorded for autograd (its gradient is unfold).
+    pub(crate) fn fold_with(&self, win: &Window2d) -> Result<Tensor> {
+        let out = untracked(|| {
+            let cols = self.dense()?;
+            let s = cols.storage().fold(win)?;
+            let shape = [win.n, win.c, win.size[0], win.size[1]];
+            Ok(Tensor::from_storage(s, &shape, self.device()))
+        })?;
+        Ok(record(
+            out,
+            BackOp::Fold {
+                x: self.clone(),
+                win: *win,
+            },
+        ))
+    }
+
+    /// 2-D convolution (cross-correlation, as in PyTorch): input `[n, c, h, w]`, weight
+    /// `[o, c / groups, kh, kw]`, optional bias `[o]`; output `[n, o, oh, ow]` with
+    /// `oh = (h + 2 * padding - dilation * (kh - 1) - 1) / stride + 1`. Gradients flow to the
+    /// input, the weight and the bias.
+    ///
+    /// ```
+    /// use ferrograd::{Conv2dOptions, Device, Tensor};
+    /// let dev = Device::cpu();
+    /// let x = Tensor::ones(&[2, 3, 8, 8], &dev)?;
+    /// let w = Tensor::ones(&[16, 3, 3, 3], &dev)?;
+    /// let y = x.conv2d(&w, None, &Conv2dOptions::new().padding(1))?;
+    /// assert_eq!(y.shape(), &[2, 16, 8, 8]);
+    /// assert_eq!(y.to_vec()?[9], 27.0); // an inner pixel sums 3 × 3 × 3 ones
+    /// # Ok::<(), ferrograd::Error>(())
+    /// ```
+    pub fn conv2d(
+        &self,
+        weight: &Tensor,
+        bias: Option<&Tensor>,
+        options: &Conv2dOptions,
+    ) -> Result<Tensor> {
+        self.conv2d_as("conv2d", weight, bias, options, Activation::Identity)
+    }
+
+    /// `act(conv2d(..))`, the bias and activation applied in the matmul's epilogue (what
+    /// `nn::Conv2d` runs when a `Sequential` has an activation after it).
+    pub(crate) fn conv2d_activated(
+        &self,
+        weight: &Tensor,
+        bias: Option<&Tensor>,
+        options: &Conv2dOptions,
+        act: Activation,
+    ) -> Result<Tensor> {
+        self.conv2d_as("conv2d", weight, bias, options, act)
+    }
+
+    /// `act(conv2d(..))`, reporting errors as `op` (conv1d runs through here).
+    fn conv2d_as(
+        &self,
+        op: &'static str,
+        weight: &Tensor,
+        bias: Option<&Tensor>,
+        o: &Conv2dOptions,
+        act: Activation,
+    ) -> Result<Tensor> {
+        self.conv2d_as_impl(op, weight, bias, o, act)
+            .map_err(|e| e.in_op(op))
+    }
+
+    fn conv2d_as_impl(
+        &self,
+        op: &'static str,
+        weight: &Tensor,
+        bias: Option<&Tensor>,
+        o: &Conv2dOptions,
+        act: Activation,
+    ) -> Result<Tensor> {
+        let mut operands = vec![self, weight];
+        operands.extend(bias);
+        same_device(op, &operands)?;
+        let dims = image_dims(op, "input", self)?;
+        let [out_c, cg, kh, kw] = image_dims(op, "weight", weight)?;
+        let (n, c, groups) = (dims[0], dims[1], o.groups);
+        check_channels(op, c, groups)?;
+        if cg * groups != c {
+            return Err(Error::ShapeMismatch {
+                op,
+                lhs: self.shape().to_vec(),
+                rhs: weight.shape().to_vec(),
+                why: format!(
+                    "disagree: the input has {c} channels, the weight expects {} ({cg} per \
+                     group × {groups} groups)",
+                    cg * groups
+                ),
+            });
+        }
+        if out_c % groups != 0 {
+            return Err(Error::invalid(
+                op,
+                format!("groups {groups} must divide the output channels {out_c}"),
+            ));
+        }
+        if o.output_padding != [0, 0] {
+            return Err(Error::invalid(
+                op,
+                "output_padding applies to conv_transpose2d only",
+            ));
+        }
+        check_bias(op, bias, out_c)?;
+        let win = windows(op, dims, [kh, kw], o.stride, o.padding, o.dilation)?;
+        let l = win.out[0] * win.out[1];
+        if let Some(chunk) = batch_chunk(self.device(), n, c * kh * kw * l) {
+            return self.in_batch_chunks(chunk, |x| x.conv2d_as_impl(op, weight, bias, o, act));
+        }
+        let cols = self.unfold_with(&win)?; // [n, c*kh*kw, l]
+                                            // The bias, one value per output row, and the activation run in the matmul's epilogue.
+        let out = if groups == 1 {
+            // [o, c*kh*kw] · [n, c*kh*kw, l]: the weight is shared across the batch
+            let b = bias.map(|b| b.reshape(&[out_c, 1])).transpose()?;
+            let w = weight.reshape(&[out_c, c * kh * kw])?;
+            w.matmul_fused(&cols, b.as_ref(), act)?
+        } else {
+            // [g, o/g, cg*kh*kw] · [n, g, cg*kh*kw, l] -> [n, g, o/g, l]
+            let b = bias
+                .map(|b| b.reshape(&[groups, out_c / groups, 1]))
+                .transpose()?;
+            let w = weight.reshape(&[groups, out_c / groups, cg * kh * kw])?;
+            let cols = cols.reshape(&[n, groups, cg * kh * kw, l])?;
+            w.matmul_fused(&cols, b.as_ref(), act)?
+        };
+        out.reshape(&[n, out_c, win.out[0], win.out[1]])
+    }
+
+    /// Transposed 2-D convolution, the input gradient of `conv2d` as an op (PyTorch's
+    /// `conv_transpose2d`): input `[n, c, h, w]`, weight `[c, o / groups, kh, kw]`, output
+    /// `[n, o, oh, ow]` with `oh = (h - 1) * stride - 2 * padding + dilation * (kh - 1) +
+    /// output_padding + 1`. Upsamples when `stride > 1`.
+    pub fn conv_transpose2d(
+        &self,
+        weight: &Tensor,
+        bias: Option<&Tensor>,
+        o: &Conv2dOptions,
+    ) -> Result<Tensor> {
+        self.conv_transpose2d_impl(weight, bias, o)
+            .map_err(|e| e.in_op("conv_transpose2d"))
+    }
+
+    fn conv_transpose2d_impl(
+        &self,
+        weight: &Tensor,
+        bias: Option<&Tensor>,
+        o: &Conv2dOptions,
+    ) -> Result<Tensor> {
+        let op = "conv_transpose2d";
+        let mut operands = vec![self, weight];
+        operands.extend(bias);
+        same_device(op, &operands)?;
+        let [n, c, h, w] = image_dims(op, "input", self)?;
+        let [wc, og, kh, kw] = image_dims(op, "weight", weight)?;
+        let groups = o.groups;
+        check_channels(op, c, groups)?;
+        if wc != c {
+            return Err(Error::ShapeMismatch {
+                op,
+                lhs: self.shape().to_vec(),
+                rhs: weight.shape().to_vec(),
+                why: format!(
+                    "disagree: the input has {c} channels, the weight's first axis {wc} (a \
+                     transposed conv's weight is [in, out / groups, kh, kw])"
+                ),
+            });
+        }
+        let out_c = og * groups;
+        check_bias(op, bias, out_c)?;
+        let size = transposed_size(op, self.shape(), [kh, kw], o, out_c)?;
+        // Columns [n, o*kh*kw, h*w].
+        let per_image = checked_numel(op, &[out_c, kh, kw, h, w])?;
+        if let Some(chunk) = batch_chunk(self.device(), n, per_image) {
+            return self.in_batch_chunks(chunk, |x| x.conv_transpose2d_impl(weight, bias, o));
+        }
+        // The conv whose input gradient this is: output `size`, windows `[h, w]`.
+        let win = Window2d {
+            n,
+            c: out_c,
+            size,
+            kernel: [kh, kw],
+            stride: o.stride,
+            pad: o.padding,
+            dilation: o.dilation,
+            out: [h, w],
+        };
+        let taps = kh * kw;
+        let cols = if groups == 1 {
+            // [o*kh*kw, c] · [n, c, h*w] -> [n, o*kh*kw, h*w]
+            let wt = weight.reshape(&[c, out_c * taps])?.t()?;
+            wt.matmul(&self.reshape(&[n, c, h * w])?)?
+        } else {
+            // [g, og*kh*kw, c/g] · [n, g, c/g, h*w] -> [n, g, og*kh*kw, h*w]
+            let wt = weight
+                .reshape(&[groups, c / groups, og * taps])?
+                .transpose(1, 2)?;
+            wt.matmul(&self.reshape(&[n, groups, c / groups, h * w])?)?
+        };
+        let cols = cols.reshape(&[n, out_c * taps, h * w])?;
+        add_bias(cols.fold_with(&win)?, bias)
+    }
+
+    /// 1-D convolution: input `[n, c, l]`, weight `[o, c / groups, k]`, optional bias `[o]`;
+    /// output `[n, o, ol]`. Runs as a conv2d over `[n, c, 1, l]`.
+    pub fn conv1d(
+        &self,
+        weight: &Tensor,
+        bias: Option<&Tensor>,
+        options: &Conv1dOptions,
+    ) -> Result<Tensor> {
+        self.conv1d_impl(weight, bias, options)
+            .map_err(|e| e.in_op("conv1d"))
+    }
+
+    fn conv1d_impl(
+        &self,
+        weight: &Tensor,
+        bias: Option<&Tensor>,
+        options: &Conv1dOptions,
+    ) -> Result<Tensor> {
+        let op = "conv1d";
+        for (what, t) in [("input", self), ("weight", weight)] {
+            if t.rank() != 3 {
+                return Err(Error::invalid(
+                    op,
+                    format!("{what} must be 3-D [N, C, L], found shape {:?}", t.shape()),
+                ));
+            }
+        }
+        let x = self.unsqueeze(2)?;
+        let w = weight.unsqueeze(2)?;
+        x.conv2d_as(op, &w, bias, &options.as_2d(), Activation::Identity)?
+            .squeeze(2)
+    }
+}

@@ -1,0 +1,154 @@
+//! Launchers for the elementwise family (`shaders/elementwise.wgsl`): unary, binary, where,
+//! fill and the strided copy behind `cat` and `contiguous`. Each walks a [`Strided`] spec, so
+//! over a tensor larger than one binding it runs in pieces of the flat index range, binding
+//! the window of each operand a piece touches (`window.rs`); the kernel adds the piece's first
+//! index (`offsets[3]`) to find its elements.
+
+use super::spec::{Elementwise, Strided};
+use crate::error::{Error, Result};
+use crate::gpu::grid::groups_for;
+use crate::gpu::kernels::bind::elementwise::{A, B, C, OUT};
+use crate::gpu::kernels::Kernel;
+use crate::gpu::params::{axes, u32_of, wgsl_struct};
+use crate::gpu::window::{plan_flat, span, Window};
+use crate::gpu::GpuStorage;
+use crate::shape::Layout;
+
+/// The bindings of the output and the inputs, in the order a launch lists them.
+const OPERANDS: [u32; 4] = [OUT, A, B, C];
+
+/// Where the output of a strided launch goes.
+pub(crate) enum Out {
+    /// Dense: element `i` of the walk at `out[i]`.
+    Dense,
+    /// Strided: spec operand 0 is the destination inside `out` (copy_into).
+    Operand0,
+}
+
+/// Runs `kernel` over `spec`'s `n` elements, writing `out` (binding 1) from `inputs` (bindings
+/// 2.., spec operands `first_input..`). One dispatch when every buffer fits a binding; else one
+/// per piece, each binding only the windows it touches.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn launch(
+    kernel: Kernel,
+    code: u32,
+    mut params: ElementwiseParams,
+    spec: &Strided,
+    out: &GpuStorage,
+    out_at: Out,
+    inputs: &[&GpuStorage],
+    op: &'static str,
+) -> Result<()> {
+    let ctx = out.context();
+    let n = spec.numel();
+    let max = ctx.max_binding_bytes();
+    let buffers = std::iter::once(out).chain(inputs.iter().copied());
+    if buffers.clone().all(|s| s.buffer().size() <= max) {
+        let bindings: Vec<_> = buffers
+            .enumerate()
+            .map(|(j, s)| (OPERANDS[j], s.buffer()))
+            .collect();
+        return ctx.dispatch(kernel, code, &params, &bindings, groups_for(n), op);
+    }
+    // Spec operand of each input: copy_into's spec walks [dst, src]; the others [inputs..].
+    let first_input = match out_at {
+        Out::Dense => 0,
+        Out::Operand0 => 1,
+    };
+    let align = (ctx.binding_align() / 4) as usize;
+    let ranges = |first: usize, len: usize| -> Vec<(usize, usize)> {
+        let out_range = match out_at {
+            Out::Dense => (first, first + len),
+            Out::Operand0 => span(spec, 0, first, len),
+        };
+        let ins = (0..inputs.len()).map(|j| span(spec, first_input + j, first, len));
+        std::iter::once(out_range).chain(ins).collect()
+    };
+    let pieces = plan_flat(n, align, (max / 4) as usize, ranges).ok_or(Error::TooLarge {
+        op,
+        bytes: out.buffer().size(),
+        limit: max,
+        what: "max_storage_buffer_binding_size: an operand's strides spread one piece past it",
+    })?;
+    for piece in pieces {
+        params.numel = u32_of(op, piece.len)?;
+        params.offsets[3] = piece.first as u32;
+        // Offsets become relative to each window; u32 arithmetic wraps back in the kernel
+        // when a window starts past an operand's base offset.
+        let rebase = |j: usize, w: &Window| (spec.offsets[j] as u32).wrapping_sub(w.0 as u32);
+        if let Out::Operand0 = out_at {
+            params.offsets[0] = rebase(0, &piece.windows[0]);
+        }
+        for j in 0..inputs.len() {
+            params.offsets[first_input + j] = rebase(first_input + j, &piece.windows[1 + j]);
+        }
+        let bindings: Vec<_> = std::iter::once(out)
+            .chain(inputs.iter().copied())
+            .zip(&piece.windows)
+            .enumerate()
+            .map(|(j, (s, &w))| (OPERANDS[j], s.buffer(), Some(w)))
+            .collect();
+        ctx.dispatch_windows(kernel, code, &params, &bindings, groups_for(piece.len), op)?;
+    }
+    Ok(())
+}
+
+/// `out = kind(inputs)` elementwise over `spec` (a fresh dense output).
+pub(crate) fn elementwise(
+    inputs: &[&GpuStorage],
+    spec: &Strided,
+    kind: Elementwise,
+) -> Result<GpuStorage> {
+    let ctx = inputs[0].context();
+    let op = "elementwise";
+    let out = GpuStorage::alloc(ctx, op, spec.numel())?;
+    let (kernel, code, (alpha, beta)) = match kind {
+        Elementwise::Unary(u) => (Kernel::Unary, u.code(), u.params()),
+        Elementwise::Binary(b) => (Kernel::Binary, b.code(), (0.0, 0.0)),
+        Elementwise::Where => (Kernel::Where, 0, (0.0, 0.0)),
+    };
+    let params = ElementwiseParams::new(op, spec, alpha, beta)?;
+    launch(kernel, code, params, spec, &out, Out::Dense, inputs, op)?;
+    Ok(out)
+}
+
+/// `len` copies of `value` into `out` (nothing crosses from the host).
+pub(crate) fn fill(out: &GpuStorage, len: usize, value: f32, op: &'static str) -> Result<()> {
+    let spec = Strided::new(op, &[&Layout::contiguous(&[len])])?;
+    let params = ElementwiseParams::new(op, &spec, value, 0.0)?;
+    launch(Kernel::Fill, 0, params, &spec, out, Out::Dense, &[], op)
+}
+
+wgsl_struct! {
+    /// `shaders/elementwise.wgsl` `Params`.
+    pub struct ElementwiseParams {
+        /// Elements in this dispatch (a piece's, over a tensor larger than one binding).
+        pub numel: u32,
+        pub rank: u32,
+        pub alpha: f32,
+        pub beta: f32,
+        /// `[0..3]`: each operand's offset; `[3]`: the piece's first element (`gpu/window.rs`).
+        pub offsets: [u32; 4],
+        pub shape: [u32; 8],
+        pub strides: [[u32; 8]; 3],
+    }
+}
+
+impl ElementwiseParams {
+    pub fn new(op: &'static str, spec: &Strided, alpha: f32, beta: f32) -> Result<Self> {
+        let mut p = ElementwiseParams {
+            numel: u32_of(op, spec.numel())?,
+            rank: spec.shape.len() as u32,
+            alpha,
+            beta,
+            offsets: [0; 4],
+            shape: axes(op, &spec.shape)?,
+            strides: [[0; 8]; 3],
+        };
+        for (j, (s, &o)) in spec.strides.iter().zip(&spec.offsets).enumerate() {
+            p.strides[j] = axes(op, s)?;
+            p.offsets[j] = u32_of(op, o)?;
+        }
+        Ok(p)
+    }
+}

@@ -1,0 +1,242 @@
+//! Elementwise ops: unary, binary with NumPy broadcasting, scalar forms, `where_`, and the
+//! finiteness checks. Every operand is read through its own strides, so views need no copy.
+
+pub(crate) mod cpu;
+pub(crate) mod gpu;
+pub(crate) mod spec;
+pub(crate) mod tiles;
+
+use super::same_device;
+use crate::autograd::{record, BackOp};
+use crate::error::{Error, Result};
+use crate::op::{BinaryOp, UnaryOp};
+use crate::shape::{broadcast_shapes, fits_kernel, Layout};
+use crate::storage::Storage;
+use crate::tensor::Tensor;
+use spec::{Elementwise, Strided};
+
+macro_rules! unary_ops {
+    ($($(#[$doc:meta])* $name:ident => $op:expr;)*) => {$(
+        $(#[$doc])*
+        pub fn $name(&self) -> Result<Tensor> {
+            self.unary($op, stringify!($name))
+        }
+    )*};
+}
+
+macro_rules! binary_ops {
+    ($($(#[$doc:meta])* $name:ident, $scalar:ident => $op:expr;)*) => {$(
+        $(#[$doc])*
+        /// Broadcasts NumPy-style.
+        pub fn $name(&self, rhs: &Tensor) -> Result<Tensor> {
+            self.binary(rhs, $op)
+        }
+        $(#[$doc])*
+        /// With a scalar right-hand side.
+        pub fn $scalar(&self, rhs: f32) -> Result<Tensor> {
+            self.unary(UnaryOp::Scalar($op, rhs), stringify!($scalar))
+        }
+    )*};
+}
+
+impl Tensor {
+    pub(crate) fn unary(&self, op: UnaryOp, name: &'static str) -> Result<Tensor> {
+        if !fits_kernel(&[self.layout()]) {
+            return self.contiguous()?.unary(op, name);
+        }
+        let spec = Strided::new(name, &[self.layout()])?;
+        let s = match Storage::elementwise(&[self.storage()], &spec, Elementwise::Unary(op), name) {
+            // A view one flat piece of which reads past a GPU binding: copied in tiles first
+            // (that copy is all a copy needs).
+            Err(e) if tiles::needs_tiles(&e) => {
+                let dense = self.copy_in_tiles(name)?;
+                return match op {
+                    UnaryOp::Identity => Ok(dense),
+                    _ => dense.unary(op, name),
+                };
+            }
+            r => r.map_err(|e| e.in_op(name))?,
+        };
+        let out = Tensor::from_storage(s, self.shape(), self.device());
+        Ok(record(
+            out.clone(),
+            BackOp::Unary {
+                x: self.clone(),
+                op,
+                out,
+            },
+        ))
+    }
+
+    pub(crate) fn binary(&self, rhs: &Tensor, op: BinaryOp) -> Result<Tensor> {
+        let name = op.name();
+        same_device(name, &[self, rhs])?;
+        let shape = broadcast_shapes(name, self.shape(), rhs.shape())?;
+        let la = self.layout().broadcast_to(name, &shape)?;
+        let lb = rhs.layout().broadcast_to(name, &shape)?;
+        if !fits_kernel(&[&la, &lb]) {
+            // Too many axes to walk together: copy both operands dense first.
+            let a = self.broadcast_to(&shape)?.contiguous()?;
+            return a.binary(&rhs.broadcast_to(&shape)?.contiguous()?, op);
+        }
+        let spec = Strided::new(name, &[&la, &lb])?;
+        let s = match Storage::elementwise(
+            &[self.storage(), rhs.storage()],
+            &spec,
+            Elementwise::Binary(op),
+            name,
+        ) {
+            // Operands one flat piece of which reads past a GPU binding: copied in tiles first.
+            Err(e) if tiles::needs_tiles(&e) => {
+                let a = self.broadcast_to(&shape)?.copy_in_tiles(name)?;
+                return a.binary(&rhs.broadcast_to(&shape)?.copy_in_tiles(name)?, op);
+            }
+            r => r.map_err(|e| e.in_op(name))?,
+        };
+        let out = Tensor::from_storage(s, &shape, self.device());
+        Ok(record(
+            out.clone(),
+            BackOp::Binary {
+                a: self.clone(),
+                b: rhs.clone(),
+                op,
+                out,
+            },
+        ))
+    }
+
+    /// Any [`BinaryOp`] elementwise, with broadcasting, including the autograd backward ops
+    /// (`BinaryOp::ReluBackward` and friends): building blocks for custom gradient rules.
+    pub fn binary_op(&self, rhs: &Tensor, op: BinaryOp) -> Result<Tensor> {
+        self.binary(rhs, op)
+    }
+
+    /// `s - self` and friends: a scalar on the left of a binary op.
+    pub(crate) fn scalar_left(&self, lhs: f32, op: BinaryOp) -> Result<Tensor> {
+        self.unary(UnaryOp::ScalarLeft(op, lhs), op.name())
+    }
+
+    unary_ops! {
+        /// `-x`.
+        neg => UnaryOp::Neg;
+        /// `|x|`.
+        abs => UnaryOp::Abs;
+        /// `e^x`.
+        exp => UnaryOp::Exp;
+        /// Natural log (NaN below 0, -inf at 0).
+        log => UnaryOp::Log;
+        /// Square root (NaN below 0).
+        sqrt => UnaryOp::Sqrt;
+        /// `x * x`.
+        square => UnaryOp::Square;
+        /// `max(x, 0)` (NaN stays NaN).
+        relu => UnaryOp::Relu;
+        /// `1 / (1 + e^-x)`, computed without overflow.
+        sigmoid => UnaryOp::Sigmoid;
+        /// Hyperbolic tangent.
+        tanh => UnaryOp::Tanh;
+        /// GELU, tanh approximation (PyTorch's `approximate="tanh"`).
+        gelu => UnaryOp::Gelu;
+    }
+
+    /// `x` where `x > 0`, else `slope * x`.
+    pub fn leaky_relu(&self, slope: f32) -> Result<Tensor> {
+        self.unary(UnaryOp::LeakyRelu(slope), "leaky_relu")
+    }
+
+    /// `min(max(x, lo), hi)`.
+    pub fn clamp(&self, lo: f32, hi: f32) -> Result<Tensor> {
+        if lo > hi || lo.is_nan() || hi.is_nan() {
+            return Err(Error::invalid(
+                "clamp",
+                format!("min {lo} must not exceed max {hi}"),
+            ));
+        }
+        self.unary(UnaryOp::Clamp(lo, hi), "clamp")
+    }
+
+    binary_ops! {
+        /// Elementwise `a + b`.
+        add, add_scalar => BinaryOp::Add;
+        /// Elementwise `a - b`.
+        sub, sub_scalar => BinaryOp::Sub;
+        /// Elementwise `a * b`.
+        mul, mul_scalar => BinaryOp::Mul;
+        /// Elementwise `a / b`.
+        div, div_scalar => BinaryOp::Div;
+        /// Elementwise `a ^ b` (negative bases need integral exponents, else NaN).
+        pow, pow_scalar => BinaryOp::Pow;
+        /// Elementwise maximum (NaN if either is NaN).
+        maximum, maximum_scalar => BinaryOp::Maximum;
+        /// Elementwise minimum (NaN if either is NaN).
+        minimum, minimum_scalar => BinaryOp::Minimum;
+        /// 1.0 where `a == b`, else 0.0.
+        eq, eq_scalar => BinaryOp::Eq;
+        /// 1.0 where `a != b`, else 0.0.
+        ne, ne_scalar => BinaryOp::Ne;
+        /// 1.0 where `a < b`, else 0.0.
+        lt, lt_scalar => BinaryOp::Lt;
+        /// 1.0 where `a <= b`, else 0.0.
+        le, le_scalar => BinaryOp::Le;
+        /// 1.0 where `a > b`, else 0.0.
+        gt, gt_scalar => BinaryOp::Gt;
+        /// 1.0 where `a >= b`, else 0.0.
+        ge, ge_scalar => BinaryOp::Ge;
+    }
+
+    /// `a` where `cond != 0`, else `b`; all three broadcast together.
+    pub fn where_(cond: &Tensor, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+        same_device("where_", &[cond, a, b])?;
+        let shape = broadcast_shapes(
+            "where_",
+            &broadcast_shapes("where_", cond.shape(), a.shape())?,
+            b.shape(),
+        )?;
+        let ls: Vec<Layout> = [cond, a, b]
+            .iter()
+            .map(|t| t.layout().broadcast_to("where_", &shape))
+            .collect::<Result<_>>()?;
+        if !fits_kernel(&[&ls[0], &ls[1], &ls[2]]) {
+            let dense = |t: &Tensor| t.broadcast_to(&shape)?.contiguous();
+            return Tensor::where_(&dense(cond)?, &dense(a)?, &dense(b)?);
+        }
+        let spec = Strided::new("where_", &[&ls[0], &ls[1], &ls[2]])?;
+        let s = match Storage::elementwise(
+            &[cond.storage(), a.storage(), b.storage()],
+            &spec,
+            Elementwise::Where,
+            "where_",
+        ) {
+            // Operands one flat piece of which reads past a GPU binding: copied in tiles first.
+            Err(e) if tiles::needs_tiles(&e) => {
+                let dense = |t: &Tensor| t.broadcast_to(&shape)?.copy_in_tiles("where_");
+                return Tensor::where_(&dense(cond)?, &dense(a)?, &dense(b)?);
+            }
+            r => r?,
+        };
+        let out = Tensor::from_storage(s, &shape, cond.device());
+        Ok(record(
+            out,
+            BackOp::Where {
+                cond: cond.clone(),
+                a: a.clone(),
+                b: b.clone(),
+            },
+        ))
+    }
+
+    // ---- checks ----
+
+    /// How many elements are NaN or ±inf (tested on the bit pattern on the GPU).
+    pub fn count_non_finite(&self) -> Result<usize> {
+        Ok(self
+            .unary(UnaryOp::IsNonFinite, "count_non_finite")?
+            .sum_all()?
+            .to_scalar()? as usize)
+    }
+
+    /// True when no element is NaN or ±inf.
+    pub fn all_finite(&self) -> Result<bool> {
+        Ok(self.count_non_finite()? == 0)
+    }
+}

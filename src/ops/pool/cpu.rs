@@ -1,0 +1,134 @@
+//! The CPU reference for pooling and its gradients: plain loops over one image plane at a
+//! time, spread over cores. Generic over f32/f64.
+
+use rayon::prelude::*;
+
+use super::spec::PoolKind;
+use crate::cpu::pool;
+use crate::cpu::walk::for_chunks;
+use crate::error::Result;
+use crate::ops::conv::spec::Window2d;
+use crate::real::Real;
+
+/// The input range `lo..hi` that output `o` along `axis` pools (clipped to the image).
+fn pool_range(win: &Window2d, kind: PoolKind, axis: usize, o: usize) -> (usize, usize) {
+    let (size, out) = (win.size[axis], win.out[axis]);
+    match kind {
+        PoolKind::AdaptiveAvg => ((o * size) / out, ((o + 1) * size).div_ceil(out)),
+        PoolKind::Max | PoolKind::Avg => {
+            let s = win.start(axis, o);
+            let e = s + win.kernel[axis] as isize;
+            (s.max(0) as usize, (e.max(0) as usize).min(size))
+        }
+    }
+}
+
+/// What an average window divides by: every tap, padding included (PyTorch's
+/// `count_include_pad=True`), or the adaptive window's size.
+fn divisor(win: &Window2d, kind: PoolKind, oy: usize, ox: usize) -> usize {
+    match kind {
+        PoolKind::AdaptiveAvg => {
+            let (y0, y1) = pool_range(win, kind, 0, oy);
+            let (x0, x1) = pool_range(win, kind, 1, ox);
+            (y1 - y0) * (x1 - x0)
+        }
+        _ => win.kernel[0] * win.kernel[1],
+    }
+}
+
+// x (N, C, H, W) -> out (N, C, OH, OW), and for max the arg-max `y * W + x` of each window.
+#[allow(clippy::type_complexity)]
+pub(crate) fn pool<T: Real>(
+    x: &[T],
+    win: &Window2d,
+    kind: PoolKind,
+) -> Result<(Vec<T>, Option<Vec<T>>)> {
+    let ([h, w], [oh, ow]) = (win.size, win.out);
+    let mut out = pool::zeroed("pool2d", win.out_numel())?;
+    let mut arg = pool::zeroed("pool2d", if kind == PoolKind::Max { out.len() } else { 0 })?;
+    let plane = |p: usize, dst: &mut [T], mut arg: Option<&mut [T]>| {
+        let img = &x[p * h * w..][..h * w];
+        for oy in 0..oh {
+            let (y0, y1) = pool_range(win, kind, 0, oy);
+            for ox in 0..ow {
+                let (x0, x1) = pool_range(win, kind, 1, ox);
+                let o = oy * ow + ox;
+                if kind == PoolKind::Max {
+                    // The first maximum in row-major order; a NaN wins (as in PyTorch).
+                    let (mut best, mut at) = (T::NEG_INFINITY, y0 * w + x0);
+                    for y in y0..y1 {
+                        for xx in x0..x1 {
+                            let v = img[y * w + xx];
+                            if v > best || v.is_nan() {
+                                (best, at) = (v, y * w + xx);
+                            }
+                        }
+                    }
+                    dst[o] = best;
+                    if let Some(a) = arg.as_deref_mut() {
+                        a[o] = T::from_f64(at as f64);
+                    }
+                } else {
+                    let mut sum = T::zero();
+                    for y in y0..y1 {
+                        for xx in x0..x1 {
+                            sum = sum + img[y * w + xx];
+                        }
+                    }
+                    dst[o] = sum / T::from_f64(divisor(win, kind, oy, ox) as f64);
+                }
+            }
+        }
+    };
+    let size = oh * ow;
+    if kind == PoolKind::Max && size > 0 {
+        out.par_chunks_mut(size)
+            .zip(arg.par_chunks_mut(size))
+            .enumerate()
+            .for_each(|(p, (dst, a))| plane(p, dst, Some(a)));
+    } else {
+        for_chunks(&mut out, size, |p, dst| plane(p, dst, None));
+    }
+    Ok((out, (kind == PoolKind::Max).then_some(arg)))
+}
+
+// g (N, C, OH, OW) -> dx (N, C, H, W): max sends each window's gradient to its arg-max; avg
+// spreads it evenly over the window's taps. Per pixel, contributions add in (oy, ox) order.
+pub(crate) fn pool_backward<T: Real>(
+    g: &[T],
+    arg: Option<&[T]>,
+    win: &Window2d,
+    kind: PoolKind,
+) -> Result<Vec<T>> {
+    let ([h, w], [oh, ow]) = (win.size, win.out);
+    let mut dx = pool::zeroed("pool2d_backward", win.image_numel())?;
+    for_chunks(&mut dx, h * w, |p, img| {
+        let gp = &g[p * oh * ow..][..oh * ow];
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let o = oy * ow + ox;
+                match arg {
+                    Some(a) => {
+                        // The arg-max came from `pool`, so it is in the plane; `get_mut`
+                        // keeps a corrupt one from indexing out of bounds all the same.
+                        let at = a[p * oh * ow + o].to_f64() as usize;
+                        if let Some(v) = img.get_mut(at) {
+                            *v = *v + gp[o];
+                        }
+                    }
+                    None => {
+                        let share = gp[o] / T::from_f64(divisor(win, kind, oy, ox) as f64);
+                        let (y0, y1) = pool_range(win, kind, 0, oy);
+                        let (x0, x1) = pool_range(win, kind, 1, ox);
+                        for y in y0..y1 {
+                            for xx in x0..x1 {
+                                img[y * w + xx] = img[y * w + xx] + share;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    });
+    Ok(dx)
+}

@@ -1,0 +1,199 @@
+//! 2-D pooling: max (gradient routed to each window's arg-max), average and adaptive average,
+//! each one kernel forward and one backward on both backends (`shaders/pool.wgsl`,
+//! `src/cpu/nn.rs`).
+
+pub(crate) mod cpu;
+pub(crate) mod gpu;
+pub(crate) mod spec;
+
+use super::conv::geometry::windows;
+use crate::autograd::{record, untracked, BackOp};
+use crate::error::{Error, Result};
+use crate::ops::conv::spec::Window2d;
+use crate::tensor::Tensor;
+use spec::PoolKind;
+
+/// Max-pool arg-maxes are f32 plane indices, exact up to 2^24.
+const MAX_PLANE: usize = 1 << 24;
+
+/// Kernel, stride and padding of a 2-D pooling window (pairs are `[h, w]`). The stride
+/// defaults to the kernel, as in PyTorch.
+///
+/// ```
+/// use ferrograd::{Device, Pool2dOptions, Tensor};
+/// let x = Tensor::arange(0.0, 16.0, 1.0, &Device::cpu())?.reshape(&[1, 1, 4, 4])?;
+/// let y = x.max_pool2d(&Pool2dOptions::new(2))?;
+/// assert_eq!(y.to_vec()?, vec![5.0, 7.0, 13.0, 15.0]);
+/// # Ok::<(), ferrograd::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pool2dOptions {
+    pub kernel: [usize; 2],
+    pub stride: [usize; 2],
+    /// Implicit padding on each side: -inf for max pooling, zeros (counted) for average.
+    /// At most half the kernel.
+    pub padding: [usize; 2],
+}
+
+impl Pool2dOptions {
+    /// A `kernel × kernel` window moving by `kernel`, no padding.
+    pub fn new(kernel: usize) -> Self {
+        Pool2dOptions {
+            kernel: [kernel, kernel],
+            stride: [kernel, kernel],
+            padding: [0, 0],
+        }
+    }
+    pub fn stride(mut self, s: usize) -> Self {
+        self.stride = [s, s];
+        self
+    }
+    pub fn padding(mut self, p: usize) -> Self {
+        self.padding = [p, p];
+        self
+    }
+}
+
+fn pool_dims(op: &'static str, x: &Tensor) -> Result<[usize; 4]> {
+    match *x.shape() {
+        [n, c, h, w] if h > 0 && w > 0 => Ok([n, c, h, w]),
+        _ => Err(Error::invalid(
+            op,
+            format!(
+                "input must be 4-D [N, C, H, W] with H, W > 0, found shape {:?}",
+                x.shape()
+            ),
+        )),
+    }
+}
+
+impl Tensor {
+    /// Max pooling over `[n, c, h, w]`; padding never wins a window. The gradient goes to
+    /// each window's first maximum (row-major), as in PyTorch.
+    pub fn max_pool2d(&self, options: &Pool2dOptions) -> Result<Tensor> {
+        Ok(self.max_pool2d_with_indices(options)?.0)
+    }
+
+    /// Max pooling and, per output, the index `y * w + x` of the maximum within its plane
+    /// (as f32; PyTorch's `return_indices=True`).
+    pub fn max_pool2d_with_indices(&self, options: &Pool2dOptions) -> Result<(Tensor, Tensor)> {
+        self.max_pool2d_with_indices_impl(options)
+            .map_err(|e| e.in_op("max_pool2d"))
+    }
+
+    fn max_pool2d_with_indices_impl(&self, options: &Pool2dOptions) -> Result<(Tensor, Tensor)> {
+        let win = self.pool_windows("max_pool2d", options)?;
+        if win.size[0] * win.size[1] > MAX_PLANE {
+            return Err(Error::invalid(
+                "max_pool2d",
+                format!(
+                    "planes of {:?} pixels exceed 2^24, past which f32 indices are inexact",
+                    win.size
+                ),
+            ));
+        }
+        match self.pool(&win, PoolKind::Max)? {
+            (out, Some(arg)) => Ok((out, arg)),
+            (_, None) => Err(Error::invalid(
+                "max_pool2d",
+                "the backend returned no arg-max",
+            )),
+        }
+    }
+
+    /// Average pooling over `[n, c, h, w]`; padding counts as zeros in each window's mean
+    /// (PyTorch's default `count_include_pad=True`).
+    pub fn avg_pool2d(&self, options: &Pool2dOptions) -> Result<Tensor> {
+        self.avg_pool2d_impl(options)
+            .map_err(|e| e.in_op("avg_pool2d"))
+    }
+
+    fn avg_pool2d_impl(&self, options: &Pool2dOptions) -> Result<Tensor> {
+        let win = self.pool_windows("avg_pool2d", options)?;
+        Ok(self.pool(&win, PoolKind::Avg)?.0)
+    }
+
+    /// Average pooling to a fixed `[oh, ow]` whatever the input size: window `i` along an axis
+    /// of `size` covers `floor(i * size / oh) .. ceil((i + 1) * size / oh)`.
+    pub fn adaptive_avg_pool2d(&self, output_size: [usize; 2]) -> Result<Tensor> {
+        self.adaptive_avg_pool2d_impl(output_size)
+            .map_err(|e| e.in_op("adaptive_avg_pool2d"))
+    }
+
+    fn adaptive_avg_pool2d_impl(&self, output_size: [usize; 2]) -> Result<Tensor> {
+        let op = "adaptive_avg_pool2d";
+        let [n, c, h, w] = pool_dims(op, self)?;
+        if output_size.contains(&0) {
+            return Err(Error::invalid(
+                op,
+                format!("output size {output_size:?} must be at least 1 along each axis"),
+            ));
+        }
+        let win = Window2d {
+            n,
+            c,
+            size: [h, w],
+            kernel: [1, 1], // unused: adaptive windows come from the sizes
+            stride: [1, 1],
+            pad: [0, 0],
+            dilation: [1, 1],
+            out: output_size,
+        };
+        Ok(self.pool(&win, PoolKind::AdaptiveAvg)?.0)
+    }
+
+    /// The mean of each plane: `[n, c, h, w] -> [n, c, 1, 1]`.
+    pub fn global_avg_pool2d(&self) -> Result<Tensor> {
+        self.adaptive_avg_pool2d([1, 1])
+    }
+
+    fn pool_windows(&self, op: &'static str, o: &Pool2dOptions) -> Result<Window2d> {
+        let dims = pool_dims(op, self)?;
+        if (0..2).any(|a| o.padding[a] > o.kernel[a] / 2) {
+            return Err(Error::invalid(
+                op,
+                format!(
+                    "padding {:?} must be at most half the kernel {:?}",
+                    o.padding, o.kernel
+                ),
+            ));
+        }
+        windows(op, dims, o.kernel, o.stride, o.padding, [1, 1])
+    }
+
+    /// Pools with a validated geometry; recorded for autograd.
+    fn pool(&self, win: &Window2d, kind: PoolKind) -> Result<(Tensor, Option<Tensor>)> {
+        let (out, argmax) = untracked(|| {
+            let x = self.dense()?;
+            let (s, arg) = x.storage().pool(win, kind)?;
+            let shape = [win.n, win.c, win.out[0], win.out[1]];
+            let wrap = |s| Tensor::from_storage(s, &shape, self.device());
+            Ok((wrap(s), arg.map(wrap)))
+        })?;
+        let out = record(
+            out,
+            BackOp::Pool {
+                x: self.clone(),
+                win: *win,
+                kind,
+                argmax: argmax.clone(),
+            },
+        );
+        Ok((out, argmax))
+    }
+
+    /// The input gradient of a pooling from the output gradient `self` `[n, c, oh, ow]`.
+    pub(crate) fn pool_backward(
+        &self,
+        argmax: Option<&Tensor>,
+        win: &Window2d,
+        kind: PoolKind,
+    ) -> Result<Tensor> {
+        let g = self.dense()?;
+        let s = g
+            .storage()
+            .pool_backward(argmax.map(|a| a.storage()), win, kind)?;
+        let shape = [win.n, win.c, win.size[0], win.size[1]];
+        Ok(Tensor::from_storage(s, &shape, self.device()))
+    }
+}
