@@ -1,7 +1,7 @@
 // Fused optimizer updates: one invocation per parameter element reads the parameter, its
 // gradient and its state, and writes the new parameter and state to fresh buffers (the old
 // ones go back to the buffer pool once the optimizer drops them). The arithmetic mirrors
-// src/cpu/optim.rs line for line, in PyTorch's order.
+// src/ops/optim/cpu.rs line for line, in PyTorch's order.
 //
 // State is [rows, numel]: SGD [momentum]; Adam [m, v]; RMSprop [square_avg, momentum,
 // grad_avg]; Adagrad [sum].

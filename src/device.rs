@@ -153,7 +153,7 @@ impl Device {
     /// ```
     pub fn set_memory_limit(&self, bytes: Option<u64>) {
         match &self.0 {
-            Inner::Cpu | Inner::CpuF64 => crate::cpu::pool::set_limit(bytes),
+            Inner::Cpu | Inner::CpuF64 => crate::cpu::buffers::set_limit(bytes),
             Inner::Gpu(c) => c.memory_limit.set(bytes),
         }
     }
@@ -161,7 +161,7 @@ impl Device {
     /// The cap set by [`Device::set_memory_limit`] (`u64::MAX`: none).
     pub fn memory_limit(&self) -> u64 {
         match &self.0 {
-            Inner::Cpu | Inner::CpuF64 => crate::cpu::pool::limit(),
+            Inner::Cpu | Inner::CpuF64 => crate::cpu::buffers::limit(),
             Inner::Gpu(c) => c.memory_limit.get(|| u64::MAX),
         }
     }
@@ -210,7 +210,7 @@ impl Device {
     pub fn empty_cache(&self) {
         match &self.0 {
             Inner::Gpu(c) => c.clear_pool(),
-            Inner::Cpu | Inner::CpuF64 => crate::cpu::pool::clear(),
+            Inner::Cpu | Inner::CpuF64 => crate::cpu::buffers::clear(),
         }
     }
 

@@ -120,6 +120,12 @@ impl std::fmt::Debug for Error {
 }
 
 impl Error {
+    /// Whether this is an op refusing a GPU view one flat piece of which reads past a
+    /// binding, which a copy in tiles (`ops/elementwise/tiles.rs`) can make dense.
+    pub(crate) fn needs_tiles(&self) -> bool {
+        matches!(self, Error::TooLarge { what, .. } if what.contains("one piece"))
+    }
+
     /// The op this error names (`None` for `NoAdapter`, which no op raises).
     pub fn op(&self) -> Option<&'static str> {
         self.clone().op_mut().map(|op| *op)

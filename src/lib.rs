@@ -17,7 +17,7 @@
 //!
 //! Every op returns [`Result`]; errors name the op and the values that made it fail.
 
-// `unsafe` is denied everywhere but `cpu/matmul.rs`, which calls the `gemm` crate.
+// `unsafe` is denied everywhere but `ops/matmul/cpu.rs`, which calls the `gemm` crate.
 #![deny(unsafe_code)]
 
 mod autograd;

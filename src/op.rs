@@ -252,7 +252,7 @@ impl UnaryOp {
     }
 
     /// [`UnaryOp::apply`] in `f32` or `f64` (the CPU backend's f64 mode, for gradcheck).
-    // Always inlined: the CPU loops call it with a constant op (see `cpu/elementwise.rs`), and
+    // Always inlined: the CPU loops call it with a constant op (see `ops/elementwise/cpu.rs`), and
     // only once inlined does the match fold away and the loop vectorise (unary ops: 3x).
     #[inline(always)]
     pub(crate) fn eval<T: Real>(self, x: T) -> T {

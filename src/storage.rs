@@ -93,7 +93,7 @@ impl Storage {
     /// the CPU's recycled buffers, under its memory limit); for a GPU it is the upload.
     pub fn host_buffer(device: &Device, op: &'static str, n: usize) -> Result<Vec<f32>> {
         if device.is_cpu() {
-            return crate::cpu::pool::with_capacity(op, n);
+            return crate::cpu::buffers::with_capacity(op, n);
         }
         let mut v = Vec::new();
         v.try_reserve_exact(n).map_err(|_| Error::OutOfMemory {

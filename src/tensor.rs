@@ -1,7 +1,7 @@
 //! The tensor handle: creation, reading back, and views. A [`Tensor`] is an `Arc` over shared
 //! storage plus a [`Layout`]; views (reshape of a contiguous tensor, transpose, permute,
 //! broadcast, narrow, squeeze/unsqueeze) build a new layout over the same storage. Ops live in
-//! `ops.rs`, formatting in `display.rs`.
+//! `ops/` (one folder per op family), formatting in `display.rs`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -295,7 +295,7 @@ impl Tensor {
         }
         match self.storage().to_vec(self.layout()) {
             // A GPU view one flat piece of which reads past a binding: copied in tiles first.
-            Err(e) if crate::ops::needs_tiles(&e) => self.copy_in_tiles("to_vec")?.to_vec(),
+            Err(e) if e.needs_tiles() => self.copy_in_tiles("to_vec")?.to_vec(),
             r => r,
         }
     }

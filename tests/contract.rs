@@ -48,11 +48,19 @@ fn params_structs_match_their_rust_mirrors() {
         let naga::TypeInner::Struct { members, span } = &ty.inner else {
             panic!("{}: Params is not a struct", s.file);
         };
-        let align = layouter[handle].alignment.round_up(1);
-        if *span as usize != s.params_size || s.params_size % align as usize != 0 {
+        let [(params_size, params_fields)] = &s.params[..] else {
             failures.push(format!(
-                "{}: WGSL Params is {span} bytes (align {align}), the Rust mirror {}",
-                s.file, s.params_size
+                "{}: {} Rust structs claim its Params (wgsl_struct! .. for [..]); one must",
+                s.file,
+                s.params.len()
+            ));
+            continue;
+        };
+        let align = layouter[handle].alignment.round_up(1);
+        if *span as usize != *params_size || params_size % align as usize != 0 {
+            failures.push(format!(
+                "{}: WGSL Params is {span} bytes (align {align}), the Rust mirror {params_size}",
+                s.file
             ));
         }
         let wgsl: Vec<(String, usize, usize)> = members
@@ -63,8 +71,7 @@ fn params_structs_match_their_rust_mirrors() {
             })
             .filter(|(n, ..)| !n.starts_with('_'))
             .collect();
-        let rust: Vec<(String, usize, usize)> = s
-            .params_fields
+        let rust: Vec<(String, usize, usize)> = params_fields
             .iter()
             .filter(|(n, ..)| !n.starts_with('_'))
             .map(|&(n, o, z)| (n.to_string(), o, z))

@@ -20,7 +20,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 pub use gradcheck::{gradcheck, GradcheckOptions, GradcheckReport, InputReport};
-pub(crate) use rules::BackOp;
+pub(crate) use rules::{pad, sum_to, BackOp};
 
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;

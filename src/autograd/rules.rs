@@ -8,6 +8,10 @@
 use crate::backend::{CrossEntropySpec, NormSpec, PoolKind, Window2d};
 use crate::error::Result;
 use crate::op::{Activation, BinaryOp, ReduceOp, UnaryOp};
+use crate::ops::elementwise::{binary_grad, unary_grad};
+use crate::ops::index::{gather_grad, index_select_grad};
+use crate::ops::matmul::matmul_grad;
+use crate::ops::reduce::reduce_grad;
 use crate::tensor::Tensor;
 
 /// One recorded op: its inputs and what its gradient needs. `out`, where present, is the op's
@@ -231,9 +235,9 @@ impl BackOp {
     /// The gradient for each input (`None`: not differentiable there, such as indices).
     pub fn backward(&self, g: &Tensor) -> Result<Vec<Option<Tensor>>> {
         Ok(match self {
-            BackOp::Unary { x, op, out } => vec![unary(x, *op, out, g)?],
+            BackOp::Unary { x, op, out } => vec![unary_grad(x, *op, out, g)?],
             BackOp::Binary { a, b, op, out } => {
-                let (ga, gb) = binary(a, b, *op, out, g)?;
+                let (ga, gb) = binary_grad(a, b, *op, out, g)?;
                 vec![
                     ga.map(|t| sum_to(&t, a.shape())).transpose()?,
                     gb.map(|t| sum_to(&t, b.shape())).transpose()?,
@@ -251,7 +255,7 @@ impl BackOp {
                 ]
             }
             BackOp::Matmul { a, b } => {
-                let (ga, gb) = matmul(a, b, g)?;
+                let (ga, gb) = matmul_grad(a, b, g)?;
                 vec![Some(ga), Some(gb)]
             }
             BackOp::MatmulFused {
@@ -268,7 +272,7 @@ impl BackOp {
                     Some(op) => out.binary(g, op)?,
                     None => g.clone(),
                 };
-                let (ga, gb) = matmul(a, b, &gz)?;
+                let (ga, gb) = matmul_grad(a, b, &gz)?;
                 let mut grads = vec![Some(ga), Some(gb)];
                 if let Some(bias) = bias {
                     grads.push(Some(sum_to(&gz, bias.shape())?));
@@ -281,7 +285,7 @@ impl BackOp {
                 axis,
                 keepdim,
                 out,
-            } => vec![reduce(x, *op, *axis, *keepdim, out, g)?],
+            } => vec![reduce_grad(x, *op, *axis, *keepdim, out, g)?],
             BackOp::Softmax { axis, log, out, .. } => {
                 // softmax: dx = y (g - sum(g y)); log_softmax: dx = g - exp(y) sum(g)
                 vec![Some(out.softmax_backward(g, *axis as isize, *log)?)]
@@ -310,9 +314,9 @@ impl BackOp {
                 grads
             }
             BackOp::IndexSelect { x, axis, index } => {
-                vec![Some(index_select(x, *axis, index, g)?), None]
+                vec![Some(index_select_grad(x, *axis, index, g)?), None]
             }
-            BackOp::Gather { x, axis, index } => vec![Some(gather(x, *axis, index, g)?), None],
+            BackOp::Gather { x, axis, index } => vec![Some(gather_grad(x, *axis, index, g)?), None],
             // Fold is unfold's adjoint (each column entry copies one pixel, so the pixel's
             // gradient sums the entries'), and the reverse.
             BackOp::Unfold { win, .. } => vec![Some(g.fold_with(win)?)],
@@ -378,184 +382,8 @@ pub(crate) fn sum_to(g: &Tensor, shape: &[usize]) -> Result<Tensor> {
     Ok(g)
 }
 
-/// `t` where `keep != 0`, else 0.
-fn masked(keep: &Tensor, t: &Tensor) -> Result<Tensor> {
-    Tensor::where_(keep, t, &Tensor::zeros(&[], t.device())?)
-}
-
-/// The weight the left operand of maximum/minimum gets: 1 where it wins, 1/2 on ties (the
-/// gradient is split evenly between equal operands, as PyTorch does).
-fn winner_weight(a: &Tensor, b: &Tensor, max: bool) -> Result<Tensor> {
-    let wins = if max { a.gt(b)? } else { a.lt(b)? };
-    wins.add(&a.eq(b)?.mul_scalar(0.5)?)
-}
-
-fn unary(x: &Tensor, op: UnaryOp, out: &Tensor, g: &Tensor) -> Result<Option<Tensor>> {
-    use BinaryOp as B;
-    let gx = match op {
-        UnaryOp::Identity => g.clone(), // d/dx x = 1
-        UnaryOp::Neg => g.neg()?,       // d/dx -x = -1
-        UnaryOp::Abs => g.mul(&x.gt_scalar(0.0)?.sub(&x.lt_scalar(0.0)?)?)?, // sign(x), 0 at 0
-        UnaryOp::Exp => g.mul(out)?,    // d/dx e^x = e^x
-        UnaryOp::Log => g.div(x)?,      // d/dx ln x = 1/x
-        UnaryOp::Sqrt => g.div(out)?.mul_scalar(0.5)?, // d/dx √x = 1 / (2√x)
-        UnaryOp::Square => g.mul(x)?.mul_scalar(2.0)?, // d/dx x² = 2x
-        UnaryOp::Relu => x.binary(g, B::ReluBackward)?, // [x > 0] (0 at the kink)
-        UnaryOp::Sigmoid => out.binary(g, B::SigmoidBackward)?, // σ' = σ (1 - σ)
-        UnaryOp::Tanh => out.binary(g, B::TanhBackward)?, // tanh' = 1 - tanh²
-        UnaryOp::Gelu => x.binary(g, B::GeluBackward)?, // see `gelu_grad` in op.rs
-        // d/dx = 1 where x > 0, else slope
-        UnaryOp::LeakyRelu(slope) => Tensor::where_(&x.gt_scalar(0.0)?, g, &g.mul_scalar(slope)?)?,
-        // 1 inside [lo, hi] (bounds included, as PyTorch), 0 where clamped
-        UnaryOp::Clamp(lo, hi) => masked(&x.ge_scalar(lo)?.mul(&x.le_scalar(hi)?)?, g)?,
-        UnaryOp::IsNonFinite => return Ok(None),
-        UnaryOp::Scalar(op, c) => match op {
-            B::Add | B::Sub => g.clone(), // d/dx (x ± c) = 1
-            B::Mul => g.mul_scalar(c)?,   // d/dx cx = c
-            B::Div => g.div_scalar(c)?,   // d/dx x/c = 1/c
-            B::Pow if c == 0.0 => Tensor::zeros(x.shape(), x.device())?, // x^0 = 1
-            B::Pow => g.mul(&x.pow_scalar(c - 1.0)?)?.mul_scalar(c)?, // c x^(c-1)
-            B::Maximum | B::Minimum => {
-                let c = Tensor::full(&[], c, x.device())?;
-                g.mul(&winner_weight(x, &c, op == B::Maximum)?)?
-            }
-            _ => return Ok(None), // comparisons are flat
-        },
-        UnaryOp::ScalarLeft(op, c) => match op {
-            B::Add => g.clone(),                       // d/dx (c + x) = 1
-            B::Sub => g.neg()?,                        // d/dx (c - x) = -1
-            B::Mul => g.mul_scalar(c)?,                // d/dx cx = c
-            B::Div => g.mul(out)?.div(x)?.neg()?,      // d/dx c/x = -c/x² = -out/x
-            B::Pow => g.mul(out)?.mul_scalar(c.ln())?, // d/dx c^x = c^x ln c
-            B::Maximum | B::Minimum => {
-                let c = Tensor::full(&[], c, x.device())?;
-                g.mul(&winner_weight(x, &c, op == B::Maximum)?)?
-            }
-            _ => return Ok(None),
-        },
-    };
-    Ok(Some(gx))
-}
-
-/// Gradients of `a op b` at the output's (broadcast) shape; the caller sums them down.
-fn binary(
-    a: &Tensor,
-    b: &Tensor,
-    op: BinaryOp,
-    out: &Tensor,
-    g: &Tensor,
-) -> Result<(Option<Tensor>, Option<Tensor>)> {
-    use BinaryOp as B;
-    Ok(match op {
-        B::Add => (Some(g.clone()), Some(g.clone())), // d(a+b) = da + db
-        B::Sub => (Some(g.clone()), Some(g.neg()?)),  // d(a-b) = da - db
-        B::Mul => (Some(g.mul(b)?), Some(g.mul(a)?)), // d(ab) = b da + a db
-        // d(a/b) = da/b - (a/b²) db = da/b - (out/b) db
-        B::Div => (Some(g.div(b)?), Some(g.mul(out)?.div(b)?.neg()?)),
-        B::Pow => {
-            // d a^b = b a^(b-1) da + a^b ln(a) db; the terms with a zero factor are set to 0
-            // rather than 0·inf (b = 0, or a = 0), as PyTorch does.
-            let ga = g.mul(b)?.mul(&a.pow(&b.sub_scalar(1.0)?)?)?;
-            let gb = g.mul(out)?.mul(&a.log()?)?;
-            (
-                Some(masked(&b.ne_scalar(0.0)?, &ga)?),
-                Some(masked(&a.ne_scalar(0.0)?, &gb)?),
-            )
-        }
-        B::Maximum | B::Minimum => {
-            let w = winner_weight(a, b, op == B::Maximum)?;
-            let ga = g.mul(&w)?;
-            let gb = g.sub(&ga)?; // the other operand gets the rest: g (1 - w)
-            (Some(ga), Some(gb))
-        }
-        _ => (None, None), // comparisons and backward ops are not differentiated
-    })
-}
-
-/// `out = a · b` (batched, broadcast, vectors allowed): `da = g · bᵀ`, `db = aᵀ · g`, summed
-/// over any batch axes the operand was broadcast along.
-fn matmul(a: &Tensor, b: &Tensor, g: &Tensor) -> Result<(Tensor, Tensor)> {
-    // Work on the ≥2-D form: a vector `a` is a [1, k] row, a vector `b` a [k, 1] column, and
-    // `g` gets the size-1 axes the product dropped.
-    let a2 = if a.rank() == 1 {
-        a.unsqueeze(0)?
-    } else {
-        a.clone()
-    };
-    let b2 = if b.rank() == 1 {
-        b.unsqueeze(1)?
-    } else {
-        b.clone()
-    };
-    let mut g2 = g.clone();
-    if b.rank() == 1 {
-        g2 = g2.unsqueeze(-1)?;
-    }
-    if a.rank() == 1 {
-        g2 = g2.unsqueeze(-2)?;
-    }
-    let ga = sum_to(&g2.matmul(&b2.t()?)?, a2.shape())?.reshape(a.shape())?;
-    let gb = if b2.rank() == 2 && (a2.rank() > 2 || transposed(&b2)) {
-        // A shared weight: fold the batch into the rows, one [k, M] · [M, n] product instead
-        // of a [batch, k, n] temporary summed afterwards.
-        let (k, n) = (b2.shape()[0], b2.shape()[1]);
-        let rows = a2.numel() / k.max(1);
-        let af = a2.reshape(&[rows, k])?;
-        let gf = g2.reshape(&[rows, n])?;
-        if transposed(&b2) {
-            // b is Wᵀ, a view of a dense [n, k] weight (Linear): compute (gᵀ·a)ᵀ so that the
-            // weight's gradient comes out dense in the weight's own layout and the optimizer
-            // reads it as is, instead of copying a transposed [k, n] result every step.
-            gf.t()?.matmul(&af)?.t()?
-        } else {
-            af.t()?.matmul(&gf)?
-        }
-    } else {
-        sum_to(&a2.t()?.matmul(&g2)?, b2.shape())?
-    };
-    Ok((ga, gb.reshape(b.shape())?))
-}
-
-/// True for a 2-D view whose transpose is dense (`w.t()` of a dense `w`), but not itself dense.
-fn transposed(x: &Tensor) -> bool {
-    let (s, d) = (x.strides(), x.shape());
-    x.rank() == 2 && d[0] > 1 && d[1] > 1 && s[0] == 1 && s[1] == d[0]
-}
-
-fn reduce(
-    x: &Tensor,
-    op: ReduceOp,
-    axis: Option<usize>,
-    keepdim: bool,
-    out: &Tensor,
-    g: &Tensor,
-) -> Result<Option<Tensor>> {
-    // `g` and `out` with the reduced axis put back as size 1, so they broadcast against x.
-    let along = axis.filter(|_| x.rank() > 0);
-    let restore = |t: &Tensor| match along {
-        Some(ax) if !keepdim => t.unsqueeze(ax as isize),
-        _ => Ok(t.clone()),
-    };
-    let gk = restore(g)?;
-    Ok(Some(match op {
-        // d/dx_i sum(x) = 1: every element gets g
-        ReduceOp::Sum => gk.broadcast_to(x.shape())?,
-        // d/dx_i max(x) = [x_i = max] / (number of maxima): ties share the gradient evenly
-        // (like torch.amax; torch.max(dim) gives it all to one index)
-        ReduceOp::Max | ReduceOp::Min => {
-            let hits = x.eq(&restore(out)?)?;
-            let count = match along {
-                Some(ax) => hits.sum(ax as isize, true)?,
-                None => hits.sum_all()?,
-            };
-            hits.mul(&gk.div(&count)?)?
-        }
-        ReduceOp::ArgMax | ReduceOp::ArgMin => return Ok(None),
-    }))
-}
-
 /// The gradient of `narrow`: `g` placed at `start` along `axis` of zeros of `shape`.
-fn pad(g: &Tensor, shape: &[usize], axis: usize, start: usize) -> Result<Tensor> {
+pub(crate) fn pad(g: &Tensor, shape: &[usize], axis: usize, start: usize) -> Result<Tensor> {
     let after = shape[axis] - start - g.shape()[axis];
     let zeros = |len: usize| -> Result<Option<Tensor>> {
         if len == 0 {
@@ -574,42 +402,4 @@ fn pad(g: &Tensor, shape: &[usize], axis: usize, start: usize) -> Result<Tensor>
         return Ok(g.clone());
     }
     Tensor::cat(&parts, axis as isize)
-}
-
-/// `out = x.index_select(axis, idx)`, x `[pre, X, post]`, idx `[L]`, g `[pre, L, post]`:
-/// `dx[p, i, q] = sum_l [idx_l = i] g[p, l, q]`, i.e. `one_hot(idx)ᵀ [X, L] · g`. A matmul, so
-/// repeated indices add up deterministically on both backends.
-fn index_select(x: &Tensor, axis: usize, idx: &Tensor, g: &Tensor) -> Result<Tensor> {
-    let size = x.shape()[axis];
-    let pre: usize = x.shape()[..axis].iter().product();
-    let post: usize = x.shape()[axis + 1..].iter().product();
-    let onehot_t = idx.one_hot(size)?.t()?; // [X, L]
-    let g3 = g.reshape(&[pre, idx.numel(), post])?;
-    onehot_t.matmul(&g3)?.reshape(x.shape())
-}
-
-/// `out = x.gather(axis, idx)` (idx and out of one shape I, no larger than x off `axis`):
-/// `dx[.., i, ..] = sum_r [idx[.., r, ..] = i] g[.., r, ..]` over the region I covers, zero
-/// elsewhere. Built as `(one_hot(idx) * g)` summed over `axis`, then the class axis moved
-/// into place.
-fn gather(x: &Tensor, axis: usize, idx: &Tensor, g: &Tensor) -> Result<Tensor> {
-    let r = x.rank();
-    let size = x.shape()[axis];
-    // [I.., X] summed over `axis` -> [I without axis.., X]
-    let hits = idx
-        .one_hot(size)?
-        .mul(&g.unsqueeze(-1)?)?
-        .sum(axis as isize, false)?;
-    // move X (last) to `axis`
-    let perm: Vec<usize> = (0..axis).chain([r - 1]).chain(axis..r - 1).collect();
-    let mut dx = hits.permute(&perm)?;
-    // pad the axes where the index was smaller than x
-    for d in 0..r {
-        if dx.shape()[d] < x.shape()[d] {
-            let mut full = dx.shape().to_vec();
-            full[d] = x.shape()[d];
-            dx = pad(&dx, &full, d, 0)?;
-        }
-    }
-    Ok(dx)
 }

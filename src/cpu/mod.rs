@@ -11,13 +11,12 @@ use crate::ops::norm::cpu as norm;
 use crate::ops::optim::cpu as optim;
 use crate::ops::pool::cpu as pooling;
 use crate::ops::reduce::cpu as reduce;
-pub(crate) mod pool;
-mod storage;
+pub(crate) mod buffers;
+pub(crate) mod storage;
 pub(crate) mod walk;
 
 use storage::by_precision;
 pub(crate) use storage::{memory_stats, CpuReal, CpuStorage};
-pub(crate) use walk::{check_index, StridedWalk, PAR_THRESHOLD};
 
 use crate::backend::{
     Backend, CrossEntropySpec, Elementwise, GatherSpec, LineSpec, MatmulSpec, NormSpec, OptimSpec,
@@ -52,12 +51,12 @@ impl Backend for CpuStorage {
     fn fill(ctx: &Precision, len: usize, value: f32, op: &'static str) -> Result<Self> {
         Ok(match ctx {
             Precision::F32 => {
-                let mut v = pool::with_capacity(op, len)?;
+                let mut v = buffers::with_capacity(op, len)?;
                 v.resize(len, value);
                 CpuStorage::new(v)
             }
             Precision::F64 => {
-                let mut v = pool::with_capacity(op, len)?;
+                let mut v = buffers::with_capacity(op, len)?;
                 v.resize(len, f64::from(value));
                 CpuStorage::new(v)
             }
@@ -227,7 +226,7 @@ impl Backend for CpuStorage {
     fn to_vec(&self, layout: &Layout) -> Result<Vec<f32>> {
         let n = layout.numel();
         if let (CpuStorage::F32(v), true) = (self, layout.is_contiguous()) {
-            return pool::copied("to_vec", &v[layout.offset()..layout.offset() + n]);
+            return buffers::copied("to_vec", &v[layout.offset()..layout.offset() + n]);
         }
         self.read(layout, |x| x as f32)
     }

@@ -1,9 +1,9 @@
 //! [`CpuStorage`]: a tensor's buffer on the CPU, f32 or (for gradcheck) f64, counted in the
-//! live and peak bytes `Device::memory_stats` reports and recycled through `pool.rs`.
+//! live and peak bytes `Device::memory_stats` reports and recycled through `buffers.rs`.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
-use super::pool;
+use super::buffers::{self, LIVE, PEAK};
 use super::walk::StridedWalk;
 use crate::backend::Strided;
 use crate::device_info::MemoryStats;
@@ -61,9 +61,6 @@ impl CpuReal for f64 {
     }
 }
 
-pub(super) static LIVE: AtomicU64 = AtomicU64::new(0);
-static PEAK: AtomicU64 = AtomicU64::new(0);
-
 impl CpuStorage {
     pub fn new<T: CpuReal>(data: Vec<T>) -> CpuStorage {
         let s = T::wrap(data);
@@ -89,7 +86,7 @@ impl CpuStorage {
     /// against the memory limit.
     pub(super) fn read<U: Real>(&self, layout: &Layout, f: impl Fn(f64) -> U) -> Result<Vec<U>> {
         let spec = Strided::new("to_vec", &[layout])?;
-        let mut out = pool::with_capacity("to_vec", spec.numel())?;
+        let mut out = buffers::with_capacity("to_vec", spec.numel())?;
         by_precision!("to_vec", [self], |x| {
             let mut walk = StridedWalk::new(&spec, 0);
             for _ in 0..spec.numel() {
@@ -106,15 +103,15 @@ impl Drop for CpuStorage {
     fn drop(&mut self) {
         LIVE.fetch_sub(self.bytes(), Ordering::Relaxed);
         match self {
-            CpuStorage::F32(v) => pool::give_back(std::mem::take(v)),
-            CpuStorage::F64(v) => pool::give_back(std::mem::take(v)),
+            CpuStorage::F32(v) => buffers::give_back(std::mem::take(v)),
+            CpuStorage::F64(v) => buffers::give_back(std::mem::take(v)),
         }
     }
 }
 
 /// Bytes held by CPU tensors in this process, and the buffers kept for reuse.
 pub(crate) fn memory_stats() -> MemoryStats {
-    let (pooled_buffers, pooled_bytes) = pool::stats();
+    let (pooled_buffers, pooled_bytes) = buffers::stats();
     MemoryStats {
         live_bytes: LIVE.load(Ordering::Relaxed),
         peak_bytes: PEAK.load(Ordering::Relaxed),

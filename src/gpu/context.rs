@@ -7,12 +7,11 @@ use std::num::NonZeroU64;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
-use bytemuck::Pod;
-
+use super::buffers::Pool;
 use super::fault::{Slots, SLOTS, SLOT_BYTES};
 use super::grid;
 use super::kernels::{Kernel, PipelineCache};
-use super::pool::Pool;
+use super::params::WgslStruct;
 use crate::device_info::{DeviceInfo, DeviceKind, MatmulKernels};
 use crate::error::{Error, Result};
 use crate::memory::{size_class, Limit};
@@ -390,7 +389,7 @@ impl GpuContext {
     /// Records one dispatch of `kernel` over `groups` workgroups into the pending encoder.
     /// `bindings` are (binding number, buffer) for every binding the entry point uses besides
     /// the parameters at binding 0.
-    pub fn dispatch<P: Pod>(
+    pub fn dispatch<P: WgslStruct>(
         &self,
         kernel: Kernel,
         constant: u32,
@@ -406,7 +405,7 @@ impl GpuContext {
     /// [`GpuContext::dispatch`] with each buffer bound whole (`None`) or as a window of `len`
     /// f32s from element `first` (`first * 4` a multiple of [`GpuContext::binding_align`]): how
     /// ops run over tensors larger than one binding (`gpu/window.rs`).
-    pub fn dispatch_windows<P: Pod>(
+    pub fn dispatch_windows<P: WgslStruct>(
         &self,
         kernel: Kernel,
         constant: u32,
@@ -554,7 +553,7 @@ impl GpuContext {
 /// A launcher must bind exactly the bindings the registry lists for `kernel`, with the
 /// shader's parameter struct: otherwise wgpu would raise a device-wide validation error at
 /// some later readback. Refuse it here, naming the kernel.
-fn check_bindings<P: Pod>(
+fn check_bindings<P: WgslStruct>(
     kernel: Kernel,
     bindings: &[Binding<'_>],
     op: &'static str,
@@ -566,17 +565,18 @@ fn check_bindings<P: Pod>(
         && given()
             .enumerate()
             .all(|(i, n)| !given().take(i).any(|m| m == n));
-    let size = std::mem::size_of::<P>();
-    if exact && size == kernel.shader().params_size() {
+    if exact && P::SHADERS.contains(&kernel.shader()) {
         return Ok(());
     }
     Err(Error::Gpu {
         op,
         message: format!(
-            "internal: kernel {kernel:?} was launched with bindings {:?} and a {size}-byte \
-             parameter struct; the registry (src/gpu/kernels.rs) lists {want:?} and {} bytes",
+            "internal: kernel {kernel:?} was launched with bindings {:?} and {}, which mirrors \
+             {:?}; the registry (src/gpu/kernels.rs) lists {want:?} and shader {:?}",
             given().collect::<Vec<_>>(),
-            kernel.shader().params_size()
+            std::any::type_name::<P>(),
+            P::SHADERS,
+            kernel.shader()
         ),
     })
 }

@@ -4,6 +4,16 @@
 //! table, each kernel's entry point and the bindings it uses. Not a stable API.
 
 use super::kernels::{self, Access, Kernel, Shader};
+use super::params::{Fields, WgslStruct};
+use crate::ops::conv::gpu::WindowParams;
+use crate::ops::elementwise::gpu::ElementwiseParams;
+use crate::ops::index::gpu::IndexParams;
+use crate::ops::loss::gpu::CrossEntropyParams;
+use crate::ops::matmul::gpu::MatmulParams;
+use crate::ops::norm::gpu::NormParams;
+use crate::ops::optim::gpu::OptimParams;
+use crate::ops::random::gpu::MaskParams;
+use crate::ops::reduce::gpu::LineParams;
 
 /// One shader as the registry declares it.
 #[derive(Clone, Debug)]
@@ -12,10 +22,9 @@ pub struct ShaderContract {
     pub file: &'static str,
     /// The WGSL compiled for it (generated constants, `common.wgsl`, its files).
     pub source: String,
-    /// Size in bytes of the Rust mirror of its `Params` struct.
-    pub params_size: usize,
-    /// (name, offset, size) of each field of the Rust mirror, in order.
-    pub params_fields: Vec<(&'static str, usize, usize)>,
+    /// The Rust mirrors that claim this shader's `Params` (`wgsl_struct! { .. for [..] }`),
+    /// each as (size in bytes, (name, offset, size) of each field in order): exactly one.
+    pub params: Vec<(usize, Fields)>,
     /// (WGSL name, binding number, read-only) of each storage binding in the table.
     pub bindings: Vec<(String, u32, bool)>,
 }
@@ -34,21 +43,43 @@ pub struct KernelContract {
 pub fn shaders() -> Vec<ShaderContract> {
     Shader::ALL
         .iter()
-        .map(|&s| {
-            let (params_size, params_fields) = s.params();
-            ShaderContract {
-                file: s.file_name(),
-                source: s.source(),
-                params_size,
-                params_fields,
-                bindings: s
-                    .bindings()
-                    .iter()
-                    .map(|b| (b.name.to_lowercase(), b.number, b.access == Access::Read))
-                    .collect(),
-            }
+        .map(|&s| ShaderContract {
+            file: s.file_name(),
+            source: s.source(),
+            params: mirrors()
+                .into_iter()
+                .filter(|(shaders, ..)| shaders.contains(&s))
+                .map(|(_, size, fields)| (size, fields))
+                .collect(),
+            bindings: s
+                .bindings()
+                .iter()
+                .map(|b| (b.name.to_lowercase(), b.number, b.access == Access::Read))
+                .collect(),
         })
         .collect()
+}
+
+/// A parameter struct: the shaders it mirrors, its size, its fields.
+type Mirror = (&'static [Shader], usize, Fields);
+
+/// Every parameter struct of every family, as (the shaders it mirrors, size, fields). A struct
+/// missing here leaves its shaders unclaimed, which the contract test reports.
+fn mirrors() -> Vec<Mirror> {
+    fn of<P: WgslStruct>() -> Mirror {
+        (P::SHADERS, std::mem::size_of::<P>(), P::fields())
+    }
+    vec![
+        of::<ElementwiseParams>(),
+        of::<MatmulParams>(),
+        of::<LineParams>(),
+        of::<CrossEntropyParams>(),
+        of::<IndexParams>(),
+        of::<WindowParams>(),
+        of::<NormParams>(),
+        of::<MaskParams>(),
+        of::<OptimParams>(),
+    ]
 }
 
 /// Every kernel in the registry.

@@ -1,5 +1,4 @@
-//! The one registry of WGSL: one table line per shader (its files, its `Params` struct, its
-//! bindings) and one per kernel (its shader, entry point, override constant and bindings). The
+//! The one registry of WGSL: one table line per shader (its files, its bindings) and one per kernel (its shader, entry point, override constant and bindings). The
 //! `registry!` macro generates from it the [`Shader`] and [`Kernel`] enums, their `ALL` lists
 //! and lookups, a module of binding constants per shader (`bind::elementwise::OUT`) for the
 //! launchers, and each kernel's bind group layout, so nothing can be listed in one place and
@@ -14,19 +13,9 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use super::grid::WORKGROUP;
-use super::params::WgslStruct;
 use crate::op::{BinaryOp, ReduceOp, UnaryCode};
-use crate::ops::conv::gpu::WindowParams;
-use crate::ops::elementwise::gpu::ElementwiseParams;
-use crate::ops::index::gpu::IndexParams;
-use crate::ops::loss::gpu::CrossEntropyParams;
-use crate::ops::matmul::gpu::MatmulParams;
-use crate::ops::norm::gpu::NormParams;
-use crate::ops::optim::gpu::OptimParams;
 use crate::ops::optim::spec::OptimFlag;
 use crate::ops::pool::spec::PoolKind;
-use crate::ops::random::gpu::MaskParams;
-use crate::ops::reduce::gpu::LineParams;
 
 /// How a kernel reaches a storage binding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,7 +37,7 @@ pub struct BindingInfo {
 macro_rules! registry {
     (
         shaders {
-            $($shader:ident ($module:ident): [$($file:literal),+], $params:ty, {
+            $($shader:ident ($module:ident): [$($file:literal),+], {
                 $($bind:ident = $number:literal $access:ident),* $(,)?
             };)*
         }
@@ -90,24 +79,6 @@ macro_rules! registry {
                         number: $number,
                         access: Access::$access,
                     }),*],)*
-                }
-            }
-
-            /// The size of the shader's `Params` struct, as its Rust mirror has it.
-            pub fn params_size(self) -> usize {
-                match self {
-                    $(Shader::$shader => std::mem::size_of::<$params>(),)*
-                }
-            }
-
-            /// The Rust mirror of the shader's `Params` struct: its size and (name, offset,
-            /// size) per field.
-            pub fn params(self) -> (usize, Vec<(&'static str, usize, usize)>) {
-                match self {
-                    $(Shader::$shader => (
-                        std::mem::size_of::<$params>(),
-                        <$params as WgslStruct>::fields(),
-                    ),)*
                 }
             }
         }
@@ -154,38 +125,38 @@ macro_rules! registry {
 
 registry! {
     shaders {
-        // Shader (bindings module): files, Params mirror, { storage bindings }
-        Elementwise (elementwise): ["elementwise.wgsl"], ElementwiseParams, {
+        // Shader (bindings module): files, { storage bindings }; the Params mirror says which
+        // shaders it mirrors (`wgsl_struct!`)
+        Elementwise (elementwise): ["elementwise.wgsl"], {
             OUT = 1 ReadWrite, A = 2 Read, B = 3 Read, C = 4 Read,
         };
-        Reduce (reduce): ["reduce.wgsl"], LineParams, { OUT = 1 ReadWrite, X = 2 Read };
-        Softmax (softmax): ["workgroup_reduce.wgsl", "softmax.wgsl"], LineParams, {
+        Reduce (reduce): ["reduce.wgsl"], { OUT = 1 ReadWrite, X = 2 Read };
+        Softmax (softmax): ["workgroup_reduce.wgsl", "softmax.wgsl"], {
             OUT = 1 ReadWrite, X = 2 Read, G = 3 Read,
         };
-        Loss (loss): ["workgroup_reduce.wgsl", "loss.wgsl"], CrossEntropyParams, {
+        Loss (loss): ["workgroup_reduce.wgsl", "loss.wgsl"], {
             OUT = 1 ReadWrite, X = 2 Read, LABELS = 3 Read, FAULT = 4 ReadWrite,
             LSE_OUT = 5 ReadWrite, LSE = 6 Read, G = 7 Read,
         };
-        Index (index): ["index.wgsl"], IndexParams, {
+        Index (index): ["index.wgsl"], {
             OUT = 1 ReadWrite, INPUT = 2 Read, INDEX = 3 Read, FAULT = 4 ReadWrite,
         };
-        Matmul (matmul): ["matmul_common.wgsl", "matmul.wgsl"], MatmulParams, {
+        Matmul (matmul): ["matmul_common.wgsl", "matmul.wgsl"], {
             OUT = 1 ReadWrite, A = 2 Read, B = 3 Read, OUT4 = 4 ReadWrite, B4 = 5 Read,
             BIAS = 6 Read,
         };
-        MatmulSubgroup (matmul_subgroup): ["matmul_common.wgsl", "matmul_subgroup.wgsl"],
-            MatmulParams, {
+        MatmulSubgroup (matmul_subgroup): ["matmul_common.wgsl", "matmul_subgroup.wgsl"], {
             A = 2 Read, OUT4 = 4 ReadWrite, B4 = 5 Read, BIAS = 6 Read, A4 = 7 Read,
         };
-        Conv (conv): ["conv.wgsl"], WindowParams, { OUT = 1 ReadWrite, SRC = 2 Read };
-        Pool (pool): ["pool.wgsl"], WindowParams, {
+        Conv (conv): ["conv.wgsl"], { OUT = 1 ReadWrite, SRC = 2 Read };
+        Pool (pool): ["pool.wgsl"], {
             OUT = 1 ReadWrite, SRC = 2 Read, ARG = 3 ReadWrite, SAVED_ARG = 4 Read,
         };
-        Norm (norm): ["norm.wgsl"], NormParams, {
+        Norm (norm): ["norm.wgsl"], {
             OUT = 1 ReadWrite, X = 2 Read, STATS = 3 ReadWrite, G = 4 Read, SAVED = 5 Read,
         };
-        Random (random): ["random.wgsl"], MaskParams, { OUT = 1 ReadWrite };
-        Optim (optim): ["optim.wgsl"], OptimParams, {
+        Random (random): ["random.wgsl"], { OUT = 1 ReadWrite };
+        Optim (optim): ["optim.wgsl"], {
             PARAM_OUT = 1 ReadWrite, STATE_OUT = 2 ReadWrite, PARAM = 3 Read, GRAD = 4 Read,
             STATE = 5 Read,
         };

@@ -14,13 +14,13 @@ use crate::ops::optim::gpu as optim;
 use crate::ops::pool::gpu as pooling;
 use crate::ops::random::gpu as random;
 use crate::ops::reduce::gpu as reduce;
+pub(crate) mod buffers;
 pub(crate) mod fault;
 pub(crate) mod grid;
 pub(crate) mod kernels;
 pub(crate) mod params;
-pub(crate) mod pool;
 pub(crate) mod readback;
-mod storage;
+pub(crate) mod storage;
 pub(crate) mod window;
 
 use std::sync::Arc;

@@ -3,20 +3,28 @@
 //! declare theirs beside their launchers, in `ops/*/gpu.rs`), and the checked conversions to
 //! the `u32`s kernels index with. Arrays of 8 `u32` are `array<vec4<u32>, 2>` in WGSL.
 
+use super::kernels::Shader;
 use crate::error::{Error, Result};
 use crate::shape::MAX_KERNEL_DIMS;
 
+/// (name, byte offset, byte size) of each field of a struct, in order.
+pub type Fields = Vec<(&'static str, usize, usize)>;
+
 /// A Rust struct that mirrors a WGSL `Params` struct field by field.
-pub trait WgslStruct {
+pub trait WgslStruct: bytemuck::Pod {
+    /// The shaders whose `Params` this struct mirrors: a dispatch of any other shader's
+    /// kernel with it is refused (`GpuContext::dispatch`).
+    const SHADERS: &'static [Shader];
     /// (name, byte offset, byte size) of each field, in order: what `tests/contract.rs`
     /// compares with the WGSL struct naga reads.
-    fn fields() -> Vec<(&'static str, usize, usize)>;
+    fn fields() -> Fields;
 }
 
-/// Declares a `#[repr(C)]`, `Pod` parameter struct and its [`WgslStruct`] field table, so the
-/// contract test can hold it against the shader's struct.
+/// Declares a `#[repr(C)]`, `Pod` parameter struct, the shaders it mirrors and its
+/// [`WgslStruct`] field table, so the contract test can hold it against each shader's struct:
+/// `wgsl_struct! { pub struct NormParams for [Norm] { pub outer: u32, .. } }`.
 macro_rules! wgsl_struct {
-    ($(#[$meta:meta])* pub struct $name:ident {
+    ($(#[$meta:meta])* pub struct $name:ident for [$($shader:ident),+] {
         $($(#[$fmeta:meta])* pub $field:ident: $ty:ty,)*
     }) => {
         $(#[$meta])*
@@ -27,7 +35,9 @@ macro_rules! wgsl_struct {
         }
 
         impl $crate::gpu::params::WgslStruct for $name {
-            fn fields() -> Vec<(&'static str, usize, usize)> {
+            const SHADERS: &'static [$crate::gpu::kernels::Shader] =
+                &[$($crate::gpu::kernels::Shader::$shader),+];
+            fn fields() -> $crate::gpu::params::Fields {
                 vec![$((
                     stringify!($field),
                     std::mem::offset_of!($name, $field),

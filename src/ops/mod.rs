@@ -13,7 +13,6 @@ pub(crate) mod random;
 pub(crate) mod reduce;
 
 pub use conv::{Conv1dOptions, Conv2dOptions};
-pub(crate) use elementwise::tiles::needs_tiles;
 pub use norm::{BatchNormOptions, RunningStats};
 pub use pool::Pool2dOptions;
 

@@ -1,7 +1,7 @@
 //! The fused optimizer updates composed from tensor ops, for a parameter larger than one GPU
 //! binding: the fused kernel (`shaders/optim.wgsl`) binds the parameter, its gradient and its
 //! state whole, while elementwise ops split their work over windows. The arithmetic is
-//! `cpu/optim.rs`'s `update`, step for step.
+//! `ops/optim/cpu.rs`'s `update`, step for step.
 
 use crate::autograd::untracked;
 use crate::backend::{OptimKind, OptimSpec};

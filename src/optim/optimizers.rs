@@ -1,6 +1,6 @@
 //! SGD, Adam, AdamW, RMSprop and Adagrad: PyTorch's algorithms and defaults. Each is a config
 //! (validated once, in `new`) over the shared [`Core`]; the arithmetic is in
-//! `shaders/optim.wgsl` and `src/cpu/optim.rs`.
+//! `shaders/optim.wgsl` and `src/ops/optim/cpu.rs`.
 
 use super::{check_hyper, Core, Optimizer};
 use crate::autograd::Gradients;

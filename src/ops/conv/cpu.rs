@@ -3,7 +3,7 @@
 //! in f64).
 
 use super::spec::Window2d;
-use crate::cpu::pool;
+use crate::cpu::buffers;
 use crate::cpu::walk::for_chunks;
 use crate::error::Result;
 use crate::real::Real;
@@ -18,7 +18,7 @@ fn tap(win: &Window2d, axis: usize, o: usize, k: usize) -> Option<usize> {
 pub(crate) fn unfold<T: Real>(x: &[T], win: &Window2d) -> Result<Vec<T>> {
     let (c, [h, w], [kh, kw], [oh, ow]) = (win.c, win.size, win.kernel, win.out);
     let l = oh * ow;
-    let mut out = pool::zeroed("unfold2d", win.cols_numel())?;
+    let mut out = buffers::zeroed("unfold2d", win.cols_numel())?;
     // One task per column row (ci, ki, kj) of one image.
     for_chunks(&mut out, l, |r, dst| {
         let (n, row) = (r / (c * kh * kw), r % (c * kh * kw));
@@ -43,7 +43,7 @@ pub(crate) fn unfold<T: Real>(x: &[T], win: &Window2d) -> Result<Vec<T>> {
 pub(crate) fn fold<T: Real>(cols: &[T], win: &Window2d) -> Result<Vec<T>> {
     let ([h, w], [kh, kw], [oh, ow]) = (win.size, win.kernel, win.out);
     let l = oh * ow;
-    let mut out = pool::zeroed("fold2d", win.image_numel())?;
+    let mut out = buffers::zeroed("fold2d", win.image_numel())?;
     // One task per image plane (n, ci); its rows are contiguous in `cols`.
     for_chunks(&mut out, h * w, |plane, img| {
         let rows = &cols[plane * kh * kw * l..][..kh * kw * l];

@@ -8,11 +8,11 @@ use crate::gpu::grid::groups_for;
 use crate::gpu::kernels::bind::{conv, pool};
 use crate::gpu::kernels::Kernel;
 use crate::gpu::params::{u32_of, wgsl_struct};
-use crate::gpu::GpuStorage;
+use crate::gpu::storage::GpuStorage;
 
 wgsl_struct! {
     /// `shaders/conv.wgsl` and `shaders/pool.wgsl` `Params`; pairs are `[h, w]`.
-    pub struct WindowParams {
+    pub struct WindowParams for [Conv, Pool] {
         pub n: u32,
         pub c: u32,
         /// Invocations: column entries, image pixels or pooled outputs.
@@ -59,7 +59,7 @@ const _: () = assert!(conv::OUT == pool::OUT);
 ///
 /// Every buffer here holds `win.n` images' worth of data, so over tensors larger than one
 /// binding the kernel runs on pieces of whole images, each binding its images' windows; the
-/// kernels index from the first image bound, so nothing else changes (`window.rs`).
+/// kernels index from the first image bound, so nothing else changes (`gpu/window.rs`).
 pub(crate) fn launch(
     kernel: Kernel,
     op: &'static str,

@@ -14,7 +14,8 @@
 use rayon::prelude::*;
 
 use super::spec::{Elementwise, Strided};
-use crate::cpu::{pool, StridedWalk, PAR_THRESHOLD};
+use crate::cpu::buffers;
+use crate::cpu::walk::{StridedWalk, PAR_THRESHOLD};
 use crate::error::Result;
 use crate::op::{BinaryOp, UnaryOp};
 use crate::real::Real;
@@ -221,7 +222,7 @@ pub(crate) fn elementwise<T: Real>(
     spec: &Strided,
     kind: Elementwise,
 ) -> Result<Vec<T>> {
-    let mut out = pool::zeroed("elementwise", spec.numel())?;
+    let mut out = buffers::zeroed("elementwise", spec.numel())?;
     if out.is_empty() {
         return Ok(out); // a zero-size axis: no rows to walk (and the walk would divide by it)
     }

@@ -1,7 +1,7 @@
 //! Launchers for the elementwise family (`shaders/elementwise.wgsl`): unary, binary, where,
 //! fill and the strided copy behind `cat` and `contiguous`. Each walks a [`Strided`] spec, so
 //! over a tensor larger than one binding it runs in pieces of the flat index range, binding
-//! the window of each operand a piece touches (`window.rs`); the kernel adds the piece's first
+//! the window of each operand a piece touches (`gpu/window.rs`); the kernel adds the piece's first
 //! index (`offsets[3]`) to find its elements.
 
 use super::spec::{Elementwise, Strided};
@@ -10,8 +10,8 @@ use crate::gpu::grid::groups_for;
 use crate::gpu::kernels::bind::elementwise::{A, B, C, OUT};
 use crate::gpu::kernels::Kernel;
 use crate::gpu::params::{axes, u32_of, wgsl_struct};
+use crate::gpu::storage::GpuStorage;
 use crate::gpu::window::{plan_flat, span, Window};
-use crate::gpu::GpuStorage;
 use crate::shape::Layout;
 
 /// The bindings of the output and the inputs, in the order a launch lists them.
@@ -121,7 +121,7 @@ pub(crate) fn fill(out: &GpuStorage, len: usize, value: f32, op: &'static str) -
 
 wgsl_struct! {
     /// `shaders/elementwise.wgsl` `Params`.
-    pub struct ElementwiseParams {
+    pub struct ElementwiseParams for [Elementwise] {
         /// Elements in this dispatch (a piece's, over a tensor larger than one binding).
         pub numel: u32,
         pub rank: u32,

@@ -48,7 +48,7 @@ impl Tensor {
         let s = match Storage::elementwise(&[self.storage()], &spec, Elementwise::Unary(op), name) {
             // A view one flat piece of which reads past a GPU binding: copied in tiles first
             // (that copy is all a copy needs).
-            Err(e) if tiles::needs_tiles(&e) => {
+            Err(e) if e.needs_tiles() => {
                 let dense = self.copy_in_tiles(name)?;
                 return match op {
                     UnaryOp::Identity => Ok(dense),
@@ -87,7 +87,7 @@ impl Tensor {
             name,
         ) {
             // Operands one flat piece of which reads past a GPU binding: copied in tiles first.
-            Err(e) if tiles::needs_tiles(&e) => {
+            Err(e) if e.needs_tiles() => {
                 let a = self.broadcast_to(&shape)?.copy_in_tiles(name)?;
                 return a.binary(&rhs.broadcast_to(&shape)?.copy_in_tiles(name)?, op);
             }
@@ -208,7 +208,7 @@ impl Tensor {
             "where_",
         ) {
             // Operands one flat piece of which reads past a GPU binding: copied in tiles first.
-            Err(e) if tiles::needs_tiles(&e) => {
+            Err(e) if e.needs_tiles() => {
                 let dense = |t: &Tensor| t.broadcast_to(&shape)?.copy_in_tiles("where_");
                 return Tensor::where_(&dense(cond)?, &dense(a)?, &dense(b)?);
             }
@@ -239,4 +239,105 @@ impl Tensor {
     pub fn all_finite(&self) -> Result<bool> {
         Ok(self.count_non_finite()? == 0)
     }
+}
+
+// ---- gradients (called by `autograd/rules.rs`) ----
+
+/// `t` where `keep != 0`, else 0.
+fn masked(keep: &Tensor, t: &Tensor) -> Result<Tensor> {
+    Tensor::where_(keep, t, &Tensor::zeros(&[], t.device())?)
+}
+
+/// The weight the left operand of maximum/minimum gets: 1 where it wins, 1/2 on ties (the
+/// gradient is split evenly between equal operands, as PyTorch does).
+fn winner_weight(a: &Tensor, b: &Tensor, max: bool) -> Result<Tensor> {
+    let wins = if max { a.gt(b)? } else { a.lt(b)? };
+    wins.add(&a.eq(b)?.mul_scalar(0.5)?)
+}
+
+pub(crate) fn unary_grad(
+    x: &Tensor,
+    op: UnaryOp,
+    out: &Tensor,
+    g: &Tensor,
+) -> Result<Option<Tensor>> {
+    use BinaryOp as B;
+    let gx = match op {
+        UnaryOp::Identity => g.clone(), // d/dx x = 1
+        UnaryOp::Neg => g.neg()?,       // d/dx -x = -1
+        UnaryOp::Abs => g.mul(&x.gt_scalar(0.0)?.sub(&x.lt_scalar(0.0)?)?)?, // sign(x), 0 at 0
+        UnaryOp::Exp => g.mul(out)?,    // d/dx e^x = e^x
+        UnaryOp::Log => g.div(x)?,      // d/dx ln x = 1/x
+        UnaryOp::Sqrt => g.div(out)?.mul_scalar(0.5)?, // d/dx √x = 1 / (2√x)
+        UnaryOp::Square => g.mul(x)?.mul_scalar(2.0)?, // d/dx x² = 2x
+        UnaryOp::Relu => x.binary(g, B::ReluBackward)?, // [x > 0] (0 at the kink)
+        UnaryOp::Sigmoid => out.binary(g, B::SigmoidBackward)?, // σ' = σ (1 - σ)
+        UnaryOp::Tanh => out.binary(g, B::TanhBackward)?, // tanh' = 1 - tanh²
+        UnaryOp::Gelu => x.binary(g, B::GeluBackward)?, // see `gelu_grad` in op.rs
+        // d/dx = 1 where x > 0, else slope
+        UnaryOp::LeakyRelu(slope) => Tensor::where_(&x.gt_scalar(0.0)?, g, &g.mul_scalar(slope)?)?,
+        // 1 inside [lo, hi] (bounds included, as PyTorch), 0 where clamped
+        UnaryOp::Clamp(lo, hi) => masked(&x.ge_scalar(lo)?.mul(&x.le_scalar(hi)?)?, g)?,
+        UnaryOp::IsNonFinite => return Ok(None),
+        UnaryOp::Scalar(op, c) => match op {
+            B::Add | B::Sub => g.clone(), // d/dx (x ± c) = 1
+            B::Mul => g.mul_scalar(c)?,   // d/dx cx = c
+            B::Div => g.div_scalar(c)?,   // d/dx x/c = 1/c
+            B::Pow if c == 0.0 => Tensor::zeros(x.shape(), x.device())?, // x^0 = 1
+            B::Pow => g.mul(&x.pow_scalar(c - 1.0)?)?.mul_scalar(c)?, // c x^(c-1)
+            B::Maximum | B::Minimum => {
+                let c = Tensor::full(&[], c, x.device())?;
+                g.mul(&winner_weight(x, &c, op == B::Maximum)?)?
+            }
+            _ => return Ok(None), // comparisons are flat
+        },
+        UnaryOp::ScalarLeft(op, c) => match op {
+            B::Add => g.clone(),                       // d/dx (c + x) = 1
+            B::Sub => g.neg()?,                        // d/dx (c - x) = -1
+            B::Mul => g.mul_scalar(c)?,                // d/dx cx = c
+            B::Div => g.mul(out)?.div(x)?.neg()?,      // d/dx c/x = -c/x² = -out/x
+            B::Pow => g.mul(out)?.mul_scalar(c.ln())?, // d/dx c^x = c^x ln c
+            B::Maximum | B::Minimum => {
+                let c = Tensor::full(&[], c, x.device())?;
+                g.mul(&winner_weight(x, &c, op == B::Maximum)?)?
+            }
+            _ => return Ok(None),
+        },
+    };
+    Ok(Some(gx))
+}
+
+/// Gradients of `a op b` at the output's (broadcast) shape; the caller sums them down.
+pub(crate) fn binary_grad(
+    a: &Tensor,
+    b: &Tensor,
+    op: BinaryOp,
+    out: &Tensor,
+    g: &Tensor,
+) -> Result<(Option<Tensor>, Option<Tensor>)> {
+    use BinaryOp as B;
+    Ok(match op {
+        B::Add => (Some(g.clone()), Some(g.clone())), // d(a+b) = da + db
+        B::Sub => (Some(g.clone()), Some(g.neg()?)),  // d(a-b) = da - db
+        B::Mul => (Some(g.mul(b)?), Some(g.mul(a)?)), // d(ab) = b da + a db
+        // d(a/b) = da/b - (a/b²) db = da/b - (out/b) db
+        B::Div => (Some(g.div(b)?), Some(g.mul(out)?.div(b)?.neg()?)),
+        B::Pow => {
+            // d a^b = b a^(b-1) da + a^b ln(a) db; the terms with a zero factor are set to 0
+            // rather than 0·inf (b = 0, or a = 0), as PyTorch does.
+            let ga = g.mul(b)?.mul(&a.pow(&b.sub_scalar(1.0)?)?)?;
+            let gb = g.mul(out)?.mul(&a.log()?)?;
+            (
+                Some(masked(&b.ne_scalar(0.0)?, &ga)?),
+                Some(masked(&a.ne_scalar(0.0)?, &gb)?),
+            )
+        }
+        B::Maximum | B::Minimum => {
+            let w = winner_weight(a, b, op == B::Maximum)?;
+            let ga = g.mul(&w)?;
+            let gb = g.sub(&ga)?; // the other operand gets the rest: g (1 - w)
+            (Some(ga), Some(gb))
+        }
+        _ => (None, None), // comparisons and backward ops are not differentiated
+    })
 }

@@ -82,9 +82,3 @@ impl Tensor {
         ))
     }
 }
-
-/// Whether `e` is an op refusing a view one flat piece of which reads past a binding (which
-/// a copy in tiles can make dense).
-pub(crate) fn needs_tiles(e: &Error) -> bool {
-    matches!(e, Error::TooLarge { what, .. } if what.contains("one piece"))
-}

@@ -2,7 +2,9 @@
 //! checked (integral, in range) before it is used.
 
 use super::spec::GatherSpec;
-use crate::cpu::{check_index, pool, CpuReal, CpuStorage, StridedWalk};
+use crate::cpu::buffers;
+use crate::cpu::storage::{CpuReal, CpuStorage};
+use crate::cpu::walk::{check_index, StridedWalk};
 use crate::error::{Error, Result};
 use crate::ops::elementwise::spec::Strided;
 use crate::real::Real;
@@ -15,7 +17,7 @@ pub(crate) fn gather<T: Real>(
     op: &'static str,
 ) -> Result<Vec<T>> {
     let n = spec.strided.numel();
-    let mut out = pool::with_capacity(op, n)?;
+    let mut out = buffers::with_capacity(op, n)?;
     let mut walk = StridedWalk::new(&spec.strided, 0);
     for _ in 0..n {
         let i = check_index(op, index[walk.offsets[1]], spec.axis, spec.axis_size)?;
@@ -29,7 +31,7 @@ pub(crate) fn gather<T: Real>(
 pub(crate) fn one_hot<T: Real>(index: &[T], spec: &Strided, classes: usize) -> Result<Vec<T>> {
     let n = spec.numel();
     let numel = n.saturating_mul(classes);
-    let mut out = pool::zeroed("one_hot", numel)?;
+    let mut out = buffers::zeroed("one_hot", numel)?;
     let mut walk = StridedWalk::new(spec, 0);
     for j in 0..n {
         let c = check_index("one_hot", index[walk.offsets[0]], 0, classes)?;
@@ -44,7 +46,7 @@ pub(crate) fn cat<T: CpuReal>(
     parts: &[(&CpuStorage, Strided)],
     numel: usize,
 ) -> Result<CpuStorage> {
-    let mut out = pool::zeroed("cat", numel)?;
+    let mut out = buffers::zeroed("cat", numel)?;
     for (src, spec) in parts {
         let src: &[T] = T::view(src).ok_or_else(|| {
             Error::invalid("cat", "operands of different precisions (f32 and f64)")

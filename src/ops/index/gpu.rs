@@ -9,8 +9,8 @@ use crate::gpu::grid::groups_for;
 use crate::gpu::kernels::bind::index::{FAULT, INDEX, INPUT, OUT};
 use crate::gpu::kernels::Kernel;
 use crate::gpu::params::{axes, fault_code, u32_of, wgsl_struct};
+use crate::gpu::storage::GpuStorage;
 use crate::gpu::window::{plan_flat, span};
-use crate::gpu::GpuStorage;
 use crate::ops::elementwise::gpu::{launch as launch_elementwise, ElementwiseParams, Out};
 use crate::ops::elementwise::spec::Strided;
 
@@ -198,7 +198,7 @@ fn copy_part(out: &GpuStorage, src: &GpuStorage, spec: &Strided) -> Result<()> {
 
 wgsl_struct! {
     /// `shaders/index.wgsl` `Params`.
-    pub struct IndexParams {
+    pub struct IndexParams for [Index] {
         pub numel: u32,
         pub rank: u32,
         pub axis_size: u32,

@@ -7,6 +7,7 @@ pub(crate) mod gpu;
 pub(crate) mod spec;
 
 use super::same_device;
+use crate::autograd::pad;
 use crate::autograd::{record, BackOp};
 use crate::error::{Error, Result};
 use crate::ops::elementwise::spec::Strided;
@@ -274,7 +275,7 @@ impl Tensor {
                 let s = match copy(&sources) {
                     // A GPU view one flat piece of which reads past a binding: made dense in
                     // tiles first.
-                    Err(e) if super::needs_tiles(&e) => {
+                    Err(e) if e.needs_tiles() => {
                         let dense = crate::autograd::untracked(|| {
                             sources
                                 .iter()
@@ -317,4 +318,49 @@ impl Tensor {
             .collect::<Result<_>>()?;
         Tensor::cat(&parts.iter().collect::<Vec<_>>(), ax).map_err(|e| e.in_op("stack"))
     }
+}
+
+// ---- gradients (called by `autograd/rules.rs`) ----
+
+/// `out = x.index_select(axis, idx)`, x `[pre, X, post]`, idx `[L]`, g `[pre, L, post]`:
+/// `dx[p, i, q] = sum_l [idx_l = i] g[p, l, q]`, i.e. `one_hot(idx)ᵀ [X, L] · g`. A matmul, so
+/// repeated indices add up deterministically on both backends.
+pub(crate) fn index_select_grad(
+    x: &Tensor,
+    axis: usize,
+    idx: &Tensor,
+    g: &Tensor,
+) -> Result<Tensor> {
+    let size = x.shape()[axis];
+    let pre: usize = x.shape()[..axis].iter().product();
+    let post: usize = x.shape()[axis + 1..].iter().product();
+    let onehot_t = idx.one_hot(size)?.t()?; // [X, L]
+    let g3 = g.reshape(&[pre, idx.numel(), post])?;
+    onehot_t.matmul(&g3)?.reshape(x.shape())
+}
+
+/// `out = x.gather(axis, idx)` (idx and out of one shape I, no larger than x off `axis`):
+/// `dx[.., i, ..] = sum_r [idx[.., r, ..] = i] g[.., r, ..]` over the region I covers, zero
+/// elsewhere. Built as `(one_hot(idx) * g)` summed over `axis`, then the class axis moved
+/// into place.
+pub(crate) fn gather_grad(x: &Tensor, axis: usize, idx: &Tensor, g: &Tensor) -> Result<Tensor> {
+    let r = x.rank();
+    let size = x.shape()[axis];
+    // [I.., X] summed over `axis` -> [I without axis.., X]
+    let hits = idx
+        .one_hot(size)?
+        .mul(&g.unsqueeze(-1)?)?
+        .sum(axis as isize, false)?;
+    // move X (last) to `axis`
+    let perm: Vec<usize> = (0..axis).chain([r - 1]).chain(axis..r - 1).collect();
+    let mut dx = hits.permute(&perm)?;
+    // pad the axes where the index was smaller than x
+    for d in 0..r {
+        if dx.shape()[d] < x.shape()[d] {
+            let mut full = dx.shape().to_vec();
+            full[d] = x.shape()[d];
+            dx = pad(&dx, &full, d, 0)?;
+        }
+    }
+    Ok(dx)
 }

@@ -4,7 +4,8 @@
 use super::spec::CrossEntropySpec;
 use rayon::prelude::*;
 
-use crate::cpu::{check_index, pool, PAR_THRESHOLD};
+use crate::cpu::buffers;
+use crate::cpu::walk::{check_index, PAR_THRESHOLD};
 use crate::error::Result;
 use crate::real::Real;
 
@@ -16,8 +17,8 @@ pub(crate) fn cross_entropy<T: Real>(
     s: &CrossEntropySpec,
 ) -> Result<(Vec<T>, Vec<T>)> {
     let c = s.classes;
-    let mut loss = pool::zeroed("cross_entropy", s.rows)?;
-    let mut lse = pool::zeroed("cross_entropy", s.rows)?;
+    let mut loss = buffers::zeroed("cross_entropy", s.rows)?;
+    let mut lse = buffers::zeroed("cross_entropy", s.rows)?;
     let smooth = f64::from(s.smoothing);
     for (i, row) in x.chunks_exact(c).take(s.rows).enumerate() {
         let t = check_index("cross_entropy", target[i], 1, c)?;
@@ -45,7 +46,7 @@ pub(crate) fn cross_entropy_backward<T: Real>(
     s: &CrossEntropySpec,
 ) -> Result<Vec<T>> {
     let c = s.classes;
-    let mut out = pool::zeroed("cross_entropy", s.rows * c)?;
+    let mut out = buffers::zeroed("cross_entropy", s.rows * c)?;
     let (keep, spread) = (
         T::from_f32(1.0 - s.smoothing),
         T::from_f64(f64::from(s.smoothing) / c as f64),

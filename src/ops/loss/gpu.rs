@@ -1,6 +1,6 @@
 //! Launchers for the fused cross entropy (`shaders/loss.wgsl`). The kernels index by row from
 //! the first row bound, so over logits larger than one binding they run on pieces of whole
-//! rows, each binding its rows' windows (`window.rs`).
+//! rows, each binding its rows' windows (`gpu/window.rs`).
 
 use super::spec::CrossEntropySpec;
 use crate::error::{Error, Result};
@@ -8,8 +8,8 @@ use crate::gpu::grid::groups_for;
 use crate::gpu::kernels::bind::loss::{FAULT, G, LABELS, LSE, LSE_OUT, OUT, X};
 use crate::gpu::kernels::Kernel;
 use crate::gpu::params::{fault_code, u32_of, wgsl_struct};
+use crate::gpu::storage::GpuStorage;
 use crate::gpu::window::Window;
-use crate::gpu::GpuStorage;
 
 const OP: &str = "cross_entropy";
 
@@ -127,7 +127,7 @@ pub(crate) fn backward(
 
 wgsl_struct! {
     /// `shaders/loss.wgsl` `Params`.
-    pub struct CrossEntropyParams {
+    pub struct CrossEntropyParams for [Loss] {
         pub rows: u32,
         pub classes: u32,
         pub g_offset: u32,

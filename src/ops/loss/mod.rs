@@ -1,4 +1,4 @@
-//! The fused cross-entropy kernels as tensor ops (`shaders/loss.wgsl`, `cpu/reduce.rs`), for
+//! The fused cross-entropy kernels as tensor ops (`shaders/loss.wgsl`, `ops/loss/cpu.rs`), for
 //! `nn::loss` (the forward pass, which records the op) and its backward rule.
 
 pub(crate) mod cpu;

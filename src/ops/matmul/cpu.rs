@@ -13,7 +13,7 @@ use gemm::Parallelism;
 use rayon::prelude::*;
 
 use super::spec::{MatOperand, MatmulSpec};
-use crate::cpu::pool;
+use crate::cpu::buffers;
 use crate::error::{Error, Result};
 use crate::op::{Activation, UnaryOp};
 use crate::real::Real;
@@ -143,7 +143,7 @@ pub(crate) fn matmul<T: Real>(
     spec: &MatmulSpec,
 ) -> Result<Vec<T>> {
     let MatmulSpec { batch, m, n, k, .. } = *spec;
-    let mut out = pool::zeroed("matmul", batch * m * n)?;
+    let mut out = buffers::zeroed("matmul", batch * m * n)?;
     if m * n == 0 {
         return Ok(out);
     }

@@ -9,14 +9,14 @@ use crate::gpu::grid::groups_for;
 use crate::gpu::kernels::bind::{matmul as bind, matmul_subgroup};
 use crate::gpu::kernels::{Kernel, EPILOGUE_HAS_BIAS};
 use crate::gpu::params::{u32_of, wgsl_struct};
+use crate::gpu::storage::GpuStorage;
 use crate::gpu::window::Window;
-use crate::gpu::GpuStorage;
 use crate::op::UnaryOp;
 use crate::ops::elementwise::spec::{Elementwise, Strided};
 
 wgsl_struct! {
     /// `shaders/matmul_common.wgsl` `Params`.
-    pub struct MatmulParams {
+    pub struct MatmulParams for [Matmul, MatmulSubgroup] {
         pub batch: u32,
         pub m: u32,
         pub n: u32,

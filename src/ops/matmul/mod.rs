@@ -1,6 +1,6 @@
 //! Matrix products: `matmul` (batched, broadcast, vectors), and `linear`: `act(x · wᵀ + b)` as ONE matmul whose epilogue adds the bias and applies the
 //! activation as each output is stored (`MatmulSpec::bias`/`act`; `matmul_common.wgsl` on the
-//! GPU, `cpu/matmul.rs` on the CPU). Unfused, a Linear–ReLU pair is three passes over the
+//! GPU, `ops/matmul/cpu.rs` on the CPU). Unfused, a Linear–ReLU pair is three passes over the
 //! `[batch, out]` activations (matmul, bias add, ReLU) and, on the GPU, three dispatches; fused
 //! it is one. `nn::Sequential` fuses a Linear (or Conv2d) followed by ReLU, sigmoid or tanh by
 //! itself; see `Module::forward_activated`.
@@ -10,6 +10,7 @@ pub(crate) mod gpu;
 pub(crate) mod spec;
 
 use super::same_device;
+use crate::autograd::sum_to;
 use crate::autograd::{record, untracked, BackOp};
 use crate::error::{Error, Result};
 use crate::op::Activation;
@@ -228,4 +229,56 @@ impl Tensor {
         }
         Ok(Tensor::from_storage(s, &shape, self.device()))
     }
+}
+
+// ---- gradients (called by `autograd/rules.rs`) ----
+
+/// `out = a · b` (batched, broadcast, vectors allowed): `da = g · bᵀ`, `db = aᵀ · g`, summed
+/// over any batch axes the operand was broadcast along.
+pub(crate) fn matmul_grad(a: &Tensor, b: &Tensor, g: &Tensor) -> Result<(Tensor, Tensor)> {
+    // Work on the ≥2-D form: a vector `a` is a [1, k] row, a vector `b` a [k, 1] column, and
+    // `g` gets the size-1 axes the product dropped.
+    let a2 = if a.rank() == 1 {
+        a.unsqueeze(0)?
+    } else {
+        a.clone()
+    };
+    let b2 = if b.rank() == 1 {
+        b.unsqueeze(1)?
+    } else {
+        b.clone()
+    };
+    let mut g2 = g.clone();
+    if b.rank() == 1 {
+        g2 = g2.unsqueeze(-1)?;
+    }
+    if a.rank() == 1 {
+        g2 = g2.unsqueeze(-2)?;
+    }
+    let ga = sum_to(&g2.matmul(&b2.t()?)?, a2.shape())?.reshape(a.shape())?;
+    let gb = if b2.rank() == 2 && (a2.rank() > 2 || transposed(&b2)) {
+        // A shared weight: fold the batch into the rows, one [k, M] · [M, n] product instead
+        // of a [batch, k, n] temporary summed afterwards.
+        let (k, n) = (b2.shape()[0], b2.shape()[1]);
+        let rows = a2.numel() / k.max(1);
+        let af = a2.reshape(&[rows, k])?;
+        let gf = g2.reshape(&[rows, n])?;
+        if transposed(&b2) {
+            // b is Wᵀ, a view of a dense [n, k] weight (Linear): compute (gᵀ·a)ᵀ so that the
+            // weight's gradient comes out dense in the weight's own layout and the optimizer
+            // reads it as is, instead of copying a transposed [k, n] result every step.
+            gf.t()?.matmul(&af)?.t()?
+        } else {
+            af.t()?.matmul(&gf)?
+        }
+    } else {
+        sum_to(&a2.t()?.matmul(&g2)?, b2.shape())?
+    };
+    Ok((ga, gb.reshape(b.shape())?))
+}
+
+/// True for a 2-D view whose transpose is dense (`w.t()` of a dense `w`), but not itself dense.
+fn transposed(x: &Tensor) -> bool {
+    let (s, d) = (x.strides(), x.shape());
+    x.rank() == 2 && d[0] > 1 && d[1] > 1 && s[0] == 1 && s[1] == d[0]
 }

@@ -4,7 +4,7 @@
 use rayon::prelude::*;
 
 use super::spec::NormSpec;
-use crate::cpu::pool;
+use crate::cpu::buffers;
 use crate::cpu::walk::{for_chunks, PAR_THRESHOLD};
 use crate::error::Result;
 use crate::real::Real;
@@ -26,7 +26,7 @@ fn group_sums(s: &NormSpec, f: impl Fn(usize, usize) -> f64 + Sync) -> Vec<f64> 
 
 /// Writes `out[i] = f(group of i, i)` over `[outer, groups, inner]`.
 fn per_group<T: Real>(s: &NormSpec, f: impl Fn(usize, usize) -> T + Sync) -> Result<Vec<T>> {
-    let mut out = pool::zeroed("normalize", s.numel())?;
+    let mut out = buffers::zeroed("normalize", s.numel())?;
     for_chunks(&mut out, s.groups * s.inner, |o, chunk| {
         for (k, v) in chunk.iter_mut().enumerate() {
             *v = f(k / s.inner, o * s.groups * s.inner + k);

@@ -6,11 +6,11 @@ use crate::error::Result;
 use crate::gpu::kernels::bind::norm;
 use crate::gpu::kernels::Kernel;
 use crate::gpu::params::{u32_of, wgsl_struct};
-use crate::gpu::GpuStorage;
+use crate::gpu::storage::GpuStorage;
 
 wgsl_struct! {
     /// `shaders/norm.wgsl` `Params`.
-    pub struct NormParams {
+    pub struct NormParams for [Norm] {
         pub outer: u32,
         pub groups: u32,
         pub inner: u32,

@@ -1,5 +1,5 @@
 //! Batch norm, layer norm and dropout. Both norms run one normalisation kernel forward and
-//! one backward (`shaders/norm.wgsl`, `src/cpu/nn.rs`); the affine weight and bias are
+//! one backward (`shaders/norm.wgsl`, `cpu.rs`); the affine weight and bias are
 //! elementwise ops, so autograd gives their gradients. Dropout masks are hashed from a key on
 //! the device (`shaders/random.wgsl`), identically on the CPU.
 

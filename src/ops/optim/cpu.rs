@@ -4,7 +4,7 @@
 use rayon::prelude::*;
 
 use super::spec::{OptimKind, OptimSpec};
-use crate::cpu::pool;
+use crate::cpu::buffers;
 use crate::cpu::walk::PAR_THRESHOLD;
 use crate::error::{Error, Result};
 use crate::real::Real;
@@ -40,8 +40,8 @@ pub(crate) fn step<T: Real>(
             ),
         ));
     }
-    let mut out = pool::copied(op, &p[..n])?;
-    let mut state = pool::copied(op, &s[..n * rows])?;
+    let mut out = buffers::copied(op, &p[..n])?;
+    let mut state = buffers::copied(op, &s[..n * rows])?;
     // Task c owns chunk c of the parameter and chunk c of each state row.
     let mut row_chunks: Vec<_> = state
         .chunks_mut(n.max(1))

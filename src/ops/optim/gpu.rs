@@ -6,11 +6,11 @@ use crate::gpu::grid::groups_for;
 use crate::gpu::kernels::bind::optim;
 use crate::gpu::kernels::Kernel;
 use crate::gpu::params::{u32_of, wgsl_struct};
-use crate::gpu::GpuStorage;
+use crate::gpu::storage::GpuStorage;
 
 wgsl_struct! {
     /// `shaders/optim.wgsl` `Params`.
-    pub struct OptimParams {
+    pub struct OptimParams for [Optim] {
         pub numel: u32,
         pub flags: u32,
         pub _pad: [u32; 2],

@@ -1,4 +1,4 @@
-//! The fused optimizer update as a tensor op (`shaders/optim.wgsl`, `cpu/optim.rs`), for
+//! The fused optimizer update as a tensor op (`shaders/optim.wgsl`, `ops/optim/cpu.rs`), for
 //! `optim/`.
 
 pub(crate) mod cpu;

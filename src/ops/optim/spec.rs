@@ -2,7 +2,7 @@
 
 use crate::op::op_codes;
 
-/// Which fused update [`Backend::optim_step`] runs (`shaders/optim.wgsl`, `src/cpu/optim.rs`).
+/// Which fused update [`Backend::optim_step`] runs (`shaders/optim.wgsl`, `src/ops/optim/cpu.rs`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum OptimKind {
     /// State `[1, n]`: the momentum buffer.

@@ -4,7 +4,7 @@
 use rayon::prelude::*;
 
 use super::spec::PoolKind;
-use crate::cpu::pool;
+use crate::cpu::buffers;
 use crate::cpu::walk::for_chunks;
 use crate::error::Result;
 use crate::ops::conv::spec::Window2d;
@@ -44,8 +44,8 @@ pub(crate) fn pool<T: Real>(
     kind: PoolKind,
 ) -> Result<(Vec<T>, Option<Vec<T>>)> {
     let ([h, w], [oh, ow]) = (win.size, win.out);
-    let mut out = pool::zeroed("pool2d", win.out_numel())?;
-    let mut arg = pool::zeroed("pool2d", if kind == PoolKind::Max { out.len() } else { 0 })?;
+    let mut out = buffers::zeroed("pool2d", win.out_numel())?;
+    let mut arg = buffers::zeroed("pool2d", if kind == PoolKind::Max { out.len() } else { 0 })?;
     let plane = |p: usize, dst: &mut [T], mut arg: Option<&mut [T]>| {
         let img = &x[p * h * w..][..h * w];
         for oy in 0..oh {
@@ -101,7 +101,7 @@ pub(crate) fn pool_backward<T: Real>(
     kind: PoolKind,
 ) -> Result<Vec<T>> {
     let ([h, w], [oh, ow]) = (win.size, win.out);
-    let mut dx = pool::zeroed("pool2d_backward", win.image_numel())?;
+    let mut dx = buffers::zeroed("pool2d_backward", win.image_numel())?;
     for_chunks(&mut dx, h * w, |p, img| {
         let gp = &g[p * oh * ow..][..oh * ow];
         for oy in 0..oh {

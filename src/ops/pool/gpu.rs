@@ -5,7 +5,7 @@ use super::spec::PoolKind;
 use crate::error::Result;
 use crate::gpu::kernels::bind::pool;
 use crate::gpu::kernels::Kernel;
-use crate::gpu::GpuStorage;
+use crate::gpu::storage::GpuStorage;
 use crate::ops::conv::gpu::{image, launch, pooled};
 use crate::ops::conv::spec::Window2d;
 

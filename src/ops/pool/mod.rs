@@ -1,6 +1,6 @@
 //! 2-D pooling: max (gradient routed to each window's arg-max), average and adaptive average,
 //! each one kernel forward and one backward on both backends (`shaders/pool.wgsl`,
-//! `src/cpu/nn.rs`).
+//! `cpu.rs`).
 
 pub(crate) mod cpu;
 pub(crate) mod gpu;

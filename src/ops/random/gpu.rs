@@ -8,11 +8,11 @@ use crate::gpu::grid::groups_for;
 use crate::gpu::kernels::bind::random;
 use crate::gpu::kernels::Kernel;
 use crate::gpu::params::{u32_of, wgsl_struct};
-use crate::gpu::GpuStorage;
+use crate::gpu::storage::GpuStorage;
 
 wgsl_struct! {
     /// `shaders/random.wgsl` `Params`.
-    pub struct MaskParams {
+    pub struct MaskParams for [Random] {
         pub numel: u32,
         pub key_lo: u32,
         pub key_hi: u32,

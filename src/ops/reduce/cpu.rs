@@ -4,8 +4,8 @@
 use rayon::prelude::*;
 
 use super::spec::LineSpec;
-use crate::cpu::pool;
-use crate::cpu::PAR_THRESHOLD;
+use crate::cpu::buffers;
+use crate::cpu::walk::PAR_THRESHOLD;
 use crate::error::Result;
 use crate::op::{nan, ReduceOp};
 use crate::real::Real;
@@ -14,7 +14,7 @@ use crate::real::Real;
 /// at flat index >= numel are skipped (a full reduction's ragged last row).
 // input (outer, len, inner) -> out (outer, inner)
 pub(crate) fn reduce<T: Real>(x: &[T], s: &LineSpec, op: ReduceOp) -> Result<Vec<T>> {
-    let mut out = pool::zeroed(op.name(), s.outer * s.inner)?;
+    let mut out = buffers::zeroed(op.name(), s.outer * s.inner)?;
     if out.is_empty() {
         return Ok(out);
     }
@@ -67,7 +67,7 @@ pub(crate) fn reduce<T: Real>(x: &[T], s: &LineSpec, op: ReduceOp) -> Result<Vec
 pub(crate) fn softmax<T: Real>(x: &[T], s: &LineSpec, log: bool) -> Result<Vec<T>> {
     let (len, inner) = (s.len, s.inner);
     let name = if log { "log_softmax" } else { "softmax" };
-    let mut out = pool::zeroed(name, s.outer * len * inner)?;
+    let mut out = buffers::zeroed(name, s.outer * len * inner)?;
     let block = |o: usize, dst: &mut [T]| {
         let src = &x[s.offset + o * len * inner..][..len * inner];
         for i in 0..inner {
@@ -104,7 +104,7 @@ pub(crate) fn softmax_backward<T: Real>(
     log: bool,
 ) -> Result<Vec<T>> {
     let (len, inner) = (s.len, s.inner);
-    let mut out = pool::zeroed("softmax_backward", s.outer * len * inner)?;
+    let mut out = buffers::zeroed("softmax_backward", s.outer * len * inner)?;
     let block = |o: usize, dst: &mut [T]| {
         let ys = &y[s.offset + o * len * inner..][..len * inner];
         let gs = &g[o * len * inner..][..len * inner];

@@ -1,7 +1,7 @@
 //! Launchers for the line ops (`shaders/reduce.wgsl`, `shaders/softmax.wgsl`): a contiguous
 //! input seen as `[outer, len, inner]`, reduced or normalised along `len`. The kernels index
 //! relative to the line, so over a tensor larger than one binding the host runs them on pieces
-//! of whole `outer` rows, each binding its rows' windows (`window.rs`).
+//! of whole `outer` rows, each binding its rows' windows (`gpu/window.rs`).
 
 use super::spec::LineSpec;
 use crate::error::{Error, Result};
@@ -9,8 +9,8 @@ use crate::gpu::grid::groups_for;
 use crate::gpu::kernels::bind::{reduce, softmax};
 use crate::gpu::kernels::Kernel;
 use crate::gpu::params::{u32_of, wgsl_struct};
+use crate::gpu::storage::GpuStorage;
 use crate::gpu::window::{plan_rows, Piece};
-use crate::gpu::GpuStorage;
 use crate::op::ReduceOp;
 
 // Reduce and softmax launch through one helper, so they bind out and x at the same numbers.
@@ -155,7 +155,7 @@ pub(crate) fn softmax_backward(
 
 wgsl_struct! {
     /// `shaders/reduce.wgsl` and `shaders/softmax.wgsl` `Params`.
-    pub struct LineParams {
+    pub struct LineParams for [Reduce, Softmax] {
         pub offset: u32,
         pub outer: u32,
         pub len: u32,

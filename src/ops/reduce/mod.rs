@@ -423,3 +423,37 @@ fn check_reducible(
     }
     Ok(())
 }
+
+// ---- gradients (called by `autograd/rules.rs`) ----
+
+pub(crate) fn reduce_grad(
+    x: &Tensor,
+    op: ReduceOp,
+    axis: Option<usize>,
+    keepdim: bool,
+    out: &Tensor,
+    g: &Tensor,
+) -> Result<Option<Tensor>> {
+    // `g` and `out` with the reduced axis put back as size 1, so they broadcast against x.
+    let along = axis.filter(|_| x.rank() > 0);
+    let restore = |t: &Tensor| match along {
+        Some(ax) if !keepdim => t.unsqueeze(ax as isize),
+        _ => Ok(t.clone()),
+    };
+    let gk = restore(g)?;
+    Ok(Some(match op {
+        // d/dx_i sum(x) = 1: every element gets g
+        ReduceOp::Sum => gk.broadcast_to(x.shape())?,
+        // d/dx_i max(x) = [x_i = max] / (number of maxima): ties share the gradient evenly
+        // (like torch.amax; torch.max(dim) gives it all to one index)
+        ReduceOp::Max | ReduceOp::Min => {
+            let hits = x.eq(&restore(out)?)?;
+            let count = match along {
+                Some(ax) => hits.sum(ax as isize, true)?,
+                None => hits.sum_all()?,
+            };
+            hits.mul(&gk.div(&count)?)?
+        }
+        ReduceOp::ArgMax | ReduceOp::ArgMin => return Ok(None),
+    }))
+}

@@ -16,7 +16,7 @@
 
 use std::any::Any;
 use std::collections::BTreeMap;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use crate::error::{Error, Result};
@@ -30,6 +30,11 @@ const MAX_BYTES: usize = 512 << 20;
 /// Most buffers kept of one size class (a training step frees a few dozen of one class at
 /// most; past that a class only grows with buffers nothing will ask for).
 const PER_CLASS: usize = 32;
+
+/// Bytes held by live CPU tensors (their buffers' capacity), and the most ever held: what
+/// `Device::memory_stats` reports and the memory limit counts.
+pub(crate) static LIVE: AtomicU64 = AtomicU64::new(0);
+pub(crate) static PEAK: AtomicU64 = AtomicU64::new(0);
 
 /// The cap on live CPU tensor bytes (`Device::set_memory_limit`); physical memory by default.
 static LIMIT: Limit = Limit::unset();
@@ -120,7 +125,7 @@ pub(crate) fn with_capacity<T: Real>(op: &'static str, len: usize) -> Result<Vec
     let reserved = (cap as u64).saturating_mul(size_of::<T>() as u64);
     let oom = |why: String| Error::OutOfMemory { op, bytes, why };
     let limit = limit();
-    let live = super::storage::LIVE.load(Ordering::Relaxed);
+    let live = LIVE.load(Ordering::Relaxed);
     if reserved > limit.saturating_sub(live) {
         return Err(oom(format!(
             "CPU tensors hold {live} bytes, and the CPU memory limit is {limit} bytes (the \
