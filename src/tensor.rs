@@ -24,9 +24,9 @@ use crate::storage::Storage;
 /// # Ok::<(), ferrograd::Error>(())
 /// ```
 #[derive(Clone)]
-pub struct Tensor(Arc<Inner2>);
+pub struct Tensor(Arc<TensorData>);
 
-pub(crate) struct Inner2 {
+pub(crate) struct TensorData {
     pub storage: Arc<Storage>,
     pub layout: Layout,
     pub device: Device,
@@ -49,7 +49,7 @@ impl Tensor {
         device: Device,
         tracking: Tracking,
     ) -> Tensor {
-        Tensor(Arc::new(Inner2 {
+        Tensor(Arc::new(TensorData {
             storage,
             layout,
             device,
