@@ -22,8 +22,8 @@ fn make_nan() -> f32 {
     return bitcast<f32>(bits);
 }
 
-// The activations, as `UnaryOp::eval` in src/op.rs. max(x, 0) would turn NaN into 0 on some
-// drivers, so ReLU selects.
+// The activations, as `UnaryOp::eval` in src/ops/elementwise/op.rs. max(x, 0) would turn NaN
+// into 0 on some drivers, so ReLU selects.
 fn relu_f(x: f32) -> f32 {
     return select(x, 0.0, x < 0.0);
 }

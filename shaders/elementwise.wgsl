@@ -1,7 +1,7 @@
 // Elementwise kernels: unary, binary (broadcast), where, and strided copy. Every operand is
 // read through its own strides over one collapsed shape (<= 8 axes), so broadcasting and
 // transposed/sliced views need no copy. The OP codes are the generated UNARY_* / BINARY_*
-// constants (src/op.rs).
+// constants (src/ops/elementwise/op.rs).
 // Over a tensor larger than one binding the host dispatches pieces (src/gpu/window.rs): a
 // piece covers flat elements `offsets.w ..` of the walk, `numel` of them, and each operand is
 // bound as a window with its offset moved to match (u32 arithmetic wraps back where the
@@ -76,7 +76,7 @@ fn binary_op(op: u32, x: f32, y: f32) -> f32 {
     }
 }
 
-// d/dx 0.5 x (1 + tanh(u)), u = K (x + C x^3), as `gelu_grad` in src/op.rs.
+// d/dx 0.5 x (1 + tanh(u)), u = K (x + C x^3), as `gelu_grad` in ops/elementwise/op.rs.
 fn gelu_grad(x: f32) -> f32 {
     let k = 0.7978846; // sqrt(2 / pi)
     let c = 0.044715;

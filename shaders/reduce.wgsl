@@ -1,7 +1,7 @@
 // Reductions of a contiguous input seen as [outer, len, inner] along `len`.
 // `reduce_lines`: one workgroup per output line (inner == 1: each line is a dense row).
 // `reduce_columns`: one invocation per output (inner > 1: neighbours read neighbours).
-// OP: a REDUCE_* code (`ReduceOp` in src/op.rs).
+// OP: a REDUCE_* code (`ReduceOp` in src/ops/reduce/spec.rs).
 
 struct Params {
     offset: u32,

@@ -4,7 +4,7 @@
 //! Nothing outside `storage.rs` calls a backend; everything above calls [`crate::Tensor`].
 
 use crate::error::Result;
-use crate::op::ReduceOp;
+use crate::ops::reduce::spec::ReduceOp;
 use crate::shape::Layout;
 
 pub(crate) use crate::ops::conv::spec::Window2d;

@@ -22,6 +22,7 @@
 
 mod autograd;
 mod backend;
+mod codes;
 mod cpu;
 pub mod data;
 mod device;
@@ -31,7 +32,12 @@ mod error;
 mod gpu;
 mod memory;
 pub mod nn;
-pub mod op;
+/// The op enums: which elementwise op, reduction or fused activation to run.
+pub mod op {
+    pub use crate::ops::elementwise::op::{BinaryOp, UnaryOp};
+    pub use crate::ops::matmul::spec::Activation;
+    pub use crate::ops::reduce::spec::ReduceOp;
+}
 mod ops;
 pub mod optim;
 mod random;

@@ -1,6 +1,6 @@
 //! The float types the CPU backend computes in: `f32` for tensors, and `f64` for the
 //! finite differences of [`crate::gradcheck`]. One trait, so every CPU kernel and the op
-//! semantics in `op.rs` are written once.
+//! semantics in `ops/elementwise/op.rs` are written once.
 
 use std::fmt::Debug;
 

@@ -10,7 +10,7 @@ use crate::cpu::{CpuStorage, Precision};
 use crate::device::{Device, Inner};
 use crate::error::{Error, Result};
 use crate::gpu::GpuStorage;
-use crate::op::ReduceOp;
+use crate::ops::reduce::spec::ReduceOp;
 use crate::shape::Layout;
 
 /// A tensor's buffer on one of the two backends.

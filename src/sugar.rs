@@ -6,7 +6,7 @@
 
 use std::ops::{Add, Div, Mul, Neg, Sub};
 
-use crate::op::BinaryOp;
+use crate::ops::elementwise::op::BinaryOp;
 use crate::tensor::Tensor;
 
 fn ok(r: crate::Result<Tensor>) -> Tensor {

@@ -355,7 +355,7 @@ impl Tensor {
             return Tensor::cat(&parts.iter().collect::<Vec<_>>(), 0)
                 .map_err(|e| e.in_op("contiguous"));
         }
-        self.unary(crate::op::UnaryOp::Identity, "contiguous")
+        self.unary(crate::ops::elementwise::op::UnaryOp::Identity, "contiguous")
     }
 
     /// Row-major storage starting at element 0 (itself when it already is, else a copy): the
@@ -364,7 +364,7 @@ impl Tensor {
         if self.is_contiguous() && self.layout().offset() == 0 {
             return Ok(self.clone());
         }
-        self.unary(crate::op::UnaryOp::Identity, "contiguous")
+        self.unary(crate::ops::elementwise::op::UnaryOp::Identity, "contiguous")
     }
 
     // ---- views ----

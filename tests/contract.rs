@@ -174,7 +174,7 @@ fn kernels_use_exactly_their_registered_bindings() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
-/// Op codes live in Rust (`src/op.rs`) and reach the shaders as generated constants: no shader
+/// Op codes live in Rust (`op_codes!` in `src/codes.rs`) and reach the shaders as generated constants: no shader
 /// file switches on, or compares an op, kind or flag with, a number of its own.
 #[test]
 fn shaders_name_op_codes_never_numbers() {

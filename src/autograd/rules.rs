@@ -7,11 +7,13 @@
 
 use crate::backend::{CrossEntropySpec, NormSpec, PoolKind, Window2d};
 use crate::error::Result;
-use crate::op::{Activation, BinaryOp, ReduceOp, UnaryOp};
+use crate::ops::elementwise::op::{BinaryOp, UnaryOp};
 use crate::ops::elementwise::{binary_grad, unary_grad};
 use crate::ops::index::{gather_grad, index_select_grad};
 use crate::ops::matmul::matmul_grad;
+use crate::ops::matmul::spec::Activation;
 use crate::ops::reduce::reduce_grad;
+use crate::ops::reduce::spec::ReduceOp;
 use crate::tensor::Tensor;
 
 /// One recorded op: its inputs and what its gradient needs. `out`, where present, is the op's

@@ -23,7 +23,7 @@ use crate::backend::{
     PoolKind, Strided, Window2d,
 };
 use crate::error::{Error, Result};
-use crate::op::ReduceOp;
+use crate::ops::reduce::spec::ReduceOp;
 use crate::shape::Layout;
 
 /// Every storage's data as `T`, or `None` if any holds the other precision.

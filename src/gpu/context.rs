@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use super::buffers::Pool;
-use super::fault::{Slots, SLOTS, SLOT_BYTES};
+use super::fault::{Fault, Slots, SLOTS, SLOT_BYTES};
 use super::grid;
 use super::kernels::{Kernel, PipelineCache};
 use super::params::WgslStruct;
@@ -37,14 +37,14 @@ pub(crate) struct GpuContext {
     errors: Arc<Mutex<Vec<String>>>,
     /// The fault slots of the index kernels (`fault.rs`), and which are free.
     pub(super) fault: wgpu::Buffer,
-    pub fault_slots: Slots,
+    pub fault_slots: Arc<Slots>,
     param_align: u64,
     /// The device has subgroups of exactly 8 lanes (lavapipe), which `matmul_subgroup` needs.
     pub subgroups_of_8: bool,
     /// `Device::set_matmul_kernels`: 0 for the adapter's choice, else the family's index + 1.
     matmul_override: AtomicU8,
     /// Counts for `Device::dispatch_stats`: submits, dispatches, readbacks.
-    pub(super) counts: [AtomicU64; 3],
+    pub(super) counts: Arc<[AtomicU64; 3]>,
 }
 
 /// What the pending submit holds. Locked only while recording or submitting.
@@ -200,6 +200,7 @@ impl GpuContext {
                 | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
+        let counts: Arc<[AtomicU64; 3]> = Arc::default();
         Ok(GpuContext {
             param_align: u64::from(limits.min_uniform_buffer_offset_alignment).max(16),
             device,
@@ -219,10 +220,10 @@ impl GpuContext {
             binding_override: AtomicU64::new(0),
             errors,
             fault,
-            fault_slots: Slots::new(),
+            fault_slots: Arc::new(Slots::new(counts.clone())),
             subgroups_of_8,
             matmul_override: AtomicU8::new(0),
-            counts: Default::default(),
+            counts,
         })
     }
 
@@ -255,13 +256,26 @@ impl GpuContext {
         self.matmul_override.store(v, Ordering::Relaxed);
     }
 
-    pub fn fault_buffer(&self) -> &wgpu::Buffer {
-        &self.fault
+    /// A new fault slot for a launch of `op`. When all are held, waits for the GPU once to
+    /// recycle the retired and clean ones; an error if none comes free.
+    pub fn new_fault(&self, op: &'static str) -> Result<Arc<Fault>> {
+        if let Some(f) = self.fault_slots.take() {
+            return Ok(f);
+        }
+        self.wait_idle()?;
+        self.fault_slots.take().ok_or_else(|| {
+            Error::invalid(
+                op,
+                format!(
+                    "all {SLOTS} GPU fault slots are held by tensors from index ops that \
+                     faulted or were never read back; read them back or drop them"
+                ),
+            )
+        })
     }
 
-    /// Command buffers submitted so far.
-    pub fn submits(&self) -> u64 {
-        self.counts[0].load(Ordering::Relaxed)
+    pub fn fault_buffer(&self) -> &wgpu::Buffer {
+        &self.fault
     }
 
     /// Largest tensor, in bytes: one buffer (`max_buffer_size`). Ops on tensors larger than

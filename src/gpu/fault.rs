@@ -19,7 +19,6 @@
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
-use super::context::GpuContext;
 use super::params::FAULT_OPS;
 use crate::error::Error;
 
@@ -34,7 +33,7 @@ const CLEAN: u32 = u32::MAX;
 
 /// One kernel launch's fault slot; held (through an `Arc`) by every storage computed from it.
 pub(crate) struct Fault {
-    ctx: Arc<GpuContext>,
+    slots: Arc<Slots>,
     slot: AtomicU32,
     /// Submits made by the time the launch was recorded (`NOT_YET` before): it is in a submit
     /// at most one past this count.
@@ -57,7 +56,7 @@ impl Fault {
     /// sees the GPU past it may settle it (before, a readback could find the slot clean only
     /// because the launch had not run).
     pub fn recorded(&self) {
-        let now = self.ctx.submits();
+        let now = self.slots.submits();
         let _ = self
             .launched
             .compare_exchange(NOT_YET, now, Ordering::Relaxed, Ordering::Relaxed);
@@ -68,14 +67,18 @@ impl Drop for Fault {
     fn drop(&mut self) {
         let slot = self.slot.swap(CLEAN, Ordering::Relaxed);
         if slot != CLEAN {
-            self.ctx.fault_slots.retire(slot, self.ctx.submits());
+            self.slots.retire(slot, self.slots.submits());
         }
     }
 }
 
 /// Which slots are free, which wait for the GPU before they can be, and the faults not yet
-/// known clean.
-pub(crate) struct Slots(Mutex<SlotState>);
+/// known clean; with the context's counters, to read how many submits have been made.
+pub(crate) struct Slots {
+    state: Mutex<SlotState>,
+    /// `GpuContext::counts`: submits, dispatches, readbacks.
+    counts: Arc<[AtomicU64; 3]>,
+}
 
 pub(crate) struct SlotState {
     free: Vec<u32>,
@@ -86,18 +89,26 @@ pub(crate) struct SlotState {
 }
 
 impl Slots {
-    pub fn new() -> Slots {
-        Slots(Mutex::new(SlotState {
-            free: (0..SLOTS).rev().collect(),
-            retired: Vec::new(),
-            live: Vec::new(),
-        }))
+    pub fn new(counts: Arc<[AtomicU64; 3]>) -> Slots {
+        Slots {
+            state: Mutex::new(SlotState {
+                free: (0..SLOTS).rev().collect(),
+                retired: Vec::new(),
+                live: Vec::new(),
+            }),
+            counts,
+        }
+    }
+
+    /// Submits made so far.
+    fn submits(&self) -> u64 {
+        self.counts[0].load(Ordering::Relaxed)
     }
 
     /// Held by a readback while it notes which slots to check and records its copy, so no
     /// slot it notes is freed and reused before the copy runs.
     pub fn lock(&self) -> MutexGuard<'_, SlotState> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Slots not free.
@@ -192,32 +203,18 @@ pub(crate) enum Check<'a> {
     Nothing,
 }
 
-/// A new fault slot for a launch of `op` on `ctx`. When all are held, waits for the GPU once
-/// to recycle the retired and clean ones; an error if none comes free.
-pub(crate) fn new_fault(ctx: &Arc<GpuContext>, op: &'static str) -> crate::Result<Arc<Fault>> {
-    let take = || ctx.fault_slots.lock().free.pop();
-    let slot = match take() {
-        Some(s) => s,
-        None => {
-            ctx.wait_idle()?;
-            take().ok_or_else(|| {
-                Error::invalid(
-                    op,
-                    format!(
-                        "all {SLOTS} GPU fault slots are held by tensors from index ops that \
-                         faulted or were never read back; read them back or drop them"
-                    ),
-                )
-            })?
-        }
-    };
-    let fault = Arc::new(Fault {
-        ctx: ctx.clone(),
-        slot: AtomicU32::new(slot),
-        launched: AtomicU64::new(NOT_YET),
-    });
-    ctx.fault_slots.lock().live.push(Arc::downgrade(&fault));
-    Ok(fault)
+impl Slots {
+    /// A fault for a launch of `op` in a free slot, or `None` when all are held.
+    pub fn take(self: &Arc<Self>) -> Option<Arc<Fault>> {
+        let slot = self.lock().free.pop()?;
+        let fault = Arc::new(Fault {
+            slots: self.clone(),
+            slot: AtomicU32::new(slot),
+            launched: AtomicU64::new(NOT_YET),
+        });
+        self.lock().live.push(Arc::downgrade(&fault));
+        Some(fault)
+    }
 }
 
 /// The union of the inputs' fault lists (each fault once, clean ones dropped), for an op's

@@ -5,7 +5,7 @@
 //! missing in another. `tests/contract.rs` checks the table against the WGSL with naga.
 //!
 //! Every shader is compiled as: the generated constants ([`wgsl_constants`]: op codes from
-//! `src/op.rs`, the workgroup size), `shaders/common.wgsl` (grid index, NaN tests,
+//! `ops/*/`, the workgroup size), `shaders/common.wgsl` (grid index, NaN tests,
 //! activations), then its files in order. Pipelines are compiled on first use and cached per
 //! (kernel, override value), each with the layout made from the table.
 
@@ -13,9 +13,10 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use super::grid::WORKGROUP;
-use crate::op::{BinaryOp, ReduceOp, UnaryCode};
+use crate::ops::elementwise::op::{BinaryOp, UnaryCode};
 use crate::ops::optim::spec::OptimFlag;
 use crate::ops::pool::spec::PoolKind;
+use crate::ops::reduce::spec::ReduceOp;
 
 /// How a kernel reaches a storage binding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -44,7 +44,8 @@ use crate::backend::{
     PoolKind, Strided, Window2d,
 };
 use crate::error::Result;
-use crate::op::{ReduceOp, UnaryOp};
+use crate::ops::elementwise::op::UnaryOp;
+use crate::ops::reduce::spec::ReduceOp;
 use crate::shape::Layout;
 
 impl GpuStorage {

@@ -65,7 +65,7 @@ impl GpuStorage {
     /// A fresh fault slot for a kernel that checks indices, charged to this output; returns
     /// the slot's first word, for the kernel's parameters.
     pub(crate) fn new_fault(&mut self, op: &'static str) -> Result<u32> {
-        let f = fault::new_fault(&self.ctx, op)?;
+        let f = self.ctx.new_fault(op)?;
         let base = f.base();
         self.faults.push(f);
         Ok(base)

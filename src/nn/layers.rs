@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use super::{init, lock, Module, Parameter};
 use crate::device::Device;
 use crate::error::{Error, Result};
-use crate::op::Activation;
+use crate::ops::matmul::spec::Activation;
 use crate::ops::{BatchNormOptions, Conv2dOptions, Pool2dOptions, RunningStats};
 use crate::random::with_global;
 use crate::tensor::Tensor;

@@ -42,7 +42,7 @@ mod rnn;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::error::Result;
-use crate::op::Activation;
+use crate::ops::matmul::spec::Activation;
 use crate::tensor::Tensor;
 
 pub use checkpoint::{load, load_tensors, load_tensors_from_bytes, save, save_tensors, Checkpoint};

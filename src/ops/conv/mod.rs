@@ -13,7 +13,7 @@ pub(crate) mod spec;
 use super::same_device;
 use crate::autograd::{record, untracked, BackOp};
 use crate::error::{Error, Result};
-use crate::op::Activation;
+use crate::ops::matmul::spec::Activation;
 use crate::shape::checked_numel;
 use crate::tensor::Tensor;
 use geometry::{batch_chunk, check_bias, check_channels, image_dims, transposed_size, windows};

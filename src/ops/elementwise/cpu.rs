@@ -17,7 +17,7 @@ use super::spec::{Elementwise, Strided};
 use crate::cpu::buffers;
 use crate::cpu::walk::{StridedWalk, PAR_THRESHOLD};
 use crate::error::Result;
-use crate::op::{BinaryOp, UnaryOp};
+use crate::ops::elementwise::op::{BinaryOp, UnaryOp};
 use crate::real::Real;
 
 /// Elements per rayon task.

@@ -3,13 +3,14 @@
 
 pub(crate) mod cpu;
 pub(crate) mod gpu;
+pub mod op;
 pub(crate) mod spec;
 pub(crate) mod tiles;
 
 use super::same_device;
 use crate::autograd::{record, BackOp};
 use crate::error::{Error, Result};
-use crate::op::{BinaryOp, UnaryOp};
+use crate::ops::elementwise::op::{BinaryOp, UnaryOp};
 use crate::shape::{broadcast_shapes, fits_kernel, Layout};
 use crate::storage::Storage;
 use crate::tensor::Tensor;
@@ -273,7 +274,7 @@ pub(crate) fn unary_grad(
         UnaryOp::Relu => x.binary(g, B::ReluBackward)?, // [x > 0] (0 at the kink)
         UnaryOp::Sigmoid => out.binary(g, B::SigmoidBackward)?, // σ' = σ (1 - σ)
         UnaryOp::Tanh => out.binary(g, B::TanhBackward)?, // tanh' = 1 - tanh²
-        UnaryOp::Gelu => x.binary(g, B::GeluBackward)?, // see `gelu_grad` in op.rs
+        UnaryOp::Gelu => x.binary(g, B::GeluBackward)?, // see `gelu_grad` in op.rs (this folder)
         // d/dx = 1 where x > 0, else slope
         UnaryOp::LeakyRelu(slope) => Tensor::where_(&x.gt_scalar(0.0)?, g, &g.mul_scalar(slope)?)?,
         // 1 inside [lo, hi] (bounds included, as PyTorch), 0 where clamped

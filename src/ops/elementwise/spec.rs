@@ -2,7 +2,7 @@
 //! strided walk over one collapsed shape.
 
 use crate::error::Result;
-use crate::op::{BinaryOp, UnaryOp};
+use crate::ops::elementwise::op::{BinaryOp, UnaryOp};
 use crate::shape::{collapse, Collapsed, Layout};
 
 /// Which elementwise kernel runs over a [`Strided`] spec.

@@ -4,7 +4,7 @@
 use super::spec::Strided;
 use crate::autograd::{record, BackOp};
 use crate::error::{Error, Result};
-use crate::op::UnaryOp;
+use crate::ops::elementwise::op::UnaryOp;
 use crate::shape::Layout;
 use crate::storage::Storage;
 use crate::tensor::Tensor;

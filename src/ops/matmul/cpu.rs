@@ -15,7 +15,8 @@ use rayon::prelude::*;
 use super::spec::{MatOperand, MatmulSpec};
 use crate::cpu::buffers;
 use crate::error::{Error, Result};
-use crate::op::{Activation, UnaryOp};
+use crate::ops::elementwise::op::UnaryOp;
+use crate::ops::matmul::spec::Activation;
 use crate::real::Real;
 
 /// Below this many multiply-adds per matrix, batches run in parallel on rayon (each GEMM on

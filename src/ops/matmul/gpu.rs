@@ -11,7 +11,7 @@ use crate::gpu::kernels::{Kernel, EPILOGUE_HAS_BIAS};
 use crate::gpu::params::{u32_of, wgsl_struct};
 use crate::gpu::storage::GpuStorage;
 use crate::gpu::window::Window;
-use crate::op::UnaryOp;
+use crate::ops::elementwise::op::UnaryOp;
 use crate::ops::elementwise::spec::{Elementwise, Strided};
 
 wgsl_struct! {

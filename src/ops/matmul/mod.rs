@@ -13,7 +13,7 @@ use super::same_device;
 use crate::autograd::sum_to;
 use crate::autograd::{record, untracked, BackOp};
 use crate::error::{Error, Result};
-use crate::op::Activation;
+use crate::ops::matmul::spec::Activation;
 use crate::shape::{broadcast_shapes, collapse};
 use crate::tensor::Tensor;
 use spec::{MatOperand, MatmulSpec};

@@ -1,6 +1,7 @@
-//! The matrix product both backends are handed, with its fused epilogue.
+//! The matrix product both backends are handed, with its fused epilogue and the activations
+//! it can apply.
 
-use crate::op::Activation;
+use crate::ops::elementwise::op::{BinaryOp, UnaryOp};
 
 /// One operand of a matmul: element `[b, r, c]` at `offset + b*batch + r*row + c*col`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,4 +25,41 @@ pub(crate) struct MatmulSpec {
     pub b: MatOperand,
     pub bias: Option<MatOperand>,
     pub act: Activation,
+}
+
+/// An activation that a matmul can apply in its epilogue, fused with the bias add (see
+/// [`Tensor::linear`](crate::Tensor::linear)). Only activations whose gradient can be
+/// computed from their output are here, because the fused op does not keep the pre-activation:
+/// ReLU (`y > 0` exactly where `x > 0`), sigmoid (`σ' = y (1 - y)`) and tanh (`1 - y²`).
+/// GELU and leaky ReLU run as their own ops.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Activation {
+    /// No activation: `x · wᵀ + b`.
+    #[default]
+    Identity,
+    Relu,
+    Sigmoid,
+    Tanh,
+}
+
+impl Activation {
+    /// The elementwise op with the same semantics.
+    pub fn unary(self) -> UnaryOp {
+        match self {
+            Activation::Identity => UnaryOp::Identity,
+            Activation::Relu => UnaryOp::Relu,
+            Activation::Sigmoid => UnaryOp::Sigmoid,
+            Activation::Tanh => UnaryOp::Tanh,
+        }
+    }
+
+    /// The gradient op taking (output, upstream gradient), or `None` for the identity.
+    pub(crate) fn backward(self) -> Option<BinaryOp> {
+        match self {
+            Activation::Identity => None,
+            Activation::Relu => Some(BinaryOp::ReluBackward),
+            Activation::Sigmoid => Some(BinaryOp::SigmoidBackward),
+            Activation::Tanh => Some(BinaryOp::TanhBackward),
+        }
+    }
 }

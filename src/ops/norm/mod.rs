@@ -145,7 +145,7 @@ impl Tensor {
         let rstd = var
             .add_scalar(spec.eps)?
             .sqrt()?
-            .scalar_left(1.0, crate::op::BinaryOp::Div)?;
+            .scalar_left(1.0, crate::ops::elementwise::op::BinaryOp::Div)?;
         let xhat = centred.mul(&rstd)?.reshape(self.shape())?;
         let stats = Tensor::cat(&[&mean.flatten()?, &var.flatten()?], 0)?;
         Ok((xhat, stats))
@@ -170,7 +170,7 @@ impl Tensor {
         let rstd = var
             .add_scalar(spec.eps)?
             .sqrt()?
-            .scalar_left(1.0, crate::op::BinaryOp::Div)?;
+            .scalar_left(1.0, crate::ops::elementwise::op::BinaryOp::Div)?;
         // rstd * (g - mean(g) - xhat * mean(g * xhat))
         let inner = g
             .sub(&group_mean(&g)?)?

@@ -1,6 +1,6 @@
 //! The fused optimizer update both backends are handed.
 
-use crate::op::op_codes;
+use crate::codes::op_codes;
 
 /// Which fused update [`Backend::optim_step`] runs (`shaders/optim.wgsl`, `src/ops/optim/cpu.rs`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

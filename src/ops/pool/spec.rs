@@ -1,6 +1,6 @@
 //! How a pooling window is reduced; the window geometry is conv's [`Window2d`].
 
-use crate::op::op_codes;
+use crate::codes::op_codes;
 
 op_codes! {
     /// How a pooling window is reduced.

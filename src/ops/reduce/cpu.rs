@@ -7,7 +7,8 @@ use super::spec::LineSpec;
 use crate::cpu::buffers;
 use crate::cpu::walk::PAR_THRESHOLD;
 use crate::error::Result;
-use crate::op::{nan, ReduceOp};
+use crate::ops::elementwise::op::nan;
+use crate::ops::reduce::spec::ReduceOp;
 use crate::real::Real;
 
 /// Reduces element `x[offset + (o*len + l)*inner + i]` over `l`, for every `(o, i)`; elements

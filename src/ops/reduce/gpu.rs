@@ -11,7 +11,7 @@ use crate::gpu::kernels::Kernel;
 use crate::gpu::params::{u32_of, wgsl_struct};
 use crate::gpu::storage::GpuStorage;
 use crate::gpu::window::{plan_rows, Piece};
-use crate::op::ReduceOp;
+use crate::ops::reduce::spec::ReduceOp;
 
 // Reduce and softmax launch through one helper, so they bind out and x at the same numbers.
 const OUT: u32 = softmax::OUT;

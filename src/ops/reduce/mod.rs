@@ -10,7 +10,7 @@ pub(crate) mod spec;
 use super::same_device;
 use crate::autograd::{record, untracked, BackOp};
 use crate::error::{Error, Result};
-use crate::op::ReduceOp;
+use crate::ops::reduce::spec::ReduceOp;
 use crate::shape::normalize_axis;
 use crate::tensor::Tensor;
 use spec::LineSpec;

@@ -1,47 +1,11 @@
-//! The op enums shared by the CPU backend, the GPU backend and autograd. Each op's scalar
-//! semantics are written once, in [`UnaryOp::apply`] / [`BinaryOp::apply`]: the CPU backend calls
-//! them and the WGSL in `shaders/elementwise.wgsl` mirrors them line for line. Every op code is
-//! an explicit constant here, exported to the shaders as `UNARY_*`, `BINARY_*`, `REDUCE_*`
-//! constants (`gpu/kernels.rs`, `wgsl_constants`): no shader hard-codes a number.
+//! The elementwise ops and their scalar semantics, written once, in [`UnaryOp::apply`] /
+//! [`BinaryOp::apply`]: the CPU kernels call them and `shaders/elementwise.wgsl` mirrors them
+//! line for line. Every op code is an explicit constant (`op_codes!`), exported to the shaders
+//! as `UNARY_*` / `BINARY_*` constants: no shader hard-codes a number. Public as
+//! `ferrograd::op`.
 
+use crate::codes::op_codes;
 use crate::real::Real;
-
-/// A fieldless op enum with an explicit code per variant, its `ALL` list and its names. The
-/// codes are exported to WGSL as `const {PREFIX}_{NAME}: u32` (the name upper-cased), so a
-/// shader says `case BINARY_ADD` and the code lives in one place.
-macro_rules! op_codes {
-    ($(#[$meta:meta])* $vis:vis enum $name:ident ($prefix:literal) {
-        $($(#[$vmeta:meta])* $variant:ident = $code:literal => $label:literal,)*
-    }) => {
-        $(#[$meta])*
-        #[repr(u32)]
-        $vis enum $name {
-            $($(#[$vmeta])* $variant = $code,)*
-        }
-
-        impl $name {
-            /// Every variant, for the WGSL constants and the tests.
-            #[allow(dead_code)]
-            pub(crate) const ALL: &'static [$name] = &[$($name::$variant),*];
-            /// The prefix of this enum's WGSL constants.
-            #[allow(dead_code)]
-            pub(crate) const WGSL_PREFIX: &'static str = $prefix;
-
-            /// The code the shaders switch on (the explicit discriminant).
-            pub(crate) fn code(self) -> u32 {
-                self as u32
-            }
-
-            /// The op's name, as errors and the WGSL constants spell it.
-            pub(crate) fn name(self) -> &'static str {
-                match self {
-                    $($name::$variant => $label,)*
-                }
-            }
-        }
-    };
-}
-pub(crate) use op_codes;
 
 /// Elementwise ops of one input. Codes (`code()`) are the WGSL `OP` override values.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -124,57 +88,6 @@ op_codes! {
         IsNonFinite = 13 => "is_non_finite",
         Scalar = 100 => "scalar",
         ScalarLeft = 200 => "scalar_left",
-    }
-}
-
-/// An activation that a matmul can apply in its epilogue, fused with the bias add (see
-/// [`Tensor::linear`](crate::Tensor::linear)). Only activations whose gradient can be
-/// computed from their output are here, because the fused op does not keep the pre-activation:
-/// ReLU (`y > 0` exactly where `x > 0`), sigmoid (`σ' = y (1 - y)`) and tanh (`1 - y²`).
-/// GELU and leaky ReLU run as their own ops.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum Activation {
-    /// No activation: `x · wᵀ + b`.
-    #[default]
-    Identity,
-    Relu,
-    Sigmoid,
-    Tanh,
-}
-
-impl Activation {
-    /// The elementwise op with the same semantics.
-    pub fn unary(self) -> UnaryOp {
-        match self {
-            Activation::Identity => UnaryOp::Identity,
-            Activation::Relu => UnaryOp::Relu,
-            Activation::Sigmoid => UnaryOp::Sigmoid,
-            Activation::Tanh => UnaryOp::Tanh,
-        }
-    }
-
-    /// The gradient op taking (output, upstream gradient), or `None` for the identity.
-    pub(crate) fn backward(self) -> Option<BinaryOp> {
-        match self {
-            Activation::Identity => None,
-            Activation::Relu => Some(BinaryOp::ReluBackward),
-            Activation::Sigmoid => Some(BinaryOp::SigmoidBackward),
-            Activation::Tanh => Some(BinaryOp::TanhBackward),
-        }
-    }
-}
-
-op_codes! {
-    /// Reductions along an axis.
-    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-    pub enum ReduceOp("REDUCE") {
-        Sum = 0 => "sum",
-        /// NaN wins: a line containing NaN reduces to NaN (like PyTorch).
-        Max = 1 => "max",
-        Min = 2 => "min",
-        /// Index of the first maximum (first NaN if any), as an f32.
-        ArgMax = 3 => "argmax",
-        ArgMin = 4 => "argmin",
     }
 }
 
@@ -403,12 +316,5 @@ fn pow<T: Real>(a: T, b: T) -> T {
         -m
     } else {
         m
-    }
-}
-
-impl ReduceOp {
-    /// False for the arg-reductions, whose result is an index.
-    pub(crate) fn differentiable(self) -> bool {
-        !matches!(self, ReduceOp::ArgMax | ReduceOp::ArgMin)
     }
 }
