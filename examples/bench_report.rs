@@ -99,7 +99,7 @@ fn main() {
             None
         }
     };
-    println!("CPU backend: {}", cpu.info());
+    println!("CPU backend: {} on {}", cpu.info(), host());
     if let Some(g) = &gpu {
         println!("GPU: {}", g.info());
     }
@@ -158,4 +158,29 @@ fn main() {
         };
         println!("| {family} | {text} |");
     }
+}
+
+/// The host's CPU model and the widest vector ISA it offers, so a table says where it was
+/// measured (CPU figures differ several-fold between hosts).
+fn host() -> String {
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string());
+    #[cfg(target_arch = "x86_64")]
+    let isa = if std::arch::is_x86_feature_detected!("avx512f") {
+        "AVX-512"
+    } else if std::arch::is_x86_feature_detected!("avx2") {
+        "AVX2"
+    } else {
+        "SSE"
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let isa = std::env::consts::ARCH;
+    format!("{model}, {isa}")
 }

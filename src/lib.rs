@@ -40,6 +40,7 @@ pub mod op {
 }
 mod ops;
 pub mod optim;
+pub mod profile;
 mod random;
 mod real;
 pub mod shape;

@@ -11,6 +11,7 @@ use crate::device::{Device, Inner};
 use crate::error::{Error, Result};
 use crate::gpu::GpuStorage;
 use crate::ops::reduce::spec::ReduceOp;
+use crate::profile::{self, Profiled};
 use crate::shape::Layout;
 
 /// A tensor's buffer on one of the two backends.
@@ -62,12 +63,16 @@ macro_rules! on_device {
 impl Storage {
     /// A storage on `device` holding `data`.
     pub fn from_host(device: &Device, data: Vec<f32>, op: &'static str) -> Result<Storage> {
-        on_device!(device, |B, ctx| <B as Backend>::from_host(ctx, data, op))
+        profile::time(op, || {
+            on_device!(device, |B, ctx| <B as Backend>::from_host(ctx, data, op))
+        })
     }
 
     /// `len` copies of `value` on `device`.
     pub fn fill(device: &Device, len: usize, value: f32, op: &'static str) -> Result<Storage> {
-        on_device!(device, |B, ctx| <B as Backend>::fill(ctx, len, value, op))
+        profile::time(op, || {
+            on_device!(device, |B, ctx| <B as Backend>::fill(ctx, len, value, op))
+        })
     }
 
     /// A dropout mask of `len` values on `device` (see [`Backend::dropout_mask`]).
@@ -78,9 +83,11 @@ impl Storage {
         threshold: u32,
         scale: f32,
     ) -> Result<Storage> {
-        on_device!(device, |B, ctx| <B as Backend>::dropout_mask(
-            ctx, len, key, threshold, scale
-        ))
+        profile::time("dropout_mask", || {
+            on_device!(device, |B, ctx| <B as Backend>::dropout_mask(
+                ctx, len, key, threshold, scale
+            ))
+        })
     }
 
     /// An f64 CPU storage (gradcheck's perturbed inputs, on `Device::cpu_f64`).
@@ -134,21 +141,23 @@ impl Storage {
         kind: Elementwise,
         op: &'static str,
     ) -> Result<Storage> {
-        if let Some(cpu) = inputs
-            .iter()
-            .map(|s| s.as_cpu())
-            .collect::<Option<Vec<_>>>()
-        {
-            return Ok(Storage::Cpu(CpuStorage::elementwise(&cpu, spec, kind)?));
-        }
-        if let Some(gpu) = inputs
-            .iter()
-            .map(|s| s.as_gpu())
-            .collect::<Option<Vec<_>>>()
-        {
-            return Ok(Storage::Gpu(GpuStorage::elementwise(&gpu, spec, kind)?));
-        }
-        Err(Error::invalid(op, "operands on different backends"))
+        profile::time(op, || {
+            if let Some(cpu) = inputs
+                .iter()
+                .map(|s| s.as_cpu())
+                .collect::<Option<Vec<_>>>()
+            {
+                return Ok(Storage::Cpu(CpuStorage::elementwise(&cpu, spec, kind)?));
+            }
+            if let Some(gpu) = inputs
+                .iter()
+                .map(|s| s.as_gpu())
+                .collect::<Option<Vec<_>>>()
+            {
+                return Ok(Storage::Gpu(GpuStorage::elementwise(&gpu, spec, kind)?));
+            }
+            Err(Error::invalid(op, "operands on different backends"))
+        })
     }
 
     pub fn matmul(
@@ -157,7 +166,7 @@ impl Storage {
         bias: Option<&Storage>,
         spec: &MatmulSpec,
     ) -> Result<Storage> {
-        match (self, rhs, bias) {
+        profile::time("matmul", || match (self, rhs, bias) {
             (Storage::Cpu(a), Storage::Cpu(b), None) => {
                 Ok(Storage::Cpu(Backend::matmul(a, b, None, spec)?))
             }
@@ -171,15 +180,19 @@ impl Storage {
                 Ok(Storage::Gpu(Backend::matmul(a, b, Some(c), spec)?))
             }
             _ => Err(Error::invalid("matmul", "operands on different backends")),
-        }
+        })
     }
 
     pub fn reduce(&self, spec: &LineSpec, op: ReduceOp) -> Result<Storage> {
-        on_backend!(op.name(), self, |s| s.reduce(spec, op))
+        profile::time(op.name(), || {
+            on_backend!(op.name(), self, |s| s.reduce(spec, op))
+        })
     }
 
     pub fn softmax(&self, spec: &LineSpec, log: bool) -> Result<Storage> {
-        on_backend!("softmax", self, |s| s.softmax(spec, log))
+        profile::time(if log { "log_softmax" } else { "softmax" }, || {
+            on_backend!("softmax", self, |s| s.softmax(spec, log))
+        })
     }
 
     pub fn softmax_backward(
@@ -189,47 +202,57 @@ impl Storage {
         grad_offset: usize,
         log: bool,
     ) -> Result<Storage> {
-        on_backend!("softmax_backward", self, g, |y, g| {
-            Backend::softmax_backward(y, g, spec, grad_offset, log)
+        profile::time("softmax_backward", || {
+            on_backend!("softmax_backward", self, g, |y, g| {
+                Backend::softmax_backward(y, g, spec, grad_offset, log)
+            })
         })
     }
 
     pub fn gather(&self, index: &Storage, spec: &GatherSpec, op: &'static str) -> Result<Storage> {
-        on_backend!(op, self, index, |a, i| Backend::gather(a, i, spec, op))
+        profile::time(op, || {
+            on_backend!(op, self, index, |a, i| Backend::gather(a, i, spec, op))
+        })
     }
 
     pub fn one_hot(&self, spec: &Strided, classes: usize) -> Result<Storage> {
-        on_backend!("one_hot", self, |s| s.one_hot(spec, classes))
+        profile::time("one_hot", || {
+            on_backend!("one_hot", self, |s| s.one_hot(spec, classes))
+        })
     }
 
     pub fn cat(parts: &[(&Storage, Strided)], numel: usize) -> Result<Storage> {
-        if let Some(cpu) = parts
-            .iter()
-            .map(|(s, sp)| s.as_cpu().map(|c| (c, sp.clone())))
-            .collect::<Option<Vec<_>>>()
-        {
-            return Ok(Storage::Cpu(CpuStorage::cat(&cpu, numel)?));
-        }
-        if let Some(gpu) = parts
-            .iter()
-            .map(|(s, sp)| s.as_gpu().map(|g| (g, sp.clone())))
-            .collect::<Option<Vec<_>>>()
-        {
-            return Ok(Storage::Gpu(GpuStorage::cat(&gpu, numel)?));
-        }
-        Err(Error::invalid("cat", "operands on different backends"))
+        profile::time("cat", || {
+            if let Some(cpu) = parts
+                .iter()
+                .map(|(s, sp)| s.as_cpu().map(|c| (c, sp.clone())))
+                .collect::<Option<Vec<_>>>()
+            {
+                return Ok(Storage::Cpu(CpuStorage::cat(&cpu, numel)?));
+            }
+            if let Some(gpu) = parts
+                .iter()
+                .map(|(s, sp)| s.as_gpu().map(|g| (g, sp.clone())))
+                .collect::<Option<Vec<_>>>()
+            {
+                return Ok(Storage::Gpu(GpuStorage::cat(&gpu, numel)?));
+            }
+            Err(Error::invalid("cat", "operands on different backends"))
+        })
     }
 
     pub fn unfold(&self, win: &Window2d) -> Result<Storage> {
-        on_backend!("unfold2d", self, |s| s.unfold(win))
+        profile::time("unfold2d", || {
+            on_backend!("unfold2d", self, |s| s.unfold(win))
+        })
     }
 
     pub fn fold(&self, win: &Window2d) -> Result<Storage> {
-        on_backend!("fold2d", self, |s| s.fold(win))
+        profile::time("fold2d", || on_backend!("fold2d", self, |s| s.fold(win)))
     }
 
     pub fn pool(&self, win: &Window2d, kind: PoolKind) -> Result<(Storage, Option<Storage>)> {
-        match self {
+        profile::time("pool2d", || match self {
             Storage::Cpu(s) => {
                 let (o, i) = s.pool(win, kind)?;
                 Ok((Storage::Cpu(o), i.map(Storage::Cpu)))
@@ -238,7 +261,7 @@ impl Storage {
                 let (o, i) = s.pool(win, kind)?;
                 Ok((Storage::Gpu(o), i.map(Storage::Gpu)))
             }
-        }
+        })
     }
 
     pub fn pool_backward(
@@ -247,26 +270,28 @@ impl Storage {
         win: &Window2d,
         kind: PoolKind,
     ) -> Result<Storage> {
-        let op = "pool2d_backward";
-        match (self, argmax) {
-            (Storage::Cpu(g), None) => {
-                Ok(Storage::Cpu(Backend::pool_backward(g, None, win, kind)?))
+        profile::time("pool2d_backward", || {
+            let op = "pool2d_backward";
+            match (self, argmax) {
+                (Storage::Cpu(g), None) => {
+                    Ok(Storage::Cpu(Backend::pool_backward(g, None, win, kind)?))
+                }
+                (Storage::Cpu(g), Some(Storage::Cpu(i))) => {
+                    Ok(Storage::Cpu(Backend::pool_backward(g, Some(i), win, kind)?))
+                }
+                (Storage::Gpu(g), None) => {
+                    Ok(Storage::Gpu(Backend::pool_backward(g, None, win, kind)?))
+                }
+                (Storage::Gpu(g), Some(Storage::Gpu(i))) => {
+                    Ok(Storage::Gpu(Backend::pool_backward(g, Some(i), win, kind)?))
+                }
+                _ => Err(Error::invalid(op, "operands on different backends")),
             }
-            (Storage::Cpu(g), Some(Storage::Cpu(i))) => {
-                Ok(Storage::Cpu(Backend::pool_backward(g, Some(i), win, kind)?))
-            }
-            (Storage::Gpu(g), None) => {
-                Ok(Storage::Gpu(Backend::pool_backward(g, None, win, kind)?))
-            }
-            (Storage::Gpu(g), Some(Storage::Gpu(i))) => {
-                Ok(Storage::Gpu(Backend::pool_backward(g, Some(i), win, kind)?))
-            }
-            _ => Err(Error::invalid(op, "operands on different backends")),
-        }
+        })
     }
 
     pub fn normalize(&self, spec: &NormSpec) -> Result<(Storage, Storage)> {
-        match self {
+        profile::time("normalize", || match self {
             Storage::Cpu(s) => {
                 let (y, st) = s.normalize(spec)?;
                 Ok((Storage::Cpu(y), Storage::Cpu(st)))
@@ -275,7 +300,7 @@ impl Storage {
                 let (y, st) = s.normalize(spec)?;
                 Ok((Storage::Gpu(y), Storage::Gpu(st)))
             }
-        }
+        })
     }
 
     pub fn normalize_backward(
@@ -284,7 +309,7 @@ impl Storage {
         stats: &Storage,
         spec: &NormSpec,
     ) -> Result<Storage> {
-        match (self, g, stats) {
+        profile::time("normalize_backward", || match (self, g, stats) {
             (Storage::Cpu(y), Storage::Cpu(g), Storage::Cpu(s)) => {
                 Ok(Storage::Cpu(Backend::normalize_backward(y, g, s, spec)?))
             }
@@ -295,7 +320,7 @@ impl Storage {
                 "normalize_backward",
                 "operands on different backends",
             )),
-        }
+        })
     }
 
     pub fn cross_entropy(
@@ -303,7 +328,7 @@ impl Storage {
         target: &Storage,
         spec: &CrossEntropySpec,
     ) -> Result<(Storage, Storage)> {
-        match (self, target) {
+        profile::time("cross_entropy", || match (self, target) {
             (Storage::Cpu(x), Storage::Cpu(t)) => {
                 let (l, s) = Backend::cross_entropy(x, t, spec)?;
                 Ok((Storage::Cpu(l), Storage::Cpu(s)))
@@ -316,7 +341,7 @@ impl Storage {
                 "cross_entropy",
                 "operands on different backends",
             )),
-        }
+        })
     }
 
     pub fn cross_entropy_backward(
@@ -326,7 +351,7 @@ impl Storage {
         g: &Storage,
         spec: &CrossEntropySpec,
     ) -> Result<Storage> {
-        match (self, target, lse, g) {
+        profile::time("cross_entropy_backward", || match (self, target, lse, g) {
             (Storage::Cpu(x), Storage::Cpu(t), Storage::Cpu(s), Storage::Cpu(g)) => Ok(
                 Storage::Cpu(Backend::cross_entropy_backward(x, t, s, g, spec)?),
             ),
@@ -337,7 +362,7 @@ impl Storage {
                 "cross_entropy",
                 "operands on different backends",
             )),
-        }
+        })
     }
 
     pub fn optim_step(
@@ -346,7 +371,7 @@ impl Storage {
         state: &Storage,
         spec: &OptimSpec,
     ) -> Result<(Storage, Storage)> {
-        match (self, grad, state) {
+        profile::time("optim_step", || match (self, grad, state) {
             (Storage::Cpu(p), Storage::Cpu(g), Storage::Cpu(s)) => {
                 let (p, s) = Backend::optim_step(p, g, s, spec)?;
                 Ok((Storage::Cpu(p), Storage::Cpu(s)))
@@ -359,14 +384,15 @@ impl Storage {
                 "optimizer step",
                 "operands on different backends",
             )),
-        }
+        })
     }
 
     pub fn to_vec(&self, layout: &Layout) -> Result<Vec<f32>> {
-        match self {
-            Storage::Cpu(s) => s.to_vec(layout),
-            Storage::Gpu(s) => s.to_vec(layout),
-        }
+        let read = profile::time("to_vec", || match self {
+            Storage::Cpu(s) => Ok(Readback("cpu", s.to_vec(layout)?)),
+            Storage::Gpu(s) => Ok(Readback("gpu", s.to_vec(layout)?)),
+        })?;
+        Ok(read.1)
     }
 
     fn as_cpu(&self) -> Option<&CpuStorage> {
@@ -380,5 +406,51 @@ impl Storage {
             Storage::Gpu(s) => Some(s),
             Storage::Cpu(_) => None,
         }
+    }
+}
+
+impl Profiled for Storage {
+    fn backend(&self) -> &'static str {
+        match self {
+            Storage::Cpu(_) => "cpu",
+            Storage::Gpu(_) => "gpu",
+        }
+    }
+
+    fn finish(&self) -> Result<()> {
+        match self {
+            Storage::Cpu(_) => Ok(()),
+            Storage::Gpu(s) => s.context().synchronize(),
+        }
+    }
+}
+
+impl<T: Profiled> Profiled for (Storage, T) {
+    fn backend(&self) -> &'static str {
+        self.0.backend()
+    }
+    fn finish(&self) -> Result<()> {
+        self.0.finish()
+    }
+}
+
+impl Profiled for Option<Storage> {
+    fn backend(&self) -> &'static str {
+        self.as_ref().map_or("cpu", |s| s.backend())
+    }
+    fn finish(&self) -> Result<()> {
+        self.as_ref().map_or(Ok(()), |s| s.finish())
+    }
+}
+
+/// A readback and the backend it came from, for the profiler.
+struct Readback(&'static str, Vec<f32>);
+
+impl Profiled for Readback {
+    fn backend(&self) -> &'static str {
+        self.0
+    }
+    fn finish(&self) -> Result<()> {
+        Ok(()) // the data is on the host: the GPU is done
     }
 }

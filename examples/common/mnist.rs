@@ -530,6 +530,10 @@ pub fn main_for(arch: Arch) -> Result<()> {
     println!("device: {}", o.device.info());
     let data = load_data(o.data.as_deref(), o.fashion)?;
     let (_, reports) = train(arch, &data, &o)?;
+    if ferrograd::profile::is_enabled() {
+        // FERROGRAD_PROFILE=1: where the time went, op by op (training and evaluation).
+        println!("\n{}", ferrograd::profile::report());
+    }
     check_target(&reports, o.target_acc);
     Ok(())
 }

@@ -19,6 +19,13 @@ pub(crate) fn reduce<T: Real>(x: &[T], s: &LineSpec, op: ReduceOp) -> Result<Vec
     if out.is_empty() {
         return Ok(out);
     }
+    if op == ReduceOp::Sum {
+        match s.inner {
+            1 => sum_lines(x, s, &mut out),
+            _ => sum_rows(x, s, &mut out),
+        }
+        return Ok(out);
+    }
     let line = |o: usize, i: usize| -> T {
         let at = |l: usize| (o * s.len + l) * s.inner + i;
         let vals = (0..s.len)
@@ -62,6 +69,90 @@ pub(crate) fn reduce<T: Real>(x: &[T], s: &LineSpec, op: ReduceOp) -> Result<Vec
     Ok(out)
 }
 
+/// Elements per task when one line is summed in parallel. Fixed, not per thread count, so a
+/// sum does not depend on the machine.
+const LINE_BLOCK: usize = 1 << 16;
+
+/// `reduce`'s sum along contiguous lines (`inner == 1`: a row sum, `sum_all`): each line in
+/// blocks of `LINE_BLOCK` summed in parallel, each block with eight f64 accumulators so the
+/// loop vectorises, the partial sums then added in order.
+// input (outer, len) -> out (outer)
+fn sum_lines<T: Real>(x: &[T], s: &LineSpec, out: &mut [T]) {
+    let line = |o: usize| -> T {
+        // A full reduction's ragged last row stops at numel.
+        let (start, end) = (o * s.len, ((o + 1) * s.len).min(s.numel));
+        let v = &x[s.offset + start..s.offset + end.max(start)];
+        let total = if v.len() >= 2 * LINE_BLOCK {
+            let parts: Vec<f64> = v.par_chunks(LINE_BLOCK).map(sum8).collect();
+            parts.iter().sum()
+        } else {
+            sum8(v)
+        };
+        T::from_f64(total)
+    };
+    if s.outer * s.len >= PAR_THRESHOLD && s.outer > 1 {
+        out.par_iter_mut()
+            .enumerate()
+            .for_each(|(o, v)| *v = line(o));
+    } else {
+        out.iter_mut().enumerate().for_each(|(o, v)| *v = line(o));
+    }
+}
+
+/// The sum of `v` in f64, over eight interleaved accumulators.
+fn sum8<T: Real>(v: &[T]) -> f64 {
+    let mut acc = [0f64; 8];
+    let chunks = v.chunks_exact(8);
+    let tail: f64 = chunks.remainder().iter().map(|x| x.to_f64()).sum();
+    for c in chunks {
+        for (a, x) in acc.iter_mut().zip(c) {
+            *a += x.to_f64();
+        }
+    }
+    acc.iter().sum::<f64>() + tail
+}
+
+/// Columns of elements per task in `sum_rows` (32 KiB of f64 accumulators).
+const SUM_BLOCK: usize = 4096;
+
+/// `reduce`'s sum when `inner > 1` (a sum over a leading axis: a bias gradient, a batch of
+/// weight gradients): whole rows are added in `l` order into f64 accumulators, so the loads
+/// are contiguous and the loop vectorises, and blocks of columns run in parallel even when
+/// `outer` is 1. Each output adds the same values in the same order as the line walk above.
+// input (outer, len, inner) -> out (outer, inner)
+fn sum_rows<T: Real>(x: &[T], s: &LineSpec, out: &mut [T]) {
+    let block = |o: usize, i0: usize, dst: &mut [T]| {
+        let mut acc = vec![0f64; dst.len()];
+        for l in 0..s.len {
+            let start = (o * s.len + l) * s.inner + i0;
+            // A full reduction's ragged last row: elements at flat index >= numel are skipped.
+            let end = (start + dst.len()).min(s.numel);
+            if start >= end {
+                break;
+            }
+            let row = &x[s.offset + start..s.offset + end];
+            acc.iter_mut().zip(row).for_each(|(a, &v)| *a += v.to_f64());
+        }
+        dst.iter_mut()
+            .zip(&acc)
+            .for_each(|(d, &a)| *d = T::from_f64(a));
+    };
+    let rows = out.chunks_mut(s.inner).enumerate();
+    if s.outer * s.len * s.inner >= PAR_THRESHOLD {
+        rows.par_bridge().for_each(|(o, row)| {
+            row.par_chunks_mut(SUM_BLOCK)
+                .enumerate()
+                .for_each(|(c, dst)| block(o, c * SUM_BLOCK, dst))
+        });
+    } else {
+        rows.for_each(|(o, row)| {
+            row.chunks_mut(SUM_BLOCK)
+                .enumerate()
+                .for_each(|(c, dst)| block(o, c * SUM_BLOCK, dst))
+        });
+    }
+}
+
 /// Numerically stable softmax (or log-softmax) along `len`: the line's max is subtracted
 /// before `exp`, so ±1e4 inputs neither overflow nor vanish.
 // input (outer, len, inner) -> out (outer, len, inner)
@@ -75,17 +166,24 @@ pub(crate) fn softmax<T: Real>(x: &[T], s: &LineSpec, log: bool) -> Result<Vec<T
             let max = (0..len)
                 .map(|l| src[l * inner + i])
                 .fold(T::NEG_INFINITY, T::max);
-            let sum: f64 = (0..len)
-                .map(|l| (src[l * inner + i] - max).exp().to_f64())
-                .sum();
-            let log_sum = T::from_f64(sum.ln());
+            // Each exp once: kept in `dst` while the sum builds, then scaled (or, for
+            // log-softmax, replaced by z - log(sum)).
+            let mut sum = 0f64;
             for l in 0..len {
-                let z = src[l * inner + i] - max;
-                dst[l * inner + i] = if log {
-                    z - log_sum
-                } else {
-                    T::from_f64(z.exp().to_f64() / sum)
-                };
+                let e = (src[l * inner + i] - max).exp();
+                sum += e.to_f64();
+                dst[l * inner + i] = e;
+            }
+            if log {
+                let log_sum = T::from_f64(sum.ln());
+                for l in 0..len {
+                    dst[l * inner + i] = src[l * inner + i] - max - log_sum;
+                }
+            } else {
+                for l in 0..len {
+                    let e = &mut dst[l * inner + i];
+                    *e = T::from_f64(e.to_f64() / sum);
+                }
             }
         }
     };
