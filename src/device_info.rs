@@ -116,7 +116,8 @@ pub struct MemoryStats {
     /// elements or more, at most 512 MiB per precision).
     pub pooled_buffers: usize,
     pub pooled_bytes: u64,
-    /// Buffers created since the device was (GPU only); flat across steps once the pool is warm.
+    /// Buffers created since the device was (CPU: process-wide, those of 16,384 elements or
+    /// more the pool could not serve); flat across steps once the pool is warm.
     pub created_buffers: u64,
 }
 

@@ -35,6 +35,9 @@ const PER_CLASS: usize = 32;
 /// `Device::memory_stats` reports and the memory limit counts.
 pub(crate) static LIVE: AtomicU64 = AtomicU64::new(0);
 pub(crate) static PEAK: AtomicU64 = AtomicU64::new(0);
+/// Buffers of a poolable size (`MIN_LEN` elements or more) the pool could not serve and the
+/// allocator made: flat across training steps once the pool is warm.
+pub(crate) static CREATED: AtomicU64 = AtomicU64::new(0);
 
 /// The cap on live CPU tensor bytes (`Device::set_memory_limit`); physical memory by default.
 static LIMIT: Limit = Limit::unset();
@@ -140,6 +143,9 @@ pub(crate) fn with_capacity<T: Real>(op: &'static str, len: usize) -> Result<Vec
     v.try_reserve_exact(cap)
         .or_else(|_| v.try_reserve_exact(len))
         .map_err(|_| oom("the system allocator refused".into()))?;
+    if len >= MIN_LEN {
+        CREATED.fetch_add(1, Ordering::Relaxed);
+    }
     Ok(v)
 }
 

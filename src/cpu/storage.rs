@@ -117,6 +117,6 @@ pub(crate) fn memory_stats() -> MemoryStats {
         peak_bytes: PEAK.load(Ordering::Relaxed),
         pooled_buffers,
         pooled_bytes,
-        ..MemoryStats::default()
+        created_buffers: buffers::CREATED.load(Ordering::Relaxed),
     }
 }
