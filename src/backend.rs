@@ -1,7 +1,8 @@
 //! The one door to the backends: the [`Backend`] trait that the CPU and the GPU storages
 //! implement, and the specs it is called with. A spec is computed once (in `ops/` or
 //! `tensor.rs`), so both backends are handed exactly the same description of every op.
-//! Nothing outside `storage.rs` calls a backend; everything above calls [`crate::Tensor`].
+//! Above the backends only `storage.rs` calls one (a GPU launcher may call its own backend,
+//! as matmul does to make an operand dense); everything above calls [`crate::Tensor`].
 
 use crate::error::Result;
 use crate::ops::reduce::spec::ReduceOp;

@@ -1,8 +1,9 @@
-//! The one registry of WGSL: one table line per shader (its files, its bindings) and one per kernel (its shader, entry point, override constant and bindings). The
-//! `registry!` macro generates from it the [`Shader`] and [`Kernel`] enums, their `ALL` lists
-//! and lookups, a module of binding constants per shader (`bind::elementwise::OUT`) for the
-//! launchers, and each kernel's bind group layout, so nothing can be listed in one place and
-//! missing in another. `tests/contract.rs` checks the table against the WGSL with naga.
+//! The one registry of WGSL: one table line per shader (its files, its bindings) and one per
+//! kernel (its shader, entry point, override constant and bindings). The `registry!` macro
+//! generates from it the [`Shader`] and [`Kernel`] enums, their `ALL` lists and lookups, a
+//! module of binding constants per shader (`bind::elementwise::OUT`) for the launchers, and
+//! each kernel's bind group layout, so nothing can be listed in one place and missing in
+//! another. Each family's parameter struct names the shaders it mirrors (`wgsl_struct!`). `tests/contract.rs` checks the table against the WGSL with naga.
 //!
 //! Every shader is compiled as: the generated constants ([`wgsl_constants`]: op codes from
 //! `ops/*/`, the workgroup size), `shaders/common.wgsl` (grid index, NaN tests,
@@ -126,8 +127,7 @@ macro_rules! registry {
 
 registry! {
     shaders {
-        // Shader (bindings module): files, { storage bindings }; the Params mirror says which
-        // shaders it mirrors (`wgsl_struct!`)
+        // Shader (bindings module): files, { storage bindings, besides the Params at 0 }
         Elementwise (elementwise): ["elementwise.wgsl"], {
             OUT = 1 ReadWrite, A = 2 Read, B = 3 Read, C = 4 Read,
         };

@@ -1,5 +1,8 @@
-//! Tensor ops. Each method validates its operands (shape, device, axis, index) and builds the
-//! spec both backends run from, so the CPU and the GPU see exactly the same problem.
+//! Tensor ops, one folder per op family: `mod.rs` (the tensor methods, their checks and
+//! gradients), `spec.rs` (what both backends are handed), `cpu.rs` (the CPU kernels) and
+//! `gpu.rs` (the launchers and parameter structs). Each method validates its operands (shape,
+//! device, axis, index) and builds the spec, so the CPU and the GPU see exactly the same
+//! problem. `ARCHITECTURE.md` says how the layers fit.
 
 pub(crate) mod conv;
 pub(crate) mod elementwise;
