@@ -17,10 +17,8 @@ macro_rules! op_codes {
 
         impl $name {
             /// Every variant, for the WGSL constants and the tests.
-            #[allow(dead_code)]
             pub(crate) const ALL: &'static [$name] = &[$($name::$variant),*];
             /// The prefix of this enum's WGSL constants.
-            #[allow(dead_code)]
             pub(crate) const WGSL_PREFIX: &'static str = $prefix;
 
             /// The code the shaders switch on (the explicit discriminant).

@@ -425,21 +425,13 @@ impl Profiled for Storage {
     }
 }
 
-impl<T: Profiled> Profiled for (Storage, T) {
+/// Two results (an op's output and its saved state): the first says where both were made.
+impl<T> Profiled for (Storage, T) {
     fn backend(&self) -> &'static str {
         self.0.backend()
     }
     fn finish(&self) -> Result<()> {
         self.0.finish()
-    }
-}
-
-impl Profiled for Option<Storage> {
-    fn backend(&self) -> &'static str {
-        self.as_ref().map_or("cpu", |s| s.backend())
-    }
-    fn finish(&self) -> Result<()> {
-        self.as_ref().map_or(Ok(()), |s| s.finish())
     }
 }
 

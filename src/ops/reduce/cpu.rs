@@ -137,15 +137,16 @@ fn sum_rows<T: Real>(x: &[T], s: &LineSpec, out: &mut [T]) {
             .zip(&acc)
             .for_each(|(d, &a)| *d = T::from_f64(a));
     };
-    let rows = out.chunks_mut(s.inner).enumerate();
     if s.outer * s.len * s.inner >= PAR_THRESHOLD {
-        rows.par_bridge().for_each(|(o, row)| {
-            row.par_chunks_mut(SUM_BLOCK)
-                .enumerate()
-                .for_each(|(c, dst)| block(o, c * SUM_BLOCK, dst))
-        });
+        out.par_chunks_mut(s.inner)
+            .enumerate()
+            .for_each(|(o, row)| {
+                row.par_chunks_mut(SUM_BLOCK)
+                    .enumerate()
+                    .for_each(|(c, dst)| block(o, c * SUM_BLOCK, dst))
+            });
     } else {
-        rows.for_each(|(o, row)| {
+        out.chunks_mut(s.inner).enumerate().for_each(|(o, row)| {
             row.chunks_mut(SUM_BLOCK)
                 .enumerate()
                 .for_each(|(c, dst)| block(o, c * SUM_BLOCK, dst))
