@@ -70,14 +70,6 @@ pub fn wgsl_sources() -> Vec<(&'static str, String)> {
         .collect()
 }
 
-/// Every kernel as (WGSL file name, entry point), for tests that check each one exists.
-pub fn kernel_entry_points() -> Vec<(&'static str, &'static str)> {
-    gpu::kernels::Kernel::ALL
-        .iter()
-        .map(|k| (k.shader().file_name(), k.entry_point()))
-        .collect()
-}
-
 #[doc(hidden)]
 pub use gpu::contract;
 
@@ -85,3 +77,8 @@ pub use gpu::contract;
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
+
+/// GUIDE.md's examples, compiled and run the same way.
+#[cfg(doctest)]
+#[doc = include_str!("../GUIDE.md")]
+pub struct GuideDoctests;
