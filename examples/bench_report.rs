@@ -3,6 +3,7 @@
 //!
 //!     cargo run --release --example bench_report            # every case (a few minutes on llvmpipe)
 //!     cargo run --release --example bench_report -- --quick # small sizes only
+//!     cargo run --release --example bench_report -- --cpu conv2d train_step # CPU column, two ops
 //!
 //! Each time is the median of three samples, each sample enough runs to take ~0.1 s (at least
 //! one), the device synchronized before the clock stops; inputs are built and a warm-up run
@@ -49,7 +50,13 @@ fn rate(work: Work, s: f64) -> String {
 }
 
 fn main() {
-    let quick = std::env::args().any(|a| a == "--quick");
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let cpu_only = args.iter().any(|a| a == "--cpu");
+    // Words that are not flags pick ops by the start of their name (`conv2d`, `elementwise`).
+    let only: Vec<&String> = args.iter().filter(|a| !a.starts_with("--")).collect();
+    let wanted =
+        |c: &Case| only.is_empty() || only.iter().any(|f| c.family.starts_with(f.as_str()));
     let all = |big: bool| -> Vec<Case> {
         let mut v = Vec::new();
         let squares: &[usize] = if big {
@@ -93,6 +100,7 @@ fn main() {
     };
     let cpu = Device::cpu();
     let gpu = match Device::gpu() {
+        _ if cpu_only => None,
         Ok(g) => Some(g),
         Err(e) => {
             eprintln!("no GPU adapter, CPU column only: {e}");
@@ -108,7 +116,7 @@ fn main() {
     println!("| op | size | CPU | GPU ({tag}) | GPU/CPU time | CPU rate | GPU rate |");
     println!("|---|---|---|---|---|---|---|");
     let mut wins: Vec<(String, Vec<Point>)> = Vec::new();
-    for case in all(!quick) {
+    for case in all(!quick).into_iter().filter(wanted) {
         let c = time(&case, &cpu);
         let g = gpu.as_ref().map(|d| time(&case, d));
         let (gt, ratio, gr) = match g {

@@ -222,7 +222,7 @@ pub(crate) fn elementwise<T: Real>(
     spec: &Strided,
     kind: Elementwise,
 ) -> Result<Vec<T>> {
-    let mut out = buffers::zeroed("elementwise", spec.numel())?;
+    let mut out = buffers::for_overwrite("elementwise", spec.numel())?;
     if out.is_empty() {
         return Ok(out); // a zero-size axis: no rows to walk (and the walk would divide by it)
     }

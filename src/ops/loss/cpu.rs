@@ -46,7 +46,7 @@ pub(crate) fn cross_entropy_backward<T: Real>(
     s: &CrossEntropySpec,
 ) -> Result<Vec<T>> {
     let c = s.classes;
-    let mut out = buffers::zeroed("cross_entropy", s.rows * c)?;
+    let mut out = buffers::for_overwrite("cross_entropy", s.rows * c)?;
     let (keep, spread) = (
         T::from_f32(1.0 - s.smoothing),
         T::from_f64(f64::from(s.smoothing) / c as f64),

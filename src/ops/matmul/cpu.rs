@@ -144,7 +144,11 @@ pub(crate) fn matmul<T: Real>(
     spec: &MatmulSpec,
 ) -> Result<Vec<T>> {
     let MatmulSpec { batch, m, n, k, .. } = *spec;
-    let mut out = buffers::zeroed("matmul", batch * m * n)?;
+    // `gemm` writes every output (it does not read it); an empty sum (k = 0) is zeros.
+    let mut out = match k {
+        0 => buffers::zeroed("matmul", batch * m * n)?,
+        _ => buffers::for_overwrite("matmul", batch * m * n)?,
+    };
     if m * n == 0 {
         return Ok(out);
     }

@@ -26,7 +26,7 @@ fn group_sums(s: &NormSpec, f: impl Fn(usize, usize) -> f64 + Sync) -> Vec<f64> 
 
 /// Writes `out[i] = f(group of i, i)` over `[outer, groups, inner]`.
 fn per_group<T: Real>(s: &NormSpec, f: impl Fn(usize, usize) -> T + Sync) -> Result<Vec<T>> {
-    let mut out = buffers::zeroed("normalize", s.numel())?;
+    let mut out = buffers::for_overwrite("normalize", s.numel())?;
     for_chunks(&mut out, s.groups * s.inner, |o, chunk| {
         for (k, v) in chunk.iter_mut().enumerate() {
             *v = f(k / s.inner, o * s.groups * s.inner + k);

@@ -160,7 +160,7 @@ fn sum_rows<T: Real>(x: &[T], s: &LineSpec, out: &mut [T]) {
 pub(crate) fn softmax<T: Real>(x: &[T], s: &LineSpec, log: bool) -> Result<Vec<T>> {
     let (len, inner) = (s.len, s.inner);
     let name = if log { "log_softmax" } else { "softmax" };
-    let mut out = buffers::zeroed(name, s.outer * len * inner)?;
+    let mut out = buffers::for_overwrite(name, s.outer * len * inner)?;
     let block = |o: usize, dst: &mut [T]| {
         let src = &x[s.offset + o * len * inner..][..len * inner];
         for i in 0..inner {
@@ -204,7 +204,7 @@ pub(crate) fn softmax_backward<T: Real>(
     log: bool,
 ) -> Result<Vec<T>> {
     let (len, inner) = (s.len, s.inner);
-    let mut out = buffers::zeroed("softmax_backward", s.outer * len * inner)?;
+    let mut out = buffers::for_overwrite("softmax_backward", s.outer * len * inner)?;
     let block = |o: usize, dst: &mut [T]| {
         let ys = &y[s.offset + o * len * inner..][..len * inner];
         let gs = &g[o * len * inner..][..len * inner];
