@@ -8,7 +8,7 @@ use crate::error::Result;
 use crate::ops::reduce::spec::ReduceOp;
 use crate::shape::Layout;
 
-pub(crate) use crate::ops::conv::spec::Window2d;
+pub(crate) use crate::ops::conv::spec::{ConvSpec, Window2d};
 pub(crate) use crate::ops::elementwise::spec::{Elementwise, Strided};
 pub(crate) use crate::ops::index::spec::GatherSpec;
 pub(crate) use crate::ops::loss::spec::CrossEntropySpec;
@@ -61,6 +61,27 @@ pub(crate) trait Backend: Sized {
     fn unfold(&self, win: &Window2d) -> Result<Self>;
     /// col2im, the adjoint of unfold: each image element sums the column entries that read it.
     fn fold(&self, win: &Window2d) -> Result<Self>;
+    /// `act(conv2d(x, w) + bias)` (`ConvSpec`), `[n, o, oh, ow]`; `bias` given exactly when
+    /// the op has one. Also the columns `unfold(x)` when the backend built them whole and
+    /// they are worth keeping for the backward pass (the GPU's; the CPU unfolds blocks that
+    /// are cheaper to rebuild than to keep).
+    fn conv2d(
+        x: &Self,
+        w: &Self,
+        bias: Option<&Self>,
+        spec: &ConvSpec,
+    ) -> Result<(Self, Option<Self>)>;
+    /// The gradients of conv2d without its bias and activation, from the gradient `g`
+    /// `[n, o, oh, ow]`: the input's (when `input_grad`) and the weight's. `cols` are the
+    /// columns the forward pass kept, if any.
+    fn conv2d_backward(
+        x: &Self,
+        w: &Self,
+        g: &Self,
+        cols: Option<&Self>,
+        spec: &ConvSpec,
+        input_grad: bool,
+    ) -> Result<(Option<Self>, Self)>;
     /// Pooled `[n, c, oh, ow]`, and for max pooling the arg-max of each window as an f32 index
     /// `y * w + x` into its plane.
     fn pool(&self, win: &Window2d, kind: PoolKind) -> Result<(Self, Option<Self>)>;

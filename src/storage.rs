@@ -3,8 +3,8 @@
 //! operands' variant and hands the spec to that backend.
 
 use crate::backend::{
-    Backend, CrossEntropySpec, Elementwise, GatherSpec, LineSpec, MatmulSpec, NormSpec, OptimSpec,
-    PoolKind, Strided, Window2d,
+    Backend, ConvSpec, CrossEntropySpec, Elementwise, GatherSpec, LineSpec, MatmulSpec, NormSpec,
+    OptimSpec, PoolKind, Strided, Window2d,
 };
 use crate::cpu::{CpuStorage, Precision};
 use crate::device::{Device, Inner};
@@ -251,6 +251,56 @@ impl Storage {
         profile::time("fold2d", || on_backend!("fold2d", self, |s| s.fold(win)))
     }
 
+    /// conv2d's output, and the columns the backend kept for the backward pass, if any.
+    pub fn conv2d(
+        &self,
+        w: &Storage,
+        bias: Option<&Storage>,
+        spec: &ConvSpec,
+    ) -> Result<(Storage, Option<Storage>)> {
+        profile::time("conv2d", || match (self, w, bias) {
+            (Storage::Cpu(x), Storage::Cpu(w), b) => {
+                let b = b.map(|b| b.as_cpu().ok_or_else(mixed)).transpose()?;
+                let (y, cols) = Backend::conv2d(x, w, b, spec)?;
+                Ok((Storage::Cpu(y), cols.map(Storage::Cpu)))
+            }
+            (Storage::Gpu(x), Storage::Gpu(w), b) => {
+                let b = b.map(|b| b.as_gpu().ok_or_else(mixed)).transpose()?;
+                let (y, cols) = Backend::conv2d(x, w, b, spec)?;
+                Ok((Storage::Gpu(y), cols.map(Storage::Gpu)))
+            }
+            _ => Err(mixed()),
+        })
+    }
+
+    /// The weight and (when `input_grad`) input gradients of conv2d from `g`, reusing the
+    /// columns the forward pass kept (`cols`), if any.
+    pub fn conv2d_backward(
+        &self,
+        w: &Storage,
+        g: &Storage,
+        cols: Option<&Storage>,
+        spec: &ConvSpec,
+        input_grad: bool,
+    ) -> Result<(Storage, Option<Storage>)> {
+        profile::time("conv2d_backward", || match (self, w, g) {
+            (Storage::Cpu(x), Storage::Cpu(w), Storage::Cpu(g)) => {
+                let cols = cols.and_then(Storage::as_cpu);
+                let (dx, dw) = Backend::conv2d_backward(x, w, g, cols, spec, input_grad)?;
+                Ok((Storage::Cpu(dw), dx.map(Storage::Cpu)))
+            }
+            (Storage::Gpu(x), Storage::Gpu(w), Storage::Gpu(g)) => {
+                let cols = cols.and_then(Storage::as_gpu);
+                let (dx, dw) = Backend::conv2d_backward(x, w, g, cols, spec, input_grad)?;
+                Ok((Storage::Gpu(dw), dx.map(Storage::Gpu)))
+            }
+            _ => Err(Error::invalid(
+                "conv2d_backward",
+                "operands on different backends",
+            )),
+        })
+    }
+
     pub fn pool(&self, win: &Window2d, kind: PoolKind) -> Result<(Storage, Option<Storage>)> {
         profile::time("pool2d", || match self {
             Storage::Cpu(s) => {
@@ -445,4 +495,9 @@ impl Profiled for Readback {
     fn finish(&self) -> Result<()> {
         Ok(()) // the data is on the host: the GPU is done
     }
+}
+
+/// The error for operands of one op on different backends.
+fn mixed() -> Error {
+    Error::invalid("conv2d", "operands on different backends")
 }

@@ -138,6 +138,48 @@ fn conv2d_batch33_gradients(dev: &Device) {
     );
 }
 
+/// Batches the CPU splits into several blocks with a ragged last one (`ops/conv/cpu.rs` sizes
+/// blocks to ~1 MiB of scratch: three of these images, so blocks of 3 and 2). The forward
+/// pass against the f64 loop (groups 2); the gradients (groups 1) against their definitions
+/// built from other ops: the input's is conv_transpose2d of the output gradient, the
+/// weight's `sum_n g_n · unfold(x)_nᵀ`.
+fn conv2d_blocks(dev: &Device) {
+    let o = Conv2dOptions::new().padding(1);
+    let x = normal(&[5, 8, 33, 33], 150);
+    let (w2, w1) = (normal(&[8, 4, 3, 3], 151), normal(&[8, 8, 3, 3], 152));
+    let b = normal(&[8], 153);
+    let on = |t: &Tensor| t.to_device(dev).unwrap();
+    let g2 = o.groups(2);
+    let y = on(&x).conv2d(&on(&w2), Some(&on(&b)), &g2).unwrap();
+    let expected = conv_ref(&x, &w2, Some(&b), &g2).to_vec().unwrap();
+    assert_close(
+        &y.to_vec().unwrap(),
+        &expected,
+        1e-4,
+        1e-4,
+        "blocked conv2d",
+    );
+
+    let (xd, wd) = (on(&x).requires_grad(), on(&w1).requires_grad());
+    let y = xd.conv2d(&wd, None, &o).unwrap();
+    let g = normal(y.shape(), 154);
+    let grads = y.backward_with(&on(&g)).unwrap();
+    let gd = on(&g);
+    let dx = gd.conv_transpose2d(&on(&w1), None, &o).unwrap();
+    let cols = on(&x).unfold2d([3, 3], &o).unwrap(); // [n, c*9, l]
+    let dw = gd
+        .reshape(&[5, 8, 33 * 33])
+        .unwrap()
+        .matmul(&cols.transpose(1, 2).unwrap())
+        .unwrap()
+        .sum(0, false)
+        .unwrap();
+    let got = |t: &Tensor| grads.get(t).unwrap().to_vec().unwrap();
+    let what = format!("blocked conv2d gradients on {dev}");
+    assert_close(&got(&xd), &dx.to_vec().unwrap(), 1e-4, 1e-4, &what);
+    assert_close(&got(&wd), &dw.to_vec().unwrap(), 1e-3, 1e-4, &what);
+}
+
 /// conv_transpose2d in f64 by its definition: each input pixel scatters `x * w` through the
 /// kernel. x [n, c, h, w], w [c, o/g, kh, kw].
 fn conv_transpose_ref(x: &Tensor, w: &Tensor, o: &Conv2dOptions) -> Vec<f32> {
@@ -477,4 +519,5 @@ device_tests!(
     golden_conv2d,
     errors,
     large_activation,
+    conv2d_blocks,
 );

@@ -5,7 +5,7 @@ mod common;
 use ferrograd::{profile, Conv2dOptions, Device};
 
 fn conv_step(dev: &Device) {
-    // Both operands track gradients, so the backward pass runs fold2d (the input's).
+    // Both operands track gradients, so the backward pass computes the input's gradient too.
     let x = common::normal(&[2, 3, 9, 9], 1)
         .to_device(dev)
         .unwrap()
@@ -39,7 +39,15 @@ fn profile_counts_ops_by_backend() {
     profile::enable(false);
     for dev in &devices {
         let backend = if dev.is_gpu() { "gpu" } else { "cpu" };
-        for op in ["unfold2d", "matmul", "relu", "sum", "fold2d", "to_vec"] {
+        let ops = [
+            "conv2d",
+            "conv2d_backward",
+            "relu",
+            "relu_backward",
+            "sum",
+            "to_vec",
+        ];
+        for op in ops {
             let row = rows
                 .iter()
                 .find(|r| r.op == op && r.backend == backend)
@@ -49,7 +57,7 @@ fn profile_counts_ops_by_backend() {
     }
     let report = profile::report();
     assert!(report.starts_with("| op | backend | calls |"), "{report}");
-    assert!(report.contains("| matmul | cpu |"), "{report}");
+    assert!(report.contains("| conv2d | cpu |"), "{report}");
     // Heaviest first.
     assert!(
         rows.windows(2).all(|w| w[0].total >= w[1].total),

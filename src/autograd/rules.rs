@@ -5,7 +5,7 @@
 //! replace: 2-8x faster on both backends. Each rule carries its derivation; `g` is the gradient
 //! flowing into the op's output.
 
-use crate::backend::{CrossEntropySpec, NormSpec, PoolKind, Window2d};
+use crate::backend::{ConvSpec, CrossEntropySpec, NormSpec, PoolKind, Window2d};
 use crate::error::Result;
 use crate::ops::elementwise::op::{BinaryOp, UnaryOp};
 use crate::ops::elementwise::{binary_grad, unary_grad};
@@ -101,7 +101,17 @@ pub(crate) enum BackOp {
         axis: usize,
         index: Tensor,
     },
-    /// im2col of an image `x` (conv2d's input side).
+    /// `out = act(conv2d(x, w) + bias)`, one op on each backend; `cols` are the columns the
+    /// backend kept for the backward pass (the GPU's `unfold(x)`), if any.
+    Conv2d {
+        x: Tensor,
+        w: Tensor,
+        bias: Option<Tensor>,
+        spec: ConvSpec,
+        out: Tensor,
+        cols: Option<Tensor>,
+    },
+    /// im2col of an image `x`.
     Unfold {
         x: Tensor,
         win: Window2d,
@@ -175,6 +185,7 @@ impl BackOp {
             BackOp::Cat { .. } => "cat",
             BackOp::IndexSelect { .. } => "index_select",
             BackOp::Gather { .. } => "gather",
+            BackOp::Conv2d { .. } => "conv2d",
             BackOp::Unfold { .. } => "unfold2d",
             BackOp::Fold { .. } => "fold2d",
             BackOp::Pool {
@@ -209,6 +220,7 @@ impl BackOp {
         match self {
             BackOp::Binary { a, b, .. } | BackOp::Matmul { a, b } => vec![a, b],
             BackOp::MatmulFused { a, b, bias, .. } => [a, b].into_iter().chain(bias).collect(),
+            BackOp::Conv2d { x, w, bias, .. } => [x, w].into_iter().chain(bias).collect(),
             BackOp::Where { cond, a, b } => vec![cond, a, b],
             BackOp::CrossEntropy { x, target, .. }
             | BackOp::CrossEntropyIndices { x, target, .. } => vec![x, target],
@@ -278,6 +290,30 @@ impl BackOp {
                 let mut grads = vec![Some(ga), Some(gb)];
                 if let Some(bias) = bias {
                     grads.push(Some(sum_to(&gz, bias.shape())?));
+                }
+                grads
+            }
+            BackOp::Conv2d {
+                x,
+                w,
+                bias,
+                spec,
+                out,
+                cols,
+            } => {
+                // As MatmulFused: dz = act'(z) g from `out`; the bias sums dz over all but
+                // the channel axis; the conv's own gradients are one op. (dz made dense
+                // once, for both.)
+                let gz = match spec.act.backward() {
+                    Some(op) => out.binary(g, op)?,
+                    None => g.dense()?,
+                };
+                let input_grad = x.tracks_grad();
+                let (gx, gw) = Tensor::conv2d_backward(x, w, &gz, cols.as_ref(), spec, input_grad)?;
+                let mut grads = vec![gx, Some(gw)];
+                if let Some(b) = bias {
+                    let per_channel = sum_to(&gz, &[1, spec.out_c, 1, 1])?;
+                    grads.push(Some(per_channel.reshape(b.shape())?));
                 }
                 grads
             }

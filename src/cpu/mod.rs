@@ -19,8 +19,8 @@ use storage::by_precision;
 pub(crate) use storage::{memory_stats, CpuReal, CpuStorage};
 
 use crate::backend::{
-    Backend, CrossEntropySpec, Elementwise, GatherSpec, LineSpec, MatmulSpec, NormSpec, OptimSpec,
-    PoolKind, Strided, Window2d,
+    Backend, ConvSpec, CrossEntropySpec, Elementwise, GatherSpec, LineSpec, MatmulSpec, NormSpec,
+    OptimSpec, PoolKind, Strided, Window2d,
 };
 use crate::error::{Error, Result};
 use crate::ops::reduce::spec::ReduceOp;
@@ -154,6 +154,37 @@ impl Backend for CpuStorage {
         by_precision!("fold2d", [self], |x| Ok(CpuStorage::new(conv::fold(
             x, win
         )?)))
+    }
+
+    fn conv2d(
+        x: &Self,
+        w: &Self,
+        bias: Option<&Self>,
+        spec: &ConvSpec,
+    ) -> Result<(Self, Option<Self>)> {
+        let out = match bias {
+            None => by_precision!("conv2d", [x, w], |x, w| Ok(CpuStorage::new(conv::conv2d(
+                x, w, None, spec
+            )?))),
+            Some(b) => by_precision!("conv2d", [x, w, b], |x, w, b| Ok(CpuStorage::new(
+                conv::conv2d(x, w, Some(b), spec)?
+            ))),
+        };
+        Ok((out?, None))
+    }
+
+    fn conv2d_backward(
+        x: &Self,
+        w: &Self,
+        g: &Self,
+        _cols: Option<&Self>,
+        spec: &ConvSpec,
+        input_grad: bool,
+    ) -> Result<(Option<Self>, Self)> {
+        by_precision!("conv2d_backward", [x, w, g], |x, w, g| {
+            let (dx, dw) = conv::conv2d_backward(x, w, g, spec, input_grad)?;
+            Ok((dx.map(CpuStorage::new), CpuStorage::new(dw)))
+        })
     }
 
     fn pool(&self, win: &Window2d, kind: PoolKind) -> Result<(Self, Option<Self>)> {

@@ -40,8 +40,8 @@ pub fn set_binding_limit(dev: &crate::Device, bytes: Option<u64>) {
 }
 
 use crate::backend::{
-    Backend, CrossEntropySpec, Elementwise, GatherSpec, LineSpec, MatmulSpec, NormSpec, OptimSpec,
-    PoolKind, Strided, Window2d,
+    Backend, ConvSpec, CrossEntropySpec, Elementwise, GatherSpec, LineSpec, MatmulSpec, NormSpec,
+    OptimSpec, PoolKind, Strided, Window2d,
 };
 use crate::error::Result;
 use crate::ops::elementwise::op::UnaryOp;
@@ -187,6 +187,27 @@ impl Backend for GpuStorage {
 
     fn fold(&self, win: &Window2d) -> Result<Self> {
         Ok(conv::fold(self, win)?.inherit(&[self]))
+    }
+
+    // Both are made of ops that carry their inputs' faults.
+    fn conv2d(
+        x: &Self,
+        w: &Self,
+        bias: Option<&Self>,
+        spec: &ConvSpec,
+    ) -> Result<(Self, Option<Self>)> {
+        conv::conv2d(x, w, bias, spec)
+    }
+
+    fn conv2d_backward(
+        x: &Self,
+        w: &Self,
+        g: &Self,
+        cols: Option<&Self>,
+        spec: &ConvSpec,
+        input_grad: bool,
+    ) -> Result<(Option<Self>, Self)> {
+        conv::conv2d_backward(x, w, g, cols, spec, input_grad)
     }
 
     fn pool(&self, win: &Window2d, kind: PoolKind) -> Result<(Self, Option<Self>)> {

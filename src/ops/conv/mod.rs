@@ -1,9 +1,11 @@
 //! Convolution as im2col + matmul, the way Caffe and most GEMM-backed libraries do it:
-//! `conv2d(x, w) = w [o, c*kh*kw] · unfold(x) [n, c*kh*kw, oh*ow]`. Unfold (im2col) and fold
-//! (col2im) are kernels on both backends and each is the other's gradient, so autograd gets
-//! every conv gradient from them and from the matmul rule: the weight gradient is
-//! `g · unfold(x)ᵀ` summed over the batch, the input gradient `fold(wᵀ · g)`, which is also
-//! `conv_transpose2d`.
+//! `conv2d(x, w) = w [o, c*kh*kw] · unfold(x) [n, c*kh*kw, oh*ow]`. conv2d is one op on both
+//! backends (`ConvSpec`), and so are its gradients, the weight's `g · unfold(x)ᵀ` summed
+//! over the batch and the input's `fold(wᵀ · g)` (skipped when the input needs none). The
+//! GPU queues unfold, matmul and fold kernels (`gpu.rs`); the CPU runs the same math over
+//! cache-sized blocks of images, each block's products one GEMM (`cpu.rs`). Unfold (im2col)
+//! and fold (col2im) are also ops of their own, each the other's gradient, and
+//! `conv_transpose2d` is fold of a product.
 
 pub(crate) mod cpu;
 pub(crate) mod geometry;
@@ -17,7 +19,7 @@ use crate::ops::matmul::spec::Activation;
 use crate::shape::checked_numel;
 use crate::tensor::Tensor;
 use geometry::{batch_chunk, check_bias, check_channels, image_dims, transposed_size, windows};
-use spec::Window2d;
+use spec::{ConvSpec, Window2d};
 
 /// Stride, padding, dilation and groups of a 2-D convolution, with PyTorch's defaults
 /// (1, 0, 1, 1). Pairs are `[h, w]`; the builder methods set both.
@@ -316,26 +318,62 @@ impl Tensor {
         check_bias(op, bias, out_c)?;
         let win = windows(op, dims, [kh, kw], o.stride, o.padding, o.dilation)?;
         let l = win.out[0] * win.out[1];
-        if let Some(chunk) = batch_chunk(self.device(), n, c * kh * kw * l) {
-            return self.in_batch_chunks(chunk, |x| x.conv2d_as_impl(op, weight, bias, o, act));
+        // The GPU unfolds the whole batch; the CPU only cache-sized blocks of it.
+        if self.device().gpu_context().is_some() {
+            if let Some(chunk) = batch_chunk(self.device(), n, c * kh * kw * l) {
+                return self.in_batch_chunks(chunk, |x| x.conv2d_as_impl(op, weight, bias, o, act));
+            }
         }
-        let cols = self.unfold_with(&win)?; // [n, c*kh*kw, l]
-                                            // The bias, one value per output row, and the activation run in the matmul's epilogue.
-        let out = if groups == 1 {
-            // [o, c*kh*kw] · [n, c*kh*kw, l]: the weight is shared across the batch
-            let b = bias.map(|b| b.reshape(&[out_c, 1])).transpose()?;
-            let w = weight.reshape(&[out_c, c * kh * kw])?;
-            w.matmul_fused(&cols, b.as_ref(), act)?
-        } else {
-            // [g, o/g, cg*kh*kw] · [n, g, cg*kh*kw, l] -> [n, g, o/g, l]
-            let b = bias
-                .map(|b| b.reshape(&[groups, out_c / groups, 1]))
-                .transpose()?;
-            let w = weight.reshape(&[groups, out_c / groups, cg * kh * kw])?;
-            let cols = cols.reshape(&[n, groups, cg * kh * kw, l])?;
-            w.matmul_fused(&cols, b.as_ref(), act)?
+        let spec = ConvSpec {
+            win,
+            out_c,
+            groups,
+            act,
         };
-        out.reshape(&[n, out_c, win.out[0], win.out[1]])
+        let (out, cols) = untracked(|| {
+            let (x, w) = (self.dense()?, weight.dense()?);
+            let b = bias.map(Tensor::dense).transpose()?;
+            let (y, cols) =
+                x.storage()
+                    .conv2d(w.storage(), b.as_ref().map(Tensor::storage), &spec)?;
+            let shape = [n, out_c, win.out[0], win.out[1]];
+            let cols = cols.map(|c| Tensor::from_storage(c, &[win.cols_numel()], self.device()));
+            Ok((Tensor::from_storage(y, &shape, self.device()), cols))
+        })?;
+        Ok(record(
+            out.clone(),
+            BackOp::Conv2d {
+                x: self.clone(),
+                w: weight.clone(),
+                bias: bias.cloned(),
+                spec,
+                out,
+                cols,
+            },
+        ))
+    }
+
+    /// The gradients of conv2d (without bias and activation) from `g`, the gradient of its
+    /// pre-activation output: the input's (`None` unless `input_grad`) and the weight's.
+    /// `cols` are the columns the forward pass kept, if any.
+    pub(crate) fn conv2d_backward(
+        x: &Tensor,
+        w: &Tensor,
+        g: &Tensor,
+        cols: Option<&Tensor>,
+        spec: &ConvSpec,
+        input_grad: bool,
+    ) -> Result<(Option<Tensor>, Tensor)> {
+        let (xd, wd, gd) = (x.dense()?, w.dense()?, g.dense()?);
+        let (dw, dx) = xd.storage().conv2d_backward(
+            wd.storage(),
+            gd.storage(),
+            cols.map(Tensor::storage),
+            spec,
+            input_grad,
+        )?;
+        let dx = dx.map(|s| Tensor::from_storage(s, x.shape(), x.device()));
+        Ok((dx, Tensor::from_storage(dw, w.shape(), w.device())))
     }
 
     /// Transposed 2-D convolution, the input gradient of `conv2d` as an op (PyTorch's

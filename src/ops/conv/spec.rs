@@ -1,4 +1,7 @@
-//! The sliding-window geometry both backends are handed for im2col/col2im and pooling.
+//! The sliding-window geometry both backends are handed for im2col/col2im and pooling, and
+//! the convolution built on it.
+
+use crate::ops::matmul::spec::Activation;
 
 /// Sliding 2-D windows over images `[n, c, h, w]` (contiguous, from element 0): windows of
 /// `kernel` taps spaced by `dilation`, placed every `stride` over the image padded by `pad`
@@ -33,5 +36,33 @@ impl Window2d {
     /// The first tap of window `o` along `axis`, in unpadded coordinates (may be negative).
     pub fn start(&self, axis: usize, o: usize) -> isize {
         (o * self.stride[axis]) as isize - self.pad[axis] as isize
+    }
+}
+
+/// A 2-D convolution as both backends run it: input `[n, c, h, w]` over the windows `win`,
+/// weight `[out_c, c / groups, kh, kw]`, an optional bias `[out_c]` and an activation applied
+/// as each output is stored; output `[n, out_c, oh, ow]`. Its backward pass takes the
+/// gradient of the pre-activation output (the activation and bias gradients are elementwise
+/// and a sum, done above the backends).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ConvSpec {
+    pub win: Window2d,
+    pub out_c: usize,
+    pub groups: usize,
+    pub act: Activation,
+}
+
+impl ConvSpec {
+    /// Windows per image, `oh * ow`.
+    pub fn windows(&self) -> usize {
+        self.win.out[0] * self.win.out[1]
+    }
+    /// Taps of one group's window, `c / groups * kh * kw`: the products' inner length.
+    pub fn group_taps(&self) -> usize {
+        self.win.c / self.groups * self.win.kernel[0] * self.win.kernel[1]
+    }
+    /// Output channels of one group.
+    pub fn group_out(&self) -> usize {
+        self.out_c / self.groups
     }
 }

@@ -165,3 +165,82 @@ pub(crate) fn matmul<T: Real>(
     }
     Ok(out)
 }
+
+/// One `m×n` product into a block of `c` with strides `[row, col]`, one of them 1 (row- or
+/// column-major): `c = a · b`, or `c += a · b` when `accumulate`. `a` (`m×k`) and `b` (`k×n`) are read
+/// through their offsets and strides (their batch strides unused). `threads > 1` splits the
+/// product over rayon's threads. For kernels that build their own products (the CPU conv).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm_into<T: Real>(
+    c: &mut [T],
+    [c_row, c_col]: [usize; 2],
+    a: (&[T], &MatOperand),
+    b: (&[T], &MatOperand),
+    [m, n, k]: [usize; 3],
+    accumulate: bool,
+    threads: usize,
+) -> Result<()> {
+    if m == 0 || n == 0 {
+        return Ok(());
+    }
+    let last = (m - 1)
+        .checked_mul(c_row)
+        .zip((n - 1).checked_mul(c_col))
+        .and_then(|(r, c)| r.checked_add(c));
+    // Distinct elements must not share an address (`gemm` would race with itself), and all
+    // must lie in `c`.
+    let distinct = (c_col == 1 && c_row >= n) || (c_row == 1 && c_col >= m);
+    if !distinct || last.is_none_or(|last| last >= c.len()) {
+        return Err(Error::invalid(
+            "matmul",
+            format!(
+                "output {m}×{n} (strides [{c_row}, {c_col}]) overlaps itself or reaches past \
+                 its {} elements",
+                c.len()
+            ),
+        ));
+    }
+    if k == 0 {
+        if !accumulate {
+            for r in 0..m {
+                (0..n).for_each(|j| c[r * c_row + j * c_col] = T::zero());
+            }
+        }
+        return Ok(());
+    }
+    let (pa, a_rs, a_cs) = operand(a.0, a.1, 0, m, k)?;
+    let (pb, b_rs, b_cs) = operand(b.0, b.1, 0, k, n)?;
+    let par = match threads {
+        0 | 1 => Parallelism::None,
+        t => Parallelism::Rayon(t),
+    };
+    // SAFETY: `operand` checked that the m×k and k×n elements reached through these pointers
+    // and strides lie inside `a` and `b`, and the checks above that every
+    // `c[r * c_row + j * c_col]` (r < m, j < n) lies inside `c`, which is borrowed mutably,
+    // and that no two share an address. With `read_dst`, `gemm`
+    // computes `c = alpha · c + beta · a·b` (alpha = beta = 1); without, `c = beta · a·b`.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            c.as_mut_ptr(),
+            c_col as isize,
+            c_row as isize,
+            accumulate,
+            pa,
+            a_cs,
+            a_rs,
+            pb,
+            b_cs,
+            b_rs,
+            T::one(),
+            T::one(),
+            false,
+            false,
+            false,
+            par,
+        );
+    }
+    Ok(())
+}
