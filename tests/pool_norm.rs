@@ -183,6 +183,24 @@ fn golden_max_pool(dev: &Device) {
     assert_eq!(dx.get(&x).unwrap().to_vec().unwrap(), expected);
 }
 
+/// NaN wins a max window (its last NaN, on both backends), a window of -inf gives -inf at
+/// its first tap, and ties go to the first maximum.
+fn max_pool_nan_and_infinities(dev: &Device) {
+    let (nan, inf) = (f32::NAN, f32::INFINITY);
+    #[rustfmt::skip]
+    let x = Tensor::from_vec(vec![
+        nan, 5.0, 3.0, nan,
+        7.0, nan, 9.0, 1.0,
+        -inf, -inf, 2.0, 2.0,
+        -inf, -inf, 1.0, 0.0,
+    ], &[1, 1, 4, 4], dev).unwrap();
+    let (y, idx) = x.max_pool2d_with_indices(&Pool2dOptions::new(2)).unwrap();
+    let y = y.to_vec().unwrap();
+    assert!(y[0].is_nan() && y[1].is_nan(), "{y:?} on {dev}");
+    assert_eq!(&y[2..], &[-inf, 2.0], "on {dev}");
+    assert_eq!(idx.to_vec().unwrap(), vec![5.0, 3.0, 8.0, 10.0], "on {dev}");
+}
+
 fn pooling_errors(dev: &Device) {
     let x = Tensor::zeros(&[1, 2, 4, 4], dev).unwrap();
     let msg = |r: ferrograd::Result<Tensor>| r.unwrap_err().to_string();
@@ -498,6 +516,7 @@ fn dropout_follows_manual_seed() {
 }
 
 device_tests!(
+    max_pool_nan_and_infinities,
     pooling_forward,
     pooling_gradients,
     golden_max_pool,
