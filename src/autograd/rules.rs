@@ -270,7 +270,7 @@ impl BackOp {
             }
             BackOp::Matmul { a, b } => {
                 let (ga, gb) = matmul_grad(a, b, g)?;
-                vec![Some(ga), Some(gb)]
+                vec![ga, gb]
             }
             BackOp::MatmulFused {
                 a,
@@ -287,7 +287,7 @@ impl BackOp {
                     None => g.clone(),
                 };
                 let (ga, gb) = matmul_grad(a, b, &gz)?;
-                let mut grads = vec![Some(ga), Some(gb)];
+                let mut grads = vec![ga, gb];
                 if let Some(bias) = bias {
                     grads.push(Some(sum_to(&gz, bias.shape())?));
                 }

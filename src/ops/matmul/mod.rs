@@ -234,8 +234,13 @@ impl Tensor {
 // ---- gradients (called by `autograd/rules.rs`) ----
 
 /// `out = a · b` (batched, broadcast, vectors allowed): `da = g · bᵀ`, `db = aᵀ · g`, summed
-/// over any batch axes the operand was broadcast along.
-pub(crate) fn matmul_grad(a: &Tensor, b: &Tensor, g: &Tensor) -> Result<(Tensor, Tensor)> {
+/// over any batch axes the operand was broadcast along; `None` for an operand that does not
+/// track gradients.
+pub(crate) fn matmul_grad(
+    a: &Tensor,
+    b: &Tensor,
+    g: &Tensor,
+) -> Result<(Option<Tensor>, Option<Tensor>)> {
     // Work on the ≥2-D form: a vector `a` is a [1, k] row, a vector `b` a [k, 1] column, and
     // `g` gets the size-1 axes the product dropped.
     let a2 = if a.rank() == 1 {
@@ -255,7 +260,15 @@ pub(crate) fn matmul_grad(a: &Tensor, b: &Tensor, g: &Tensor) -> Result<(Tensor,
     if a.rank() == 1 {
         g2 = g2.unsqueeze(-2)?;
     }
-    let ga = sum_to(&g2.matmul(&b2.t()?)?, a2.shape())?.reshape(a.shape())?;
+    // Only the gradients some input needs: a Linear layer's input is often the data, and
+    // its gradient a product as large as the weight's.
+    let ga = match a.tracks_grad() {
+        true => Some(sum_to(&g2.matmul(&b2.t()?)?, a2.shape())?.reshape(a.shape())?),
+        false => None,
+    };
+    if !b.tracks_grad() {
+        return Ok((ga, None));
+    }
     let gb = if b2.rank() == 2 && (a2.rank() > 2 || transposed(&b2)) {
         // A shared weight: fold the batch into the rows, one [k, M] · [M, n] product instead
         // of a [batch, k, n] temporary summed afterwards.
@@ -274,7 +287,7 @@ pub(crate) fn matmul_grad(a: &Tensor, b: &Tensor, g: &Tensor) -> Result<(Tensor,
     } else {
         sum_to(&a2.t()?.matmul(&g2)?, b2.shape())?
     };
-    Ok((ga, gb.reshape(b.shape())?))
+    Ok((ga, Some(gb.reshape(b.shape())?)))
 }
 
 /// True for a 2-D view whose transpose is dense (`w.t()` of a dense `w`), but not itself dense.

@@ -40,8 +40,10 @@ pub(crate) fn step<T: Real>(
             ),
         ));
     }
-    let mut out = buffers::copied(op, &p[..n])?;
-    let mut state = buffers::copied(op, &s[..n * rows])?;
+    // Each task copies its chunk of the old values in, then updates it while it is in cache
+    // (a copy of the whole tensors first was a pass over memory of its own).
+    let mut out = buffers::for_overwrite(op, n)?;
+    let mut state = buffers::for_overwrite(op, n * rows)?;
     // Task c owns chunk c of the parameter and chunk c of each state row.
     let mut row_chunks: Vec<_> = state
         .chunks_mut(n.max(1))
@@ -55,8 +57,13 @@ pub(crate) fn step<T: Real>(
             (c * CHUNK, po, so)
         })
         .collect();
-    let run = |(base, po, so): Task<T>| {
-        let g = &g[base..base + po.len()];
+    let run = |(base, po, mut so): Task<T>| {
+        let len = po.len();
+        po.copy_from_slice(&p[base..base + len]);
+        for (r, row) in so.iter_mut().enumerate() {
+            row.copy_from_slice(&s[r * n + base..][..len]);
+        }
+        let g = &g[base..base + len];
         // The kind's `match` is taken once per chunk, so each loop below is one straight,
         // vectorisable body (compiled for the CPU found at run time). R = `state_rows()`.
         pulp::Arch::new().dispatch(|| match spec.kind {
