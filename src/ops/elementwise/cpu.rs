@@ -56,6 +56,18 @@ macro_rules! with_unary {
                 let $f = |x| UnaryOp::Exp.eval(x);
                 $body
             }
+            UnaryOp::Sigmoid => {
+                let $f = |x| UnaryOp::Sigmoid.eval(x);
+                $body
+            }
+            UnaryOp::Tanh => {
+                let $f = |x| UnaryOp::Tanh.eval(x);
+                $body
+            }
+            UnaryOp::Gelu => {
+                let $f = |x| UnaryOp::Gelu.eval(x);
+                $body
+            }
             UnaryOp::Scalar(BinaryOp::Add, s) => {
                 let $f = move |x| UnaryOp::Scalar(BinaryOp::Add, s).eval(x);
                 $body

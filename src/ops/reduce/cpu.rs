@@ -163,6 +163,10 @@ pub(crate) fn softmax<T: Real>(x: &[T], s: &LineSpec, log: bool) -> Result<Vec<T
     let mut out = buffers::for_overwrite(name, s.outer * len * inner)?;
     let block = |o: usize, dst: &mut [T]| {
         let src = &x[s.offset + o * len * inner..][..len * inner];
+        if inner == 1 {
+            // A contiguous line (softmax over the last axis): loops that vectorise.
+            return pulp::Arch::new().dispatch(|| softmax_line(src, dst, log));
+        }
         for i in 0..inner {
             let max = (0..len)
                 .map(|l| src[l * inner + i])
@@ -190,6 +194,28 @@ pub(crate) fn softmax<T: Real>(x: &[T], s: &LineSpec, log: bool) -> Result<Vec<T
     };
     for_each_block(&mut out, s, block);
     Ok(out)
+}
+
+/// Softmax (or log-softmax) of one contiguous line `src` into `dst`, as `softmax` computes
+/// each line, in passes that vectorise: the max, `exp` (branch-free, see `real.rs`), the sum
+/// in f64 over eight accumulators, then one scale (or shift) of every element.
+#[inline(always)]
+fn softmax_line<T: Real>(src: &[T], dst: &mut [T], log: bool) {
+    let max = src.iter().fold(T::NEG_INFINITY, |m, &v| m.max(v));
+    for (d, &v) in dst.iter_mut().zip(src) {
+        *d = (v - max).exp();
+    }
+    let sum = sum8(dst);
+    if log {
+        // (v - max) first: exact, where v - (max + log_sum) would round at max's magnitude.
+        let log_sum = T::from_f64(sum.ln());
+        for (d, &v) in dst.iter_mut().zip(src) {
+            *d = v - max - log_sum;
+        }
+    } else {
+        let scale = T::from_f64(1.0 / sum);
+        dst.iter_mut().for_each(|d| *d = *d * scale);
+    }
 }
 
 /// The gradient of softmax (or log-softmax) along `len`, from the forward output `y` and the
