@@ -111,7 +111,10 @@ fn main() {
     if let Some(g) = &gpu {
         // The matmul family decides llvmpipe's matmul rate (~40 against ~8 GFLOP/s at 512³
         // for the register-tile kernels on the 2-core AVX-512 VM): say which one ran.
-        let kernels = g.matmul_kernels().map(|k| format!("{k:?}")).unwrap_or_default();
+        let kernels = g
+            .matmul_kernels()
+            .map(|k| format!("{k:?}"))
+            .unwrap_or_default();
         println!("GPU: {} (matmul kernels: {kernels})", g.info());
     }
     let tag = gpu.as_ref().map_or("-".to_string(), |g| g.info().tag());

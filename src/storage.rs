@@ -258,6 +258,7 @@ impl Storage {
         bias: Option<&Storage>,
         spec: &ConvSpec,
     ) -> Result<(Storage, Option<Storage>)> {
+        let mixed = || Error::invalid("conv2d", "operands on different backends");
         profile::time("conv2d", || match (self, w, bias) {
             (Storage::Cpu(x), Storage::Cpu(w), b) => {
                 let b = b.map(|b| b.as_cpu().ok_or_else(mixed)).transpose()?;
@@ -495,9 +496,4 @@ impl Profiled for Readback {
     fn finish(&self) -> Result<()> {
         Ok(()) // the data is on the host: the GPU is done
     }
-}
-
-/// The error for operands of one op on different backends.
-fn mixed() -> Error {
-    Error::invalid("conv2d", "operands on different backends")
 }
