@@ -159,6 +159,14 @@ fn conv2d_blocks(dev: &Device) {
         1e-4,
         "blocked conv2d",
     );
+    // Groups whose products are deep (72 taps each: stored [windows, o], then transposed),
+    // in blocks of 4 and 1 images.
+    let xg = normal(&[5, 16, 20, 20], 155);
+    let wg = normal(&[8, 8, 3, 3], 156);
+    let y = on(&xg).conv2d(&on(&wg), Some(&on(&b)), &g2).unwrap();
+    let expected = conv_ref(&xg, &wg, Some(&b), &g2).to_vec().unwrap();
+    let what = "deep grouped conv2d";
+    assert_close(&y.to_vec().unwrap(), &expected, 1e-4, 1e-4, what);
 
     let (xd, wd) = (on(&x).requires_grad(), on(&w1).requires_grad());
     let y = xd.conv2d(&wd, None, &o).unwrap();
@@ -178,6 +186,30 @@ fn conv2d_blocks(dev: &Device) {
     let what = format!("blocked conv2d gradients on {dev}");
     assert_close(&got(&xd), &dx.to_vec().unwrap(), 1e-4, 1e-4, &what);
     assert_close(&got(&wd), &dw.to_vec().unwrap(), 1e-3, 1e-4, &what);
+}
+
+/// A padding and stride so large that the padded image would hold ~10^13 elements while the
+/// output has a handful: computed (as PyTorch does), not an allocation failure.
+fn huge_padding_and_stride(dev: &Device) {
+    let x = Tensor::from_vec(vec![2.0], &[1, 1, 1, 1], dev).unwrap();
+    let w = Tensor::from_vec(vec![3.0], &[1, 1, 1, 1], dev).unwrap();
+    // Windows at -2^20 and 2^20 along each axis: all padding.
+    let o = Conv2dOptions::new().padding(1 << 20).stride(1 << 21);
+    let y = x.conv2d(&w, None, &o).unwrap();
+    assert_eq!(y.shape(), &[1, 1, 2, 2]);
+    assert_eq!(y.to_vec().unwrap(), vec![0.0; 4]);
+    // Windows at -2^20, 0 and 2^20: the middle one reads the pixel.
+    let o = Conv2dOptions::new().padding(1 << 20).stride(1 << 20);
+    let y = x.conv2d(&w, None, &o).unwrap();
+    assert_eq!(y.shape(), &[1, 1, 3, 3]);
+    let mut expected = vec![0.0; 9];
+    expected[4] = 6.0;
+    assert_eq!(y.to_vec().unwrap(), expected);
+    let cols = x.unfold2d([1, 1], &o).unwrap();
+    assert_eq!(
+        cols.to_vec().unwrap(),
+        expected.iter().map(|v| v / 3.0).collect::<Vec<_>>()
+    );
 }
 
 /// conv_transpose2d in f64 by its definition: each input pixel scatters `x * w` through the
@@ -520,4 +552,5 @@ device_tests!(
     errors,
     large_activation,
     conv2d_blocks,
+    huge_padding_and_stride,
 );

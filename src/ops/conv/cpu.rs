@@ -10,6 +10,8 @@
 //! blocks' partial sums are added in block order, so results do not depend on the thread
 //! count. Generic over f32/f64 (gradcheck differentiates in f64).
 
+use std::ops::Range;
+
 use rayon::prelude::*;
 
 use super::spec::{ConvSpec, Window2d};
@@ -31,43 +33,53 @@ const BLOCK_BYTES: usize = 1 << 20;
 /// taps), more than transposing it into place costs; on the first (9 taps), less.
 const DEEP: usize = 64;
 
-/// The padded height (`axis` 0) or width (1) of the image.
-fn padded(win: &Window2d, axis: usize) -> usize {
-    win.size[axis] + 2 * win.pad[axis]
+/// The windows `o` (a range of `0..out`) whose tap `k` lands inside the image along `axis`,
+/// `0 <= o * stride + k * dilation - pad < size`; the others read padding. Worked out per
+/// tap rather than by copying the image padded, whose size a large padding and stride could
+/// make far larger than the columns (`windows()` bounds the columns, not the padded image).
+fn inside(win: &Window2d, axis: usize, k: usize) -> Range<usize> {
+    let (s, pad, out) = (win.stride[axis], win.pad[axis], win.out[axis]);
+    let shift = k * win.dilation[axis]; // o * s >= pad - shift and o * s < size + pad - shift
+    let lo = pad.saturating_sub(shift).div_ceil(s).min(out);
+    let hi = (win.size[axis] + pad).saturating_sub(shift).div_ceil(s);
+    lo..hi.clamp(lo, out)
+}
+
+/// Where tap `k` of window `o` lands along `axis`, for `o` in `inside(win, axis, k)`.
+fn at(win: &Window2d, axis: usize, o: usize, k: usize) -> usize {
+    o * win.stride[axis] + k * win.dilation[axis] - win.pad[axis]
 }
 
 /// Images `first..first + count` of `x` unfolded into `dst` `[c * kh * kw, count * oh * ow]`:
 /// row `(ci * kh + ki) * kw + kj` holds that tap of every window, image after image, zero
-/// where it falls in the padding. Each image is copied zero-padded first, so every row of
-/// windows is one slice of it (a copy when the stride is 1).
+/// where it falls in the padding. A row of windows inside the image reads one slice of an
+/// image row (a copy when the stride is 1).
 fn unfold_into<T: Real>(x: &[T], win: &Window2d, first: usize, count: usize, dst: &mut [T]) {
     let (c, [h, w], [kh, kw], [oh, ow]) = (win.c, win.size, win.kernel, win.out);
-    let ([sy, sx], [dy, dx], [py, px]) = (win.stride, win.dilation, win.pad);
-    let ([hp, wp], l) = ([padded(win, 0), padded(win, 1)], oh * ow);
+    let l = oh * ow;
     if dst.is_empty() {
         return;
     }
-    let image = c * h * w;
-    let mut img = vec![T::zero(); c * hp * wp];
-    for i in 0..count {
-        if w > 0 {
-            let src = &x[(first + i) * image..][..image];
-            for (r, row) in src.chunks_exact(w).enumerate() {
-                let (ci, y) = (r / h, r % h);
-                img[(ci * hp + y + py) * wp + px..][..w].copy_from_slice(row);
-            }
-        }
-        for (t, taps) in dst.chunks_exact_mut(count * l).enumerate() {
-            let (ci, ki, kj) = (t / (kh * kw), t / kw % kh, t % kw);
-            let windows = &mut taps[i * l..][..l];
+    for (t, taps) in dst.chunks_exact_mut(count * l).enumerate() {
+        let (ci, ki, kj) = (t / (kh * kw), t / kw % kh, t % kw);
+        let (ys, xs) = (inside(win, 0, ki), inside(win, 1, kj));
+        for (i, windows) in taps.chunks_exact_mut(l).enumerate() {
+            let plane = &x[((first + i) * c + ci) * h * w..][..h * w];
             for (oy, out) in windows.chunks_exact_mut(ow).enumerate() {
-                let src = &img[(ci * hp + oy * sy + ki * dy) * wp + kj * dx..];
-                match sx {
-                    1 => out.copy_from_slice(&src[..ow]),
-                    _ => out
+                if !ys.contains(&oy) {
+                    out.fill(T::zero());
+                    continue;
+                }
+                let row = &plane[at(win, 0, oy, ki) * w..][..w];
+                out[..xs.start].fill(T::zero());
+                out[xs.end..].fill(T::zero());
+                let x0 = at(win, 1, xs.start, kj);
+                match win.stride[1] {
+                    1 => out[xs.clone()].copy_from_slice(&row[x0..x0 + xs.len()]),
+                    s => out[xs.clone()]
                         .iter_mut()
                         .enumerate()
-                        .for_each(|(ox, v)| *v = src[ox * sx]),
+                        .for_each(|(j, v)| *v = row[x0 + j * s]),
                 }
             }
         }
@@ -85,43 +97,39 @@ pub(crate) fn unfold<T: Real>(x: &[T], win: &Window2d) -> Result<Vec<T>> {
 
 /// Plane `ci` of one image, `out` `[h, w]`, from its columns: tap row `t` of `cols` holds
 /// the image's windows at `t * stride + first..`. Tap by tap ((ki, kj) ascending, as the GPU
-/// kernel adds), each row of windows is added to the padded image row it read, in `acc`
-/// (a scratch plane).
+/// kernel adds), each row of windows inside the image is added to the image row it read.
 fn fold_plane<T: Real>(
     cols: &[T],
     win: &Window2d,
     ci: usize,
     [first, stride]: [usize; 2],
     out: &mut [T],
-    acc: &mut Vec<T>,
 ) {
     let (w, [kh, kw], [oh, ow]) = (win.size[1], win.kernel, win.out);
-    let ([sy, sx], [dy, dx], [py, px]) = (win.stride, win.dilation, win.pad);
-    let wp = padded(win, 1);
-    acc.clear();
-    acc.resize(padded(win, 0) * wp, T::zero());
+    out.fill(T::zero());
     for ki in 0..kh {
         for kj in 0..kw {
             let t = (ci * kh + ki) * kw + kj;
             let windows = &cols[t * stride + first..][..oh * ow];
-            for (oy, src) in windows.chunks_exact(ow).enumerate() {
-                let at = (oy * sy + ki * dy) * wp + kj * dx;
-                match sx {
-                    1 => acc[at..at + ow]
+            let xs = inside(win, 1, kj);
+            if xs.is_empty() {
+                continue;
+            }
+            let x0 = at(win, 1, xs.start, kj);
+            for oy in inside(win, 0, ki) {
+                let src = &windows[oy * ow..][xs.clone()];
+                let row = &mut out[at(win, 0, oy, ki) * w..][..w];
+                match win.stride[1] {
+                    1 => row[x0..x0 + src.len()]
                         .iter_mut()
                         .zip(src)
                         .for_each(|(a, &v)| *a = *a + v),
-                    _ => src
+                    s => src
                         .iter()
                         .enumerate()
-                        .for_each(|(ox, &v)| acc[at + ox * sx] = acc[at + ox * sx] + v),
+                        .for_each(|(j, &v)| row[x0 + j * s] = row[x0 + j * s] + v),
                 }
             }
-        }
-    }
-    if w > 0 {
-        for (y, row) in out.chunks_exact_mut(w).enumerate() {
-            row.copy_from_slice(&acc[(y + py) * wp + px..][..w]);
         }
     }
 }
@@ -134,8 +142,7 @@ pub(crate) fn fold<T: Real>(cols: &[T], win: &Window2d) -> Result<Vec<T>> {
     // One task per image plane.
     for_chunks(&mut out, h * w, |plane, dst| {
         let (n, ci) = (plane / c, plane % c);
-        let cols = &cols[n * per_image..][..per_image];
-        fold_plane(cols, win, ci, [0, l], dst, &mut Vec::new());
+        fold_plane(&cols[n * per_image..][..per_image], win, ci, [0, l], dst);
     });
     Ok(out)
 }
@@ -151,7 +158,7 @@ fn images_per_block<T>(s: &ConvSpec, per_image: usize) -> usize {
 /// on its own thread; with fewer, one worker runs them in turn, each GEMM split over the
 /// threads. Each worker has two scratch buffers of `sizes`, all taken from the pool before
 /// any work starts, so how many a call takes does not depend on how the threads interleave
-/// (a warm training step allocates nothing: `tests/cpu_step.rs`).
+/// (a warm training step takes nothing new from the pool: `tests/cpu_step.rs`).
 fn in_workers<T: Real, J: Send>(
     jobs: Vec<J>,
     sizes: [usize; 2],
@@ -420,11 +427,10 @@ pub(crate) fn conv2d_backward<T: Real>(
                     threads,
                 )?;
             }
-            let mut acc = Vec::new();
             if hw > 0 {
                 for (p, plane) in dx.chunks_exact_mut(hw).enumerate() {
                     let (i, ci) = (p / s.win.c, p % s.win.c);
-                    fold_plane(dcols, &s.win, ci, [i * l, cl], plane, &mut acc);
+                    fold_plane(dcols, &s.win, ci, [i * l, cl], plane);
                 }
             }
             Ok(())

@@ -318,6 +318,8 @@ impl Tensor {
         check_bias(op, bias, out_c)?;
         let win = windows(op, dims, [kh, kw], o.stride, o.padding, o.dilation)?;
         let l = win.out[0] * win.out[1];
+        // The output's size (`windows` counted the columns, which have no `out_c`).
+        checked_numel(op, &[n, out_c, win.out[0], win.out[1]])?;
         // The GPU unfolds the whole batch; the CPU only cache-sized blocks of it.
         if self.device().gpu_context().is_some() {
             if let Some(chunk) = batch_chunk(self.device(), n, c * kh * kw * l) {

@@ -196,9 +196,10 @@ pub(crate) fn softmax<T: Real>(x: &[T], s: &LineSpec, log: bool) -> Result<Vec<T
     Ok(out)
 }
 
-/// Softmax (or log-softmax) of one contiguous line `src` into `dst`, as `softmax` computes
-/// each line, in passes that vectorise: the max, `exp` (branch-free, see `real.rs`), the sum
-/// in f64 over eight accumulators, then one scale (or shift) of every element.
+/// Softmax (or log-softmax) of one contiguous line `src` into `dst`, in passes that
+/// vectorise: the max, `exp` (branch-free, see `real.rs`), the sum in f64 over eight
+/// accumulators, then one scale by `1 / sum` rounded to `T` (or shift) of every element. (The
+/// strided lines above divide in f64 instead: the two can differ in the last bit.)
 #[inline(always)]
 fn softmax_line<T: Real>(src: &[T], dst: &mut [T], log: bool) {
     let max = src.iter().fold(T::NEG_INFINITY, |m, &v| m.max(v));
