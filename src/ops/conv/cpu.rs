@@ -16,7 +16,7 @@ use rayon::prelude::*;
 
 use super::spec::{ConvSpec, Window2d};
 use crate::cpu::buffers;
-use crate::cpu::walk::for_chunks;
+use crate::cpu::walk::{for_chunks, PAR_THRESHOLD};
 use crate::error::Result;
 use crate::ops::elementwise::op::UnaryOp;
 use crate::ops::matmul::cpu::gemm_into;
@@ -53,14 +53,21 @@ fn at(win: &Window2d, axis: usize, o: usize, k: usize) -> usize {
 /// Images `first..first + count` of `x` unfolded into `dst` `[c * kh * kw, count * oh * ow]`:
 /// row `(ci * kh + ki) * kw + kj` holds that tap of every window, image after image, zero
 /// where it falls in the padding. A row of windows inside the image reads one slice of an
-/// image row (a copy when the stride is 1).
-fn unfold_into<T: Real>(x: &[T], win: &Window2d, first: usize, count: usize, dst: &mut [T]) {
+/// image row (a copy when the stride is 1). The taps' rows are spread over the threads when
+/// `parallel` (a caller that is itself on one thread of several passes false).
+fn unfold_into<T: Real>(
+    x: &[T],
+    win: &Window2d,
+    [first, count]: [usize; 2],
+    dst: &mut [T],
+    parallel: bool,
+) {
     let (c, [h, w], [kh, kw], [oh, ow]) = (win.c, win.size, win.kernel, win.out);
     let l = oh * ow;
     if dst.is_empty() {
         return;
     }
-    for (t, taps) in dst.chunks_exact_mut(count * l).enumerate() {
+    let tap_row = |t: usize, taps: &mut [T]| {
         let (ci, ki, kj) = (t / (kh * kw), t / kw % kh, t % kw);
         let (ys, xs) = (inside(win, 0, ki), inside(win, 1, kj));
         for (i, windows) in taps.chunks_exact_mut(l).enumerate() {
@@ -83,6 +90,16 @@ fn unfold_into<T: Real>(x: &[T], win: &Window2d, first: usize, count: usize, dst
                 }
             }
         }
+    };
+    match parallel && dst.len() >= PAR_THRESHOLD {
+        true => dst
+            .par_chunks_exact_mut(count * l)
+            .enumerate()
+            .for_each(|(t, taps)| tap_row(t, taps)),
+        false => dst
+            .chunks_exact_mut(count * l)
+            .enumerate()
+            .for_each(|(t, taps)| tap_row(t, taps)),
     }
 }
 
@@ -91,7 +108,11 @@ pub(crate) fn unfold<T: Real>(x: &[T], win: &Window2d) -> Result<Vec<T>> {
     // Every entry is written, padding included.
     let mut out = buffers::for_overwrite("unfold2d", win.cols_numel())?;
     let per_image = win.cols_numel() / win.n.max(1);
-    for_chunks(&mut out, per_image, |n, dst| unfold_into(x, win, n, 1, dst));
+    // In parallel over images, and over taps too when there are fewer images than threads.
+    let few = win.n < rayon::current_num_threads();
+    for_chunks(&mut out, per_image, |n, dst| {
+        unfold_into(x, win, [n, 1], dst, few)
+    });
     Ok(out)
 }
 
@@ -222,9 +243,9 @@ pub(crate) fn conv2d<T: Real>(
         let count = (n - b * per).min(per);
         let cl = count * l; // the block's windows
         let (cols, y) = (&mut cols[..taps * cl], &mut y[..o * cl]);
-        unfold_into(x, &s.win, b * per, count, cols); // [taps, cl]
-                                                      // y = colsᵀ [cl, t] · w[group]ᵀ [t, og] per group, stored [cl, o] when deep
-                                                      // (then transposed into place), else [o, cl] (then copied row by row).
+        unfold_into(x, &s.win, [b * per, count], cols, threads > 1); // [taps, cl]
+                                                                     // y = colsᵀ [cl, t] · w[group]ᵀ [t, og] per group, stored [cl, o] when deep
+                                                                     // (then transposed into place), else [o, cl] (then copied row by row).
         let deep = t >= DEEP;
         for gi in 0..g {
             let a = MatOperand {
@@ -362,9 +383,9 @@ pub(crate) fn conv2d_backward<T: Real>(
             let (first, count) = (b * per, (n - b * per).min(per));
             let cl = count * l; // the block's windows
             let (cols, gb) = (&mut cols[..taps * cl], &mut gb[..o * cl]);
-            unfold_into(x, &s.win, first, count, cols); // [taps, cl]
-                                                        // g [count, o, l] -> gb [o, cl]: whole rows, so both products read the block's
-                                                        // gradient as one matrix.
+            unfold_into(x, &s.win, [first, count], cols, threads > 1); // [taps, cl]
+                                                                       // g [count, o, l] -> gb [o, cl]: whole rows, so both products read the block's
+                                                                       // gradient as one matrix.
             let block = &g[first * o * l..][..count * o * l];
             for (i, image) in block.chunks_exact(o * l).enumerate() {
                 for (oc, plane) in image.chunks_exact(l).enumerate() {
@@ -428,9 +449,13 @@ pub(crate) fn conv2d_backward<T: Real>(
                 )?;
             }
             if hw > 0 {
-                for (p, plane) in dx.chunks_exact_mut(hw).enumerate() {
+                let fold = |(p, plane): (usize, &mut [T])| {
                     let (i, ci) = (p / s.win.c, p % s.win.c);
                     fold_plane(dcols, &s.win, ci, [i * l, cl], plane);
+                };
+                match threads > 1 && dx.len() >= PAR_THRESHOLD {
+                    true => dx.par_chunks_exact_mut(hw).enumerate().for_each(fold),
+                    false => dx.chunks_exact_mut(hw).enumerate().for_each(fold),
                 }
             }
             Ok(())
