@@ -18,9 +18,8 @@ use super::spec::{ConvSpec, Window2d};
 use crate::cpu::buffers;
 use crate::cpu::walk::{for_chunks, PAR_THRESHOLD};
 use crate::error::Result;
-use crate::ops::elementwise::op::UnaryOp;
-use crate::ops::matmul::cpu::gemm_into;
-use crate::ops::matmul::spec::{Activation, MatOperand};
+use crate::ops::matmul::cpu::{activate, gemm_into};
+use crate::ops::matmul::spec::MatOperand;
 use crate::real::Real;
 
 /// Scratch bytes one block of images may use (columns and products): about a core's L2.
@@ -243,23 +242,14 @@ pub(crate) fn conv2d<T: Real>(
         let count = (n - b * per).min(per);
         let cl = count * l; // the block's windows
         let (cols, y) = (&mut cols[..taps * cl], &mut y[..o * cl]);
-        unfold_into(x, &s.win, [b * per, count], cols, threads > 1); // [taps, cl]
-                                                                     // y = colsᵀ [cl, t] · w[group]ᵀ [t, og] per group, stored [cl, o] when deep
-                                                                     // (then transposed into place), else [o, cl] (then copied row by row).
+        // cols [taps, cl]: the block unfolded
+        unfold_into(x, &s.win, [b * per, count], cols, threads > 1);
+        // y = colsᵀ [cl, t] · w[group]ᵀ [t, og] per group, stored [cl, o] when deep
+        // (then transposed into place), else [o, cl] (then copied row by row).
         let deep = t >= DEEP;
         for gi in 0..g {
-            let a = MatOperand {
-                offset: gi * t * cl,
-                batch: 0,
-                row: 1,
-                col: cl,
-            };
-            let wt = MatOperand {
-                offset: gi * og * t,
-                batch: 0,
-                row: 1,
-                col: t,
-            };
+            let a = MatOperand::new(gi * t * cl, 0, 1, cl);
+            let wt = MatOperand::new(gi * og * t, 0, 1, t);
             let (c, strides) = match deep {
                 true => (&mut y[gi * og..], [o, 1]),
                 false => (&mut y[gi * og * cl..], [1, cl]),
@@ -324,16 +314,6 @@ fn transpose_add<T: Real>(src: &[T], bias: Option<&[T]>, [rows, cols]: [usize; 2
     }
 }
 
-fn activate<T: Real>(x: &mut [T], act: Activation) {
-    let apply = |x: &mut [T], op: UnaryOp| x.iter_mut().for_each(|v| *v = op.eval(*v));
-    match act {
-        Activation::Identity => {}
-        Activation::Relu => apply(x, UnaryOp::Relu),
-        Activation::Sigmoid => apply(x, UnaryOp::Sigmoid),
-        Activation::Tanh => apply(x, UnaryOp::Tanh),
-    }
-}
-
 // x (N, C, H, W), w (O, C/G, KH, KW), g (N, O, OH, OW) -> dx (N, C, H, W) if asked,
 // dw (O, C/G, KH, KW): the gradients of the conv without its bias and activation.
 pub(crate) fn conv2d_backward<T: Real>(
@@ -383,9 +363,10 @@ pub(crate) fn conv2d_backward<T: Real>(
             let (first, count) = (b * per, (n - b * per).min(per));
             let cl = count * l; // the block's windows
             let (cols, gb) = (&mut cols[..taps * cl], &mut gb[..o * cl]);
-            unfold_into(x, &s.win, [first, count], cols, threads > 1); // [taps, cl]
-                                                                       // g [count, o, l] -> gb [o, cl]: whole rows, so both products read the block's
-                                                                       // gradient as one matrix.
+            // cols [taps, cl]: the block unfolded
+            unfold_into(x, &s.win, [first, count], cols, threads > 1);
+            // g [count, o, l] -> gb [o, cl]: whole rows, so both products read the block's
+            // gradient as one matrix.
             let block = &g[first * o * l..][..count * o * l];
             for (i, image) in block.chunks_exact(o * l).enumerate() {
                 for (oc, plane) in image.chunks_exact(l).enumerate() {
@@ -394,18 +375,8 @@ pub(crate) fn conv2d_backward<T: Real>(
             }
             // dw[group] = gb[group] [og, cl] · cols[group]ᵀ [cl, t], k = the block's windows
             for gi in 0..groups {
-                let a = MatOperand {
-                    offset: gi * og * cl,
-                    batch: 0,
-                    row: cl,
-                    col: 1,
-                };
-                let c = MatOperand {
-                    offset: gi * t * cl,
-                    batch: 0,
-                    row: 1,
-                    col: cl,
-                };
+                let a = MatOperand::new(gi * og * cl, 0, cl, 1);
+                let c = MatOperand::new(gi * t * cl, 0, 1, cl);
                 let dst = &mut dw[gi * og * t..];
                 gemm_into(
                     dst,
@@ -425,18 +396,8 @@ pub(crate) fn conv2d_backward<T: Real>(
             // images' pixels.
             let dcols = cols;
             for gi in 0..groups {
-                let wt = MatOperand {
-                    offset: gi * og * t,
-                    batch: 0,
-                    row: 1,
-                    col: t,
-                };
-                let a = MatOperand {
-                    offset: gi * og * cl,
-                    batch: 0,
-                    row: cl,
-                    col: 1,
-                };
+                let wt = MatOperand::new(gi * og * t, 0, 1, t);
+                let a = MatOperand::new(gi * og * cl, 0, cl, 1);
                 let dst = &mut dcols[gi * t * cl..];
                 gemm_into(
                     dst,

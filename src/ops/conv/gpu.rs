@@ -225,26 +225,11 @@ pub(crate) fn conv2d(
     };
     let b = bias.as_ref().map(|(wide, b, _)| wide.as_ref().unwrap_or(b));
     let spec = MatmulSpec {
-        bias: bias.as_ref().map(|&(_, _, batch)| MatOperand {
-            offset: 0,
-            batch,
-            row: 1,
-            col: 0,
-        }),
+        bias: (bias.as_ref()).map(|&(_, _, batch)| MatOperand::new(0, batch, 1, 0)),
         act: s.act,
         ..product(
-            MatOperand {
-                offset: 0,
-                batch: w_batch,
-                row: t,
-                col: 1,
-            },
-            MatOperand {
-                offset: 0,
-                batch: t * l,
-                row: l,
-                col: 1,
-            },
+            MatOperand::new(0, w_batch, t, 1),
+            MatOperand::new(0, t * l, l, 1),
             [n * g, og, l, t],
         )
     };
@@ -278,18 +263,8 @@ pub(crate) fn conv2d_backward(
         cols,
         None,
         &product(
-            MatOperand {
-                offset: 0,
-                batch: og * l,
-                row: l,
-                col: 1,
-            },
-            MatOperand {
-                offset: 0,
-                batch: t * l,
-                row: 1,
-                col: l,
-            },
+            MatOperand::new(0, og * l, l, 1),
+            MatOperand::new(0, t * l, 1, l),
             [n * g, og, t, l],
         ),
     )?;
@@ -310,18 +285,8 @@ pub(crate) fn conv2d_backward(
         grad,
         None,
         &product(
-            MatOperand {
-                offset: 0,
-                batch: w_batch,
-                row: 1,
-                col: t,
-            },
-            MatOperand {
-                offset: 0,
-                batch: og * l,
-                row: l,
-                col: 1,
-            },
+            MatOperand::new(0, w_batch, 1, t),
+            MatOperand::new(0, og * l, l, 1),
             [n * g, t, l, og],
         ),
     )?;

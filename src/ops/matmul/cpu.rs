@@ -78,14 +78,20 @@ fn epilogue<T: Real>(c: &mut [T], bias: Option<&[T]>, spec: &MatmulSpec, bi: usi
             }
         }
     }
-    let apply = |c: &mut [T], op: UnaryOp| c.iter_mut().for_each(|x| *x = op.eval(*x));
-    match spec.act {
-        Activation::Identity => {}
-        Activation::Relu => apply(c, UnaryOp::Relu),
-        Activation::Sigmoid => apply(c, UnaryOp::Sigmoid),
-        Activation::Tanh => apply(c, UnaryOp::Tanh),
-    }
+    activate(c, spec.act);
     Ok(())
+}
+
+/// `x = act(x)` in place, the epilogue's activation (also the CPU conv's). The `match` is
+/// outside the loop, so each loop is the op's own straight-line code.
+pub(crate) fn activate<T: Real>(x: &mut [T], act: Activation) {
+    let apply = |x: &mut [T], op: UnaryOp| x.iter_mut().for_each(|v| *v = op.eval(*v));
+    match act {
+        Activation::Identity => {}
+        Activation::Relu => apply(x, UnaryOp::Relu),
+        Activation::Sigmoid => apply(x, UnaryOp::Sigmoid),
+        Activation::Tanh => apply(x, UnaryOp::Tanh),
+    }
 }
 
 /// `c (m×n, contiguous) = act(a[b] · b[b] + bias[b])`.

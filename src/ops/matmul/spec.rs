@@ -12,6 +12,18 @@ pub(crate) struct MatOperand {
     pub col: usize,
 }
 
+impl MatOperand {
+    /// Element `[b, r, c]` at `offset + b*batch + r*row + c*col`.
+    pub const fn new(offset: usize, batch: usize, row: usize, col: usize) -> Self {
+        MatOperand {
+            offset,
+            batch,
+            row,
+            col,
+        }
+    }
+}
+
 /// `out[b] = act(a[b] (m×k) · b[b] (k×n) + bias[b])` for `b in 0..batch`; the output is
 /// contiguous. The bias (when `bias` is set) is read through its own strides, so one value per
 /// column (Linear: row stride 0) or per row (conv: column stride 0) needs no copy.
