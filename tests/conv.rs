@@ -212,6 +212,26 @@ fn huge_padding_and_stride(dev: &Device) {
     );
 }
 
+/// Taps that only ever read padding (a 1×5 kernel over a 1×1 image padded by 2 along the
+/// width: only the middle tap reaches the pixel), through conv2d, its gradients and unfold.
+fn taps_only_in_padding(dev: &Device) {
+    let x = Tensor::from_vec(vec![2.0], &[1, 1, 1, 1], dev).unwrap();
+    let w = Tensor::from_vec(vec![1.0, 2.0, 3.0, 4.0, 5.0], &[1, 1, 1, 5], dev).unwrap();
+    let o = Conv2dOptions {
+        padding: [0, 2],
+        ..Conv2dOptions::new()
+    };
+    let (xg, wg) = (x.requires_grad(), w.requires_grad());
+    let y = xg.conv2d(&wg, None, &o).unwrap();
+    assert_eq!(y.to_vec().unwrap(), vec![6.0], "on {dev}");
+    let g = y.sum_all().unwrap().backward().unwrap();
+    assert_eq!(g.get(&xg).unwrap().to_vec().unwrap(), vec![3.0], "on {dev}");
+    let dw = g.get(&wg).unwrap().to_vec().unwrap();
+    assert_eq!(dw, vec![0.0, 0.0, 2.0, 0.0, 0.0], "on {dev}");
+    let cols = x.unfold2d([1, 5], &o).unwrap().to_vec().unwrap();
+    assert_eq!(cols, vec![0.0, 0.0, 2.0, 0.0, 0.0], "on {dev}");
+}
+
 /// conv_transpose2d in f64 by its definition: each input pixel scatters `x * w` through the
 /// kernel. x [n, c, h, w], w [c, o/g, kh, kw].
 fn conv_transpose_ref(x: &Tensor, w: &Tensor, o: &Conv2dOptions) -> Vec<f32> {
@@ -553,4 +573,5 @@ device_tests!(
     large_activation,
     conv2d_blocks,
     huge_padding_and_stride,
+    taps_only_in_padding,
 );

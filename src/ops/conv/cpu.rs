@@ -72,8 +72,8 @@ fn unfold_into<T: Real>(
         for (i, windows) in taps.chunks_exact_mut(l).enumerate() {
             let plane = &x[((first + i) * c + ci) * h * w..][..h * w];
             for (oy, out) in windows.chunks_exact_mut(ow).enumerate() {
-                if !ys.contains(&oy) {
-                    out.fill(T::zero());
+                if !ys.contains(&oy) || xs.is_empty() {
+                    out.fill(T::zero()); // the tap reads padding here
                     continue;
                 }
                 let row = &plane[at(win, 0, oy, ki) * w..][..w];
