@@ -28,7 +28,7 @@ pub fn spirals(dev: &Device) -> Result<(Tensor, Tensor)> {
             let r = 0.1 + 0.9 * t;
             let k = 2 * (class * PER_CLASS + i);
             xy.extend([r * angle.cos() + noise[k], r * angle.sin() + noise[k + 1]]);
-            labels.push(class as f32);
+            labels.push(class as i32);
         }
     }
     Ok((

@@ -20,6 +20,6 @@ fn main() -> ferrograd::Result<()> {
     println!("relu(x.w) =\n{h}");
     println!("softmax   =\n{p}");
     println!("row sums  = {:?}", p.sum(-1, false)?.to_vec()?);
-    println!("argmax    = {:?}", p.argmax(-1, false)?.to_vec()?);
+    println!("argmax    = {:?}", p.argmax(-1, false)?.to_vec_as::<i32>()?);
     Ok(())
 }

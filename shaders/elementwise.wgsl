@@ -1,7 +1,10 @@
-// Elementwise kernels: unary, binary (broadcast), where, and strided copy. Every operand is
-// read through its own strides over one collapsed shape (<= 8 axes), so broadcasting and
+// Elementwise kernels: unary, binary (broadcast), where, casts and strided copy. Every operand
+// is read through its own strides over one collapsed shape (<= 8 axes), so broadcasting and
 // transposed/sliced views need no copy. The OP codes are the generated UNARY_* / BINARY_*
 // constants (src/ops/elementwise/op.rs).
+// Buffers are bound as raw 32-bit words whatever the dtype (src/dtype.rs): `p.dtype` says how
+// the inputs are read (DTYPE_F32: bitcast to f32; DTYPE_I32: to i32; DTYPE_BOOL: 0 or 1),
+// `p.out_dtype` how the result is written, so copies move integers bit for bit.
 // Over a tensor larger than one binding the host dispatches pieces (src/gpu/window.rs): a
 // piece covers flat elements `offsets.w ..` of the walk, `numel` of them, and each operand is
 // bound as a window with its offset moved to match (u32 arithmetic wraps back where the
@@ -15,15 +18,19 @@ struct Params {
     offsets: vec4<u32>,                   // xyz: per operand, in elements; w: first element
     shape: array<vec4<u32>, 2>,           // up to 8 axes, row-major
     strides: array<array<vec4<u32>, 2>, 3>, // per operand, per axis
+    dtype: u32,     // DTYPE_* of the inputs (of `a` and `b` for where_: the condition is Bool)
+    out_dtype: u32, // DTYPE_* of the output
+    ialpha: i32,    // alpha and beta as integers, for I32 inputs (and fill's word)
+    ibeta: i32,
 };
 
 override OP: u32 = 0u;
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read_write> out: array<f32>;
-@group(0) @binding(2) var<storage, read> a: array<f32>;
-@group(0) @binding(3) var<storage, read> b: array<f32>;
-@group(0) @binding(4) var<storage, read> c: array<f32>;
+@group(0) @binding(1) var<storage, read_write> out: array<u32>;
+@group(0) @binding(2) var<storage, read> a: array<u32>;
+@group(0) @binding(3) var<storage, read> b: array<u32>;
+@group(0) @binding(4) var<storage, read> c: array<u32>;
 
 // Storage offsets of flat output element `i` for the three operands.
 fn offsets_of(i: u32) -> vec3<u32> {
@@ -72,8 +79,95 @@ fn binary_op(op: u32, x: f32, y: f32) -> f32 {
         case BINARY_SIGMOID_BACKWARD: { return y * x * (1.0 - x); }     // x = sigmoid(input)
         case BINARY_TANH_BACKWARD: { return y * (1.0 - x * x); }        // x = tanh(input)
         case BINARY_GELU_BACKWARD: { return y * gelu_grad(x); }
+        case BINARY_LOGICAL_AND: { return flag(x != 0.0 && y != 0.0); }
+        case BINARY_LOGICAL_OR: { return flag(x != 0.0 || y != 0.0); }
+        case BINARY_LOGICAL_XOR: { return flag((x != 0.0) != (y != 0.0)); }
         default: { return make_nan(); }
     }
+}
+
+// The integer ops, as `BinaryOp::eval_i32`: i32 arithmetic wraps in WGSL as in Rust's
+// wrapping_*; truth values are 0 or 1.
+fn binary_int(op: u32, x: i32, y: i32) -> i32 {
+    switch op {
+        case BINARY_ADD: { return x + y; }
+        case BINARY_SUB: { return x - y; }
+        case BINARY_MUL: { return x * y; }
+        case BINARY_MAXIMUM: { return max(x, y); }
+        case BINARY_MINIMUM: { return min(x, y); }
+        case BINARY_EQ: { return i32(x == y); }
+        case BINARY_NE: { return i32(x != y); }
+        case BINARY_LT: { return i32(x < y); }
+        case BINARY_LE: { return i32(x <= y); }
+        case BINARY_GT: { return i32(x > y); }
+        case BINARY_GE: { return i32(x >= y); }
+        case BINARY_LOGICAL_AND: { return i32(x != 0 && y != 0); }
+        case BINARY_LOGICAL_OR: { return i32(x != 0 || y != 0); }
+        case BINARY_LOGICAL_XOR: { return i32((x != 0) != (y != 0)); }
+        default: { return 0; }
+    }
+}
+
+// As `UnaryOp::eval_i32`.
+fn unary_int(x: i32) -> i32 {
+    if (OP >= UNARY_SCALAR_LEFT) { return binary_int(OP - UNARY_SCALAR_LEFT, p.ialpha, x); }
+    if (OP >= UNARY_SCALAR) { return binary_int(OP - UNARY_SCALAR, x, p.ialpha); }
+    switch OP {
+        case UNARY_IDENTITY: { return x; }
+        case UNARY_NEG: { return -x; }
+        case UNARY_ABS: { return select(x, -x, x < 0); } // wraps at i32 min, as wrapping_abs
+        case UNARY_SQUARE: { return x * x; }
+        case UNARY_RELU: { return max(x, 0); }
+        case UNARY_CLAMP: { return min(max(x, p.ialpha), p.ibeta); }
+        case UNARY_LOGICAL_NOT: { return i32(x == 0); }
+        default: { return 0; }
+    }
+}
+
+// The word of a result computed in f32 / in i32, written as the output dtype.
+fn from_float(v: f32) -> u32 {
+    if (p.out_dtype == DTYPE_BOOL) { return u32(v != 0.0); }
+    return bitcast<u32>(v);
+}
+fn from_int(v: i32) -> u32 {
+    if (p.out_dtype == DTYPE_BOOL) { return u32(v != 0); }
+    return bitcast<u32>(v);
+}
+
+// f32 -> i32 as Rust's `as`: toward zero, saturating, NaN to 0.
+fn f32_to_i32(x: f32) -> i32 {
+    if (is_nan(x)) { return 0; }
+    if (x >= 2147483648.0) { return 2147483647; }
+    if (x <= -2147483648.0) { return -2147483647 - 1; }
+    return i32(x);
+}
+
+// A word of dtype `src` converted to the output dtype (`Elementwise::Cast`).
+fn cast_word(w: u32, src: u32) -> u32 {
+    if (src == p.out_dtype) { return w; }
+    if (p.out_dtype == DTYPE_BOOL) {
+        // Nonzero bits but the sign: true for NaN too (a float `!= 0.0` may not be, some drivers
+        // fold NaN comparisons).
+        if (src == DTYPE_F32) { return u32((w & 0x7fffffffu) != 0u); }
+        return u32(w != 0u);
+    }
+    if (p.out_dtype == DTYPE_F32) { return bitcast<u32>(f32(bitcast<i32>(w))); } // I32 or Bool
+    // To I32: from F32, or from Bool (whose word already is 0 or 1).
+    if (src == DTYPE_F32) { return bitcast<u32>(f32_to_i32(bitcast<f32>(w))); }
+    return w;
+}
+
+// One element of a unary launch, in the inputs' dtype.
+fn unary_word(w: u32) -> u32 {
+    if (OP == UNARY_CAST) { return cast_word(w, p.dtype); }
+    if (OP == UNARY_IDENTITY) { return w; }
+    if (p.dtype == DTYPE_F32) { return from_float(unary_op(bitcast<f32>(w))); }
+    return from_int(unary_int(bitcast<i32>(w)));
+}
+
+fn binary_word(x: u32, y: u32) -> u32 {
+    if (p.dtype == DTYPE_F32) { return from_float(binary_op(OP, bitcast<f32>(x), bitcast<f32>(y))); }
+    return from_int(binary_int(OP, bitcast<i32>(x), bitcast<i32>(y)));
 }
 
 // d/dx 0.5 x (1 + tanh(u)), u = K (x + C x^3), as `gelu_grad` in ops/elementwise/op.rs.
@@ -111,6 +205,7 @@ fn unary_op(x: f32) -> f32 {
         case UNARY_IS_NON_FINITE: { // non-finite test (NaN or +-inf), on the bit pattern
             return flag((bitcast<u32>(x) & 0x7f800000u) == 0x7f800000u);
         }
+        case UNARY_LOGICAL_NOT: { return flag(x == 0.0); }
         default: { return make_nan(); }
     }
 }
@@ -120,7 +215,7 @@ fn unary(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
          @builtin(local_invocation_index) lid: u32) {
     let i = flat_id(wid, nwg, lid);
     if (i >= p.numel) { return; }
-    out[i] = unary_op(a[offsets_of(i + p.offsets.w).x]);
+    out[i] = unary_word(a[offsets_of(i + p.offsets.w).x]);
 }
 
 @compute @workgroup_size(WORKGROUP_SIZE)
@@ -129,7 +224,7 @@ fn binary(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
     let i = flat_id(wid, nwg, lid);
     if (i >= p.numel) { return; }
     let o = offsets_of(i + p.offsets.w);
-    out[i] = binary_op(OP, a[o.x], b[o.y]);
+    out[i] = binary_word(a[o.x], b[o.y]);
 }
 
 @compute @workgroup_size(WORKGROUP_SIZE)
@@ -138,7 +233,7 @@ fn where_select(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
     let i = flat_id(wid, nwg, lid);
     if (i >= p.numel) { return; }
     let o = offsets_of(i + p.offsets.w);
-    out[i] = select(c[o.z], b[o.y], a[o.x] != 0.0);
+    out[i] = select(c[o.z], b[o.y], a[o.x] != 0u); // the condition is Bool: 0 or 1
 }
 
 // Operand 0 is the destination (strided into `out`), operand 1 the source `a`: cat uses it.
@@ -151,11 +246,11 @@ fn copy_into(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
     out[o.x] = a[o.y];
 }
 
-// Every element set to `alpha` (zeros, ones, full): no host upload.
+// Every element set to the word `ialpha` (zeros, ones, full in any dtype): no host upload.
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn fill(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
     let i = flat_id(wid, nwg, lid);
     if (i >= p.numel) { return; }
-    out[i] = p.alpha;
+    out[i] = bitcast<u32>(p.ialpha);
 }

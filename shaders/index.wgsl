@@ -1,5 +1,6 @@
 // Index kernels: gather (also index_select, as a gather whose index is broadcast) and one_hot.
-// An index that is negative, fractional or >= the axis size writes 0 and records a fault in
+// Indices are I32; the data any dtype, moved as raw 32-bit words (src/dtype.rs).
+// An index that is negative or >= the axis size writes 0 and records a fault in
 // this launch's slot of the fault buffer, which the host turns into an
 // `Error::IndexOutOfRange` when the output (or anything computed from it) is read back.
 
@@ -18,10 +19,10 @@ struct Params {
 };
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read_write> out: array<f32>;
-@group(0) @binding(2) var<storage, read> input: array<f32>;
-@group(0) @binding(3) var<storage, read> index: array<f32>;
-// Slots of [fault count, op code, offending value (f32 bits), axis size, axis, _, _, _]
+@group(0) @binding(1) var<storage, read_write> out: array<u32>;
+@group(0) @binding(2) var<storage, read> input: array<u32>;
+@group(0) @binding(3) var<storage, read> index: array<i32>;
+// Slots of [fault count, op code, offending value (i32 bits), axis size, axis, _, _, _]
 @group(0) @binding(4) var<storage, read_write> fault: array<atomic<u32>>;
 
 fn offsets_of(i: u32) -> vec2<u32> {
@@ -37,10 +38,9 @@ fn offsets_of(i: u32) -> vec2<u32> {
     return o;
 }
 
-// Is `v` an integral index in 0..size? Records the first offender otherwise.
-fn check(v: f32, size: u32) -> bool {
-    // `v >= 0.0` is false for NaN, so NaN faults too.
-    if (v >= 0.0 && v == floor(v) && v < f32(size)) { return true; }
+// Is `v` an index in 0..size? Records the first offender otherwise.
+fn check(v: i32, size: u32) -> bool {
+    if (v >= 0 && u32(v) < size) { return true; }
     let f = p.fault_base;
     if (atomicAdd(&fault[f], 1u) == 0u) {
         atomicStore(&fault[f + 1u], p.op_code);
@@ -59,7 +59,7 @@ fn gather(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
     let o = offsets_of(i + p.offsets.w);
     let v = index[o.y];
     if (!check(v, p.axis_size)) {
-        out[i] = 0.0;
+        out[i] = 0u;
         return;
     }
     out[i] = input[o.x + u32(v) * p.axis_stride];
@@ -75,7 +75,7 @@ fn one_hot(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
     let cls = (i + p.offsets.w) % p.axis_size;
     let v = index[offsets_of(j).y];
     // Only the class-0 invocation reports, so one bad index faults once.
-    var ok = v >= 0.0 && v == floor(v) && v < f32(p.axis_size);
+    var ok = v >= 0 && u32(v) < p.axis_size;
     if (!ok && cls == 0u) { ok = check(v, p.axis_size); }
-    out[i] = select(0.0, 1.0, ok && u32(v) == cls);
+    out[i] = select(0u, 1u, ok && u32(v) == cls); // I32 0 or 1
 }

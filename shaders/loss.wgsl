@@ -23,7 +23,7 @@ struct Params {
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
-@group(0) @binding(3) var<storage, read> labels: array<f32>; // the class indices
+@group(0) @binding(3) var<storage, read> labels: array<i32>; // the class indices (I32)
 // Fault slots, as in index.wgsl
 @group(0) @binding(4) var<storage, read_write> fault: array<atomic<u32>>;
 @group(0) @binding(5) var<storage, read_write> lse_out: array<f32>; // forward
@@ -35,8 +35,7 @@ struct Params {
 // Row i's class as an index, or `classes` (matching no class) when it is not a valid one.
 fn class_of(i: u32, report: bool) -> u32 {
     let v = labels[i];
-    // `v >= 0.0` is false for NaN, so NaN is invalid too.
-    if (v >= 0.0 && v == floor(v) && v < f32(p.classes)) { return u32(v); }
+    if (v >= 0 && u32(v) < p.classes) { return u32(v); }
     let f = p.fault_base;
     if (report && atomicAdd(&fault[f], 1u) == 0u) {
         atomicStore(&fault[f + 1u], p.op_code);

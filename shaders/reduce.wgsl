@@ -1,7 +1,8 @@
 // Reductions of a contiguous input seen as [outer, len, inner] along `len`.
 // `reduce_lines`: one workgroup per output line (inner == 1: each line is a dense row).
 // `reduce_columns`: one invocation per output (inner > 1: neighbours read neighbours).
-// OP: a REDUCE_* code (`ReduceOp` in src/ops/reduce/spec.rs).
+// OP: a REDUCE_* code (`ReduceOp` in src/ops/reduce/spec.rs), plus REDUCE_ON_I32 when the
+// input is I32. Buffers are raw 32-bit words (src/dtype.rs); the arg-reductions write I32.
 
 struct Params {
     offset: u32,
@@ -18,29 +19,47 @@ override OP: u32 = 0u;
 const NONE: u32 = 0xffffffffu;
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read_write> out: array<f32>;
-@group(0) @binding(2) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> out: array<u32>;
+@group(0) @binding(2) var<storage, read> x: array<u32>;
 
-var<workgroup> wv: array<f32, WORKGROUP_SIZE>;
+var<workgroup> wv: array<u32, WORKGROUP_SIZE>;
 var<workgroup> wi: array<u32, WORKGROUP_SIZE>;
+
+// Whether the input is I32, and the REDUCE_* code: constants once OP is set.
+fn is_int() -> bool { return OP >= REDUCE_ON_I32; }
+fn kind() -> u32 { return OP % REDUCE_ON_I32; }
+
+// The sum of two words of the input dtype (i32 adds wrap, as the CPU's wrapping_add).
+fn add(a: u32, b: u32) -> u32 {
+    if (is_int()) { return bitcast<u32>(bitcast<i32>(a) + bitcast<i32>(b)); }
+    return bitcast<u32>(bitcast<f32>(a) + bitcast<f32>(b));
+}
 
 // Should candidate (v, i) replace the best so far (bv, bi)? NaN wins; ties go to the lower
 // index, so the answer does not depend on the order of the tree.
-fn better(v: f32, i: u32, bv: f32, bi: u32) -> bool {
+fn better(w: u32, i: u32, bw: u32, bi: u32) -> bool {
     if (i == NONE) { return false; }
     if (bi == NONE) { return true; }
+    let want_max = kind() == REDUCE_MAX || kind() == REDUCE_ARGMAX;
+    if (is_int()) {
+        let v = bitcast<i32>(w);
+        let bv = bitcast<i32>(bw);
+        if (v == bv) { return i < bi; }
+        return select((v < bv), (v > bv), want_max);
+    }
+    let v = bitcast<f32>(w);
+    let bv = bitcast<f32>(bw);
     if (is_nan(bv)) { return is_nan(v) && i < bi; }
     if (is_nan(v)) { return true; }
     if (v == bv) { return i < bi; }
-    if (OP == REDUCE_MAX || OP == REDUCE_ARGMAX) { return v > bv; }
-    return v < bv;
+    return select((v < bv), (v > bv), want_max);
 }
 
-fn finish(line: u32, v: f32, i: u32) {
-    if (OP == REDUCE_SUM || OP == REDUCE_MAX || OP == REDUCE_MIN) {
+fn finish(line: u32, v: u32, i: u32) {
+    if (kind() == REDUCE_SUM || kind() == REDUCE_MAX || kind() == REDUCE_MIN) {
         out[p.out_offset + line] = v;
     } else {
-        out[p.out_offset + line] = f32(i);
+        out[p.out_offset + line] = i; // an I32 index (< 2^31: the tensor op checks)
     }
 }
 
@@ -50,7 +69,7 @@ fn reduce_lines(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
     let line = workgroup_index(wid, nwg);
     // `line` is the same for the whole workgroup, so the barriers below stay uniform.
     let in_range = line < p.lines;
-    var acc = 0.0;
+    var acc = 0u; // 0.0 and 0 are both the zero word
     var bi = NONE;
     if (in_range) {
         let o = line / p.inner;
@@ -59,8 +78,8 @@ fn reduce_lines(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
             let flat = (o * p.len + l) * p.inner + inner_i;
             if (flat >= p.numel) { break; }
             let v = x[p.offset + flat];
-            if (OP == REDUCE_SUM) {
-                acc += v;
+            if (kind() == REDUCE_SUM) {
+                acc = add(acc, v);
             } else if (better(v, l, acc, bi)) {
                 acc = v;
                 bi = l;
@@ -72,8 +91,8 @@ fn reduce_lines(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
     for (var s = 32u; s > 0u; s >>= 1u) {
         workgroupBarrier();
         if (lid < s) {
-            if (OP == REDUCE_SUM) {
-                wv[lid] += wv[lid + s];
+            if (kind() == REDUCE_SUM) {
+                wv[lid] = add(wv[lid], wv[lid + s]);
             } else if (better(wv[lid + s], wi[lid + s], wv[lid], wi[lid])) {
                 wv[lid] = wv[lid + s];
                 wi[lid] = wi[lid + s];
@@ -92,14 +111,14 @@ fn reduce_columns(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
     if (line >= p.lines) { return; }
     let o = line / p.inner;
     let inner_i = line % p.inner;
-    var acc = 0.0;
+    var acc = 0u; // 0.0 and 0 are both the zero word
     var bi = NONE;
     for (var l = 0u; l < p.len; l++) {
         let flat = (o * p.len + l) * p.inner + inner_i;
         if (flat >= p.numel) { break; }
         let v = x[p.offset + flat];
-        if (OP == REDUCE_SUM) {
-            acc += v;
+        if (kind() == REDUCE_SUM) {
+            acc = add(acc, v);
         } else if (better(v, l, acc, bi)) {
             acc = v;
             bi = l;

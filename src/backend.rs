@@ -4,6 +4,7 @@
 //! Above the backends only `storage.rs` calls one (a GPU launcher may call its own backend,
 //! as matmul does to make an operand dense); everything above calls [`crate::Tensor`].
 
+use crate::dtype::{DType, HostData};
 use crate::error::Result;
 use crate::ops::reduce::spec::ReduceOp;
 use crate::shape::Layout;
@@ -22,10 +23,18 @@ pub(crate) use crate::ops::reduce::spec::LineSpec;
 pub(crate) trait Backend: Sized {
     /// What a fresh storage is made on: the GPU's context; the CPU's precision.
     type Context;
-    /// A storage holding `data` (uploaded, or widened to the CPU's precision).
-    fn from_host(ctx: &Self::Context, data: Vec<f32>, op: &'static str) -> Result<Self>;
-    /// `len` copies of `value` (on the GPU a kernel writes them: nothing is uploaded).
-    fn fill(ctx: &Self::Context, len: usize, value: f32, op: &'static str) -> Result<Self>;
+    /// A storage holding `data` in its dtype (uploaded; on the f64 CPU device f32 data is
+    /// widened).
+    fn from_host(ctx: &Self::Context, data: HostData, op: &'static str) -> Result<Self>;
+    /// `len` copies of `value` (exactly a value of `dtype`) in `dtype` (on the GPU a kernel
+    /// writes them: nothing is uploaded).
+    fn fill(
+        ctx: &Self::Context,
+        len: usize,
+        value: f64,
+        dtype: DType,
+        op: &'static str,
+    ) -> Result<Self>;
     /// A dropout mask of `len` values: `scale` where `random::dropout_keeps(key, i,
     /// threshold)`, else 0. Both backends hash the same way, so masks agree.
     fn dropout_mask(
@@ -35,10 +44,11 @@ pub(crate) trait Backend: Sized {
         threshold: u32,
         scale: f32,
     ) -> Result<Self>;
+    /// Output in `kind.out_dtype(..)` of the inputs' dtypes.
     fn elementwise(inputs: &[&Self], spec: &Strided, kind: Elementwise) -> Result<Self>;
     /// `bias` is given exactly when `spec.bias` is.
     fn matmul(a: &Self, b: &Self, bias: Option<&Self>, spec: &MatmulSpec) -> Result<Self>;
-    /// Output `[outer, inner]`.
+    /// Output `[outer, inner]`, `I32` for the arg-reductions, else the input's dtype.
     fn reduce(&self, spec: &LineSpec, op: ReduceOp) -> Result<Self>;
     /// Output `[outer, len, inner]`.
     fn softmax(&self, spec: &LineSpec, log: bool) -> Result<Self>;
@@ -51,10 +61,13 @@ pub(crate) trait Backend: Sized {
         grad_offset: usize,
         log: bool,
     ) -> Result<Self>;
+    /// `input` of any dtype, `index` `I32`; output in the input's dtype.
     fn gather(input: &Self, index: &Self, spec: &GatherSpec, op: &'static str) -> Result<Self>;
-    /// `out[j, c] = (index[j] == c)` for `c in 0..classes`; `spec` walks the index.
+    /// `out[j, c] = (index[j] == c)` for `c in 0..classes`, `I32`; `spec` walks the `I32`
+    /// index.
     fn one_hot(&self, spec: &Strided, classes: usize) -> Result<Self>;
-    /// Copies each part into a fresh buffer of `numel`; a part's spec walks `[dst, src]`.
+    /// Copies each part (all of one dtype) into a fresh buffer of `numel`; a part's spec
+    /// walks `[dst, src]`.
     fn cat(parts: &[(&Self, Strided)], numel: usize) -> Result<Self>;
     /// im2col: image `[n, c, h, w]` -> columns `[n, c*kh*kw, oh*ow]` (zeros where a tap is
     /// in the padding).
@@ -110,6 +123,7 @@ pub(crate) trait Backend: Sized {
     /// `[rows]`, which the backward pass reuses. An invalid class index is an
     /// `Error::IndexOutOfRange` (on the GPU when the loss, or anything computed from it, is read
     /// back).
+    /// `target` holds `I32` class indices.
     fn cross_entropy(x: &Self, target: &Self, spec: &CrossEntropySpec) -> Result<(Self, Self)>;
     /// The logits' gradient `[rows, classes]`: `(softmax(x) - q) * g` per row.
     fn cross_entropy_backward(
@@ -119,6 +133,7 @@ pub(crate) trait Backend: Sized {
         g: &Self,
         spec: &CrossEntropySpec,
     ) -> Result<Self>;
-    /// The elements of `layout`, in row-major order.
-    fn to_vec(&self, layout: &Layout) -> Result<Vec<f32>>;
+    /// The elements of `layout`, in row-major order, in the storage's dtype.
+    fn read(&self, layout: &Layout) -> Result<HostData>;
+    fn dtype(&self) -> DType;
 }

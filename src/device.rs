@@ -67,6 +67,15 @@ impl Device {
         }
     }
 
+    /// The float dtype this device computes in: `F64` on the f64 device gradcheck uses,
+    /// `F32` everywhere else.
+    pub(crate) fn float_dtype(&self) -> crate::DType {
+        match self.0 {
+            Inner::CpuF64 => crate::DType::F64,
+            _ => crate::DType::F32,
+        }
+    }
+
     pub fn is_cpu(&self) -> bool {
         matches!(self.0, Inner::Cpu | Inner::CpuF64)
     }

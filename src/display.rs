@@ -3,14 +3,24 @@
 
 use std::fmt;
 
+use crate::dtype::HostData;
 use crate::tensor::Tensor;
 
 const EDGE: usize = 3;
 const FULL_LIMIT: usize = 1000;
 
+/// Entries as text: floats with 4 decimals, integers and truth values as they are.
+fn entries(data: HostData) -> Vec<String> {
+    match data {
+        HostData::I32(v) => v.iter().map(|x| x.to_string()).collect(),
+        HostData::Bool(v) => v.iter().map(|x| x.to_string()).collect(),
+        other => other.into_f32().iter().map(|x| format!("{x:.4}")).collect(),
+    }
+}
+
 fn write_axis(
     f: &mut fmt::Formatter<'_>,
-    v: &[f32],
+    v: &[String],
     shape: &[usize],
     strides: &[usize],
     base: usize,
@@ -18,7 +28,7 @@ fn write_axis(
     depth: usize,
 ) -> fmt::Result {
     if shape.is_empty() {
-        return write!(f, "{:.4}", v[base]);
+        return write!(f, "{}", v[base]);
     }
     let n = shape[0];
     let show: Vec<Option<usize>> = if abbreviate && n > 2 * EDGE {
@@ -85,19 +95,18 @@ impl fmt::Display for Tensor {
             true => crate::autograd::untracked(|| shown_entries(self)),
             false => Ok(self.clone()),
         };
-        match shown.and_then(|t| Ok((t.to_vec()?, t))) {
+        match shown.and_then(|t| Ok((entries(t.read()?), t))) {
             Ok((v, t)) => {
                 let strides = crate::shape::contiguous_strides(t.shape());
                 write_axis(f, &v, self.shape(), &strides, 0, abbreviate, 0)?;
             }
             Err(e) => write!(f, "<unreadable: {e}>")?,
         }
-        write!(
-            f,
-            "\nTensor[shape={:?}, device={}]",
-            self.shape(),
-            self.device()
-        )
+        write!(f, "\nTensor[shape={:?}, ", self.shape())?;
+        if self.dtype() != crate::DType::F32 {
+            write!(f, "dtype={}, ", self.dtype())?;
+        }
+        write!(f, "device={}]", self.device())
     }
 }
 

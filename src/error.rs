@@ -56,6 +56,16 @@ pub enum Error {
         size: usize,
     },
 
+    /// An operand of a dtype the op does not take (an `F32` index, a `Bool` matmul), or
+    /// operands whose dtypes do not go together.
+    #[error("{op}: expects {expected}, got {}; {hint}", dtypes(got))]
+    DType {
+        op: &'static str,
+        got: Vec<crate::DType>,
+        expected: &'static str,
+        hint: &'static str,
+    },
+
     /// An argument that is wrong on its own (a negative count, a bad permutation, ...).
     #[error("{op}: {msg}")]
     InvalidArgument { op: &'static str, msg: String },
@@ -105,6 +115,11 @@ pub enum Error {
     Gpu { op: &'static str, message: String },
 }
 
+fn dtypes(got: &[crate::DType]) -> String {
+    let names: Vec<String> = got.iter().map(|d| d.to_string()).collect();
+    names.join(" and ")
+}
+
 fn axis_range(rank: usize) -> String {
     if rank == 0 {
         "a 0-D tensor has no axes".to_string()
@@ -149,6 +164,7 @@ impl Error {
             | Error::AxisOutOfRange { op, .. }
             | Error::IndexOutOfRange { op, .. }
             | Error::InvalidArgument { op, .. }
+            | Error::DType { op, .. }
             | Error::TooLarge { op, .. }
             | Error::OutOfMemory { op, .. }
             | Error::NotScalar { op, .. }

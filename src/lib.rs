@@ -28,6 +28,7 @@ pub mod data;
 mod device;
 mod device_info;
 mod display;
+mod dtype;
 mod error;
 mod gpu;
 mod memory;
@@ -47,11 +48,13 @@ pub mod shape;
 mod storage;
 mod sugar;
 mod tensor;
+mod typed;
 
 pub use autograd::{
     gradcheck, is_grad_enabled, no_grad, GradcheckOptions, GradcheckReport, Gradients, InputReport,
 };
 pub use device::{Device, DeviceInfo, DeviceKind, DispatchStats, MatmulKernels, MemoryStats};
+pub use dtype::{DType, Element};
 pub use error::{Error, Result};
 pub use op::Activation;
 pub use ops::{BatchNormOptions, Conv1dOptions, Conv2dOptions, Pool2dOptions, RunningStats};

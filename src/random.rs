@@ -45,6 +45,18 @@ impl Generator {
         }));
     }
 
+    /// Appends `n` uniform integers in `[lo, hi)` (`lo < hi`) to `out`.
+    pub(crate) fn int_into(&mut self, out: &mut Vec<i32>, n: usize, lo: i32, hi: i32) {
+        let key = self.next_key();
+        let span = (i64::from(hi) - i64::from(lo)) as u64;
+        out.extend((0..n as u64).map(|i| {
+            let r = mix(key ^ i.wrapping_add(1).wrapping_mul(GOLDEN));
+            // Multiply-shift: 64 random bits onto the span (bias below 2^-32).
+            let off = ((u128::from(r) * u128::from(span)) >> 64) as i64;
+            (i64::from(lo) + off) as i32
+        }));
+    }
+
     /// `n` uniform values in `[lo, hi)`.
     pub(crate) fn uniform(&mut self, n: usize, lo: f32, hi: f32) -> Vec<f32> {
         let mut out = Vec::with_capacity(n);

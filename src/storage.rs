@@ -8,6 +8,7 @@ use crate::backend::{
 };
 use crate::cpu::{CpuStorage, Precision};
 use crate::device::{Device, Inner};
+use crate::dtype::{DType, HostData};
 use crate::error::{Error, Result};
 use crate::gpu::GpuStorage;
 use crate::ops::reduce::spec::ReduceOp;
@@ -62,17 +63,33 @@ macro_rules! on_device {
 
 impl Storage {
     /// A storage on `device` holding `data`.
-    pub fn from_host(device: &Device, data: Vec<f32>, op: &'static str) -> Result<Storage> {
+    pub fn from_host(device: &Device, data: HostData, op: &'static str) -> Result<Storage> {
         profile::time(op, || {
             on_device!(device, |B, ctx| <B as Backend>::from_host(ctx, data, op))
         })
     }
 
-    /// `len` copies of `value` on `device`.
-    pub fn fill(device: &Device, len: usize, value: f32, op: &'static str) -> Result<Storage> {
+    /// `len` copies of `value` (exactly a value of `dtype`) on `device`.
+    pub fn fill(
+        device: &Device,
+        len: usize,
+        value: f64,
+        dtype: DType,
+        op: &'static str,
+    ) -> Result<Storage> {
         profile::time(op, || {
-            on_device!(device, |B, ctx| <B as Backend>::fill(ctx, len, value, op))
+            on_device!(device, |B, ctx| <B as Backend>::fill(
+                ctx, len, value, dtype, op
+            ))
         })
+    }
+
+    /// The dtype of the elements.
+    pub fn dtype(&self) -> DType {
+        match self {
+            Storage::Cpu(s) => Backend::dtype(s),
+            Storage::Gpu(s) => Backend::dtype(s),
+        }
     }
 
     /// A dropout mask of `len` values on `device` (see [`Backend::dropout_mask`]).
@@ -98,14 +115,18 @@ impl Storage {
     /// An empty host buffer with room for `n` elements of a new tensor on `device`, or an
     /// error naming `op` and the bytes: on the CPU it becomes the tensor's own buffer (from
     /// the CPU's recycled buffers, under its memory limit); for a GPU it is the upload.
-    pub fn host_buffer(device: &Device, op: &'static str, n: usize) -> Result<Vec<f32>> {
+    pub fn host_buffer<T: crate::cpu::CpuElem>(
+        device: &Device,
+        op: &'static str,
+        n: usize,
+    ) -> Result<Vec<T>> {
         if device.is_cpu() {
             return crate::cpu::buffers::with_capacity(op, n);
         }
         let mut v = Vec::new();
         v.try_reserve_exact(n).map_err(|_| Error::OutOfMemory {
             op,
-            bytes: (n as u64).saturating_mul(4),
+            bytes: (n as u64).saturating_mul(size_of::<T>() as u64),
             why: "the host buffer for the upload was refused by the system allocator".into(),
         })?;
         Ok(v)
@@ -120,19 +141,11 @@ impl Storage {
         }
     }
 
-    /// The elements of `layout` in f64: exact on the f64 CPU device, widened elsewhere.
-    pub fn to_vec_f64(&self, layout: &Layout) -> Result<Vec<f64>> {
+    /// [`Storage::read`] without blocking the thread on a GPU.
+    pub async fn read_async(&self, layout: &Layout) -> Result<HostData> {
         match self {
-            Storage::Cpu(s) => s.to_vec_f64(layout),
-            Storage::Gpu(s) => Ok(s.to_vec(layout)?.into_iter().map(f64::from).collect()),
-        }
-    }
-
-    /// [`Storage::to_vec`] without blocking the thread on a GPU.
-    pub async fn to_vec_async(&self, layout: &Layout) -> Result<Vec<f32>> {
-        match self {
-            Storage::Gpu(s) => s.to_vec_async(layout).await,
-            Storage::Cpu(s) => s.to_vec(layout),
+            Storage::Gpu(s) => s.read_async(layout).await,
+            Storage::Cpu(s) => s.read(layout),
         }
     }
     pub fn elementwise(
@@ -438,10 +451,11 @@ impl Storage {
         })
     }
 
-    pub fn to_vec(&self, layout: &Layout) -> Result<Vec<f32>> {
+    /// The elements of `layout` in row-major order, in the storage's dtype.
+    pub fn read(&self, layout: &Layout) -> Result<HostData> {
         let read = profile::time("to_vec", || match self {
-            Storage::Cpu(s) => Ok(Readback("cpu", s.to_vec(layout)?)),
-            Storage::Gpu(s) => Ok(Readback("gpu", s.to_vec(layout)?)),
+            Storage::Cpu(s) => Ok(Readback("cpu", Backend::read(s, layout)?)),
+            Storage::Gpu(s) => Ok(Readback("gpu", Backend::read(s, layout)?)),
         })?;
         Ok(read.1)
     }
@@ -487,7 +501,7 @@ impl<T> Profiled for (Storage, T) {
 }
 
 /// A readback and the backend it came from, for the profiler.
-struct Readback(&'static str, Vec<f32>);
+struct Readback(&'static str, HostData);
 
 impl Profiled for Readback {
     fn backend(&self) -> &'static str {

@@ -8,12 +8,14 @@ use std::sync::Arc;
 
 use crate::autograd::{record, untracked, BackOp, Tracking};
 use crate::device::Device;
+use crate::dtype::{exact_value, DType, Element};
 use crate::error::{Error, Result};
 use crate::random::{with_global, Generator};
 use crate::shape::{checked_numel, fits_kernel, normalize_axis, Layout};
 use crate::storage::Storage;
 
-/// An n-dimensional array of `f32` on a [`Device`]. Cloning is cheap (an `Arc`).
+/// An n-dimensional array on a [`Device`], of one [`DType`] (`F32` unless made otherwise).
+/// Cloning is cheap (an `Arc`).
 ///
 /// ```
 /// use ferrograd::{Device, Tensor};
@@ -103,14 +105,24 @@ impl Tensor {
 
     // ---- creation ----
 
-    /// A tensor of `shape` holding `data` in row-major order.
+    /// A tensor of `shape` holding `data` in row-major order; its dtype is the element type's
+    /// (`f32`: `F32`, `i32`: `I32`, `bool`: `Bool`).
+    ///
+    /// ```
+    /// use ferrograd::{DType, Device, Tensor};
+    /// let dev = Device::cpu();
+    /// let x = Tensor::from_vec(vec![1.0, 2.0], &[2], &dev)?;
+    /// let i = Tensor::from_vec(vec![1, 2], &[2], &dev)?;
+    /// assert_eq!((x.dtype(), i.dtype()), (DType::F32, DType::I32));
+    /// # Ok::<(), ferrograd::Error>(())
+    /// ```
     ///
     /// # Errors
     /// `ElementCount` if `data.len()` is not the product of `shape`; `TooLarge` if it does not
     /// fit the device.
-    pub fn from_vec(data: Vec<f32>, shape: &[usize], device: &Device) -> Result<Tensor> {
+    pub fn from_vec<T: Element>(data: Vec<T>, shape: &[usize], device: &Device) -> Result<Tensor> {
         check_count("from_vec", shape, data.len())?;
-        let storage = Storage::from_host(device, data, "from_vec")?;
+        let storage = Storage::from_host(device, T::into_host(data), "from_vec")?;
         Ok(Tensor::from_storage(storage, shape, device))
     }
 
@@ -124,17 +136,13 @@ impl Tensor {
         ))
     }
 
-    /// The elements in f64: exact on the f64 CPU device, widened from f32 elsewhere.
+    /// The elements in f64: exact for every dtype.
     pub(crate) fn to_vec_f64(&self) -> Result<Vec<f64>> {
-        match self.device().is_gpu() {
-            // Through `to_vec`, which handles any view.
-            true => Ok(self.to_vec()?.into_iter().map(f64::from).collect()),
-            false => self.storage().to_vec_f64(self.layout()),
-        }
+        Ok(self.read()?.into_f64())
     }
 
     /// Like [`Tensor::from_vec`], copying from a slice.
-    pub fn from_slice(data: &[f32], shape: &[usize], device: &Device) -> Result<Tensor> {
+    pub fn from_slice<T: Element>(data: &[T], shape: &[usize], device: &Device) -> Result<Tensor> {
         Tensor::from_vec(data.to_vec(), shape, device)
     }
 
@@ -157,10 +165,21 @@ impl Tensor {
     }
 
     fn filled(op: &'static str, shape: &[usize], value: f32, device: &Device) -> Result<Tensor> {
+        Tensor::filled_as(op, shape, f64::from(value), DType::F32, device)
+    }
+
+    pub(crate) fn filled_as(
+        op: &'static str,
+        shape: &[usize],
+        value: f64,
+        dtype: DType,
+        device: &Device,
+    ) -> Result<Tensor> {
+        let value = exact_value(op, value, dtype)?;
         let n = checked_numel(op, shape)?;
         check_fits(device, op, n)?;
         // On a GPU a fill kernel: no host buffer, no upload (autograd makes zeros this way).
-        let storage = Storage::fill(device, n, value, op)?;
+        let storage = Storage::fill(device, n, value, dtype, op)?;
         Ok(Tensor::from_storage(storage, shape, device))
     }
 
@@ -274,6 +293,10 @@ impl Tensor {
     pub fn device(&self) -> &Device {
         &self.0.device
     }
+    /// The element type.
+    pub fn dtype(&self) -> DType {
+        self.storage().dtype()
+    }
     /// Whether this tensor lives on a GPU and is larger than one of its bindings: kernels that
     /// bind their operands whole take another path then (see `gpu/window.rs`).
     pub(crate) fn past_one_binding(&self) -> bool {
@@ -287,15 +310,22 @@ impl Tensor {
 
     // ---- reading ----
 
-    /// The elements in row-major order. On the GPU this waits for pending work, and reports
-    /// late errors: an out-of-range index in a gather this tensor was computed from, say.
+    /// The elements in row-major order as `f32`, whatever the dtype (integers rounded to the
+    /// nearest f32, `true` as 1.0; [`Tensor::to_vec_as`] reads them exactly). On the GPU this
+    /// waits for pending work, and reports late errors: an out-of-range index in a gather
+    /// this tensor was computed from, say.
     pub fn to_vec(&self) -> Result<Vec<f32>> {
+        Ok(self.read()?.into_f32())
+    }
+
+    /// The elements in row-major order, in the tensor's dtype.
+    pub(crate) fn read(&self) -> Result<crate::dtype::HostData> {
         if !fits_kernel(&[self.layout()]) {
-            return self.contiguous()?.to_vec();
+            return self.contiguous()?.read();
         }
-        match self.storage().to_vec(self.layout()) {
+        match self.storage().read(self.layout()) {
             // A GPU view one flat piece of which reads past a binding: copied in tiles first.
-            Err(e) if e.needs_tiles() => self.copy_in_tiles("to_vec")?.to_vec(),
+            Err(e) if e.needs_tiles() => self.copy_in_tiles("to_vec")?.read(),
             r => r,
         }
     }
@@ -313,7 +343,7 @@ impl Tensor {
     /// ```
     pub async fn to_vec_async(&self) -> Result<Vec<f32>> {
         match self.device().is_gpu() {
-            true => self.storage().to_vec_async(self.layout()).await,
+            true => Ok(self.storage().read_async(self.layout()).await?.into_f32()),
             false => self.to_vec(),
         }
     }
@@ -334,7 +364,10 @@ impl Tensor {
         if self.device() == device {
             return Ok(self.clone());
         }
-        let out = Tensor::from_vec(self.to_vec()?, self.shape(), device)?;
+        let data = self.read()?;
+        check_count("to_device", self.shape(), data.len())?;
+        let storage = Storage::from_host(device, data, "to_device")?;
+        let out = Tensor::from_storage(storage, self.shape(), device);
         Ok(record(out, BackOp::ToDevice { x: self.clone() }))
     }
 
@@ -345,7 +378,8 @@ impl Tensor {
         }
         if !fits_kernel(&[self.layout()]) {
             if self.numel() == 0 {
-                return Tensor::zeros(self.shape(), self.device()); // nothing to copy
+                // nothing to copy
+                return Tensor::zeros_dtype(self.shape(), self.dtype(), self.device());
             }
             // More axes than a kernel indexes, even merged: copy each slice of the first axis
             // (one axis fewer each) and join them.

@@ -27,7 +27,7 @@ fn warm_cpu_cnn_step_allocates_nothing_new() {
         .add(Dropout::new(0.5).unwrap())
         .add(Linear::new(64, 10, true, &dev).unwrap());
     let mut opt = Adam::new(model.parameters(), AdamConfig::default()).unwrap();
-    let labels = Tensor::from_vec((0..32).map(|i| (i % 10) as f32).collect(), &[32], &dev).unwrap();
+    let labels = Tensor::from_vec((0..32).map(|i| i % 10).collect(), &[32], &dev).unwrap();
     let mut seed = 40;
     let mut step = || {
         seed += 1;

@@ -198,7 +198,7 @@ fn where_select(dev: &Device) {
         0.0,
         "where_",
     );
-    let c = Tensor::from_vec(vec![1.0, 0.0], &[2], dev).unwrap();
+    let c = Tensor::from_vec(vec![true, false], &[2], dev).unwrap();
     let y = Tensor::where_(
         &c,
         &Tensor::full(&[2], 7.0, dev).unwrap(),
@@ -360,6 +360,7 @@ fn cpu_rows_across_task_boundaries() {
     );
     assert_eq!(empty.t().unwrap().relu().unwrap().shape(), &[5, 0]);
     let e3 = Tensor::zeros(&[3, 0, 2], &Device::cpu()).unwrap();
-    let picked = Tensor::where_(&e3, &e3, &row.narrow(0, 0, 2).unwrap()).unwrap();
+    let cond = e3.to_dtype(ferrograd::DType::Bool).unwrap();
+    let picked = Tensor::where_(&cond, &e3, &row.narrow(0, 0, 2).unwrap()).unwrap();
     assert_eq!(picked.shape(), &[3, 0, 2]);
 }

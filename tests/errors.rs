@@ -2,7 +2,7 @@
 //! op is named, and so are the offending values.
 
 mod common;
-use ferrograd::{Device, Error, Tensor};
+use ferrograd::{DType, Device, Error, Tensor};
 
 fn msg<T: std::fmt::Debug>(r: ferrograd::Result<T>) -> String {
     r.expect_err("should fail").to_string()
@@ -28,10 +28,12 @@ fn shape_errors(dev: &Device) {
     assert!(msg(Tensor::cat(&[&a, &b], 0))
         .starts_with("cat: shapes [2, 3] and [4, 5] differ off the joined axis 0"));
     assert!(msg(Tensor::stack(&[&a, &b], 0)).starts_with("stack: shapes [2, 3] and [4, 5] differ"));
-    assert!(msg(a.gather(0, &Tensor::zeros(&[3], dev).unwrap()))
-        .starts_with("gather: shapes [2, 3] and [3] do not fit"));
     assert!(
-        msg(a.index_select(0, &Tensor::zeros(&[1, 1], dev).unwrap()))
+        msg(a.gather(0, &Tensor::zeros_dtype(&[3], DType::I32, dev).unwrap()))
+            .starts_with("gather: shapes [2, 3] and [3] do not fit")
+    );
+    assert!(
+        msg(a.index_select(0, &Tensor::zeros_dtype(&[1, 1], DType::I32, dev).unwrap()))
             .contains("indices must be 1-D, found shape [1, 1]")
     );
     assert!(msg(a.to_scalar())
@@ -87,7 +89,7 @@ fn index_error_names_values(dev: &Device) {
     let a = Tensor::zeros(&[2, 3], dev).unwrap();
     assert_eq!(
         msg(a
-            .index_select(1, &Tensor::from_vec(vec![3.0], &[1], dev).unwrap())
+            .index_select(1, &Tensor::from_vec(vec![3], &[1], dev).unwrap())
             .and_then(|t| t.to_vec())),
         "index_select: index 3 is out of range for axis 1 of size 3"
     );

@@ -77,7 +77,7 @@ fn layers_match_pytorch(dev: &Device) {
     );
     let emb = Embedding::new(7, 3, dev).unwrap();
     load_golden(&emb, "layer.emb", dev);
-    let idx = Tensor::from_vec(vec![0.0, 6.0, 2.0, 2.0, 2.0, 5.0], &[2, 3], dev).unwrap();
+    let idx = Tensor::from_vec(vec![0, 6, 2, 2, 2, 5], &[2, 3], dev).unwrap();
     assert_golden(&emb.forward(&idx).unwrap(), "layer.emb.out", 0.0, 0.0);
 }
 

@@ -257,7 +257,7 @@ fn joins(dev: &Device) {
 fn indexing(dev: &Device) {
     let x = normal(&[5, 3], 90);
     // repeated indices: their gradients add up
-    let idx = Tensor::from_vec(vec![4.0, 0.0, 4.0, 2.0], &[4], &Device::cpu()).unwrap();
+    let idx = Tensor::from_vec(vec![4, 0, 4, 2], &[4], &Device::cpu()).unwrap();
     let i1 = idx.clone();
     check_grad(
         dev,
@@ -265,7 +265,7 @@ fn indexing(dev: &Device) {
         move |t| t[0].index_select(0, &i1.to_device(t[0].device())?),
         "index_select rows",
     );
-    let i2 = Tensor::from_vec(vec![2.0, 2.0, 1.0], &[3], &Device::cpu()).unwrap();
+    let i2 = Tensor::from_vec(vec![2, 2, 1], &[3], &Device::cpu()).unwrap();
     check_grad(
         dev,
         &[&x],
@@ -273,14 +273,14 @@ fn indexing(dev: &Device) {
         "index_select columns",
     );
     // gather along the last axis with an index narrower than x along axis 0
-    let gi = Tensor::from_vec(vec![0.0, 2.0, 2.0, 1.0, 1.0, 1.0], &[3, 2], &Device::cpu()).unwrap();
+    let gi = Tensor::from_vec(vec![0, 2, 2, 1, 1, 1], &[3, 2], &Device::cpu()).unwrap();
     check_grad(
         dev,
         &[&x],
         move |t| t[0].gather(1, &gi.to_device(t[0].device())?),
         "gather",
     );
-    let g0 = Tensor::from_vec(vec![4.0, 0.0, 3.0, 4.0, 4.0, 1.0], &[2, 3], &Device::cpu()).unwrap();
+    let g0 = Tensor::from_vec(vec![4, 0, 3, 4, 4, 1], &[2, 3], &Device::cpu()).unwrap();
     check_grad(
         dev,
         &[&x],
@@ -295,7 +295,7 @@ fn composite(dev: &Device) {
     let w1 = normal(&[3, 5], 101);
     let b1 = normal(&[5], 102);
     let w2 = normal(&[5, 2], 103);
-    let labels = Tensor::from_vec(vec![0.0, 1.0, 1.0, 0.0], &[4, 1], &Device::cpu()).unwrap();
+    let labels = Tensor::from_vec(vec![0, 1, 1, 0], &[4, 1], &Device::cpu()).unwrap();
     check_grad_with(
         dev,
         &[&x, &w1, &b1, &w2],

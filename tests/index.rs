@@ -4,8 +4,10 @@ mod common;
 use common::{normal, parity};
 use ferrograd::{Device, Tensor};
 
+/// An `I32` index tensor on the CPU from integral values.
 fn idx(v: &[f32]) -> Tensor {
-    Tensor::from_slice(v, &[v.len()], &Device::cpu()).unwrap()
+    let ints: Vec<i32> = v.iter().map(|&x| x as i32).collect();
+    Tensor::from_vec(ints, &[v.len()], &Device::cpu()).unwrap()
 }
 
 fn cat_and_stack(dev: &Device) {
@@ -95,12 +97,7 @@ fn index_select(dev: &Device) {
 
 fn gather(dev: &Device) {
     let x = normal(&[4, 6], 5);
-    let index = Tensor::from_vec(
-        vec![0.0, 3.0, 3.0, 1.0, 2.0, 0.0, 1.0, 1.0, 3.0],
-        &[3, 3],
-        &Device::cpu(),
-    )
-    .unwrap();
+    let index = Tensor::from_vec(vec![0, 3, 3, 1, 2, 0, 1, 1, 3], &[3, 3], &Device::cpu()).unwrap();
     parity(
         dev,
         &[&x, &index],
@@ -121,19 +118,20 @@ fn gather(dev: &Device) {
     let g = m
         .gather(
             1,
-            &Tensor::from_vec(vec![0.0, 0.0, 1.0, 0.0], &[2, 2], dev).unwrap(),
+            &Tensor::from_vec(vec![0, 0, 1, 0], &[2, 2], dev).unwrap(),
         )
         .unwrap();
     assert_eq!(g.to_vec().unwrap(), vec![1.0, 1.0, 4.0, 3.0]); // torch.gather's doc example
 }
 
 fn one_hot(dev: &Device) {
-    let labels = Tensor::from_vec(vec![0.0, 2.0, 1.0, 2.0], &[2, 2], dev).unwrap();
+    let labels = Tensor::from_vec(vec![0, 2, 1, 2], &[2, 2], dev).unwrap();
     let o = labels.one_hot(3).unwrap();
     assert_eq!(o.shape(), &[2, 2, 3]);
+    assert_eq!(o.dtype(), ferrograd::DType::I32); // as torch's one_hot (int64 there)
     assert_eq!(
-        o.to_vec().unwrap(),
-        vec![1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+        o.to_vec_as::<i32>().unwrap(),
+        vec![1, 0, 0, 0, 0, 1, 0, 1, 0, 0, 0, 1]
     );
     let many = idx(&(0..1000).map(|i| (i * 7 % 10) as f32).collect::<Vec<_>>());
     parity(

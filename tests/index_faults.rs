@@ -5,8 +5,10 @@
 mod common;
 use ferrograd::{Device, Tensor};
 
+/// An `I32` index tensor on the CPU from integral values.
 fn idx(v: &[f32]) -> Tensor {
-    Tensor::from_slice(v, &[v.len()], &Device::cpu()).unwrap()
+    let ints: Vec<i32> = v.iter().map(|&x| x as i32).collect();
+    Tensor::from_vec(ints, &[v.len()], &Device::cpu()).unwrap()
 }
 
 fn bad_indices_are_errors(dev: &Device) {
@@ -35,9 +37,9 @@ fn bad_indices_are_errors(dev: &Device) {
         -1.0,
     );
     check(
-        x.gather(1, &Tensor::from_vec(vec![0.5], &[1, 1], dev).unwrap()),
+        x.gather(1, &Tensor::from_vec(vec![4], &[1, 1], dev).unwrap()),
         "gather",
-        0.5,
+        4.0,
     );
     check(
         idx(&[0.0, 9.0]).to_device(dev).unwrap().one_hot(4),
@@ -113,7 +115,10 @@ fn faults_stay_with_their_tensor(dev: &Device) {
         let h =
             s.spawn(|| (0..20).all(|i| x.add_scalar(i as f32).and_then(|t| t.to_vec()).is_ok()));
         let poisoned = x
-            .gather(1, &Tensor::full(&[3, 1], 5.0, dev).unwrap())
+            .gather(
+                1,
+                &Tensor::full_dtype(&[3, 1], 5.0, ferrograd::DType::I32, dev).unwrap(),
+            )
             .unwrap();
         assert!(poisoned.to_vec().is_err());
         assert!(h.join().unwrap(), "a clean read on another thread failed");

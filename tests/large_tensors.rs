@@ -101,7 +101,7 @@ fn ops_on_tensors_larger_than_one_binding() {
     agree(&gpu, &x, "dropout", (0.0, 0.0), |x| {
         x.dropout_with(0.3, true, &mut ferrograd::Generator::new(7))
     });
-    let labels: Vec<f32> = (0..ROWS).map(|i| (i * 37 % COLS) as f32).collect();
+    let labels: Vec<i32> = (0..ROWS).map(|i| (i * 37 % COLS) as i32).collect();
     agree(
         &gpu,
         &x,
@@ -117,13 +117,13 @@ fn ops_on_tensors_larger_than_one_binding() {
         },
     );
     // A table that fits one binding (80 MB), picked into an output that does not (144 MB).
-    let rows: Vec<f32> = (0..9000).map(|i| (i * 7 % ROWS) as f32).collect();
+    let rows: Vec<i32> = (0..9000).map(|i| (i * 7 % ROWS) as i32).collect();
     agree(&gpu, &x, "index_select", (0.0, 0.0), |x| {
         let table = x.narrow(1, 0, 4000)?.contiguous()?;
         table.index_select(0, &Tensor::from_slice(&rows, &[9000], x.device())?)
     });
     agree(&gpu, &x, "gather", (0.0, 0.0), |x| {
-        let cols: Vec<f32> = (0..ROWS * 3000).map(|i| (i * 13 % COLS) as f32).collect();
+        let cols: Vec<i32> = (0..ROWS * 3000).map(|i| (i * 13 % COLS) as i32).collect();
         x.gather(1, &Tensor::from_vec(cols, &[ROWS, 3000], x.device())?)
     });
     agree(&gpu, &x, "one_hot", (0.0, 0.0), |x| {
@@ -134,10 +134,10 @@ fn ops_on_tensors_larger_than_one_binding() {
         x.index_select(0, &Tensor::from_slice(&rows[..10], &[10], x.device())?)
     });
     agree(&gpu, &x, "gather from the whole", (0.0, 0.0), |x| {
-        let picks: Vec<f32> = (0..COLS).map(|i| (i * 31 % ROWS) as f32).collect();
+        let picks: Vec<i32> = (0..COLS).map(|i| (i * 31 % ROWS) as i32).collect();
         x.gather(0, &Tensor::from_vec(picks, &[1, COLS], x.device())?)
     });
-    let bad = Tensor::from_slice(&[1.0, 5000.0], &[2], &gpu).unwrap();
+    let bad = Tensor::from_slice(&[1, 5000], &[2], &gpu).unwrap();
     let m = x
         .to_device(&gpu)
         .unwrap()

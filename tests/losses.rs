@@ -16,9 +16,18 @@ fn smooth_l1(a: &Tensor, b: &Tensor, r: Reduction) -> Result<Tensor> {
     loss::smooth_l1(a, b, 0.5, r)
 }
 
+/// A golden tensor; class labels (`*.classes`) as `I32`.
+fn labels_or_values(name: &str, dev: &Device) -> Tensor {
+    let t = golden(name, dev);
+    match name.ends_with(".classes") {
+        true => t.to_dtype(ferrograd::DType::I32).unwrap(),
+        false => t,
+    }
+}
+
 /// The value for each reduction and the gradient of the mean (input and, where given, target).
 fn check(dev: &Device, name: &str, f: LossFn, x: &str, y: &str, target_grad: bool) {
-    let (x, y) = (golden(x, dev), golden(y, dev));
+    let (x, y) = (golden(x, dev), labels_or_values(y, dev));
     let tol = (1e-5, 1e-5);
     assert_golden(
         &f(&x, &y, Reduction::Sum).unwrap(),
@@ -84,13 +93,13 @@ fn classification_losses(dev: &Device) {
         .log_softmax(1)
         .unwrap()
         .requires_grad();
-    let m = loss::nll(&lsm, &golden("ce.classes", dev), Reduction::Mean).unwrap();
+    let m = loss::nll(&lsm, &labels_or_values("ce.classes", dev), Reduction::Mean).unwrap();
     assert_golden(&m, "loss.nll.mean", 1e-5, 1e-5);
     let g = m.backward().unwrap();
     assert_golden(g.get(&lsm).unwrap(), "loss.nll.grad", 1e-6, 1e-5);
     // The per-row losses of the fused op equal log-softmax then nll.
     let logits = golden("ce.logits", dev);
-    let classes = golden("ce.classes", dev);
+    let classes = labels_or_values("ce.classes", dev);
     let fused = loss::cross_entropy(&logits, &classes, Reduction::None).unwrap();
     let plain = loss::nll(&logits.log_softmax(1).unwrap(), &classes, Reduction::None).unwrap();
     common::assert_close(
@@ -109,7 +118,7 @@ fn classification_losses(dev: &Device) {
 fn cross_entropy_sizes(dev: &Device) {
     for (s, &(rows, classes)) in [(1, 1), (7, 13), (5, 131), (70_000, 3)].iter().enumerate() {
         let logits = common::normal(&[rows, classes], 30 + s as u64);
-        let labels: Vec<f32> = (0..rows).map(|i| ((i * 7 + s) % classes) as f32).collect();
+        let labels: Vec<i32> = (0..rows).map(|i| ((i * 7 + s) % classes) as i32).collect();
         let labels = Tensor::from_vec(labels, &[rows], &Device::cpu()).unwrap();
         let weights = common::uniform(&[rows], 0.5, 1.5, 40 + s as u64);
         for smoothing in [0.0, 0.1] {
@@ -205,7 +214,7 @@ fn loss_gradcheck(dev: &Device) {
         |t| loss::smooth_l1(&t[0], &t[1], 0.5, r),
         "smooth_l1",
     );
-    let classes = Tensor::from_vec(vec![0.0, 3.0, 1.0], &[3], &Device::cpu()).unwrap();
+    let classes = Tensor::from_vec(vec![0, 3, 1], &[3], &Device::cpu()).unwrap();
     // The class indices follow the input's device (gradcheck runs in f64).
     let on = |t: &Tensor| classes.to_device(t.device()).unwrap();
     check_grad(
@@ -271,14 +280,14 @@ fn loss_errors() {
         m.contains("huber: delta must be finite and > 0, found -1"),
         "{m}"
     );
-    let classes = Tensor::from_vec(vec![0.0, 1.0, 2.0], &[3], &dev).unwrap();
+    let classes = Tensor::from_vec(vec![0, 1, 2], &[3], &dev).unwrap();
     let m = message(loss::cross_entropy(&a, &classes, Reduction::Mean));
     assert!(m.contains("cross_entropy: shapes [4, 3] and [3]"), "{m}");
     assert!(
         m.contains("class indices [4] or probabilities [4, 3]"),
         "{m}"
     );
-    let bad = Tensor::from_vec(vec![0.0, 1.0, 2.0, 3.0], &[4], &dev).unwrap();
+    let bad = Tensor::from_vec(vec![0, 1, 2, 3], &[4], &dev).unwrap();
     let e = loss::cross_entropy(&a, &bad, Reduction::Mean).unwrap_err();
     assert!(
         matches!(e, Error::IndexOutOfRange { index, size: 3, .. } if index == 3.0),

@@ -241,7 +241,7 @@ fn gpu_step_is_batched(dev: &Device) {
         .add(Dropout::new(0.5).unwrap())
         .add(Linear::new(16, 10, true, dev).unwrap());
     let mut opt = Adam::new(model.parameters(), AdamConfig::default()).unwrap();
-    let labels = Tensor::from_vec((0..8).map(|i| (i % 10) as f32).collect(), &[8], dev).unwrap();
+    let labels = Tensor::from_vec((0..8).map(|i| i % 10).collect(), &[8], dev).unwrap();
     let mut seed = 20;
     let mut step = || {
         seed += 1;

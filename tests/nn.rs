@@ -303,7 +303,7 @@ fn layer_norm_and_embedding(dev: &Device) {
         "LayerNorm",
     );
     let emb = Embedding::new(5, 3, dev).unwrap();
-    let idx = Tensor::from_vec(vec![4.0, 0.0, 4.0, 2.0], &[2, 2], dev).unwrap();
+    let idx = Tensor::from_vec(vec![4, 0, 4, 2], &[2, 2], dev).unwrap();
     let y = emb.forward(&idx).unwrap();
     assert_eq!(y.shape(), &[2, 2, 3]);
     let table = emb.weight.value().to_vec().unwrap();
@@ -315,14 +315,14 @@ fn layer_norm_and_embedding(dev: &Device) {
         |t| {
             let e = Embedding::new(5, 3, t[0].device())?;
             e.weight.set(t[0].clone());
-            e.forward(&Tensor::from_vec(vec![4.0, 0.0, 4.0], &[3], t[0].device())?)
+            e.forward(&Tensor::from_vec(vec![4, 0, 4], &[3], t[0].device())?)
         },
         "Embedding (repeated index adds up)",
     );
     // Out of range is an error (on the GPU, when the output is read back).
     let emb = Embedding::new(5, 3, dev).unwrap();
     let err = emb
-        .forward(&Tensor::from_vec(vec![5.0], &[1], dev).unwrap())
+        .forward(&Tensor::from_vec(vec![5], &[1], dev).unwrap())
         .and_then(|t| t.to_vec());
     assert!(err
         .unwrap_err()

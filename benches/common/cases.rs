@@ -209,7 +209,7 @@ pub fn train_step<M: Module + 'static>(name: &str, build: fn(&Device) -> M) -> C
             let model = build(dev);
             let mut opt = Adam::new(model.parameters(), AdamConfig::default()).expect("adam");
             let x = rand(&[64, 1, 28, 28], 11, dev);
-            let labels: Vec<f32> = (0..64).map(|i| (i % 10) as f32).collect();
+            let labels: Vec<i32> = (0..64).map(|i| i % 10).collect();
             let y = Tensor::from_vec(labels, &[64], dev).expect("labels");
             Box::new(move || {
                 let logits = model.forward(&x).expect("forward");

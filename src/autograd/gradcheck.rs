@@ -112,11 +112,23 @@ where
         .iter()
         .map(|t| t.to_vec_f64())
         .collect::<Result<_>>()?;
+    // Integer and boolean inputs (indices, labels, masks) are not perturbed: they go to the
+    // f64 device as they are.
+    let fixed: Vec<Option<Tensor>> = inputs
+        .iter()
+        .map(|t| match t.dtype().is_float() {
+            true => Ok(None),
+            false => t.to_device(&crate::Device::cpu_f64()).map(Some),
+        })
+        .collect::<Result<_>>()?;
     let eval = |which: usize, data: &[f64]| -> Result<Vec<f64>> {
         let args: Vec<Tensor> = inputs
             .iter()
             .enumerate()
             .map(|(i, t)| {
+                if let Some(c) = &fixed[i] {
+                    return Ok(c.clone());
+                }
                 let d = if i == which { data } else { &base[i][..] };
                 Tensor::from_f64(d.to_vec(), t.shape())
             })
@@ -130,7 +142,10 @@ where
             Some(g) => g.to_vec()?,
             None => vec![0.0; var.numel()],
         };
-        let mut data = base[i].clone();
+        let mut data = match fixed[i] {
+            Some(_) => Vec::new(), // no gradient to check
+            None => base[i].clone(),
+        };
         let mut report = InputReport {
             max_abs_error: 0.0,
             max_rel_error: 0.0,

@@ -98,7 +98,11 @@ pub fn is_grad_enabled() -> bool {
 /// Attaches `op` to `out` when recording is on and one of the op's inputs is tracked;
 /// otherwise returns `out` as it is. `out` must be an untracked handle (a fresh result).
 pub(crate) fn record(out: Tensor, op: BackOp) -> Tensor {
-    if !is_grad_enabled() || !op.differentiable() || !op.inputs().iter().any(|t| t.tracks_grad()) {
+    if !is_grad_enabled()
+        || !op.differentiable()
+        || !out.dtype().is_float()
+        || !op.inputs().iter().any(|t| t.tracks_grad())
+    {
         return out;
     }
     let node = Node {
@@ -165,8 +169,14 @@ impl Tensor {
     /// assert_eq!(grads.get(&w).unwrap().to_vec()?, vec![2.0, 4.0, 6.0]); // 2w
     /// # Ok::<(), ferrograd::Error>(())
     /// ```
+    ///
+    /// Only float tensors take gradients (as in PyTorch): on an `I32` or `Bool` tensor this
+    /// returns the tensor untracked, and nothing computed from it tracks gradients.
     pub fn requires_grad(&self) -> Tensor {
-        self.with_tracking(Tracking::Leaf)
+        match self.dtype().is_float() {
+            true => self.with_tracking(Tracking::Leaf),
+            false => self.detach(),
+        }
     }
 
     /// The same data, cut out of the graph: gradients do not flow through the result.

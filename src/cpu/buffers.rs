@@ -21,7 +21,10 @@ use std::sync::Mutex;
 
 use crate::error::{Error, Result};
 use crate::memory::{class_below, physical_memory, size_class, Limit};
-use crate::real::Real;
+
+/// What a pooled buffer can hold: every CPU element type (`f32`, `f64`, `i32`, `bool`).
+pub(crate) trait Pooled: Copy + Default + Send + Sync + 'static {}
+impl<T: Copy + Default + Send + Sync + 'static> Pooled for T {}
 
 /// Smallest buffer worth keeping: 64 KiB of f32, about where glibc starts to `mmap`.
 const MIN_LEN: usize = 1 << 14;
@@ -84,7 +87,7 @@ impl<T: Send + 'static> AnyBin for Bin<T> {
     }
 }
 
-/// One bin per element type the CPU computes in (f32, f64), made on first use and found by
+/// One bin per element type (f32, f64, i32, bool), made on first use and found by
 /// type, so the float trait (`real.rs`) need not know the pool.
 static BINS: Mutex<Vec<Box<dyn AnyBin>>> = Mutex::new(Vec::new());
 
@@ -95,7 +98,7 @@ fn bins() -> std::sync::MutexGuard<'static, Vec<Box<dyn AnyBin>>> {
 }
 
 /// Runs `f` on the bin of `T`s.
-fn with_bin<T: Real, R>(f: impl FnOnce(&mut Bin<T>) -> R) -> R {
+fn with_bin<T: Pooled, R>(f: impl FnOnce(&mut Bin<T>) -> R) -> R {
     let mut bins = bins();
     if !bins.iter_mut().any(|b| b.as_any().is::<Bin<T>>()) {
         bins.push(Box::new(Bin::<T>::new()));
@@ -110,9 +113,9 @@ fn with_bin<T: Real, R>(f: impl FnOnce(&mut Bin<T>) -> R) -> R {
 }
 
 /// A buffer of `len` zeros for `op`.
-pub(crate) fn zeroed<T: Real>(op: &'static str, len: usize) -> Result<Vec<T>> {
+pub(crate) fn zeroed<T: Pooled>(op: &'static str, len: usize) -> Result<Vec<T>> {
     let mut v = with_capacity(op, len)?;
-    v.resize(len, T::zero());
+    v.resize(len, T::default());
     Ok(v)
 }
 
@@ -122,21 +125,21 @@ pub(crate) fn zeroed<T: Real>(op: &'static str, len: usize) -> Result<Vec<T>> {
 /// element ReLU, zero-filling the output took more than half its time. Still safe Rust: the
 /// old values are initialized floats, and a kernel that missed an element would give a wrong
 /// value, which the both-backend tests compare.
-pub(crate) fn for_overwrite<T: Real>(op: &'static str, len: usize) -> Result<Vec<T>> {
+pub(crate) fn for_overwrite<T: Pooled>(op: &'static str, len: usize) -> Result<Vec<T>> {
     let mut v = reserve(op, len, false)?;
     v.truncate(len);
-    v.resize(len, T::zero());
+    v.resize(len, T::default());
     Ok(v)
 }
 
 /// An empty buffer with room for `len` elements, for kernels that push their output.
-pub(crate) fn with_capacity<T: Real>(op: &'static str, len: usize) -> Result<Vec<T>> {
+pub(crate) fn with_capacity<T: Pooled>(op: &'static str, len: usize) -> Result<Vec<T>> {
     reserve(op, len, true)
 }
 
 /// A buffer with room for `len` elements, recycled when one fits (emptied if `clear`, else
 /// holding its old values), after the memory-limit check.
-fn reserve<T: Real>(op: &'static str, len: usize, clear: bool) -> Result<Vec<T>> {
+fn reserve<T: Pooled>(op: &'static str, len: usize, clear: bool) -> Result<Vec<T>> {
     // A pooled length is reserved at its whole class (so the buffer serves the class when it
     // comes back); the limit counts what is reserved, as `LIVE` does.
     let cap = match len >= MIN_LEN {
@@ -171,13 +174,13 @@ fn reserve<T: Real>(op: &'static str, len: usize, clear: bool) -> Result<Vec<T>>
 }
 
 /// A copy of `src` for `op`, in a recycled buffer when one fits.
-pub(crate) fn copied<T: Real>(op: &'static str, src: &[T]) -> Result<Vec<T>> {
+pub(crate) fn copied<T: Pooled>(op: &'static str, src: &[T]) -> Result<Vec<T>> {
     let mut v = with_capacity(op, src.len())?;
     v.extend_from_slice(src);
     Ok(v)
 }
 
-fn take<T: Real>(len: usize) -> Option<Vec<T>> {
+fn take<T: Pooled>(len: usize) -> Option<Vec<T>> {
     if len < MIN_LEN {
         return None;
     }
@@ -191,7 +194,7 @@ fn take<T: Real>(len: usize) -> Option<Vec<T>> {
 }
 
 /// Keeps `v` for reuse if it is large enough and there is room; otherwise frees it.
-pub(crate) fn give_back<T: Real>(v: Vec<T>) {
+pub(crate) fn give_back<T: Pooled>(v: Vec<T>) {
     let cap = v.capacity();
     if cap < MIN_LEN {
         return;
@@ -215,7 +218,7 @@ pub(crate) fn give_back<T: Real>(v: Vec<T>) {
     })
 }
 
-/// (buffers, bytes) kept, over both precisions.
+/// (buffers, bytes) kept, over every element type.
 pub(crate) fn stats() -> (usize, u64) {
     bins().iter().fold((0, 0), |(n, bytes), b| {
         let (bn, bb) = b.counts();

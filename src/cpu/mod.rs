@@ -16,20 +16,16 @@ pub(crate) mod storage;
 pub(crate) mod walk;
 
 use storage::by_precision;
-pub(crate) use storage::{memory_stats, CpuReal, CpuStorage};
+pub(crate) use storage::{memory_stats, CpuElem, CpuStorage};
 
 use crate::backend::{
     Backend, ConvSpec, CrossEntropySpec, Elementwise, GatherSpec, LineSpec, MatmulSpec, NormSpec,
     OptimSpec, PoolKind, Strided, Window2d,
 };
-use crate::error::{Error, Result};
+use crate::dtype::{index_error, DType, HostData};
+use crate::error::Result;
 use crate::ops::reduce::spec::ReduceOp;
 use crate::shape::Layout;
-
-/// Every storage's data as `T`, or `None` if any holds the other precision.
-fn views<'a, T: CpuReal>(inputs: &[&'a CpuStorage]) -> Option<Vec<&'a [T]>> {
-    inputs.iter().map(|s| T::view(s)).collect()
-}
 
 /// The precision a CPU device computes in: f32, or f64 for gradcheck.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,26 +37,28 @@ pub(crate) enum Precision {
 impl Backend for CpuStorage {
     type Context = Precision;
 
-    fn from_host(ctx: &Precision, data: Vec<f32>, _op: &'static str) -> Result<Self> {
-        Ok(match ctx {
-            Precision::F32 => CpuStorage::new(data),
-            Precision::F64 => CpuStorage::new(data.iter().map(|&x| f64::from(x)).collect()),
-        })
+    fn from_host(ctx: &Precision, data: HostData, _op: &'static str) -> Result<Self> {
+        Ok(CpuStorage::from_host(data, *ctx == Precision::F64))
     }
 
-    fn fill(ctx: &Precision, len: usize, value: f32, op: &'static str) -> Result<Self> {
-        Ok(match ctx {
-            Precision::F32 => {
-                let mut v = buffers::with_capacity(op, len)?;
-                v.resize(len, value);
-                CpuStorage::new(v)
-            }
-            Precision::F64 => {
-                let mut v = buffers::with_capacity(op, len)?;
-                v.resize(len, f64::from(value));
-                CpuStorage::new(v)
-            }
-        })
+    fn fill(
+        ctx: &Precision,
+        len: usize,
+        value: f64,
+        dtype: DType,
+        op: &'static str,
+    ) -> Result<Self> {
+        fn filled<T: CpuElem>(op: &'static str, len: usize, value: T) -> Result<CpuStorage> {
+            let mut v = buffers::with_capacity(op, len)?;
+            v.resize(len, value);
+            Ok(CpuStorage::new(v))
+        }
+        match (dtype, ctx) {
+            (DType::F32, Precision::F64) | (DType::F64, _) => filled(op, len, value),
+            (DType::F32, Precision::F32) => filled(op, len, value as f32),
+            (DType::I32, _) => filled(op, len, value as i32),
+            (DType::Bool, _) => filled(op, len, value != 0.0),
+        }
     }
 
     fn dropout_mask(
@@ -71,23 +69,10 @@ impl Backend for CpuStorage {
         scale: f32,
     ) -> Result<Self> {
         let v = crate::ops::random::cpu::dropout_mask(len, key, threshold, scale)?;
-        CpuStorage::from_host(ctx, v, "dropout")
+        <CpuStorage as Backend>::from_host(ctx, HostData::F32(v), "dropout")
     }
     fn elementwise(inputs: &[&Self], spec: &Strided, kind: Elementwise) -> Result<Self> {
-        if let Some(data) = views::<f32>(inputs) {
-            return Ok(CpuStorage::new(elementwise::elementwise(
-                &data, spec, kind,
-            )?));
-        }
-        match views::<f64>(inputs) {
-            Some(data) => Ok(CpuStorage::new(elementwise::elementwise(
-                &data, spec, kind,
-            )?)),
-            None => Err(Error::invalid(
-                "elementwise",
-                "operands of different precisions (f32 and f64)",
-            )),
-        }
+        elementwise::run(inputs, spec, kind)
     }
 
     fn matmul(a: &Self, b: &Self, bias: Option<&Self>, spec: &MatmulSpec) -> Result<Self> {
@@ -102,9 +87,17 @@ impl Backend for CpuStorage {
     }
 
     fn reduce(&self, spec: &LineSpec, op: ReduceOp) -> Result<Self> {
-        by_precision!(op.name(), [self], |x| Ok(CpuStorage::new(reduce::reduce(
-            x, spec, op
-        )?)))
+        use CpuStorage as S;
+        let arg = matches!(op, ReduceOp::ArgMax | ReduceOp::ArgMin);
+        Ok(match self {
+            S::F32(x) if arg => S::new(reduce::arg_reduce(x, spec, op, f32::is_nan)?),
+            S::F64(x) if arg => S::new(reduce::arg_reduce(x, spec, op, f64::is_nan)?),
+            S::I32(x) if arg => S::new(reduce::arg_reduce(x, spec, op, |_| false)?),
+            S::I32(x) => S::new(reduce::reduce_i32(x, spec, op)?),
+            _ => by_precision!(op.name(), [self], |x| Ok(CpuStorage::new(reduce::reduce(
+                x, spec, op
+            )?)))?,
+        })
     }
 
     fn softmax(&self, spec: &LineSpec, log: bool) -> Result<Self> {
@@ -126,20 +119,30 @@ impl Backend for CpuStorage {
     }
 
     fn gather(input: &Self, index: &Self, spec: &GatherSpec, op: &'static str) -> Result<Self> {
-        by_precision!(op, [input, index], |x, i| Ok(CpuStorage::new(
-            index::gather(x, i, spec, op)?
-        )))
+        use CpuStorage as S;
+        let S::I32(i) = index else {
+            return Err(index_error(op, index.dtype()));
+        };
+        Ok(match input {
+            S::F32(x) => S::new(index::gather(x, i, spec, op)?),
+            S::F64(x) => S::new(index::gather(x, i, spec, op)?),
+            S::I32(x) => S::new(index::gather(x, i, spec, op)?),
+            S::Bool(x) => S::new(index::gather(x, i, spec, op)?),
+        })
     }
 
     fn one_hot(&self, spec: &Strided, classes: usize) -> Result<Self> {
-        by_precision!("one_hot", [self], |i| Ok(CpuStorage::new(index::one_hot(
-            i, spec, classes
-        )?)))
+        match self {
+            CpuStorage::I32(i) => Ok(CpuStorage::new(index::one_hot(i, spec, classes)?)),
+            _ => Err(index_error("one_hot", self.dtype())),
+        }
     }
 
     fn cat(parts: &[(&Self, Strided)], numel: usize) -> Result<Self> {
-        match parts.first().map(|p| p.0) {
-            Some(CpuStorage::F64(_)) => index::cat::<f64>(parts, numel),
+        match parts.first().map(|p| p.0.dtype()) {
+            Some(DType::F64) => index::cat::<f64>(parts, numel),
+            Some(DType::I32) => index::cat::<i32>(parts, numel),
+            Some(DType::Bool) => index::cat::<bool>(parts, numel),
             _ => index::cat::<f32>(parts, numel),
         }
     }
@@ -236,7 +239,8 @@ impl Backend for CpuStorage {
     }
 
     fn cross_entropy(x: &Self, target: &Self, spec: &CrossEntropySpec) -> Result<(Self, Self)> {
-        by_precision!("cross_entropy", [x, target], |x, t| {
+        let t = labels("cross_entropy", target)?;
+        by_precision!("cross_entropy", [x], |x| {
             let (loss, lse) = loss::cross_entropy(x, t, spec)?;
             Ok((CpuStorage::new(loss), CpuStorage::new(lse)))
         })
@@ -249,16 +253,25 @@ impl Backend for CpuStorage {
         g: &Self,
         spec: &CrossEntropySpec,
     ) -> Result<Self> {
-        by_precision!("cross_entropy", [x, target, lse, g], |x, t, l, g| Ok(
-            CpuStorage::new(loss::cross_entropy_backward(x, t, l, g, spec)?)
-        ))
+        let t = labels("cross_entropy", target)?;
+        by_precision!("cross_entropy", [x, lse, g], |x, l, g| Ok(CpuStorage::new(
+            loss::cross_entropy_backward(x, t, l, g, spec)?
+        )))
     }
 
-    fn to_vec(&self, layout: &Layout) -> Result<Vec<f32>> {
-        let n = layout.numel();
-        if let (CpuStorage::F32(v), true) = (self, layout.is_contiguous()) {
-            return buffers::copied("to_vec", &v[layout.offset()..layout.offset() + n]);
-        }
-        self.read(layout, |x| x as f32)
+    fn read(&self, layout: &Layout) -> Result<HostData> {
+        CpuStorage::read(self, layout)
+    }
+
+    fn dtype(&self) -> DType {
+        CpuStorage::dtype(self)
+    }
+}
+
+/// The `I32` class indices of a loss, or the dtype error.
+fn labels<'a>(op: &'static str, target: &'a CpuStorage) -> Result<&'a [i32]> {
+    match target {
+        CpuStorage::I32(t) => Ok(t),
+        _ => Err(index_error(op, target.dtype())),
     }
 }

@@ -1,5 +1,5 @@
-//! [`CpuStorage`]: a tensor's buffer on the CPU, f32 or (for gradcheck) f64, counted in the
-//! live and peak bytes `Device::memory_stats` reports and recycled through `buffers.rs`.
+//! [`CpuStorage`]: a tensor's buffer on the CPU, one variant per dtype, counted in the live and
+//! peak bytes `Device::memory_stats` reports and recycled through `buffers.rs`.
 
 use std::sync::atomic::Ordering;
 
@@ -7,62 +7,72 @@ use super::buffers::{self, LIVE, PEAK};
 use super::walk::StridedWalk;
 use crate::backend::Strided;
 use crate::device_info::MemoryStats;
+use crate::dtype::{DType, HostData};
 use crate::error::{Error, Result};
-use crate::real::Real;
 use crate::shape::Layout;
 
-/// Runs `$body` with each storage's data bound as a slice of one precision (`f32` or `f64`,
-/// the body is generic); operands of mixed precision are an error.
+/// Runs `$body` with each storage's data bound as a slice of one float type (`f32` or `f64`,
+/// the body is generic); any other mix of dtypes is an error naming them (the ops above check
+/// dtypes first: this is the backstop that keeps bits of one type from being read as another).
 macro_rules! by_precision {
     ($op:expr, [$($s:expr),+], |$($v:ident),+| $body:expr) => {
         match ($($s,)+) {
             ($(CpuStorage::F32($v),)+) => $body,
             ($(CpuStorage::F64($v),)+) => $body,
             #[allow(unreachable_patterns)]
-            _ => Err(Error::invalid($op, "operands of different precisions (f32 and f64)")),
+            _ => Err($crate::cpu::storage::float_mismatch($op, &[$($s.dtype()),+])),
         }
     };
 }
+
+/// The error of a float-only CPU kernel handed `got`.
+pub(crate) fn float_mismatch(op: &'static str, got: &[DType]) -> Error {
+    Error::DType {
+        op,
+        got: got.to_vec(),
+        expected: "float operands of one dtype",
+        hint: "convert with `.to_dtype(DType::F32)`",
+    }
+}
 pub(crate) use by_precision;
 
-/// A CPU tensor buffer: f32, or f64 on the f64 device that `gradcheck` uses for finite
-/// differences. Immutable once built; views share it through `Arc<Storage>`.
+/// A CPU tensor buffer, one variant per dtype (`F64` on the f64 device that `gradcheck` uses
+/// for finite differences). Immutable once built; views share it through `Arc<Storage>`.
 #[derive(Debug)]
 pub(crate) enum CpuStorage {
     F32(Vec<f32>),
     F64(Vec<f64>),
+    I32(Vec<i32>),
+    Bool(Vec<bool>),
 }
 
 /// The element types a [`CpuStorage`] can hold.
-pub(crate) trait CpuReal: Real {
+pub(crate) trait CpuElem: buffers::Pooled {
     fn wrap(v: Vec<Self>) -> CpuStorage;
     fn view(s: &CpuStorage) -> Option<&[Self]>;
 }
-impl CpuReal for f32 {
-    fn wrap(v: Vec<f32>) -> CpuStorage {
-        CpuStorage::F32(v)
-    }
-    fn view(s: &CpuStorage) -> Option<&[f32]> {
-        match s {
-            CpuStorage::F32(v) => Some(v),
-            CpuStorage::F64(_) => None,
+macro_rules! cpu_elem {
+    ($t:ty, $d:ident) => {
+        impl CpuElem for $t {
+            fn wrap(v: Vec<$t>) -> CpuStorage {
+                CpuStorage::$d(v)
+            }
+            fn view(s: &CpuStorage) -> Option<&[$t]> {
+                match s {
+                    CpuStorage::$d(v) => Some(v),
+                    _ => None,
+                }
+            }
         }
-    }
+    };
 }
-impl CpuReal for f64 {
-    fn wrap(v: Vec<f64>) -> CpuStorage {
-        CpuStorage::F64(v)
-    }
-    fn view(s: &CpuStorage) -> Option<&[f64]> {
-        match s {
-            CpuStorage::F64(v) => Some(v),
-            CpuStorage::F32(_) => None,
-        }
-    }
-}
+cpu_elem!(f32, F32);
+cpu_elem!(f64, F64);
+cpu_elem!(i32, I32);
+cpu_elem!(bool, Bool);
 
 impl CpuStorage {
-    pub fn new<T: CpuReal>(data: Vec<T>) -> CpuStorage {
+    pub fn new<T: CpuElem>(data: Vec<T>) -> CpuStorage {
         let s = T::wrap(data);
         let bytes = s.bytes();
         let live = LIVE.fetch_add(bytes, Ordering::Relaxed) + bytes;
@@ -70,32 +80,59 @@ impl CpuStorage {
         s
     }
 
-    fn bytes(&self) -> u64 {
-        match self {
-            CpuStorage::F32(v) => v.capacity() as u64 * 4,
-            CpuStorage::F64(v) => v.capacity() as u64 * 8,
+    /// A storage holding `data`, converted to f64 on the f64 device (`wide`).
+    pub fn from_host(data: HostData, wide: bool) -> CpuStorage {
+        match data {
+            HostData::F32(v) if wide => CpuStorage::new(v.iter().map(|&x| f64::from(x)).collect()),
+            HostData::F32(v) => CpuStorage::new(v),
+            HostData::F64(v) => CpuStorage::new(v),
+            HostData::I32(v) => CpuStorage::new(v),
+            HostData::Bool(v) => CpuStorage::new(v),
         }
     }
 
-    /// The elements of `layout` in row-major order, in f64 (for gradcheck).
-    pub fn to_vec_f64(&self, layout: &Layout) -> Result<Vec<f64>> {
-        self.read(layout, |v| v.to_f64())
+    pub fn dtype(&self) -> DType {
+        match self {
+            CpuStorage::F32(_) => DType::F32,
+            CpuStorage::F64(_) => DType::F64,
+            CpuStorage::I32(_) => DType::I32,
+            CpuStorage::Bool(_) => DType::Bool,
+        }
     }
 
-    /// The elements of `layout` in row-major order, each through `f`, in a buffer checked
+    fn bytes(&self) -> u64 {
+        let cap = match self {
+            CpuStorage::F32(v) => v.capacity(),
+            CpuStorage::F64(v) => v.capacity(),
+            CpuStorage::I32(v) => v.capacity(),
+            CpuStorage::Bool(v) => v.capacity(),
+        };
+        cap as u64 * self.dtype().size_in_bytes() as u64
+    }
+
+    /// The elements of `layout` in row-major order, in their own dtype, in a buffer checked
     /// against the memory limit.
-    pub(super) fn read<U: Real>(&self, layout: &Layout, f: impl Fn(f64) -> U) -> Result<Vec<U>> {
-        let spec = Strided::new("to_vec", &[layout])?;
-        let mut out = buffers::with_capacity("to_vec", spec.numel())?;
-        by_precision!("to_vec", [self], |x| {
+    pub(crate) fn read(&self, layout: &Layout) -> Result<HostData> {
+        fn walk<T: CpuElem>(x: &[T], layout: &Layout) -> Result<Vec<T>> {
+            let n = layout.numel();
+            if layout.is_contiguous() {
+                return buffers::copied("to_vec", &x[layout.offset()..layout.offset() + n]);
+            }
+            let spec = Strided::new("to_vec", &[layout])?;
+            let mut out = buffers::with_capacity("to_vec", n)?;
             let mut walk = StridedWalk::new(&spec, 0);
-            for _ in 0..spec.numel() {
-                out.push(f(x[walk.offsets[0]].to_f64()));
+            for _ in 0..n {
+                out.push(x[walk.offsets[0]]);
                 walk.advance();
             }
-            Ok::<_, Error>(())
-        })?;
-        Ok(out)
+            Ok(out)
+        }
+        Ok(match self {
+            CpuStorage::F32(x) => HostData::F32(walk(x, layout)?),
+            CpuStorage::F64(x) => HostData::F64(walk(x, layout)?),
+            CpuStorage::I32(x) => HostData::I32(walk(x, layout)?),
+            CpuStorage::Bool(x) => HostData::Bool(walk(x, layout)?),
+        })
     }
 }
 
@@ -105,6 +142,8 @@ impl Drop for CpuStorage {
         match self {
             CpuStorage::F32(v) => buffers::give_back(std::mem::take(v)),
             CpuStorage::F64(v) => buffers::give_back(std::mem::take(v)),
+            CpuStorage::I32(v) => buffers::give_back(std::mem::take(v)),
+            CpuStorage::Bool(v) => buffers::give_back(std::mem::take(v)),
         }
     }
 }

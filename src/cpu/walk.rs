@@ -59,23 +59,16 @@ impl<'a> StridedWalk<'a> {
     }
 }
 
-/// Checks an index held as a float: integral and in `0..size`.
-pub(crate) fn check_index<T: Real>(
-    op: &'static str,
-    v: T,
-    axis: usize,
-    size: usize,
-) -> Result<usize> {
-    let v = v.to_f64();
-    if v >= 0.0 && v.fract() == 0.0 && (v as usize) < size {
-        Ok(v as usize)
-    } else {
-        Err(Error::IndexOutOfRange {
+/// Checks an `I32` index: in `0..size`.
+pub(crate) fn check_index(op: &'static str, v: i32, axis: usize, size: usize) -> Result<usize> {
+    match usize::try_from(v) {
+        Ok(i) if i < size => Ok(i),
+        _ => Err(Error::IndexOutOfRange {
             op,
-            index: v,
+            index: f64::from(v),
             axis,
             size,
-        })
+        }),
     }
 }
 

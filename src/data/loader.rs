@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::random::Generator;
 use crate::tensor::Tensor;
 
-/// One mini-batch: `images [b, 1, height, width]`, `labels [b]` (class indices as f32).
+/// One mini-batch: `images [b, 1, height, width]`, `labels [b]` (`I32` class indices).
 #[derive(Debug, Clone)]
 pub struct Batch {
     pub images: Tensor,
@@ -187,7 +187,7 @@ impl Iterator for Batches<'_, '_> {
                 let warp = Warp::draw(&l.augment, &mut self.gen);
                 warp.apply(src, set.height, set.width, &l.table, &mut images);
             }
-            labels.push(f32::from(set.labels[i]));
+            labels.push(i32::from(set.labels[i]));
         }
         let batch = || -> Result<Batch> {
             Ok(Batch {

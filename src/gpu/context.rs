@@ -390,7 +390,12 @@ impl GpuContext {
 
     /// Writes `data` into `buf`. `queue.write_buffer` lands at the start of the next submit, so
     /// a reused buffer is only written after the recorded commands that still read it go out.
-    pub fn write(&self, buf: &wgpu::Buffer, data: &[f32], reused: bool) -> Result<()> {
+    pub fn write<T: bytemuck::Pod>(
+        &self,
+        buf: &wgpu::Buffer,
+        data: &[T],
+        reused: bool,
+    ) -> Result<()> {
         if reused {
             self.flush()?;
         }

@@ -236,7 +236,7 @@ pub(crate) fn error_in(words: &[u32]) -> Option<Error> {
             .get(words[1] as usize)
             .copied()
             .unwrap_or("unknown"),
-        index: f64::from(f32::from_bits(words[2])),
+        index: f64::from(words[2] as i32), // the offending I32 index
         axis: words[4] as usize,
         size: words[3] as usize,
     })

@@ -207,6 +207,9 @@ pub const COMMON: (&str, &str) = ("common.wgsl", include_str!("../../shaders/com
 /// The fused matmul epilogue's bias bit, above the activation's unary code in `EPILOGUE`.
 pub const EPILOGUE_HAS_BIAS: u32 = 256;
 
+/// Added to a reduction's `OP` when its input is `I32` (above every `ReduceOp` code).
+pub const REDUCE_ON_I32: u32 = 16;
+
 /// The WGSL constants generated from the Rust enums: every op code a shader switches on
 /// (`UNARY_RELU`, `BINARY_ADD`, `REDUCE_SUM`, `POOL_MAX`, `OPTIM_NESTEROV`), the matmul
 /// epilogue's bias bit and the workgroup size. Shaders name these, never the numbers.
@@ -232,6 +235,10 @@ pub fn wgsl_constants() -> String {
         emit(OptimFlag::WGSL_PREFIX, f.name(), f.code());
     }
     emit("EPILOGUE", "has_bias", EPILOGUE_HAS_BIAS);
+    emit("REDUCE", "on_i32", REDUCE_ON_I32);
+    for (name, code) in crate::dtype::DType::GPU_CODES {
+        emit("DTYPE", name, code);
+    }
     emit("WORKGROUP", "size", WORKGROUP);
     out
 }

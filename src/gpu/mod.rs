@@ -43,51 +43,73 @@ use crate::backend::{
     Backend, ConvSpec, CrossEntropySpec, Elementwise, GatherSpec, LineSpec, MatmulSpec, NormSpec,
     OptimSpec, PoolKind, Strided, Window2d,
 };
-use crate::error::Result;
+use crate::dtype::{index_error, DType, HostData};
+use crate::error::{Error, Result};
 use crate::ops::elementwise::op::UnaryOp;
 use crate::ops::reduce::spec::ReduceOp;
 use crate::shape::Layout;
 
 impl GpuStorage {
-    /// `len` copies of `value`, written by a kernel (nothing crosses from the host).
-    pub fn fill(
-        ctx: &Arc<GpuContext>,
-        op: &'static str,
-        len: usize,
-        value: f32,
-    ) -> Result<GpuStorage> {
-        let out = GpuStorage::alloc(ctx, op, len)?;
-        elementwise::fill(&out, len, value, op)?;
-        Ok(out)
-    }
-
-    /// [`Backend::to_vec`] without blocking (see `GpuContext::read_async`).
-    pub async fn to_vec_async(&self, layout: &Layout) -> Result<Vec<f32>> {
-        if layout.is_contiguous() {
-            let (offset, n) = (layout.offset(), layout.numel());
-            return self
-                .ctx
-                .read_async(self.buffer(), offset, n, self.check(), "to_vec_async")
-                .await;
-        }
-        let spec = Strided::new("to_vec_async", &[layout])?;
-        let dense = GpuStorage::elementwise(&[self], &spec, Elementwise::Unary(UnaryOp::Identity))?;
+    /// [`Backend::read`] without blocking (see `GpuContext::read_async`).
+    pub async fn read_async(&self, layout: &Layout) -> Result<HostData> {
         let n = layout.numel();
-        self.ctx
-            .read_async(dense.buffer(), 0, n, self.check(), "to_vec_async")
-            .await
+        let words = if layout.is_contiguous() {
+            let offset = layout.offset();
+            self.ctx
+                .read_async(self.buffer(), offset, n, self.check(), "to_vec_async")
+                .await?
+        } else {
+            let spec = Strided::new("to_vec_async", &[layout])?;
+            let identity = Elementwise::Unary(UnaryOp::Identity);
+            let dense = GpuStorage::elementwise(&[self], &spec, identity)?;
+            self.ctx
+                .read_async(dense.buffer(), 0, n, self.check(), "to_vec_async")
+                .await?
+        };
+        Ok(self.decode(words))
+    }
+}
+
+/// The error of class labels that are not `I32`.
+fn labels(op: &'static str, target: &GpuStorage) -> Result<()> {
+    match target.dtype() {
+        DType::I32 => Ok(()),
+        d => Err(index_error(op, d)),
+    }
+}
+
+/// Refuses a float-only kernel operands of another dtype (the ops above check first: this
+/// keeps the bits of an integer from ever being read as a float).
+fn floats(op: &'static str, operands: &[&GpuStorage]) -> Result<()> {
+    match operands.iter().all(|s| s.dtype() == DType::F32) {
+        true => Ok(()),
+        false => Err(Error::DType {
+            op,
+            got: operands.iter().map(|s| s.dtype()).collect(),
+            expected: "F32 operands",
+            hint: "convert with `.to_dtype(DType::F32)`",
+        }),
     }
 }
 
 impl Backend for GpuStorage {
     type Context = Arc<GpuContext>;
 
-    fn from_host(ctx: &Arc<GpuContext>, data: Vec<f32>, op: &'static str) -> Result<Self> {
-        GpuStorage::from_slice(ctx, op, &data)
+    fn from_host(ctx: &Arc<GpuContext>, data: HostData, op: &'static str) -> Result<Self> {
+        GpuStorage::from_host(ctx, op, data)
     }
 
-    fn fill(ctx: &Arc<GpuContext>, len: usize, value: f32, op: &'static str) -> Result<Self> {
-        GpuStorage::fill(ctx, op, len, value)
+    fn fill(
+        ctx: &Arc<GpuContext>,
+        len: usize,
+        value: f64,
+        dtype: DType,
+        op: &'static str,
+    ) -> Result<Self> {
+        elementwise::gpu_code(op, dtype)?;
+        let out = GpuStorage::alloc_as(ctx, op, len, dtype)?;
+        elementwise::fill(&out, len, value, op)?;
+        Ok(out)
     }
 
     fn dropout_mask(
@@ -104,6 +126,10 @@ impl Backend for GpuStorage {
     }
 
     fn matmul(a: &Self, b: &Self, bias: Option<&Self>, s: &MatmulSpec) -> Result<Self> {
+        floats(
+            "matmul",
+            &[a, b].into_iter().chain(bias).collect::<Vec<_>>(),
+        )?;
         let out = matmul::matmul(a, b, bias, s)?;
         Ok(out.inherit(&[a, b].into_iter().chain(bias).collect::<Vec<_>>()))
     }
@@ -113,6 +139,7 @@ impl Backend for GpuStorage {
     }
 
     fn softmax(&self, spec: &LineSpec, log: bool) -> Result<Self> {
+        floats("softmax", &[self])?;
         Ok(reduce::softmax(self, spec, log)?.inherit(&[self]))
     }
 
@@ -123,11 +150,14 @@ impl Backend for GpuStorage {
         grad_offset: usize,
         log: bool,
     ) -> Result<Self> {
+        floats("softmax_backward", &[y, g])?;
         let out = reduce::softmax_backward(y, g, spec, grad_offset, log)?;
         Ok(out.inherit(&[y, g]))
     }
 
     fn cross_entropy(x: &Self, target: &Self, spec: &CrossEntropySpec) -> Result<(Self, Self)> {
+        floats("cross_entropy", &[x])?;
+        labels("cross_entropy", target)?;
         let ctx = x.context();
         let op = "cross_entropy";
         // Both outputs carry the inputs' faults and the slot this launch may fault into.
@@ -146,6 +176,8 @@ impl Backend for GpuStorage {
         g: &Self,
         spec: &CrossEntropySpec,
     ) -> Result<Self> {
+        floats("cross_entropy", &[x, lse, g])?;
+        labels("cross_entropy", target)?;
         let ctx = x.context();
         let op = "cross_entropy";
         let n = spec.rows * spec.classes;
@@ -157,7 +189,11 @@ impl Backend for GpuStorage {
 
     fn gather(input: &Self, index: &Self, spec: &GatherSpec, op: &'static str) -> Result<Self> {
         let n = spec.strided.numel();
-        let mut out = GpuStorage::alloc(input.context(), op, n)?.inherit(&[input, index]);
+        if index.dtype() != DType::I32 {
+            return Err(index_error(op, index.dtype()));
+        }
+        let out = GpuStorage::alloc_as(input.context(), op, n, input.dtype())?;
+        let mut out = out.inherit(&[input, index]);
         let fault_base = out.new_fault(op)?;
         index::gather(&out, input, index, spec, fault_base, op)?;
         out.recorded();
@@ -166,7 +202,11 @@ impl Backend for GpuStorage {
 
     fn one_hot(&self, spec: &Strided, classes: usize) -> Result<Self> {
         let n = spec.numel() * classes;
-        let mut out = GpuStorage::alloc(self.context(), "one_hot", n)?.inherit(&[self]);
+        if self.dtype() != DType::I32 {
+            return Err(index_error("one_hot", self.dtype()));
+        }
+        let out = GpuStorage::alloc_as(self.context(), "one_hot", n, DType::I32)?;
+        let mut out = out.inherit(&[self]);
         let fault_base = out.new_fault("one_hot")?;
         index::one_hot(&out, self, spec, classes, fault_base)?;
         out.recorded();
@@ -176,16 +216,27 @@ impl Backend for GpuStorage {
     fn cat(parts: &[(&Self, Strided)], numel: usize) -> Result<Self> {
         let ctx = parts[0].0.context();
         let sources: Vec<&GpuStorage> = parts.iter().map(|p| p.0).collect();
-        let out = GpuStorage::alloc(ctx, "cat", numel)?.inherit(&sources);
+        let dtype = parts[0].0.dtype();
+        if let Some(other) = sources.iter().find(|s| s.dtype() != dtype) {
+            return Err(Error::DType {
+                op: "cat",
+                got: vec![dtype, other.dtype()],
+                expected: "parts of one dtype",
+                hint: "convert with `.to_dtype`",
+            });
+        }
+        let out = GpuStorage::alloc_as(ctx, "cat", numel, dtype)?.inherit(&sources);
         index::cat(&out, parts)?;
         Ok(out)
     }
 
     fn unfold(&self, win: &Window2d) -> Result<Self> {
+        floats("unfold2d", &[self])?;
         Ok(conv::unfold(self, win)?.inherit(&[self]))
     }
 
     fn fold(&self, win: &Window2d) -> Result<Self> {
+        floats("fold2d", &[self])?;
         Ok(conv::fold(self, win)?.inherit(&[self]))
     }
 
@@ -196,6 +247,10 @@ impl Backend for GpuStorage {
         bias: Option<&Self>,
         spec: &ConvSpec,
     ) -> Result<(Self, Option<Self>)> {
+        floats(
+            "conv2d",
+            &[x, w].into_iter().chain(bias).collect::<Vec<_>>(),
+        )?;
         conv::conv2d(x, w, bias, spec)
     }
 
@@ -207,10 +262,12 @@ impl Backend for GpuStorage {
         spec: &ConvSpec,
         input_grad: bool,
     ) -> Result<(Option<Self>, Self)> {
+        floats("conv2d_backward", &[x, w, g])?;
         conv::conv2d_backward(x, w, g, cols, spec, input_grad)
     }
 
     fn pool(&self, win: &Window2d, kind: PoolKind) -> Result<(Self, Option<Self>)> {
+        floats("pool2d", &[self])?;
         let (out, arg) = pooling::pool(self, win, kind)?;
         Ok((out.inherit(&[self]), arg.map(|a| a.inherit(&[self]))))
     }
@@ -221,16 +278,19 @@ impl Backend for GpuStorage {
         win: &Window2d,
         kind: PoolKind,
     ) -> Result<Self> {
+        floats("pool2d_backward", &[g])?;
         let inputs: Vec<&Self> = [g].into_iter().chain(argmax).collect();
         Ok(pooling::pool_backward(g, argmax, win, kind)?.inherit(&inputs))
     }
 
     fn normalize(&self, spec: &NormSpec) -> Result<(Self, Self)> {
+        floats("normalize", &[self])?;
         let (y, stats) = norm::normalize(self, spec)?;
         Ok((y.inherit(&[self]), stats.inherit(&[self])))
     }
 
     fn normalize_backward(xhat: &Self, g: &Self, stats: &Self, spec: &NormSpec) -> Result<Self> {
+        floats("normalize_backward", &[xhat, g, stats])?;
         Ok(norm::normalize_backward(xhat, g, stats, spec)?.inherit(&[xhat, g, stats]))
     }
 
@@ -240,21 +300,29 @@ impl Backend for GpuStorage {
         state: &Self,
         spec: &OptimSpec,
     ) -> Result<(Self, Self)> {
+        floats("optimizer step", &[param, grad, state])?;
         let (p, s) = optim::optim_step(param, grad, state, spec)?;
         let inputs = [param, grad, state];
         Ok((p.inherit(&inputs), s.inherit(&inputs)))
     }
 
-    fn to_vec(&self, layout: &Layout) -> Result<Vec<f32>> {
-        if layout.is_contiguous() {
-            let (offset, n) = (layout.offset(), layout.numel());
-            return self
-                .ctx
-                .read(self.buffer(), offset, n, self.check(), "to_vec");
-        }
-        let spec = Strided::new("to_vec", &[layout])?;
-        let dense = GpuStorage::elementwise(&[self], &spec, Elementwise::Unary(UnaryOp::Identity))?;
-        self.ctx
-            .read(dense.buffer(), 0, layout.numel(), self.check(), "to_vec")
+    fn read(&self, layout: &Layout) -> Result<HostData> {
+        let n = layout.numel();
+        let words = if layout.is_contiguous() {
+            let offset = layout.offset();
+            self.ctx
+                .read(self.buffer(), offset, n, self.check(), "to_vec")?
+        } else {
+            let spec = Strided::new("to_vec", &[layout])?;
+            let identity = Elementwise::Unary(UnaryOp::Identity);
+            let dense = GpuStorage::elementwise(&[self], &spec, identity)?;
+            self.ctx
+                .read(dense.buffer(), 0, n, self.check(), "to_vec")?
+        };
+        Ok(self.decode(words))
+    }
+
+    fn dtype(&self) -> DType {
+        GpuStorage::dtype(self)
     }
 }

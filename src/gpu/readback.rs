@@ -109,7 +109,7 @@ impl GpuContext {
 
     /// Reads a mapped staging buffer: the values, or the first recorded error (a wgpu error,
     /// an out-of-range index).
-    fn finish_read(&self, read: PendingRead, op: &'static str) -> Result<Vec<f32>> {
+    fn finish_read(&self, read: PendingRead, op: &'static str) -> Result<Vec<u32>> {
         let PendingRead {
             staging,
             bytes,
@@ -133,7 +133,7 @@ impl GpuContext {
                 op,
                 message: format!("reading the mapped buffer failed: {e}"),
             })?;
-            let values: Vec<f32> = bytemuck::pod_collect_to_vec(&view[..bytes as usize]);
+            let values: Vec<u32> = bytemuck::pod_collect_to_vec(&view[..bytes as usize]);
             let fault: Vec<u32> = bytemuck::pod_collect_to_vec(&view[fault_at as usize..]);
             (values, fault)
         };
@@ -160,8 +160,8 @@ impl GpuContext {
         Ok(values)
     }
 
-    /// `len` f32s of `buf` from element `offset`, waiting for the GPU: the one place the
-    /// blocking API waits.
+    /// `len` 32-bit words of `buf` from element `offset` (their bits: the caller knows the
+    /// dtype), waiting for the GPU: the one place the blocking API waits.
     pub fn read(
         &self,
         buf: &wgpu::Buffer,
@@ -169,7 +169,7 @@ impl GpuContext {
         len: usize,
         check: Check<'_>,
         op: &'static str,
-    ) -> Result<Vec<f32>> {
+    ) -> Result<Vec<u32>> {
         let pending = self.start_read(buf, offset, len, check)?;
         let poll = |kind| {
             self.device.poll(kind).map_err(|e| Error::Gpu {
@@ -209,7 +209,7 @@ impl GpuContext {
         len: usize,
         check: Check<'_>,
         op: &'static str,
-    ) -> Result<Vec<f32>> {
+    ) -> Result<Vec<u32>> {
         let pending = self.start_read(buf, offset, len, check)?;
         std::future::poll_fn(|cx| {
             {

@@ -5,13 +5,16 @@ use std::sync::Arc;
 
 use super::context::GpuContext;
 use super::fault::{self, Fault};
-use crate::error::Result;
+use crate::dtype::{DType, HostData};
+use crate::error::{Error, Result};
 
-/// A tensor buffer on the GPU; returns to the pool when dropped.
+/// A tensor buffer on the GPU, one 32-bit word per element whatever the dtype; returns to the
+/// pool when dropped.
 pub(crate) struct GpuStorage {
     pub(super) ctx: Arc<GpuContext>,
     buffer: Option<wgpu::Buffer>,
     len: usize,
+    dtype: DType,
     /// The fault slots of the index kernels this data was computed from (`fault.rs`): a
     /// readback reports a fault recorded in any of them. Empty for almost every tensor.
     faults: Vec<Arc<Fault>>,
@@ -19,7 +22,11 @@ pub(crate) struct GpuStorage {
 
 impl std::fmt::Debug for GpuStorage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "GpuStorage({} f32 on {})", self.len, self.ctx.info.name)
+        write!(
+            f,
+            "GpuStorage({} {} on {})",
+            self.len, self.dtype, self.ctx.info.name
+        )
     }
 }
 
@@ -34,24 +41,82 @@ impl Drop for GpuStorage {
 impl GpuStorage {
     /// An uninitialised buffer for `len` f32s (every kernel writes all of its output).
     pub fn alloc(ctx: &Arc<GpuContext>, op: &'static str, len: usize) -> Result<GpuStorage> {
+        GpuStorage::alloc_as(ctx, op, len, DType::F32)
+    }
+
+    /// An uninitialised buffer for `len` elements of `dtype`.
+    pub fn alloc_as(
+        ctx: &Arc<GpuContext>,
+        op: &'static str,
+        len: usize,
+        dtype: DType,
+    ) -> Result<GpuStorage> {
         let (buf, _) = ctx.alloc_buffer(op, len)?;
         Ok(GpuStorage {
             ctx: ctx.clone(),
             buffer: Some(buf),
             len,
+            dtype,
             faults: Vec::new(),
         })
     }
 
     pub fn from_slice(ctx: &Arc<GpuContext>, op: &'static str, data: &[f32]) -> Result<GpuStorage> {
+        GpuStorage::from_words(ctx, op, data, DType::F32)
+    }
+
+    /// A buffer holding `data`, 32-bit words read as `dtype`.
+    fn from_words<T: bytemuck::Pod>(
+        ctx: &Arc<GpuContext>,
+        op: &'static str,
+        data: &[T],
+        dtype: DType,
+    ) -> Result<GpuStorage> {
         let (buf, reused) = ctx.alloc_buffer(op, data.len())?;
         ctx.write(&buf, data, reused)?;
         Ok(GpuStorage {
             ctx: ctx.clone(),
             buffer: Some(buf),
             len: data.len(),
+            dtype,
             faults: Vec::new(),
         })
+    }
+
+    /// A buffer holding `data` (`F64` has no GPU form: an error naming `op`).
+    pub fn from_host(
+        ctx: &Arc<GpuContext>,
+        op: &'static str,
+        data: HostData,
+    ) -> Result<GpuStorage> {
+        match data {
+            HostData::F32(v) => GpuStorage::from_words(ctx, op, &v, DType::F32),
+            HostData::I32(v) => GpuStorage::from_words(ctx, op, &v, DType::I32),
+            HostData::Bool(v) => {
+                let words: Vec<u32> = v.into_iter().map(u32::from).collect();
+                GpuStorage::from_words(ctx, op, &words, DType::Bool)
+            }
+            HostData::F64(_) => Err(Error::DType {
+                op,
+                got: vec![DType::F64],
+                expected: "a dtype the GPU holds (F32, I32 or Bool)",
+                hint: "F64 tensors live on `Device::cpu_f64()`",
+            }),
+        }
+    }
+
+    /// Words read back from this storage, as its dtype.
+    pub fn decode(&self, words: Vec<u32>) -> HostData {
+        match self.dtype {
+            DType::I32 => HostData::I32(bytemuck::cast_vec(words)),
+            DType::Bool => HostData::Bool(words.into_iter().map(|w| w != 0).collect()),
+            // F64 never reaches the GPU (`from_host`); every other dtype is an f32.
+            _ => HostData::F32(bytemuck::cast_vec(words)),
+        }
+    }
+
+    pub fn dtype(&self) -> DType {
+        self.dtype
     }
 
     /// This output charged with every fault its `inputs` carry: a bad index upstream poisons

@@ -335,7 +335,7 @@ impl Module for LayerNorm {
     }
 }
 
-/// A lookup table: integral indices `[..]` (as f32) -> rows `[.., dim]` of `weight`
+/// A lookup table: `I32` indices `[..]` -> rows `[.., dim]` of `weight`
 /// `[num, dim]`, initialised `N(0, 1)` as in PyTorch. Out-of-range indices are an error.
 pub struct Embedding {
     pub weight: Parameter,
@@ -352,6 +352,7 @@ impl Embedding {
 
 impl Module for Embedding {
     fn forward(&self, indices: &Tensor) -> Result<Tensor> {
+        crate::dtype::require_index("Embedding", indices.dtype())?;
         let w = self.weight.value();
         let rows = w.index_select(0, &indices.reshape(&[indices.numel()])?)?;
         let shape: Vec<usize> = indices

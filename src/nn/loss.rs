@@ -13,7 +13,7 @@
 //! use ferrograd::{Device, Tensor};
 //! let dev = Device::cpu();
 //! let logits = Tensor::from_vec(vec![2.0, 0.0, 0.0, 0.0, 0.0, 3.0], &[2, 3], &dev)?.requires_grad();
-//! let classes = Tensor::from_vec(vec![0.0, 2.0], &[2], &dev)?;
+//! let classes = Tensor::from_vec(vec![0, 2], &[2], &dev)?; // I32 class indices
 //! let loss = cross_entropy(&logits, &classes, Reduction::Mean)?;
 //! let grads = loss.backward()?;
 //! assert_eq!(grads.get(&logits).unwrap().shape(), &[2, 3]);
@@ -128,8 +128,8 @@ pub fn smooth_l1(
     reduce(losses, reduction)
 }
 
-/// Checks a classification input `[n, c]` against class indices `[n]` or probabilities
-/// `[n, c]`; true for indices.
+/// Checks a classification input `[n, c]` against `I32` class indices `[n]` or float
+/// probabilities `[n, c]`; true for indices.
 fn class_target(op: &'static str, input: &Tensor, target: &Tensor) -> Result<bool> {
     same_device(op, &[input, target])?;
     if input.rank() != 2 || input.shape()[1] == 0 {
@@ -143,8 +143,10 @@ fn class_target(op: &'static str, input: &Tensor, target: &Tensor) -> Result<boo
     }
     let n = input.shape()[0];
     if target.shape() == [n] {
+        crate::dtype::require_index(op, target.dtype())?;
         Ok(true)
     } else if target.shape() == input.shape() {
+        crate::dtype::require_float(op, target.dtype())?;
         Ok(false)
     } else {
         Err(Error::ShapeMismatch {
@@ -159,8 +161,8 @@ fn class_target(op: &'static str, input: &Tensor, target: &Tensor) -> Result<boo
     }
 }
 
-/// Cross entropy between logits `[n, c]` and a target: class indices `[n]` (integral values
-/// in `0..c`; on the GPU an index out of range is reported when the loss is read back) or class
+/// Cross entropy between logits `[n, c]` and a target: `I32` class indices `[n]` (in `0..c`;
+/// on the GPU an index out of range is reported when the loss is read back) or float class
 /// probabilities `[n, c]`. Computed from a stable log-softmax; the mean is over rows.
 pub fn cross_entropy(input: &Tensor, target: &Tensor, reduction: Reduction) -> Result<Tensor> {
     cross_entropy_with_smoothing(input, target, 0.0, reduction)
@@ -232,8 +234,8 @@ pub fn cross_entropy_with_smoothing(
     reduce(rows, reduction)
 }
 
-/// Negative log-likelihood of log-probabilities `[n, c]` (a `log_softmax` output) at class
-/// indices `[n]`: `-input[i, target[i]]`.
+/// Negative log-likelihood of log-probabilities `[n, c]` (a `log_softmax` output) at `I32`
+/// class indices `[n]`: `-input[i, target[i]]`.
 pub fn nll(input: &Tensor, target: &Tensor, reduction: Reduction) -> Result<Tensor> {
     let op = "nll";
     if !class_target(op, input, target)? {

@@ -75,6 +75,7 @@ pub fn parity(
     let got = f(&dev_in).unwrap_or_else(|e| panic!("{what} on {dev}: {e}"));
     assert_eq!(got.shape(), expected.shape(), "{what}: shapes differ");
     assert_eq!(got.device(), dev, "{what}: result on the wrong device");
+    assert_eq!(got.dtype(), expected.dtype(), "{what}: dtypes differ");
     assert_close(
         &got.to_vec().unwrap(),
         &expected.to_vec().unwrap(),

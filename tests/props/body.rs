@@ -211,7 +211,7 @@ proptest! {
                 idx in prop::collection::vec(-1i32..8, 0..6), op in 0..3usize) {
         agree(&format!("indexing {op} on {s:?} axis {axis} with {idx:?} {v:?}"), 0.0, |dev| {
             let x = make(&s, &v, seed, dev)?;
-            let i: Vec<f32> = idx.iter().map(|&i| i as f32).collect();
+            let i: Vec<i32> = idx.clone();
             let index = Tensor::from_vec(i.clone(), &[i.len()], dev)?;
             match op {
                 0 => x.index_select(axis, &index),
@@ -290,7 +290,7 @@ proptest! {
               targets in prop::collection::vec(-1i32..8, 0..70), smooth in any::<bool>()) {
         agree(&format!("cross entropy [{rows}, {classes}] targets {targets:?}"), 1e-4, |dev| {
             let x = make(&[rows, classes], &View::Dense, seed, dev)?;
-            let t: Vec<f32> = (0..rows).map(|r| *targets.get(r).unwrap_or(&0) as f32).collect();
+            let t: Vec<i32> = (0..rows).map(|r| *targets.get(r).unwrap_or(&0)).collect();
             let t = Tensor::from_vec(t, &[rows], dev)?;
             let s = if smooth { 0.1 } else { 0.0 };
             loss::cross_entropy_with_smoothing(&x, &t, s, Reduction::Mean)

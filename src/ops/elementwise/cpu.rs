@@ -14,8 +14,11 @@
 use rayon::prelude::*;
 
 use super::spec::{Elementwise, Strided};
-use crate::cpu::buffers;
+use crate::cpu::buffers::{self, Pooled};
+use crate::cpu::storage::{CpuElem, CpuStorage};
 use crate::cpu::walk::{StridedWalk, PAR_THRESHOLD};
+use crate::dtype::DType;
+use crate::error::Error;
 use crate::error::Result;
 use crate::ops::elementwise::op::{BinaryOp, UnaryOp};
 use crate::real::Real;
@@ -126,7 +129,7 @@ struct Run {
 
 // out[i] = f(a[i])
 #[inline(always)]
-fn map1<T: Real>(out: &mut [T], a: &[T], ra: Run, f: impl Fn(T) -> T) {
+fn map1<T: Copy, O: Copy>(out: &mut [O], a: &[T], ra: Run, f: impl Fn(T) -> O) {
     let n = out.len();
     pulp::Arch::new().dispatch(|| match ra.stride {
         1 => out
@@ -143,7 +146,14 @@ fn map1<T: Real>(out: &mut [T], a: &[T], ra: Run, f: impl Fn(T) -> T) {
 
 // out[i] = f(a[i], b[i])
 #[inline(always)]
-fn map2<T: Real>(out: &mut [T], a: &[T], ra: Run, b: &[T], rb: Run, f: impl Fn(T, T) -> T) {
+fn map2<T: Copy, O: Copy>(
+    out: &mut [O],
+    a: &[T],
+    ra: Run,
+    b: &[T],
+    rb: Run,
+    f: impl Fn(T, T) -> O,
+) {
     let n = out.len();
     pulp::Arch::new().dispatch(|| match (ra.stride, rb.stride) {
         (1, 1) => {
@@ -171,21 +181,21 @@ fn map2<T: Real>(out: &mut [T], a: &[T], ra: Run, b: &[T], rb: Run, f: impl Fn(T
     })
 }
 
-// out[i] = cond[i] != 0 ? a[i] : b[i]
-fn map3<T: Real>(out: &mut [T], data: &[&[T]], runs: &[Run]) {
-    let at = |j: usize, i: usize| data[j][runs[j].start + i * runs[j].stride];
+// out[i] = cond[i] ? a[i] : b[i]
+fn map3<T: Copy>(out: &mut [T], cond: &[bool], a: &[T], b: &[T], runs: &[Run]) {
+    let at = |j: usize, i: usize| runs[j].start + i * runs[j].stride;
     for (i, o) in out.iter_mut().enumerate() {
-        *o = if at(0, i) != T::zero() {
-            at(1, i)
+        *o = if cond[at(0, i)] {
+            a[at(1, i)]
         } else {
-            at(2, i)
+            b[at(2, i)]
         };
     }
 }
 
 /// Calls `seg(out_segment, runs)` for every segment of `out` (the flat output over
 /// `spec.shape`) that lies in one row of the innermost axis, in parallel chunks when large.
-fn for_segments<T: Real>(out: &mut [T], spec: &Strided, seg: impl Fn(&mut [T], &[Run]) + Sync) {
+fn for_segments<T: Send>(out: &mut [T], spec: &Strided, seg: impl Fn(&mut [T], &[Run]) + Sync) {
     let rank = spec.shape.len();
     let outer = rank.saturating_sub(1);
     let row_len = spec.shape.last().copied().unwrap_or(1).max(1);
@@ -228,7 +238,147 @@ fn for_segments<T: Real>(out: &mut [T], spec: &Strided, seg: impl Fn(&mut [T], &
     }
 }
 
-// out (spec's shape) = kind(inputs), each input read through its strides.
+// out (spec's shape) = kind(inputs), each input read through its strides: any dtypes.
+pub(crate) fn run(inputs: &[&CpuStorage], spec: &Strided, kind: Elementwise) -> Result<CpuStorage> {
+    use CpuStorage as S;
+    let out_dtype = kind.out_dtype(&inputs.iter().map(|s| s.dtype()).collect::<Vec<_>>());
+    let unsupported = || {
+        let got = inputs.iter().map(|s| s.dtype()).collect();
+        Error::DType {
+            op: "elementwise",
+            got,
+            expected: "operands of one dtype that the op takes",
+            hint: "convert with `.to_dtype`",
+        }
+    };
+    Ok(match (kind, inputs) {
+        (Elementwise::Cast(to), [a]) => cast(a, spec, to)?,
+        (Elementwise::Where, [S::Bool(c), a, b]) => match (a, b) {
+            (S::F32(a), S::F32(b)) => S::new(select(c, a, b, spec)?),
+            (S::F64(a), S::F64(b)) => S::new(select(c, a, b, spec)?),
+            (S::I32(a), S::I32(b)) => S::new(select(c, a, b, spec)?),
+            (S::Bool(a), S::Bool(b)) => S::new(select(c, a, b, spec)?),
+            _ => return Err(unsupported()),
+        },
+        (Elementwise::Unary(op), [S::F32(a)]) if op.gives_bool() => {
+            S::new(apply1(a, spec, move |x| op.eval(x) != 0.0)?)
+        }
+        (Elementwise::Unary(op), [S::F64(a)]) if op.gives_bool() => {
+            S::new(apply1(a, spec, move |x| op.eval(x) != 0.0)?)
+        }
+        (Elementwise::Binary(op), [S::F32(a), S::F32(b)]) if op.gives_bool() => {
+            S::new(apply2(a, b, spec, move |x, y| op.eval(x, y) != 0.0)?)
+        }
+        (Elementwise::Binary(op), [S::F64(a), S::F64(b)]) if op.gives_bool() => {
+            S::new(apply2(a, b, spec, move |x, y| op.eval(x, y) != 0.0)?)
+        }
+        (Elementwise::Unary(_) | Elementwise::Binary(_), [S::F32(_), ..]) => {
+            match inputs
+                .iter()
+                .map(|s| f32::view(s))
+                .collect::<Option<Vec<_>>>()
+            {
+                Some(data) => S::new(elementwise(&data, spec, kind)?),
+                None => return Err(unsupported()),
+            }
+        }
+        (Elementwise::Unary(_) | Elementwise::Binary(_), [S::F64(_), ..]) => {
+            match inputs
+                .iter()
+                .map(|s| f64::view(s))
+                .collect::<Option<Vec<_>>>()
+            {
+                Some(data) => S::new(elementwise(&data, spec, kind)?),
+                None => return Err(unsupported()),
+            }
+        }
+        (Elementwise::Unary(op), [S::I32(a)]) if op.on_i32() => match out_dtype {
+            DType::Bool => S::new(apply1(a, spec, move |x| op.eval_i32(x) != 0)?),
+            _ => S::new(apply1(a, spec, move |x| op.eval_i32(x))?),
+        },
+        (Elementwise::Binary(op), [S::I32(a), S::I32(b)]) if op.on_i32() => match out_dtype {
+            DType::Bool => S::new(apply2(a, b, spec, move |x, y| op.eval_i32(x, y) != 0)?),
+            _ => S::new(apply2(a, b, spec, move |x, y| op.eval_i32(x, y))?),
+        },
+        (Elementwise::Unary(UnaryOp::Identity), [S::Bool(a)]) => S::new(apply1(a, spec, |x| x)?),
+        (Elementwise::Unary(UnaryOp::LogicalNot), [S::Bool(a)]) => {
+            S::new(apply1(a, spec, |x: bool| !x)?)
+        }
+        (Elementwise::Binary(op), [S::Bool(a), S::Bool(b)]) if op.gives_bool() => {
+            let f = move |x: bool, y: bool| op.eval_i32(i32::from(x), i32::from(y)) != 0;
+            match op {
+                BinaryOp::Eq | BinaryOp::Ne | BinaryOp::LogicalAnd => {}
+                BinaryOp::LogicalOr | BinaryOp::LogicalXor => {}
+                _ => return Err(unsupported()),
+            }
+            S::new(apply2(a, b, spec, f)?)
+        }
+        _ => return Err(unsupported()),
+    })
+}
+
+/// `f` of each element of `a` walked by `spec`.
+fn apply1<T: Copy + Sync, O: Pooled>(
+    a: &[T],
+    spec: &Strided,
+    f: impl Fn(T) -> O + Sync + Copy,
+) -> Result<Vec<O>> {
+    let mut out = buffers::for_overwrite("elementwise", spec.numel())?;
+    if !out.is_empty() {
+        for_segments(&mut out, spec, |o, r| map1(o, a, r[0], f));
+    }
+    Ok(out)
+}
+
+/// `f` of each pair of elements of `a` and `b` walked by `spec`.
+fn apply2<T: Copy + Sync, O: Pooled>(
+    a: &[T],
+    b: &[T],
+    spec: &Strided,
+    f: impl Fn(T, T) -> O + Sync + Copy,
+) -> Result<Vec<O>> {
+    let mut out = buffers::for_overwrite("elementwise", spec.numel())?;
+    if !out.is_empty() {
+        for_segments(&mut out, spec, |o, r| map2(o, a, r[0], b, r[1], f));
+    }
+    Ok(out)
+}
+
+// out = cond ? a : b (spec walks [cond, a, b])
+fn select<T: Pooled>(cond: &[bool], a: &[T], b: &[T], spec: &Strided) -> Result<Vec<T>> {
+    let mut out = buffers::for_overwrite("where_", spec.numel())?;
+    if !out.is_empty() {
+        for_segments(&mut out, spec, |o, r| map3(o, cond, a, b, r));
+    }
+    Ok(out)
+}
+
+/// `a` converted to `to` (the rules are on `Elementwise::Cast`).
+fn cast(a: &CpuStorage, spec: &Strided, to: DType) -> Result<CpuStorage> {
+    use CpuStorage as S;
+    // f64 -> i32 with Rust's `as`: toward zero, saturating, NaN to 0.
+    let f2i = |x: f64| x as i32;
+    Ok(match (a, to) {
+        (S::F32(a), DType::F32) => S::new(apply1(a, spec, |x| x)?),
+        (S::F32(a), DType::F64) => S::new(apply1(a, spec, f64::from)?),
+        (S::F32(a), DType::I32) => S::new(apply1(a, spec, move |x| f2i(f64::from(x)))?),
+        (S::F32(a), DType::Bool) => S::new(apply1(a, spec, |x| x != 0.0)?),
+        (S::F64(a), DType::F32) => S::new(apply1(a, spec, |x| x as f32)?),
+        (S::F64(a), DType::F64) => S::new(apply1(a, spec, |x| x)?),
+        (S::F64(a), DType::I32) => S::new(apply1(a, spec, f2i)?),
+        (S::F64(a), DType::Bool) => S::new(apply1(a, spec, |x| x != 0.0)?),
+        (S::I32(a), DType::F32) => S::new(apply1(a, spec, |x| x as f32)?),
+        (S::I32(a), DType::F64) => S::new(apply1(a, spec, f64::from)?),
+        (S::I32(a), DType::I32) => S::new(apply1(a, spec, |x| x)?),
+        (S::I32(a), DType::Bool) => S::new(apply1(a, spec, |x| x != 0)?),
+        (S::Bool(a), DType::F32) => S::new(apply1(a, spec, f32::from)?),
+        (S::Bool(a), DType::F64) => S::new(apply1(a, spec, |x| f64::from(u8::from(x)))?),
+        (S::Bool(a), DType::I32) => S::new(apply1(a, spec, i32::from)?),
+        (S::Bool(a), DType::Bool) => S::new(apply1(a, spec, |x| x)?),
+    })
+}
+
+// out (spec's shape) = kind(inputs) for float ops, each input read through its strides.
 pub(crate) fn elementwise<T: Real>(
     data: &[&[T]],
     spec: &Strided,
@@ -247,7 +397,8 @@ pub(crate) fn elementwise<T: Real>(
                 map2(o, data[0], r[0], data[1], r[1], f)
             })
         }),
-        Elementwise::Where => for_segments(&mut out, spec, |o, r| map3(o, data, r)),
+        // `run` handles these (their operands are not all of one float type).
+        Elementwise::Where | Elementwise::Cast(_) => {}
     }
     Ok(out)
 }

@@ -5,6 +5,7 @@
 //! index (`offsets[3]`) to find its elements.
 
 use super::spec::{Elementwise, Strided};
+use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::gpu::grid::groups_for;
 use crate::gpu::kernels::bind::elementwise::{A, B, C, OUT};
@@ -12,6 +13,7 @@ use crate::gpu::kernels::Kernel;
 use crate::gpu::params::{axes, u32_of, wgsl_struct};
 use crate::gpu::storage::GpuStorage;
 use crate::gpu::window::{plan_flat, span, Window};
+use crate::ops::elementwise::op::UnaryCode;
 use crate::shape::Layout;
 
 /// The bindings of the output and the inputs, in the order a launch lists them.
@@ -93,7 +95,8 @@ pub(crate) fn launch(
     Ok(())
 }
 
-/// `out = kind(inputs)` elementwise over `spec` (a fresh dense output).
+/// `out = kind(inputs)` elementwise over `spec` (a fresh dense output). The ops above checked
+/// the dtypes (`ops/elementwise/mod.rs`): the kernel reads the words as `p.dtype`.
 pub(crate) fn elementwise(
     inputs: &[&GpuStorage],
     spec: &Strided,
@@ -101,21 +104,46 @@ pub(crate) fn elementwise(
 ) -> Result<GpuStorage> {
     let ctx = inputs[0].context();
     let op = "elementwise";
-    let out = GpuStorage::alloc(ctx, op, spec.numel())?;
-    let (kernel, code, (alpha, beta)) = match kind {
-        Elementwise::Unary(u) => (Kernel::Unary, u.code(), u.params()),
-        Elementwise::Binary(b) => (Kernel::Binary, b.code(), (0.0, 0.0)),
-        Elementwise::Where => (Kernel::Where, 0, (0.0, 0.0)),
+    let dtypes: Vec<DType> = inputs.iter().map(|s| s.dtype()).collect();
+    let out_dtype = kind.out_dtype(&dtypes);
+    let out = GpuStorage::alloc_as(ctx, op, spec.numel(), out_dtype)?;
+    let (kernel, code, (alpha, beta), ints) = match kind {
+        Elementwise::Unary(u) => (Kernel::Unary, u.code(), u.params(), u.int_params()),
+        Elementwise::Binary(b) => (Kernel::Binary, b.code(), (0.0, 0.0), (0, 0)),
+        Elementwise::Where => (Kernel::Where, 0, (0.0, 0.0), (0, 0)),
+        Elementwise::Cast(_) => (Kernel::Unary, UnaryCode::Cast.code(), (0.0, 0.0), (0, 0)),
     };
-    let params = ElementwiseParams::new(op, spec, alpha, beta)?;
+    let mut params = ElementwiseParams::new(op, spec, alpha, beta)?;
+    // Where's operand 0 is its Bool condition: the values are operands 1 and 2.
+    let values = dtypes[usize::from(kind == Elementwise::Where)];
+    params.dtype = gpu_code(op, values)?;
+    params.out_dtype = gpu_code(op, out_dtype)?;
+    (params.ialpha, params.ibeta) = ints;
     launch(kernel, code, params, spec, &out, Out::Dense, inputs, op)?;
     Ok(out)
 }
 
-/// `len` copies of `value` into `out` (nothing crosses from the host).
-pub(crate) fn fill(out: &GpuStorage, len: usize, value: f32, op: &'static str) -> Result<()> {
+/// The kernel code of `dtype`, or the error of a dtype the GPU does not hold.
+pub(crate) fn gpu_code(op: &'static str, dtype: DType) -> Result<u32> {
+    dtype.gpu_code().ok_or(Error::DType {
+        op,
+        got: vec![dtype],
+        expected: "a dtype the GPU holds (F32, I32 or Bool)",
+        hint: "F64 tensors live on `Device::cpu_f64()`",
+    })
+}
+
+/// `len` copies of `value` (exactly a value of `out`'s dtype) into `out` (nothing crosses
+/// from the host: the kernel writes the word).
+pub(crate) fn fill(out: &GpuStorage, len: usize, value: f64, op: &'static str) -> Result<()> {
     let spec = Strided::new(op, &[&Layout::contiguous(&[len])])?;
-    let params = ElementwiseParams::new(op, &spec, value, 0.0)?;
+    let mut params = ElementwiseParams::new(op, &spec, 0.0, 0.0)?;
+    let word = match out.dtype() {
+        DType::I32 => value as i32 as u32,
+        DType::Bool => u32::from(value != 0.0),
+        _ => (value as f32).to_bits(),
+    };
+    params.ialpha = word as i32;
     launch(Kernel::Fill, 0, params, &spec, out, Out::Dense, &[], op)
 }
 
@@ -131,6 +159,12 @@ wgsl_struct! {
         pub offsets: [u32; 4],
         pub shape: [u32; 8],
         pub strides: [[u32; 8]; 3],
+        /// `DTYPE_*` of the inputs (of where's values) and of the output.
+        pub dtype: u32,
+        pub out_dtype: u32,
+        /// The scalar parameters as integers (I32 inputs), and fill's word.
+        pub ialpha: i32,
+        pub ibeta: i32,
     }
 }
 
@@ -144,6 +178,10 @@ impl ElementwiseParams {
             offsets: [0; 4],
             shape: axes(op, &spec.shape)?,
             strides: [[0; 8]; 3],
+            dtype: 0,
+            out_dtype: 0,
+            ialpha: 0,
+            ibeta: 0,
         };
         for (j, (s, &o)) in spec.strides.iter().zip(&spec.offsets).enumerate() {
             p.strides[j] = axes(op, s)?;

@@ -1,5 +1,12 @@
-//! Elementwise ops: unary, binary with NumPy broadcasting, scalar forms, `where_`, and the
-//! finiteness checks. Every operand is read through its own strides, so views need no copy.
+//! Elementwise ops: unary, binary with NumPy broadcasting, scalar forms, `where_`, logical ops,
+//! dtype conversion and the finiteness checks. Every operand is read through its own strides,
+//! so views need no copy.
+//!
+//! Dtypes (`src/dtype.rs`): operands of two dtypes are computed in the promoted one
+//! (`DType::promote`); comparisons and logical ops give `Bool`; `I32` has kernels of its own
+//! for the ops that keep integers integers (`UnaryOp::on_i32`, `BinaryOp::on_i32`) and the
+//! rest compute in the device's float (`int / int`, `exp(int)` are floats, as in PyTorch);
+//! `Bool` takes logical ops, `==`, `!=` and `where_`, and counts as `I32` 0/1 elsewhere.
 
 pub(crate) mod cpu;
 pub(crate) mod gpu;
@@ -9,6 +16,7 @@ pub(crate) mod tiles;
 
 use super::same_device;
 use crate::autograd::{record, BackOp};
+use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::ops::elementwise::op::{BinaryOp, UnaryOp};
 use crate::shape::{broadcast_shapes, fits_kernel, Layout};
@@ -41,7 +49,136 @@ macro_rules! binary_ops {
 }
 
 impl Tensor {
+    /// This tensor converted to `dtype` (itself when it already is). Floats to `I32` truncate
+    /// toward zero and saturate (NaN gives 0); anything to `Bool` is `x != 0`; `Bool` to a
+    /// number is 0 or 1. The result does not track gradients unless it is the same tensor.
+    ///
+    /// ```
+    /// use ferrograd::{DType, Device, Tensor};
+    /// let x = Tensor::from_vec(vec![-1.7, 0.0, 2.9], &[3], &Device::cpu())?;
+    /// assert_eq!(x.to_dtype(DType::I32)?.to_vec_as::<i32>()?, vec![-1, 0, 2]);
+    /// assert_eq!(x.to_dtype(DType::Bool)?.to_vec_as::<bool>()?, vec![true, false, true]);
+    /// # Ok::<(), ferrograd::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// `DType` for `F64` (computed only inside `gradcheck`).
+    pub fn to_dtype(&self, dtype: DType) -> Result<Tensor> {
+        // Floats on a device are its float dtype (F64 only on gradcheck's device).
+        let dtype = match dtype.is_float() {
+            true if self.device().float_dtype() == DType::F64 => DType::F64,
+            true if dtype == DType::F64 => {
+                return Err(Error::DType {
+                    op: "to_dtype",
+                    got: vec![dtype],
+                    expected: "F32, I32 or Bool",
+                    hint: "F64 tensors exist only inside gradcheck for now",
+                })
+            }
+            _ => dtype,
+        };
+        if dtype == self.dtype() {
+            return Ok(self.clone());
+        }
+        self.elementwise1(Elementwise::Cast(dtype), "to_dtype")
+    }
+
+    /// This tensor in the device's float dtype (`F32`; `F64` inside gradcheck).
+    pub(crate) fn to_float(&self) -> Result<Tensor> {
+        self.to_dtype(self.device().float_dtype())
+    }
+
+    /// `kind` of one operand, over any view, untracked.
+    fn elementwise1(&self, kind: Elementwise, name: &'static str) -> Result<Tensor> {
+        if !fits_kernel(&[self.layout()]) {
+            return self.contiguous()?.elementwise1(kind, name);
+        }
+        let spec = Strided::new(name, &[self.layout()])?;
+        let s = match Storage::elementwise(&[self.storage()], &spec, kind, name) {
+            Err(e) if e.needs_tiles() => return self.copy_in_tiles(name)?.elementwise1(kind, name),
+            r => r.map_err(|e| e.in_op(name))?,
+        };
+        Ok(Tensor::from_storage(s, self.shape(), self.device()))
+    }
+
+    /// `!x` (a `Bool` tensor; other dtypes are tested against 0 first).
+    pub fn logical_not(&self) -> Result<Tensor> {
+        self.to_dtype(DType::Bool)?
+            .unary(UnaryOp::LogicalNot, "logical_not")
+    }
+
+    /// Elementwise `a && b` (`Bool`; other dtypes are tested against 0 first). Broadcasts.
+    pub fn logical_and(&self, rhs: &Tensor) -> Result<Tensor> {
+        self.binary(rhs, BinaryOp::LogicalAnd)
+    }
+
+    /// Elementwise `a || b` (`Bool`). Broadcasts.
+    pub fn logical_or(&self, rhs: &Tensor) -> Result<Tensor> {
+        self.binary(rhs, BinaryOp::LogicalOr)
+    }
+
+    /// Elementwise `a != b` of truth values (`Bool`). Broadcasts.
+    pub fn logical_xor(&self, rhs: &Tensor) -> Result<Tensor> {
+        self.binary(rhs, BinaryOp::LogicalXor)
+    }
+
+    /// Where a unary op on this tensor's dtype runs: here, or (an error aside) through another
+    /// dtype or as a constant (see the module comment).
+    fn unary_plan(&self, op: UnaryOp) -> Result<Option<Tensor>> {
+        Ok(match self.dtype() {
+            d if d.is_float() => None,
+            DType::I32 if op.on_i32() => None,
+            DType::I32 => match op {
+                UnaryOp::Scalar(b, s) if b.gives_bool() => Some(self.compare_inexact(b, s)?),
+                UnaryOp::ScalarLeft(b, s) if b.gives_bool() => {
+                    Some(self.compare_inexact(flip(b), s)?)
+                }
+                _ => Some(self.to_float()?.unary(op, op_name(op))?),
+            },
+            _ => match op {
+                UnaryOp::Identity | UnaryOp::LogicalNot => None,
+                _ => Some(self.to_dtype(DType::I32)?.unary(op, op_name(op))?),
+            },
+        })
+    }
+
+    /// `self (op) s` for an `I32` tensor and a scalar that is not an `i32` (a fraction, out of
+    /// range, NaN), exactly: `x < 2.5` is `x <= 2`, `x == 2.5` is false everywhere.
+    fn compare_inexact(&self, op: BinaryOp, s: f32) -> Result<Tensor> {
+        use BinaryOp as B;
+        let constant = |v: bool| {
+            Tensor::full_dtype(
+                self.shape(),
+                f64::from(u8::from(v)),
+                DType::Bool,
+                self.device(),
+            )
+        };
+        if s.is_nan() {
+            return constant(op == B::Ne);
+        }
+        let f = f64::from(s).floor();
+        let (lo, hi) = (f64::from(i32::MIN), f64::from(i32::MAX));
+        match op {
+            B::Eq | B::Ne => constant(op == B::Ne),
+            // x < s and x <= s: x <= floor(s)
+            B::Lt | B::Le if f >= hi => constant(true),
+            B::Lt | B::Le if f < lo => constant(false),
+            B::Lt | B::Le => self.unary(UnaryOp::Scalar(B::Le, f as f32), "le_scalar"),
+            // x > s and x >= s: x > floor(s)
+            B::Gt | B::Ge if f >= hi => constant(false),
+            B::Gt | B::Ge if f < lo => constant(true),
+            _ => self.unary(UnaryOp::Scalar(B::Gt, f as f32), "gt_scalar"),
+        }
+    }
+
     pub(crate) fn unary(&self, op: UnaryOp, name: &'static str) -> Result<Tensor> {
+        if let Some(out) = self.unary_plan(op)? {
+            return Ok(out);
+        }
+        if op == UnaryOp::LogicalNot && self.dtype() != DType::Bool {
+            return self.logical_not();
+        }
         if !fits_kernel(&[self.layout()]) {
             return self.contiguous()?.unary(op, name);
         }
@@ -72,6 +209,18 @@ impl Tensor {
     pub(crate) fn binary(&self, rhs: &Tensor, op: BinaryOp) -> Result<Tensor> {
         let name = op.name();
         same_device(name, &[self, rhs])?;
+        let (da, db) = (self.dtype(), rhs.dtype());
+        let common = da.promote(db);
+        let want = match op {
+            BinaryOp::LogicalAnd | BinaryOp::LogicalOr | BinaryOp::LogicalXor => DType::Bool,
+            BinaryOp::Eq | BinaryOp::Ne if common == DType::Bool => DType::Bool,
+            _ if common.is_float() => common,
+            _ if op.on_i32() => DType::I32,
+            _ => self.device().float_dtype(),
+        };
+        if da != want || db != want {
+            return self.to_dtype(want)?.binary(&rhs.to_dtype(want)?, op);
+        }
         let shape = broadcast_shapes(name, self.shape(), rhs.shape())?;
         let la = self.layout().broadcast_to(name, &shape)?;
         let lb = rhs.layout().broadcast_to(name, &shape)?;
@@ -171,23 +320,40 @@ impl Tensor {
         maximum, maximum_scalar => BinaryOp::Maximum;
         /// Elementwise minimum (NaN if either is NaN).
         minimum, minimum_scalar => BinaryOp::Minimum;
-        /// 1.0 where `a == b`, else 0.0.
+        /// `a == b`, as `Bool`.
         eq, eq_scalar => BinaryOp::Eq;
-        /// 1.0 where `a != b`, else 0.0.
+        /// `a != b`, as `Bool`.
         ne, ne_scalar => BinaryOp::Ne;
-        /// 1.0 where `a < b`, else 0.0.
+        /// `a < b`, as `Bool`.
         lt, lt_scalar => BinaryOp::Lt;
-        /// 1.0 where `a <= b`, else 0.0.
+        /// `a <= b`, as `Bool`.
         le, le_scalar => BinaryOp::Le;
-        /// 1.0 where `a > b`, else 0.0.
+        /// `a > b`, as `Bool`.
         gt, gt_scalar => BinaryOp::Gt;
-        /// 1.0 where `a >= b`, else 0.0.
+        /// `a >= b`, as `Bool`.
         ge, ge_scalar => BinaryOp::Ge;
     }
 
-    /// `a` where `cond != 0`, else `b`; all three broadcast together.
+    /// `a` where `cond` (a `Bool` tensor) is true, else `b`; all three broadcast together, and
+    /// `a` and `b` are computed in their promoted dtype.
+    ///
+    /// # Errors
+    /// `DType` when `cond` is not `Bool` (as PyTorch; make one with a comparison, or
+    /// `.to_dtype(DType::Bool)`).
     pub fn where_(cond: &Tensor, a: &Tensor, b: &Tensor) -> Result<Tensor> {
         same_device("where_", &[cond, a, b])?;
+        if cond.dtype() != DType::Bool {
+            return Err(Error::DType {
+                op: "where_",
+                got: vec![cond.dtype()],
+                expected: "a Bool condition",
+                hint: "make one with a comparison, or convert with `.to_dtype(DType::Bool)`",
+            });
+        }
+        if a.dtype() != b.dtype() {
+            let d = a.dtype().promote(b.dtype());
+            return Tensor::where_(cond, &a.to_dtype(d)?, &b.to_dtype(d)?);
+        }
         let shape = broadcast_shapes(
             "where_",
             &broadcast_shapes("where_", cond.shape(), a.shape())?,
@@ -244,7 +410,7 @@ impl Tensor {
 
 // ---- gradients (called by `autograd/rules.rs`) ----
 
-/// `t` where `keep != 0`, else 0.
+/// `t` where `keep` (`Bool`), else 0.
 fn masked(keep: &Tensor, t: &Tensor) -> Result<Tensor> {
     Tensor::where_(keep, t, &Tensor::zeros(&[], t.device())?)
 }
@@ -253,7 +419,7 @@ fn masked(keep: &Tensor, t: &Tensor) -> Result<Tensor> {
 /// gradient is split evenly between equal operands, as PyTorch does).
 fn winner_weight(a: &Tensor, b: &Tensor, max: bool) -> Result<Tensor> {
     let wins = if max { a.gt(b)? } else { a.lt(b)? };
-    wins.add(&a.eq(b)?.mul_scalar(0.5)?)
+    wins.to_float()?.add(&a.eq(b)?.to_float()?.mul_scalar(0.5)?)
 }
 
 pub(crate) fn unary_grad(
@@ -266,11 +432,16 @@ pub(crate) fn unary_grad(
     let gx = match op {
         UnaryOp::Identity => g.clone(), // d/dx x = 1
         UnaryOp::Neg => g.neg()?,       // d/dx -x = -1
-        UnaryOp::Abs => g.mul(&x.gt_scalar(0.0)?.sub(&x.lt_scalar(0.0)?)?)?, // sign(x), 0 at 0
-        UnaryOp::Exp => g.mul(out)?,    // d/dx e^x = e^x
-        UnaryOp::Log => g.div(x)?,      // d/dx ln x = 1/x
-        UnaryOp::Sqrt => g.div(out)?.mul_scalar(0.5)?, // d/dx √x = 1 / (2√x)
-        UnaryOp::Square => g.mul(x)?.mul_scalar(2.0)?, // d/dx x² = 2x
+        // sign(x), 0 at 0
+        UnaryOp::Abs => g.mul(
+            &x.gt_scalar(0.0)?
+                .to_float()?
+                .sub(&x.lt_scalar(0.0)?.to_float()?)?,
+        )?,
+        UnaryOp::Exp => g.mul(out)?,                    // d/dx e^x = e^x
+        UnaryOp::Log => g.div(x)?,                      // d/dx ln x = 1/x
+        UnaryOp::Sqrt => g.div(out)?.mul_scalar(0.5)?,  // d/dx √x = 1 / (2√x)
+        UnaryOp::Square => g.mul(x)?.mul_scalar(2.0)?,  // d/dx x² = 2x
         UnaryOp::Relu => x.binary(g, B::ReluBackward)?, // [x > 0] (0 at the kink)
         UnaryOp::Sigmoid => out.binary(g, B::SigmoidBackward)?, // σ' = σ (1 - σ)
         UnaryOp::Tanh => out.binary(g, B::TanhBackward)?, // tanh' = 1 - tanh²
@@ -278,8 +449,8 @@ pub(crate) fn unary_grad(
         // d/dx = 1 where x > 0, else slope
         UnaryOp::LeakyRelu(slope) => Tensor::where_(&x.gt_scalar(0.0)?, g, &g.mul_scalar(slope)?)?,
         // 1 inside [lo, hi] (bounds included, as PyTorch), 0 where clamped
-        UnaryOp::Clamp(lo, hi) => masked(&x.ge_scalar(lo)?.mul(&x.le_scalar(hi)?)?, g)?,
-        UnaryOp::IsNonFinite => return Ok(None),
+        UnaryOp::Clamp(lo, hi) => masked(&x.ge_scalar(lo)?.logical_and(&x.le_scalar(hi)?)?, g)?,
+        UnaryOp::IsNonFinite | UnaryOp::LogicalNot => return Ok(None),
         UnaryOp::Scalar(op, c) => match op {
             B::Add | B::Sub => g.clone(), // d/dx (x ± c) = 1
             B::Mul => g.mul_scalar(c)?,   // d/dx cx = c
@@ -341,4 +512,24 @@ pub(crate) fn binary_grad(
         }
         _ => (None, None), // comparisons and backward ops are not differentiated
     })
+}
+
+/// `s (op) x` as `x (flip op) s`.
+fn flip(op: BinaryOp) -> BinaryOp {
+    use BinaryOp as B;
+    match op {
+        B::Lt => B::Gt,
+        B::Le => B::Ge,
+        B::Gt => B::Lt,
+        B::Ge => B::Le,
+        other => other,
+    }
+}
+
+/// The name errors give a unary op run through another dtype.
+fn op_name(op: UnaryOp) -> &'static str {
+    match op {
+        UnaryOp::Scalar(b, _) | UnaryOp::ScalarLeft(b, _) => b.name(),
+        _ => "elementwise",
+    }
 }

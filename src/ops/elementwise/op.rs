@@ -31,6 +31,8 @@ pub enum UnaryOp {
     Clamp(f32, f32),
     /// 1.0 where `x` is NaN or ±inf (tested on the bit pattern), else 0.0.
     IsNonFinite,
+    /// `!x` on a `Bool` tensor.
+    LogicalNot,
     /// `x (op) s` for a scalar `s`: the scalar forms of the binary ops.
     Scalar(BinaryOp, f32),
     /// `s (op) x`: the scalar on the left (`2.0 - x`, `1.0 / x`).
@@ -38,7 +40,7 @@ pub enum UnaryOp {
 }
 
 op_codes! {
-    /// Elementwise ops of two inputs, with NumPy broadcasting. Comparisons give 1.0 or 0.0.
+    /// Elementwise ops of two inputs, with NumPy broadcasting. Comparisons give `Bool`.
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
     pub enum BinaryOp("BINARY") {
         Add = 0 => "add",
@@ -64,6 +66,10 @@ op_codes! {
         TanhBackward = 15 => "tanh_backward",
         /// Autograd: `a = x`, `b = g`: `g * gelu'(x)` (tanh form).
         GeluBackward = 16 => "gelu_backward",
+        /// On `Bool` operands.
+        LogicalAnd = 17 => "logical_and",
+        LogicalOr = 18 => "logical_or",
+        LogicalXor = 19 => "logical_xor",
     }
 }
 
@@ -86,6 +92,9 @@ op_codes! {
         LeakyRelu = 11 => "leaky_relu",
         Clamp = 12 => "clamp",
         IsNonFinite = 13 => "is_non_finite",
+        LogicalNot = 14 => "logical_not",
+        /// A conversion between dtypes (`Elementwise::Cast`): not a [`UnaryOp`].
+        Cast = 15 => "cast",
         Scalar = 100 => "scalar",
         ScalarLeft = 200 => "scalar_left",
     }
@@ -132,6 +141,7 @@ impl UnaryOp {
             UnaryOp::LeakyRelu(_) => UnaryCode::LeakyRelu,
             UnaryOp::Clamp(..) => UnaryCode::Clamp,
             UnaryOp::IsNonFinite => UnaryCode::IsNonFinite,
+            UnaryOp::LogicalNot => UnaryCode::LogicalNot,
             UnaryOp::Scalar(op, _) => return UnaryCode::Scalar.code() + op.code(),
             UnaryOp::ScalarLeft(op, _) => return UnaryCode::ScalarLeft.code() + op.code(),
         };
@@ -142,7 +152,7 @@ impl UnaryOp {
     /// comparisons): they do not track gradients, as in PyTorch.
     pub(crate) fn differentiable(self) -> bool {
         match self {
-            UnaryOp::IsNonFinite => false,
+            UnaryOp::IsNonFinite | UnaryOp::LogicalNot => false,
             UnaryOp::Scalar(op, _) | UnaryOp::ScalarLeft(op, _) => op.differentiable(),
             _ => true,
         }
@@ -221,6 +231,13 @@ impl UnaryOp {
                     one
                 }
             }
+            UnaryOp::LogicalNot => {
+                if x == zero {
+                    one
+                } else {
+                    zero
+                }
+            }
             UnaryOp::Scalar(op, s) => op.eval(x, T::from_f32(s)),
             UnaryOp::ScalarLeft(op, s) => op.eval(T::from_f32(s), x),
         }
@@ -236,6 +253,7 @@ impl BinaryOp {
         match self {
             Add | Sub | Mul | Div | Pow | Maximum | Minimum => true,
             Eq | Ne | Lt | Le | Gt | Ge => false,
+            LogicalAnd | LogicalOr | LogicalXor => false,
             ReluBackward | SigmoidBackward | TanhBackward | GeluBackward => false,
         }
     }
@@ -287,6 +305,109 @@ impl BinaryOp {
             BinaryOp::SigmoidBackward => b * a * (one - a),
             BinaryOp::TanhBackward => b * (one - a * a),
             BinaryOp::GeluBackward => b * gelu_grad(a),
+            BinaryOp::LogicalAnd => flag(a != zero && b != zero),
+            BinaryOp::LogicalOr => flag(a != zero || b != zero),
+            BinaryOp::LogicalXor => flag((a != zero) != (b != zero)),
+        }
+    }
+
+    /// Whether the result is a truth value (`Bool`): the comparisons and the logical ops.
+    pub(crate) fn gives_bool(self) -> bool {
+        use BinaryOp::*;
+        matches!(
+            self,
+            Eq | Ne | Lt | Le | Gt | Ge | LogicalAnd | LogicalOr | LogicalXor
+        )
+    }
+
+    /// Whether `I32` operands have a kernel of their own (the rest compute in `F32`, as
+    /// PyTorch's `int / int` does).
+    pub(crate) fn on_i32(self) -> bool {
+        use BinaryOp::*;
+        matches!(
+            self,
+            Add | Sub | Mul | Maximum | Minimum | Eq | Ne | Lt | Le | Gt | Ge
+        )
+    }
+
+    /// The integer semantics (`I32`): wrapping arithmetic, as PyTorch's int32 and WGSL's `i32`;
+    /// truth values as 0 or 1. `shaders/elementwise.wgsl` `binary_int` mirrors it.
+    #[inline(always)]
+    pub(crate) fn eval_i32(self, a: i32, b: i32) -> i32 {
+        match self {
+            BinaryOp::Add => a.wrapping_add(b),
+            BinaryOp::Sub => a.wrapping_sub(b),
+            BinaryOp::Mul => a.wrapping_mul(b),
+            BinaryOp::Maximum => a.max(b),
+            BinaryOp::Minimum => a.min(b),
+            BinaryOp::Eq => i32::from(a == b),
+            BinaryOp::Ne => i32::from(a != b),
+            BinaryOp::Lt => i32::from(a < b),
+            BinaryOp::Le => i32::from(a <= b),
+            BinaryOp::Gt => i32::from(a > b),
+            BinaryOp::Ge => i32::from(a >= b),
+            BinaryOp::LogicalAnd => i32::from(a != 0 && b != 0),
+            BinaryOp::LogicalOr => i32::from(a != 0 || b != 0),
+            BinaryOp::LogicalXor => i32::from((a != 0) != (b != 0)),
+            // Not reached: `on_i32` sends these through f32 first.
+            _ => 0,
+        }
+    }
+}
+
+/// `s` as an `i32` when it is one exactly.
+pub(crate) fn exact_i32(s: f32) -> Option<i32> {
+    let ok = s.fract() == 0.0 && (-2_147_483_648.0..2_147_483_648.0).contains(&s);
+    ok.then_some(s as i32)
+}
+
+impl UnaryOp {
+    /// Whether an `I32` input has a kernel of its own: the ops that keep integers integers,
+    /// with integral scalars. The rest compute in `F32` (`exp` of an integer is a float, as in
+    /// PyTorch).
+    pub(crate) fn on_i32(self) -> bool {
+        match self {
+            UnaryOp::Identity | UnaryOp::Neg | UnaryOp::Abs | UnaryOp::Square | UnaryOp::Relu => {
+                true
+            }
+            UnaryOp::Clamp(lo, hi) => exact_i32(lo).is_some() && exact_i32(hi).is_some(),
+            UnaryOp::Scalar(op, s) | UnaryOp::ScalarLeft(op, s) => {
+                op.on_i32() && exact_i32(s).is_some()
+            }
+            _ => false,
+        }
+    }
+
+    /// The two scalar parameters as integers, for [`UnaryOp::eval_i32`] on the GPU.
+    pub(crate) fn int_params(self) -> (i32, i32) {
+        let (a, b) = self.params();
+        (exact_i32(a).unwrap_or(0), exact_i32(b).unwrap_or(0))
+    }
+
+    /// The integer semantics of the ops [`UnaryOp::on_i32`] accepts (wrapping, as
+    /// [`BinaryOp::eval_i32`]); `shaders/elementwise.wgsl` `unary_int` mirrors it.
+    #[inline(always)]
+    pub(crate) fn eval_i32(self, x: i32) -> i32 {
+        let (a, b) = self.int_params();
+        match self {
+            UnaryOp::Identity => x,
+            UnaryOp::Neg => x.wrapping_neg(),
+            UnaryOp::Abs => x.wrapping_abs(),
+            UnaryOp::Square => x.wrapping_mul(x),
+            UnaryOp::Relu => x.max(0),
+            UnaryOp::Clamp(..) => x.max(a).min(b),
+            UnaryOp::Scalar(op, _) => op.eval_i32(x, a),
+            UnaryOp::ScalarLeft(op, _) => op.eval_i32(a, x),
+            _ => 0,
+        }
+    }
+
+    /// Whether the result is a truth value (`Bool`).
+    pub(crate) fn gives_bool(self) -> bool {
+        match self {
+            UnaryOp::Scalar(op, _) | UnaryOp::ScalarLeft(op, _) => op.gives_bool(),
+            UnaryOp::LogicalNot => true,
+            _ => false,
         }
     }
 }

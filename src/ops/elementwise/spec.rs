@@ -1,6 +1,7 @@
 //! What both backends are handed for an elementwise op: which kernel, and the operands'
 //! strided walk over one collapsed shape.
 
+use crate::dtype::DType;
 use crate::error::Result;
 use crate::ops::elementwise::op::{BinaryOp, UnaryOp};
 use crate::shape::{collapse, Collapsed, Layout};
@@ -12,8 +13,25 @@ pub(crate) enum Elementwise {
     Unary(UnaryOp),
     /// `out = a op b`: operands `[a, b]`.
     Binary(BinaryOp),
-    /// `out = cond != 0 ? a : b`: operands `[cond, a, b]`.
+    /// `out = cond ? a : b`: operands `[cond (Bool), a, b]`.
     Where,
+    /// The input converted to a dtype: operands `[a]`. Floats to `I32` truncate toward zero
+    /// and saturate (NaN gives 0, as Rust's `as`); anything to `Bool` is `x != 0` (NaN is
+    /// true); `Bool` to a number is 0 or 1; `I32` to `F32` rounds to nearest.
+    Cast(DType),
+}
+
+impl Elementwise {
+    /// The dtype of the output, from the operands' (all of one dtype but `Where`'s condition).
+    pub fn out_dtype(self, inputs: &[DType]) -> DType {
+        match self {
+            Elementwise::Unary(op) if op.gives_bool() => DType::Bool,
+            Elementwise::Binary(op) if op.gives_bool() => DType::Bool,
+            Elementwise::Unary(_) | Elementwise::Binary(_) => inputs[0],
+            Elementwise::Where => inputs[1],
+            Elementwise::Cast(d) => d,
+        }
+    }
 }
 
 /// Operands walked together over one (collapsed) shape: element `i` of the output (row-major

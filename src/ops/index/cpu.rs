@@ -3,16 +3,15 @@
 
 use super::spec::GatherSpec;
 use crate::cpu::buffers;
-use crate::cpu::storage::{CpuReal, CpuStorage};
+use crate::cpu::storage::{CpuElem, CpuStorage};
 use crate::cpu::walk::{check_index, StridedWalk};
 use crate::error::{Error, Result};
 use crate::ops::elementwise::spec::Strided;
-use crate::real::Real;
 
 // out (index shape) = input[.., index[..], ..] along `axis`.
-pub(crate) fn gather<T: Real>(
+pub(crate) fn gather<T: CpuElem>(
     input: &[T],
-    index: &[T],
+    index: &[i32],
     spec: &GatherSpec,
     op: &'static str,
 ) -> Result<Vec<T>> {
@@ -28,28 +27,31 @@ pub(crate) fn gather<T: Real>(
 }
 
 // index (J) -> out (J, classes)
-pub(crate) fn one_hot<T: Real>(index: &[T], spec: &Strided, classes: usize) -> Result<Vec<T>> {
+pub(crate) fn one_hot(index: &[i32], spec: &Strided, classes: usize) -> Result<Vec<i32>> {
     let n = spec.numel();
     let numel = n.saturating_mul(classes);
     let mut out = buffers::zeroed("one_hot", numel)?;
     let mut walk = StridedWalk::new(spec, 0);
     for j in 0..n {
         let c = check_index("one_hot", index[walk.offsets[0]], 0, classes)?;
-        out[j * classes + c] = T::one();
+        out[j * classes + c] = 1;
         walk.advance();
     }
     Ok(out)
 }
 
 // Copies each part into a fresh `numel` buffer; a part's spec walks `[dst, src]`.
-pub(crate) fn cat<T: CpuReal>(
+pub(crate) fn cat<T: CpuElem>(
     parts: &[(&CpuStorage, Strided)],
     numel: usize,
 ) -> Result<CpuStorage> {
     let mut out = buffers::zeroed("cat", numel)?;
     for (src, spec) in parts {
-        let src: &[T] = T::view(src).ok_or_else(|| {
-            Error::invalid("cat", "operands of different precisions (f32 and f64)")
+        let src: &[T] = T::view(src).ok_or_else(|| Error::DType {
+            op: "cat",
+            got: parts.iter().map(|p| p.0.dtype()).collect(),
+            expected: "parts of one dtype",
+            hint: "convert with `.to_dtype`",
         })?;
         let mut walk = StridedWalk::new(spec, 0);
         for _ in 0..spec.numel() {

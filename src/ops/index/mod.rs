@@ -1,6 +1,7 @@
 //! Indexing and joining: `index_select`, `gather` (and `nll` through it), `one_hot`, `cat` and
-//! `stack`. Indices are f32 holding integers; a bad one is an error on the CPU and a fault
-//! charged to the output on the GPU (`gpu/fault.rs`).
+//! `stack`. Indices are `I32` tensors (any other dtype is an error naming it); a bad one is
+//! an error on the CPU and a fault charged to the output on the GPU (`gpu/fault.rs`). The data
+//! may be any dtype: it is moved, not computed on.
 
 pub(crate) mod cpu;
 pub(crate) mod gpu;
@@ -9,6 +10,7 @@ pub(crate) mod spec;
 use super::same_device;
 use crate::autograd::pad;
 use crate::autograd::{record, BackOp};
+use crate::dtype::require_index;
 use crate::error::{Error, Result};
 use crate::ops::elementwise::spec::Strided;
 use crate::shape::{fits_kernel, normalize_axis, Layout};
@@ -19,12 +21,13 @@ use spec::GatherSpec;
 impl Tensor {
     // ---- indexing and joining ----
 
-    /// Picks entries `indices` (1-D, integral f32 values) along `axis`.
+    /// Picks entries `indices` (1-D, `I32`) along `axis`.
     ///
     /// # Errors
     /// `IndexOutOfRange` for an index outside `0..size` (on the GPU: when the output, or anything computed from it, is read back).
     pub fn index_select(&self, axis: isize, indices: &Tensor) -> Result<Tensor> {
         same_device("index_select", &[self, indices])?;
+        require_index("index_select", indices.dtype())?;
         let ax = normalize_axis("index_select", axis, self.rank())?;
         if indices.rank() != 1 {
             return Err(Error::invalid(
@@ -50,7 +53,7 @@ impl Tensor {
     }
 
     /// `out[i][j] = self[index[i][j]][j]` for `axis = 0` (and likewise for other axes), as
-    /// `torch.gather`: `index` has the same rank, and no larger size off `axis`.
+    /// `torch.gather`: `index` (`I32`) has the same rank, and no larger size off `axis`.
     pub fn gather(&self, axis: isize, index: &Tensor) -> Result<Tensor> {
         self.gather_as("gather", axis, index)
     }
@@ -82,6 +85,7 @@ impl Tensor {
                 ),
             });
         }
+        require_index(op, index.dtype())?;
         let out_shape = index.shape().to_vec();
         let dense;
         let index = match fits_kernel(&[index.layout()]) {
@@ -185,7 +189,7 @@ impl Tensor {
                 false => Ok(t),
             }
         };
-        let line = Tensor::zeros(&[size], self.device())?;
+        let line = Tensor::zeros_dtype(&[size], self.dtype(), self.device())?;
         let mut out = spread(
             line.gather_as(op, 0, &index.flatten()?)?
                 .reshape(index.shape())?,
@@ -199,17 +203,22 @@ impl Tensor {
                 true => part.index_select(ax as isize, &clamped)?,
                 false => part.gather(ax as isize, &clamped)?,
             };
-            let inside = spread(local.ge_scalar(0.0)?.mul(&local.lt_scalar(count as f32)?)?)?;
+            let inside = local
+                .ge_scalar(0.0)?
+                .logical_and(&local.lt_scalar(count as f32)?)?;
+            let inside = spread(inside)?;
             out = Tensor::where_(&inside, &got, &out)?;
         }
         Ok(out)
     }
 
-    /// One-hot encoding of integral class indices: shape `[..] -> [.., classes]`.
+    /// One-hot encoding of `I32` class indices: shape `[..] -> [.., classes]`, `I32` (as
+    /// PyTorch's; `.to_dtype(DType::F32)` for a float target).
     pub fn one_hot(&self, classes: usize) -> Result<Tensor> {
         if classes == 0 {
             return Err(Error::invalid("one_hot", "classes must be at least 1"));
         }
+        require_index("one_hot", self.dtype())?;
         let shape: Vec<usize> = self.shape().iter().copied().chain([classes]).collect();
         let numel = crate::shape::checked_numel("one_hot", &shape)?;
         crate::tensor::check_fits(self.device(), "one_hot", numel)?;
@@ -227,6 +236,17 @@ impl Tensor {
             .first()
             .ok_or_else(|| Error::invalid("cat", "needs at least one tensor"))?;
         same_device("cat", tensors)?;
+        // Parts of several dtypes join in the promoted one (as torch.cat).
+        let dtype = tensors
+            .iter()
+            .fold(first.dtype(), |d, t| d.promote(t.dtype()));
+        if tensors.iter().any(|t| t.dtype() != dtype) {
+            let parts: Vec<Tensor> = tensors
+                .iter()
+                .map(|t| t.to_dtype(dtype))
+                .collect::<Result<_>>()?;
+            return Tensor::cat(&parts.iter().collect::<Vec<_>>(), axis);
+        }
         let ax = normalize_axis("cat", axis, first.rank())?;
         let mut out_shape = first.shape().to_vec();
         out_shape[ax] = 0;
@@ -270,7 +290,7 @@ impl Tensor {
             Storage::cat(&parts, numel)
         };
         let out = match sources.is_empty() {
-            true => Tensor::zeros(&out_shape, first.device())?,
+            true => Tensor::zeros_dtype(&out_shape, dtype, first.device())?,
             false => {
                 let s = match copy(&sources) {
                     // A GPU view one flat piece of which reads past a binding: made dense in
@@ -334,7 +354,7 @@ pub(crate) fn index_select_grad(
     let size = x.shape()[axis];
     let pre: usize = x.shape()[..axis].iter().product();
     let post: usize = x.shape()[axis + 1..].iter().product();
-    let onehot_t = idx.one_hot(size)?.t()?; // [X, L]
+    let onehot_t = idx.one_hot(size)?.to_dtype(g.dtype())?.t()?; // [X, L]
     let g3 = g.reshape(&[pre, idx.numel(), post])?;
     onehot_t.matmul(&g3)?.reshape(x.shape())
 }
@@ -349,6 +369,7 @@ pub(crate) fn gather_grad(x: &Tensor, axis: usize, idx: &Tensor, g: &Tensor) -> 
     // [I.., X] summed over `axis` -> [I without axis.., X]
     let hits = idx
         .one_hot(size)?
+        .to_dtype(g.dtype())?
         .mul(&g.unsqueeze(-1)?)?
         .sum(axis as isize, false)?;
     // move X (last) to `axis`

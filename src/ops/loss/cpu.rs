@@ -13,7 +13,7 @@ use crate::real::Real;
 /// loss and logsumexp, from dense `x` `[rows, classes]` and `target` `[rows]`.
 pub(crate) fn cross_entropy<T: Real>(
     x: &[T],
-    target: &[T],
+    target: &[i32],
     s: &CrossEntropySpec,
 ) -> Result<(Vec<T>, Vec<T>)> {
     let c = s.classes;
@@ -40,7 +40,7 @@ pub(crate) fn cross_entropy<T: Real>(
 /// The logits' gradient `(exp(x - lse) - q) * g`, row by row (see `cross_entropy`).
 pub(crate) fn cross_entropy_backward<T: Real>(
     x: &[T],
-    target: &[T],
+    target: &[i32],
     lse: &[T],
     g: &[T],
     s: &CrossEntropySpec,

@@ -4,58 +4,99 @@
 use rayon::prelude::*;
 
 use super::spec::LineSpec;
-use crate::cpu::buffers;
+use crate::cpu::buffers::{self, Pooled};
 use crate::cpu::walk::PAR_THRESHOLD;
 use crate::error::Result;
-use crate::ops::elementwise::op::nan;
 use crate::ops::reduce::spec::ReduceOp;
 use crate::real::Real;
 
 /// Reduces element `x[offset + (o*len + l)*inner + i]` over `l`, for every `(o, i)`; elements
-/// at flat index >= numel are skipped (a full reduction's ragged last row).
+/// at flat index >= numel are skipped (a full reduction's ragged last row). Sum, max and min
+/// (the arg-reductions are `arg_reduce`).
 // input (outer, len, inner) -> out (outer, inner)
 pub(crate) fn reduce<T: Real>(x: &[T], s: &LineSpec, op: ReduceOp) -> Result<Vec<T>> {
-    let mut out = buffers::zeroed(op.name(), s.outer * s.inner)?;
+    if op == ReduceOp::Sum {
+        let mut out = buffers::zeroed(op.name(), s.outer * s.inner)?;
+        if !out.is_empty() {
+            match s.inner {
+                1 => sum_lines(x, s, &mut out),
+                _ => sum_rows(x, s, &mut out),
+            }
+        }
+        return Ok(out);
+    }
+    let want_max = op == ReduceOp::Max;
+    by_line(s, op.name(), |vals| {
+        best_of(vals.map(|at| x[at]), want_max, T::is_nan).map_or(T::nan(), |b| b.0)
+    })
+}
+
+/// The index along `len` of each line's first maximum (`ArgMax`) or minimum, NaN winning, as
+/// an `I32`.
+// input (outer, len, inner) -> out (outer, inner)
+pub(crate) fn arg_reduce<T: Copy + PartialOrd + Sync>(
+    x: &[T],
+    s: &LineSpec,
+    op: ReduceOp,
+    is_nan: impl Fn(T) -> bool + Sync + Copy,
+) -> Result<Vec<i32>> {
+    let want_max = op == ReduceOp::ArgMax;
+    by_line(s, op.name(), |vals| {
+        // An empty line (a zero-size axis, which the tensor ops refuse) has no index: 0.
+        best_of(vals.map(|at| x[at]), want_max, is_nan).map_or(0, |b| b.1 as i32)
+    })
+}
+
+/// Sum (wrapping, as the GPU's i32 adds), max or min of `I32` lines.
+// input (outer, len, inner) -> out (outer, inner)
+pub(crate) fn reduce_i32(x: &[i32], s: &LineSpec, op: ReduceOp) -> Result<Vec<i32>> {
+    by_line(s, op.name(), |vals| match op {
+        ReduceOp::Sum => vals.fold(0i32, |acc, at| acc.wrapping_add(x[at])),
+        _ => {
+            let want_max = op == ReduceOp::Max;
+            best_of(vals.map(|at| x[at]), want_max, |_| false).map_or(0, |b| b.0)
+        }
+    })
+}
+
+/// The best value of `vals` and its index: the first maximum (or minimum), a NaN winning over
+/// numbers (PyTorch's rules); `None` for an empty line.
+fn best_of<T: Copy + PartialOrd>(
+    mut vals: impl Iterator<Item = T>,
+    want_max: bool,
+    is_nan: impl Fn(T) -> bool,
+) -> Option<(T, usize)> {
+    let mut best = (vals.next()?, 0);
+    for (l, v) in vals.enumerate() {
+        let better =
+            !is_nan(best.0) && (is_nan(v) || if want_max { v > best.0 } else { v < best.0 });
+        if better {
+            best = (v, l + 1);
+        }
+    }
+    Some(best)
+}
+
+/// Runs `line(flat offsets along len)` for every output `(o, i)`, in parallel when large.
+fn by_line<O: Pooled>(
+    s: &LineSpec,
+    op: &'static str,
+    line: impl Fn(&mut dyn Iterator<Item = usize>) -> O + Sync,
+) -> Result<Vec<O>> {
+    let mut out = buffers::for_overwrite(op, s.outer * s.inner)?;
     if out.is_empty() {
         return Ok(out);
     }
-    if op == ReduceOp::Sum {
-        match s.inner {
-            1 => sum_lines(x, s, &mut out),
-            _ => sum_rows(x, s, &mut out),
-        }
-        return Ok(out);
-    }
-    let line = |o: usize, i: usize| -> T {
-        let at = |l: usize| (o * s.len + l) * s.inner + i;
-        let vals = (0..s.len)
-            .take_while(|&l| at(l) < s.numel)
-            .map(|l| x[s.offset + at(l)]);
-        match op {
-            ReduceOp::Sum => T::from_f64(vals.map(T::to_f64).sum::<f64>()),
-            ReduceOp::Max | ReduceOp::Min | ReduceOp::ArgMax | ReduceOp::ArgMin => {
-                let want_max = matches!(op, ReduceOp::Max | ReduceOp::ArgMax);
-                let mut best = (nan::<T>(), usize::MAX); // (value, index); index MAX = none yet
-                for (l, v) in vals.enumerate() {
-                    // NaN wins and the first extremum wins ties (PyTorch's rules).
-                    let better = best.1 == usize::MAX
-                        || (!best.0.is_nan()
-                            && (v.is_nan() || if want_max { v > best.0 } else { v < best.0 }));
-                    if better {
-                        best = (v, l);
-                    }
-                }
-                match op {
-                    ReduceOp::Max | ReduceOp::Min => best.0,
-                    _ => T::from_f64(best.1.min(s.len.saturating_sub(1)) as f64),
-                }
-            }
-        }
+    let at = |o: usize, i: usize| {
+        (0..s.len)
+            .map(move |l| (o * s.len + l) * s.inner + i)
+            .take_while(|&f| f < s.numel)
+            .map(|f| s.offset + f)
     };
-    let fill = |o: usize, row: &mut [T]| {
+    let fill = |o: usize, row: &mut [O]| {
         row.iter_mut()
             .enumerate()
-            .for_each(|(i, v)| *v = line(o, i))
+            .for_each(|(i, v)| *v = line(&mut at(o, i)))
     };
     if s.outer * s.len * s.inner >= PAR_THRESHOLD && s.outer > 1 {
         out.par_chunks_mut(s.inner)

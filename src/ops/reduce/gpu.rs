@@ -4,10 +4,11 @@
 //! of whole `outer` rows, each binding its rows' windows (`gpu/window.rs`).
 
 use super::spec::LineSpec;
+use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::gpu::grid::groups_for;
 use crate::gpu::kernels::bind::{reduce, softmax};
-use crate::gpu::kernels::Kernel;
+use crate::gpu::kernels::{Kernel, REDUCE_ON_I32};
 use crate::gpu::params::{u32_of, wgsl_struct};
 use crate::gpu::storage::GpuStorage;
 use crate::gpu::window::{plan_rows, Piece};
@@ -108,11 +109,25 @@ fn launch(
 
 /// `op` along `len`: output `[outer, inner]`.
 pub(crate) fn reduce(x: &GpuStorage, spec: &LineSpec, op: ReduceOp) -> Result<GpuStorage> {
-    let out = GpuStorage::alloc(x.context(), op.name(), spec.outer * spec.inner)?;
+    let arg = matches!(op, ReduceOp::ArgMax | ReduceOp::ArgMin);
+    let (constant, out_dtype) = match x.dtype() {
+        DType::F32 => (op.code(), if arg { DType::I32 } else { DType::F32 }),
+        DType::I32 => (op.code() + REDUCE_ON_I32, DType::I32),
+        d => {
+            return Err(Error::DType {
+                op: op.name(),
+                got: vec![d],
+                expected: "F32 or I32",
+                hint: "convert with `.to_dtype`",
+            })
+        }
+    };
+    let n = spec.outer * spec.inner;
+    let out = GpuStorage::alloc_as(x.context(), op.name(), n, out_dtype)?;
     let lo = LineOp {
         rows_kernel: Kernel::ReduceLines,
         columns_kernel: Kernel::ReduceColumns,
-        constant: op.code(),
+        constant,
         row_out: spec.inner,
     };
     launch(&lo, spec, x, None, &out, op.name())?;

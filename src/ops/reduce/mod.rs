@@ -9,6 +9,7 @@ pub(crate) mod spec;
 
 use super::same_device;
 use crate::autograd::{record, untracked, BackOp};
+use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::ops::reduce::spec::ReduceOp;
 use crate::shape::normalize_axis;
@@ -20,8 +21,8 @@ type Narrow<'a> = &'a dyn Fn(&Tensor) -> Result<Tensor>;
 
 /// Elements per row of the first pass of a full reduction on the GPU.
 const FULL_REDUCE_ROW: usize = 4096;
-/// Indices are returned as f32, which holds every integer up to 2^24 exactly.
-const MAX_F32_INDEX: usize = 1 << 24;
+/// Arg-reductions return `I32` indices.
+const MAX_INDEX: usize = i32::MAX as usize;
 
 impl Tensor {
     // ---- reductions ----
@@ -56,6 +57,10 @@ impl Tensor {
     }
 
     fn reduce_axis(&self, axis: isize, keepdim: bool, op: ReduceOp) -> Result<Tensor> {
+        if self.dtype() == DType::Bool {
+            // Bool counts as 0/1 (a sum counts the true elements, as PyTorch's).
+            return self.to_dtype(DType::I32)?.reduce_axis(axis, keepdim, op);
+        }
         let out = untracked(|| self.reduce_axis_impl(axis, keepdim, op))
             .map_err(|e| e.in_op(op.name()))?;
         let ax = normalize_axis(op.name(), axis, self.rank().max(1))?;
@@ -88,7 +93,11 @@ impl Tensor {
         }
         if spec.len == 0 || spec.outer * spec.inner == 0 {
             // The sum of nothing, as a fill; or no output at all.
-            return Tensor::zeros(&out, self.device());
+            let dtype = match op.differentiable() {
+                true => self.dtype(),
+                false => DType::I32,
+            };
+            return Tensor::zeros_dtype(&out, dtype, self.device());
         }
         let s = x.storage().reduce(&spec, op)?;
         Ok(Tensor::from_storage(s, &out, self.device()))
@@ -164,7 +173,8 @@ impl Tensor {
                 let part = self.narrow(axis, s, per.min(len - s))?;
                 values.push(part.reduce_axis_impl(axis, true, value)?);
                 let index = part.reduce_axis_impl(axis, true, op)?;
-                indices.push(index.add_scalar(s as f32)?);
+                let start = Tensor::full_dtype(&[], s as f64, DType::I32, self.device())?;
+                indices.push(index.add(&start)?);
             }
             let values = Tensor::cat(&values.iter().collect::<Vec<_>>(), ax as isize)?;
             let indices = Tensor::cat(&indices.iter().collect::<Vec<_>>(), ax as isize)?;
@@ -185,6 +195,9 @@ impl Tensor {
 
     /// Reduces every element to a 0-D tensor.
     fn reduce_all(&self, op: ReduceOp) -> Result<Tensor> {
+        if self.dtype() == DType::Bool {
+            return self.to_dtype(DType::I32)?.reduce_all(op);
+        }
         let out = untracked(|| self.reduce_all_impl(op)).map_err(|e| e.in_op(op.name()))?;
         Ok(record(
             out.clone(),
@@ -266,16 +279,18 @@ impl Tensor {
     pub fn sum_all(&self) -> Result<Tensor> {
         self.reduce_all(ReduceOp::Sum)
     }
-    /// Mean along `axis`.
+    /// Mean along `axis` (of an `I32` or `Bool` tensor: in the float dtype, as NumPy's).
     pub fn mean(&self, axis: isize, keepdim: bool) -> Result<Tensor> {
         let len = self.axis_len("mean", axis)?;
-        self.sum(axis, keepdim)
+        self.to_float()?
+            .sum(axis, keepdim)
             .and_then(|s| s.mul_scalar(1.0 / len as f32))
             .map_err(|e| e.in_op("mean"))
     }
     /// Mean of all elements (0-D).
     pub fn mean_all(&self) -> Result<Tensor> {
-        self.sum_all()
+        self.to_float()?
+            .sum_all()
             .and_then(|s| s.mul_scalar(1.0 / self.numel() as f32))
             .map_err(|e| e.in_op("mean_all"))
     }
@@ -293,15 +308,15 @@ impl Tensor {
     pub fn min_all(&self) -> Result<Tensor> {
         self.reduce_all(ReduceOp::Min)
     }
-    /// Index of the first maximum along `axis`, as f32.
+    /// Index of the first maximum along `axis` (a NaN counts as the maximum), `I32`.
     pub fn argmax(&self, axis: isize, keepdim: bool) -> Result<Tensor> {
         self.reduce_axis(axis, keepdim, ReduceOp::ArgMax)
     }
-    /// Index (into the flattened tensor) of the first maximum, as a 0-D f32.
+    /// Index (into the flattened tensor) of the first maximum, a 0-D `I32`.
     pub fn argmax_all(&self) -> Result<Tensor> {
         self.reduce_all(ReduceOp::ArgMax)
     }
-    /// Index of the first minimum along `axis`, as f32.
+    /// Index of the first minimum along `axis`, `I32`.
     pub fn argmin(&self, axis: isize, keepdim: bool) -> Result<Tensor> {
         self.reduce_axis(axis, keepdim, ReduceOp::ArgMin)
     }
@@ -313,14 +328,16 @@ impl Tensor {
     /// the mean of squared deviations from the mean (two passes, stable).
     pub fn var(&self, axis: isize, keepdim: bool) -> Result<Tensor> {
         let len = self.axis_len("var", axis)?;
-        let dev = self.sub(&self.mean(axis, true)?)?;
+        let x = self.to_float()?;
+        let dev = x.sub(&self.mean(axis, true)?)?;
         dev.square()?
             .sum(axis, keepdim)?
             .mul_scalar(1.0 / (len as f32 - 1.0))
     }
     /// Unbiased variance of all elements (0-D).
     pub fn var_all(&self) -> Result<Tensor> {
-        let dev = self.sub(&self.mean_all()?)?;
+        let x = self.to_float()?;
+        let dev = x.sub(&x.mean_all()?)?;
         dev.square()?
             .sum_all()?
             .mul_scalar(1.0 / (self.numel() as f32 - 1.0))
@@ -415,10 +432,10 @@ fn check_reducible(
             format!("cannot reduce {what}: it has no {name} (as in PyTorch)"),
         ));
     }
-    if matches!(op, ReduceOp::ArgMax | ReduceOp::ArgMin) && len > MAX_F32_INDEX {
+    if matches!(op, ReduceOp::ArgMax | ReduceOp::ArgMin) && len > MAX_INDEX {
         return Err(Error::invalid(
             name,
-            format!("axis of length {len} exceeds 2^24, past which f32 indices are inexact"),
+            format!("axis of length {len} exceeds 2^31 - 1, the largest I32 index"),
         ));
     }
     Ok(())

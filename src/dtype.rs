@@ -1,0 +1,235 @@
+//! Element types: [`DType`], the host types that map onto them ([`Element`]), and the rules
+//! that pick the dtype of a mixed operation ([`DType::promote`]).
+//!
+//! On the GPU every dtype here is one 32-bit word per element (`Bool` is 0 or 1 in a `u32`;
+//! WGSL has no byte-sized storage), and kernels read and write the words as raw bits
+//! (`bitcast`), so a copy, a gather or a `cat` moves integers exactly whatever their bits.
+
+use crate::error::{Error, Result};
+
+/// The element type of a tensor.
+///
+/// | dtype | CPU | GPU | host type |
+/// |---|---|---|---|
+/// | `F32` (default) | yes | yes | `f32` |
+/// | `I32` | yes | yes | `i32` |
+/// | `Bool` | yes | yes (one `u32` per element) | `bool` |
+/// | `F64` | inside [`crate::gradcheck`] only (its finite differences run in f64) | no | — |
+///
+/// ```
+/// use ferrograd::{DType, Device, Tensor};
+/// let dev = Device::cpu();
+/// let labels = Tensor::from_vec(vec![2, 0, 1], &[3], &dev)?; // i32 data: an I32 tensor
+/// assert_eq!(labels.dtype(), DType::I32);
+/// let x = Tensor::from_vec(vec![0.5, 2.0, -1.0], &[3], &dev)?;
+/// let mask = x.gt_scalar(0.0)?; // comparisons give Bool
+/// assert_eq!(mask.dtype(), DType::Bool);
+/// assert_eq!(mask.to_vec_as::<bool>()?, vec![true, true, false]);
+/// # Ok::<(), ferrograd::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DType {
+    F32,
+    F64,
+    I32,
+    Bool,
+}
+
+impl DType {
+    /// Every dtype.
+    pub const ALL: [DType; 4] = [DType::F32, DType::F64, DType::I32, DType::Bool];
+
+    /// A floating-point dtype (gradients flow only through these).
+    pub fn is_float(self) -> bool {
+        matches!(self, DType::F32 | DType::F64)
+    }
+
+    /// Bytes per element in a CPU buffer (on the GPU every dtype takes 4).
+    pub fn size_in_bytes(self) -> usize {
+        match self {
+            DType::F32 | DType::I32 => 4,
+            DType::F64 => 8,
+            DType::Bool => 1,
+        }
+    }
+
+    /// The order of [`DType::promote`]: a dtype converts to any of higher rank.
+    fn rank(self) -> u8 {
+        match self {
+            DType::Bool => 0,
+            DType::I32 => 1,
+            DType::F32 => 2,
+            DType::F64 => 3,
+        }
+    }
+
+    /// The dtype two operands of different dtypes are computed in, as PyTorch's promotion
+    /// table does for these types: `Bool < I32 < F32 < F64`, the higher wins
+    /// (`bool * f32 -> f32`, `i32 + f32 -> f32`, `bool + i32 -> i32`).
+    pub fn promote(self, other: DType) -> DType {
+        match self.rank() >= other.rank() {
+            true => self,
+            false => other,
+        }
+    }
+
+    /// The code kernels switch on (`DTYPE_F32` .. in WGSL); `None` where the GPU has no
+    /// such dtype.
+    pub(crate) fn gpu_code(self) -> Option<u32> {
+        match self {
+            DType::F32 => Some(0),
+            DType::I32 => Some(1),
+            DType::Bool => Some(2),
+            DType::F64 => None,
+        }
+    }
+
+    /// The WGSL constants for [`DType::gpu_code`].
+    pub(crate) const GPU_CODES: [(&'static str, u32); 3] = [("F32", 0), ("I32", 1), ("BOOL", 2)];
+}
+
+impl std::fmt::Display for DType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self, f)
+    }
+}
+
+/// A float dtype, or an error naming `op` and `got`, with the conversion that fixes it.
+pub(crate) fn require_float(op: &'static str, got: DType) -> Result<()> {
+    match got.is_float() {
+        true => Ok(()),
+        false => Err(Error::DType {
+            op,
+            got: vec![got],
+            expected: "a float tensor (F32)",
+            hint: "convert with `.to_dtype(DType::F32)`",
+        }),
+    }
+}
+
+/// An `I32` index tensor, or an error naming `op` and the dtype it got.
+pub(crate) fn require_index(op: &'static str, got: DType) -> Result<()> {
+    match got {
+        DType::I32 => Ok(()),
+        _ => Err(index_error(op, got)),
+    }
+}
+
+/// The error of an index (or class label) tensor of dtype `got`, not `I32`.
+pub(crate) fn index_error(op: &'static str, got: DType) -> Error {
+    Error::DType {
+        op,
+        got: vec![got],
+        expected: "I32 indices",
+        hint: "convert with `.to_dtype(DType::I32)` (floats are truncated toward zero)",
+    }
+}
+
+/// Host data of one dtype: what a tensor is built from and read back into. (Public only so
+/// [`Element`]'s hidden methods can name it; the module is private.)
+#[derive(Debug)]
+pub enum HostData {
+    F32(Vec<f32>),
+    F64(Vec<f64>),
+    I32(Vec<i32>),
+    Bool(Vec<bool>),
+}
+
+impl HostData {
+    pub fn len(&self) -> usize {
+        match self {
+            HostData::F32(v) => v.len(),
+            HostData::F64(v) => v.len(),
+            HostData::I32(v) => v.len(),
+            HostData::Bool(v) => v.len(),
+        }
+    }
+
+    pub fn dtype(&self) -> DType {
+        match self {
+            HostData::F32(_) => DType::F32,
+            HostData::F64(_) => DType::F64,
+            HostData::I32(_) => DType::I32,
+            HostData::Bool(_) => DType::Bool,
+        }
+    }
+
+    /// The values as f32 (integers rounded to the nearest f32, `true` as 1).
+    pub fn into_f32(self) -> Vec<f32> {
+        match self {
+            HostData::F32(v) => v,
+            HostData::F64(v) => v.into_iter().map(|x| x as f32).collect(),
+            HostData::I32(v) => v.into_iter().map(|x| x as f32).collect(),
+            HostData::Bool(v) => v.into_iter().map(f32::from).collect(),
+        }
+    }
+
+    /// The values as f64 (exact for every dtype here).
+    pub fn into_f64(self) -> Vec<f64> {
+        match self {
+            HostData::F32(v) => v.into_iter().map(f64::from).collect(),
+            HostData::F64(v) => v,
+            HostData::I32(v) => v.into_iter().map(f64::from).collect(),
+            HostData::Bool(v) => v.into_iter().map(|b| f64::from(u8::from(b))).collect(),
+        }
+    }
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for f32 {}
+    impl Sealed for i32 {}
+    impl Sealed for bool {}
+}
+
+/// A host type a tensor can be built from and read back into: `f32`, `i32` or `bool`
+/// ([`crate::Tensor::from_vec`], [`crate::Tensor::to_vec_as`]).
+///
+/// Only one float type implements it, so `vec![1.0, 2.0]` stays an `F32` tensor and
+/// `vec![1, 2]` is `I32`, with no suffixes.
+pub trait Element: sealed::Sealed + Copy + Send + Sync + 'static {
+    /// The dtype of a tensor of these.
+    const DTYPE: DType;
+    #[doc(hidden)]
+    fn into_host(v: Vec<Self>) -> HostData;
+    #[doc(hidden)]
+    fn from_host(h: HostData) -> Option<Vec<Self>>;
+}
+
+macro_rules! element {
+    ($t:ty, $d:ident) => {
+        impl Element for $t {
+            const DTYPE: DType = DType::$d;
+            fn into_host(v: Vec<Self>) -> HostData {
+                HostData::$d(v)
+            }
+            fn from_host(h: HostData) -> Option<Vec<Self>> {
+                match h {
+                    HostData::$d(v) => Some(v),
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+element!(f32, F32);
+element!(i32, I32);
+element!(bool, Bool);
+
+/// `value` as an element of `dtype`, or an error naming `op` when it is not one exactly
+/// (a fraction or an out-of-range value for `I32`, anything but 0 or 1 for `Bool`).
+pub(crate) fn exact_value(op: &'static str, value: f64, dtype: DType) -> Result<f64> {
+    let ok = match dtype {
+        DType::F32 | DType::F64 => true,
+        DType::I32 => value.fract() == 0.0 && (-2_147_483_648.0..=2_147_483_647.0).contains(&value),
+        DType::Bool => value == 0.0 || value == 1.0,
+    };
+    match ok {
+        true => Ok(value),
+        false => Err(Error::invalid(
+            op,
+            format!("{value} is not a value of dtype {dtype}"),
+        )),
+    }
+}

@@ -1,0 +1,83 @@
+//! Tensors of a chosen dtype: typed creation (`full_dtype`, `zeros_dtype`, `ones_dtype`,
+//! `randint`) and exact typed readback (`to_vec_as`). Conversion is `to_dtype`
+//! (`ops/elementwise/mod.rs`); the dtypes themselves are in `dtype.rs`.
+
+use crate::device::Device;
+use crate::dtype::{DType, Element};
+use crate::error::{Error, Result};
+use crate::random::with_global;
+use crate::shape::checked_numel;
+use crate::storage::Storage;
+use crate::tensor::{check_fits, Tensor};
+
+impl Tensor {
+    /// A tensor of `shape` filled with `value` in `dtype` (`value` must be one exactly: an
+    /// integer in range for `I32`, 0 or 1 for `Bool`).
+    ///
+    /// ```
+    /// use ferrograd::{DType, Device, Tensor};
+    /// let t = Tensor::full_dtype(&[2], 16_777_217.0, DType::I32, &Device::cpu())?;
+    /// assert_eq!(t.to_vec_as::<i32>()?, vec![16_777_217; 2]); // exact past 2^24
+    /// # Ok::<(), ferrograd::Error>(())
+    /// ```
+    pub fn full_dtype(
+        shape: &[usize],
+        value: f64,
+        dtype: DType,
+        device: &Device,
+    ) -> Result<Tensor> {
+        Tensor::filled_as("full_dtype", shape, value, dtype, device)
+    }
+
+    /// Zeros of `dtype`.
+    pub fn zeros_dtype(shape: &[usize], dtype: DType, device: &Device) -> Result<Tensor> {
+        Tensor::filled_as("zeros_dtype", shape, 0.0, dtype, device)
+    }
+
+    /// Ones of `dtype`.
+    pub fn ones_dtype(shape: &[usize], dtype: DType, device: &Device) -> Result<Tensor> {
+        Tensor::filled_as("ones_dtype", shape, 1.0, dtype, device)
+    }
+
+    /// Uniform random integers in `[lo, hi)` (`I32`) from the global generator, as
+    /// `torch.randint`.
+    pub fn randint(lo: i32, hi: i32, shape: &[usize], device: &Device) -> Result<Tensor> {
+        if lo >= hi {
+            return Err(Error::invalid(
+                "randint",
+                format!("the range {lo}..{hi} is empty"),
+            ));
+        }
+        let n = checked_numel("randint", shape)?;
+        check_fits(device, "randint", n)?;
+        let mut data: Vec<i32> = Storage::host_buffer(device, "randint", n)?;
+        with_global(|g| g.int_into(&mut data, n, lo, hi));
+        Tensor::from_vec(data, shape, device)
+    }
+
+    /// The elements in row-major order as `T`, which must be this tensor's dtype's host type
+    /// (`i32` for `I32`, `bool` for `Bool`, `f32` for `F32`).
+    ///
+    /// ```
+    /// use ferrograd::{Device, Tensor};
+    /// let x = Tensor::from_vec(vec![0.1, 0.9, 0.3, 0.2], &[2, 2], &Device::cpu())?;
+    /// assert_eq!(x.argmax(1, false)?.to_vec_as::<i32>()?, vec![1, 0]);
+    /// # Ok::<(), ferrograd::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// `DType` naming both types when `T` is not this tensor's.
+    pub fn to_vec_as<T: Element>(&self) -> Result<Vec<T>> {
+        if T::DTYPE != self.dtype() {
+            return Err(Error::DType {
+                op: "to_vec_as",
+                got: vec![self.dtype(), T::DTYPE],
+                expected: "the tensor's own dtype",
+                hint: "convert first with `.to_dtype`, or read f32 with `.to_vec()`",
+            });
+        }
+        let data = self.read()?;
+        // Matched above; `None` only for a dtype with no host type (F64), refused there too.
+        T::from_host(data).ok_or_else(|| Error::invalid("to_vec_as", "no host type"))
+    }
+}
