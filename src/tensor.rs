@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use crate::autograd::{record, untracked, BackOp, Tracking};
 use crate::device::Device;
-use crate::dtype::{exact_value, DType, Element};
+use crate::dtype::{exact_value, DType, Element, HostData};
 use crate::error::{Error, Result};
 use crate::random::{with_global, Generator};
 use crate::shape::{checked_numel, fits_kernel, normalize_axis, Layout};
@@ -364,7 +364,13 @@ impl Tensor {
         if self.device() == device {
             return Ok(self.clone());
         }
-        let data = self.read()?;
+        let data = match self.read()? {
+            // gradcheck's f64 values leaving its device become the target's floats.
+            HostData::F64(v) if device.float_dtype() != DType::F64 => {
+                HostData::F32(v.into_iter().map(|x| x as f32).collect())
+            }
+            data => data,
+        };
         check_count("to_device", self.shape(), data.len())?;
         let storage = Storage::from_host(device, data, "to_device")?;
         let out = Tensor::from_storage(storage, self.shape(), device);

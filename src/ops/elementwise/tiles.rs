@@ -20,7 +20,7 @@ impl Tensor {
             return self.contiguous();
         };
         if self.numel() == 0 {
-            return Tensor::zeros(self.shape(), self.device());
+            return Tensor::zeros_dtype(self.shape(), self.dtype(), self.device());
         }
         let align = (ctx.binding_align() / 4) as usize;
         let room = ((ctx.max_binding_bytes() / 4) as usize).saturating_sub(2 * align);
