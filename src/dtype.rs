@@ -74,19 +74,27 @@ impl DType {
         }
     }
 
-    /// The code kernels switch on (`DTYPE_F32` .. in WGSL); `None` where the GPU has no
-    /// such dtype.
-    pub(crate) fn gpu_code(self) -> Option<u32> {
-        match self {
-            DType::F32 => Some(0),
-            DType::I32 => Some(1),
-            DType::Bool => Some(2),
-            DType::F64 => None,
+    /// The dtypes a GPU buffer holds, in the order of their kernel codes (`DTYPE_F32` = 0,
+    /// `DTYPE_I32`, `DTYPE_BOOL` in WGSL).
+    pub(crate) const ON_GPU: [DType; 3] = [DType::F32, DType::I32, DType::Bool];
+
+    /// The code kernels switch on, or the error (naming `op`) of a dtype the GPU does not hold.
+    pub(crate) fn gpu_code(self, op: &'static str) -> Result<u32> {
+        match DType::ON_GPU.iter().position(|&d| d == self) {
+            Some(i) => Ok(i as u32),
+            None => Err(not_on_gpu(op, self)),
         }
     }
+}
 
-    /// The WGSL constants for [`DType::gpu_code`].
-    pub(crate) const GPU_CODES: [(&'static str, u32); 3] = [("F32", 0), ("I32", 1), ("BOOL", 2)];
+/// The error of a dtype the GPU does not hold (`F64`), naming `op`.
+pub(crate) fn not_on_gpu(op: &'static str, got: DType) -> Error {
+    Error::DType {
+        op,
+        got: vec![got],
+        expected: "a dtype the GPU holds (F32, I32 or Bool)",
+        hint: "F64 is computed only inside gradcheck for now",
+    }
 }
 
 impl std::fmt::Display for DType {
@@ -123,6 +131,19 @@ pub(crate) fn index_error(op: &'static str, got: DType) -> Error {
         got: vec![got],
         expected: "I32 indices",
         hint: "convert with `.to_dtype(DType::I32)` (floats are truncated toward zero)",
+    }
+}
+
+/// The one dtype of `got` (the parts of a `cat`), or the error naming `op` and them.
+pub(crate) fn one_dtype(op: &'static str, got: &[DType]) -> Result<DType> {
+    match got.first() {
+        Some(&d) if got.iter().all(|&x| x == d) => Ok(d),
+        _ => Err(Error::DType {
+            op,
+            got: got.to_vec(),
+            expected: "operands of one dtype",
+            hint: "convert with `.to_dtype`",
+        }),
     }
 }
 

@@ -7,10 +7,11 @@ use common::{normal, parity};
 use ferrograd::nn::loss::{cross_entropy, Reduction};
 use ferrograd::{DType, Device, Error, Tensor};
 
-/// Seeded integers in `lo..hi` on the CPU.
+/// Seeded integers in `lo..hi` on the CPU (from an explicit generator: tests run in
+/// parallel, and the global one is shared).
 fn ints(shape: &[usize], lo: i32, hi: i32, seed: u64) -> Tensor {
-    ferrograd::manual_seed(seed);
-    Tensor::randint(lo, hi, shape, &Device::cpu()).unwrap()
+    let u = common::uniform(shape, lo as f32, hi as f32, seed);
+    u.to_dtype(DType::I32).unwrap()
 }
 
 fn creation_and_readback(dev: &Device) {
@@ -22,6 +23,9 @@ fn creation_and_readback(dev: &Device) {
     assert_eq!(b.to_vec().unwrap(), vec![1.0, 0.0]); // any dtype reads back as f32
     let f = Tensor::full_dtype(&[2, 2], 16_777_217.0, DType::I32, dev).unwrap();
     assert_eq!(f.to_vec_as::<i32>().unwrap(), vec![16_777_217; 4]);
+    let r = Tensor::randint(-3, 4, &[200], dev).unwrap().to_vec_as::<i32>().unwrap();
+    assert!(r.iter().all(|v| (-3..4).contains(v)), "{r:?}");
+    assert!((-3..4).all(|v| r.contains(&v)), "200 draws miss a value: {r:?}");
     let z = Tensor::zeros_dtype(&[3], DType::Bool, dev).unwrap();
     assert_eq!(z.to_vec_as::<bool>().unwrap(), vec![false; 3]);
     // Views of integers copy their bits exactly (small i32s are f32 denormals as bits).

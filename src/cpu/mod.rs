@@ -22,7 +22,7 @@ use crate::backend::{
     Backend, ConvSpec, CrossEntropySpec, Elementwise, GatherSpec, LineSpec, MatmulSpec, NormSpec,
     OptimSpec, PoolKind, Strided, Window2d,
 };
-use crate::dtype::{index_error, DType, HostData};
+use crate::dtype::{index_error, one_dtype, DType, HostData};
 use crate::error::Result;
 use crate::ops::reduce::spec::ReduceOp;
 use crate::shape::Layout;
@@ -139,11 +139,12 @@ impl Backend for CpuStorage {
     }
 
     fn cat(parts: &[(&Self, Strided)], numel: usize) -> Result<Self> {
-        match parts.first().map(|p| p.0.dtype()) {
-            Some(DType::F64) => index::cat::<f64>(parts, numel),
-            Some(DType::I32) => index::cat::<i32>(parts, numel),
-            Some(DType::Bool) => index::cat::<bool>(parts, numel),
-            _ => index::cat::<f32>(parts, numel),
+        let dtypes: Vec<DType> = parts.iter().map(|p| p.0.dtype()).collect();
+        match one_dtype("cat", &dtypes)? {
+            DType::F64 => index::cat::<f64>(parts, numel),
+            DType::I32 => index::cat::<i32>(parts, numel),
+            DType::Bool => index::cat::<bool>(parts, numel),
+            DType::F32 => index::cat::<f32>(parts, numel),
         }
     }
 

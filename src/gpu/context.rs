@@ -7,6 +7,8 @@ use std::num::NonZeroU64;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
+use bytemuck::Pod;
+
 use super::buffers::Pool;
 use super::fault::{Fault, Slots, SLOTS, SLOT_BYTES};
 use super::grid;
@@ -390,12 +392,7 @@ impl GpuContext {
 
     /// Writes `data` into `buf`. `queue.write_buffer` lands at the start of the next submit, so
     /// a reused buffer is only written after the recorded commands that still read it go out.
-    pub fn write<T: bytemuck::Pod>(
-        &self,
-        buf: &wgpu::Buffer,
-        data: &[T],
-        reused: bool,
-    ) -> Result<()> {
+    pub fn write<T: Pod>(&self, buf: &wgpu::Buffer, data: &[T], reused: bool) -> Result<()> {
         if reused {
             self.flush()?;
         }

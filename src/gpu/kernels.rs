@@ -236,8 +236,8 @@ pub fn wgsl_constants() -> String {
     }
     emit("EPILOGUE", "has_bias", EPILOGUE_HAS_BIAS);
     emit("REDUCE", "on_i32", REDUCE_ON_I32);
-    for (name, code) in crate::dtype::DType::GPU_CODES {
-        emit("DTYPE", name, code);
+    for (code, dtype) in crate::dtype::DType::ON_GPU.iter().enumerate() {
+        emit("DTYPE", &dtype.to_string(), code as u32);
     }
     emit("WORKGROUP", "size", WORKGROUP);
     out

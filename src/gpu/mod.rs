@@ -43,7 +43,7 @@ use crate::backend::{
     Backend, ConvSpec, CrossEntropySpec, Elementwise, GatherSpec, LineSpec, MatmulSpec, NormSpec,
     OptimSpec, PoolKind, Strided, Window2d,
 };
-use crate::dtype::{index_error, DType, HostData};
+use crate::dtype::{one_dtype, require_index, DType, HostData};
 use crate::error::{Error, Result};
 use crate::ops::elementwise::op::UnaryOp;
 use crate::ops::reduce::spec::ReduceOp;
@@ -52,29 +52,24 @@ use crate::shape::Layout;
 impl GpuStorage {
     /// [`Backend::read`] without blocking (see `GpuContext::read_async`).
     pub async fn read_async(&self, layout: &Layout) -> Result<HostData> {
+        let (dense, offset) = self.readable(layout)?;
+        let buf = dense.as_ref().unwrap_or(self).buffer();
         let n = layout.numel();
-        let words = if layout.is_contiguous() {
-            let offset = layout.offset();
-            self.ctx
-                .read_async(self.buffer(), offset, n, self.check(), "to_vec_async")
-                .await?
-        } else {
-            let spec = Strided::new("to_vec_async", &[layout])?;
-            let identity = Elementwise::Unary(UnaryOp::Identity);
-            let dense = GpuStorage::elementwise(&[self], &spec, identity)?;
-            self.ctx
-                .read_async(dense.buffer(), 0, n, self.check(), "to_vec_async")
-                .await?
-        };
+        let words = (self.ctx)
+            .read_async(buf, offset, n, self.check(), "to_vec_async")
+            .await?;
         Ok(self.decode(words))
     }
-}
 
-/// The error of class labels that are not `I32`.
-fn labels(op: &'static str, target: &GpuStorage) -> Result<()> {
-    match target.dtype() {
-        DType::I32 => Ok(()),
-        d => Err(index_error(op, d)),
+    /// Where a readback of `layout` reads: this buffer from the view's offset when the view is
+    /// contiguous, else a dense copy (returned) from 0.
+    fn readable(&self, layout: &Layout) -> Result<(Option<GpuStorage>, usize)> {
+        if layout.is_contiguous() {
+            return Ok((None, layout.offset()));
+        }
+        let spec = Strided::new("to_vec", &[layout])?;
+        let identity = Elementwise::Unary(UnaryOp::Identity);
+        Ok((Some(GpuStorage::elementwise(&[self], &spec, identity)?), 0))
     }
 }
 
@@ -106,7 +101,7 @@ impl Backend for GpuStorage {
         dtype: DType,
         op: &'static str,
     ) -> Result<Self> {
-        elementwise::gpu_code(op, dtype)?;
+        dtype.gpu_code(op)?;
         let out = GpuStorage::alloc_as(ctx, op, len, dtype)?;
         elementwise::fill(&out, len, value, op)?;
         Ok(out)
@@ -157,7 +152,7 @@ impl Backend for GpuStorage {
 
     fn cross_entropy(x: &Self, target: &Self, spec: &CrossEntropySpec) -> Result<(Self, Self)> {
         floats("cross_entropy", &[x])?;
-        labels("cross_entropy", target)?;
+        require_index("cross_entropy", target.dtype())?;
         let ctx = x.context();
         let op = "cross_entropy";
         // Both outputs carry the inputs' faults and the slot this launch may fault into.
@@ -177,7 +172,7 @@ impl Backend for GpuStorage {
         spec: &CrossEntropySpec,
     ) -> Result<Self> {
         floats("cross_entropy", &[x, lse, g])?;
-        labels("cross_entropy", target)?;
+        require_index("cross_entropy", target.dtype())?;
         let ctx = x.context();
         let op = "cross_entropy";
         let n = spec.rows * spec.classes;
@@ -189,9 +184,7 @@ impl Backend for GpuStorage {
 
     fn gather(input: &Self, index: &Self, spec: &GatherSpec, op: &'static str) -> Result<Self> {
         let n = spec.strided.numel();
-        if index.dtype() != DType::I32 {
-            return Err(index_error(op, index.dtype()));
-        }
+        require_index(op, index.dtype())?;
         let out = GpuStorage::alloc_as(input.context(), op, n, input.dtype())?;
         let mut out = out.inherit(&[input, index]);
         let fault_base = out.new_fault(op)?;
@@ -202,9 +195,7 @@ impl Backend for GpuStorage {
 
     fn one_hot(&self, spec: &Strided, classes: usize) -> Result<Self> {
         let n = spec.numel() * classes;
-        if self.dtype() != DType::I32 {
-            return Err(index_error("one_hot", self.dtype()));
-        }
+        require_index("one_hot", self.dtype())?;
         let out = GpuStorage::alloc_as(self.context(), "one_hot", n, DType::I32)?;
         let mut out = out.inherit(&[self]);
         let fault_base = out.new_fault("one_hot")?;
@@ -216,15 +207,8 @@ impl Backend for GpuStorage {
     fn cat(parts: &[(&Self, Strided)], numel: usize) -> Result<Self> {
         let ctx = parts[0].0.context();
         let sources: Vec<&GpuStorage> = parts.iter().map(|p| p.0).collect();
-        let dtype = parts[0].0.dtype();
-        if let Some(other) = sources.iter().find(|s| s.dtype() != dtype) {
-            return Err(Error::DType {
-                op: "cat",
-                got: vec![dtype, other.dtype()],
-                expected: "parts of one dtype",
-                hint: "convert with `.to_dtype`",
-            });
-        }
+        let dtypes: Vec<DType> = sources.iter().map(|s| s.dtype()).collect();
+        let dtype = one_dtype("cat", &dtypes)?;
         let out = GpuStorage::alloc_as(ctx, "cat", numel, dtype)?.inherit(&sources);
         index::cat(&out, parts)?;
         Ok(out)
@@ -307,18 +291,9 @@ impl Backend for GpuStorage {
     }
 
     fn read(&self, layout: &Layout) -> Result<HostData> {
-        let n = layout.numel();
-        let words = if layout.is_contiguous() {
-            let offset = layout.offset();
-            self.ctx
-                .read(self.buffer(), offset, n, self.check(), "to_vec")?
-        } else {
-            let spec = Strided::new("to_vec", &[layout])?;
-            let identity = Elementwise::Unary(UnaryOp::Identity);
-            let dense = GpuStorage::elementwise(&[self], &spec, identity)?;
-            self.ctx
-                .read(dense.buffer(), 0, n, self.check(), "to_vec")?
-        };
+        let (dense, offset) = self.readable(layout)?;
+        let buf = dense.as_ref().unwrap_or(self).buffer();
+        let words = (self.ctx).read(buf, offset, layout.numel(), self.check(), "to_vec")?;
         Ok(self.decode(words))
     }
 

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use super::context::GpuContext;
 use super::fault::{self, Fault};
-use crate::dtype::{DType, HostData};
-use crate::error::{Error, Result};
+use crate::dtype::{not_on_gpu, DType, HostData};
+use crate::error::Result;
 
 /// A tensor buffer on the GPU, one 32-bit word per element whatever the dtype; returns to the
 /// pool when dropped.
@@ -96,12 +96,7 @@ impl GpuStorage {
                 let words: Vec<u32> = v.into_iter().map(u32::from).collect();
                 GpuStorage::from_words(ctx, op, &words, DType::Bool)
             }
-            HostData::F64(_) => Err(Error::DType {
-                op,
-                got: vec![DType::F64],
-                expected: "a dtype the GPU holds (F32, I32 or Bool)",
-                hint: "F64 tensors live on `Device::cpu_f64()`",
-            }),
+            HostData::F64(_) => Err(not_on_gpu(op, DType::F64)),
         }
     }
 

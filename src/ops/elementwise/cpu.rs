@@ -304,14 +304,11 @@ pub(crate) fn run(inputs: &[&CpuStorage], spec: &Strided, kind: Elementwise) -> 
         (Elementwise::Unary(UnaryOp::LogicalNot), [S::Bool(a)]) => {
             S::new(apply1(a, spec, |x: bool| !x)?)
         }
+        // Truth values: ==, != and the logical ops (the others count Bool as I32 first).
         (Elementwise::Binary(op), [S::Bool(a), S::Bool(b)]) if op.gives_bool() => {
-            let f = move |x: bool, y: bool| op.eval_i32(i32::from(x), i32::from(y)) != 0;
-            match op {
-                BinaryOp::Eq | BinaryOp::Ne | BinaryOp::LogicalAnd => {}
-                BinaryOp::LogicalOr | BinaryOp::LogicalXor => {}
-                _ => return Err(unsupported()),
-            }
-            S::new(apply2(a, b, spec, f)?)
+            S::new(apply2(a, b, spec, move |x: bool, y: bool| {
+                op.eval_i32(i32::from(x), i32::from(y)) != 0
+            })?)
         }
         _ => return Err(unsupported()),
     })

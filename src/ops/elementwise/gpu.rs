@@ -116,21 +116,11 @@ pub(crate) fn elementwise(
     let mut params = ElementwiseParams::new(op, spec, alpha, beta)?;
     // Where's operand 0 is its Bool condition: the values are operands 1 and 2.
     let values = dtypes[usize::from(kind == Elementwise::Where)];
-    params.dtype = gpu_code(op, values)?;
-    params.out_dtype = gpu_code(op, out_dtype)?;
+    params.dtype = values.gpu_code(op)?;
+    params.out_dtype = out_dtype.gpu_code(op)?;
     (params.ialpha, params.ibeta) = ints;
     launch(kernel, code, params, spec, &out, Out::Dense, inputs, op)?;
     Ok(out)
-}
-
-/// The kernel code of `dtype`, or the error of a dtype the GPU does not hold.
-pub(crate) fn gpu_code(op: &'static str, dtype: DType) -> Result<u32> {
-    dtype.gpu_code().ok_or(Error::DType {
-        op,
-        got: vec![dtype],
-        expected: "a dtype the GPU holds (F32, I32 or Bool)",
-        hint: "F64 tensors live on `Device::cpu_f64()`",
-    })
 }
 
 /// `len` copies of `value` (exactly a value of `out`'s dtype) into `out` (nothing crosses

@@ -15,7 +15,7 @@ pub(crate) mod spec;
 pub(crate) mod tiles;
 
 use super::same_device;
-use crate::autograd::{record, BackOp};
+use crate::autograd::{record, untracked, BackOp};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::ops::elementwise::op::{BinaryOp, UnaryOp};
@@ -88,14 +88,22 @@ impl Tensor {
         self.to_dtype(self.device().float_dtype())
     }
 
-    /// `kind` of one operand, over any view, untracked.
+    /// `kind` of one operand, over any view; the caller records it.
     fn elementwise1(&self, kind: Elementwise, name: &'static str) -> Result<Tensor> {
         if !fits_kernel(&[self.layout()]) {
             return self.contiguous()?.elementwise1(kind, name);
         }
         let spec = Strided::new(name, &[self.layout()])?;
         let s = match Storage::elementwise(&[self.storage()], &spec, kind, name) {
-            Err(e) if e.needs_tiles() => return self.copy_in_tiles(name)?.elementwise1(kind, name),
+            // A view one flat piece of which reads past a GPU binding: copied in tiles first
+            // (that copy is all a copy needs).
+            Err(e) if e.needs_tiles() => {
+                let dense = untracked(|| self.copy_in_tiles(name))?;
+                return match kind {
+                    Elementwise::Unary(UnaryOp::Identity) => Ok(dense),
+                    _ => dense.elementwise1(kind, name),
+                };
+            }
             r => r.map_err(|e| e.in_op(name))?,
         };
         Ok(Tensor::from_storage(s, self.shape(), self.device()))
@@ -176,26 +184,7 @@ impl Tensor {
         if let Some(out) = self.unary_plan(op)? {
             return Ok(out);
         }
-        if op == UnaryOp::LogicalNot && self.dtype() != DType::Bool {
-            return self.logical_not();
-        }
-        if !fits_kernel(&[self.layout()]) {
-            return self.contiguous()?.unary(op, name);
-        }
-        let spec = Strided::new(name, &[self.layout()])?;
-        let s = match Storage::elementwise(&[self.storage()], &spec, Elementwise::Unary(op), name) {
-            // A view one flat piece of which reads past a GPU binding: copied in tiles first
-            // (that copy is all a copy needs).
-            Err(e) if e.needs_tiles() => {
-                let dense = self.copy_in_tiles(name)?;
-                return match op {
-                    UnaryOp::Identity => Ok(dense),
-                    _ => dense.unary(op, name),
-                };
-            }
-            r => r.map_err(|e| e.in_op(name))?,
-        };
-        let out = Tensor::from_storage(s, self.shape(), self.device());
+        let out = self.elementwise1(Elementwise::Unary(op), name)?;
         Ok(record(
             out.clone(),
             BackOp::Unary {

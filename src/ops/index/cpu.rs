@@ -47,12 +47,8 @@ pub(crate) fn cat<T: CpuElem>(
 ) -> Result<CpuStorage> {
     let mut out = buffers::zeroed("cat", numel)?;
     for (src, spec) in parts {
-        let src: &[T] = T::view(src).ok_or_else(|| Error::DType {
-            op: "cat",
-            got: parts.iter().map(|p| p.0.dtype()).collect(),
-            expected: "parts of one dtype",
-            hint: "convert with `.to_dtype`",
-        })?;
+        // The backend checked the parts share T's dtype (`one_dtype`).
+        let src: &[T] = T::view(src).ok_or_else(|| Error::invalid("cat", "mixed dtypes"))?;
         let mut walk = StridedWalk::new(spec, 0);
         for _ in 0..spec.numel() {
             out[walk.offsets[0]] = src[walk.offsets[1]];
