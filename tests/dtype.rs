@@ -23,9 +23,15 @@ fn creation_and_readback(dev: &Device) {
     assert_eq!(b.to_vec().unwrap(), vec![1.0, 0.0]); // any dtype reads back as f32
     let f = Tensor::full_dtype(&[2, 2], 16_777_217.0, DType::I32, dev).unwrap();
     assert_eq!(f.to_vec_as::<i32>().unwrap(), vec![16_777_217; 4]);
-    let r = Tensor::randint(-3, 4, &[200], dev).unwrap().to_vec_as::<i32>().unwrap();
+    let r = Tensor::randint(-3, 4, &[200], dev)
+        .unwrap()
+        .to_vec_as::<i32>()
+        .unwrap();
     assert!(r.iter().all(|v| (-3..4).contains(v)), "{r:?}");
-    assert!((-3..4).all(|v| r.contains(&v)), "200 draws miss a value: {r:?}");
+    assert!(
+        (-3..4).all(|v| r.contains(&v)),
+        "200 draws miss a value: {r:?}"
+    );
     let z = Tensor::zeros_dtype(&[3], DType::Bool, dev).unwrap();
     assert_eq!(z.to_vec_as::<bool>().unwrap(), vec![false; 3]);
     // Views of integers copy their bits exactly (small i32s are f32 denormals as bits).
