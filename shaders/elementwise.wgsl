@@ -254,3 +254,72 @@ fn fill(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     if (i >= p.numel) { return; }
     out[i] = bitcast<u32>(p.ialpha);
 }
+
+// Half precision: F16 and BF16 are stored two to a word, element 2k in the low 16 bits of word
+// k (src/dtype.rs). Only these two kernels read or write them; every other op runs on F32
+// widened from them. The conversions are done on the bits, as the `half` crate does them, so
+// both backends round alike: widening is exact, narrowing rounds to nearest even, overflows
+// to infinity and keeps NaN a NaN (WGSL's pack2x16float leaves rounding and overflow to the
+// driver).
+
+// The f32 bits of half `h` (the low 16 bits) of dtype `dt`.
+fn half_to_f32_bits(h: u32, dt: u32) -> u32 {
+    if (dt == DTYPE_BF16) { return h << 16u; }
+    let sign = (h & 0x8000u) << 16u;
+    let e = (h >> 10u) & 0x1fu;
+    let m = h & 0x3ffu;
+    if (e == 0x1fu) { return sign | 0x7f800000u | (m << 13u); } // inf, NaN
+    if (e == 0u) {
+        if (m == 0u) { return sign; }
+        // Subnormal m * 2^-24 = 2^(t - 24) * 1.f with t the top set bit of m: normalised.
+        let shift = countLeadingZeros(m) - 21u; // 10 - t
+        return sign | ((113u - shift) << 23u) | (((m << shift) & 0x3ffu) << 13u);
+    }
+    return sign | ((e + 112u) << 23u) | (m << 13u);
+}
+
+// f32 bits `x` rounded to nearest even as a half of dtype `dt` (in the low 16 bits).
+fn f32_bits_to_half(x: u32, dt: u32) -> u32 {
+    if (dt == DTYPE_BF16) {
+        if ((x & 0x7fffffffu) > 0x7f800000u) { return (x >> 16u) | 0x40u; } // NaN stays NaN
+        let r = 0x8000u;
+        return ((x >> 16u) + u32((x & r) != 0u && (x & (3u * r - 1u)) != 0u)) & 0xffffu;
+    }
+    let sign = (x >> 16u) & 0x8000u;
+    let e = (x >> 23u) & 0xffu;
+    let m = x & 0x7fffffu;
+    if (e == 0xffu) { return sign | 0x7c00u | select(0u, 0x200u, m != 0u) | (m >> 13u); }
+    let he = i32(e) - 112; // the half's biased exponent
+    if (he >= 0x1f) { return sign | 0x7c00u; }
+    if (he <= 0) {
+        if (14 - he > 24) { return sign; }
+        let mm = m | 0x800000u;
+        let r = 1u << u32(13 - he);
+        return sign | ((mm >> u32(14 - he)) + u32((mm & r) != 0u && (mm & (3u * r - 1u)) != 0u));
+    }
+    let r = 0x1000u;
+    let bits = sign | (u32(he) << 10u) | (m >> 13u);
+    return bits + u32((m & r) != 0u && (m & (3u * r - 1u)) != 0u);
+}
+
+// Word k of a half buffer from F32s 2k and 2k + 1 of `a` (offsets.y: the F32s bound; an odd
+// last one leaves the high half 0).
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn pack_half(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+             @builtin(local_invocation_index) lid: u32) {
+    let k = flat_id(wid, nwg, lid);
+    if (k >= p.numel) { return; }
+    let lo = f32_bits_to_half(a[2u * k], p.dtype);
+    var hi = 0u;
+    if (2u * k + 1u < p.offsets.y) { hi = f32_bits_to_half(a[2u * k + 1u], p.dtype); }
+    out[k] = lo | (hi << 16u);
+}
+
+// F32 k from half k & 1 of word k / 2 of `a`.
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn unpack_half(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+               @builtin(local_invocation_index) lid: u32) {
+    let k = flat_id(wid, nwg, lid);
+    if (k >= p.numel) { return; }
+    out[k] = half_to_f32_bits((a[k >> 1u] >> (16u * (k & 1u))) & 0xffffu, p.dtype);
+}

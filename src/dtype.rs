@@ -1,9 +1,15 @@
 //! Element types: [`DType`], the host types that map onto them ([`Element`]), and the rules
 //! that pick the dtype of a mixed operation ([`DType::promote`]).
 //!
-//! On the GPU every dtype here is one 32-bit word per element (`Bool` is 0 or 1 in a `u32`;
-//! WGSL has no byte-sized storage), and kernels read and write the words as raw bits
+//! On the GPU `F32`, `I32` and `Bool` are one 32-bit word per element (`Bool` is 0 or 1 in a
+//! `u32`; WGSL has no byte-sized storage), and kernels read and write the words as raw bits
 //! (`bitcast`), so a copy, a gather or a `cat` moves integers exactly whatever their bits.
+//! `F16` and `BF16` are packed two to a word (element `2k` in the low half of word `k`): only
+//! the casts read and write them (`shaders/elementwise.wgsl`); every other op on a half tensor
+//! widens its operands to `F32`, computes, and rounds its result back (`storage/half.rs`), the same
+//! way on both backends.
+
+use half::{bf16, f16};
 
 use crate::error::{Error, Result};
 
@@ -14,6 +20,8 @@ use crate::error::{Error, Result};
 /// | `F32` (default) | yes | yes | `f32` |
 /// | `I32` | yes | yes | `i32` |
 /// | `Bool` | yes | yes (one `u32` per element) | `bool` |
+/// | `F16` | yes | yes (two per `u32`) | [`half::f16`] |
+/// | `BF16` | yes | yes (two per `u32`) | [`half::bf16`] |
 /// | `F64` | inside [`crate::gradcheck`] only (its finite differences run in f64) | no | — |
 ///
 /// ```
@@ -34,23 +42,41 @@ pub enum DType {
     F64,
     I32,
     Bool,
+    /// IEEE half precision (5 exponent bits, 10 mantissa bits).
+    F16,
+    /// bfloat16 (f32's 8 exponent bits, 7 mantissa bits).
+    BF16,
 }
 
 impl DType {
     /// Every dtype.
-    pub const ALL: [DType; 4] = [DType::F32, DType::F64, DType::I32, DType::Bool];
+    pub const ALL: [DType; 6] = [
+        DType::F32,
+        DType::F64,
+        DType::I32,
+        DType::Bool,
+        DType::F16,
+        DType::BF16,
+    ];
 
     /// A floating-point dtype (gradients flow only through these).
     pub fn is_float(self) -> bool {
-        matches!(self, DType::F32 | DType::F64)
+        matches!(self, DType::F32 | DType::F64 | DType::F16 | DType::BF16)
     }
 
-    /// Bytes per element in a CPU buffer (on the GPU every dtype takes 4).
+    /// `F16` or `BF16`: stored in 16 bits, computed in f32.
+    pub fn is_half(self) -> bool {
+        matches!(self, DType::F16 | DType::BF16)
+    }
+
+    /// Bytes per element in a CPU buffer (on the GPU `F32`, `I32` and `Bool` take 4, the
+    /// halves 2).
     pub fn size_in_bytes(self) -> usize {
         match self {
             DType::F32 | DType::I32 => 4,
             DType::F64 => 8,
             DType::Bool => 1,
+            DType::F16 | DType::BF16 => 2,
         }
     }
 
@@ -59,24 +85,28 @@ impl DType {
         match self {
             DType::Bool => 0,
             DType::I32 => 1,
-            DType::F32 => 2,
-            DType::F64 => 3,
+            DType::F16 | DType::BF16 => 2,
+            DType::F32 => 3,
+            DType::F64 => 4,
         }
     }
 
     /// The dtype two operands of different dtypes are computed in, as PyTorch's promotion
-    /// table does for these types: `Bool < I32 < F32 < F64`, the higher wins
-    /// (`bool * f32 -> f32`, `i32 + f32 -> f32`, `bool + i32 -> i32`).
+    /// table does for these types: `Bool < I32 < F16, BF16 < F32 < F64`, the higher wins
+    /// (`bool * f32 -> f32`, `i32 + f16 -> f16`, `bool + i32 -> i32`), and `F16` with `BF16`
+    /// gives `F32`.
     pub fn promote(self, other: DType) -> DType {
-        match self.rank() >= other.rank() {
-            true => self,
-            false => other,
+        match self.rank().cmp(&other.rank()) {
+            std::cmp::Ordering::Equal if self != other => DType::F32, // F16 with BF16
+            std::cmp::Ordering::Less => other,
+            _ => self,
         }
     }
 
     /// The dtypes a GPU buffer holds, in the order of their kernel codes (`DTYPE_F32` = 0,
-    /// `DTYPE_I32`, `DTYPE_BOOL` in WGSL).
-    pub(crate) const ON_GPU: [DType; 3] = [DType::F32, DType::I32, DType::Bool];
+    /// `DTYPE_I32`, `DTYPE_BOOL`, `DTYPE_F16`, `DTYPE_BF16` in WGSL).
+    pub(crate) const ON_GPU: [DType; 5] =
+        [DType::F32, DType::I32, DType::Bool, DType::F16, DType::BF16];
 
     /// The code kernels switch on, or the error (naming `op`) of a dtype the GPU does not hold.
     pub(crate) fn gpu_code(self, op: &'static str) -> Result<u32> {
@@ -92,7 +122,7 @@ pub(crate) fn not_on_gpu(op: &'static str, got: DType) -> Error {
     Error::DType {
         op,
         got: vec![got],
-        expected: "a dtype the GPU holds (F32, I32 or Bool)",
+        expected: "a dtype the GPU holds (F32, F16, BF16, I32 or Bool)",
         hint: "F64 is computed only inside gradcheck for now",
     }
 }
@@ -110,7 +140,7 @@ pub(crate) fn require_float(op: &'static str, got: DType) -> Result<()> {
         false => Err(Error::DType {
             op,
             got: vec![got],
-            expected: "a float tensor (F32)",
+            expected: "a float tensor (F32, F16 or BF16)",
             hint: "convert with `.to_dtype(DType::F32)`",
         }),
     }
@@ -155,6 +185,8 @@ pub enum HostData {
     F64(Vec<f64>),
     I32(Vec<i32>),
     Bool(Vec<bool>),
+    F16(Vec<f16>),
+    BF16(Vec<bf16>),
 }
 
 impl HostData {
@@ -164,6 +196,8 @@ impl HostData {
             HostData::F64(v) => v.len(),
             HostData::I32(v) => v.len(),
             HostData::Bool(v) => v.len(),
+            HostData::F16(v) => v.len(),
+            HostData::BF16(v) => v.len(),
         }
     }
 
@@ -173,6 +207,8 @@ impl HostData {
             HostData::F64(_) => DType::F64,
             HostData::I32(_) => DType::I32,
             HostData::Bool(_) => DType::Bool,
+            HostData::F16(_) => DType::F16,
+            HostData::BF16(_) => DType::BF16,
         }
     }
 
@@ -183,6 +219,8 @@ impl HostData {
             HostData::F64(v) => v.into_iter().map(|x| x as f32).collect(),
             HostData::I32(v) => v.into_iter().map(|x| x as f32).collect(),
             HostData::Bool(v) => v.into_iter().map(f32::from).collect(),
+            HostData::F16(v) => v.into_iter().map(f16::to_f32).collect(),
+            HostData::BF16(v) => v.into_iter().map(bf16::to_f32).collect(),
         }
     }
 
@@ -193,6 +231,8 @@ impl HostData {
             HostData::F64(v) => v,
             HostData::I32(v) => v.into_iter().map(f64::from).collect(),
             HostData::Bool(v) => v.into_iter().map(|b| f64::from(u8::from(b))).collect(),
+            HostData::F16(v) => v.into_iter().map(f16::to_f64).collect(),
+            HostData::BF16(v) => v.into_iter().map(bf16::to_f64).collect(),
         }
     }
 }
@@ -202,12 +242,14 @@ mod sealed {
     impl Sealed for f32 {}
     impl Sealed for i32 {}
     impl Sealed for bool {}
+    impl Sealed for half::f16 {}
+    impl Sealed for half::bf16 {}
 }
 
-/// A host type a tensor can be built from and read back into: `f32`, `i32` or `bool`
-/// ([`crate::Tensor::from_vec`], [`crate::Tensor::to_vec_as`]).
+/// A host type a tensor can be built from and read back into: `f32`, `i32`, `bool`,
+/// [`half::f16`] or [`half::bf16`] ([`crate::Tensor::from_vec`], [`crate::Tensor::to_vec_as`]).
 ///
-/// Only one float type implements it, so `vec![1.0, 2.0]` stays an `F32` tensor and
+/// Only one primitive float type implements it, so `vec![1.0, 2.0]` stays an `F32` tensor and
 /// `vec![1, 2]` is `I32`, with no suffixes.
 pub trait Element: sealed::Sealed + Copy + Send + Sync + 'static {
     /// The dtype of a tensor of these.
@@ -237,12 +279,15 @@ macro_rules! element {
 element!(f32, F32);
 element!(i32, I32);
 element!(bool, Bool);
+element!(f16, F16);
+element!(bf16, BF16);
 
 /// `value` as an element of `dtype`, or an error naming `op` when it is not one exactly
 /// (a fraction or an out-of-range value for `I32`, anything but 0 or 1 for `Bool`).
 pub(crate) fn exact_value(op: &'static str, value: f64, dtype: DType) -> Result<f64> {
     let ok = match dtype {
-        DType::F32 | DType::F64 => true,
+        // A float takes any value (a half rounds it to nearest even, as `half::f16::from_f32`).
+        DType::F32 | DType::F64 | DType::F16 | DType::BF16 => true,
         DType::I32 => value.fract() == 0.0 && (-2_147_483_648.0..=2_147_483_647.0).contains(&value),
         DType::Bool => value == 0.0 || value == 1.0,
     };

@@ -56,6 +56,8 @@ pub use autograd::{
 pub use device::{Device, DeviceInfo, DeviceKind, DispatchStats, MatmulKernels, MemoryStats};
 pub use dtype::{DType, Element};
 pub use error::{Error, Result};
+/// The `half` crate, whose `f16` and `bf16` are the host types of `DType::F16` and `DType::BF16`.
+pub use half;
 pub use op::Activation;
 pub use ops::{BatchNormOptions, Conv1dOptions, Conv2dOptions, Pool2dOptions, RunningStats};
 pub use random::{manual_seed, Generator};

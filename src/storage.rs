@@ -15,6 +15,9 @@ use crate::ops::reduce::spec::ReduceOp;
 use crate::profile::{self, Profiled};
 use crate::shape::Layout;
 
+mod half;
+use half::{half_of, refs, widened};
+
 /// A tensor's buffer on one of the two backends.
 #[derive(Debug)]
 pub(crate) enum Storage {
@@ -154,6 +157,12 @@ impl Storage {
         kind: Elementwise,
         op: &'static str,
     ) -> Result<Storage> {
+        if !matches!(kind, Elementwise::Cast(_)) && inputs.iter().any(|s| s.dtype().is_half()) {
+            let dtypes: Vec<DType> = inputs.iter().map(|s| s.dtype()).collect();
+            let wide = widened(inputs)?;
+            let out = Storage::elementwise(&refs(&wide), spec, kind, op)?;
+            return out.narrow(kind.out_dtype(&dtypes));
+        }
         profile::time(op, || {
             if let Some(cpu) = inputs
                 .iter()
@@ -179,6 +188,11 @@ impl Storage {
         bias: Option<&Storage>,
         spec: &MatmulSpec,
     ) -> Result<Storage> {
+        if let Some(h) = half_of(&[self, rhs]) {
+            let c = bias.map(Storage::widen).transpose()?;
+            let out = self.widen()?.matmul(&*rhs.widen()?, c.as_deref(), spec)?;
+            return out.narrow(h);
+        }
         profile::time("matmul", || match (self, rhs, bias) {
             (Storage::Cpu(a), Storage::Cpu(b), None) => {
                 Ok(Storage::Cpu(Backend::matmul(a, b, None, spec)?))
@@ -197,12 +211,18 @@ impl Storage {
     }
 
     pub fn reduce(&self, spec: &LineSpec, op: ReduceOp) -> Result<Storage> {
+        if let Some(h) = half_of(&[self]) {
+            return self.widen()?.reduce(spec, op)?.narrow(h); // arg-reductions stay I32
+        }
         profile::time(op.name(), || {
             on_backend!(op.name(), self, |s| s.reduce(spec, op))
         })
     }
 
     pub fn softmax(&self, spec: &LineSpec, log: bool) -> Result<Storage> {
+        if let Some(h) = half_of(&[self]) {
+            return self.widen()?.softmax(spec, log)?.narrow(h);
+        }
         profile::time(if log { "log_softmax" } else { "softmax" }, || {
             on_backend!("softmax", self, |s| s.softmax(spec, log))
         })
@@ -215,6 +235,12 @@ impl Storage {
         grad_offset: usize,
         log: bool,
     ) -> Result<Storage> {
+        if let Some(h) = half_of(&[self, g]) {
+            let y = self.widen()?;
+            return y
+                .softmax_backward(&*g.widen()?, spec, grad_offset, log)?
+                .narrow(h);
+        }
         profile::time("softmax_backward", || {
             on_backend!("softmax_backward", self, g, |y, g| {
                 Backend::softmax_backward(y, g, spec, grad_offset, log)
@@ -223,6 +249,9 @@ impl Storage {
     }
 
     pub fn gather(&self, index: &Storage, spec: &GatherSpec, op: &'static str) -> Result<Storage> {
+        if let Some(h) = half_of(&[self]) {
+            return self.widen()?.gather(index, spec, op)?.narrow(h);
+        }
         profile::time(op, || {
             on_backend!(op, self, index, |a, i| Backend::gather(a, i, spec, op))
         })
@@ -235,6 +264,16 @@ impl Storage {
     }
 
     pub fn cat(parts: &[(&Storage, Strided)], numel: usize) -> Result<Storage> {
+        let stores: Vec<&Storage> = parts.iter().map(|p| p.0).collect();
+        if let Some(h) = half_of(&stores) {
+            let wide = widened(&stores)?;
+            let parts: Vec<_> = wide
+                .iter()
+                .zip(parts)
+                .map(|(w, p)| (&**w, p.1.clone()))
+                .collect();
+            return Storage::cat(&parts, numel)?.narrow(h);
+        }
         profile::time("cat", || {
             if let Some(cpu) = parts
                 .iter()
@@ -255,12 +294,18 @@ impl Storage {
     }
 
     pub fn unfold(&self, win: &Window2d) -> Result<Storage> {
+        if let Some(h) = half_of(&[self]) {
+            return self.widen()?.unfold(win)?.narrow(h);
+        }
         profile::time("unfold2d", || {
             on_backend!("unfold2d", self, |s| s.unfold(win))
         })
     }
 
     pub fn fold(&self, win: &Window2d) -> Result<Storage> {
+        if let Some(h) = half_of(&[self]) {
+            return self.widen()?.fold(win)?.narrow(h);
+        }
         profile::time("fold2d", || on_backend!("fold2d", self, |s| s.fold(win)))
     }
 
@@ -271,6 +316,12 @@ impl Storage {
         bias: Option<&Storage>,
         spec: &ConvSpec,
     ) -> Result<(Storage, Option<Storage>)> {
+        if let Some(h) = half_of(&[self, w]) {
+            let b = bias.map(Storage::widen).transpose()?;
+            // The columns kept for the backward pass stay F32.
+            let (y, cols) = self.widen()?.conv2d(&*w.widen()?, b.as_deref(), spec)?;
+            return Ok((y.narrow(h)?, cols));
+        }
         let mixed = || Error::invalid("conv2d", "operands on different backends");
         profile::time("conv2d", || match (self, w, bias) {
             (Storage::Cpu(x), Storage::Cpu(w), b) => {
@@ -297,6 +348,11 @@ impl Storage {
         spec: &ConvSpec,
         input_grad: bool,
     ) -> Result<(Storage, Option<Storage>)> {
+        if let Some(h) = half_of(&[self, w, g]) {
+            let (x, w, g) = (self.widen()?, w.widen()?, g.widen()?);
+            let (dw, dx) = x.conv2d_backward(&w, &g, cols, spec, input_grad)?;
+            return Ok((dw.narrow(h)?, dx.map(|d| d.narrow(h)).transpose()?));
+        }
         profile::time("conv2d_backward", || match (self, w, g) {
             (Storage::Cpu(x), Storage::Cpu(w), Storage::Cpu(g)) => {
                 let cols = cols.and_then(Storage::as_cpu);
@@ -316,6 +372,10 @@ impl Storage {
     }
 
     pub fn pool(&self, win: &Window2d, kind: PoolKind) -> Result<(Storage, Option<Storage>)> {
+        if let Some(h) = half_of(&[self]) {
+            let (y, argmax) = self.widen()?.pool(win, kind)?;
+            return Ok((y.narrow(h)?, argmax));
+        }
         profile::time("pool2d", || match self {
             Storage::Cpu(s) => {
                 let (o, i) = s.pool(win, kind)?;
@@ -334,6 +394,9 @@ impl Storage {
         win: &Window2d,
         kind: PoolKind,
     ) -> Result<Storage> {
+        if let Some(h) = half_of(&[self]) {
+            return self.widen()?.pool_backward(argmax, win, kind)?.narrow(h);
+        }
         profile::time("pool2d_backward", || {
             let op = "pool2d_backward";
             match (self, argmax) {
@@ -355,6 +418,10 @@ impl Storage {
     }
 
     pub fn normalize(&self, spec: &NormSpec) -> Result<(Storage, Storage)> {
+        if let Some(h) = half_of(&[self]) {
+            let (y, stats) = self.widen()?.normalize(spec)?; // statistics stay F32
+            return Ok((y.narrow(h)?, stats));
+        }
         profile::time("normalize", || match self {
             Storage::Cpu(s) => {
                 let (y, st) = s.normalize(spec)?;
@@ -373,6 +440,10 @@ impl Storage {
         stats: &Storage,
         spec: &NormSpec,
     ) -> Result<Storage> {
+        if let Some(h) = half_of(&[self, g]) {
+            let (y, g) = (self.widen()?, g.widen()?);
+            return y.normalize_backward(&g, stats, spec)?.narrow(h);
+        }
         profile::time("normalize_backward", || match (self, g, stats) {
             (Storage::Cpu(y), Storage::Cpu(g), Storage::Cpu(s)) => {
                 Ok(Storage::Cpu(Backend::normalize_backward(y, g, s, spec)?))
@@ -392,6 +463,10 @@ impl Storage {
         target: &Storage,
         spec: &CrossEntropySpec,
     ) -> Result<(Storage, Storage)> {
+        if let Some(h) = half_of(&[self]) {
+            let (loss, lse) = self.widen()?.cross_entropy(target, spec)?; // lse stays F32
+            return Ok((loss.narrow(h)?, lse));
+        }
         profile::time("cross_entropy", || match (self, target) {
             (Storage::Cpu(x), Storage::Cpu(t)) => {
                 let (l, s) = Backend::cross_entropy(x, t, spec)?;
@@ -415,6 +490,10 @@ impl Storage {
         g: &Storage,
         spec: &CrossEntropySpec,
     ) -> Result<Storage> {
+        if let Some(h) = half_of(&[self, g]) {
+            let (x, g) = (self.widen()?, g.widen()?);
+            return x.cross_entropy_backward(target, lse, &g, spec)?.narrow(h);
+        }
         profile::time("cross_entropy_backward", || match (self, target, lse, g) {
             (Storage::Cpu(x), Storage::Cpu(t), Storage::Cpu(s), Storage::Cpu(g)) => Ok(
                 Storage::Cpu(Backend::cross_entropy_backward(x, t, s, g, spec)?),
@@ -435,6 +514,11 @@ impl Storage {
         state: &Storage,
         spec: &OptimSpec,
     ) -> Result<(Storage, Storage)> {
+        if let Some(h) = half_of(&[self, grad]) {
+            let (p, g, st) = (self.widen()?, grad.widen()?, state.widen()?);
+            let (p, s) = p.optim_step(&g, &st, spec)?;
+            return Ok((p.narrow(h)?, s.narrow(state.dtype())?));
+        }
         profile::time("optim_step", || match (self, grad, state) {
             (Storage::Cpu(p), Storage::Cpu(g), Storage::Cpu(s)) => {
                 let (p, s) = Backend::optim_step(p, g, s, spec)?;

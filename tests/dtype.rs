@@ -350,7 +350,8 @@ fn dtype_errors(dev: &Device) {
         .contains("0.5 is not a value of dtype I32"));
     assert!(msg(Tensor::full_dtype(&[1], 2.0, DType::Bool, dev))
         .contains("2 is not a value of dtype Bool"));
-    assert!(msg(x.to_dtype(DType::F64)).starts_with("to_dtype: expects F32, I32 or Bool, got F64"));
+    assert!(msg(x.to_dtype(DType::F64))
+        .starts_with("to_dtype: expects F32, F16, BF16, I32 or Bool, got F64"));
     assert!(msg(Tensor::randint(3, 3, &[1], dev)).contains("empty"));
     if dev.is_gpu() {
         let cpu_idx = Tensor::from_vec(vec![0], &[1], &Device::cpu()).unwrap();

@@ -238,7 +238,7 @@ impl Tensor {
                     rhs: s.device().to_string(),
                 })
             }
-            Some(s) => s.detach(),
+            Some(s) => s.detach().to_dtype(self.dtype())?,
             None if self.numel() != 1 => {
                 return Err(Error::invalid(
                     "backward",
@@ -249,7 +249,7 @@ impl Tensor {
                     ),
                 ))
             }
-            None => Tensor::ones(self.shape(), self.device())?,
+            None => Tensor::ones_dtype(self.shape(), self.dtype(), self.device())?,
         };
         no_grad(|| run_backward(self, seed, retain_graph))
     }
@@ -338,6 +338,11 @@ fn run_backward(root: &Tensor, seed: Tensor, retain_graph: bool) -> Result<Gradi
                     ),
                 ));
             }
+            // A gradient has its input's dtype (a half activation's gradient is a half).
+            let gi = match gi.dtype() == input.dtype() {
+                true => gi,
+                false => gi.to_dtype(input.dtype())?,
+            };
             let target = match input.tracking() {
                 Tracking::Leaf => &mut leaves.map,
                 _ => &mut grads,

@@ -87,6 +87,10 @@ pub(crate) enum BackOp {
     ToDevice {
         x: Tensor,
     },
+    /// A cast between float dtypes.
+    ToDtype {
+        x: Tensor,
+    },
     Cat {
         parts: Vec<Tensor>,
         axis: usize,
@@ -182,6 +186,7 @@ impl BackOp {
             BackOp::Squeeze { .. } => "squeeze",
             BackOp::Unsqueeze { .. } => "unsqueeze",
             BackOp::ToDevice { .. } => "to_device",
+            BackOp::ToDtype { .. } => "to_dtype",
             BackOp::Cat { .. } => "cat",
             BackOp::IndexSelect { .. } => "index_select",
             BackOp::Gather { .. } => "gather",
@@ -239,6 +244,7 @@ impl BackOp {
             | BackOp::Squeeze { x, .. }
             | BackOp::Unsqueeze { x, .. }
             | BackOp::ToDevice { x }
+            | BackOp::ToDtype { x }
             | BackOp::Unfold { x, .. }
             | BackOp::Fold { x, .. }
             | BackOp::Pool { x, .. }
@@ -340,6 +346,7 @@ impl BackOp {
             BackOp::Squeeze { axis, .. } => vec![Some(g.unsqueeze(*axis as isize)?)],
             BackOp::Unsqueeze { axis, .. } => vec![Some(g.squeeze(*axis as isize)?)],
             BackOp::ToDevice { x } => vec![Some(g.to_device(x.device())?)],
+            BackOp::ToDtype { x } => vec![Some(g.to_dtype(x.dtype())?)],
             BackOp::Cat { parts, axis } => {
                 // Each part gets its own slice of the gradient.
                 let mut start = 0;

@@ -58,6 +58,9 @@ impl Backend for CpuStorage {
             (DType::F32, Precision::F32) => filled(op, len, value as f32),
             (DType::I32, _) => filled(op, len, value as i32),
             (DType::Bool, _) => filled(op, len, value != 0.0),
+            // Through f32, as the GPU's fill word (one rounding rule for both backends).
+            (DType::F16, _) => filled(op, len, half::f16::from_f32(value as f32)),
+            (DType::BF16, _) => filled(op, len, half::bf16::from_f32(value as f32)),
         }
     }
 
@@ -128,6 +131,8 @@ impl Backend for CpuStorage {
             S::F64(x) => S::new(index::gather(x, i, spec, op)?),
             S::I32(x) => S::new(index::gather(x, i, spec, op)?),
             S::Bool(x) => S::new(index::gather(x, i, spec, op)?),
+            S::F16(x) => S::new(index::gather(x, i, spec, op)?),
+            S::BF16(x) => S::new(index::gather(x, i, spec, op)?),
         })
     }
 
@@ -145,6 +150,8 @@ impl Backend for CpuStorage {
             DType::I32 => index::cat::<i32>(parts, numel),
             DType::Bool => index::cat::<bool>(parts, numel),
             DType::F32 => index::cat::<f32>(parts, numel),
+            DType::F16 => index::cat::<half::f16>(parts, numel),
+            DType::BF16 => index::cat::<half::bf16>(parts, numel),
         }
     }
 

@@ -3,6 +3,8 @@
 
 use std::sync::atomic::Ordering;
 
+use half::{bf16, f16};
+
 use super::buffers::{self, LIVE, PEAK};
 use super::walk::StridedWalk;
 use crate::backend::Strided;
@@ -44,6 +46,8 @@ pub(crate) enum CpuStorage {
     F64(Vec<f64>),
     I32(Vec<i32>),
     Bool(Vec<bool>),
+    F16(Vec<f16>),
+    BF16(Vec<bf16>),
 }
 
 /// The element types a [`CpuStorage`] can hold.
@@ -70,6 +74,8 @@ cpu_elem!(f32, F32);
 cpu_elem!(f64, F64);
 cpu_elem!(i32, I32);
 cpu_elem!(bool, Bool);
+cpu_elem!(f16, F16);
+cpu_elem!(bf16, BF16);
 
 impl CpuStorage {
     pub fn new<T: CpuElem>(data: Vec<T>) -> CpuStorage {
@@ -88,6 +94,11 @@ impl CpuStorage {
             HostData::F64(v) => CpuStorage::new(v),
             HostData::I32(v) => CpuStorage::new(v),
             HostData::Bool(v) => CpuStorage::new(v),
+            // Halves widen exactly on the f64 device (gradcheck computes in f64).
+            HostData::F16(v) if wide => CpuStorage::new(v.iter().map(|x| x.to_f64()).collect()),
+            HostData::BF16(v) if wide => CpuStorage::new(v.iter().map(|x| x.to_f64()).collect()),
+            HostData::F16(v) => CpuStorage::new(v),
+            HostData::BF16(v) => CpuStorage::new(v),
         }
     }
 
@@ -97,6 +108,20 @@ impl CpuStorage {
             CpuStorage::F64(_) => DType::F64,
             CpuStorage::I32(_) => DType::I32,
             CpuStorage::Bool(_) => DType::Bool,
+            CpuStorage::F16(_) => DType::F16,
+            CpuStorage::BF16(_) => DType::BF16,
+        }
+    }
+
+    /// Elements held.
+    pub fn len(&self) -> usize {
+        match self {
+            CpuStorage::F32(v) => v.len(),
+            CpuStorage::F64(v) => v.len(),
+            CpuStorage::I32(v) => v.len(),
+            CpuStorage::Bool(v) => v.len(),
+            CpuStorage::F16(v) => v.len(),
+            CpuStorage::BF16(v) => v.len(),
         }
     }
 
@@ -106,6 +131,8 @@ impl CpuStorage {
             CpuStorage::F64(v) => v.capacity(),
             CpuStorage::I32(v) => v.capacity(),
             CpuStorage::Bool(v) => v.capacity(),
+            CpuStorage::F16(v) => v.capacity(),
+            CpuStorage::BF16(v) => v.capacity(),
         };
         cap as u64 * self.dtype().size_in_bytes() as u64
     }
@@ -132,6 +159,8 @@ impl CpuStorage {
             CpuStorage::F64(x) => HostData::F64(walk(x, layout)?),
             CpuStorage::I32(x) => HostData::I32(walk(x, layout)?),
             CpuStorage::Bool(x) => HostData::Bool(walk(x, layout)?),
+            CpuStorage::F16(x) => HostData::F16(walk(x, layout)?),
+            CpuStorage::BF16(x) => HostData::BF16(walk(x, layout)?),
         })
     }
 }
@@ -144,6 +173,8 @@ impl Drop for CpuStorage {
             CpuStorage::F64(v) => buffers::give_back(std::mem::take(v)),
             CpuStorage::I32(v) => buffers::give_back(std::mem::take(v)),
             CpuStorage::Bool(v) => buffers::give_back(std::mem::take(v)),
+            CpuStorage::F16(v) => buffers::give_back(std::mem::take(v)),
+            CpuStorage::BF16(v) => buffers::give_back(std::mem::take(v)),
         }
     }
 }

@@ -169,6 +169,8 @@ registry! {
         Where: elementwise "where_select" None, [OUT, A, B, C];
         CopyInto: elementwise "copy_into" None, [OUT, A];
         Fill: elementwise "fill" None, [OUT];
+        PackHalf: elementwise "pack_half" None, [OUT, A];
+        UnpackHalf: elementwise "unpack_half" None, [OUT, A];
         ReduceLines: reduce "reduce_lines" Some("OP"), [OUT, X];
         ReduceColumns: reduce "reduce_columns" Some("OP"), [OUT, X];
         SoftmaxLines: softmax "softmax_lines" Some("LOG"), [OUT, X];

@@ -58,18 +58,65 @@ impl GpuStorage {
         let words = (self.ctx)
             .read_async(buf, offset, n, self.check(), "to_vec_async")
             .await?;
-        Ok(self.decode(words))
+        Ok(narrow_host(
+            GpuStorage::decode(self.read_dtype(), words),
+            self.dtype(),
+        ))
     }
 
     /// Where a readback of `layout` reads: this buffer from the view's offset when the view is
-    /// contiguous, else a dense copy (returned) from 0.
+    /// contiguous, else a dense copy (returned) from 0. A half buffer is read widened to F32
+    /// (exact), and rounded back on the host (`narrow_host`).
     fn readable(&self, layout: &Layout) -> Result<(Option<GpuStorage>, usize)> {
+        if self.dtype().is_half() {
+            let wide = elementwise::widen(self)?.inherit(&[self]);
+            return match wide.readable(layout)? {
+                (None, offset) => Ok((Some(wide), offset)),
+                dense => Ok(dense),
+            };
+        }
         if layout.is_contiguous() {
             return Ok((None, layout.offset()));
         }
         let spec = Strided::new("to_vec", &[layout])?;
         let identity = Elementwise::Unary(UnaryOp::Identity);
         Ok((Some(GpuStorage::elementwise(&[self], &spec, identity)?), 0))
+    }
+}
+
+impl GpuStorage {
+    /// The dtype a readback of this storage comes back in (a half's is read as F32).
+    fn read_dtype(&self) -> DType {
+        match self.dtype().is_half() {
+            true => DType::F32,
+            false => self.dtype(),
+        }
+    }
+}
+
+/// F32 values read from a half storage back in `dtype` (exact: they were halves); any other
+/// readback as it is.
+fn narrow_host(data: HostData, dtype: DType) -> HostData {
+    match (data, dtype) {
+        (HostData::F32(v), DType::F16) => {
+            HostData::F16(v.into_iter().map(half::f16::from_f32).collect())
+        }
+        (HostData::F32(v), DType::BF16) => {
+            HostData::BF16(v.into_iter().map(half::bf16::from_f32).collect())
+        }
+        (data, _) => data,
+    }
+}
+
+/// Refuses a kernel that moves whole words packed halves (`storage/half.rs` widens them first:
+/// this keeps two halves from ever moving as one element).
+fn whole_words(op: &'static str, operands: &[&GpuStorage]) -> Result<()> {
+    match operands.iter().any(|s| s.dtype().is_half()) {
+        true => Err(crate::cpu::storage::float_mismatch(
+            op,
+            &operands.iter().map(|s| s.dtype()).collect::<Vec<_>>(),
+        )),
+        false => Ok(()),
     }
 }
 
@@ -185,6 +232,7 @@ impl Backend for GpuStorage {
     fn gather(input: &Self, index: &Self, spec: &GatherSpec, op: &'static str) -> Result<Self> {
         let n = spec.strided.numel();
         require_index(op, index.dtype())?;
+        whole_words(op, &[input])?;
         let out = GpuStorage::alloc_as(input.context(), op, n, input.dtype())?;
         let mut out = out.inherit(&[input, index]);
         let fault_base = out.new_fault(op)?;
@@ -209,6 +257,7 @@ impl Backend for GpuStorage {
         let sources: Vec<&GpuStorage> = parts.iter().map(|p| p.0).collect();
         let dtypes: Vec<DType> = sources.iter().map(|s| s.dtype()).collect();
         let dtype = one_dtype("cat", &dtypes)?;
+        whole_words("cat", &sources)?;
         let out = GpuStorage::alloc_as(ctx, "cat", numel, dtype)?.inherit(&sources);
         index::cat(&out, parts)?;
         Ok(out)
@@ -294,7 +343,10 @@ impl Backend for GpuStorage {
         let (dense, offset) = self.readable(layout)?;
         let buf = dense.as_ref().unwrap_or(self).buffer();
         let words = (self.ctx).read(buf, offset, layout.numel(), self.check(), "to_vec")?;
-        Ok(self.decode(words))
+        Ok(narrow_host(
+            GpuStorage::decode(self.read_dtype(), words),
+            self.dtype(),
+        ))
     }
 
     fn dtype(&self) -> DType {

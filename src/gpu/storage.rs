@@ -8,8 +8,8 @@ use super::fault::{self, Fault};
 use crate::dtype::{not_on_gpu, DType, HostData};
 use crate::error::Result;
 
-/// A tensor buffer on the GPU, one 32-bit word per element whatever the dtype; returns to the
-/// pool when dropped.
+/// A tensor buffer on the GPU, one 32-bit word per element (two per word for `F16` and
+/// `BF16`, element `2k` in the low half of word `k`); returns to the pool when dropped.
 pub(crate) struct GpuStorage {
     pub(super) ctx: Arc<GpuContext>,
     buffer: Option<wgpu::Buffer>,
@@ -51,7 +51,7 @@ impl GpuStorage {
         len: usize,
         dtype: DType,
     ) -> Result<GpuStorage> {
-        let (buf, _) = ctx.alloc_buffer(op, len)?;
+        let (buf, _) = ctx.alloc_buffer(op, words(len, dtype))?;
         Ok(GpuStorage {
             ctx: ctx.clone(),
             buffer: Some(buf),
@@ -72,12 +72,23 @@ impl GpuStorage {
         data: &[T],
         dtype: DType,
     ) -> Result<GpuStorage> {
+        GpuStorage::from_packed(ctx, op, data, data.len(), dtype)
+    }
+
+    /// A buffer of `len` elements of `dtype` packed in `data`'s words.
+    fn from_packed<T: bytemuck::Pod>(
+        ctx: &Arc<GpuContext>,
+        op: &'static str,
+        data: &[T],
+        len: usize,
+        dtype: DType,
+    ) -> Result<GpuStorage> {
         let (buf, reused) = ctx.alloc_buffer(op, data.len())?;
         ctx.write(&buf, data, reused)?;
         Ok(GpuStorage {
             ctx: ctx.clone(),
             buffer: Some(buf),
-            len: data.len(),
+            len,
             dtype,
             faults: Vec::new(),
         })
@@ -96,16 +107,30 @@ impl GpuStorage {
                 let words: Vec<u32> = v.into_iter().map(u32::from).collect();
                 GpuStorage::from_words(ctx, op, &words, DType::Bool)
             }
+            HostData::F16(v) => {
+                let packed = pack(v.iter().map(|h| h.to_bits()));
+                GpuStorage::from_packed(ctx, op, &packed, v.len(), DType::F16)
+            }
+            HostData::BF16(v) => {
+                let packed = pack(v.iter().map(|h| h.to_bits()));
+                GpuStorage::from_packed(ctx, op, &packed, v.len(), DType::BF16)
+            }
             HostData::F64(_) => Err(not_on_gpu(op, DType::F64)),
         }
     }
 
-    /// Words read back from this storage, as its dtype.
-    pub fn decode(&self, words: Vec<u32>) -> HostData {
-        match self.dtype {
+    /// Elements held (not words: a half buffer holds two per word).
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Words read back from a storage of one word per element, as `dtype` (a half storage is
+    /// read through F32: see `read` in `gpu/mod.rs`).
+    pub fn decode(dtype: DType, words: Vec<u32>) -> HostData {
+        match dtype {
             DType::I32 => HostData::I32(bytemuck::cast_vec(words)),
             DType::Bool => HostData::Bool(words.into_iter().map(|w| w != 0).collect()),
-            // F64 never reaches the GPU (`from_host`); every other dtype is an f32.
+            // F64 never reaches the GPU (`from_host`), nor a half here; the rest are f32s.
             _ => HostData::F32(bytemuck::cast_vec(words)),
         }
     }
@@ -151,4 +176,21 @@ impl GpuStorage {
     pub fn context(&self) -> &Arc<GpuContext> {
         &self.ctx
     }
+}
+
+/// The 32-bit words a buffer of `len` elements of `dtype` takes.
+pub(crate) fn words(len: usize, dtype: DType) -> usize {
+    match dtype.is_half() {
+        true => len.div_ceil(2),
+        false => len,
+    }
+}
+
+/// 16-bit values packed two to a word, the first in the low half (the last word's high half
+/// is 0 for an odd count).
+fn pack(bits: impl Iterator<Item = u16>) -> Vec<u32> {
+    let bits: Vec<u16> = bits.collect();
+    bits.chunks(2)
+        .map(|p| u32::from(p[0]) | u32::from(p.get(1).copied().unwrap_or(0)) << 16)
+        .collect()
 }

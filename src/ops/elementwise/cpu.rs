@@ -11,6 +11,7 @@
 //!   baseline SSE2 and picks one at run time (the default target is baseline x86-64, and CI
 //!   must not depend on `-C target-cpu=native`).
 
+use half::{bf16, f16};
 use rayon::prelude::*;
 
 use super::spec::{Elementwise, Strided};
@@ -22,6 +23,7 @@ use crate::error::Error;
 use crate::error::Result;
 use crate::ops::elementwise::op::{BinaryOp, UnaryOp};
 use crate::real::Real;
+use crate::shape::Layout;
 
 /// Elements per rayon task.
 const CHUNK: usize = 1 << 14;
@@ -350,12 +352,21 @@ fn select<T: Pooled>(cond: &[bool], a: &[T], b: &[T], spec: &Strided) -> Result<
     Ok(out)
 }
 
-/// `a` converted to `to` (the rules are on `Elementwise::Cast`).
+/// `a` converted to `to` (the rules are on `Elementwise::Cast`). A half goes through f32
+/// both ways, exactly as the GPU's casts do: widening a half is exact, and a value rounds to a
+/// half once, from f32, to nearest even (`half::f16::from_f32`).
 fn cast(a: &CpuStorage, spec: &Strided, to: DType) -> Result<CpuStorage> {
     use CpuStorage as S;
     // f64 -> i32 with Rust's `as`: toward zero, saturating, NaN to 0.
     let f2i = |x: f64| x as i32;
+    let dense = || Strided::new("to_dtype", &[&Layout::contiguous(&[spec.numel()])]);
     Ok(match (a, to) {
+        (S::F16(a), DType::F32) => S::new(apply1(a, spec, f16::to_f32)?),
+        (S::BF16(a), DType::F32) => S::new(apply1(a, spec, bf16::to_f32)?),
+        (S::F16(_) | S::BF16(_), _) => cast(&cast(a, spec, DType::F32)?, &dense()?, to)?,
+        (S::F32(a), DType::F16) => S::new(apply1(a, spec, f16::from_f32)?),
+        (S::F32(a), DType::BF16) => S::new(apply1(a, spec, bf16::from_f32)?),
+        (_, DType::F16 | DType::BF16) => cast(&cast(a, spec, DType::F32)?, &dense()?, to)?,
         (S::F32(a), DType::F32) => S::new(apply1(a, spec, |x| x)?),
         (S::F32(a), DType::F64) => S::new(apply1(a, spec, f64::from)?),
         (S::F32(a), DType::I32) => S::new(apply1(a, spec, move |x| f2i(f64::from(x)))?),

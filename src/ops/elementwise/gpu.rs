@@ -11,7 +11,7 @@ use crate::gpu::grid::groups_for;
 use crate::gpu::kernels::bind::elementwise::{A, B, C, OUT};
 use crate::gpu::kernels::Kernel;
 use crate::gpu::params::{axes, u32_of, wgsl_struct};
-use crate::gpu::storage::GpuStorage;
+use crate::gpu::storage::{words, GpuStorage};
 use crate::gpu::window::{plan_flat, span, Window};
 use crate::ops::elementwise::op::UnaryCode;
 use crate::shape::Layout;
@@ -106,6 +106,22 @@ pub(crate) fn elementwise(
     let op = "elementwise";
     let dtypes: Vec<DType> = inputs.iter().map(|s| s.dtype()).collect();
     let out_dtype = kind.out_dtype(&dtypes);
+    // Halves are packed two to a word: only the casts touch them, through F32 both ways
+    // (`storage/half.rs` widens the operands of every other op first).
+    match kind {
+        Elementwise::Cast(to) if dtypes[0].is_half() => {
+            let wide = widen(inputs[0])?;
+            return elementwise(&[&wide], spec, Elementwise::Cast(to));
+        }
+        Elementwise::Cast(to) if to.is_half() => {
+            let wide = elementwise(inputs, spec, Elementwise::Cast(DType::F32))?;
+            return narrow(&wide, to);
+        }
+        _ if dtypes.iter().any(|d| d.is_half()) => {
+            return Err(crate::cpu::storage::float_mismatch(op, &dtypes))
+        }
+        _ => {}
+    }
     let out = GpuStorage::alloc_as(ctx, op, spec.numel(), out_dtype)?;
     let (kernel, code, (alpha, beta), ints) = match kind {
         Elementwise::Unary(u) => (Kernel::Unary, u.code(), u.params(), u.int_params()),
@@ -128,13 +144,73 @@ pub(crate) fn elementwise(
 pub(crate) fn fill(out: &GpuStorage, len: usize, value: f64, op: &'static str) -> Result<()> {
     let spec = Strided::new(op, &[&Layout::contiguous(&[len])])?;
     let mut params = ElementwiseParams::new(op, &spec, 0.0, 0.0)?;
+    // A half's word holds two copies (rounded from f32, as the CPU's fill).
+    let twice = |h: u16| u32::from(h) | u32::from(h) << 16;
     let word = match out.dtype() {
         DType::I32 => value as i32 as u32,
         DType::Bool => u32::from(value != 0.0),
+        DType::F16 => twice(half::f16::from_f32(value as f32).to_bits()),
+        DType::BF16 => twice(half::bf16::from_f32(value as f32).to_bits()),
         _ => (value as f32).to_bits(),
     };
     params.ialpha = word as i32;
+    let spec = Strided::new(op, &[&Layout::contiguous(&[words(len, out.dtype())])])?;
+    params.numel = u32_of(op, spec.numel())?;
     launch(Kernel::Fill, 0, params, &spec, out, Out::Dense, &[], op)
+}
+
+/// A half storage (`F16` or `BF16`, all of its elements) widened to F32, exactly.
+pub(crate) fn widen(h: &GpuStorage) -> Result<GpuStorage> {
+    let out = GpuStorage::alloc_as(h.context(), "to_dtype", h.len(), DType::F32)?;
+    halves(Kernel::UnpackHalf, h.dtype(), &out, h, h.len())?;
+    Ok(out)
+}
+
+/// Dense F32 `f` rounded to `to` (`F16` or `BF16`) to nearest even, as the `half` crate.
+pub(crate) fn narrow(f: &GpuStorage, to: DType) -> Result<GpuStorage> {
+    let out = GpuStorage::alloc_as(f.context(), "to_dtype", f.len(), to)?;
+    halves(Kernel::PackHalf, to, &out, f, words(f.len(), to))?;
+    Ok(out.inherit(&[f]))
+}
+
+/// Runs `kernel` (`PackHalf` or `UnpackHalf`) with one invocation per word of `out`, `n` of
+/// them, in pieces whose windows fit a binding. Packing, output word `k` reads F32s `2k` and
+/// `2k + 1`; unpacking, output F32 `k` reads half `k & 1` of word `k / 2`. A piece starts at a
+/// multiple of twice the binding alignment, so both windows start aligned.
+fn halves(
+    kernel: Kernel,
+    half: DType,
+    out: &GpuStorage,
+    input: &GpuStorage,
+    n: usize,
+) -> Result<()> {
+    let (ctx, op) = (out.context(), "to_dtype");
+    let pack = kernel == Kernel::PackHalf;
+    let spec = Strided::new(op, &[&Layout::contiguous(&[n])])?;
+    let mut params = ElementwiseParams::new(op, &spec, 0.0, 0.0)?;
+    params.dtype = half.gpu_code(op)?;
+    params.out_dtype = params.dtype;
+    let align = (ctx.binding_align() / 4) as usize * 2;
+    let chunk = ((ctx.max_binding_bytes() / 8) as usize / align * align).max(align);
+    let mut first = 0;
+    while first < n {
+        let len = chunk.min(n - first);
+        // The input window: the F32s a piece packs (all there are at the end, an odd count),
+        // or the half words it unpacks.
+        let (in_first, in_len) = match pack {
+            true => (2 * first, (2 * len).min(input.len() - 2 * first)),
+            false => (first / 2, len.div_ceil(2)),
+        };
+        params.numel = u32_of(op, len)?;
+        params.offsets[1] = u32_of(op, in_len)?; // F32s in the window (the last may be alone)
+        let bindings = [
+            (OUT, out.buffer(), Some((first as u64, len as u64))),
+            (A, input.buffer(), Some((in_first as u64, in_len as u64))),
+        ];
+        ctx.dispatch_windows(kernel, 0, &params, &bindings, groups_for(len), op)?;
+        first += len;
+    }
+    Ok(())
 }
 
 wgsl_struct! {

@@ -51,7 +51,9 @@ macro_rules! binary_ops {
 impl Tensor {
     /// This tensor converted to `dtype` (itself when it already is). Floats to `I32` truncate
     /// toward zero and saturate (NaN gives 0); anything to `Bool` is `x != 0`; `Bool` to a
-    /// number is 0 or 1. The result does not track gradients unless it is the same tensor.
+    /// number is 0 or 1; to `F16` or `BF16` through f32, rounding to nearest even (overflow
+    /// gives infinity). Differentiable between float dtypes (the gradient is cast back);
+    /// a result of another dtype does not track gradients.
     ///
     /// ```
     /// use ferrograd::{DType, Device, Tensor};
@@ -71,7 +73,7 @@ impl Tensor {
                 return Err(Error::DType {
                     op: "to_dtype",
                     got: vec![dtype],
-                    expected: "F32, I32 or Bool",
+                    expected: "F32, F16, BF16, I32 or Bool",
                     hint: "F64 tensors exist only inside gradcheck for now",
                 })
             }
@@ -80,7 +82,12 @@ impl Tensor {
         if dtype == self.dtype() {
             return Ok(self.clone());
         }
-        self.elementwise1(Elementwise::Cast(dtype), "to_dtype")
+        let out = self.elementwise1(Elementwise::Cast(dtype), "to_dtype")?;
+        // Between float dtypes the gradient flows, cast back (`record` skips other outputs).
+        match self.dtype().is_float() {
+            true => Ok(record(out, BackOp::ToDtype { x: self.clone() })),
+            false => Ok(out),
+        }
     }
 
     /// This tensor in the device's float dtype (`F32`; `F64` inside gradcheck).

@@ -1,0 +1,73 @@
+//! Half operands at the door to the backends: no backend kernel but the casts takes `F16` or
+//! `BF16`, so each `Storage` op widens its half operands to F32 here, runs the F32 kernel,
+//! and rounds the result back once (`narrow`), the same way on both backends.
+
+use super::Storage;
+use crate::backend::{Elementwise, Strided};
+use crate::dtype::DType;
+use crate::error::Result;
+use crate::shape::Layout;
+
+impl Storage {
+    /// Elements held.
+    fn len(&self) -> usize {
+        match self {
+            Storage::Cpu(s) => s.len(),
+            Storage::Gpu(s) => s.len(),
+        }
+    }
+
+    /// This storage in F32 when it holds halves (all of it, exactly: views index it as
+    /// before), else itself.
+    pub(super) fn widen(&self) -> Result<Wide<'_>> {
+        if !self.dtype().is_half() {
+            return Ok(Wide::Same(self));
+        }
+        let spec = Strided::new("to_dtype", &[&Layout::contiguous(&[self.len()])])?;
+        let cast = Elementwise::Cast(DType::F32);
+        Storage::elementwise(&[self], &spec, cast, "to_dtype").map(Wide::Widened)
+    }
+
+    /// A dense F32 result rounded to `to` when that is a half (an op computed through F32 for
+    /// half operands), else the result as it is.
+    pub(super) fn narrow(self, to: DType) -> Result<Storage> {
+        if !to.is_half() || self.dtype() != DType::F32 {
+            return Ok(self);
+        }
+        let spec = Strided::new("to_dtype", &[&Layout::contiguous(&[self.len()])])?;
+        Storage::elementwise(&[&self], &spec, Elementwise::Cast(to), "to_dtype")
+    }
+}
+
+/// The half dtype an op on `values` (its float operands) computes in through F32: `Some` when
+/// they promote to `F16` or `BF16` (all halves of one kind, integers aside). A half mixed with
+/// `F32` goes on to the backend, which refuses it as PyTorch does (matmul, conv, ...).
+pub(super) fn half_of(values: &[&Storage]) -> Option<DType> {
+    let d = values.iter().map(|s| s.dtype()).reduce(DType::promote)?;
+    d.is_half().then_some(d)
+}
+
+/// An operand as a kernel takes it: the storage itself, or its halves widened to F32.
+pub(super) enum Wide<'a> {
+    Same(&'a Storage),
+    Widened(Storage),
+}
+
+impl std::ops::Deref for Wide<'_> {
+    type Target = Storage;
+    fn deref(&self) -> &Storage {
+        match self {
+            Wide::Same(s) => s,
+            Wide::Widened(s) => s,
+        }
+    }
+}
+
+/// `inputs`, each widened to F32 when it holds halves.
+pub(super) fn widened<'a>(inputs: &[&'a Storage]) -> Result<Vec<Wide<'a>>> {
+    inputs.iter().map(|s| s.widen()).collect()
+}
+
+pub(super) fn refs<'a>(v: &'a [Wide<'a>]) -> Vec<&'a Storage> {
+    v.iter().map(|c| &**c).collect()
+}

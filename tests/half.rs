@@ -1,0 +1,415 @@
+//! Half-precision tensors (`F16`, `BF16`) on both devices: the conversions bit for bit against
+//! the `half` crate (every half, and f32s chosen to round every way), creation and views, ops
+//! computed through f32 against an f32 reference rounded once, promotion, gradients through
+//! casts and of half leaves, and the errors.
+
+mod common;
+use common::{assert_close, check_grad, normal, parity};
+use ferrograd::half::{bf16, f16};
+use ferrograd::{set_binding_limit, DType, Device, Error, Generator, Tensor};
+
+/// Every 16-bit pattern.
+fn all_bits() -> Vec<u16> {
+    (0..=u16::MAX).collect()
+}
+
+/// f32 bit patterns that exercise half rounding: random ones, values around the rounding
+/// points of both halves (ties to even, just above and below), the f16 overflow edge and
+/// subnormals, zeros, infinities and NaNs.
+fn awkward_f32s() -> Vec<f32> {
+    let mut g = Generator::new(7);
+    let random = Tensor::rand_with(&[20_000], 0.0, 1.0, &mut g, &Device::cpu()).unwrap();
+    let mut v: Vec<f32> = random
+        .to_vec()
+        .unwrap()
+        .iter()
+        .map(|&u| f32::from_bits((f64::from(u) * f64::from(u32::MAX)) as u32))
+        .collect();
+    for base in [1.0f32, 1.5, 3.0, 65504.0, 6.1e-5, 6.0e-8, 1e-40, 3.0e38] {
+        let b = base.to_bits();
+        for tail in [
+            0x0fffu32, 0x1000, 0x1001, 0x2fff, 0x3000, 0x7fff, 0x8000, 0x8001, 0x18000,
+        ] {
+            for sign in [0, 0x8000_0000u32] {
+                v.push(f32::from_bits(((b & !0x1ffff) | tail) ^ sign));
+            }
+        }
+    }
+    v.extend([
+        0.0,
+        -0.0,
+        65519.99,
+        65520.0,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        f32::NAN,
+        f32::MAX,
+        f32::MIN_POSITIVE,
+    ]);
+    v
+}
+
+/// Bits equal, or both NaN (payloads are not compared).
+fn same_bits(got: &[u16], want: &[u16], nan: impl Fn(u16) -> bool, what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}: lengths");
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        assert!(
+            g == w || (nan(g) && nan(w)),
+            "{what}: element {i}: got {g:#06x}, want {w:#06x}"
+        );
+    }
+}
+
+fn conversions_bit_exact(dev: &Device) {
+    // Every f16 and bf16 widens exactly to f32.
+    let h: Vec<f16> = all_bits().into_iter().map(f16::from_bits).collect();
+    let t = Tensor::from_vec(h.clone(), &[h.len()], dev).unwrap();
+    assert_eq!(t.dtype(), DType::F16);
+    let wide = t.to_dtype(DType::F32).unwrap().to_vec().unwrap();
+    for (x, w) in h.iter().zip(&wide) {
+        assert!(
+            x.to_f32().to_bits() == w.to_bits() || (x.is_nan() && w.is_nan()),
+            "f16 {:#06x} widened to {w}",
+            x.to_bits()
+        );
+    }
+    let b: Vec<bf16> = all_bits().into_iter().map(bf16::from_bits).collect();
+    let t = Tensor::from_vec(b.clone(), &[b.len()], dev).unwrap();
+    let wide = t.to_dtype(DType::F32).unwrap().to_vec().unwrap();
+    for (x, w) in b.iter().zip(&wide) {
+        assert!(
+            x.to_f32().to_bits() == w.to_bits() || (x.is_nan() && w.is_nan()),
+            "bf16 {:#06x} widened to {w}",
+            x.to_bits()
+        );
+    }
+    // f32 -> half rounds to nearest even, as the half crate, at odd and even lengths.
+    for n in [1, 2, 3, 4099] {
+        let v: Vec<f32> = awkward_f32s().into_iter().rev().take(n).collect();
+        let x = Tensor::from_vec(v.clone(), &[n], dev).unwrap();
+        let got: Vec<u16> = x
+            .to_dtype(DType::F16)
+            .unwrap()
+            .to_vec_as::<f16>()
+            .unwrap()
+            .iter()
+            .map(|h| h.to_bits())
+            .collect();
+        let want: Vec<u16> = v.iter().map(|&f| f16::from_f32(f).to_bits()).collect();
+        same_bits(&got, &want, |b| f16::from_bits(b).is_nan(), "f32 -> f16");
+        let got: Vec<u16> = x
+            .to_dtype(DType::BF16)
+            .unwrap()
+            .to_vec_as::<bf16>()
+            .unwrap()
+            .iter()
+            .map(|h| h.to_bits())
+            .collect();
+        let want: Vec<u16> = v.iter().map(|&f| bf16::from_f32(f).to_bits()).collect();
+        same_bits(&got, &want, |b| bf16::from_bits(b).is_nan(), "f32 -> bf16");
+    }
+    let v = awkward_f32s();
+    let x = Tensor::from_vec(v.clone(), &[v.len()], dev).unwrap();
+    let got: Vec<u16> = x
+        .to_dtype(DType::F16)
+        .unwrap()
+        .to_vec_as::<f16>()
+        .unwrap()
+        .iter()
+        .map(|h| h.to_bits())
+        .collect();
+    let want: Vec<u16> = v.iter().map(|&f| f16::from_f32(f).to_bits()).collect();
+    same_bits(&got, &want, |b| f16::from_bits(b).is_nan(), "f32 -> f16");
+    // Between the halves and to the other dtypes, through f32.
+    let hb = t.to_dtype(DType::F16).unwrap().to_vec_as::<f16>().unwrap();
+    let want: Vec<f16> = b.iter().map(|x| f16::from_f32(x.to_f32())).collect();
+    same_bits(
+        &hb.iter().map(|h| h.to_bits()).collect::<Vec<_>>(),
+        &want.iter().map(|h| h.to_bits()).collect::<Vec<_>>(),
+        |b| f16::from_bits(b).is_nan(),
+        "bf16 -> f16",
+    );
+    let s = Tensor::from_vec(
+        [-2.75f32, -0.5, 0.0, 1.5, 70000.0]
+            .map(f16::from_f32)
+            .to_vec(),
+        &[5],
+        dev,
+    )
+    .unwrap();
+    assert_eq!(
+        s.to_dtype(DType::I32).unwrap().to_vec_as::<i32>().unwrap(),
+        vec![-2, 0, 0, 1, i32::MAX] // 70000 overflows f16: +inf saturates
+    );
+    assert_eq!(
+        s.to_dtype(DType::Bool)
+            .unwrap()
+            .to_vec_as::<bool>()
+            .unwrap(),
+        vec![true, true, false, true, true]
+    );
+    let i = Tensor::from_vec(vec![3, -7, 65_536], &[3], dev).unwrap();
+    assert_eq!(
+        i.to_dtype(DType::BF16).unwrap().to_vec().unwrap(),
+        vec![3.0, -7.0, 65_536.0]
+    );
+}
+
+/// The casts over tensors larger than one binding (a small limit makes them so).
+fn conversions_in_pieces(dev: &Device) {
+    if !dev.is_gpu() {
+        return; // the CPU has no bindings; its casts are the reference above
+    }
+    let v: Vec<f32> = awkward_f32s().into_iter().take(10_001).collect();
+    let x = Tensor::from_vec(v.clone(), &[v.len()], dev).unwrap();
+    set_binding_limit(dev, Some(4096));
+    let h = x.to_dtype(DType::F16).unwrap();
+    let back = h.to_dtype(DType::F32).unwrap();
+    let got = h.to_vec_as::<f16>();
+    set_binding_limit(dev, None);
+    let want: Vec<u16> = v.iter().map(|&f| f16::from_f32(f).to_bits()).collect();
+    let got: Vec<u16> = got.unwrap().iter().map(|h| h.to_bits()).collect();
+    same_bits(
+        &got,
+        &want,
+        |b| f16::from_bits(b).is_nan(),
+        "f32 -> f16 in pieces",
+    );
+    let back = back.to_vec().unwrap();
+    for (w, b) in want.iter().zip(&back) {
+        let e = f16::from_bits(*w).to_f32();
+        assert!(
+            e.to_bits() == b.to_bits() || (e.is_nan() && b.is_nan()),
+            "{e} vs {b}"
+        );
+    }
+}
+
+fn creation_and_views(dev: &Device) {
+    let h = Tensor::from_vec([1.5f32, -2.0, 0.1].map(f16::from_f32).to_vec(), &[3], dev).unwrap();
+    assert_eq!(h.dtype(), DType::F16);
+    assert_eq!(
+        h.to_vec().unwrap(),
+        vec![1.5, -2.0, f16::from_f32(0.1).to_f32()]
+    );
+    for dtype in [DType::F16, DType::BF16] {
+        let f = Tensor::full_dtype(&[5], 0.1, dtype, dev).unwrap();
+        let want = match dtype {
+            DType::F16 => f16::from_f32(0.1).to_f32(),
+            _ => bf16::from_f32(0.1).to_f32(),
+        };
+        assert_eq!(f.to_vec().unwrap(), vec![want; 5], "{dtype} full");
+        assert_eq!(
+            Tensor::ones_dtype(&[3], dtype, dev)
+                .unwrap()
+                .to_vec()
+                .unwrap(),
+            vec![1.0; 3]
+        );
+        let m = Tensor::arange(0.0, 15.0, 1.0, dev)
+            .unwrap()
+            .reshape(&[3, 5])
+            .unwrap()
+            .to_dtype(dtype)
+            .unwrap();
+        assert_eq!(m.dtype(), dtype);
+        // A transposed view, a narrowed one (starting at an odd element), a cat, a gather.
+        let t = m.t().unwrap().contiguous().unwrap();
+        assert_eq!(t.dtype(), dtype);
+        assert_eq!(t.to_vec().unwrap()[..4], [0.0, 5.0, 10.0, 1.0]);
+        let n = m.narrow(1, 1, 3).unwrap();
+        assert_eq!(
+            n.to_vec().unwrap(),
+            vec![1.0, 2.0, 3.0, 6.0, 7.0, 8.0, 11.0, 12.0, 13.0]
+        );
+        let c = Tensor::cat(&[&m, &n], 1).unwrap();
+        assert_eq!((c.dtype(), c.shape()), (dtype, &[3, 8][..]));
+        assert_eq!(c.to_vec().unwrap()[5..8], [1.0, 2.0, 3.0]);
+        let idx = Tensor::from_vec(vec![2, 0], &[2], dev).unwrap();
+        let rows = m.index_select(0, &idx).unwrap();
+        assert_eq!(rows.dtype(), dtype);
+        assert_eq!(
+            rows.to_vec().unwrap()[..6],
+            [10.0, 11.0, 12.0, 13.0, 14.0, 0.0]
+        );
+        let moved = m.to_device(&Device::cpu()).unwrap();
+        assert_eq!(
+            (moved.dtype(), moved.to_vec().unwrap()),
+            (dtype, m.to_vec().unwrap())
+        );
+        assert!(format!("{m}").contains(&format!("dtype={dtype}")), "{m}");
+    }
+}
+
+/// `f` on half inputs against the f32 result on the same (rounded) values, rounded once:
+/// within two units in the last place of the half.
+fn through_f32(dev: &Device) {
+    let x = normal(&[7, 13], 1);
+    let w = normal(&[13, 5], 2);
+    let img = normal(&[2, 3, 6, 5], 3);
+    let k = normal(&[4, 3, 3, 3], 4);
+    type Op = fn(&[Tensor]) -> ferrograd::Result<Tensor>;
+    let ops: [(&str, Op); 9] = [
+        ("add", |t| t[0].add(&t[0].exp()?)),
+        ("mul_scalar", |t| t[0].mul_scalar(0.3)),
+        ("tanh", |t| t[0].tanh()),
+        ("matmul", |t| t[0].matmul(&t[1])),
+        ("sum", |t| t[0].sum(1, false)),
+        ("softmax", |t| t[0].softmax(1)),
+        ("max", |t| t[0].max(0, true)),
+        ("conv2d", |t| t[2].conv2d(&t[3], None, &Default::default())),
+        ("layer_norm", |t| t[0].layer_norm(&[13], None, None, 1e-5)),
+    ];
+    for dtype in [DType::F16, DType::BF16] {
+        let ulp = if dtype == DType::F16 {
+            2f32.powi(-10)
+        } else {
+            2f32.powi(-7)
+        };
+        let halves: Vec<Tensor> = [&x, &w, &img, &k]
+            .iter()
+            .map(|t| t.to_dtype(dtype).unwrap())
+            .collect();
+        for (name, f) in ops {
+            let wide: Vec<Tensor> = halves
+                .iter()
+                .map(|t| t.to_dtype(DType::F32).unwrap())
+                .collect();
+            let want = f(&wide).unwrap().to_dtype(dtype).unwrap();
+            let on_dev: Vec<Tensor> = halves.iter().map(|t| t.to_device(dev).unwrap()).collect();
+            let got = f(&on_dev).unwrap_or_else(|e| panic!("{name} {dtype}: {e}"));
+            assert_eq!(got.dtype(), dtype, "{name}: a half op gives a half");
+            assert_close(
+                &got.to_vec().unwrap(),
+                &want.to_vec().unwrap(),
+                1e-3,
+                2.0 * ulp,
+                &format!("{name} {dtype} on {dev}"),
+            );
+        }
+        parity(
+            dev,
+            &[&halves[0]],
+            |t| t[0].relu()?.mean_all(),
+            1e-3,
+            2.0 * ulp,
+            "mean",
+        );
+    }
+}
+
+fn promotion(dev: &Device) {
+    let h = Tensor::ones_dtype(&[2], DType::F16, dev).unwrap();
+    let b = Tensor::ones_dtype(&[2], DType::BF16, dev).unwrap();
+    let f = Tensor::ones(&[2], dev).unwrap();
+    let i = Tensor::from_vec(vec![2, 3], &[2], dev).unwrap();
+    assert_eq!(h.add(&f).unwrap().dtype(), DType::F32);
+    assert_eq!(h.add(&b).unwrap().dtype(), DType::F32);
+    let hi = h.mul(&i).unwrap();
+    assert_eq!(
+        (hi.dtype(), hi.to_vec().unwrap()),
+        (DType::F16, vec![2.0, 3.0])
+    );
+    assert_eq!(b.mul_scalar(2.0).unwrap().dtype(), DType::BF16);
+    let cmp = h.lt(&i.to_dtype(DType::F16).unwrap()).unwrap();
+    assert_eq!(cmp.to_vec_as::<bool>().unwrap(), vec![true, true]);
+    assert_eq!(
+        hi.argmax(0, false).unwrap().to_vec_as::<i32>().unwrap(),
+        vec![1]
+    );
+    let w = Tensor::where_(&cmp, &h, &hi).unwrap();
+    assert_eq!(w.dtype(), DType::F16);
+    let d = h.dropout_with(0.5, true, &mut Generator::new(3)).unwrap();
+    assert_eq!(d.dtype(), DType::F16);
+}
+
+fn gradients(dev: &Device) {
+    // Through a cast: d/dx sum(f16(x)^2) = 2 f16(x), as an F32 gradient for the F32 input.
+    let x = normal(&[9], 5).to_device(dev).unwrap().requires_grad();
+    let loss = x
+        .to_dtype(DType::F16)
+        .unwrap()
+        .square()
+        .unwrap()
+        .sum_all()
+        .unwrap();
+    assert_eq!(loss.dtype(), DType::F16);
+    let grads = loss.backward().unwrap();
+    let g = grads.get(&x).unwrap();
+    assert_eq!(g.dtype(), DType::F32);
+    let want: Vec<f32> = x
+        .to_vec()
+        .unwrap()
+        .iter()
+        .map(|&v| f16::from_f32(2.0 * f16::from_f32(v).to_f32()).to_f32())
+        .collect();
+    assert_close(
+        &g.to_vec().unwrap(),
+        &want,
+        0.0,
+        1e-3,
+        "grad through a cast",
+    );
+    // A half leaf gets a half gradient.
+    for dtype in [DType::F16, DType::BF16] {
+        let w = normal(&[4, 3], 6)
+            .to_dtype(dtype)
+            .unwrap()
+            .to_device(dev)
+            .unwrap()
+            .requires_grad();
+        let a = normal(&[5, 4], 7)
+            .to_dtype(dtype)
+            .unwrap()
+            .to_device(dev)
+            .unwrap();
+        let loss = a.matmul(&w).unwrap().relu().unwrap().sum_all().unwrap();
+        let grads = loss.backward().unwrap();
+        let g = grads.get(&w).unwrap();
+        assert_eq!(g.dtype(), dtype);
+        let (a32, w32) = (
+            a.to_dtype(DType::F32).unwrap(),
+            w.to_dtype(DType::F32).unwrap().requires_grad(),
+        );
+        let l32 = a32.matmul(&w32).unwrap().relu().unwrap().sum_all().unwrap();
+        let want = l32.backward().unwrap().get(&w32).unwrap().to_vec().unwrap();
+        let tol = if dtype == DType::F16 { 2e-3 } else { 1.6e-2 };
+        assert_close(&g.to_vec().unwrap(), &want, tol, tol, "half leaf gradient");
+    }
+    // to_dtype's rule against finite differences (gradcheck runs in f64).
+    check_grad(
+        dev,
+        &[&normal(&[6], 8)],
+        |t| t[0].to_dtype(DType::F16)?.mul(&t[0]),
+        "to_dtype",
+    );
+}
+
+fn errors(dev: &Device) {
+    let h = Tensor::ones_dtype(&[2, 2], DType::F16, dev).unwrap();
+    let f = Tensor::ones(&[2, 2], dev).unwrap();
+    let e = h.matmul(&f).unwrap_err();
+    assert!(matches!(&e, Error::DType { .. }), "{e}");
+    assert!(
+        e.to_string().contains("F16") && e.to_string().contains("F32"),
+        "{e}"
+    );
+    let e = f.to_vec_as::<f16>().unwrap_err().to_string();
+    assert!(e.contains("got F32 and F16"), "{e}");
+    let i = Tensor::from_vec(vec![0], &[1], dev).unwrap();
+    let e = h
+        .index_select(0, &i.to_dtype(DType::F16).unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("expects I32 indices, got F16"), "{e}");
+}
+
+device_tests!(
+    conversions_bit_exact,
+    conversions_in_pieces,
+    creation_and_views,
+    through_f32,
+    promotion,
+    gradients,
+    errors
+);
