@@ -138,6 +138,10 @@ impl Gradients {
     pub fn insert(&mut self, var: &Tensor, grad: Tensor) -> Option<Tensor> {
         self.map.insert(var.id(), grad)
     }
+    /// Every gradient, to rewrite in place (`GradScaler::unscale`).
+    pub(crate) fn values_mut(&mut self) -> impl Iterator<Item = &mut Tensor> {
+        self.map.values_mut()
+    }
     /// How many variables have a gradient.
     pub fn len(&self) -> usize {
         self.map.len()

@@ -41,6 +41,7 @@ mod rnn;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use crate::dtype::DType;
 use crate::error::Result;
 use crate::ops::matmul::spec::Activation;
 use crate::tensor::Tensor;
@@ -189,6 +190,36 @@ pub trait Module {
             .into_iter()
             .map(|(_, p)| p)
             .collect()
+    }
+
+    /// Converts every float parameter and buffer to the float dtype `dtype` (`model.half()`
+    /// in PyTorch is `to_dtype(DType::F16)`); integer buffers stay as they are. Inputs must be
+    /// converted too: a half layer refuses an `F32` input, as in PyTorch. Train such a model
+    /// with an optimizer (it keeps f32 master weights for half parameters) and, for `F16`, a
+    /// [`crate::optim::GradScaler`].
+    ///
+    /// ```
+    /// use ferrograd::nn::{Linear, Module};
+    /// use ferrograd::{DType, Device, Tensor};
+    /// let dev = Device::cpu();
+    /// let layer = Linear::new(4, 2, true, &dev)?;
+    /// layer.to_dtype(DType::BF16)?;
+    /// let y = layer.forward(&Tensor::ones(&[3, 4], &dev)?.to_dtype(DType::BF16)?)?;
+    /// assert_eq!(y.dtype(), DType::BF16);
+    /// # Ok::<(), ferrograd::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// `DType` when `dtype` is not a float dtype.
+    fn to_dtype(&self, dtype: DType) -> Result<()> {
+        crate::dtype::require_float("Module::to_dtype", dtype)?;
+        for (_, p) in self.named_state() {
+            let v = p.value();
+            if v.dtype().is_float() && v.dtype() != dtype {
+                p.set(v.to_dtype(dtype)?.detach());
+            }
+        }
+        Ok(())
     }
 
     /// Training mode: dropout drops, batch norm uses and updates batch statistics.

@@ -26,6 +26,7 @@
 mod large;
 mod lr;
 mod optimizers;
+mod scaler;
 
 pub use lr::{
     CosineAnnealingLr, ExponentialLr, LinearLr, MultiStepLr, OneCycleLr, Schedule, SequentialLr,
@@ -34,9 +35,11 @@ pub use lr::{
 pub use optimizers::{
     Adagrad, AdagradConfig, Adam, AdamConfig, AdamW, RmsProp, RmsPropConfig, Sgd, SgdConfig,
 };
+pub use scaler::{GradScaler, GradScalerConfig};
 
 use crate::autograd::Gradients;
 use crate::backend::{OptimKind, OptimSpec};
+use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::nn::Parameter;
 use crate::tensor::Tensor;
@@ -62,6 +65,12 @@ pub trait Optimizer {
     /// Restores a [`Optimizer::state_dict`] for the same parameter list. Unknown names, missing
     /// buffers and wrong shapes are all listed in one error, and nothing changes then.
     fn load_state_dict(&mut self, state: &[(String, Tensor)]) -> Result<()>;
+    /// Makes the following steps conditional on `flag`, a one-element `Bool` tensor on the
+    /// parameters' device: where it holds `true` a step leaves every parameter and its state
+    /// as they were. The flag is read by the kernels, never by the host, so a skipped step
+    /// costs no readback: what [`GradScaler`] uses for a step whose gradients overflowed.
+    /// `None` makes steps unconditional again. (The step count still advances.)
+    fn skip_steps_if(&mut self, flag: Option<Tensor>) -> Result<()>;
 }
 
 /// The largest step count a state dict may hold: saved as f32, exact up to 2^24.
@@ -72,6 +81,10 @@ struct Slot {
     param: Parameter,
     state: Option<Tensor>,
     steps: u64,
+    /// A half parameter's f32 master copy, and the id of the half value it was last rounded
+    /// to: a value set from outside (a loaded checkpoint) has another id, and the master is
+    /// taken from it afresh.
+    master: Option<(Tensor, u64)>,
 }
 
 /// The part every optimizer shares: the slots, the learning rate and the loop over them.
@@ -81,6 +94,8 @@ pub(crate) struct Core {
     lr: f32,
     /// The value a fresh state starts at (Adagrad's `initial_accumulator_value`).
     initial_state: f32,
+    /// Steps are skipped where this `Bool` scalar is true (`Optimizer::skip_steps_if`).
+    skip: Option<Tensor>,
 }
 
 impl Core {
@@ -93,11 +108,13 @@ impl Core {
                     param,
                     state: None,
                     steps: 0,
+                    master: None,
                 })
                 .collect(),
             kind,
             lr,
             initial_state: 0.0,
+            skip: None,
         })
     }
 
@@ -108,6 +125,23 @@ impl Core {
 
     pub fn lr(&self) -> f32 {
         self.lr
+    }
+
+    pub fn skip_steps_if(&mut self, flag: Option<Tensor>) -> Result<()> {
+        if let Some(f) = &flag {
+            if f.dtype() != DType::Bool || f.numel() != 1 {
+                return Err(Error::invalid(
+                    "skip_steps_if",
+                    format!(
+                        "the flag must be one Bool element, found {} of shape {:?}",
+                        f.dtype(),
+                        f.shape()
+                    ),
+                ));
+            }
+        }
+        self.skip = flag.map(|f| f.detach());
+        Ok(())
     }
 
     pub fn set_lr(&mut self, lr: f32) -> Result<()> {
@@ -166,8 +200,26 @@ impl Core {
             if slot.steps == 0 {
                 spec.flags |= OptimSpec::FIRST_STEP;
             }
-            let (p, s) = fused_update(&value, grad, &state, &spec)?;
-            slot.param.set(p);
+            // A half parameter steps its f32 master copy (small updates would round away in
+            // 16 bits) and takes the result rounded; the gradient is read in the step's dtype.
+            let target = match (&slot.master, value.dtype().is_half()) {
+                (Some((m, id)), true) if *id == value.id() => m.clone(),
+                (_, true) => value.to_dtype(DType::F32)?.detach(),
+                (_, false) => value.clone(),
+            };
+            let grad = grad.to_dtype(target.dtype())?;
+            let (mut p, mut s) = fused_update(&target, &grad, &state, &spec)?;
+            if let Some(skip) = &self.skip {
+                p = Tensor::where_(skip, &target, &p)?;
+                s = Tensor::where_(skip, &state, &s)?;
+            }
+            match value.dtype().is_half() {
+                true => {
+                    slot.param.set(p.to_dtype(value.dtype())?);
+                    slot.master = Some((p, slot.param.value().id()));
+                }
+                false => slot.param.set(p),
+            }
             slot.state = Some(s);
             slot.steps += 1;
         }

@@ -41,6 +41,9 @@ macro_rules! forward_to_core {
         fn load_state_dict(&mut self, state: &[(String, Tensor)]) -> Result<()> {
             self.core.load_state_dict($names, state)
         }
+        fn skip_steps_if(&mut self, flag: Option<Tensor>) -> Result<()> {
+            self.core.skip_steps_if(flag)
+        }
     };
 }
 

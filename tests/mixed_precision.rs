@@ -1,0 +1,169 @@
+//! Mixed-precision training on both devices: `Module::to_dtype`, the optimizers' f32 master
+//! weights for half parameters, and `GradScaler`'s scaling, skipping and scale updates.
+
+mod common;
+use common::{assert_close, normal};
+use ferrograd::nn::{loss, Linear, Module, Parameter, ReLU, Sequential};
+use ferrograd::optim::{Adam, AdamConfig, GradScaler, GradScalerConfig, Optimizer, Sgd, SgdConfig};
+use ferrograd::{DType, Device, Tensor};
+
+/// A step smaller than half an f16 ulp still moves the parameter over many steps: the
+/// optimizer accumulates it in its f32 master copy.
+fn master_weights(dev: &Device) {
+    for dtype in [DType::F16, DType::BF16] {
+        let w = Parameter::new(Tensor::ones_dtype(&[3], dtype, dev).unwrap());
+        let mut opt = Sgd::new(
+            vec![w.clone()],
+            SgdConfig {
+                lr: 1e-4,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        for _ in 0..40 {
+            let loss = w.value().sum_all().unwrap(); // gradient 1 everywhere
+            opt.step(&loss.backward().unwrap()).unwrap();
+        }
+        let v = w.value();
+        assert_eq!(v.dtype(), dtype);
+        // 1 - 40e-4 = 0.996, rounded once to the half.
+        let want = Tensor::full(&[3], 1.0 - 40.0 * 1e-4, dev)
+            .unwrap()
+            .to_dtype(dtype)
+            .unwrap();
+        assert_close(
+            &v.to_vec().unwrap(),
+            &want.to_vec().unwrap(),
+            0.0,
+            0.0,
+            "master weights",
+        );
+        assert!(
+            v.to_vec().unwrap()[0] < 1.0,
+            "{dtype}: the step rounded away"
+        );
+        // A value set from outside replaces the master copy.
+        w.set(Tensor::full_dtype(&[3], 2.0, dtype, dev).unwrap());
+        let loss = w.value().sum_all().unwrap();
+        opt.step(&loss.backward().unwrap()).unwrap();
+        assert!(
+            (w.value().to_vec().unwrap()[0] - 2.0).abs() < 0.02,
+            "{dtype}: stale master"
+        );
+    }
+}
+
+fn scaler_skips_and_adapts(dev: &Device) {
+    let w = Parameter::new(Tensor::ones_dtype(&[4], DType::F16, dev).unwrap());
+    let mut opt = Adam::new(vec![w.clone()], AdamConfig::default()).unwrap();
+    let cfg = GradScalerConfig {
+        init_scale: 1e30, // the f16 gradients overflow at this scale
+        growth_interval: 2,
+        ..Default::default()
+    };
+    let mut scaler = GradScaler::new(dev, cfg).unwrap();
+    let loss = |w: &Parameter| w.value().square().unwrap().sum_all().unwrap();
+    let mut grads = scaler.scale(&loss(&w)).unwrap().backward().unwrap();
+    scaler.step(&mut opt, &mut grads).unwrap();
+    assert_eq!(scaler.found_inf().unwrap(), Some(true));
+    scaler.update().unwrap();
+    assert_eq!(
+        w.value().to_vec().unwrap(),
+        vec![1.0; 4],
+        "an overflowed step is skipped"
+    );
+    assert_eq!(scaler.scale_value().unwrap(), 0.5e30);
+    assert!(opt
+        .state_dict()
+        .iter()
+        .all(|(_, t)| t.all_finite().unwrap()));
+    // A scale that fits: steps go through; after two good ones the scale doubles.
+    let mut scaler = GradScaler::new(
+        dev,
+        GradScalerConfig {
+            init_scale: 1024.0,
+            ..cfg
+        },
+    )
+    .unwrap();
+    for step in 0..3 {
+        let mut grads = scaler.scale(&loss(&w)).unwrap().backward().unwrap();
+        scaler.step(&mut opt, &mut grads).unwrap();
+        assert_eq!(scaler.found_inf().unwrap(), Some(false));
+        scaler.update().unwrap();
+        let want = if step == 0 { 1024.0 } else { 2048.0 };
+        assert_eq!(scaler.scale_value().unwrap(), want, "step {step}");
+    }
+    assert!(
+        w.value().to_vec().unwrap()[0] < 1.0,
+        "the good steps moved the weight"
+    );
+    // Misuse is an error, not a panic.
+    assert!(scaler.update().is_err());
+    let flag = Tensor::zeros(&[1], dev).unwrap();
+    assert!(opt.skip_steps_if(Some(flag)).is_err());
+}
+
+/// A small MLP converted to each half dtype trains (loss down by half) with the scaler, and
+/// its forward pass matches the f32 model's within the half's precision.
+fn half_model_trains(dev: &Device) {
+    for dtype in [DType::F16, DType::BF16] {
+        ferrograd::manual_seed(3);
+        let model = Sequential::new()
+            .add(Linear::new(8, 16, true, dev).unwrap())
+            .add(ReLU)
+            .add(Linear::new(16, 3, true, dev).unwrap());
+        let x = normal(&[32, 8], 1).to_device(dev).unwrap();
+        let classes = x.narrow(1, 0, 3).unwrap().argmax(1, false).unwrap();
+        let y32 = model.forward(&x).unwrap();
+        model.to_dtype(dtype).unwrap();
+        assert!(model
+            .parameters()
+            .iter()
+            .all(|p| p.value().dtype() == dtype));
+        let xh = x.to_dtype(dtype).unwrap();
+        let yh = model.forward(&xh).unwrap();
+        assert_eq!(yh.dtype(), dtype);
+        let tol = if dtype == DType::F16 { 1e-2 } else { 6e-2 };
+        assert_close(
+            &yh.to_vec().unwrap(),
+            &y32.to_vec().unwrap(),
+            tol,
+            tol,
+            "half forward",
+        );
+        let mut opt = Adam::new(
+            model.parameters(),
+            AdamConfig {
+                lr: 1e-2,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let mut scaler = GradScaler::new(dev, GradScalerConfig::default()).unwrap();
+        let ce = |m: &Sequential| {
+            let logits = m.forward(&xh).unwrap().to_dtype(DType::F32).unwrap();
+            loss::cross_entropy(&logits, &classes, loss::Reduction::Mean).unwrap()
+        };
+        let first = ce(&model).to_scalar().unwrap();
+        for _ in 0..60 {
+            let mut grads = scaler.scale(&ce(&model)).unwrap().backward().unwrap();
+            scaler.step(&mut opt, &mut grads).unwrap();
+            scaler.update().unwrap();
+        }
+        let last = ce(&model).to_scalar().unwrap();
+        assert!(
+            last < first / 2.0,
+            "{dtype} on {dev}: loss {first} -> {last}"
+        );
+        assert!(model
+            .parameters()
+            .iter()
+            .all(|p| p.value().dtype() == dtype));
+    }
+    let m = Linear::new(2, 2, false, dev).unwrap();
+    let e = m.to_dtype(DType::I32).unwrap_err().to_string();
+    assert!(e.starts_with("Module::to_dtype: expects a float"), "{e}");
+}
+
+device_tests!(master_weights, scaler_skips_and_adapts, half_model_trains);
