@@ -121,8 +121,13 @@ impl Tensor {
     /// `ElementCount` if `data.len()` is not the product of `shape`; `TooLarge` if it does not
     /// fit the device.
     pub fn from_vec<T: Element>(data: Vec<T>, shape: &[usize], device: &Device) -> Result<Tensor> {
+        Tensor::from_host(T::into_host(data), shape, device)
+    }
+
+    /// A tensor of host data of any dtype (a checkpoint's).
+    pub(crate) fn from_host(data: HostData, shape: &[usize], device: &Device) -> Result<Tensor> {
         check_count("from_vec", shape, data.len())?;
-        let storage = Storage::from_host(device, T::into_host(data), "from_vec")?;
+        let storage = Storage::from_host(device, data, "from_vec")?;
         Ok(Tensor::from_storage(storage, shape, device))
     }
 

@@ -82,7 +82,100 @@ fn save_load_round_trip(dev: &Device) {
     std::fs::remove_file(&path).ok();
 }
 
-device_tests!(pytorch_file_loads, save_load_round_trip);
+/// Every dtype is saved as itself and loads back bit for bit; a half model loads an f32
+/// checkpoint (converted to its dtype).
+fn dtypes_round_trip(dev: &Device) {
+    use ferrograd::half::{bf16, f16};
+    use ferrograd::DType;
+    let x = common::normal(&[3, 5], 2).to_device(dev).unwrap();
+    let tensors = vec![
+        ("f32".to_string(), x.clone()),
+        ("f16".to_string(), x.to_dtype(DType::F16).unwrap()),
+        ("bf16".to_string(), x.to_dtype(DType::BF16).unwrap()),
+        (
+            "i32".to_string(),
+            Tensor::from_vec(vec![-7, 0, i32::MAX], &[3], dev).unwrap(),
+        ),
+        ("bool".to_string(), x.gt_scalar(0.0).unwrap()),
+    ];
+    let path = scratch("dtypes.safetensors", dev);
+    nn::save_tensors(&path, &tensors, &[]).unwrap();
+    let back = nn::load_tensors(&path, dev).unwrap().tensors;
+    for (name, t) in &tensors {
+        let (_, b) = back.iter().find(|(n, _)| n == name).unwrap();
+        assert_eq!((b.dtype(), b.shape()), (t.dtype(), t.shape()), "{name}");
+        assert_eq!(b.to_vec().unwrap(), t.to_vec().unwrap(), "{name}");
+    }
+    let get = |n: &str| back.iter().find(|(m, _)| m == n).unwrap().1.clone();
+    assert_eq!(
+        get("f16").to_vec_as::<f16>().unwrap(),
+        tensors[1].1.to_vec_as::<f16>().unwrap()
+    );
+    assert_eq!(
+        get("bf16").to_vec_as::<bf16>().unwrap(),
+        tensors[2].1.to_vec_as::<bf16>().unwrap()
+    );
+    // An f32 checkpoint into a bf16 model: the parameters take the model's dtype.
+    let a = small_cnn(dev);
+    let path = scratch("for_half.safetensors", dev);
+    nn::save(&path, &a, "small_cnn").unwrap();
+    let b = small_cnn(dev);
+    b.to_dtype(DType::BF16).unwrap();
+    nn::load(&path, &b).unwrap();
+    for ((_, pa), (_, pb)) in a.named_parameters().iter().zip(b.named_parameters()) {
+        assert_eq!(pb.value().dtype(), DType::BF16);
+        let want = pa.value().to_dtype(DType::BF16).unwrap().to_vec().unwrap();
+        assert_eq!(pb.value().to_vec().unwrap(), want);
+    }
+}
+
+device_tests!(pytorch_file_loads, save_load_round_trip, dtypes_round_trip);
+
+/// What `safetensors.torch.save_file({"w": w.half(), "b": b.bfloat16(), "y": labels})` writes
+/// (float16, bfloat16 and int64 little-endian bytes) loads in those dtypes, the labels as I32;
+/// an int64 that does not fit is an error naming the tensor.
+#[test]
+fn pytorch_half_and_int64_tensors_load() {
+    use ferrograd::half::{bf16, f16};
+    use ferrograd::DType;
+    use safetensors::tensor::{Dtype, TensorView};
+    let w: Vec<u8> = [0.5f32, -1.25]
+        .iter()
+        .flat_map(|&v| f16::from_f32(v).to_le_bytes())
+        .collect();
+    let b: Vec<u8> = [3.0f32]
+        .iter()
+        .flat_map(|&v| bf16::from_f32(v).to_le_bytes())
+        .collect();
+    let y: Vec<u8> = [2i64, 0, 9].iter().flat_map(|v| v.to_le_bytes()).collect();
+    let big: Vec<u8> = (1i64 << 40).to_le_bytes().to_vec();
+    let file = |extra: bool| {
+        let mut views = vec![
+            ("w", TensorView::new(Dtype::F16, vec![2], &w).unwrap()),
+            ("b", TensorView::new(Dtype::BF16, vec![1], &b).unwrap()),
+            ("y", TensorView::new(Dtype::I64, vec![3], &y).unwrap()),
+        ];
+        if extra {
+            views.push(("big", TensorView::new(Dtype::I64, vec![1], &big).unwrap()));
+        }
+        safetensors::tensor::serialize(views, None).unwrap()
+    };
+    let dev = Device::cpu();
+    let ckpt = nn::load_tensors_from_bytes(&file(false), &dev).unwrap();
+    let get = |n: &str| ckpt.tensors.iter().find(|(m, _)| m == n).unwrap().1.clone();
+    assert_eq!(get("w").dtype(), DType::F16);
+    assert_eq!(get("w").to_vec().unwrap(), vec![0.5, -1.25]);
+    assert_eq!(
+        get("b").to_vec_as::<bf16>().unwrap(),
+        vec![bf16::from_f32(3.0)]
+    );
+    assert_eq!(get("y").to_vec_as::<i32>().unwrap(), vec![2, 0, 9]);
+    let e = message(nn::load_tensors_from_bytes(&file(true), &dev));
+    assert!(
+        e.contains("big: 1099511627776 does not fit an I32 tensor"),
+        "{e}"
+    );
+}
 
 fn message(r: ferrograd::Result<impl std::fmt::Debug>) -> String {
     match r {

@@ -18,8 +18,11 @@ use std::path::Path;
 
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
+use half::{bf16, f16};
+
 use super::Module;
 use crate::device::Device;
+use crate::dtype::HostData;
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
 
@@ -38,8 +41,9 @@ fn file_error(op: &'static str, path: &Path, msg: impl Into<String>) -> Error {
     }
 }
 
-/// Writes `tensors` (as f32) and `metadata` to a safetensors file. The file is written next to
-/// `path` and renamed into place, so a crash never leaves half a checkpoint under its name.
+/// Writes `tensors` (each in its dtype: `F32`, `F16`, `BF16`, `I32`, `BOOL`) and `metadata` to a
+/// safetensors file. The file is written next to `path` and renamed into place, so a crash
+/// never leaves half a checkpoint under its name.
 pub fn save_tensors(
     path: impl AsRef<Path>,
     tensors: &[(String, Tensor)],
@@ -56,13 +60,13 @@ pub fn save_tensors(
                 format!("the name {name:?} appears twice"),
             ));
         }
-        let bytes: Vec<u8> = bytemuck::cast_slice(&t.to_vec()?).to_vec();
-        data.push((name.clone(), t.shape().to_vec(), bytes));
+        let (dtype, bytes) = encode(t.read()?);
+        data.push((name.clone(), dtype, t.shape().to_vec(), bytes));
     }
     let views: Vec<(String, TensorView<'_>)> = data
         .iter()
-        .map(|(name, shape, bytes)| {
-            TensorView::new(Dtype::F32, shape.clone(), bytes)
+        .map(|(name, dtype, shape, bytes)| {
+            TensorView::new(*dtype, shape.clone(), bytes)
                 .map(|v| (name.clone(), v))
                 .map_err(|e| file_error(op, path, e.to_string()))
         })
@@ -75,9 +79,27 @@ pub fn save_tensors(
     std::fs::rename(&part, path).map_err(|e| file_error(op, path, e.to_string()))
 }
 
-/// Reads every tensor of a safetensors file onto `device`, converting float, integer and bool
-/// dtypes to f32. A truncated or corrupt file is an error saying so; the header is checked
-/// against the file's real length before anything is allocated for it.
+/// Host data as a safetensors dtype and little-endian bytes (`F64`, gradcheck's, as `F32`).
+fn encode(data: HostData) -> (Dtype, Vec<u8>) {
+    fn le<T, const N: usize>(v: &[T], f: impl Fn(&T) -> [u8; N]) -> Vec<u8> {
+        v.iter().flat_map(f).collect()
+    }
+    match data {
+        HostData::F32(v) => (Dtype::F32, le(&v, |x| x.to_le_bytes())),
+        HostData::F64(v) => (Dtype::F32, le(&v, |&x| (x as f32).to_le_bytes())),
+        HostData::F16(v) => (Dtype::F16, le(&v, |x| x.to_le_bytes())),
+        HostData::BF16(v) => (Dtype::BF16, le(&v, |x| x.to_le_bytes())),
+        HostData::I32(v) => (Dtype::I32, le(&v, |x| x.to_le_bytes())),
+        HostData::Bool(v) => (Dtype::BOOL, le(&v, |&x| [u8::from(x)])),
+    }
+}
+
+/// Reads every tensor of a safetensors file onto `device`, each in its own dtype where
+/// ferrograd has it (`F32`, `F16`, `BF16`, `I32`, `BOOL`); `F64` is rounded to `F32`, and the
+/// other integer types (PyTorch's `int64` labels, `uint8` images) become `I32`, an error
+/// naming the tensor if a value does not fit. A truncated or corrupt file is an error saying
+/// so; the header is checked against the file's real length before anything is allocated
+/// for it.
 pub fn load_tensors(path: impl AsRef<Path>, device: &Device) -> Result<Checkpoint> {
     let (op, path) = ("load", path.as_ref());
     let bytes = std::fs::read(path).map_err(|e| file_error(op, path, e.to_string()))?;
@@ -105,14 +127,9 @@ fn decode(bytes: &[u8], path: &Path, device: &Device) -> Result<Checkpoint> {
     // BTreeMap: a stable (sorted) order, whatever order the header lists them in.
     let mut tensors = BTreeMap::new();
     for (name, view) in st.tensors() {
-        let values = to_f32(view.dtype(), view.data()).ok_or_else(|| {
-            file_error(
-                op,
-                path,
-                format!("{name}: unsupported dtype {:?}", view.dtype()),
-            )
-        })?;
-        let t = Tensor::from_vec(values, view.shape(), device).map_err(|e| e.in_op(op))?;
+        let values = host_data(view.dtype(), view.data())
+            .map_err(|why| file_error(op, path, format!("{name}: {why}")))?;
+        let t = Tensor::from_host(values, view.shape(), device).map_err(|e| e.in_op(op))?;
         tensors.insert(name, t);
     }
     Ok(Checkpoint {
@@ -121,40 +138,40 @@ fn decode(bytes: &[u8], path: &Path, device: &Device) -> Result<Checkpoint> {
     })
 }
 
-/// Little-endian elements of `dtype` as f32, or `None` for a dtype without a clear f32 value.
-fn to_f32(dtype: Dtype, b: &[u8]) -> Option<Vec<f32>> {
-    fn each<const N: usize>(b: &[u8], f: impl Fn([u8; N]) -> f32) -> Vec<f32> {
+/// Little-endian elements of `dtype` as host data (see [`load_tensors`] for the mapping).
+fn host_data(dtype: Dtype, b: &[u8]) -> std::result::Result<HostData, String> {
+    fn each<T, const N: usize>(b: &[u8], f: impl Fn([u8; N]) -> T) -> Vec<T> {
         b.chunks_exact(N)
             .map(|c| f(c.try_into().unwrap_or([0; N])))
             .collect()
     }
-    Some(match dtype {
-        Dtype::F32 => each(b, f32::from_le_bytes),
-        Dtype::F64 => each(b, |c| f64::from_le_bytes(c) as f32),
-        Dtype::F16 => each(b, |c| f16_to_f32(u16::from_le_bytes(c))),
-        Dtype::BF16 => each(b, |c| {
-            f32::from_bits(u32::from(u16::from_le_bytes(c)) << 16)
-        }),
-        Dtype::I64 => each(b, |c| i64::from_le_bytes(c) as f32),
-        Dtype::I32 => each(b, |c| i32::from_le_bytes(c) as f32),
-        Dtype::I16 => each(b, |c| f32::from(i16::from_le_bytes(c))),
-        Dtype::I8 => each(b, |c: [u8; 1]| f32::from(c[0] as i8)),
-        Dtype::U8 | Dtype::BOOL => each(b, |c: [u8; 1]| f32::from(c[0])),
-        _ => return None,
-    })
-}
-
-/// IEEE half to single precision.
-fn f16_to_f32(h: u16) -> f32 {
-    let sign = if h & 0x8000 != 0 { -1.0 } else { 1.0 };
-    let exp = i32::from((h >> 10) & 0x1f);
-    let frac = f32::from(h & 0x3ff);
-    sign * match exp {
-        0 => frac * 2f32.powi(-24),
-        31 if frac == 0.0 => f32::INFINITY,
-        31 => f32::NAN,
-        _ => (1.0 + frac / 1024.0) * 2f32.powi(exp - 15),
+    // Integers of another width as i32, or the first that does not fit.
+    fn ints<const N: usize>(
+        b: &[u8],
+        f: impl Fn([u8; N]) -> i128,
+    ) -> std::result::Result<HostData, String> {
+        each(b, f)
+            .into_iter()
+            .map(|x| i32::try_from(x).map_err(|_| format!("{x} does not fit an I32 tensor")))
+            .collect::<std::result::Result<_, _>>()
+            .map(HostData::I32)
     }
+    Ok(match dtype {
+        Dtype::F32 => HostData::F32(each(b, f32::from_le_bytes)),
+        Dtype::F64 => HostData::F32(each(b, |c| f64::from_le_bytes(c) as f32)),
+        Dtype::F16 => HostData::F16(each(b, f16::from_le_bytes)),
+        Dtype::BF16 => HostData::BF16(each(b, bf16::from_le_bytes)),
+        Dtype::I32 => HostData::I32(each(b, i32::from_le_bytes)),
+        Dtype::BOOL => HostData::Bool(each(b, |c: [u8; 1]| c[0] != 0)),
+        Dtype::I64 => ints(b, |c| i64::from_le_bytes(c).into())?,
+        Dtype::U64 => ints(b, |c| u64::from_le_bytes(c).into())?,
+        Dtype::U32 => ints(b, |c| u32::from_le_bytes(c).into())?,
+        Dtype::I16 => ints(b, |c| i16::from_le_bytes(c).into())?,
+        Dtype::U16 => ints(b, |c| u16::from_le_bytes(c).into())?,
+        Dtype::I8 => ints(b, |c: [u8; 1]| (c[0] as i8).into())?,
+        Dtype::U8 => ints(b, |c: [u8; 1]| c[0].into())?,
+        other => return Err(format!("unsupported dtype {other:?}")),
+    })
 }
 
 /// Saves a module's parameters and buffers by name, with metadata `ferrograd_version` and
@@ -210,10 +227,14 @@ pub fn load(path: impl AsRef<Path>, module: &dyn Module) -> Result<HashMap<Strin
             ),
         ));
     }
-    // Move everything first, so a failure (a full GPU) leaves the module as it was.
+    // Move (and convert to each parameter's dtype: a half model loads an f32 checkpoint)
+    // everything first, so a failure (a full GPU) leaves the module as it was.
     let moved: Vec<Tensor> = updates
         .iter()
-        .map(|(param, t)| t.to_device(param.value().device()))
+        .map(|(param, t)| {
+            let v = param.value();
+            t.to_device(v.device())?.to_dtype(v.dtype())
+        })
         .collect::<Result<_>>()?;
     for ((param, _), t) in updates.iter().zip(moved) {
         param.set(t);
