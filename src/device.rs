@@ -123,6 +123,7 @@ impl Device {
                     pooled_buffers,
                     pooled_bytes,
                     created_buffers,
+                    by_dtype: c.live_by_dtype.read(),
                 }
             }
         }

@@ -4,6 +4,8 @@
 
 use std::fmt;
 
+use crate::dtype::DType;
+
 /// What kind of device runs the ops.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DeviceKind {
@@ -106,7 +108,7 @@ impl fmt::Display for DeviceInfo {
 }
 
 /// Memory held by a device's tensors.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MemoryStats {
     /// Bytes held by live tensors (GPU: whole pooled buffers, so rounded up to a size class).
     pub live_bytes: u64,
@@ -119,6 +121,33 @@ pub struct MemoryStats {
     /// Buffers created since the device was (CPU: process-wide, those of 16,384 elements or
     /// more the pool could not serve); flat across steps once the pool is warm.
     pub created_buffers: u64,
+    /// `live_bytes` by the dtype of the tensors holding them, every dtype listed (a half
+    /// model's weights and activations are under `F16`; its f32 master weights, optimizer
+    /// state and saved statistics under `F32`).
+    pub by_dtype: [(DType, u64); DType::ALL.len()],
+}
+
+impl Default for MemoryStats {
+    fn default() -> Self {
+        MemoryStats {
+            live_bytes: 0,
+            peak_bytes: 0,
+            pooled_buffers: 0,
+            pooled_bytes: 0,
+            created_buffers: 0,
+            by_dtype: DType::ALL.map(|d| (d, 0)),
+        }
+    }
+}
+
+impl MemoryStats {
+    /// The live bytes of tensors of `dtype`.
+    pub fn live_bytes_of(&self, dtype: DType) -> u64 {
+        self.by_dtype
+            .iter()
+            .find(|(d, _)| *d == dtype)
+            .map_or(0, |&(_, b)| b)
+    }
 }
 
 /// How a GPU device's work went out, for checking that a training loop batches it: counts

@@ -82,3 +82,31 @@ mod tests {
         assert_eq!(size_class(u64::MAX), u64::MAX);
     }
 }
+
+/// Live bytes per dtype (`MemoryStats::by_dtype`), one counter per entry of `DType::ALL`.
+#[derive(Default)]
+pub(crate) struct ByDtype([AtomicU64; crate::dtype::DType::ALL.len()]);
+
+impl ByDtype {
+    pub const fn new() -> ByDtype {
+        ByDtype([const { AtomicU64::new(0) }; crate::dtype::DType::ALL.len()])
+    }
+
+    fn slot(&self, dtype: crate::dtype::DType) -> &AtomicU64 {
+        let i = crate::dtype::DType::ALL.iter().position(|&d| d == dtype);
+        &self.0[i.unwrap_or(0)] // every dtype is in ALL
+    }
+
+    pub fn add(&self, dtype: crate::dtype::DType, bytes: u64) {
+        self.slot(dtype).fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    pub fn sub(&self, dtype: crate::dtype::DType, bytes: u64) {
+        self.slot(dtype).fetch_sub(bytes, Ordering::Relaxed);
+    }
+
+    /// Every dtype with its live bytes.
+    pub fn read(&self) -> [(crate::dtype::DType, u64); crate::dtype::DType::ALL.len()] {
+        crate::dtype::DType::ALL.map(|d| (d, self.slot(d).load(Ordering::Relaxed)))
+    }
+}

@@ -186,13 +186,45 @@ fn cpu_then_gpu() {
     adam_training_stays_flat(&Device::cpu());
     backward_frees_the_graph(&Device::cpu());
     cpu_pool_recycles(&Device::cpu());
+    bytes_by_dtype(&Device::cpu());
     if let Some(dev) = common::gpu() {
+        bytes_by_dtype(&dev);
         memory_stays_flat(&dev);
         training_stays_flat(&dev);
         adam_training_stays_flat(&dev);
         backward_frees_the_graph(&dev);
         gpu_step_is_batched(&dev);
         fused_linear_saves_dispatches(&dev);
+    }
+}
+
+/// `memory_stats().by_dtype` counts a tensor's bytes under its dtype, a half at 2 bytes an
+/// element (the GPU's are packed), and gives them back when it drops.
+fn bytes_by_dtype(dev: &Device) {
+    use ferrograd::DType;
+    let n = 1 << 16; // a size class of its own on both backends
+    let before = dev.memory_stats();
+    let f = Tensor::zeros(&[n], dev).unwrap();
+    let h = Tensor::zeros_dtype(&[n], DType::F16, dev).unwrap();
+    let i = Tensor::zeros_dtype(&[n], DType::I32, dev).unwrap();
+    let during = dev.memory_stats();
+    let grew = |d: DType| during.live_bytes_of(d) - before.live_bytes_of(d);
+    assert_eq!(grew(DType::F32), 4 * n as u64, "{dev}");
+    assert_eq!(grew(DType::F16), 2 * n as u64, "{dev}");
+    assert_eq!(grew(DType::I32), 4 * n as u64, "{dev}");
+    let total: u64 = during.by_dtype.iter().map(|(_, b)| b).sum();
+    assert_eq!(
+        total, during.live_bytes,
+        "{dev}: the dtypes add up to the live bytes"
+    );
+    drop((f, h, i));
+    let after = dev.memory_stats();
+    for d in [DType::F32, DType::F16, DType::I32] {
+        assert_eq!(
+            after.live_bytes_of(d),
+            before.live_bytes_of(d),
+            "{dev}: {d}"
+        );
     }
 }
 

@@ -11,6 +11,7 @@ use crate::backend::Strided;
 use crate::device_info::MemoryStats;
 use crate::dtype::{DType, HostData};
 use crate::error::{Error, Result};
+use crate::memory::ByDtype;
 use crate::shape::Layout;
 
 /// Runs `$body` with each storage's data bound as a slice of one float type (`f32` or `f64`,
@@ -81,6 +82,7 @@ impl CpuStorage {
     pub fn new<T: CpuElem>(data: Vec<T>) -> CpuStorage {
         let s = T::wrap(data);
         let bytes = s.bytes();
+        BY_DTYPE.add(s.dtype(), bytes);
         let live = LIVE.fetch_add(bytes, Ordering::Relaxed) + bytes;
         PEAK.fetch_max(live, Ordering::Relaxed);
         s
@@ -168,6 +170,7 @@ impl CpuStorage {
 impl Drop for CpuStorage {
     fn drop(&mut self) {
         LIVE.fetch_sub(self.bytes(), Ordering::Relaxed);
+        BY_DTYPE.sub(self.dtype(), self.bytes());
         match self {
             CpuStorage::F32(v) => buffers::give_back(std::mem::take(v)),
             CpuStorage::F64(v) => buffers::give_back(std::mem::take(v)),
@@ -179,6 +182,9 @@ impl Drop for CpuStorage {
     }
 }
 
+/// Live bytes of CPU tensors by dtype.
+static BY_DTYPE: ByDtype = ByDtype::new();
+
 /// Bytes held by CPU tensors in this process, and the buffers kept for reuse.
 pub(crate) fn memory_stats() -> MemoryStats {
     let (pooled_buffers, pooled_bytes) = buffers::stats();
@@ -188,5 +194,6 @@ pub(crate) fn memory_stats() -> MemoryStats {
         pooled_buffers,
         pooled_bytes,
         created_buffers: buffers::CREATED.load(Ordering::Relaxed),
+        by_dtype: BY_DTYPE.read(),
     }
 }

@@ -47,6 +47,8 @@ pub(crate) struct GpuContext {
     matmul_override: AtomicU8,
     /// Counts for `Device::dispatch_stats`: submits, dispatches, readbacks.
     pub(super) counts: Arc<[AtomicU64; 3]>,
+    /// Live buffer bytes by dtype (`MemoryStats::by_dtype`; `GpuStorage` keeps it).
+    pub live_by_dtype: crate::memory::ByDtype,
 }
 
 /// What the pending submit holds. Locked only while recording or submitting.
@@ -226,6 +228,7 @@ impl GpuContext {
             subgroups_of_8,
             matmul_override: AtomicU8::new(0),
             counts,
+            live_by_dtype: crate::memory::ByDtype::new(),
         })
     }
 

@@ -33,6 +33,7 @@ impl std::fmt::Debug for GpuStorage {
 impl Drop for GpuStorage {
     fn drop(&mut self) {
         if let Some(buf) = self.buffer.take() {
+            self.ctx.live_by_dtype.sub(self.dtype, buf.size());
             self.ctx.release_buffer(buf);
         }
     }
@@ -52,6 +53,7 @@ impl GpuStorage {
         dtype: DType,
     ) -> Result<GpuStorage> {
         let (buf, _) = ctx.alloc_buffer(op, words(len, dtype))?;
+        ctx.live_by_dtype.add(dtype, buf.size());
         Ok(GpuStorage {
             ctx: ctx.clone(),
             buffer: Some(buf),
@@ -85,6 +87,7 @@ impl GpuStorage {
     ) -> Result<GpuStorage> {
         let (buf, reused) = ctx.alloc_buffer(op, data.len())?;
         ctx.write(&buf, data, reused)?;
+        ctx.live_by_dtype.add(dtype, buf.size());
         Ok(GpuStorage {
             ctx: ctx.clone(),
             buffer: Some(buf),
