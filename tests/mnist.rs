@@ -13,7 +13,8 @@ use std::sync::Mutex;
 
 use ferrograd::data::Mnist;
 use ferrograd::nn;
-use ferrograd::Device;
+use ferrograd::nn::Module;
+use ferrograd::{DType, Device};
 use mnist::{Arch, Options};
 
 static SEED_LOCK: Mutex<()> = Mutex::new(());
@@ -24,6 +25,10 @@ fn data() -> Option<Mnist> {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mnist"));
     match Mnist::load(&dir) {
         Ok(m) => Some(m),
+        // Under CI the data must be there: a skipped test there would pass silently.
+        Err(e) if std::env::var_os("CI").is_some() => {
+            panic!("no MNIST at {} under CI ({e})", dir.display())
+        }
         Err(e) => {
             eprintln!("SKIPPED: no MNIST at {} ({e})", dir.display());
             None
@@ -53,10 +58,20 @@ fn subset(arch: Arch, dev: &Device, epochs: usize) -> Options {
 /// points under what the CPU reaches, so that a different float order cannot fail it, while
 /// a broken gradient, optimizer or loader, which stays near 10 %, does).
 fn learns(arch: Arch, epochs: usize, floor: f32) {
+    learns_in(arch, epochs, floor, DType::F32);
+}
+
+fn learns_in(arch: Arch, epochs: usize, floor: f32, precision: DType) {
     let Some(data) = data() else { return };
     let _seed = SEED_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     for dev in devices() {
-        let (_, reports) = mnist::train(arch, &data, &subset(arch, &dev, epochs)).unwrap();
+        let o = Options {
+            precision,
+            ..subset(arch, &dev, epochs)
+        };
+        let (model, reports) = mnist::train(arch, &data, &o).unwrap();
+        let params = model.parameters();
+        assert!(params.iter().all(|p| p.value().dtype() == precision));
         let last = reports.last().unwrap();
         eprintln!("{} on {dev}: {last:?}", arch.name());
         assert_eq!(reports.len(), epochs);
@@ -78,6 +93,14 @@ fn mlp_learns_on_a_subset() {
 #[test]
 fn cnn_learns_on_a_subset() {
     learns(Arch::Cnn, 1, 85.0);
+}
+
+/// Mixed precision (`--precision f16`: half weights and activations, f32 master weights and
+/// loss, a GradScaler) learns as well on a subset.
+#[test]
+fn f16_mlp_and_cnn_learn_on_a_subset() {
+    learns_in(Arch::Mlp, 1, 80.0, DType::F16);
+    learns_in(Arch::Cnn, 1, 85.0, DType::F16);
 }
 
 #[test]

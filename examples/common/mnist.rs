@@ -13,9 +13,11 @@ use ferrograd::data::{Augment, DataLoader, ImageSet, Mnist, MNIST_MEAN, MNIST_ST
 use ferrograd::nn::loss::Reduction;
 use ferrograd::nn::Sequential;
 use ferrograd::nn::{self, loss, Conv2d, Dropout, Flatten, Linear, MaxPool2d, Module, ReLU};
-use ferrograd::optim::{Adam, AdamConfig, CosineAnnealingLr, Optimizer, Schedule};
+use ferrograd::optim::{
+    Adam, AdamConfig, CosineAnnealingLr, GradScaler, GradScalerConfig, Optimizer, Schedule,
+};
 use ferrograd::{
-    manual_seed, no_grad, Conv2dOptions, Device, Error, Pool2dOptions, Result, Tensor,
+    manual_seed, no_grad, Conv2dOptions, DType, Device, Error, Pool2dOptions, Result, Tensor,
 };
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -102,6 +104,9 @@ pub struct Options {
     pub log_every: usize,
     /// Print progress and results.
     pub verbose: bool,
+    /// The model's float dtype: `F32`, or `F16`/`BF16` for mixed precision (half weights and
+    /// activations, f32 master weights and loss, and for `F16` a `GradScaler`).
+    pub precision: DType,
 }
 
 impl Options {
@@ -129,6 +134,7 @@ impl Options {
             target_acc: None,
             log_every: 50,
             verbose: true,
+            precision: DType::F32,
         }
     }
 
@@ -164,6 +170,7 @@ impl Options {
                         "--save" => o.save = Some(PathBuf::from(value)),
                         "--target-acc" => o.target_acc = Some(number(flag, value)?),
                         "--log-every" => o.log_every = number(flag, value)?,
+                        "--precision" => o.precision = parse_precision(value)?,
                         _ => return Err(bad(format!("unknown flag {flag:?}\n{USAGE}"))),
                     }
                 }
@@ -189,7 +196,21 @@ pub const USAGE: &str = "flags:
   --save PATH             checkpoint (default runs/<example>/model.safetensors); metrics beside it
   --no-save               write no files
   --target-acc P          exit with status 1 if the final test accuracy is below P %
-  --log-every N           steps between progress updates (default 50)";
+  --log-every N           steps between progress updates (default 50)
+  --precision P           f32 (default), or f16 / bf16: mixed precision (half weights and
+                          activations, f32 master weights and loss; f16 scales the loss)";
+
+/// `f32`, `f16` or `bf16`.
+pub fn parse_precision(name: &str) -> Result<DType> {
+    match name {
+        "f32" => Ok(DType::F32),
+        "f16" => Ok(DType::F16),
+        "bf16" => Ok(DType::BF16),
+        _ => Err(bad(format!(
+            "--precision takes f32, f16 or bf16, not {name:?}"
+        ))),
+    }
+}
 
 fn bad(msg: String) -> Error {
     Error::InvalidArgument { op: "args", msg }
@@ -317,16 +338,27 @@ impl Sums {
 pub fn evaluate(model: &dyn Module, set: &ImageSet, dev: &Device) -> Result<(f32, f32)> {
     model.eval();
     let loader = DataLoader::new(set, 500, dev)?.normalize(MNIST_MEAN, MNIST_STD)?;
+    let dtype = model_dtype(model);
     no_grad(|| -> Result<(f32, f32)> {
         let mut tally = Tally::new(dev)?;
         for batch in loader.epoch(0) {
             let batch = batch?;
-            let logits = model.forward(&batch.images)?;
+            let logits = model
+                .forward(&batch.images.to_dtype(dtype)?)?
+                .to_dtype(DType::F32)?;
             let l = loss::cross_entropy(&logits, &batch.labels, Reduction::Sum)?;
             tally.add(&logits, &batch.labels, &l)?;
         }
         Ok(tally.read()?.means())
     })
+}
+
+/// The dtype of the model's parameters (its inputs must have it).
+fn model_dtype(model: &dyn Module) -> DType {
+    model
+        .parameters()
+        .first()
+        .map_or(DType::F32, |p| p.value().dtype())
 }
 
 /// One point of the training curve: (epochs done, mean loss and accuracy since the last point).
@@ -339,11 +371,17 @@ pub fn train(arch: Arch, data: &Mnist, o: &Options) -> Result<(Sequential, Vec<E
     let dev = &o.device;
     manual_seed(o.seed);
     let model = arch.build(dev)?;
+    model.to_dtype(o.precision)?;
     let cfg = AdamConfig {
         lr: o.lr,
         ..Default::default()
     };
     let mut opt = Adam::new(model.parameters(), cfg)?;
+    // f16's narrow range needs the loss scaled (bf16 has f32's, as in PyTorch's AMP).
+    let mut scaler = match o.precision {
+        DType::F16 => Some(GradScaler::new(dev, GradScalerConfig::default())?),
+        _ => None,
+    };
     // Borrow the full splits; copy only a --limit subset.
     let (train_part, test_part);
     let train_set = match o.limit {
@@ -396,9 +434,18 @@ pub fn train(arch: Arch, data: &Mnist, o: &Options) -> Result<(Sequential, Vec<E
             if o.cosine {
                 opt.set_lr(schedule.lr((epoch - 1) * steps + step))?;
             }
-            let logits = model.forward(&batch.images)?;
+            // The loss in f32 whatever the model's dtype (as autocast computes it).
+            let images = batch.images.to_dtype(o.precision)?;
+            let logits = model.forward(&images)?.to_dtype(DType::F32)?;
             let l = loss::cross_entropy(&logits, &batch.labels, Reduction::Mean)?;
-            opt.step(&l.backward()?)?;
+            match &mut scaler {
+                Some(s) => {
+                    let mut grads = s.scale(&l)?.backward()?;
+                    s.step(&mut opt, &mut grads)?;
+                    s.update()?;
+                }
+                None => opt.step(&l.backward()?)?,
+            }
             let l_sum = l.mul_scalar(batch.labels.numel() as f32)?;
             tally.add(&logits, &batch.labels, &l_sum)?;
             // The only readback during the epoch: once per logging interval (and at its end).
@@ -530,6 +577,12 @@ pub fn main_for(arch: Arch) -> Result<()> {
     println!("device: {}", o.device.info());
     let data = load_data(o.data.as_deref(), o.fashion)?;
     let (_, reports) = train(arch, &data, &o)?;
+    let peak = o.device.memory_stats().peak_bytes;
+    println!(
+        "precision {}: peak device memory {:.1} MiB",
+        o.precision,
+        peak as f64 / (1u64 << 20) as f64
+    );
     if ferrograd::profile::is_enabled() {
         // FERROGRAD_PROFILE=1: where the time went, op by op (training and evaluation).
         println!("\n{}", ferrograd::profile::report());
