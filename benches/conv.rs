@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::{devices, timed};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use ferrograd::{Conv2dOptions, Generator, Tensor};
+use ferrograd::{Conv2dOptions, DType, Generator, Tensor};
 
 /// (name, input [n, c, h, w], output channels): 3×3 kernels, padding 1.
 const LAYERS: [(&str, [usize; 4], usize); 2] = [
@@ -56,5 +56,12 @@ fn conv2d(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, conv2d);
+/// Both layers forward and backward with F16 input, weight and bias (computed in f32,
+/// rounded once), as the CNN trains with `--precision f16`.
+fn conv2d_f16(c: &mut Criterion) {
+    let cases = common::cases::conv2d_in(DType::F16);
+    common::run(c, "conv2d_f16", cases, Duration::from_secs(3));
+}
+
+criterion_group!(benches, conv2d, conv2d_f16);
 criterion_main!(benches);

@@ -14,13 +14,16 @@ mod common;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use ferrograd::{Device, Generator, Tensor};
+use ferrograd::{DType, Device, Generator, Tensor};
 
 const SQUARES: [usize; 6] = [64, 128, 256, 512, 1024, 2048];
 
 fn matmul(c: &mut Criterion) {
     let cases = common::cases::matmul(&SQUARES);
     common::run(c, "matmul", cases, Duration::from_secs(3));
+    // F16 operands (computed in f32, rounded once): up to 512, the software adapter is slow.
+    let cases = common::cases::matmul_in(&SQUARES[..4], DType::F16);
+    common::run(c, "matmul_f16", cases, Duration::from_secs(3));
 }
 
 fn gemm_baseline(c: &mut Criterion) {

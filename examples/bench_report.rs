@@ -15,7 +15,7 @@ mod common; // the benches' cases and synchronizing timer
 mod mnist;
 
 use common::cases::{self, Case, Work};
-use ferrograd::Device;
+use ferrograd::{DType, Device};
 
 /// Seconds per run of `case` on `dev`.
 fn time(case: &Case, dev: &Device) -> f64 {
@@ -65,8 +65,13 @@ fn main() {
             &[64, 128, 256]
         };
         v.extend(cases::matmul(squares));
+        v.extend(cases::matmul_in(
+            &squares[..squares.len().min(4)],
+            DType::F16,
+        ));
         if big {
             v.extend(cases::conv2d());
+            v.extend(cases::conv2d_in(DType::F16));
         }
         let sizes: &[usize] = if big {
             &[1_000, 10_000, 100_000, 1_000_000, 10_000_000]
@@ -91,10 +96,20 @@ fn main() {
         v.push(cases::train_step("mlp", |d: &Device| {
             mnist::Arch::Mlp.build(d).expect("mlp")
         }));
+        v.push(cases::train_step_in(
+            "mlp",
+            |d: &Device| mnist::Arch::Mlp.build(d).expect("mlp"),
+            DType::F16,
+        ));
         if big {
             v.push(cases::train_step("cnn", |d: &Device| {
                 mnist::Arch::Cnn.build(d).expect("cnn")
             }));
+            v.push(cases::train_step_in(
+                "cnn",
+                |d: &Device| mnist::Arch::Cnn.build(d).expect("cnn"),
+                DType::F16,
+            ));
         }
         v
     };

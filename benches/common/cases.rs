@@ -4,8 +4,8 @@
 //! in FLOP or in bytes moved, for an honest throughput label.
 
 use ferrograd::nn::{loss, Module};
-use ferrograd::optim::{Adam, AdamConfig, Optimizer};
-use ferrograd::{manual_seed, Conv2dOptions, Device, Generator, Tensor};
+use ferrograd::optim::{Adam, AdamConfig, GradScaler, GradScalerConfig, Optimizer};
+use ferrograd::{manual_seed, Conv2dOptions, DType, Device, Generator, Tensor};
 
 /// What one run of a case does.
 #[derive(Clone, Copy, Debug)]
@@ -49,8 +49,21 @@ fn sci(n: usize) -> String {
     }
 }
 
+/// The family name of a case in `dtype`: `matmul`, `matmul_f16`.
+fn in_dtype(family: &str, dtype: DType) -> String {
+    match dtype {
+        DType::F32 => family.into(),
+        d => format!("{family}_{}", d.to_string().to_lowercase()),
+    }
+}
+
 /// Square products n×n·n×n, and the two MNIST linear layers at batch 64.
 pub fn matmul(square: &[usize]) -> Vec<Case> {
+    matmul_in(square, DType::F32)
+}
+
+/// [`matmul`] with operands of `dtype` (an `F16` product accumulates in f32).
+pub fn matmul_in(square: &[usize], dtype: DType) -> Vec<Case> {
     let mut shapes: Vec<(usize, usize, usize, String)> =
         square.iter().map(|&n| (n, n, n, n.to_string())).collect();
     shapes.push((64, 784, 256, "64x784x256".into()));
@@ -58,12 +71,13 @@ pub fn matmul(square: &[usize]) -> Vec<Case> {
     shapes
         .into_iter()
         .map(|(m, k, n, size)| Case {
-            family: "matmul".into(),
+            family: in_dtype("matmul", dtype),
             size,
             scale: (m * k + k * n) as f64,
             work: Work::Flops(2.0 * (m * k * n) as f64),
             setup: Box::new(move |dev| {
                 let (a, b) = (rand(&[m, k], 1, dev), rand(&[k, n], 2, dev));
+                let (a, b) = (a.to_dtype(dtype).expect("a"), b.to_dtype(dtype).expect("b"));
                 Box::new(move || a.matmul(&b).expect("matmul"))
             }),
         })
@@ -74,21 +88,28 @@ pub fn matmul(square: &[usize]) -> Vec<Case> {
 /// bias gradients always, the input gradient for the second layer only (the first layer's
 /// input is the image), as in training.
 pub fn conv2d() -> Vec<Case> {
+    conv2d_in(DType::F32)
+}
+
+/// [`conv2d`] with input, weight and bias of `dtype`.
+pub fn conv2d_in(dtype: DType) -> Vec<Case> {
     [(1usize, 32usize, 28usize), (32, 64, 14)]
         .into_iter()
         .map(|(cin, cout, hw)| {
             let forward = 2.0 * (64 * cout * hw * hw * cin * 9) as f64;
             let grads = if cin == 1 { 2.0 } else { 3.0 }; // fwd + dW (+ dX)
             Case {
-                family: "conv2d_fwd_bwd".into(),
+                family: in_dtype("conv2d_fwd_bwd", dtype),
                 size: format!("64x{cin}x{hw}x{hw}->{cout}"),
                 scale: (64 * cin * hw * hw) as f64,
                 work: Work::Flops(grads * forward),
                 setup: Box::new(move |dev| {
-                    let x = rand(&[64, cin, hw, hw], 3, dev);
+                    let r =
+                        |shape: &[usize], seed| rand(shape, seed, dev).to_dtype(dtype).expect("x");
+                    let x = r(&[64, cin, hw, hw], 3);
                     let x = if cin == 1 { x } else { x.requires_grad() };
-                    let w = rand(&[cout, cin, 3, 3], 4, dev).requires_grad();
-                    let b = rand(&[cout], 5, dev).requires_grad();
+                    let w = r(&[cout, cin, 3, 3], 4).requires_grad();
+                    let b = r(&[cout], 5).requires_grad();
                     let o = Conv2dOptions::new().padding(1);
                     Box::new(move || {
                         let y = x.conv2d(&w, Some(&b), &o).expect("conv2d");
@@ -199,22 +220,44 @@ pub fn reduce(sizes: &[usize]) -> Vec<Case> {
 /// One whole training step (forward, cross entropy, backward, Adam) of each MNIST model at
 /// batch 64 on random images; the models are `examples/common/mnist.rs`'s (`build`).
 pub fn train_step<M: Module + 'static>(name: &str, build: fn(&Device) -> M) -> Case {
+    train_step_in(name, build, DType::F32)
+}
+
+/// [`train_step`] in mixed precision when `dtype` is a half, as `--precision` trains: the
+/// model and images in `dtype`, the loss in f32, f32 master weights, and for `F16` a
+/// `GradScaler`.
+pub fn train_step_in<M: Module + 'static>(
+    name: &str,
+    build: fn(&Device) -> M,
+    dtype: DType,
+) -> Case {
     Case {
-        family: "train_step".into(),
+        family: in_dtype("train_step", dtype),
         size: format!("{name}/64"),
         scale: 64.0,
         work: Work::Images(64.0),
         setup: Box::new(move |dev| {
             manual_seed(1);
             let model = build(dev);
+            model.to_dtype(dtype).expect("to_dtype");
             let mut opt = Adam::new(model.parameters(), AdamConfig::default()).expect("adam");
-            let x = rand(&[64, 1, 28, 28], 11, dev);
+            let mut scaler = (dtype == DType::F16)
+                .then(|| GradScaler::new(dev, GradScalerConfig::default()).expect("scaler"));
+            let x = rand(&[64, 1, 28, 28], 11, dev).to_dtype(dtype).expect("x");
             let labels: Vec<i32> = (0..64).map(|i| i % 10).collect();
             let y = Tensor::from_vec(labels, &[64], dev).expect("labels");
             Box::new(move || {
                 let logits = model.forward(&x).expect("forward");
+                let logits = logits.to_dtype(DType::F32).expect("f32 logits");
                 let l = loss::cross_entropy(&logits, &y, loss::Reduction::Mean).expect("loss");
-                opt.step(&l.backward().expect("backward")).expect("step");
+                match &mut scaler {
+                    Some(s) => {
+                        let mut g = s.scale(&l).expect("scale").backward().expect("backward");
+                        s.step(&mut opt, &mut g).expect("step");
+                        s.update().expect("update");
+                    }
+                    None => opt.step(&l.backward().expect("backward")).expect("step"),
+                }
                 l
             })
         }),
