@@ -4,10 +4,11 @@
 //! On the GPU `F32`, `I32` and `Bool` are one 32-bit word per element (`Bool` is 0 or 1 in a
 //! `u32`; WGSL has no byte-sized storage), and kernels read and write the words as raw bits
 //! (`bitcast`), so a copy, a gather or a `cat` moves integers exactly whatever their bits.
-//! `F16` and `BF16` are packed two to a word (element `2k` in the low half of word `k`): only
-//! the casts read and write them (`shaders/elementwise.wgsl`); every other op on a half tensor
-//! widens its operands to `F32`, computes, and rounds its result back (`storage/half.rs`), the same
-//! way on both backends.
+//! `F16` and `BF16` are packed two to a word (element `2k` in the low half of word `k`). Every
+//! op on them computes in f32 and rounds its result once, the same way on both backends: the
+//! CPU's elementwise kernels read and write halves directly; the GPU's casts do
+//! (`shaders/elementwise.wgsl`), and its other elementwise kernels run on F32 widened by them;
+//! every other op widens its half operands to F32 at the door (`storage/half.rs`).
 
 use half::{bf16, f16};
 

@@ -16,7 +16,7 @@ use crate::profile::{self, Profiled};
 use crate::shape::Layout;
 
 mod half;
-use half::{half_of, refs, widened};
+use half::{half_of, widened};
 
 /// A tensor's buffer on one of the two backends.
 #[derive(Debug)]
@@ -157,12 +157,6 @@ impl Storage {
         kind: Elementwise,
         op: &'static str,
     ) -> Result<Storage> {
-        if !matches!(kind, Elementwise::Cast(_)) && inputs.iter().any(|s| s.dtype().is_half()) {
-            let dtypes: Vec<DType> = inputs.iter().map(|s| s.dtype()).collect();
-            let wide = widened(inputs)?;
-            let out = Storage::elementwise(&refs(&wide), spec, kind, op)?;
-            return out.narrow(kind.out_dtype(&dtypes));
-        }
         profile::time(op, || {
             if let Some(cpu) = inputs
                 .iter()

@@ -298,6 +298,56 @@ fn through_f32(dev: &Device) {
     }
 }
 
+/// Elementwise ops on halves at awkward sizes and through a transposed view, against the f32
+/// result rounded once.
+fn elementwise_sizes(dev: &Device) {
+    for dtype in [DType::F16, DType::BF16] {
+        let ulp = if dtype == DType::F16 {
+            2f32.powi(-10)
+        } else {
+            2f32.powi(-7)
+        };
+        for n in [0usize, 1, 131, 4099] {
+            let a = normal(&[n], 11).to_dtype(dtype).unwrap();
+            let b = normal(&[n], 12).to_dtype(dtype).unwrap();
+            let f = |a: &Tensor, b: &Tensor| -> Tensor {
+                let m = a.gt(b).unwrap();
+                let s = a
+                    .mul(b)
+                    .unwrap()
+                    .sigmoid()
+                    .unwrap()
+                    .add_scalar(0.5)
+                    .unwrap();
+                Tensor::where_(&m, &s, &a.relu().unwrap()).unwrap()
+            };
+            let wide = |t: &Tensor| t.to_dtype(DType::F32).unwrap();
+            let want = f(&wide(&a), &wide(&b)).to_dtype(dtype).unwrap();
+            let got = f(&a.to_device(dev).unwrap(), &b.to_device(dev).unwrap());
+            assert_eq!(got.dtype(), dtype);
+            let what = format!("{dtype} n={n} on {dev}");
+            assert_close(
+                &got.to_vec().unwrap(),
+                &want.to_vec().unwrap(),
+                0.0,
+                ulp,
+                &what,
+            );
+        }
+        let m = normal(&[13, 7], 13).to_dtype(dtype).unwrap();
+        let t = m.to_device(dev).unwrap().t().unwrap().exp().unwrap();
+        let want = m.to_dtype(DType::F32).unwrap().t().unwrap().exp().unwrap();
+        let want = want.to_dtype(dtype).unwrap().to_vec().unwrap();
+        assert_close(
+            &t.to_vec().unwrap(),
+            &want,
+            0.0,
+            ulp,
+            "exp of a transposed half",
+        );
+    }
+}
+
 fn promotion(dev: &Device) {
     let h = Tensor::ones_dtype(&[2], DType::F16, dev).unwrap();
     let b = Tensor::ones_dtype(&[2], DType::BF16, dev).unwrap();
@@ -409,6 +459,7 @@ device_tests!(
     conversions_in_pieces,
     creation_and_views,
     through_f32,
+    elementwise_sizes,
     promotion,
     gradients,
     errors

@@ -1,6 +1,7 @@
-//! Half operands at the door to the backends: no backend kernel but the casts takes `F16` or
-//! `BF16`, so each `Storage` op widens its half operands to F32 here, runs the F32 kernel,
-//! and rounds the result back once (`narrow`), the same way on both backends.
+//! Half operands at the door to the backends: beyond the elementwise family (which takes
+//! halves on both backends), no backend kernel takes `F16` or `BF16`, so each other `Storage`
+//! op widens its half operands to F32 here, runs the F32 kernel, and rounds the result back
+//! once (`narrow`), the same way on both backends.
 
 use super::Storage;
 use crate::backend::{Elementwise, Strided};
@@ -66,8 +67,4 @@ impl std::ops::Deref for Wide<'_> {
 /// `inputs`, each widened to F32 when it holds halves.
 pub(super) fn widened<'a>(inputs: &[&'a Storage]) -> Result<Vec<Wide<'a>>> {
     inputs.iter().map(|s| s.widen()).collect()
-}
-
-pub(super) fn refs<'a>(v: &'a [Wide<'a>]) -> Vec<&'a Storage> {
-    v.iter().map(|c| &**c).collect()
 }

@@ -260,8 +260,30 @@ pub(crate) fn run(inputs: &[&CpuStorage], spec: &Strided, kind: Elementwise) -> 
             (S::F64(a), S::F64(b)) => S::new(select(c, a, b, spec)?),
             (S::I32(a), S::I32(b)) => S::new(select(c, a, b, spec)?),
             (S::Bool(a), S::Bool(b)) => S::new(select(c, a, b, spec)?),
+            (S::F16(a), S::F16(b)) => S::new(select(c, a, b, spec)?),
+            (S::BF16(a), S::BF16(b)) => S::new(select(c, a, b, spec)?),
             _ => return Err(unsupported()),
         },
+        (Elementwise::Unary(_) | Elementwise::Binary(_), [S::F16(_), ..]) => {
+            match inputs
+                .iter()
+                .map(|s| f16::view(s))
+                .collect::<Option<Vec<_>>>()
+            {
+                Some(data) => on_halves(&data, spec, kind)?,
+                None => return Err(unsupported()),
+            }
+        }
+        (Elementwise::Unary(_) | Elementwise::Binary(_), [S::BF16(_), ..]) => {
+            match inputs
+                .iter()
+                .map(|s| bf16::view(s))
+                .collect::<Option<Vec<_>>>()
+            {
+                Some(data) => on_halves(&data, spec, kind)?,
+                None => return Err(unsupported()),
+            }
+        }
         (Elementwise::Unary(op), [S::F32(a)]) if op.gives_bool() => {
             S::new(apply1(a, spec, move |x| op.eval(x) != 0.0)?)
         }
@@ -313,6 +335,62 @@ pub(crate) fn run(inputs: &[&CpuStorage], spec: &Strided, kind: Elementwise) -> 
             })?)
         }
         _ => return Err(unsupported()),
+    })
+}
+
+/// A 16-bit float, computed in f32.
+trait Half: CpuElem + Pooled {
+    const DTYPE: DType;
+    fn widen(self) -> f32;
+    fn narrow(x: f32) -> Self;
+}
+impl Half for f16 {
+    const DTYPE: DType = DType::F16;
+    fn widen(self) -> f32 {
+        self.to_f32()
+    }
+    fn narrow(x: f32) -> f16 {
+        f16::from_f32(x)
+    }
+}
+impl Half for bf16 {
+    const DTYPE: DType = DType::BF16;
+    fn widen(self) -> f32 {
+        self.to_f32()
+    }
+    fn narrow(x: f32) -> bf16 {
+        bf16::from_f32(x)
+    }
+}
+
+/// A unary or binary op on halves: each element widened to f32, computed as the F32 kernel
+/// computes it (`eval`), and rounded once to the half (or tested `!= 0` for a `Bool` result).
+/// One pass, with no F32 copy of the operands or the result.
+fn on_halves<H: Half>(data: &[&[H]], spec: &Strided, kind: Elementwise) -> Result<CpuStorage> {
+    use CpuStorage as S;
+    Ok(match kind {
+        Elementwise::Unary(op) if op.gives_bool() => S::new(apply1(data[0], spec, move |x: H| {
+            op.eval(x.widen()) != 0.0
+        })?),
+        Elementwise::Binary(op) if op.gives_bool() => {
+            S::new(apply2(data[0], data[1], spec, move |x: H, y: H| {
+                op.eval(x.widen(), y.widen()) != 0.0
+            })?)
+        }
+        Elementwise::Unary(op) => with_unary!(op, |f| {
+            S::new(apply1(data[0], spec, move |x: H| H::narrow(f(x.widen())))?)
+        }),
+        Elementwise::Binary(op) => with_binary!(op, |f| {
+            S::new(apply2(data[0], data[1], spec, move |x: H, y: H| {
+                H::narrow(f(x.widen(), y.widen()))
+            })?)
+        }),
+        Elementwise::Where | Elementwise::Cast(_) => {
+            return Err(crate::cpu::storage::float_mismatch(
+                "elementwise",
+                &[H::DTYPE],
+            ))
+        }
     })
 }
 

@@ -117,8 +117,20 @@ pub(crate) fn elementwise(
             let wide = elementwise(inputs, spec, Elementwise::Cast(DType::F32))?;
             return narrow(&wide, to);
         }
+        // Any other op on halves: on F32 widened from them, the result rounded back.
         _ if dtypes.iter().any(|d| d.is_half()) => {
-            return Err(crate::cpu::storage::float_mismatch(op, &dtypes))
+            let wide = inputs
+                .iter()
+                .map(|s| s.dtype().is_half().then(|| widen(s)).transpose())
+                .collect::<Result<Vec<_>>>()?;
+            let refs: Vec<&GpuStorage> = (inputs.iter().zip(&wide))
+                .map(|(s, w)| w.as_ref().unwrap_or(s))
+                .collect();
+            let out = elementwise(&refs, spec, kind)?;
+            return match out_dtype.is_half() {
+                true => narrow(&out, out_dtype),
+                false => Ok(out),
+            };
         }
         _ => {}
     }
