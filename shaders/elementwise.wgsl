@@ -4,7 +4,10 @@
 // constants (src/ops/elementwise/op.rs).
 // Buffers are bound as raw 32-bit words whatever the dtype (src/dtype.rs): `p.dtype` says how
 // the inputs are read (DTYPE_F32: bitcast to f32; DTYPE_I32: to i32; DTYPE_BOOL: 0 or 1),
-// `p.out_dtype` how the result is written, so copies move integers bit for bit.
+// `p.out_dtype` how the result is written, so copies move integers bit for bit. F16 and BF16
+// operands are packed two to a word: `word_a`/`word_b`/`word_c` read an element widened to
+// f32 bits, the op computes in f32, and a half output is written a word (two elements) per
+// invocation, each rounded once (`f32_bits_to_half`, below).
 // Over a tensor larger than one binding the host dispatches pieces (src/gpu/window.rs): a
 // piece covers flat elements `offsets.w ..` of the walk, `numel` of them, and each operand is
 // bound as a window with its offset moved to match (u32 arithmetic wraps back where the
@@ -127,11 +130,39 @@ fn unary_int(x: i32) -> i32 {
 // The word of a result computed in f32 / in i32, written as the output dtype.
 fn from_float(v: f32) -> u32 {
     if (p.out_dtype == DTYPE_BOOL) { return u32(v != 0.0); }
-    return bitcast<u32>(v);
+    return bitcast<u32>(v); // F32, or the f32 bits of a half output (packed by the caller)
 }
 fn from_int(v: i32) -> u32 {
     if (p.out_dtype == DTYPE_BOOL) { return u32(v != 0); }
     return bitcast<u32>(v);
+}
+
+fn is_half(d: u32) -> bool {
+    return d == DTYPE_F16 || d == DTYPE_BF16;
+}
+
+// The dtype a word is computed in: a half's is read widened to F32.
+fn computed(d: u32) -> u32 {
+    return select(d, DTYPE_F32, is_half(d));
+}
+
+// Element `o` of an operand in the values' dtype `p.dtype`: its word, or a half's f32 bits.
+fn word_a(o: u32) -> u32 {
+    if (is_half(p.dtype)) { return half_to_f32_bits((a[o >> 1u] >> ((o & 1u) * 16u)) & 0xffffu, p.dtype); }
+    return a[o];
+}
+fn word_b(o: u32) -> u32 {
+    if (is_half(p.dtype)) { return half_to_f32_bits((b[o >> 1u] >> ((o & 1u) * 16u)) & 0xffffu, p.dtype); }
+    return b[o];
+}
+fn word_c(o: u32) -> u32 {
+    if (is_half(p.dtype)) { return half_to_f32_bits((c[o >> 1u] >> ((o & 1u) * 16u)) & 0xffffu, p.dtype); }
+    return c[o];
+}
+
+// Two results (f32 bits) as one word of the half output.
+fn pack_pair(lo: u32, hi: u32) -> u32 {
+    return f32_bits_to_half(lo, p.out_dtype) | (f32_bits_to_half(hi, p.out_dtype) << 16u);
 }
 
 // f32 -> i32 as Rust's `as`: toward zero, saturating, NaN to 0.
@@ -144,14 +175,15 @@ fn f32_to_i32(x: f32) -> i32 {
 
 // A word of dtype `src` converted to the output dtype (`Elementwise::Cast`).
 fn cast_word(w: u32, src: u32) -> u32 {
-    if (src == p.out_dtype) { return w; }
-    if (p.out_dtype == DTYPE_BOOL) {
+    let to = computed(p.out_dtype); // a half output is packed from f32 bits
+    if (src == to) { return w; }
+    if (to == DTYPE_BOOL) {
         // Nonzero bits but the sign: true for NaN too (a float `!= 0.0` may not be, some drivers
         // fold NaN comparisons).
         if (src == DTYPE_F32) { return u32((w & 0x7fffffffu) != 0u); }
         return u32(w != 0u);
     }
-    if (p.out_dtype == DTYPE_F32) { return bitcast<u32>(f32(bitcast<i32>(w))); } // I32 or Bool
+    if (to == DTYPE_F32) { return bitcast<u32>(f32(bitcast<i32>(w))); } // I32 or Bool
     // To I32: from F32, or from Bool (whose word already is 0 or 1).
     if (src == DTYPE_F32) { return bitcast<u32>(f32_to_i32(bitcast<f32>(w))); }
     return w;
@@ -159,15 +191,29 @@ fn cast_word(w: u32, src: u32) -> u32 {
 
 // One element of a unary launch, in the inputs' dtype.
 fn unary_word(w: u32) -> u32 {
-    if (OP == UNARY_CAST) { return cast_word(w, p.dtype); }
+    if (OP == UNARY_CAST) { return cast_word(w, computed(p.dtype)); }
     if (OP == UNARY_IDENTITY) { return w; }
-    if (p.dtype == DTYPE_F32) { return from_float(unary_op(bitcast<f32>(w))); }
+    if (computed(p.dtype) == DTYPE_F32) { return from_float(unary_op(bitcast<f32>(w))); }
     return from_int(unary_int(bitcast<i32>(w)));
 }
 
 fn binary_word(x: u32, y: u32) -> u32 {
-    if (p.dtype == DTYPE_F32) { return from_float(binary_op(OP, bitcast<f32>(x), bitcast<f32>(y))); }
+    if (computed(p.dtype) == DTYPE_F32) { return from_float(binary_op(OP, bitcast<f32>(x), bitcast<f32>(y))); }
     return from_int(binary_int(OP, bitcast<i32>(x), bitcast<i32>(y)));
+}
+
+// Element `e` of each launch, in f32 bits for a half output (`pack_pair` rounds them).
+fn unary_at(e: u32) -> u32 {
+    return unary_word(word_a(offsets_of(e + p.offsets.w).x));
+}
+fn binary_at(e: u32) -> u32 {
+    let o = offsets_of(e + p.offsets.w);
+    return binary_word(word_a(o.x), word_b(o.y));
+}
+fn where_at(e: u32) -> u32 {
+    let o = offsets_of(e + p.offsets.w);
+    if (a[o.x] != 0u) { return word_b(o.y); } // the condition is Bool: 0 or 1
+    return word_c(o.z);
 }
 
 // d/dx 0.5 x (1 + tanh(u)), u = K (x + C x^3), as `gelu_grad` in ops/elementwise/op.rs.
@@ -214,26 +260,45 @@ fn unary_op(x: f32) -> f32 {
 fn unary(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
          @builtin(local_invocation_index) lid: u32) {
     let i = flat_id(wid, nwg, lid);
+    if (is_half(p.out_dtype)) { // invocation i writes word i: elements 2i and 2i + 1
+        if (2u * i >= p.numel) { return; }
+        var hi = 0u;
+        if (2u * i + 1u < p.numel) { hi = unary_at(2u * i + 1u); }
+        out[i] = pack_pair(unary_at(2u * i), hi);
+        return;
+    }
     if (i >= p.numel) { return; }
-    out[i] = unary_word(a[offsets_of(i + p.offsets.w).x]);
+    out[i] = unary_at(i);
 }
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn binary(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
           @builtin(local_invocation_index) lid: u32) {
     let i = flat_id(wid, nwg, lid);
+    if (is_half(p.out_dtype)) {
+        if (2u * i >= p.numel) { return; }
+        var hi = 0u;
+        if (2u * i + 1u < p.numel) { hi = binary_at(2u * i + 1u); }
+        out[i] = pack_pair(binary_at(2u * i), hi);
+        return;
+    }
     if (i >= p.numel) { return; }
-    let o = offsets_of(i + p.offsets.w);
-    out[i] = binary_word(a[o.x], b[o.y]);
+    out[i] = binary_at(i);
 }
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn where_select(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                 @builtin(local_invocation_index) lid: u32) {
     let i = flat_id(wid, nwg, lid);
+    if (is_half(p.out_dtype)) {
+        if (2u * i >= p.numel) { return; }
+        var hi = 0u;
+        if (2u * i + 1u < p.numel) { hi = where_at(2u * i + 1u); }
+        out[i] = pack_pair(where_at(2u * i), hi);
+        return;
+    }
     if (i >= p.numel) { return; }
-    let o = offsets_of(i + p.offsets.w);
-    out[i] = select(c[o.z], b[o.y], a[o.x] != 0u); // the condition is Bool: 0 or 1
+    out[i] = where_at(i);
 }
 
 // Operand 0 is the destination (strided into `out`), operand 1 the source `a`: cat uses it.

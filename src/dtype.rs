@@ -6,9 +6,8 @@
 //! (`bitcast`), so a copy, a gather or a `cat` moves integers exactly whatever their bits.
 //! `F16` and `BF16` are packed two to a word (element `2k` in the low half of word `k`). Every
 //! op on them computes in f32 and rounds its result once, the same way on both backends: the
-//! CPU's elementwise kernels read and write halves directly; the GPU's casts do
-//! (`shaders/elementwise.wgsl`), and its other elementwise kernels run on F32 widened by them;
-//! every other op widens its half operands to F32 at the door (`storage/half.rs`).
+//! elementwise kernels read and write halves directly (`shaders/elementwise.wgsl` on the
+//! GPU); every other op widens its half operands to F32 at the door (`storage/half.rs`).
 
 use half::{bf16, f16};
 

@@ -166,6 +166,9 @@ fn conversions_in_pieces(dev: &Device) {
     let h = x.to_dtype(DType::F16).unwrap();
     let back = h.to_dtype(DType::F32).unwrap();
     let got = h.to_vec_as::<f16>();
+    // An op on halves past one binding (widened, computed, narrowed in pieces).
+    let tail = h.narrow(0, 1, 10_000).unwrap(); // a view starting at an odd element
+    let sum = tail.add(&tail).and_then(|t| t.to_vec());
     set_binding_limit(dev, None);
     let want: Vec<u16> = v.iter().map(|&f| f16::from_f32(f).to_bits()).collect();
     let got: Vec<u16> = got.unwrap().iter().map(|h| h.to_bits()).collect();
@@ -175,6 +178,11 @@ fn conversions_in_pieces(dev: &Device) {
         |b| f16::from_bits(b).is_nan(),
         "f32 -> f16 in pieces",
     );
+    let want_sum: Vec<f32> = want[1..]
+        .iter()
+        .map(|&w| f16::from_f32(2.0 * f16::from_bits(w).to_f32()).to_f32())
+        .collect();
+    assert_close(&sum.unwrap(), &want_sum, 0.0, 0.0, "f16 add in pieces");
     let back = back.to_vec().unwrap();
     for (w, b) in want.iter().zip(&back) {
         let e = f16::from_bits(*w).to_f32();

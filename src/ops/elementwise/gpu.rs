@@ -50,7 +50,28 @@ pub(crate) fn launch(
             .enumerate()
             .map(|(j, s)| (OPERANDS[j], s.buffer()))
             .collect();
-        return ctx.dispatch(kernel, code, &params, &bindings, groups_for(n), op);
+        // The op kernels write a half output a word (two elements) per invocation; fill's
+        // spec already counts words.
+        let pairs = matches!(kernel, Kernel::Unary | Kernel::Binary | Kernel::Where);
+        let invocations = match pairs && out.dtype().is_half() {
+            true => n.div_ceil(2),
+            false => n,
+        };
+        return ctx.dispatch(
+            kernel,
+            code,
+            &params,
+            &bindings,
+            groups_for(invocations),
+            op,
+        );
+    }
+    if pairs_or_halves(kernel, out, inputs) {
+        // `elementwise` widens halves before a windowed launch: pieces count whole words.
+        return Err(Error::invalid(
+            op,
+            "internal: packed halves in a windowed launch",
+        ));
     }
     // Spec operand of each input: copy_into's spec walks [dst, src]; the others [inputs..].
     let first_input = match out_at {
@@ -95,6 +116,15 @@ pub(crate) fn launch(
     Ok(())
 }
 
+/// Whether a launch involves packed halves (fill's words aside), which the windowed path does
+/// not split.
+fn pairs_or_halves(kernel: Kernel, out: &GpuStorage, inputs: &[&GpuStorage]) -> bool {
+    kernel != Kernel::Fill
+        && std::iter::once(out)
+            .chain(inputs.iter().copied())
+            .any(|s| s.dtype().is_half())
+}
+
 /// `out = kind(inputs)` elementwise over `spec` (a fresh dense output). The ops above checked
 /// the dtypes (`ops/elementwise/mod.rs`): the kernel reads the words as `p.dtype`.
 pub(crate) fn elementwise(
@@ -106,33 +136,29 @@ pub(crate) fn elementwise(
     let op = "elementwise";
     let dtypes: Vec<DType> = inputs.iter().map(|s| s.dtype()).collect();
     let out_dtype = kind.out_dtype(&dtypes);
-    // Halves are packed two to a word: only the casts touch them, through F32 both ways
-    // (`storage/half.rs` widens the operands of every other op first).
-    match kind {
-        Elementwise::Cast(to) if dtypes[0].is_half() => {
-            let wide = widen(inputs[0])?;
-            return elementwise(&[&wide], spec, Elementwise::Cast(to));
-        }
-        Elementwise::Cast(to) if to.is_half() => {
-            let wide = elementwise(inputs, spec, Elementwise::Cast(DType::F32))?;
-            return narrow(&wide, to);
-        }
-        // Any other op on halves: on F32 widened from them, the result rounded back.
-        _ if dtypes.iter().any(|d| d.is_half()) => {
-            let wide = inputs
-                .iter()
-                .map(|s| s.dtype().is_half().then(|| widen(s)).transpose())
-                .collect::<Result<Vec<_>>>()?;
-            let refs: Vec<&GpuStorage> = (inputs.iter().zip(&wide))
-                .map(|(s, w)| w.as_ref().unwrap_or(s))
-                .collect();
-            let out = elementwise(&refs, spec, kind)?;
-            return match out_dtype.is_half() {
-                true => narrow(&out, out_dtype),
-                false => Ok(out),
-            };
-        }
-        _ => {}
+    // Halves (packed two to a word) are read and written by the kernels themselves when every
+    // buffer fits one binding; past that, the op runs on F32 widened from them (`widen`, whose
+    // pieces keep words whole) and its result is rounded back (`narrow`).
+    let max = ctx.max_binding_bytes();
+    let fits = inputs.iter().all(|s| s.buffer().size() <= max)
+        && (words(spec.numel(), out_dtype) as u64) * 4 <= max;
+    if !fits && dtypes.iter().chain([&out_dtype]).any(|d| d.is_half()) {
+        let wide = inputs
+            .iter()
+            .map(|s| s.dtype().is_half().then(|| widen(s)).transpose())
+            .collect::<Result<Vec<_>>>()?;
+        let refs: Vec<&GpuStorage> = (inputs.iter().zip(&wide))
+            .map(|(s, w)| w.as_ref().unwrap_or(s))
+            .collect();
+        let wide_kind = match kind {
+            Elementwise::Cast(to) if to.is_half() => Elementwise::Cast(DType::F32),
+            k => k,
+        };
+        let out = elementwise(&refs, spec, wide_kind)?;
+        return match out_dtype.is_half() {
+            true => narrow(&out, out_dtype),
+            false => Ok(out),
+        };
     }
     let out = GpuStorage::alloc_as(ctx, op, spec.numel(), out_dtype)?;
     let (kernel, code, (alpha, beta), ints) = match kind {
