@@ -443,6 +443,58 @@ fn gradients(dev: &Device) {
     );
 }
 
+/// The backward passes of the families that run through F32 (conv, pooling, norms, softmax,
+/// cross entropy, gathers, matmul): half gradients against the f32 gradients at the same
+/// (rounded) point, within the half's precision, on both devices.
+fn half_gradients_match_f32(dev: &Device) {
+    use ferrograd::nn::loss::{cross_entropy, Reduction};
+    use ferrograd::Pool2dOptions;
+    let img = normal(&[2, 3, 6, 6], 21);
+    let k = normal(&[4, 3, 3, 3], 22).mul_scalar(0.3).unwrap();
+    let labels = Tensor::from_vec(vec![1, 3], &[2], &Device::cpu()).unwrap();
+    let idx = Tensor::from_vec(vec![2, 0, 2], &[3], &Device::cpu()).unwrap();
+    let f = |t: &[Tensor], labels: &Tensor, idx: &Tensor| -> ferrograd::Result<Tensor> {
+        let y = t[0].conv2d(&t[1], None, &ferrograd::Conv2dOptions::new().padding(1))?;
+        let y = y.max_pool2d(&Pool2dOptions::new(2))?.relu()?; // [2, 4, 3, 3]
+        let y = y.reshape(&[2, 36])?.layer_norm(&[36], None, None, 1e-5)?;
+        let z = y.index_select(1, idx)?.softmax(1)?.sum(1, true)?; // [2, 1]
+        let logits = y.narrow(1, 0, 4)?.mul(&z)?.to_dtype(DType::F32)?;
+        cross_entropy(&logits, labels, Reduction::Mean)
+    };
+    for dtype in [DType::F16, DType::BF16] {
+        // Relative to the gradient's norm: a half rounds each op's result (about 2^-11 and
+        // 2^-8 relative), and those errors add up through the chain.
+        let tol = if dtype == DType::F16 { 5e-3 } else { 3e-2 };
+        let grads = |d: DType, dev: &Device| -> Vec<Vec<f32>> {
+            let vars: Vec<Tensor> = [&img, &k]
+                .iter()
+                .map(|t| t.to_dtype(dtype).unwrap().to_dtype(d).unwrap())
+                .map(|t| t.to_device(dev).unwrap().requires_grad())
+                .collect();
+            let (l, i) = (labels.to_device(dev).unwrap(), idx.to_device(dev).unwrap());
+            let g = f(&vars, &l, &i).unwrap().backward().unwrap();
+            vars.iter()
+                .map(|v| {
+                    let g = g.get(v).unwrap();
+                    assert_eq!(g.dtype(), d);
+                    g.to_vec().unwrap()
+                })
+                .collect()
+        };
+        let want = grads(DType::F32, &Device::cpu());
+        for (g, w) in grads(dtype, dev).iter().zip(&want) {
+            let norm = |v: &mut dyn Iterator<Item = f32>| v.map(|x| x * x).sum::<f32>().sqrt();
+            let err = norm(&mut g.iter().zip(w).map(|(a, b)| a - b));
+            let scale = norm(&mut w.iter().copied());
+            assert!(scale > 1e-3, "a gradient of norm {scale} tests nothing");
+            assert!(
+                err <= tol * scale,
+                "{dtype} on {dev}: |g - g32| = {err}, |g32| = {scale}"
+            );
+        }
+    }
+}
+
 fn errors(dev: &Device) {
     let h = Tensor::ones_dtype(&[2, 2], DType::F16, dev).unwrap();
     let f = Tensor::ones(&[2, 2], dev).unwrap();
@@ -470,5 +522,6 @@ device_tests!(
     elementwise_sizes,
     promotion,
     gradients,
+    half_gradients_match_f32,
     errors
 );
