@@ -27,9 +27,24 @@ struct Params {
 @group(0) @binding(3) var<storage, read> param: array<f32>;
 @group(0) @binding(4) var<storage, read> grad: array<f32>;
 @group(0) @binding(5) var<storage, read> state: array<f32>;
+// With OPTIM_SKIP_IF: word 0 is a Bool; where it is 1 the step is skipped (a GradScaler found
+// an inf or NaN), decided here on the device. Without the flag some other buffer is bound.
+@group(0) @binding(6) var<storage, read> skip: array<u32>;
 
 fn has(flag: u32) -> bool {
     return (p.flags & flag) != 0u;
+}
+
+// A skipped step: element i of the parameter and of its `rows` state rows copied unchanged.
+fn skipped(i: u32, rows: u32) -> bool {
+    if (!has(OPTIM_SKIP_IF) || skip[0] == 0u) {
+        return false;
+    }
+    param_out[i] = param[i];
+    for (var r = 0u; r < rows; r++) {
+        state_out[r * p.numel + i] = state[r * p.numel + i];
+    }
+    return true;
 }
 
 @compute @workgroup_size(WORKGROUP_SIZE)
@@ -37,6 +52,9 @@ fn optim_sgd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
              @builtin(local_invocation_index) lid: u32) {
     let i = flat_id(wid, nwg, lid);
     if (i >= p.numel) {
+        return;
+    }
+    if (skipped(i, 1u)) {
         return;
     }
     let w = param[i];
@@ -65,6 +83,9 @@ fn optim_adam(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     if (i >= p.numel) {
         return;
     }
+    if (skipped(i, 2u)) {
+        return;
+    }
     var w = param[i];
     var d = grad[i];
     if (has(OPTIM_DECOUPLED)) {
@@ -85,6 +106,9 @@ fn optim_rmsprop(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
                  @builtin(local_invocation_index) lid: u32) {
     let i = flat_id(wid, nwg, lid);
     if (i >= p.numel) {
+        return;
+    }
+    if (skipped(i, 3u)) {
         return;
     }
     let n = p.numel;
@@ -116,6 +140,9 @@ fn optim_adagrad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
                  @builtin(local_invocation_index) lid: u32) {
     let i = flat_id(wid, nwg, lid);
     if (i >= p.numel) {
+        return;
+    }
+    if (skipped(i, 1u)) {
         return;
     }
     let w = param[i];

@@ -113,11 +113,14 @@ pub(crate) trait Backend: Sized {
     fn normalize_backward(xhat: &Self, g: &Self, stats: &Self, spec: &NormSpec) -> Result<Self>;
     /// One fused optimizer update: the new parameter and state from the old ones and the
     /// gradient (all dense; state `[kind.state_rows(), numel]`).
+    /// With `skip` (a one-element `Bool` storage), the step is skipped where it holds true:
+    /// the outputs are copies of the inputs.
     fn optim_step(
         param: &Self,
         grad: &Self,
         state: &Self,
         spec: &OptimSpec,
+        skip: Option<&Self>,
     ) -> Result<(Self, Self)>;
     /// Fused cross entropy (`CrossEntropySpec`): each row's loss `[rows]` and its logsumexp
     /// `[rows]`, which the backward pass reuses. An invalid class index is an

@@ -164,6 +164,16 @@ pub(crate) fn index_error(op: &'static str, got: DType) -> Error {
     }
 }
 
+/// The error of a skip flag (`Optimizer::skip_steps_if`) of dtype `got`, not `Bool`.
+pub(crate) fn flag_error(op: &'static str, got: DType) -> Error {
+    Error::DType {
+        op,
+        got: vec![got],
+        expected: "a Bool flag",
+        hint: "make one with a comparison, or `.to_dtype(DType::Bool)`",
+    }
+}
+
 /// The one dtype of `got` (the parts of a `cat`), or the error naming `op` and them.
 pub(crate) fn one_dtype(op: &'static str, got: &[DType]) -> Result<DType> {
     match got.first() {

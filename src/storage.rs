@@ -507,19 +507,23 @@ impl Storage {
         grad: &Storage,
         state: &Storage,
         spec: &OptimSpec,
+        skip: Option<&Storage>,
     ) -> Result<(Storage, Storage)> {
         if let Some(h) = half_of(&[self, grad]) {
             let (p, g, st) = (self.widen()?, grad.widen()?, state.widen()?);
-            let (p, s) = p.optim_step(&g, &st, spec)?;
+            let (p, s) = p.optim_step(&g, &st, spec, skip)?;
             return Ok((p.narrow(h)?, s.narrow(state.dtype())?));
         }
+        let mixed = || Error::invalid("optimizer step", "operands on different backends");
         profile::time("optim_step", || match (self, grad, state) {
             (Storage::Cpu(p), Storage::Cpu(g), Storage::Cpu(s)) => {
-                let (p, s) = Backend::optim_step(p, g, s, spec)?;
+                let skip = skip.map(|k| k.as_cpu().ok_or_else(mixed)).transpose()?;
+                let (p, s) = Backend::optim_step(p, g, s, spec, skip)?;
                 Ok((Storage::Cpu(p), Storage::Cpu(s)))
             }
             (Storage::Gpu(p), Storage::Gpu(g), Storage::Gpu(s)) => {
-                let (p, s) = Backend::optim_step(p, g, s, spec)?;
+                let skip = skip.map(|k| k.as_gpu().ok_or_else(mixed)).transpose()?;
+                let (p, s) = Backend::optim_step(p, g, s, spec, skip)?;
                 Ok((Storage::Gpu(p), Storage::Gpu(s)))
             }
             _ => Err(Error::invalid(

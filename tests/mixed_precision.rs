@@ -104,6 +104,50 @@ fn scaler_skips_and_adapts(dev: &Device) {
     assert!(opt.skip_steps_if(Some(flag)).is_err());
 }
 
+/// A skipped step leaves the parameter and state alone in the fused kernel and, for a
+/// parameter past one GPU binding, in the composed update too; an unskipped one moves both.
+fn skip_flag(dev: &Device) {
+    for limit in [None, Some(4096)] {
+        if limit.is_some() && !dev.is_gpu() {
+            continue;
+        }
+        ferrograd::set_binding_limit(dev, limit);
+        let w = Parameter::new(Tensor::ones(&[3000], dev).unwrap());
+        let mut opt = Adam::new(vec![w.clone()], AdamConfig::default()).unwrap();
+        let seed = Tensor::ones(&[3000], dev).unwrap();
+        // (Not a sum: a reduction line past one binding is refused.)
+        let grads = || {
+            w.value()
+                .mul_scalar(1.0)
+                .unwrap()
+                .backward_with(&seed)
+                .unwrap()
+        };
+        opt.step(&grads()).unwrap(); // a state to keep
+        let (p0, s0) = (w.value().to_vec().unwrap(), opt.state_dict());
+        let yes = Tensor::ones(&[1], dev).unwrap().gt_scalar(0.0).unwrap();
+        opt.skip_steps_if(Some(yes.clone())).unwrap();
+        opt.step(&grads()).unwrap();
+        assert_eq!(
+            w.value().to_vec().unwrap(),
+            p0,
+            "{limit:?}: a skipped step moved the weight"
+        );
+        for ((n, a), (_, b)) in opt.state_dict().iter().zip(&s0) {
+            if !n.ends_with("step") {
+                assert_eq!(a.to_vec().unwrap(), b.to_vec().unwrap(), "{n}");
+            }
+        }
+        opt.skip_steps_if(Some(yes.logical_not().unwrap())).unwrap();
+        opt.step(&grads()).unwrap();
+        ferrograd::set_binding_limit(dev, None);
+        assert!(
+            w.value().to_vec().unwrap()[0] < p0[0],
+            "{limit:?}: a kept step did not move"
+        );
+    }
+}
+
 /// A small MLP converted to each half dtype trains (loss down by half) with the scaler, and
 /// its forward pass matches the f32 model's within the half's precision.
 fn half_model_trains(dev: &Device) {
@@ -166,4 +210,9 @@ fn half_model_trains(dev: &Device) {
     assert!(e.starts_with("Module::to_dtype: expects a float"), "{e}");
 }
 
-device_tests!(master_weights, scaler_skips_and_adapts, half_model_trains);
+device_tests!(
+    master_weights,
+    scaler_skips_and_adapts,
+    skip_flag,
+    half_model_trains
+);

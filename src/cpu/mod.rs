@@ -239,8 +239,23 @@ impl Backend for CpuStorage {
         grad: &Self,
         state: &Self,
         spec: &OptimSpec,
+        skip: Option<&Self>,
     ) -> Result<(Self, Self)> {
+        // The flag is in host memory here: reading it costs nothing.
+        let skipped = match skip {
+            Some(CpuStorage::Bool(v)) => v.first().copied().unwrap_or(false),
+            Some(s) => return Err(crate::dtype::flag_error("optimizer step", s.dtype())),
+            None => false,
+        };
         by_precision!("optimizer step", [param, grad, state], |p, g, s| {
+            if skipped {
+                let (p, s) = (&p[..spec.numel], &s[..spec.numel * spec.kind.state_rows()]);
+                let op = "optimizer step";
+                return Ok((
+                    CpuStorage::new(buffers::copied(op, p)?),
+                    CpuStorage::new(buffers::copied(op, s)?),
+                ));
+            }
             let (p, s) = optim::step(p, g, s, spec)?;
             Ok((CpuStorage::new(p), CpuStorage::new(s)))
         })

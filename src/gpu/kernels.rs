@@ -159,7 +159,7 @@ registry! {
         Random (random): ["random.wgsl"], { OUT = 1 ReadWrite };
         Optim (optim): ["optim.wgsl"], {
             PARAM_OUT = 1 ReadWrite, STATE_OUT = 2 ReadWrite, PARAM = 3 Read, GRAD = 4 Read,
-            STATE = 5 Read,
+            STATE = 5 Read, SKIP = 6 Read,
         };
     }
     kernels {
@@ -196,10 +196,10 @@ registry! {
         NormForward: norm "norm_forward" None, [OUT, X, STATS];
         NormBackward: norm "norm_backward" None, [OUT, X, G, SAVED];
         DropoutMask: random "dropout_mask" None, [OUT];
-        OptimSgd: optim "optim_sgd" None, [PARAM_OUT, STATE_OUT, PARAM, GRAD, STATE];
-        OptimAdam: optim "optim_adam" None, [PARAM_OUT, STATE_OUT, PARAM, GRAD, STATE];
-        OptimRmsProp: optim "optim_rmsprop" None, [PARAM_OUT, STATE_OUT, PARAM, GRAD, STATE];
-        OptimAdagrad: optim "optim_adagrad" None, [PARAM_OUT, STATE_OUT, PARAM, GRAD, STATE];
+        OptimSgd: optim "optim_sgd" None, [PARAM_OUT, STATE_OUT, PARAM, GRAD, STATE, SKIP];
+        OptimAdam: optim "optim_adam" None, [PARAM_OUT, STATE_OUT, PARAM, GRAD, STATE, SKIP];
+        OptimRmsProp: optim "optim_rmsprop" None, [PARAM_OUT, STATE_OUT, PARAM, GRAD, STATE, SKIP];
+        OptimAdagrad: optim "optim_adagrad" None, [PARAM_OUT, STATE_OUT, PARAM, GRAD, STATE, SKIP];
     }
 }
 

@@ -332,9 +332,13 @@ impl Backend for GpuStorage {
         grad: &Self,
         state: &Self,
         spec: &OptimSpec,
+        skip: Option<&Self>,
     ) -> Result<(Self, Self)> {
         floats("optimizer step", &[param, grad, state])?;
-        let (p, s) = optim::optim_step(param, grad, state, spec)?;
+        if let Some(s) = skip.filter(|s| s.dtype() != DType::Bool) {
+            return Err(crate::dtype::flag_error("optimizer step", s.dtype()));
+        }
+        let (p, s) = optim::optim_step(param, grad, state, spec, skip)?;
         let inputs = [param, grad, state];
         Ok((p.inherit(&inputs), s.inherit(&inputs)))
     }

@@ -208,11 +208,7 @@ impl Core {
                 (_, false) => value.clone(),
             };
             let grad = grad.to_dtype(target.dtype())?;
-            let (mut p, mut s) = fused_update(&target, &grad, &state, &spec)?;
-            if let Some(skip) = &self.skip {
-                p = Tensor::where_(skip, &target, &p)?;
-                s = Tensor::where_(skip, &state, &s)?;
-            }
+            let (p, s) = fused_update(&target, &grad, &state, &spec, self.skip.as_ref())?;
             match value.dtype().is_half() {
                 true => {
                     slot.param.set(p.to_dtype(value.dtype())?);
@@ -333,19 +329,31 @@ impl Core {
     }
 }
 
-/// The new parameter and state after one fused update.
+/// The new parameter and state after one fused update, or the old ones where `skip` holds
+/// true (the kernel reads the flag; composed from ops past one binding, with `where_`).
 fn fused_update(
     value: &Tensor,
     grad: &Tensor,
     state: &Tensor,
     spec: &OptimSpec,
+    skip: Option<&Tensor>,
 ) -> Result<(Tensor, Tensor)> {
     let (p, g) = (value.dense()?, grad.dense()?);
     if p.past_one_binding() || state.past_one_binding() {
-        let (p, s) = large::update(&p, &g, state, spec)?;
-        return Ok((p.reshape(value.shape())?, s));
+        let (new_p, new_s) = large::update(&p, &g, state, spec)?;
+        let (new_p, new_s) = match skip {
+            Some(k) => {
+                let old = p.reshape(new_p.shape())?;
+                (
+                    Tensor::where_(k, &old, &new_p)?,
+                    Tensor::where_(k, state, &new_s)?,
+                )
+            }
+            None => (new_p, new_s),
+        };
+        return Ok((new_p.reshape(value.shape())?, new_s));
     }
-    p.optim_step(&g, state, spec)
+    p.optim_step(&g, state, spec, skip)
 }
 
 /// `v` must be finite and in `lo..=hi` (`hi` may be infinite).

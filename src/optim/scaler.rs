@@ -114,7 +114,8 @@ impl GradScaler {
     }
 
     /// Divides every gradient in `grads` by the scale (the results are F32) and notes, on the
-    /// device, whether any holds an inf or NaN. [`GradScaler::step`] calls it unless it was
+    /// device, whether any holds an inf or NaN (tested on each gradient's sum, so gradients
+    /// whose finite elements overflow f32 when added up count as overflowed too). [`GradScaler::step`] calls it unless it was
     /// called already this step (to clip the unscaled gradients in between, say).
     pub fn unscale(&mut self, grads: &mut Gradients) -> Result<()> {
         if self.unscaled {
@@ -125,20 +126,20 @@ impl GradScaler {
         }
         let inv = Tensor::ones(&[1], self.scale.device())?.div(&self.scale)?;
         let mut bad: Option<Tensor> = None;
+        // One sum per gradient: it is inf or NaN exactly when an element is (or when the
+        // finite elements overflow f32 together, which no gradient worth stepping does).
         for g in grads.values_mut() {
             let unscaled = g.to_dtype(DType::F32)?.mul(&inv)?;
-            let count = unscaled
-                .unary(UnaryOp::IsNonFinite, "GradScaler::unscale")?
-                .sum_all()?;
+            let sum = unscaled.sum_all()?;
             bad = Some(match bad {
-                Some(b) => b.add(&count)?,
-                None => count,
+                Some(b) => b.add(&sum)?,
+                None => sum,
             });
             *g = unscaled;
         }
         let device = self.scale.device().clone();
         let bad = match bad {
-            Some(b) => b,
+            Some(b) => b.unary(UnaryOp::IsNonFinite, "GradScaler::unscale")?,
             None => Tensor::zeros(&[], &device)?,
         };
         self.found_inf = Some(bad.gt_scalar(0.0)?.reshape(&[1])?);

@@ -49,6 +49,7 @@ pub(crate) fn optim_step(
     grad: &GpuStorage,
     state: &GpuStorage,
     spec: &OptimSpec,
+    skip: Option<&GpuStorage>,
 ) -> Result<(GpuStorage, GpuStorage)> {
     let op = "optimizer step";
     let ctx = param.context();
@@ -66,8 +67,13 @@ pub(crate) fn optim_step(
         (optim::PARAM, param.buffer()),
         (optim::GRAD, grad.buffer()),
         (optim::STATE, state.buffer()),
+        // Without a flag the kernel never reads the binding: the gradient stands in.
+        (optim::SKIP, skip.unwrap_or(grad).buffer()),
     ];
-    let params = OptimParams::new(op, spec)?;
+    let mut params = OptimParams::new(op, spec)?;
+    if skip.is_some() {
+        params.flags |= OptimSpec::SKIP_IF;
+    }
     ctx.dispatch(kernel, 0, &params, &bindings, groups_for(spec.numel), op)?;
     Ok((new_param, new_state))
 }

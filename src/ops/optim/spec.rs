@@ -61,6 +61,9 @@ op_codes! {
         Decoupled = 4 => "decoupled",
         /// RMSprop: divide by the variance, not the mean square.
         Centered = 8 => "centered",
+        /// Skip the step (copy the parameter and state) where the `skip` flag, a `Bool`
+        /// word on the device, is true (`Optimizer::skip_steps_if`).
+        SkipIf = 16 => "skip_if",
     }
 }
 
@@ -69,6 +72,7 @@ impl OptimSpec {
     pub const FIRST_STEP: u32 = OptimFlag::FirstStep as u32;
     pub const DECOUPLED: u32 = OptimFlag::Decoupled as u32;
     pub const CENTERED: u32 = OptimFlag::Centered as u32;
+    pub const SKIP_IF: u32 = OptimFlag::SkipIf as u32;
 
     pub fn has(&self, flag: u32) -> bool {
         self.flags & flag != 0
