@@ -321,19 +321,24 @@ fn fill(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 }
 
 // Half precision: F16 and BF16 are stored two to a word, element 2k in the low 16 bits of word
-// k (src/dtype.rs). Only these two kernels read or write them; every other op runs on F32
-// widened from them. The conversions are done on the bits, as the `half` crate does them, so
-// both backends round alike: widening is exact, narrowing rounds to nearest even, overflows
-// to infinity and keeps NaN a NaN (WGSL's pack2x16float leaves rounding and overflow to the
-// driver).
+// k (src/dtype.rs). The op kernels above read and write them through these conversions, and
+// pack_half/unpack_half below convert whole buffers (for the ops that run on F32 widened from
+// them). The conversions are done on the bits, as the `half` crate does them, so both backends
+// agree bit for bit: widening is exact (a NaN comes out quiet, as there), narrowing rounds to
+// nearest even, overflows to infinity and keeps NaN a NaN (WGSL's pack2x16float leaves
+// rounding and overflow to the driver).
 
 // The f32 bits of half `h` (the low 16 bits) of dtype `dt`.
 fn half_to_f32_bits(h: u32, dt: u32) -> u32 {
-    if (dt == DTYPE_BF16) { return h << 16u; }
+    if (dt == DTYPE_BF16) {
+        if ((h & 0x7fffu) > 0x7f80u) { return (h | 0x40u) << 16u; } // a NaN comes out quiet
+        return h << 16u;
+    }
     let sign = (h & 0x8000u) << 16u;
     let e = (h >> 10u) & 0x1fu;
     let m = h & 0x3ffu;
-    if (e == 0x1fu) { return sign | 0x7f800000u | (m << 13u); } // inf, NaN
+    if (e == 0x1fu && m == 0u) { return sign | 0x7f800000u; } // inf
+    if (e == 0x1fu) { return sign | 0x7fc00000u | (m << 13u); } // NaN, quiet
     if (e == 0u) {
         if (m == 0u) { return sign; }
         // Subnormal m * 2^-24 = 2^(t - 24) * 1.f with t the top set bit of m: normalised.

@@ -49,14 +49,11 @@ fn awkward_f32s() -> Vec<f32> {
     v
 }
 
-/// Bits equal, or both NaN (payloads are not compared).
-fn same_bits(got: &[u16], want: &[u16], nan: impl Fn(u16) -> bool, what: &str) {
+/// Bits equal, NaN payloads included.
+fn same_bits(got: &[u16], want: &[u16], what: &str) {
     assert_eq!(got.len(), want.len(), "{what}: lengths");
     for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
-        assert!(
-            g == w || (nan(g) && nan(w)),
-            "{what}: element {i}: got {g:#06x}, want {w:#06x}"
-        );
+        assert!(g == w, "{what}: element {i}: got {g:#06x}, want {w:#06x}");
     }
 }
 
@@ -65,10 +62,19 @@ fn conversions_bit_exact(dev: &Device) {
     let h: Vec<f16> = all_bits().into_iter().map(f16::from_bits).collect();
     let t = Tensor::from_vec(h.clone(), &[h.len()], dev).unwrap();
     assert_eq!(t.dtype(), DType::F16);
+    // Every pattern comes back as it went in, whole and from a view at an odd element.
+    let bits = |v: Vec<f16>| v.into_iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    same_bits(&bits(t.to_vec_as().unwrap()), &all_bits(), "f16 round trip");
+    let odd = t.narrow(0, 1, h.len() - 2).unwrap().to_vec_as().unwrap();
+    same_bits(
+        &bits(odd),
+        &all_bits()[1..h.len() - 1],
+        "f16 view round trip",
+    );
     let wide = t.to_dtype(DType::F32).unwrap().to_vec().unwrap();
     for (x, w) in h.iter().zip(&wide) {
         assert!(
-            x.to_f32().to_bits() == w.to_bits() || (x.is_nan() && w.is_nan()),
+            x.to_f32().to_bits() == w.to_bits(),
             "f16 {:#06x} widened to {w}",
             x.to_bits()
         );
@@ -78,7 +84,7 @@ fn conversions_bit_exact(dev: &Device) {
     let wide = t.to_dtype(DType::F32).unwrap().to_vec().unwrap();
     for (x, w) in b.iter().zip(&wide) {
         assert!(
-            x.to_f32().to_bits() == w.to_bits() || (x.is_nan() && w.is_nan()),
+            x.to_f32().to_bits() == w.to_bits(),
             "bf16 {:#06x} widened to {w}",
             x.to_bits()
         );
@@ -96,7 +102,7 @@ fn conversions_bit_exact(dev: &Device) {
             .map(|h| h.to_bits())
             .collect();
         let want: Vec<u16> = v.iter().map(|&f| f16::from_f32(f).to_bits()).collect();
-        same_bits(&got, &want, |b| f16::from_bits(b).is_nan(), "f32 -> f16");
+        same_bits(&got, &want, "f32 -> f16");
         let got: Vec<u16> = x
             .to_dtype(DType::BF16)
             .unwrap()
@@ -106,7 +112,7 @@ fn conversions_bit_exact(dev: &Device) {
             .map(|h| h.to_bits())
             .collect();
         let want: Vec<u16> = v.iter().map(|&f| bf16::from_f32(f).to_bits()).collect();
-        same_bits(&got, &want, |b| bf16::from_bits(b).is_nan(), "f32 -> bf16");
+        same_bits(&got, &want, "f32 -> bf16");
     }
     let v = awkward_f32s();
     let x = Tensor::from_vec(v.clone(), &[v.len()], dev).unwrap();
@@ -119,14 +125,13 @@ fn conversions_bit_exact(dev: &Device) {
         .map(|h| h.to_bits())
         .collect();
     let want: Vec<u16> = v.iter().map(|&f| f16::from_f32(f).to_bits()).collect();
-    same_bits(&got, &want, |b| f16::from_bits(b).is_nan(), "f32 -> f16");
+    same_bits(&got, &want, "f32 -> f16");
     // Between the halves and to the other dtypes, through f32.
     let hb = t.to_dtype(DType::F16).unwrap().to_vec_as::<f16>().unwrap();
     let want: Vec<f16> = b.iter().map(|x| f16::from_f32(x.to_f32())).collect();
     same_bits(
         &hb.iter().map(|h| h.to_bits()).collect::<Vec<_>>(),
         &want.iter().map(|h| h.to_bits()).collect::<Vec<_>>(),
-        |b| f16::from_bits(b).is_nan(),
         "bf16 -> f16",
     );
     let s = Tensor::from_vec(
@@ -172,12 +177,7 @@ fn conversions_in_pieces(dev: &Device) {
     set_binding_limit(dev, None);
     let want: Vec<u16> = v.iter().map(|&f| f16::from_f32(f).to_bits()).collect();
     let got: Vec<u16> = got.unwrap().iter().map(|h| h.to_bits()).collect();
-    same_bits(
-        &got,
-        &want,
-        |b| f16::from_bits(b).is_nan(),
-        "f32 -> f16 in pieces",
-    );
+    same_bits(&got, &want, "f32 -> f16 in pieces");
     let want_sum: Vec<f32> = want[1..]
         .iter()
         .map(|&w| f16::from_f32(2.0 * f16::from_bits(w).to_f32()).to_f32())

@@ -54,27 +54,21 @@ impl GpuStorage {
     pub async fn read_async(&self, layout: &Layout) -> Result<HostData> {
         let (dense, offset) = self.readable(layout)?;
         let buf = dense.as_ref().unwrap_or(self).buffer();
-        let n = layout.numel();
+        let (first, count) = word_span(self.dtype(), offset, layout.numel());
         let words = (self.ctx)
-            .read_async(buf, offset, n, self.check(), "to_vec_async")
+            .read_async(buf, first, count, self.check(), "to_vec_async")
             .await?;
-        Ok(narrow_host(
-            GpuStorage::decode(self.read_dtype(), words),
+        Ok(GpuStorage::decode(
             self.dtype(),
+            words,
+            offset,
+            layout.numel(),
         ))
     }
 
-    /// Where a readback of `layout` reads: this buffer from the view's offset when the view is
-    /// contiguous, else a dense copy (returned) from 0. A half buffer is read widened to F32
-    /// (exact), and rounded back on the host (`narrow_host`).
+    /// Where a readback of `layout` reads: this buffer from the view's offset (in elements)
+    /// when the view is contiguous, else a dense copy (returned) from 0.
     fn readable(&self, layout: &Layout) -> Result<(Option<GpuStorage>, usize)> {
-        if self.dtype().is_half() {
-            let wide = elementwise::widen(self)?.inherit(&[self]);
-            return match wide.readable(layout)? {
-                (None, offset) => Ok((Some(wide), offset)),
-                dense => Ok(dense),
-            };
-        }
         if layout.is_contiguous() {
             return Ok((None, layout.offset()));
         }
@@ -84,27 +78,12 @@ impl GpuStorage {
     }
 }
 
-impl GpuStorage {
-    /// The dtype a readback of this storage comes back in (a half's is read as F32).
-    fn read_dtype(&self) -> DType {
-        match self.dtype().is_half() {
-            true => DType::F32,
-            false => self.dtype(),
-        }
-    }
-}
-
-/// F32 values read from a half storage back in `dtype` (exact: they were halves); any other
-/// readback as it is.
-fn narrow_host(data: HostData, dtype: DType) -> HostData {
-    match (data, dtype) {
-        (HostData::F32(v), DType::F16) => {
-            HostData::F16(v.into_iter().map(half::f16::from_f32).collect())
-        }
-        (HostData::F32(v), DType::BF16) => {
-            HostData::BF16(v.into_iter().map(half::bf16::from_f32).collect())
-        }
-        (data, _) => data,
+/// The words holding `n` elements of `dtype` from element `offset`: (first word, count). Halves
+/// are read packed, as they are (no widening), and unpacked on the host.
+fn word_span(dtype: DType, offset: usize, n: usize) -> (usize, usize) {
+    match dtype.is_half() {
+        true => (offset / 2, (offset + n).div_ceil(2) - offset / 2),
+        false => (offset, n),
     }
 }
 
@@ -346,10 +325,13 @@ impl Backend for GpuStorage {
     fn read(&self, layout: &Layout) -> Result<HostData> {
         let (dense, offset) = self.readable(layout)?;
         let buf = dense.as_ref().unwrap_or(self).buffer();
-        let words = (self.ctx).read(buf, offset, layout.numel(), self.check(), "to_vec")?;
-        Ok(narrow_host(
-            GpuStorage::decode(self.read_dtype(), words),
+        let (first, count) = word_span(self.dtype(), offset, layout.numel());
+        let words = (self.ctx).read(buf, first, count, self.check(), "to_vec")?;
+        Ok(GpuStorage::decode(
             self.dtype(),
+            words,
+            offset,
+            layout.numel(),
         ))
     }
 

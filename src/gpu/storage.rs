@@ -127,13 +127,20 @@ impl GpuStorage {
         self.len
     }
 
-    /// Words read back from a storage of one word per element, as `dtype` (a half storage is
-    /// read through F32: see `read` in `gpu/mod.rs`).
-    pub fn decode(dtype: DType, words: Vec<u32>) -> HostData {
+    /// `n` elements of `dtype` from words read back from element `offset` on (the words of
+    /// `gpu/mod.rs`'s `word_span`: for halves, the one holding element `offset` first).
+    pub fn decode(dtype: DType, words: Vec<u32>, offset: usize, n: usize) -> HostData {
+        // The 16-bit halves of the words, low first, from element `offset`.
+        let halves = || {
+            let bits = words.iter().flat_map(|w| [*w as u16, (w >> 16) as u16]);
+            bits.skip(offset % 2).take(n)
+        };
         match dtype {
             DType::I32 => HostData::I32(bytemuck::cast_vec(words)),
             DType::Bool => HostData::Bool(words.into_iter().map(|w| w != 0).collect()),
-            // F64 never reaches the GPU (`from_host`), nor a half here; the rest are f32s.
+            DType::F16 => HostData::F16(halves().map(half::f16::from_bits).collect()),
+            DType::BF16 => HostData::BF16(halves().map(half::bf16::from_bits).collect()),
+            // F64 never reaches the GPU (`from_host`); the rest are f32s.
             _ => HostData::F32(bytemuck::cast_vec(words)),
         }
     }
