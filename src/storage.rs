@@ -182,7 +182,8 @@ impl Storage {
         bias: Option<&Storage>,
         spec: &MatmulSpec,
     ) -> Result<Storage> {
-        if let Some(h) = half_of(&[self, rhs]) {
+        let values: Vec<&Storage> = [self, rhs].into_iter().chain(bias).collect();
+        if let Some(h) = half_of(&values) {
             let c = bias.map(Storage::widen).transpose()?;
             let out = self.widen()?.matmul(&*rhs.widen()?, c.as_deref(), spec)?;
             return out.narrow(h);
@@ -260,11 +261,9 @@ impl Storage {
     pub fn cat(parts: &[(&Storage, Strided)], numel: usize) -> Result<Storage> {
         let stores: Vec<&Storage> = parts.iter().map(|p| p.0).collect();
         if let Some(h) = half_of(&stores) {
-            let wide = widened(&stores)?;
-            let parts: Vec<_> = wide
-                .iter()
-                .zip(parts)
-                .map(|(w, p)| (&**w, p.1.clone()))
+            let (wide, index) = widened(&stores)?;
+            let parts: Vec<_> = (index.iter().zip(parts))
+                .map(|(&i, p)| (&*wide[i], p.1.clone()))
                 .collect();
             return Storage::cat(&parts, numel)?.narrow(h);
         }
@@ -310,7 +309,8 @@ impl Storage {
         bias: Option<&Storage>,
         spec: &ConvSpec,
     ) -> Result<(Storage, Option<Storage>)> {
-        if let Some(h) = half_of(&[self, w]) {
+        let values: Vec<&Storage> = [self, w].into_iter().chain(bias).collect();
+        if let Some(h) = half_of(&values) {
             let b = bias.map(Storage::widen).transpose()?;
             // The columns kept for the backward pass stay F32.
             let (y, cols) = self.widen()?.conv2d(&*w.widen()?, b.as_deref(), spec)?;

@@ -116,6 +116,44 @@ fn conversions_bit_exact(dev: &Device) {
     }
     let v = awkward_f32s();
     let x = Tensor::from_vec(v.clone(), &[v.len()], dev).unwrap();
+    // Through a view at an odd element: the strided cast kernel, not the whole-buffer one.
+    let view = x.narrow(0, 1, v.len() - 1).unwrap();
+    for dtype in [DType::F16, DType::BF16] {
+        let h = view.to_dtype(dtype).unwrap();
+        let got: Vec<u16> = match dtype {
+            DType::F16 => h
+                .to_vec_as::<f16>()
+                .unwrap()
+                .iter()
+                .map(|x| x.to_bits())
+                .collect(),
+            _ => h
+                .to_vec_as::<bf16>()
+                .unwrap()
+                .iter()
+                .map(|x| x.to_bits())
+                .collect(),
+        };
+        let want: Vec<u16> = match dtype {
+            DType::F16 => v[1..].iter().map(|&f| f16::from_f32(f).to_bits()).collect(),
+            _ => v[1..]
+                .iter()
+                .map(|&f| bf16::from_f32(f).to_bits())
+                .collect(),
+        };
+        same_bits(&got, &want, "strided f32 -> half");
+        // And back from a half view at an odd element (the strided kernel reading halves).
+        let odd = h.narrow(0, 1, h.numel() - 1).unwrap();
+        let back = odd.to_dtype(DType::F32).unwrap().to_vec().unwrap();
+        let want_back: Vec<u32> = h.to_vec().unwrap()[1..]
+            .iter()
+            .map(|x| x.to_bits())
+            .collect();
+        assert_eq!(
+            back.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+            want_back
+        );
+    }
     let got: Vec<u16> = x
         .to_dtype(DType::F16)
         .unwrap()
@@ -504,6 +542,12 @@ fn errors(dev: &Device) {
         e.to_string().contains("F16") && e.to_string().contains("F32"),
         "{e}"
     );
+    // A half product with an F32 bias is refused too (no silent promotion inside the kernel).
+    let bias = Tensor::zeros(&[2], dev).unwrap();
+    let e = h
+        .linear(&h, Some(&bias), ferrograd::Activation::Identity)
+        .unwrap_err();
+    assert!(matches!(&e, Error::DType { .. }), "{e}");
     let e = f.to_vec_as::<f16>().unwrap_err().to_string();
     assert!(e.contains("got F32 and F16"), "{e}");
     let i = Tensor::from_vec(vec![0], &[1], dev).unwrap();

@@ -66,7 +66,13 @@ fn scaler_skips_and_adapts(dev: &Device) {
     let mut grads = scaler.scale(&loss(&w)).unwrap().backward().unwrap();
     scaler.step(&mut opt, &mut grads).unwrap();
     assert_eq!(scaler.found_inf().unwrap(), Some(true));
+    let e = scaler.step(&mut opt, &mut grads).unwrap_err().to_string();
+    assert!(
+        e.starts_with("GradScaler::step: step() was already called"),
+        "{e}"
+    );
     scaler.update().unwrap();
+    assert_eq!(scaler.found_inf().unwrap(), Some(true), "kept after update");
     assert_eq!(
         w.value().to_vec().unwrap(),
         vec![1.0; 4],
@@ -208,6 +214,12 @@ fn half_model_trains(dev: &Device) {
     let m = Linear::new(2, 2, false, dev).unwrap();
     let e = m.to_dtype(DType::I32).unwrap_err().to_string();
     assert!(e.starts_with("Module::to_dtype: expects a float"), "{e}");
+    let e = m.to_dtype(DType::F64).unwrap_err().to_string();
+    assert!(e.starts_with("Module::to_dtype:"), "{e}");
+    assert!(m
+        .parameters()
+        .iter()
+        .all(|p| p.value().dtype() == DType::F32));
 }
 
 device_tests!(

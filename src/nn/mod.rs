@@ -194,7 +194,7 @@ pub trait Module {
 
     /// Converts every float parameter and buffer to the float dtype `dtype` (`model.half()`
     /// in PyTorch is `to_dtype(DType::F16)`); integer buffers stay as they are. Inputs must be
-    /// converted too: a half layer refuses an `F32` input, as in PyTorch. Train such a model
+    /// converted too: a half `Linear` or `Conv2d` refuses an `F32` input, as in PyTorch. Train such a model
     /// with an optimizer (it keeps f32 master weights for half parameters) and, for `F16`, a
     /// [`crate::optim::GradScaler`].
     ///
@@ -210,15 +210,23 @@ pub trait Module {
     /// ```
     ///
     /// # Errors
-    /// `DType` when `dtype` is not a float dtype.
+    /// `DType` when `dtype` is not `F32`, `F16` or `BF16`; the model is unchanged then.
     fn to_dtype(&self, dtype: DType) -> Result<()> {
-        crate::dtype::require_float("Module::to_dtype", dtype)?;
-        for (_, p) in self.named_state() {
+        let op = "Module::to_dtype";
+        crate::dtype::require_float(op, dtype)?;
+        if dtype == DType::F64 {
+            return Err(crate::dtype::not_on_gpu(op, dtype));
+        }
+        // Everything converted first, so a failure (memory) leaves the model as it was.
+        let state = self.named_state();
+        let mut converted = Vec::new();
+        for (_, p) in &state {
             let v = p.value();
             if v.dtype().is_float() && v.dtype() != dtype {
-                p.set(v.to_dtype(dtype)?.detach());
+                converted.push((p, v.to_dtype(dtype).map_err(|e| e.in_op(op))?.detach()));
             }
         }
+        converted.into_iter().for_each(|(p, v)| p.set(v));
         Ok(())
     }
 

@@ -63,11 +63,18 @@ pub struct GradScaler {
     scale: Tensor,
     /// Steps since the last overflow or growth, `[1]` F32.
     good_steps: Tensor,
-    /// Whether the unscaled gradients of this step hold an inf or NaN (`[1]` Bool), from
-    /// `unscale` until `update`.
+    /// Whether the last unscaled gradients held an inf or NaN (`[1]` Bool).
     found_inf: Option<Tensor>,
-    /// The gradients of this step were unscaled (by `unscale` or `step`).
-    unscaled: bool,
+    /// Where this step is: `scale`d, then `unscale`d (by `unscale` or `step`), `step`ped, then
+    /// back to the start by `update`.
+    stage: Stage,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stage {
+    Ready,
+    Unscaled,
+    Stepped,
 }
 
 impl GradScaler {
@@ -103,7 +110,7 @@ impl GradScaler {
             scale: Tensor::full(&[1], cfg.init_scale, device)?,
             good_steps: Tensor::zeros(&[1], device)?,
             found_inf: None,
-            unscaled: false,
+            stage: Stage::Ready,
         })
     }
 
@@ -117,8 +124,12 @@ impl GradScaler {
     /// device, whether any holds an inf or NaN (tested on each gradient's sum, so gradients
     /// whose finite elements overflow f32 when added up count as overflowed too). [`GradScaler::step`] calls it unless it was
     /// called already this step (to clip the unscaled gradients in between, say).
+    ///
+    /// # Errors
+    /// `InvalidArgument` if this step's gradients were unscaled already (call `update()` after
+    /// `step()` to start the next step).
     pub fn unscale(&mut self, grads: &mut Gradients) -> Result<()> {
-        if self.unscaled {
+        if self.stage != Stage::Ready {
             return Err(Error::invalid(
                 "GradScaler::unscale",
                 "the gradients of this step were unscaled already; call update() after step()",
@@ -143,35 +154,54 @@ impl GradScaler {
             None => Tensor::zeros(&[], &device)?,
         };
         self.found_inf = Some(bad.gt_scalar(0.0)?.reshape(&[1])?);
-        self.unscaled = true;
+        self.stage = Stage::Unscaled;
         Ok(())
     }
 
-    /// Unscales `grads` (unless [`GradScaler::unscale`] did) and steps `opt`, which leaves
-    /// every parameter and its state unchanged when a gradient overflowed: the decision is
-    /// taken on the device.
+    /// Unscales `grads` (unless [`GradScaler::unscale`] did: pass the same gradients) and
+    /// steps `opt`, which leaves every parameter and its state unchanged when a gradient
+    /// overflowed: the decision is taken on the device. A skipped step still advances the
+    /// optimizer's step count (the host does not know it was skipped), so Adam's bias
+    /// correction after an early skip is one step ahead of PyTorch's.
+    ///
+    /// # Errors
+    /// `InvalidArgument` for a second `step` before `update`.
     pub fn step(&mut self, opt: &mut dyn Optimizer, grads: &mut Gradients) -> Result<()> {
-        if !self.unscaled {
-            self.unscale(grads)?;
+        match self.stage {
+            Stage::Ready => self.unscale(grads)?,
+            Stage::Unscaled => {}
+            Stage::Stepped => {
+                return Err(Error::invalid(
+                    "GradScaler::step",
+                    "step() was already called for this step; call update() first",
+                ))
+            }
         }
         opt.skip_steps_if(self.found_inf.clone())?;
         let stepped = opt.step(grads);
         opt.skip_steps_if(None)?;
+        self.stage = Stage::Stepped;
         stepped
     }
 
     /// Adapts the scale after a step: times `backoff_factor` if it overflowed, times
     /// `growth_factor` after `growth_interval` steps in a row that did not (held below f32's
     /// largest value), else unchanged. On the device.
+    ///
+    /// # Errors
+    /// `InvalidArgument` when no gradients were unscaled since the last update.
     pub fn update(&mut self) -> Result<()> {
-        let Some(found) = self.found_inf.take() else {
-            return Err(Error::invalid(
-                "GradScaler::update",
-                "no gradients were unscaled since the last update: call step() (or unscale()) \
-                 first",
-            ));
+        let found = match (self.stage, &self.found_inf) {
+            (Stage::Unscaled | Stage::Stepped, Some(f)) => f.clone(),
+            _ => {
+                return Err(Error::invalid(
+                    "GradScaler::update",
+                    "no gradients were unscaled since the last update: call step() (or \
+                     unscale()) first",
+                ))
+            }
         };
-        self.unscaled = false;
+        self.stage = Stage::Ready;
         let c = self.cfg;
         let ok = found.logical_not()?.to_dtype(DType::F32)?;
         let good = self.good_steps.add_scalar(1.0)?.mul(&ok)?;
@@ -192,8 +222,8 @@ impl GradScaler {
         self.scale.to_scalar()
     }
 
-    /// Whether the last unscaled gradients held an inf or NaN (read back), `None` before
-    /// any were.
+    /// Whether the last unscaled gradients held an inf or NaN (read back; still there after
+    /// `update`), `None` before any were.
     pub fn found_inf(&self) -> Result<Option<bool>> {
         match &self.found_inf {
             Some(f) => Ok(Some(f.to_vec_as::<bool>()?[0])),

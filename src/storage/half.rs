@@ -64,7 +64,19 @@ impl std::ops::Deref for Wide<'_> {
     }
 }
 
-/// `inputs`, each widened to F32 when it holds halves.
-pub(super) fn widened<'a>(inputs: &[&'a Storage]) -> Result<Vec<Wide<'a>>> {
-    inputs.iter().map(|s| s.widen()).collect()
+/// `inputs` widened to F32 where they hold halves, each distinct storage once (the parts of a
+/// tiled copy are views of one): the widened storages, and each input's index among them.
+pub(super) fn widened<'a>(inputs: &[&'a Storage]) -> Result<(Vec<Wide<'a>>, Vec<usize>)> {
+    let (mut wide, mut from, mut index) = (Vec::new(), Vec::<&Storage>::new(), Vec::new());
+    for &s in inputs {
+        match from.iter().position(|&f| std::ptr::eq(f, s)) {
+            Some(i) => index.push(i),
+            None => {
+                index.push(wide.len());
+                from.push(s);
+                wide.push(s.widen()?);
+            }
+        }
+    }
+    Ok((wide, index))
 }

@@ -136,6 +136,16 @@ pub(crate) fn elementwise(
     let op = "elementwise";
     let dtypes: Vec<DType> = inputs.iter().map(|s| s.dtype()).collect();
     let out_dtype = kind.out_dtype(&dtypes);
+    // A whole dense buffer between F32 and a half (what `storage/half.rs` asks for around
+    // every other op): the plain pack/unpack kernels, cheaper than the strided walk.
+    let whole = spec.shape.len() == 1 && spec.strides[0] == [1] && spec.offsets[0] == 0;
+    if let (Elementwise::Cast(to), true) = (kind, whole && spec.numel() == inputs[0].len()) {
+        match (dtypes[0], to) {
+            (d, DType::F32) if d.is_half() => return Ok(widen(inputs[0])?.inherit(inputs)),
+            (DType::F32, t) if t.is_half() => return narrow(inputs[0], t),
+            _ => {}
+        }
+    }
     // Halves (packed two to a word) are read and written by the kernels themselves when every
     // buffer fits one binding; past that, the op runs on F32 widened from them (`widen`, whose
     // pieces keep words whole) and its result is rounded back (`narrow`).

@@ -55,12 +55,11 @@ impl Tensor {
         let scale = if p < 1.0 { 1.0 / (1.0 - p) } else { 0.0 };
         let mask = Storage::dropout_mask(self.device(), n, key, threshold, scale)?;
         let mask = Tensor::from_storage(mask, self.shape(), self.device());
-        // The mask in the input's float dtype, so a half input stays half (the scale rounds).
-        let mask = match self.dtype().is_half() {
-            true => mask.to_dtype(self.dtype())?,
-            false => mask,
-        };
-        // d/dx (x * mask) = mask: the mask is a constant, so autograd needs nothing more.
-        self.mul(&mask)
+        // d/dx (x * mask) = mask: the mask is a constant, so autograd needs nothing more. A
+        // half input is multiplied in f32 and rounded once, back to its dtype.
+        match self.dtype().is_half() {
+            true => self.mul(&mask)?.to_dtype(self.dtype()),
+            false => self.mul(&mask),
+        }
     }
 }
