@@ -1,7 +1,8 @@
-//! Half operands at the door to the backends: beyond the elementwise family (which takes
-//! halves on both backends), no backend kernel takes `F16` or `BF16`, so each other `Storage`
-//! op widens its half operands to F32 here, runs the F32 kernel, and rounds the result back
-//! once (`narrow`), the same way on both backends.
+//! Half operands at the door to the backends: the elementwise family takes halves on both
+//! backends; every other `Storage` op widens its half operands to F32 here, runs the F32
+//! kernel, and rounds the result back once (`narrow`), the same way on both backends. (The
+//! CPU's gather and cat could move halves as they are; they get F32 like the GPU's, which
+//! move whole words.)
 
 use super::Storage;
 use crate::backend::{Elementwise, Strided};
