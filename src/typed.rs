@@ -1,5 +1,5 @@
 //! Tensors of a chosen dtype: typed creation (`full_dtype`, `zeros_dtype`, `ones_dtype`,
-//! `randint`) and exact typed readback (`to_vec_as`). Conversion is `to_dtype`
+//! `rand_dtype`, `randn_dtype`, `randint`) and exact typed readback (`to_vec_as`). Conversion is `to_dtype`
 //! (`ops/elementwise/mod.rs`); the dtypes themselves are in `dtype.rs`.
 
 use crate::device::Device;
@@ -37,6 +37,23 @@ impl Tensor {
     /// Ones of `dtype`.
     pub fn ones_dtype(shape: &[usize], dtype: DType, device: &Device) -> Result<Tensor> {
         Tensor::filled_as("ones_dtype", shape, 1.0, dtype, device)
+    }
+
+    /// Uniform values in `[0, 1)` in the float dtype `dtype` (drawn in f32 from the global
+    /// generator, as [`Tensor::rand`], and rounded once, so a value just under 1 may round to
+    /// 1 in a half; `torch.rand(.., dtype=)`).
+    ///
+    /// # Errors
+    /// `DType` for a dtype that is not `F32`, `F16` or `BF16` (integers: [`Tensor::randint`]).
+    pub fn rand_dtype(shape: &[usize], dtype: DType, device: &Device) -> Result<Tensor> {
+        random_float("rand_dtype", dtype)?;
+        Tensor::rand(shape, device)?.to_dtype(dtype)
+    }
+
+    /// Standard normal values in the float dtype `dtype` (as [`Tensor::rand_dtype`]).
+    pub fn randn_dtype(shape: &[usize], dtype: DType, device: &Device) -> Result<Tensor> {
+        random_float("randn_dtype", dtype)?;
+        Tensor::randn(shape, device)?.to_dtype(dtype)
     }
 
     /// Uniform random integers in `[lo, hi)` (`I32`) from the global generator, as
@@ -79,5 +96,18 @@ impl Tensor {
         let data = self.read()?;
         // Matched above; `None` only for a dtype with no host type (F64), refused there too.
         T::from_host(data).ok_or_else(|| Error::invalid("to_vec_as", "no host type"))
+    }
+}
+
+/// `dtype` as the dtype of random floats, or the error naming `op`.
+fn random_float(op: &'static str, dtype: DType) -> Result<()> {
+    match matches!(dtype, DType::F32 | DType::F16 | DType::BF16) {
+        true => Ok(()),
+        false => Err(Error::DType {
+            op,
+            got: vec![dtype],
+            expected: "F32, F16 or BF16",
+            hint: "draw integers with `Tensor::randint`",
+        }),
     }
 }

@@ -284,7 +284,26 @@ fn creation_and_views(dev: &Device) {
             (dtype, m.to_vec().unwrap())
         );
         assert!(format!("{m}").contains(&format!("dtype={dtype}")), "{m}");
+        let r = Tensor::rand_dtype(&[300], dtype, dev).unwrap();
+        assert_eq!(r.dtype(), dtype);
+        let v = r.to_vec().unwrap();
+        assert!(v.iter().all(|x| (0.0..=1.0).contains(x)), "{dtype} rand");
+        let n = Tensor::randn_dtype(&[300], dtype, dev)
+            .unwrap()
+            .to_vec()
+            .unwrap();
+        assert!(
+            n.iter().any(|&x| x < -0.5) && n.iter().any(|&x| x > 0.5),
+            "{dtype} randn"
+        );
     }
+    let e = Tensor::rand_dtype(&[2], DType::I32, dev)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("rand_dtype: expects F32, F16 or BF16, got I32"),
+        "{e}"
+    );
 }
 
 /// `f` on half inputs against the f32 result on the same (rounded) values, rounded once:

@@ -214,7 +214,10 @@ impl Core {
                     slot.param.set(p.to_dtype(value.dtype())?);
                     slot.master = Some((p, slot.param.value().id()));
                 }
-                false => slot.param.set(p),
+                false => {
+                    slot.param.set(p);
+                    slot.master = None; // the parameter is no longer a half (or never was)
+                }
             }
             slot.state = Some(s);
             slot.steps += 1;
