@@ -42,6 +42,33 @@ fn master_weights(dev: &Device) {
             v.to_vec().unwrap()[0] < 1.0,
             "{dtype}: the step rounded away"
         );
+        // The master copy is saved with the state and restored with it (optional on load).
+        let sd = opt.state_dict();
+        let master = |sd: &[(String, Tensor)]| {
+            let m = sd
+                .iter()
+                .find(|(n, _)| n == "0.master_param")
+                .map(|(_, t)| t.clone());
+            m.map(|m| (m.dtype(), m.to_vec().unwrap()))
+        };
+        let saved = master(&sd).expect("a master copy in the state dict");
+        assert_eq!(saved.0, DType::F32);
+        let w2 = Parameter::new(v.clone());
+        let mut opt2 = Sgd::new(
+            vec![w2.clone()],
+            SgdConfig {
+                lr: 1e-4,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        opt2.load_state_dict(&sd).unwrap();
+        assert_eq!(master(&opt2.state_dict()), Some(saved));
+        let without: Vec<_> = sd
+            .into_iter()
+            .filter(|(n, _)| n != "0.master_param")
+            .collect();
+        opt2.load_state_dict(&without).unwrap();
         // A value set from outside replaces the master copy.
         w.set(Tensor::full_dtype(&[3], 2.0, dtype, dev).unwrap());
         let loss = w.value().sum_all().unwrap();

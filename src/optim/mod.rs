@@ -59,7 +59,8 @@ pub trait Optimizer {
     fn set_lr(&mut self, lr: f32) -> Result<()>;
     /// The optimizer's state, named `"{index}.{buffer}"` with PyTorch's buffer names
     /// (`"0.exp_avg"`, `"3.momentum_buffer"`) plus `"{index}.step"`, one entry per parameter
-    /// that has stepped. Tensors are shaped like their parameter; save them with
+    /// that has stepped, and `"{index}.master_param"` for a half parameter (its f32 master
+    /// copy; optional when loading). Tensors are shaped like their parameter; save them with
     /// [`crate::nn::save`].
     fn state_dict(&self) -> Vec<(String, Tensor)>;
     /// Restores a [`Optimizer::state_dict`] for the same parameter list. Unknown names, missing
@@ -72,6 +73,9 @@ pub trait Optimizer {
     /// `None` makes steps unconditional again. (The step count still advances.)
     fn skip_steps_if(&mut self, flag: Option<Tensor>) -> Result<()>;
 }
+
+/// The state-dict name of a half parameter's f32 master copy (`"{index}.master_param"`).
+const MASTER: &str = "master_param";
 
 /// The largest step count a state dict may hold: saved as f32, exact up to 2^24.
 const MAX_STEP: f32 = 16_777_216.0;
@@ -240,6 +244,14 @@ impl Core {
             if let Ok(step) = Tensor::scalar(slot.steps as f32, state.device()) {
                 out.push((format!("{i}.step"), step));
             }
+            // A half parameter's f32 master copy, so a resumed run continues exactly.
+            if let Some((m, id)) = &slot.master {
+                if *id == slot.param.value().id() {
+                    if let Ok(m) = m.reshape(&shape) {
+                        out.push((format!("{i}.{MASTER}"), m));
+                    }
+                }
+            }
         }
         out
     }
@@ -256,15 +268,16 @@ impl Core {
             ));
         }
         let mut problems = Vec::new();
+        // Per parameter: its state rows, its step count, and (optional) its master copy.
         let mut found: Vec<Vec<Option<&Tensor>>> =
-            vec![vec![None; names.len() + 1]; self.slots.len()];
+            vec![vec![None; names.len() + 2]; self.slots.len()];
         for (key, t) in state {
             let parsed = key.split_once('.').and_then(|(i, name)| {
                 let i: usize = i.parse().ok()?;
-                let r = if name == "step" {
-                    names.len()
-                } else {
-                    names.iter().position(|n| *n == name)?
+                let r = match name {
+                    "step" => names.len(),
+                    MASTER => names.len() + 1,
+                    _ => names.iter().position(|n| *n == name)?,
                 };
                 (i < self.slots.len()).then_some((i, r))
             });
@@ -283,6 +296,7 @@ impl Core {
             found[i][r] = Some(t);
         }
         for (i, entries) in found.iter().enumerate() {
+            let entries = &entries[..=names.len()]; // the master copy is optional
             let present = entries.iter().filter(|e| e.is_some()).count();
             if present != 0 && present != entries.len() {
                 for (r, e) in entries.iter().enumerate() {
@@ -302,7 +316,7 @@ impl Core {
         let mut restored = Vec::with_capacity(self.slots.len());
         for (slot, entries) in self.slots.iter().zip(&found) {
             if entries[0].is_none() {
-                restored.push((None, 0));
+                restored.push((None, 0, None));
                 continue;
             }
             let dev = slot.param.value().device().clone();
@@ -316,17 +330,25 @@ impl Core {
                     format!("a step count must be a whole number in 0..={MAX_STEP}, found {steps}"),
                 ));
             }
+            // State and master copies are F32 whatever dtype a checkpoint kept them in.
+            let f32_on = |t: &Tensor| t.detach().to_device(&dev)?.to_dtype(DType::F32);
             let rows: Vec<Tensor> = entries[..names.len()]
                 .iter()
                 .flatten()
-                .map(|t| t.detach().to_device(&dev)?.reshape(&[t.numel()]))
+                .map(|t| f32_on(t)?.reshape(&[t.numel()]))
                 .collect::<Result<_>>()?;
             let rows: Vec<&Tensor> = rows.iter().collect();
-            restored.push((Some(Tensor::stack(&rows, 0)?), steps as u64));
+            let value = slot.param.value();
+            let master = match (entries[names.len() + 1], value.dtype().is_half()) {
+                (Some(m), true) => Some((f32_on(m)?, value.id())),
+                _ => None,
+            };
+            restored.push((Some(Tensor::stack(&rows, 0)?), steps as u64, master));
         }
-        for (slot, (state, steps)) in self.slots.iter_mut().zip(restored) {
+        for (slot, (state, steps, master)) in self.slots.iter_mut().zip(restored) {
             slot.state = state;
             slot.steps = steps;
+            slot.master = master;
         }
         Ok(())
     }
