@@ -103,6 +103,16 @@ impl DType {
         }
     }
 
+    /// PyTorch's dtype category: 0 for `Bool`, 1 for integers, 2 for floats. A 0-dim operand
+    /// takes part in promotion only against one of a lower category.
+    pub(crate) fn category(self) -> u8 {
+        match self {
+            DType::Bool => 0,
+            DType::I32 => 1,
+            _ => 2,
+        }
+    }
+
     /// The dtypes a GPU buffer holds, in the order of their kernel codes (`DTYPE_F32` = 0,
     /// `DTYPE_I32`, `DTYPE_BOOL`, `DTYPE_F16`, `DTYPE_BF16` in WGSL).
     pub(crate) const ON_GPU: [DType; 5] =

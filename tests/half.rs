@@ -426,6 +426,16 @@ fn promotion(dev: &Device) {
         (DType::F16, vec![2.0, 3.0])
     );
     assert_eq!(b.mul_scalar(2.0).unwrap().dtype(), DType::BF16);
+    // A 0-dim operand does not promote a dimensioned one of its category (as PyTorch).
+    let two = Tensor::scalar(2.0, dev).unwrap();
+    assert_eq!(h.mul(&two).unwrap().dtype(), DType::F16);
+    assert_eq!(two.mul(&b).unwrap().dtype(), DType::BF16);
+    assert_eq!(i.mul(&two).unwrap().dtype(), DType::F32); // another category: it promotes
+    let h0 = Tensor::scalar(1.0, dev)
+        .unwrap()
+        .to_dtype(DType::F16)
+        .unwrap();
+    assert_eq!(h0.add(&f).unwrap().dtype(), DType::F32);
     let cmp = h.lt(&i.to_dtype(DType::F16).unwrap()).unwrap();
     assert_eq!(cmp.to_vec_as::<bool>().unwrap(), vec![true, true]);
     assert_eq!(

@@ -206,7 +206,14 @@ impl Tensor {
         let name = op.name();
         same_device(name, &[self, rhs])?;
         let (da, db) = (self.dtype(), rhs.dtype());
-        let common = da.promote(db);
+        // As PyTorch: a 0-dim operand does not raise the dtype of a dimensioned one of its
+        // category (`x_f16 * Tensor::scalar(2.0)` stays F16; `x_i32 * Tensor::scalar(2.5)` is
+        // F32).
+        let common = match (self.rank() == 0, rhs.rank() == 0) {
+            (true, false) if da.category() == db.category() => db,
+            (false, true) if da.category() == db.category() => da,
+            _ => da.promote(db),
+        };
         let want = match op {
             BinaryOp::LogicalAnd | BinaryOp::LogicalOr | BinaryOp::LogicalXor => DType::Bool,
             BinaryOp::Eq | BinaryOp::Ne if common == DType::Bool => DType::Bool,
