@@ -181,6 +181,68 @@ fn skip_flag(dev: &Device) {
     }
 }
 
+/// A half model and its optimizer saved mid-run and loaded into fresh ones continue exactly
+/// as the original (the f32 master copies travel with the optimizer state).
+fn resume_is_exact(dev: &Device) {
+    use ferrograd::nn;
+    let build = || {
+        ferrograd::manual_seed(5);
+        let m = Linear::new(6, 3, true, dev).unwrap();
+        m.to_dtype(DType::F16).unwrap();
+        m
+    };
+    let x = normal(&[8, 6], 9)
+        .to_dtype(DType::F16)
+        .unwrap()
+        .to_device(dev)
+        .unwrap();
+    let step = |m: &Linear, opt: &mut Adam| {
+        let l = m
+            .forward(&x)
+            .unwrap()
+            .to_dtype(DType::F32)
+            .unwrap()
+            .square()
+            .unwrap();
+        opt.step(&l.mean_all().unwrap().backward().unwrap())
+            .unwrap();
+    };
+    let cfg = AdamConfig {
+        lr: 1e-3,
+        ..Default::default()
+    };
+    let a = build();
+    let mut opt_a = Adam::new(a.parameters(), cfg).unwrap();
+    (0..3).for_each(|_| step(&a, &mut opt_a));
+    let dir = std::env::temp_dir().join(format!("ferrograd-resume-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let tag = if dev.is_gpu() { "gpu" } else { "cpu" };
+    let (model_path, opt_path) = (
+        dir.join(format!("{tag}-m.st")),
+        dir.join(format!("{tag}-o.st")),
+    );
+    nn::save(&model_path, &a, "Linear(6, 3)").unwrap();
+    nn::save_tensors(&opt_path, &opt_a.state_dict(), &[]).unwrap();
+    let b = build();
+    nn::load(&model_path, &b).unwrap();
+    let mut opt_b = Adam::new(b.parameters(), cfg).unwrap();
+    opt_b
+        .load_state_dict(&nn::load_tensors(&opt_path, dev).unwrap().tensors)
+        .unwrap();
+    for _ in 0..3 {
+        step(&a, &mut opt_a);
+        step(&b, &mut opt_b);
+    }
+    for (pa, pb) in a.parameters().iter().zip(b.parameters()) {
+        assert_eq!(pb.value().dtype(), DType::F16);
+        assert_eq!(
+            pa.value().to_vec().unwrap(),
+            pb.value().to_vec().unwrap(),
+            "{dev}"
+        );
+    }
+}
+
 /// A small MLP converted to each half dtype trains (loss down by half) with the scaler, and
 /// its forward pass matches the f32 model's within the half's precision.
 fn half_model_trains(dev: &Device) {
@@ -253,5 +315,6 @@ device_tests!(
     master_weights,
     scaler_skips_and_adapts,
     skip_flag,
+    resume_is_exact,
     half_model_trains
 );
