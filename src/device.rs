@@ -114,18 +114,7 @@ impl Device {
     pub fn memory_stats(&self) -> MemoryStats {
         match &self.0 {
             Inner::Cpu | Inner::CpuF64 => crate::cpu::memory_stats(),
-            Inner::Gpu(c) => {
-                let (live_bytes, peak_bytes, pooled_buffers, pooled_bytes, created_buffers) =
-                    c.pool_stats();
-                MemoryStats {
-                    live_bytes,
-                    peak_bytes,
-                    pooled_buffers,
-                    pooled_bytes,
-                    created_buffers,
-                    by_dtype: c.live_by_dtype.read(),
-                }
-            }
+            Inner::Gpu(c) => c.memory_stats(),
         }
     }
 

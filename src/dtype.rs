@@ -59,6 +59,11 @@ impl DType {
         DType::BF16,
     ];
 
+    /// This dtype's position in [`DType::ALL`] (per-dtype counters index by it).
+    pub(crate) fn index(self) -> usize {
+        DType::ALL.iter().position(|&d| d == self).unwrap_or(0) // every dtype is in ALL
+    }
+
     /// A floating-point dtype (gradients flow only through these).
     pub fn is_float(self) -> bool {
         matches!(self, DType::F32 | DType::F64 | DType::F16 | DType::BF16)

@@ -4,6 +4,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
+use crate::dtype::DType;
+
 /// Rounds `n` (bytes, or elements) up to a size class: 256 minimum, then four classes per power
 /// of two, so at most 25 % of a buffer is slack and a pool keyed by class serves every length
 /// in the class.
@@ -83,30 +85,25 @@ mod tests {
     }
 }
 
-/// Live bytes per dtype (`MemoryStats::by_dtype`), one counter per entry of `DType::ALL`.
-#[derive(Default)]
-pub(crate) struct ByDtype([AtomicU64; crate::dtype::DType::ALL.len()]);
+/// Live bytes per dtype (`MemoryStats::by_dtype`), one counter per entry of `DType::ALL`: the
+/// CPU's (the GPU's pool counts its own under its lock).
+pub(crate) struct ByDtype([AtomicU64; DType::ALL.len()]);
 
 impl ByDtype {
     pub const fn new() -> ByDtype {
-        ByDtype([const { AtomicU64::new(0) }; crate::dtype::DType::ALL.len()])
+        ByDtype([const { AtomicU64::new(0) }; DType::ALL.len()])
     }
 
-    fn slot(&self, dtype: crate::dtype::DType) -> &AtomicU64 {
-        let i = crate::dtype::DType::ALL.iter().position(|&d| d == dtype);
-        &self.0[i.unwrap_or(0)] // every dtype is in ALL
+    pub fn add(&self, dtype: DType, bytes: u64) {
+        self.0[dtype.index()].fetch_add(bytes, Ordering::Relaxed);
     }
 
-    pub fn add(&self, dtype: crate::dtype::DType, bytes: u64) {
-        self.slot(dtype).fetch_add(bytes, Ordering::Relaxed);
-    }
-
-    pub fn sub(&self, dtype: crate::dtype::DType, bytes: u64) {
-        self.slot(dtype).fetch_sub(bytes, Ordering::Relaxed);
+    pub fn sub(&self, dtype: DType, bytes: u64) {
+        self.0[dtype.index()].fetch_sub(bytes, Ordering::Relaxed);
     }
 
     /// Every dtype with its live bytes.
-    pub fn read(&self) -> [(crate::dtype::DType, u64); crate::dtype::DType::ALL.len()] {
-        crate::dtype::DType::ALL.map(|d| (d, self.slot(d).load(Ordering::Relaxed)))
+    pub fn read(&self) -> [(DType, u64); DType::ALL.len()] {
+        DType::ALL.map(|d| (d, self.0[d.index()].load(Ordering::Relaxed)))
     }
 }

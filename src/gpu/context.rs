@@ -1,13 +1,11 @@
 //! The GPU runtime: one wgpu device per process, a pending command encoder that collects many
-//! dispatches per submit, a ring of uniform parameters written once per submit, the buffer
-//! pool, and wgpu errors turned into [`Error`] values. Readback, the only place that waits, is
-//! in `readback.rs`.
+//! dispatches per submit, a ring of uniform parameters written once per submit, and wgpu
+//! errors turned into [`Error`] values. Buffers and their pool are in `buffers.rs`; readback,
+//! the only place that waits, is in `readback.rs`.
 
 use std::num::NonZeroU64;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
-
-use bytemuck::Pod;
 
 use super::buffers::Pool;
 use super::fault::{Fault, Slots, SLOTS, SLOT_BYTES};
@@ -16,7 +14,7 @@ use super::kernels::{Kernel, PipelineCache};
 use super::params::WgslStruct;
 use crate::device_info::{DeviceInfo, DeviceKind, MatmulKernels};
 use crate::error::{Error, Result};
-use crate::memory::{size_class, Limit};
+use crate::memory::Limit;
 
 /// Bytes of uniform parameters one submit can carry; a fuller ring triggers a submit.
 const PARAM_RING: u64 = 256 * 1024;
@@ -29,7 +27,7 @@ pub(crate) struct GpuContext {
     pub info: DeviceInfo,
     pub limits: wgpu::Limits,
     pub(super) state: Mutex<State>,
-    pool: Mutex<Pool>,
+    pub(super) pool: Mutex<Pool>,
     /// `Device::set_memory_limit`: a cap on live bytes (none by default; the driver reports
     /// when memory runs out).
     pub memory_limit: Limit,
@@ -47,8 +45,6 @@ pub(crate) struct GpuContext {
     matmul_override: AtomicU8,
     /// Counts for `Device::dispatch_stats`: submits, dispatches, readbacks.
     pub(super) counts: Arc<[AtomicU64; 3]>,
-    /// Live buffer bytes by dtype (`MemoryStats::by_dtype`; `GpuStorage` keeps it).
-    pub live_by_dtype: crate::memory::ByDtype,
 }
 
 /// What the pending submit holds. Locked only while recording or submitting.
@@ -228,7 +224,6 @@ impl GpuContext {
             subgroups_of_8,
             matmul_override: AtomicU8::new(0),
             counts,
-            live_by_dtype: crate::memory::ByDtype::new(),
         })
     }
 
@@ -311,98 +306,6 @@ impl GpuContext {
     /// The alignment of a binding's offset, in bytes (a multiple of 4).
     pub fn binding_align(&self) -> u64 {
         u64::from(self.limits.min_storage_buffer_offset_alignment).max(4)
-    }
-
-    /// A buffer for `len` f32s: from the pool when one of its size class is free. The flag says
-    /// whether it was reused (a reused buffer may still be read by recorded commands).
-    pub fn alloc_buffer(&self, op: &'static str, len: usize) -> Result<(wgpu::Buffer, bool)> {
-        let bytes = (len as u64).saturating_mul(4);
-        let limit = self.max_tensor_bytes();
-        if bytes > limit {
-            return Err(Error::TooLarge {
-                op,
-                bytes,
-                limit,
-                what: "max_buffer_size",
-            });
-        }
-        // A tensor that fits one binding gets a buffer that does too, so kernels that bind
-        // whole buffers can take it.
-        let cap = match bytes <= self.max_binding_bytes() {
-            true => self.max_binding_bytes(),
-            false => limit,
-        };
-        let class = size_class(bytes).min(cap).max(4);
-        let cap = self.memory_limit.get(|| u64::MAX);
-        {
-            // Checked and reserved under one lock, so threads allocating at once cannot pass
-            // the limit together.
-            let mut pool = lock(&self.pool);
-            let live = pool.live_bytes;
-            if class > cap.saturating_sub(live) {
-                return Err(Error::OutOfMemory {
-                    op,
-                    bytes,
-                    why: format!(
-                        "this GPU's tensors hold {live} bytes, and its memory limit \
-                         (Device::set_memory_limit) is {cap} bytes"
-                    ),
-                });
-            }
-            if let Some(buf) = pool.take(class) {
-                return Ok((buf, true));
-            }
-            pool.note_live(class);
-        }
-        let scope = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-        let buf = self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: None,
-            size: class,
-            usage: wgpu::BufferUsages::STORAGE
-                | wgpu::BufferUsages::COPY_SRC
-                | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        if let Some(e) = pollster::block_on(scope.pop()) {
-            lock(&self.pool).live_bytes -= class; // the reservation, given back
-            return Err(Error::Gpu {
-                op,
-                message: format!("allocating {class} bytes failed: {e}"),
-            });
-        }
-        lock(&self.pool).created_buffers += 1;
-        Ok((buf, false))
-    }
-
-    pub fn release_buffer(&self, buf: wgpu::Buffer) {
-        lock(&self.pool).give_back(buf);
-    }
-
-    pub fn pool_stats(&self) -> (u64, u64, usize, u64, u64) {
-        let p = lock(&self.pool);
-        (
-            p.live_bytes,
-            p.peak_bytes,
-            p.pooled_buffers,
-            p.pooled_bytes,
-            p.created_buffers,
-        )
-    }
-
-    pub fn clear_pool(&self) {
-        lock(&self.pool).clear();
-    }
-
-    /// Writes `data` into `buf`. `queue.write_buffer` lands at the start of the next submit, so
-    /// a reused buffer is only written after the recorded commands that still read it go out.
-    pub fn write<T: Pod>(&self, buf: &wgpu::Buffer, data: &[T], reused: bool) -> Result<()> {
-        if reused {
-            self.flush()?;
-        }
-        if !data.is_empty() {
-            self.queue.write_buffer(buf, 0, bytemuck::cast_slice(data));
-        }
-        Ok(())
     }
 
     /// Records one dispatch of `kernel` over `groups` workgroups into the pending encoder.

@@ -33,8 +33,7 @@ impl std::fmt::Debug for GpuStorage {
 impl Drop for GpuStorage {
     fn drop(&mut self) {
         if let Some(buf) = self.buffer.take() {
-            self.ctx.live_by_dtype.sub(self.dtype, buf.size());
-            self.ctx.release_buffer(buf);
+            self.ctx.release_buffer(buf, self.dtype);
         }
     }
 }
@@ -52,8 +51,7 @@ impl GpuStorage {
         len: usize,
         dtype: DType,
     ) -> Result<GpuStorage> {
-        let (buf, _) = ctx.alloc_buffer(op, words(len, dtype))?;
-        ctx.live_by_dtype.add(dtype, buf.size());
+        let (buf, _) = ctx.alloc_buffer(op, words(len, dtype), dtype)?;
         Ok(GpuStorage {
             ctx: ctx.clone(),
             buffer: Some(buf),
@@ -85,9 +83,8 @@ impl GpuStorage {
         len: usize,
         dtype: DType,
     ) -> Result<GpuStorage> {
-        let (buf, reused) = ctx.alloc_buffer(op, data.len())?;
+        let (buf, reused) = ctx.alloc_buffer(op, data.len(), dtype)?;
         ctx.write(&buf, data, reused)?;
-        ctx.live_by_dtype.add(dtype, buf.size());
         Ok(GpuStorage {
             ctx: ctx.clone(),
             buffer: Some(buf),
