@@ -63,28 +63,6 @@ pub(crate) fn physical_memory() -> u64 {
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn classes_round_up_by_at_most_a_quarter() {
-        assert_eq!(size_class(1), 256);
-        assert_eq!(size_class(256), 256);
-        assert_eq!(size_class(257), 320);
-        for b in [1000u64, 4097, 1 << 20, (1 << 20) + 1, 123_456_789] {
-            let c = size_class(b);
-            assert!(
-                c >= b && (c as f64) <= b as f64 * 1.25 + 256.0,
-                "{b} -> {c}"
-            );
-            assert_eq!(class_below(c), c, "{c} is a class");
-            assert!(class_below(b) <= b && size_class(class_below(b)) == class_below(b));
-        }
-        assert_eq!(size_class(u64::MAX), u64::MAX);
-    }
-}
-
 /// Live bytes per dtype (`MemoryStats::by_dtype`), one counter per entry of `DType::ALL`: the
 /// CPU's (the GPU's pool counts its own under its lock).
 pub(crate) struct ByDtype([AtomicU64; DType::ALL.len()]);
@@ -105,5 +83,27 @@ impl ByDtype {
     /// Every dtype with its live bytes.
     pub fn read(&self) -> [(DType, u64); DType::ALL.len()] {
         DType::ALL.map(|d| (d, self.0[d.index()].load(Ordering::Relaxed)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes_round_up_by_at_most_a_quarter() {
+        assert_eq!(size_class(1), 256);
+        assert_eq!(size_class(256), 256);
+        assert_eq!(size_class(257), 320);
+        for b in [1000u64, 4097, 1 << 20, (1 << 20) + 1, 123_456_789] {
+            let c = size_class(b);
+            assert!(
+                c >= b && (c as f64) <= b as f64 * 1.25 + 256.0,
+                "{b} -> {c}"
+            );
+            assert_eq!(class_below(c), c, "{c} is a class");
+            assert!(class_below(b) <= b && size_class(class_below(b)) == class_below(b));
+        }
+        assert_eq!(size_class(u64::MAX), u64::MAX);
     }
 }
