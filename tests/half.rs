@@ -49,6 +49,32 @@ fn awkward_f32s() -> Vec<f32> {
     v
 }
 
+/// A half tensor's elements as bits.
+fn half_bits(t: &Tensor) -> Vec<u16> {
+    match t.dtype() {
+        DType::F16 => t
+            .to_vec_as::<f16>()
+            .unwrap()
+            .iter()
+            .map(|x| x.to_bits())
+            .collect(),
+        _ => t
+            .to_vec_as::<bf16>()
+            .unwrap()
+            .iter()
+            .map(|x| x.to_bits())
+            .collect(),
+    }
+}
+
+/// `v` rounded to the half `dtype` by the `half` crate, as bits.
+fn rounded(v: &[f32], dtype: DType) -> Vec<u16> {
+    match dtype {
+        DType::F16 => v.iter().map(|&f| f16::from_f32(f).to_bits()).collect(),
+        _ => v.iter().map(|&f| bf16::from_f32(f).to_bits()).collect(),
+    }
+}
+
 /// Bits equal, NaN payloads included.
 fn same_bits(got: &[u16], want: &[u16], what: &str) {
     assert_eq!(got.len(), want.len(), "{what}: lengths");
@@ -63,14 +89,9 @@ fn conversions_bit_exact(dev: &Device) {
     let t = Tensor::from_vec(h.clone(), &[h.len()], dev).unwrap();
     assert_eq!(t.dtype(), DType::F16);
     // Every pattern comes back as it went in, whole and from a view at an odd element.
-    let bits = |v: Vec<f16>| v.into_iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-    same_bits(&bits(t.to_vec_as().unwrap()), &all_bits(), "f16 round trip");
-    let odd = t.narrow(0, 1, h.len() - 2).unwrap().to_vec_as().unwrap();
-    same_bits(
-        &bits(odd),
-        &all_bits()[1..h.len() - 1],
-        "f16 view round trip",
-    );
+    same_bits(&half_bits(&t), &all_bits(), "f16 round trip");
+    let odd = half_bits(&t.narrow(0, 1, h.len() - 2).unwrap());
+    same_bits(&odd, &all_bits()[1..h.len() - 1], "f16 view round trip");
     let wide = t.to_dtype(DType::F32).unwrap().to_vec().unwrap();
     for (x, w) in h.iter().zip(&wide) {
         assert!(
@@ -93,26 +114,14 @@ fn conversions_bit_exact(dev: &Device) {
     for n in [1, 2, 3, 4099] {
         let v: Vec<f32> = awkward_f32s().into_iter().rev().take(n).collect();
         let x = Tensor::from_vec(v.clone(), &[n], dev).unwrap();
-        let got: Vec<u16> = x
-            .to_dtype(DType::F16)
-            .unwrap()
-            .to_vec_as::<f16>()
-            .unwrap()
-            .iter()
-            .map(|h| h.to_bits())
-            .collect();
-        let want: Vec<u16> = v.iter().map(|&f| f16::from_f32(f).to_bits()).collect();
-        same_bits(&got, &want, "f32 -> f16");
-        let got: Vec<u16> = x
-            .to_dtype(DType::BF16)
-            .unwrap()
-            .to_vec_as::<bf16>()
-            .unwrap()
-            .iter()
-            .map(|h| h.to_bits())
-            .collect();
-        let want: Vec<u16> = v.iter().map(|&f| bf16::from_f32(f).to_bits()).collect();
-        same_bits(&got, &want, "f32 -> bf16");
+        for dtype in [DType::F16, DType::BF16] {
+            let got = half_bits(&x.to_dtype(dtype).unwrap());
+            same_bits(
+                &got,
+                &rounded(&v, dtype),
+                &format!("f32 -> {dtype}, n = {n}"),
+            );
+        }
     }
     let v = awkward_f32s();
     let x = Tensor::from_vec(v.clone(), &[v.len()], dev).unwrap();
@@ -120,28 +129,11 @@ fn conversions_bit_exact(dev: &Device) {
     let view = x.narrow(0, 1, v.len() - 1).unwrap();
     for dtype in [DType::F16, DType::BF16] {
         let h = view.to_dtype(dtype).unwrap();
-        let got: Vec<u16> = match dtype {
-            DType::F16 => h
-                .to_vec_as::<f16>()
-                .unwrap()
-                .iter()
-                .map(|x| x.to_bits())
-                .collect(),
-            _ => h
-                .to_vec_as::<bf16>()
-                .unwrap()
-                .iter()
-                .map(|x| x.to_bits())
-                .collect(),
-        };
-        let want: Vec<u16> = match dtype {
-            DType::F16 => v[1..].iter().map(|&f| f16::from_f32(f).to_bits()).collect(),
-            _ => v[1..]
-                .iter()
-                .map(|&f| bf16::from_f32(f).to_bits())
-                .collect(),
-        };
-        same_bits(&got, &want, "strided f32 -> half");
+        same_bits(
+            &half_bits(&h),
+            &rounded(&v[1..], dtype),
+            "strided f32 -> half",
+        );
         // And back from a half view at an odd element (the strided kernel reading halves).
         let odd = h.narrow(0, 1, h.numel() - 1).unwrap();
         let back = odd.to_dtype(DType::F32).unwrap().to_vec().unwrap();
@@ -154,16 +146,8 @@ fn conversions_bit_exact(dev: &Device) {
             want_back
         );
     }
-    let got: Vec<u16> = x
-        .to_dtype(DType::F16)
-        .unwrap()
-        .to_vec_as::<f16>()
-        .unwrap()
-        .iter()
-        .map(|h| h.to_bits())
-        .collect();
-    let want: Vec<u16> = v.iter().map(|&f| f16::from_f32(f).to_bits()).collect();
-    same_bits(&got, &want, "f32 -> f16");
+    let got = half_bits(&x.to_dtype(DType::F16).unwrap());
+    same_bits(&got, &rounded(&v, DType::F16), "f32 -> f16");
     // Between the halves and to the other dtypes, through f32.
     let hb = t.to_dtype(DType::F16).unwrap().to_vec_as::<f16>().unwrap();
     let want: Vec<f16> = b.iter().map(|x| f16::from_f32(x.to_f32())).collect();
@@ -213,7 +197,7 @@ fn conversions_in_pieces(dev: &Device) {
     let tail = h.narrow(0, 1, 10_000).unwrap(); // a view starting at an odd element
     let sum = tail.add(&tail).and_then(|t| t.to_vec());
     set_binding_limit(dev, None);
-    let want: Vec<u16> = v.iter().map(|&f| f16::from_f32(f).to_bits()).collect();
+    let want = rounded(&v, DType::F16);
     let got: Vec<u16> = got.unwrap().iter().map(|h| h.to_bits()).collect();
     same_bits(&got, &want, "f32 -> f16 in pieces");
     let want_sum: Vec<f32> = want[1..]
