@@ -190,9 +190,10 @@ pub(crate) fn elementwise(
 /// `len` copies of `value` (exactly a value of `out`'s dtype) into `out` (nothing crosses
 /// from the host: the kernel writes the word).
 pub(crate) fn fill(out: &GpuStorage, len: usize, value: f64, op: &'static str) -> Result<()> {
-    let spec = Strided::new(op, &[&Layout::contiguous(&[len])])?;
+    // The kernel writes words: a half's word holds two copies (rounded from f32, as the CPU's
+    // fill).
+    let spec = Strided::new(op, &[&Layout::contiguous(&[words(len, out.dtype())])])?;
     let mut params = ElementwiseParams::new(op, &spec, 0.0, 0.0)?;
-    // A half's word holds two copies (rounded from f32, as the CPU's fill).
     let twice = |h: u16| u32::from(h) | u32::from(h) << 16;
     let word = match out.dtype() {
         DType::I32 => value as i32 as u32,
@@ -202,8 +203,6 @@ pub(crate) fn fill(out: &GpuStorage, len: usize, value: f64, op: &'static str) -
         _ => (value as f32).to_bits(),
     };
     params.ialpha = word as i32;
-    let spec = Strided::new(op, &[&Layout::contiguous(&[words(len, out.dtype())])])?;
-    params.numel = u32_of(op, spec.numel())?;
     launch(Kernel::Fill, 0, params, &spec, out, Out::Dense, &[], op)
 }
 
