@@ -20,6 +20,9 @@
 // `unsafe` is denied everywhere but `ops/matmul/cpu.rs`, which calls the `gemm` crate.
 #![deny(unsafe_code)]
 
+// `#[derive(Module)]` writes `::ferrograd::..` paths; this lets the crate's own layers use it.
+extern crate self as ferrograd;
+
 mod autograd;
 mod backend;
 mod codes;

@@ -97,6 +97,49 @@ impl Tensor {
         // Matched above; `None` only for a dtype with no host type (F64), refused there too.
         T::from_host(data).ok_or_else(|| Error::invalid("to_vec_as", "no host type"))
     }
+
+    /// The value of a one-element tensor (any shape: `[]`, `[1]`, `[1, 1]`) as `f32`, as
+    /// PyTorch's `item()`: `loss.item()?` to log a loss.
+    ///
+    /// ```
+    /// use ferrograd::{Device, Tensor};
+    /// let x = Tensor::from_vec(vec![1.0, 2.0, 3.5], &[3], &Device::cpu())?;
+    /// assert_eq!(x.sum_all()?.item()?, 6.5);
+    /// assert_eq!(x.argmax(0, false)?.item_as::<i32>()?, 2);
+    /// assert!(x.item().is_err()); // three elements
+    /// # Ok::<(), ferrograd::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// `InvalidArgument` naming the shape when the tensor does not hold exactly one element.
+    pub fn item(&self) -> Result<f32> {
+        self.one("item")?;
+        Ok(self.to_vec()?[0])
+    }
+
+    /// [`item`](Tensor::item) in the tensor's own host type `T` (exact for `I32`).
+    ///
+    /// # Errors
+    /// As [`item`](Tensor::item), and `DType` when `T` is not the tensor's host type.
+    pub fn item_as<T: Element>(&self) -> Result<T> {
+        self.one("item_as")?;
+        let mut v = self.to_vec_as::<T>().map_err(|e| e.in_op("item_as"))?;
+        v.pop()
+            .ok_or_else(|| Error::invalid("item_as", "no element"))
+    }
+
+    fn one(&self, op: &'static str) -> Result<()> {
+        match self.numel() {
+            1 => Ok(()),
+            n => Err(Error::invalid(
+                op,
+                format!(
+                    "needs a tensor of one element, found shape {:?} ({n} elements)",
+                    self.shape()
+                ),
+            )),
+        }
+    }
 }
 
 /// `dtype` as the dtype of random floats, or the error naming `op`.

@@ -6,8 +6,8 @@ mod common;
 use common::{assert_close, check_grad, normal, uniform};
 use ferrograd::nn::init::{self, FanMode, Nonlinearity};
 use ferrograd::nn::{
-    self, AdaptiveAvgPool2d, BatchNorm, Conv2d, Dropout, Embedding, Flatten, LayerNorm, Linear,
-    MaxPool2d, Module, Parameter, ReLU, Sequential, Sigmoid, Tanh,
+    AdaptiveAvgPool2d, BatchNorm, Conv2d, Dropout, Embedding, Flatten, LayerNorm, Linear,
+    MaxPool2d, Module, ReLU, Sequential, Sigmoid, Tanh,
 };
 use ferrograd::{Conv2dOptions, Device, Generator, Pool2dOptions, Tensor};
 
@@ -178,6 +178,7 @@ fn sequential_fuses_activations(dev: &Device) {
     }
 }
 
+#[derive(Module)]
 struct Mlp {
     body: Sequential,
     head: Linear,
@@ -186,12 +187,6 @@ struct Mlp {
 impl Module for Mlp {
     fn forward(&self, x: &Tensor) -> ferrograd::Result<Tensor> {
         self.head.forward(&self.body.forward(x)?)
-    }
-    fn named_parameters(&self) -> Vec<(String, Parameter)> {
-        nn::named(&[("body", &self.body), ("head", &self.head)])
-    }
-    fn set_training(&self, training: bool) {
-        self.body.set_training(training);
     }
 }
 

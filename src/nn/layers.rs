@@ -5,7 +5,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
-use super::{init, lock, Module, Parameter};
+use super::{init, lock, write_tree, Module, Parameter, Visit, Visitor};
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::ops::matmul::spec::Activation;
@@ -20,13 +20,8 @@ fn buffer(value: Tensor) -> Parameter {
     p
 }
 
-fn params(list: &[(&str, Option<&Parameter>)]) -> Vec<(String, Parameter)> {
-    list.iter()
-        .filter_map(|(n, p)| p.map(|p| (n.to_string(), p.clone())))
-        .collect()
-}
-
 /// `y = x · weightᵀ + bias` over the last axis: `[.., in] -> [.., out]`. Weight `[out, in]`.
+#[derive(Debug, Module)]
 pub struct Linear {
     pub weight: Parameter,
     pub bias: Option<Parameter>,
@@ -65,12 +60,19 @@ impl Module for Linear {
         let bias = self.bias.as_ref().map(|b| b.value());
         x.linear(&w, bias.as_ref(), act)
     }
-    fn named_parameters(&self) -> Vec<(String, Parameter)> {
-        params(&[("weight", Some(&self.weight)), ("bias", self.bias.as_ref())])
+    fn describe(&self) -> String {
+        let w = self.weight.shape();
+        format!(
+            "Linear(in_features={}, out_features={}, bias={})",
+            w[1],
+            w[0],
+            self.bias.is_some()
+        )
     }
 }
 
 /// 2-D convolution layer: weight `[out, in / groups, k, k]`, bias `[out]`.
+#[derive(Debug, Module)]
 pub struct Conv2d {
     pub weight: Parameter,
     pub bias: Option<Parameter>,
@@ -115,39 +117,70 @@ impl Module for Conv2d {
         let b = self.bias.as_ref().map(Parameter::value);
         x.conv2d_activated(&self.weight.value(), b.as_ref(), &self.options, act)
     }
-    fn named_parameters(&self) -> Vec<(String, Parameter)> {
-        params(&[("weight", Some(&self.weight)), ("bias", self.bias.as_ref())])
+    fn describe(&self) -> String {
+        let (w, o) = (self.weight.shape(), &self.options);
+        format!(
+            "Conv2d({}, {}, kernel_size={:?}, stride={:?}, padding={:?}, dilation={:?}, groups={}, bias={})",
+            w[1] * o.groups,
+            w[0],
+            [w[2], w[3]],
+            o.stride,
+            o.padding,
+            o.dilation,
+            o.groups,
+            self.bias.is_some()
+        )
     }
 }
 
+fn describe_pool(name: &str, o: &Pool2dOptions) -> String {
+    format!(
+        "{name}(kernel_size={:?}, stride={:?}, padding={:?})",
+        o.kernel, o.stride, o.padding
+    )
+}
+
 /// Max pooling layer.
+#[derive(Clone, Copy, Debug, Module)]
 pub struct MaxPool2d(pub Pool2dOptions);
 
 impl Module for MaxPool2d {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         x.max_pool2d(&self.0)
     }
+    fn describe(&self) -> String {
+        describe_pool("MaxPool2d", &self.0)
+    }
 }
 
 /// Average pooling layer (padding counted as zeros).
+#[derive(Clone, Copy, Debug, Module)]
 pub struct AvgPool2d(pub Pool2dOptions);
 
 impl Module for AvgPool2d {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         x.avg_pool2d(&self.0)
     }
+    fn describe(&self) -> String {
+        describe_pool("AvgPool2d", &self.0)
+    }
 }
 
 /// Adaptive average pooling to a fixed `[oh, ow]` (`[1, 1]`: global average pooling).
+#[derive(Clone, Copy, Debug, Module)]
 pub struct AdaptiveAvgPool2d(pub [usize; 2]);
 
 impl Module for AdaptiveAvgPool2d {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         x.adaptive_avg_pool2d(self.0)
     }
+    fn describe(&self) -> String {
+        format!("AdaptiveAvgPool2d(output_size={:?})", self.0)
+    }
 }
 
 /// `[n, ..] -> [n, prod(..)]`.
+#[derive(Clone, Copy, Debug, Default, Module)]
 pub struct Flatten;
 
 impl Module for Flatten {
@@ -164,6 +197,7 @@ impl Module for Flatten {
 
 /// Dropout with probability `p` in training mode; the identity in evaluation mode. Starts in
 /// training mode, like every PyTorch module.
+#[derive(Debug)]
 pub struct Dropout {
     p: f32,
     training: AtomicBool,
@@ -188,14 +222,22 @@ impl Module for Dropout {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         x.dropout(self.p, self.training.load(Ordering::Relaxed))
     }
-    fn set_training(&self, training: bool) {
-        self.training.store(training, Ordering::Relaxed);
+    fn describe(&self) -> String {
+        format!("Dropout(p={})", self.p)
+    }
+}
+
+impl Visit for Dropout {
+    fn visit(&self, v: &mut Visitor<'_>) {
+        v.module(self);
+        v.mode(&|training| self.training.store(training, Ordering::Relaxed));
     }
 }
 
 /// Batch norm over axis 1 with learnable `weight` (ones) and `bias` (zeros), and running
 /// statistics for evaluation. `BatchNorm1d` takes `[n, c]` or `[n, c, l]`; `BatchNorm2d`
 /// takes `[n, c, h, w]`.
+#[derive(Debug)]
 pub struct BatchNorm {
     pub weight: Parameter,
     pub bias: Parameter,
@@ -290,22 +332,33 @@ impl Module for BatchNorm {
         }
         Ok(y)
     }
-    fn named_parameters(&self) -> Vec<(String, Parameter)> {
-        params(&[("weight", Some(&self.weight)), ("bias", Some(&self.bias))])
+    fn describe(&self) -> String {
+        let o = *lock(&self.options);
+        format!(
+            "{}({}, eps={}, momentum={})",
+            self.name,
+            self.weight.shape()[0],
+            o.eps,
+            o.momentum
+        )
     }
-    fn named_buffers(&self) -> Vec<(String, Parameter)> {
-        params(&[
-            ("running_mean", Some(&self.running_mean)),
-            ("running_var", Some(&self.running_var)),
-            ("num_batches_tracked", Some(&self.batches)),
-        ])
-    }
-    fn set_training(&self, training: bool) {
-        lock(&self.options).training = training;
+}
+
+/// Hand-written: the mode lives in the options, which the op reads.
+impl Visit for BatchNorm {
+    fn visit(&self, v: &mut Visitor<'_>) {
+        v.module(self);
+        v.field("weight", &self.weight);
+        v.field("bias", &self.bias);
+        v.buffer("running_mean", &self.running_mean);
+        v.buffer("running_var", &self.running_var);
+        v.buffer("num_batches_tracked", &self.batches);
+        v.mode(&|training| lock(&self.options).training = training);
     }
 }
 
 /// Layer norm over the trailing `normalized_shape` with `weight` (ones) and `bias` (zeros).
+#[derive(Debug, Module)]
 pub struct LayerNorm {
     pub weight: Parameter,
     pub bias: Parameter,
@@ -330,13 +383,14 @@ impl Module for LayerNorm {
         let (w, b) = (self.weight.value(), self.bias.value());
         x.layer_norm(&self.normalized_shape, Some(&w), Some(&b), self.eps)
     }
-    fn named_parameters(&self) -> Vec<(String, Parameter)> {
-        params(&[("weight", Some(&self.weight)), ("bias", Some(&self.bias))])
+    fn describe(&self) -> String {
+        format!("LayerNorm({:?}, eps={})", self.normalized_shape, self.eps)
     }
 }
 
 /// A lookup table: `I32` indices `[..]` -> rows `[.., dim]` of `weight`
 /// `[num, dim]`, initialised `N(0, 1)` as in PyTorch. Out-of-range indices are an error.
+#[derive(Debug, Module)]
 pub struct Embedding {
     pub weight: Parameter,
 }
@@ -363,15 +417,16 @@ impl Module for Embedding {
             .collect();
         rows.reshape(&shape)
     }
-    fn named_parameters(&self) -> Vec<(String, Parameter)> {
-        params(&[("weight", Some(&self.weight))])
+    fn describe(&self) -> String {
+        let w = self.weight.shape();
+        format!("Embedding({}, {})", w[0], w[1])
     }
 }
 
 macro_rules! activation {
     ($($(#[$doc:meta])* $name:ident => |$x:ident| $body:expr, $fused:expr;)*) => {$(
         $(#[$doc])*
-        #[derive(Clone, Copy, Debug, Default)]
+        #[derive(Clone, Copy, Debug, Default, Module)]
         pub struct $name;
         impl Module for $name {
             fn forward(&self, $x: &Tensor) -> Result<Tensor> {
@@ -397,31 +452,53 @@ activation! {
 }
 
 /// `x` where positive, else `slope * x` (PyTorch's default slope: 0.01).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Module)]
 pub struct LeakyReLU(pub f32);
 
 impl Module for LeakyReLU {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         x.leaky_relu(self.0)
     }
+    fn describe(&self) -> String {
+        format!("LeakyReLU(negative_slope={})", self.0)
+    }
 }
 
 /// Softmax along an axis.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Module)]
 pub struct Softmax(pub isize);
 
 impl Module for Softmax {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         x.softmax(self.0)
     }
+    fn describe(&self) -> String {
+        format!("Softmax(dim={})", self.0)
+    }
 }
 
 /// Log-softmax along an axis.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Module)]
 pub struct LogSoftmax(pub isize);
 
 impl Module for LogSoftmax {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         x.log_softmax(self.0)
     }
+    fn describe(&self) -> String {
+        format!("LogSoftmax(dim={})", self.0)
+    }
 }
+
+/// The layers whose `Visit` is hand-written print as derived ones do.
+macro_rules! display_tree {
+    ($($name:ty),*) => {$(
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write_tree(self, f)
+            }
+        }
+    )*};
+}
+
+display_tree!(Dropout, BatchNorm);

@@ -1,43 +1,68 @@
-//! Modules: layers that own [`Parameter`]s, composed as plain structs (micrograd's and
-//! candle's way, no macros). A model implements [`Module`]: `forward`, its named parameters
-//! (`"features.0.weight"`), and train/eval mode.
+//! Modules: layers that own [`Parameter`]s, composed as plain structs. A model is a struct
+//! whose fields are layers, parameters, and `Vec`s or `Option`s of them; `#[derive(Module)]`
+//! lists them (named as PyTorch names them, so checkpoints load both ways) and the struct
+//! writes its `forward`:
 //!
 //! ```
-//! use ferrograd::nn::{self, Linear, Module, Parameter, ReLU, Sequential};
+//! use ferrograd::nn::{Dropout, Linear, Module, ReLU, Sequential};
 //! use ferrograd::{Device, Result, Tensor};
 //!
+//! #[derive(Module)]
 //! struct Mlp {
 //!     body: Sequential,
-//!     head: Linear,
+//!     blocks: Vec<Linear>,
+//!     head: Option<Linear>,
+//!     #[module(skip)] // not part of the model: neither trained nor saved
+//!     offset: Tensor,
 //! }
 //!
 //! impl Module for Mlp {
 //!     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-//!         self.head.forward(&self.body.forward(x)?)
-//!     }
-//!     fn named_parameters(&self) -> Vec<(String, Parameter)> {
-//!         nn::named(&[("body", &self.body), ("head", &self.head)])
-//!     }
-//!     fn set_training(&self, training: bool) {
-//!         self.body.set_training(training);
+//!         let mut x = self.body.forward(&x.add(&self.offset)?)?;
+//!         for block in &self.blocks {
+//!             x = block.forward(&x)?.relu()?;
+//!         }
+//!         match &self.head {
+//!             Some(head) => head.forward(&x),
+//!             None => Ok(x),
+//!         }
 //!     }
 //! }
 //!
 //! let dev = Device::cpu();
-//! let body = Sequential::new().add(Linear::new(4, 8, true, &dev)?).add(ReLU);
-//! let net = Mlp { body, head: Linear::new(8, 2, true, &dev)? };
+//! let net = Mlp {
+//!     body: Sequential::new()
+//!         .add(Linear::new(4, 8, true, &dev)?)
+//!         .add(ReLU)
+//!         .add(Dropout::new(0.5)?),
+//!     blocks: vec![Linear::new(8, 8, false, &dev)?, Linear::new(8, 8, false, &dev)?],
+//!     head: Some(Linear::new(8, 2, true, &dev)?),
+//!     offset: Tensor::full(&[4], 0.5, &dev)?,
+//! };
 //! let names: Vec<String> = net.named_parameters().into_iter().map(|(n, _)| n).collect();
-//! assert_eq!(names, ["body.0.weight", "body.0.bias", "head.weight", "head.bias"]);
+//! assert_eq!(
+//!     names,
+//!     ["body.0.weight", "body.0.bias", "blocks.0.weight", "blocks.1.weight", "head.weight", "head.bias"]
+//! );
+//! net.eval(); // reaches the dropout inside `body`
 //! let y = net.forward(&Tensor::ones(&[3, 4], &dev)?)?;
 //! assert_eq!(y.shape(), &[3, 2]);
+//! print!("{net}"); // the tree, with parameter counts
 //! # Ok::<(), ferrograd::Error>(())
 //! ```
+//!
+//! Field attributes: `#[module(skip)]` leaves a field out, `#[module(buffer)]` makes its
+//! parameters buffers (saved, not trained, as batch norm's running statistics) and
+//! `#[module(rename = "fc1")]` names it. A field's type must be a part (see [`Visit`]): a
+//! layer, a [`Parameter`], a container of them, or a plain value such as a size; anything else
+//! is a compile error at that field. A module can also implement [`Visit`] by hand.
 
 mod checkpoint;
 pub mod init;
 mod layers;
 pub mod loss;
 mod rnn;
+mod visit;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -53,9 +78,13 @@ pub use layers::{
     GELU,
 };
 pub use rnn::{Gru, GruCell, Lstm, LstmCell, Rnn, RnnCell};
+pub use visit::{write_tree, Visit, Visitor};
 
-/// Parameters (or buffers) by dotted name.
-type Named = Vec<(String, Parameter)>;
+/// `#[derive(Module)]`: a struct's [`Visit`] (its parameters, buffers and child modules, by
+/// field name) and its `Display` (the model as a tree with parameter counts). See the
+/// [module documentation](self) for an example and the field attributes.
+pub use ferrograd_derive::Module;
+use visit::Found;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -144,29 +173,21 @@ impl std::fmt::Debug for Parameter {
     }
 }
 
-/// A layer or a model. Only `forward` is required; a module with parameters lists them, and
-/// one whose behaviour depends on the mode (dropout, batch norm) or that holds such modules
-/// implements `set_training`.
-pub trait Module {
+/// A layer or a model: what it computes (`forward`) over the parts its [`Visit`] lists.
+/// `#[derive(Module)]` writes the `Visit` (and `Display`) from a struct's fields; the struct
+/// implements `Module` itself, for `forward`. Everything else is provided from the walk:
+/// parameter and buffer names as in PyTorch (`"body.0.weight"`), `train()`/`eval()`,
+/// freezing, dtype conversion. Override none of them; change what `visit` reports instead.
+pub trait Module: Visit {
+    /// The module's output for the input `x`.
     fn forward(&self, x: &Tensor) -> Result<Tensor>;
 
-    /// Parameters by dotted name, children first-to-last (`"0.weight"`, `"conv1.bias"`).
-    fn named_parameters(&self) -> Vec<(String, Parameter)> {
-        Vec::new()
-    }
-
-    /// State that is saved and loaded with the parameters but not trained, by dotted name:
-    /// batch norm's `running_mean`, `running_var` and `num_batches_tracked`. A model holding
-    /// such layers forwards them with [`named_buffers`].
-    fn named_buffers(&self) -> Vec<(String, Parameter)> {
-        Vec::new()
-    }
-
-    /// Parameters then buffers: everything a checkpoint holds, by name.
-    fn named_state(&self) -> Vec<(String, Parameter)> {
-        let mut all = self.named_parameters();
-        all.extend(self.named_buffers());
-        all
+    /// One line saying what this module is, for printing (`Linear(in_features=4, ..)`); the
+    /// type's name unless a layer says more.
+    fn describe(&self) -> String {
+        let full = std::any::type_name::<Self>();
+        let path = full.split('<').next().unwrap_or(full);
+        path.rsplit("::").next().unwrap_or(path).to_string()
     }
 
     /// The activation this layer is, when a preceding layer may fuse it into its own kernel
@@ -182,14 +203,80 @@ pub trait Module {
         act.apply(&self.forward(x)?)
     }
 
-    /// Switches training behaviour on or off, here and in every child.
-    fn set_training(&self, _training: bool) {}
+    /// Parameters by dotted name, in field order (`"0.weight"`, `"conv1.bias"`).
+    fn named_parameters(&self) -> Vec<(String, Parameter)> {
+        let mut out = Vec::new();
+        Visitor::walk(self, &mut |found| {
+            if let Found::Parameter(name, p) = found {
+                out.push((name, p.clone()));
+            }
+        });
+        out
+    }
 
+    /// State that is saved and loaded with the parameters but not trained, by dotted name:
+    /// batch norm's `running_mean`, `running_var` and `num_batches_tracked`.
+    fn named_buffers(&self) -> Vec<(String, Parameter)> {
+        let mut out = Vec::new();
+        Visitor::walk(self, &mut |found| {
+            if let Found::Buffer(name, p) = found {
+                out.push((name, p.clone()));
+            }
+        });
+        out
+    }
+
+    /// Parameters then buffers: everything a checkpoint holds, by name.
+    fn named_state(&self) -> Vec<(String, Parameter)> {
+        let mut all = self.named_parameters();
+        all.extend(self.named_buffers());
+        all
+    }
+
+    /// The parameters, in the order of [`named_parameters`](Module::named_parameters).
     fn parameters(&self) -> Vec<Parameter> {
         self.named_parameters()
             .into_iter()
             .map(|(_, p)| p)
             .collect()
+    }
+
+    /// How many numbers the parameters hold.
+    fn num_parameters(&self) -> usize {
+        self.parameters().iter().map(|p| p.value().numel()).sum()
+    }
+
+    /// Switches training behaviour on or off, here and in every child.
+    fn set_training(&self, training: bool) {
+        Visitor::walk(self, &mut |found| {
+            if let Found::Mode(set) = found {
+                set(training);
+            }
+        });
+    }
+
+    /// Training mode: dropout drops, batch norm uses and updates batch statistics.
+    fn train(&self) {
+        self.set_training(true)
+    }
+
+    /// Evaluation mode: dropout is the identity, batch norm uses its running statistics.
+    fn eval(&self) {
+        self.set_training(false)
+    }
+
+    /// Freezes every parameter (see [`Parameter::set_trainable`]): backward computes no
+    /// gradient for them and optimizers leave them alone. Freeze a sub-tree by calling it on
+    /// that child (`model.features.freeze()`), as in transfer learning.
+    fn freeze(&self) {
+        self.parameters()
+            .iter()
+            .for_each(|p| p.set_trainable(false));
+    }
+
+    /// Makes every parameter trainable again.
+    fn unfreeze(&self) {
+        self.parameters().iter().for_each(|p| p.set_trainable(true));
     }
 
     /// Converts every float parameter and buffer to the float dtype `dtype` (`model.half()`
@@ -229,42 +316,6 @@ pub trait Module {
         converted.into_iter().for_each(|(p, v)| p.set(v));
         Ok(())
     }
-
-    /// Training mode: dropout drops, batch norm uses and updates batch statistics.
-    fn train(&self) {
-        self.set_training(true)
-    }
-
-    /// Evaluation mode: dropout is the identity, batch norm uses its running statistics.
-    fn eval(&self) {
-        self.set_training(false)
-    }
-}
-
-/// The named parameters of `children`, each prefixed with the child's name and a dot: what a
-/// struct model returns from `named_parameters`.
-pub fn named(children: &[(&str, &dyn Module)]) -> Vec<(String, Parameter)> {
-    prefixed(children, |m| m.named_parameters())
-}
-
-/// The named buffers of `children`, prefixed like [`named`]: what a struct model holding
-/// batch norms returns from `named_buffers`.
-pub fn named_buffers(children: &[(&str, &dyn Module)]) -> Vec<(String, Parameter)> {
-    prefixed(children, |m| m.named_buffers())
-}
-
-fn prefixed(
-    children: &[(&str, &dyn Module)],
-    list: impl Fn(&dyn Module) -> Vec<(String, Parameter)>,
-) -> Vec<(String, Parameter)> {
-    children
-        .iter()
-        .flat_map(|(prefix, m)| {
-            list(*m)
-                .into_iter()
-                .map(move |(n, p)| (format!("{prefix}.{n}"), p))
-        })
-        .collect()
 }
 
 /// Modules applied in order; parameters are named by position (`"0.weight"`, `"2.bias"`).
@@ -274,6 +325,7 @@ pub struct Sequential {
 }
 
 impl Sequential {
+    /// An empty sequence; [`add`](Sequential::add) appends layers.
     pub fn new() -> Sequential {
         Sequential::default()
     }
@@ -285,23 +337,21 @@ impl Sequential {
         self
     }
 
+    /// How many layers it holds.
     pub fn len(&self) -> usize {
         self.layers.len()
     }
 
+    /// True when it holds no layer (its forward is the identity).
     pub fn is_empty(&self) -> bool {
         self.layers.is_empty()
     }
+}
 
-    /// `list` over the layers, each named by its position.
-    fn by_position(&self, list: fn(&[(&str, &dyn Module)]) -> Named) -> Named {
-        let names: Vec<String> = (0..self.layers.len()).map(|i| i.to_string()).collect();
-        let children: Vec<(&str, &dyn Module)> = names
-            .iter()
-            .zip(&self.layers)
-            .map(|(n, l)| (n.as_str(), l.as_ref() as &dyn Module))
-            .collect();
-        list(&children)
+impl Visit for Sequential {
+    fn visit(&self, v: &mut Visitor<'_>) {
+        v.module(self);
+        self.layers.visit(v);
     }
 }
 
@@ -322,16 +372,19 @@ impl Module for Sequential {
         }
         Ok(x)
     }
+}
 
-    fn named_parameters(&self) -> Vec<(String, Parameter)> {
-        self.by_position(named)
+impl std::fmt::Display for Sequential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write_tree(self, f)
     }
+}
 
-    fn named_buffers(&self) -> Vec<(String, Parameter)> {
-        self.by_position(named_buffers)
-    }
-
-    fn set_training(&self, training: bool) {
-        self.layers.iter().for_each(|l| l.set_training(training));
+impl std::fmt::Debug for Sequential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let layers: Vec<String> = self.layers.iter().map(|l| l.describe()).collect();
+        f.debug_struct("Sequential")
+            .field("layers", &layers)
+            .finish()
     }
 }

@@ -7,7 +7,7 @@
 //! names match PyTorch (`weight_ih_l0`, `bias_hh_l1`; LSTM gates i, f, g, o; GRU r, z, n), so
 //! PyTorch checkpoints load.
 
-use super::{init, Module, Parameter};
+use super::{init, write_tree, Module, Parameter, Visit, Visitor};
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::random::with_global;
@@ -40,6 +40,7 @@ impl Kind {
 
 /// The weights of one cell: `weight_ih [gates*hidden, input]`, `weight_hh [gates*hidden,
 /// hidden]` and two biases `[gates*hidden]`, all `U(-1/√hidden, 1/√hidden)` as PyTorch.
+#[derive(Debug)]
 struct Weights {
     kind: Kind,
     input: usize,
@@ -75,16 +76,12 @@ impl Weights {
         })
     }
 
-    fn named(&self, suffix: &str) -> Vec<(String, Parameter)> {
-        [
-            ("weight_ih", &self.w_ih),
-            ("weight_hh", &self.w_hh),
-            ("bias_ih", &self.b_ih),
-            ("bias_hh", &self.b_hh),
-        ]
-        .iter()
-        .map(|(n, p)| (format!("{n}{suffix}"), (*p).clone()))
-        .collect()
+    /// The parameters under PyTorch's names, `suffix` after each (`weight_ih_l1`).
+    fn visit(&self, v: &mut Visitor<'_>, suffix: &str) {
+        v.field(&format!("weight_ih{suffix}"), &self.w_ih);
+        v.field(&format!("weight_hh{suffix}"), &self.w_hh);
+        v.field(&format!("bias_ih{suffix}"), &self.b_ih);
+        v.field(&format!("bias_hh{suffix}"), &self.b_hh);
     }
 
     /// `x W_ihᵀ + b_ih` for `x [.., input]`: done for every time step at once by the layers.
@@ -169,6 +166,7 @@ fn check_state(op: &'static str, what: &str, t: &Tensor, expected: &[usize]) -> 
 macro_rules! cell {
     ($(#[$doc:meta])* $name:ident, $kind:expr) => {
         $(#[$doc])*
+        #[derive(Debug)]
         pub struct $name(Weights);
 
         impl $name {
@@ -185,8 +183,21 @@ macro_rules! cell {
                 let c = ($kind == Kind::Lstm).then(|| zeros.clone());
                 Ok(self.0.step(&self.0.project_input(x)?, &zeros, c.as_ref())?.0)
             }
-            fn named_parameters(&self) -> Vec<(String, Parameter)> {
-                self.0.named("")
+            fn describe(&self) -> String {
+                format!("{}Cell({}, {})", self.0.kind.name(), self.0.input, self.0.hidden)
+            }
+        }
+
+        impl Visit for $name {
+            fn visit(&self, v: &mut Visitor<'_>) {
+                v.module(self);
+                self.0.visit(v, "");
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write_tree(self, f)
             }
         }
     };
@@ -240,6 +251,7 @@ impl LstmCell {
 }
 
 /// A stack of cells run over time (shared by [`Rnn`], [`Lstm`] and [`Gru`]).
+#[derive(Debug)]
 struct Layers {
     kind: Kind,
     layers: Vec<Weights>,
@@ -262,12 +274,10 @@ impl Layers {
         Ok(Layers { kind, layers })
     }
 
-    fn named(&self) -> Vec<(String, Parameter)> {
-        self.layers
-            .iter()
-            .enumerate()
-            .flat_map(|(l, w)| w.named(&format!("_l{l}")))
-            .collect()
+    fn visit(&self, v: &mut Visitor<'_>) {
+        for (l, w) in self.layers.iter().enumerate() {
+            w.visit(v, &format!("_l{l}"));
+        }
     }
 
     /// The output sequence and the final `h` (and `c`), each `[layers, batch, hidden]`.
@@ -320,6 +330,7 @@ impl Layers {
 macro_rules! layer {
     ($(#[$doc:meta])* $name:ident, $kind:expr) => {
         $(#[$doc])*
+        #[derive(Debug)]
         pub struct $name(Layers);
 
         impl $name {
@@ -334,8 +345,22 @@ macro_rules! layer {
             fn forward(&self, x: &Tensor) -> Result<Tensor> {
                 Ok(self.0.run(x, None, None)?.0)
             }
-            fn named_parameters(&self) -> Vec<(String, Parameter)> {
-                self.0.named()
+            fn describe(&self) -> String {
+                let (first, n) = (&self.0.layers[0], self.0.layers.len());
+                format!("{}({}, {}, num_layers={n})", self.0.kind.name(), first.input, first.hidden)
+            }
+        }
+
+        impl Visit for $name {
+            fn visit(&self, v: &mut Visitor<'_>) {
+                v.module(self);
+                self.0.visit(v);
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write_tree(self, f)
             }
         }
     };
