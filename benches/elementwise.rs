@@ -68,7 +68,7 @@ fn backward(c: &mut Criterion) {
             ),
             (
                 "sigmoid/composed", // g * y * (1 - y)
-                Box::new(|| up.mul(&y).unwrap().mul(&(1.0 - &y)).unwrap()),
+                Box::new(|| (up.mul(&y).unwrap() * (1.0 - &y).unwrap()).unwrap()),
             ),
             (
                 "softmax/fused",

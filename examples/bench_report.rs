@@ -49,12 +49,28 @@ fn rate(work: Work, s: f64) -> String {
     }
 }
 
+/// Times the benches' cases on the CPU backend and the GPU and prints a markdown table with
+/// each op's crossover size (where the GPU starts to win)
+#[derive(clap::Parser, Debug)]
+#[command(name = "bench_report")]
+struct Cli {
+    /// Ops to time, by the start of their name (matmul, conv2d, train_step, elementwise, ..);
+    /// none: every case
+    ops: Vec<String>,
+    /// Small sizes only
+    #[arg(long)]
+    quick: bool,
+    /// The CPU column only
+    #[arg(long)]
+    cpu: bool,
+}
+
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let quick = args.iter().any(|a| a == "--quick");
-    let cpu_only = args.iter().any(|a| a == "--cpu");
-    // Words that are not flags pick ops by the start of their name (`conv2d`, `elementwise`).
-    let only: Vec<&String> = args.iter().filter(|a| !a.starts_with("--")).collect();
+    use clap::Parser;
+    mnist::cli::init_logging();
+    let cli = Cli::parse();
+    let (quick, cpu_only) = (cli.quick, cli.cpu);
+    let only = &cli.ops;
     let wanted =
         |c: &Case| only.is_empty() || only.iter().any(|f| c.family.starts_with(f.as_str()));
     let all = |big: bool| -> Vec<Case> {

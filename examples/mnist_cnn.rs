@@ -15,7 +15,10 @@
 mod mnist;
 
 fn main() {
-    if let Err(e) = mnist::main_for(mnist::Arch::Cnn) {
+    if let Err(e) = mnist::main_for(
+        mnist::Arch::Cnn,
+        "Trains the MNIST CNN (conv 32 - conv 64 - linear 128 - linear 10) with Adam",
+    ) {
         eprintln!("error: {e}");
         std::process::exit(1);
     }

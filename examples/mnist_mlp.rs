@@ -11,7 +11,10 @@
 mod mnist;
 
 fn main() {
-    if let Err(e) = mnist::main_for(mnist::Arch::Mlp) {
+    if let Err(e) = mnist::main_for(
+        mnist::Arch::Mlp,
+        "Trains the MNIST MLP (784 - 256 - 10) with Adam",
+    ) {
         eprintln!("error: {e}");
         std::process::exit(1);
     }

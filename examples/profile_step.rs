@@ -2,9 +2,9 @@
 //! entropy, backward, Adam; batch 64, random images) run a few times to warm up, then timed
 //! with `ferrograd::profile`.
 //!
-//!     cargo run --release --example profile_step               # CNN on the CPU
-//!     cargo run --release --example profile_step -- gpu mlp    # device: cpu | gpu; model: cnn | mlp
-//!     cargo run --release --example profile_step -- conv2      # one conv layer: conv1 | conv2
+//!     cargo run --release --example profile_step                  # CNN on the CPU
+//!     cargo run --release --example profile_step -- mlp --device gpu
+//!     cargo run --release --example profile_step -- conv2         # one conv layer
 //!
 //! `conv1` and `conv2` are the CNN's two conv layers alone, forward and backward
 //! (`bench_report`'s `conv2d_fwd_bwd` cases).
@@ -17,25 +17,52 @@ mod common; // the benches' cases: `train_step` is the same step `bench_report` 
 #[path = "common/mnist.rs"]
 mod mnist;
 
+use clap::Parser;
 use ferrograd::{profile, Device};
 
 const WARM_UP: usize = 3;
 const STEPS: usize = 10;
 
+/// What to profile.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+enum Case {
+    /// One training step of the MNIST CNN
+    #[default]
+    Cnn,
+    /// One training step of the MNIST MLP
+    Mlp,
+    /// The CNN's first conv layer alone, forward and backward
+    Conv1,
+    /// The CNN's second conv layer alone, forward and backward
+    Conv2,
+}
+
+/// Times one MNIST training step (or conv layer) op by op with ferrograd::profile
+#[derive(Parser, Debug)]
+#[command(name = "profile_step")]
+struct Cli {
+    /// What to profile
+    #[arg(value_enum, default_value_t)]
+    case: Case,
+    /// Where to run
+    #[arg(long, value_enum, default_value_t = mnist::cli::DeviceChoice::Cpu)]
+    device: mnist::cli::DeviceChoice,
+}
+
 fn main() -> ferrograd::Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let dev = match args.iter().any(|a| a == "gpu") {
-        true => Device::gpu()?,
-        false => Device::cpu(),
-    };
-    let has = |a: &str| args.iter().any(|x| x == a);
-    let case = if has("conv1") || has("conv2") {
-        let layer = usize::from(has("conv2"));
-        common::cases::conv2d().swap_remove(layer)
-    } else if has("mlp") {
-        common::cases::train_step("mlp", |d: &Device| mnist::Arch::Mlp.build(d).expect("mlp"))
-    } else {
-        common::cases::train_step("cnn", |d: &Device| mnist::Arch::Cnn.build(d).expect("cnn"))
+    mnist::cli::init_logging();
+    let cli = Cli::parse();
+    let dev = cli.device.open()?;
+    let case = match cli.case {
+        Case::Conv1 | Case::Conv2 => {
+            common::cases::conv2d().swap_remove(usize::from(cli.case == Case::Conv2))
+        }
+        Case::Mlp => {
+            common::cases::train_step("mlp", |d: &Device| mnist::Arch::Mlp.build(d).expect("mlp"))
+        }
+        Case::Cnn => {
+            common::cases::train_step("cnn", |d: &Device| mnist::Arch::Cnn.build(d).expect("cnn"))
+        }
     };
     println!("{} {} on {}", case.family, case.size, dev.info());
     let mut run = (case.setup)(&dev);

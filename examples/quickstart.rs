@@ -3,14 +3,24 @@
 //! `cargo run --release --example quickstart` (add `-- gpu` to run on any adapter, software
 //! ones like llvmpipe included; the default picks a hardware GPU or the CPU backend).
 
-use ferrograd::{Device, Tensor};
+#[path = "common/cli.rs"]
+mod cli;
+
+use clap::Parser;
+use ferrograd::Tensor;
+
+/// The README's first program: a matmul, relu and softmax on a device, read back
+#[derive(Parser, Debug)]
+#[command(name = "quickstart")]
+struct Cli {
+    /// Where to run (gpu: any adapter, software ones like llvmpipe included)
+    #[arg(value_enum, default_value_t)]
+    device: cli::DeviceChoice,
+}
 
 fn main() -> ferrograd::Result<()> {
-    let dev = match std::env::args().nth(1).as_deref() {
-        Some("gpu") => Device::gpu()?,
-        Some("cpu") => Device::cpu(),
-        _ => Device::best(),
-    };
+    cli::init_logging();
+    let dev = Cli::parse().device.open()?;
     println!("device: {}", dev.info());
 
     let x = Tensor::from_vec(vec![1.0, -2.0, 3.0, 0.5, 0.0, -1.0], &[2, 3], &dev)?;

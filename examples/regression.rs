@@ -92,7 +92,11 @@ pub fn fit(dev: &Device, steps: usize, log: bool) -> Result<f32> {
 }
 
 fn main() -> Result<()> {
-    let (dev, steps) = classify::args(1500)?;
+    let (dev, steps) = classify::args(
+        "regression",
+        "CO2 emissions from engine size, cylinders and fuel use: a linear model by gradient descent",
+        1500,
+    )?;
     println!(
         "CO2 regression, {TRAIN} training and {} held-out rows, on {}",
         ROWS - TRAIN,

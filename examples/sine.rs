@@ -1,11 +1,14 @@
 //! Fits y = sin(x) on [-π, π] with a 1→64→64→1 tanh network written with raw tensor ops and
 //! trained by plain full-batch gradient descent: autograd end to end, no module API.
 //!
-//!     cargo run --release --example sine            # the best device
-//!     cargo run --release --example sine -- cpu     # or: gpu, both
-//!     cargo run --release --example sine -- gpu 500 # fewer steps (500 will miss the target)
+//!     cargo run --release --example sine                             # the best device
+//!     cargo run --release --example sine -- --device cpu             # or: gpu, both
+//!     cargo run --release --example sine -- --device gpu --steps 500 # misses the target
 //!
 //! Target: mean squared error below 1e-3 (the run fails if it is not reached).
+
+#[path = "common/cli.rs"]
+mod cli;
 
 use ferrograd::{no_grad, Device, Generator, Result, Tensor};
 
@@ -65,22 +68,44 @@ pub fn train(dev: &Device, steps: usize, log_every: usize) -> Result<f32> {
     Ok(mse)
 }
 
+/// Where to fit: one device, or the CPU and then the GPU.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+enum Devices {
+    /// A hardware GPU if there is one, else the CPU backend
+    #[default]
+    Best,
+    /// The CPU backend
+    Cpu,
+    /// The best GPU adapter, software ones included
+    Gpu,
+    /// The CPU, then the GPU
+    Both,
+}
+
+/// Fits y = sin(x) with a 1-64-64-1 tanh network written with raw tensor ops
+#[derive(clap::Parser, Debug)]
+#[command(name = "sine")]
+struct Cli {
+    /// Where to fit
+    #[arg(long, value_enum, default_value_t)]
+    device: Devices,
+    /// Gradient-descent steps (the target needs about 3000)
+    #[arg(long, value_name = "N", default_value_t = 3000, value_parser = cli::positive)]
+    steps: usize,
+}
+
 #[allow(dead_code)] // the shortened run in tests/autograd.rs includes this file as a module
 fn main() -> Result<()> {
-    let devices = match std::env::args().nth(1).as_deref() {
-        Some("cpu") => vec![Device::cpu()],
-        Some("gpu") => vec![Device::gpu()?],
-        Some("both") => vec![Device::cpu(), Device::gpu()?],
-        _ => vec![Device::best()],
+    use clap::Parser;
+    cli::init_logging();
+    let args = Cli::parse();
+    let devices = match args.device {
+        Devices::Best => vec![Device::best()],
+        Devices::Cpu => vec![Device::cpu()],
+        Devices::Gpu => vec![Device::gpu()?],
+        Devices::Both => vec![Device::cpu(), Device::gpu()?],
     };
-    // An optional second argument shortens or lengthens the run.
-    let steps = match std::env::args().nth(2) {
-        Some(s) => s.parse().map_err(|_| ferrograd::Error::InvalidArgument {
-            op: "sine",
-            msg: format!("steps must be a positive integer, got {s:?}"),
-        })?,
-        None => 3000,
-    };
+    let steps = args.steps;
     for dev in devices {
         println!("fitting sin(x) on {}", dev.info());
         let start = std::time::Instant::now();

@@ -1,5 +1,6 @@
 //! `Display` / `Debug` for tensors: shape, device and values, PyTorch-style nested brackets,
 //! abbreviated with `...` past 6 entries per axis when the tensor has over 1,000 elements.
+//! Floats show 4 decimals unless the format asks for others (`{:.2}`).
 
 use std::fmt;
 
@@ -9,12 +10,16 @@ use crate::tensor::Tensor;
 const EDGE: usize = 3;
 const FULL_LIMIT: usize = 1000;
 
-/// Entries as text: floats with 4 decimals, integers and truth values as they are.
-fn entries(data: HostData) -> Vec<String> {
+/// Entries as text: floats with `decimals` decimals, integers and truth values as they are.
+fn entries(data: HostData, decimals: usize) -> Vec<String> {
     match data {
         HostData::I32(v) => v.iter().map(|x| x.to_string()).collect(),
         HostData::Bool(v) => v.iter().map(|x| x.to_string()).collect(),
-        other => other.into_f32().iter().map(|x| format!("{x:.4}")).collect(),
+        other => other
+            .into_f32()
+            .iter()
+            .map(|x| format!("{x:.decimals$}"))
+            .collect(),
     }
 }
 
@@ -95,7 +100,8 @@ impl fmt::Display for Tensor {
             true => crate::autograd::untracked(|| shown_entries(self)),
             false => Ok(self.clone()),
         };
-        match shown.and_then(|t| Ok((entries(t.read()?), t))) {
+        let decimals = f.precision().unwrap_or(4);
+        match shown.and_then(|t| Ok((entries(t.read()?, decimals), t))) {
             Ok((v, t)) => {
                 let strides = crate::shape::contiguous_strides(t.shape());
                 write_axis(f, &v, self.shape(), &strides, 0, abbreviate, 0)?;

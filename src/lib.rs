@@ -65,6 +65,7 @@ pub use op::Activation;
 pub use ops::{BatchNormOptions, Conv1dOptions, Conv2dOptions, Pool2dOptions, RunningStats};
 pub use random::{manual_seed, Generator};
 pub use tensor::Tensor;
+pub use typed::NdArray;
 
 #[doc(hidden)]
 pub use gpu::set_binding_limit;

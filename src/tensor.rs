@@ -23,8 +23,14 @@ use crate::storage::Storage;
 /// let a = Tensor::from_vec(vec![1.0, 2.0, 3.0, 4.0], &[2, 2], &dev)?;
 /// let b = a.transpose(0, 1)?; // a view: no copy
 /// assert_eq!(b.to_vec()?, vec![1.0, 3.0, 2.0, 4.0]);
+/// let y = (&b + &a * &b)?; // operators return a Result too: never a panic
+/// assert_eq!(y.to_vec()?, vec![2.0, 9.0, 8.0, 20.0]);
 /// # Ok::<(), ferrograd::Error>(())
 /// ```
+///
+/// Operators `+ - * /` and unary `-` take tensors and `f32`s; a tensor operator also takes a
+/// `Result<Tensor>`, so `(&b + &a * &b)?` needs one `?` (Rust allows no operator between a
+/// `Result` and a number: `((&a + &b)? * 2.0)?`).
 #[derive(Clone)]
 pub struct Tensor(Arc<TensorData>);
 

@@ -154,3 +154,120 @@ fn random_float(op: &'static str, dtype: DType) -> Result<()> {
         }),
     }
 }
+
+/// Host data [`Tensor::new`] makes a tensor of: a number, nested arrays, slices or `Vec`s of
+/// [`Element`]s (`f32`, `i32`, `bool`, `f16`, `bf16`). The shape is the nesting's.
+pub trait NdArray {
+    /// The element type, which gives the tensor's dtype.
+    type Elem: Element;
+    /// The shape, or a description of the first row whose length differs from the others'.
+    fn shape(&self) -> std::result::Result<Vec<usize>, String>;
+    /// Appends the elements in row-major order.
+    fn flatten_into(&self, out: &mut Vec<Self::Elem>);
+}
+
+/// A number is a 0-dim array.
+macro_rules! scalar_array {
+    ($($t:ty),*) => {$(
+        impl NdArray for $t {
+            type Elem = $t;
+            fn shape(&self) -> std::result::Result<Vec<usize>, String> {
+                Ok(Vec::new())
+            }
+            fn flatten_into(&self, out: &mut Vec<$t>) {
+                out.push(*self);
+            }
+        }
+    )*};
+}
+
+scalar_array!(f32, i32, bool, half::f16, half::bf16);
+
+impl<A: NdArray> NdArray for [A] {
+    type Elem = A::Elem;
+    fn shape(&self) -> std::result::Result<Vec<usize>, String> {
+        let inner = match self.first() {
+            Some(first) => first.shape()?,
+            None => Vec::new(),
+        };
+        for (i, row) in self.iter().enumerate().skip(1) {
+            let shape = row.shape()?;
+            if shape != inner {
+                return Err(format!(
+                    "row {i} has shape {shape:?} but row 0 has {inner:?}: rows must agree"
+                ));
+            }
+        }
+        Ok([self.len()].into_iter().chain(inner).collect())
+    }
+    fn flatten_into(&self, out: &mut Vec<A::Elem>) {
+        self.iter().for_each(|row| row.flatten_into(out));
+    }
+}
+
+impl<A: NdArray, const N: usize> NdArray for [A; N] {
+    type Elem = A::Elem;
+    fn shape(&self) -> std::result::Result<Vec<usize>, String> {
+        self.as_slice().shape()
+    }
+    fn flatten_into(&self, out: &mut Vec<A::Elem>) {
+        self.as_slice().flatten_into(out)
+    }
+}
+
+impl<A: NdArray> NdArray for Vec<A> {
+    type Elem = A::Elem;
+    fn shape(&self) -> std::result::Result<Vec<usize>, String> {
+        self.as_slice().shape()
+    }
+    fn flatten_into(&self, out: &mut Vec<A::Elem>) {
+        self.as_slice().flatten_into(out)
+    }
+}
+
+impl<A: NdArray + ?Sized> NdArray for &A {
+    type Elem = A::Elem;
+    fn shape(&self) -> std::result::Result<Vec<usize>, String> {
+        (**self).shape()
+    }
+    fn flatten_into(&self, out: &mut Vec<A::Elem>) {
+        (**self).flatten_into(out)
+    }
+}
+
+impl Tensor {
+    /// A tensor of host data whose nesting gives the shape: a number (shape `[]`), an array,
+    /// slice or `Vec` (`[n]`), arrays of arrays (`[n, m]`), and so on.
+    ///
+    /// ```
+    /// use ferrograd::{DType, Device, Tensor};
+    /// let dev = Device::cpu();
+    /// let m = Tensor::new(&[[1.0, 2.0], [3.0, 4.0]], &dev)?;
+    /// assert_eq!(m.shape(), &[2, 2]);
+    /// let labels = Tensor::new(vec![3, 1, 4], &dev)?; // I32
+    /// assert_eq!(labels.dtype(), DType::I32);
+    /// assert_eq!(Tensor::new(2.5, &dev)?.item()?, 2.5);
+    /// assert!(Tensor::new(vec![vec![1.0], vec![2.0, 3.0]], &dev).is_err()); // ragged
+    /// # Ok::<(), ferrograd::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// `InvalidArgument` when rows of one axis differ in length (say which); as
+    /// [`Tensor::from_vec`] otherwise.
+    pub fn new(data: impl NdArray, device: &Device) -> Result<Tensor> {
+        let shape = data
+            .shape()
+            .map_err(|why| Error::invalid("Tensor::new", why))?;
+        let mut values = Vec::with_capacity(checked_numel("Tensor::new", &shape)?);
+        data.flatten_into(&mut values);
+        Tensor::from_vec(values, &shape, device).map_err(|e| e.in_op("Tensor::new"))
+    }
+}
+
+/// `Vec::<T>::try_from(&tensor)` is [`Tensor::to_vec_as`].
+impl<T: Element> TryFrom<&Tensor> for Vec<T> {
+    type Error = Error;
+    fn try_from(t: &Tensor) -> Result<Vec<T>> {
+        t.to_vec_as()
+    }
+}

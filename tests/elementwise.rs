@@ -27,8 +27,8 @@ fn unary_ops(dev: &Device) {
             ("clamp", |t| t.clamp(-1.0, 0.5), false),
             ("add_scalar", |t| t.add_scalar(2.5), false),
             ("pow_scalar", |t| t.pow_scalar(3.0), false),
-            ("rsub", |t| Ok(1.0 - t), false),
-            ("rdiv", |t| Ok(2.0 / t), true),
+            ("rsub", |t| 1.0 - t, false),
+            ("rdiv", |t| 2.0 / t, true),
         ];
         for (name, f, positive) in ops {
             let input = if positive { &pos } else { &x };
@@ -291,9 +291,14 @@ fn non_finite_checks(dev: &Device) {
 fn operator_sugar(dev: &Device) {
     let a = Tensor::from_vec(vec![1.0, 2.0], &[2], dev).unwrap();
     let b = Tensor::from_vec(vec![3.0, 5.0], &[2], dev).unwrap();
-    let y = &(&(&a + &b) * 2.0) - &(-&a);
+    let y = (((&a + &b).unwrap() * 2.0).unwrap() - (-&a)).unwrap();
     assert_eq!(y.to_vec().unwrap(), vec![9.0, 16.0]);
-    assert_eq!((&b / &a).to_vec().unwrap(), vec![3.0, 2.5]);
+    assert_eq!((&b / &a).unwrap().to_vec().unwrap(), vec![3.0, 2.5]);
+    // Owned operands, a Result on either side, a scalar on the left.
+    let z = (1.0 - ((a.clone() * b.clone()) / (&a + 1.0).unwrap()).unwrap()).unwrap();
+    assert_eq!(z.to_vec().unwrap(), vec![-0.5, 1.0 - 10.0 / 3.0]);
+    let w = ((&a - &b).unwrap() + (&a * &b)).unwrap();
+    assert_eq!(w.to_vec().unwrap(), vec![1.0, 7.0]);
 }
 
 device_tests!(

@@ -56,7 +56,7 @@ fn idx_reader_survives_mutations() {
         if gz {
             (im, lb) = (gzip(&im), gzip(&lb));
         }
-        let target = if g.next_key() % 2 == 0 {
+        let target = if g.next_key().is_multiple_of(2) {
             &mut im
         } else {
             &mut lb

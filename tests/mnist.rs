@@ -5,6 +5,8 @@
 
 mod common;
 
+#[path = "../examples/common/digit.rs"]
+mod digit;
 #[path = "../examples/common/mnist.rs"]
 mod mnist;
 
@@ -136,5 +138,92 @@ fn a_run_writes_checkpoint_metrics_and_plot() {
     ));
     let reader = png.read_info().unwrap();
     assert_eq!((reader.info().width, reader.info().height), (960, 400));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// The pixels' centre of mass `(x, y)` of a 28×28 image, by pixel index.
+fn centre_of_mass(img: &[u8]) -> (f64, f64) {
+    let (mut m, mut x, mut y) = (0.0, 0.0, 0.0);
+    for (i, &p) in img.iter().enumerate() {
+        let v = f64::from(p);
+        m += v;
+        x += v * (i % 28) as f64;
+        y += v * (i / 28) as f64;
+    }
+    (x / m, y / m)
+}
+
+/// A dark bar drawn on white paper, off-centre in a 300×200 JPEG, becomes a light bar 20
+/// pixels tall centred in 28×28; a blank page and a file that is no image are errors.
+#[test]
+fn a_digit_photo_is_prepared_as_mnist() {
+    let dir = std::env::temp_dir().join(format!("ferrograd-digit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bar = image::GrayImage::from_fn(300, 200, |x, y| {
+        let ink = (40..52).contains(&x) && (30..150).contains(&y);
+        image::Luma([if ink { 20 } else { 235 }])
+    });
+    let path = dir.join("bar.jpg");
+    bar.save(&path).unwrap();
+    let img = digit::read_digit(&path).unwrap();
+    assert_eq!(img.len(), 784);
+    let rows: Vec<usize> = (0..28)
+        .filter(|r| img[r * 28..r * 28 + 28].iter().any(|&p| p > 128))
+        .collect();
+    assert_eq!(rows.len(), 20, "the bar's height: {rows:?}");
+    let (cx, cy) = centre_of_mass(&img);
+    assert!(
+        (cx - 14.0).abs() < 0.6 && (cy - 14.0).abs() < 0.6,
+        "({cx}, {cy})"
+    );
+    assert!(img[0] < 8 && img[783] < 8, "the background is dark");
+
+    let blank = image::GrayImage::from_pixel(50, 50, image::Luma([255]));
+    blank.save(dir.join("blank.png")).unwrap();
+    let e = digit::read_digit(&dir.join("blank.png")).unwrap_err();
+    assert!(e.to_string().contains("holds no digit"), "{e}");
+    std::fs::write(dir.join("text.png"), b"not an image").unwrap();
+    let e = digit::read_digit(&dir.join("text.png")).unwrap_err();
+    assert!(e.to_string().contains("text.png"), "{e}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// MNIST's own test digits, blown up 4×, drawn dark on white with uneven margins and saved as
+/// PNG, come back close to the originals: MNIST prepared them the same way.
+#[test]
+fn mnist_digits_survive_the_round_trip() {
+    let Some(data) = data() else { return };
+    let dir = std::env::temp_dir().join(format!("ferrograd-digits-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut correlations = Vec::new();
+    for i in 0..50 {
+        let original = &data.test.images[i * 784..(i + 1) * 784];
+        let small = image::GrayImage::from_fn(28, 28, |x, y| {
+            image::Luma([255 - original[(y * 28 + x) as usize]])
+        });
+        let big = image::imageops::resize(&small, 112, 112, image::imageops::FilterType::Triangle);
+        let mut page = image::GrayImage::from_pixel(112 + 50, 112 + 70, image::Luma([255]));
+        image::imageops::overlay(&mut page, &big, 37, 11);
+        let path = dir.join(format!("{i}.png"));
+        page.save(&path).unwrap();
+        let back = digit::read_digit(&path).unwrap();
+        let mean = |v: &[u8]| v.iter().map(|&p| f64::from(p)).sum::<f64>() / 784.0;
+        let (ma, mb) = (mean(original), mean(&back));
+        let (mut ab, mut aa, mut bb) = (0.0, 0.0, 0.0);
+        for (&a, &b) in original.iter().zip(&back) {
+            let (a, b) = (f64::from(a) - ma, f64::from(b) - mb);
+            ab += a * b;
+            aa += a * a;
+            bb += b * b;
+        }
+        correlations.push(ab / (aa * bb).sqrt());
+    }
+    let mean = correlations.iter().sum::<f64>() / correlations.len() as f64;
+    let worst = correlations.iter().cloned().fold(1.0, f64::min);
+    eprintln!("correlation with the originals: mean {mean:.3}, worst {worst:.3}");
+    assert!(
+        mean > 0.9 && worst > 0.6,
+        "mean {mean:.3}, worst {worst:.3}"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }

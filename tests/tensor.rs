@@ -3,7 +3,7 @@
 
 mod common;
 use common::{assert_close, normal};
-use ferrograd::{manual_seed, Device, Generator, Tensor};
+use ferrograd::{manual_seed, DType, Device, Generator, Tensor};
 
 fn creation(dev: &Device) {
     let v = |t: ferrograd::Result<Tensor>| t.unwrap().to_vec().unwrap();
@@ -125,12 +125,44 @@ fn display(dev: &Device) {
     let s = format!("{x}");
     assert!(s.contains("[[1.0000, 2.0000],\n [3.0000, 4.0000]]"), "{s}");
     assert!(s.contains(&format!("shape=[2, 2], device={dev}")), "{s}");
+    assert!(format!("{x:.1}").starts_with("[[1.0, 2.0],\n [3.0, 4.0]]"));
+    assert!(format!("{x:.0}").starts_with("[[1, 2],\n [3, 4]]"));
     let big = Tensor::arange(0.0, 2000.0, 1.0, dev).unwrap();
     let s = format!("{big:?}");
     assert!(
         s.contains("[0.0000, 1.0000, 2.0000, ..., 1997.0000, 1998.0000, 1999.0000]"),
         "{s}"
     );
+}
+
+fn from_nested_arrays(dev: &Device) {
+    let m = Tensor::new([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], dev).unwrap();
+    assert_eq!(m.shape(), &[2, 3]);
+    assert_eq!(m.to_vec().unwrap(), [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+    assert_eq!(m.device(), dev);
+    let cube = Tensor::new(vec![[[1, 2]], [[3, 4]], [[5, 6]]], dev).unwrap();
+    assert_eq!((cube.shape(), cube.dtype()), (&[3, 1, 2][..], DType::I32));
+    assert_eq!(Vec::<i32>::try_from(&cube).unwrap(), [1, 2, 3, 4, 5, 6]);
+    let mask = Tensor::new(&[true, false][..], dev).unwrap();
+    assert_eq!(mask.to_vec_as::<bool>().unwrap(), [true, false]);
+    let s = Tensor::new(7.5, dev).unwrap();
+    assert_eq!((s.shape(), s.item().unwrap()), (&[][..], 7.5));
+    let empty = Tensor::new(Vec::<f32>::new(), dev).unwrap();
+    assert_eq!(empty.shape(), &[0]);
+    let e = Tensor::new(vec![vec![1.0, 2.0], vec![3.0]], dev).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "Tensor::new: row 1 has shape [1] but row 0 has [2]: rows must agree"
+    );
+    assert!(m
+        .item()
+        .unwrap_err()
+        .to_string()
+        .contains("found shape [2, 3] (6 elements)"));
+    assert_eq!(m.sum_all().unwrap().item().unwrap(), 21.0);
+    let i = m.argmax(1, false).unwrap().narrow(0, 1, 1).unwrap();
+    assert_eq!(i.item_as::<i32>().unwrap(), 2);
+    assert!(i.item_as::<f32>().is_err());
 }
 
 fn async_reads_match(dev: &Device) {
@@ -145,6 +177,7 @@ fn async_reads_match(dev: &Device) {
 }
 
 device_tests!(
+    from_nested_arrays,
     async_reads_match,
     creation,
     random_is_seeded_and_device_independent,

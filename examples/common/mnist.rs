@@ -21,6 +21,8 @@ use ferrograd::{
 };
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+#[path = "cli.rs"]
+pub mod cli;
 #[path = "plot.rs"]
 mod plot;
 
@@ -138,97 +140,112 @@ impl Options {
         }
     }
 
-    /// The defaults, overridden by the command line (see [`USAGE`]).
-    pub fn parse(arch: Arch) -> Result<Options> {
+    /// The defaults, overridden by the command line (`--help` lists the flags; a bad value
+    /// prints what is wrong and exits with status 2).
+    pub fn parse(arch: Arch, about: &'static str) -> Result<Options> {
+        use clap::{CommandFactory, FromArgMatches};
+        let matches = Cli::command().name(arch.name()).about(about).get_matches();
+        let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
         let mut o = Options::defaults(arch);
-        let mut device = "best".to_string();
-        let argv: Vec<String> = std::env::args().skip(1).collect();
-        let mut it = argv.iter();
-        while let Some(flag) = it.next() {
-            match flag.as_str() {
-                "--fashion" => o.fashion = true,
-                "--augment" => o.augment = true,
-                "--cosine" => o.cosine = true,
-                "--constant-lr" => o.cosine = false,
-                "--no-save" => o.save = None,
-                "--help" | "-h" => {
-                    println!("{USAGE}");
-                    std::process::exit(0);
-                }
-                _ => {
-                    let value = it
-                        .next()
-                        .ok_or_else(|| bad(format!("{flag} needs a value")))?;
-                    match flag.as_str() {
-                        "--device" => device = value.clone(),
-                        "--epochs" => o.epochs = number(flag, value)?,
-                        "--batch-size" => o.batch_size = number(flag, value)?,
-                        "--lr" => o.lr = number(flag, value)?,
-                        "--data" => o.data = Some(PathBuf::from(value)),
-                        "--limit" => o.limit = Some(number(flag, value)?),
-                        "--seed" => o.seed = number(flag, value)?,
-                        "--save" => o.save = Some(PathBuf::from(value)),
-                        "--target-acc" => o.target_acc = Some(number(flag, value)?),
-                        "--log-every" => o.log_every = number(flag, value)?,
-                        "--precision" => o.precision = parse_precision(value)?,
-                        _ => return Err(bad(format!("unknown flag {flag:?}\n{USAGE}"))),
-                    }
-                }
-            }
-        }
-        o.device = parse_device(&device)?;
+        o.device = cli.device.open()?;
+        o.epochs = cli.epochs.unwrap_or(o.epochs);
+        o.batch_size = cli.batch_size;
+        o.lr = cli.lr;
+        o.cosine = (o.cosine || cli.cosine) && !cli.constant_lr;
+        o.data = cli.data;
+        o.fashion = cli.fashion;
+        o.limit = cli.limit;
+        o.seed = cli.seed;
+        o.augment = cli.augment;
+        o.save = if cli.no_save {
+            None
+        } else {
+            cli.save.or(o.save)
+        };
+        o.target_acc = cli.target_acc;
+        o.log_every = cli.log_every;
+        o.precision = cli.precision.dtype();
         Ok(o)
     }
 }
 
-pub const USAGE: &str = "flags:
-  --device cpu|gpu|best   where to train (default best: a hardware GPU, else the CPU)
-  --epochs N              passes over the training set
-  --batch-size N          images per step (default 64)
-  --lr X                  Adam's learning rate (default 0.001)
-  --cosine, --constant-lr anneal the rate to 0 over the run, or not (default: MLP cosine,
-                          CNN constant)
-  --data DIR              the four MNIST files (default: the cache directory, downloading)
-  --fashion               Fashion-MNIST instead of MNIST
-  --limit N               train on the first N images only (quick runs)
-  --seed N                initial weights, shuffling, dropout (default 1)
-  --augment               random shifts and rotations (and flips for --fashion)
-  --save PATH             checkpoint (default runs/<example>/model.safetensors); metrics beside it
-  --no-save               write no files
-  --target-acc P          exit with status 1 if the final test accuracy is below P %
-  --log-every N           steps between progress updates (default 50)
-  --precision P           f32 (default), or f16 / bf16: mixed precision (half weights and
-                          activations, f32 master weights and loss; f16 scales the loss)";
+/// The training examples' flags.
+#[derive(clap::Parser, Debug)]
+pub struct Cli {
+    /// Where to train
+    #[arg(long, value_enum, default_value_t)]
+    device: cli::DeviceChoice,
+    /// Passes over the training set [default: 3 for the CNN, 10 for the MLP]
+    #[arg(long, value_name = "N", value_parser = cli::positive)]
+    epochs: Option<usize>,
+    /// Images per step
+    #[arg(long, value_name = "N", default_value_t = 64, value_parser = cli::positive)]
+    batch_size: usize,
+    /// Adam's learning rate
+    #[arg(long, value_name = "X", default_value_t = 1e-3, value_parser = cli::positive_f32)]
+    lr: f32,
+    /// Anneal the rate to 0 along a cosine over the run [the MLP's default]
+    #[arg(long, conflicts_with = "constant_lr")]
+    cosine: bool,
+    /// Keep the rate constant [the CNN's default]
+    #[arg(long)]
+    constant_lr: bool,
+    /// The directory with the four MNIST files [default: the cache directory, downloading
+    /// them there if missing]
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// Fashion-MNIST instead of MNIST
+    #[arg(long)]
+    fashion: bool,
+    /// Train on the first N images only (quick runs)
+    #[arg(long, value_name = "N", value_parser = cli::positive)]
+    limit: Option<usize>,
+    /// Seed of the initial weights, the shuffling and dropout
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    seed: u64,
+    /// Random shifts and rotations (and flips for --fashion)
+    #[arg(long)]
+    augment: bool,
+    /// The checkpoint; metrics.csv and metrics.png go beside it [default:
+    /// runs/<example>/model.safetensors]
+    #[arg(long, value_name = "PATH", conflicts_with = "no_save")]
+    save: Option<PathBuf>,
+    /// Write no files
+    #[arg(long)]
+    no_save: bool,
+    /// Exit with status 1 if the final test accuracy is below P %
+    #[arg(long, value_name = "P", value_parser = cli::percent)]
+    target_acc: Option<f32>,
+    /// Steps between progress updates
+    #[arg(long, value_name = "N", default_value_t = 50, value_parser = cli::positive)]
+    log_every: usize,
+    /// The model's float type: f16 and bf16 train in mixed precision (half weights and
+    /// activations, f32 master weights and loss; f16 scales the loss)
+    #[arg(long, value_enum, default_value_t)]
+    precision: Precision,
+}
 
-/// `f32`, `f16` or `bf16`.
-pub fn parse_precision(name: &str) -> Result<DType> {
-    match name {
-        "f32" => Ok(DType::F32),
-        "f16" => Ok(DType::F16),
-        "bf16" => Ok(DType::BF16),
-        _ => Err(bad(format!(
-            "--precision takes f32, f16 or bf16, not {name:?}"
-        ))),
+/// `--precision`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Precision {
+    #[default]
+    F32,
+    F16,
+    Bf16,
+}
+
+impl Precision {
+    pub fn dtype(self) -> DType {
+        match self {
+            Precision::F32 => DType::F32,
+            Precision::F16 => DType::F16,
+            Precision::Bf16 => DType::BF16,
+        }
     }
 }
 
 fn bad(msg: String) -> Error {
     Error::InvalidArgument { op: "args", msg }
-}
-
-fn number<T: std::str::FromStr>(flag: &str, value: &str) -> Result<T> {
-    value
-        .parse()
-        .map_err(|_| bad(format!("{flag} needs a number, not {value:?}")))
-}
-
-pub fn parse_device(name: &str) -> Result<Device> {
-    match name {
-        "cpu" => Ok(Device::cpu()),
-        "gpu" => Device::gpu(),
-        "best" => Ok(Device::best()),
-        other => Err(bad(format!("--device is cpu, gpu or best, not {other:?}"))),
-    }
 }
 
 /// The dataset from `--data`, else from the cache directory (downloaded there if missing).
@@ -572,8 +589,9 @@ pub fn check_target(reports: &[EpochReport], target: Option<f32>) {
 }
 
 /// What an example's `main` does: parse, load, report the device, train, check.
-pub fn main_for(arch: Arch) -> Result<()> {
-    let o = Options::parse(arch)?;
+pub fn main_for(arch: Arch, about: &'static str) -> Result<()> {
+    cli::init_logging();
+    let o = Options::parse(arch, about)?;
     println!("device: {}", o.device.info());
     let data = load_data(o.data.as_deref(), o.fashion)?;
     let (_, reports) = train(arch, &data, &o)?;

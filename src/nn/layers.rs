@@ -91,7 +91,7 @@ impl Conv2d {
         device: &Device,
     ) -> Result<Conv2d> {
         let g = options.groups;
-        if g == 0 || inputs % g != 0 || outputs % g != 0 {
+        if g == 0 || !inputs.is_multiple_of(g) || !outputs.is_multiple_of(g) {
             return Err(Error::invalid(
                 "Conv2d",
                 format!("groups {g} must divide both {inputs} input and {outputs} output channels"),

@@ -115,7 +115,7 @@ pub(super) fn check_channels(op: &'static str, c: usize, groups: usize) -> Resul
     if groups == 0 {
         return Err(Error::invalid(op, "groups must be at least 1"));
     }
-    if c % groups != 0 {
+    if !c.is_multiple_of(groups) {
         return Err(Error::invalid(
             op,
             format!("groups {groups} must divide the input channels {c}"),

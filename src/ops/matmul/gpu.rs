@@ -114,7 +114,7 @@ pub(crate) fn matmul(
     // Linear layer), A's rows and B's columns as vec4s along k. Any other B is copied dense
     // first, which costs far less than the portable kernel's scalar reads (see
     // `matmul_subgroup.wgsl`).
-    if family == MatmulKernels::Subgroup && s.n % 4 == 0 {
+    if family == MatmulKernels::Subgroup && s.n.is_multiple_of(4) {
         if vec4_rows(&s.b) {
             return launch_matmul(Kernel::MatmulSubgroup, a, b, &epilogue, s);
         }
@@ -138,7 +138,7 @@ pub(crate) fn matmul(
         return launch_matmul(Kernel::MatmulSubgroup, a, &dense, &epilogue, &s);
     }
     // B read as vec4 rows when its layout allows it (the common, non-transposed case).
-    let kernel = if s.n % 4 == 0 && vec4_rows(&s.b) {
+    let kernel = if s.n.is_multiple_of(4) && vec4_rows(&s.b) {
         Kernel::MatmulTile8Vec4
     } else {
         Kernel::MatmulTile4
@@ -148,7 +148,7 @@ pub(crate) fn matmul(
 
 /// B's rows can be read as vec4: column stride 1, every row, batch and the offset 4-aligned.
 fn vec4_rows(b: &MatOperand) -> bool {
-    b.col == 1 && b.row % 4 == 0 && b.offset % 4 == 0 && b.batch % 4 == 0
+    b.col == 1 && b.row.is_multiple_of(4) && b.offset.is_multiple_of(4) && b.batch.is_multiple_of(4)
 }
 
 /// Whether `matmul_subgroup_nt` can read A's rows and B's columns as vec4s along k.
@@ -159,7 +159,7 @@ fn vec4_columns(s: &MatmulSpec) -> bool {
         col: b.row,
         ..*b
     };
-    s.k % 4 == 0 && vec4_rows(a) && vec4_rows(&b_transposed)
+    s.k.is_multiple_of(4) && vec4_rows(a) && vec4_rows(&b_transposed)
 }
 
 /// The matmul kernels' fused epilogue (`matmul_common.wgsl`): the `EPILOGUE` pipeline
