@@ -131,8 +131,22 @@ fn select_adapter(instance: &wgpu::Instance) -> Result<wgpu::Adapter> {
         })
 }
 
+/// On a headless machine (no `XDG_RUNTIME_DIR`, so no desktop session) Mesa's implicit
+/// `VK_LAYER_MESA_device_select` layer looks for a Wayland display to pick the session's GPU
+/// and prints `error: XDG_RUNTIME_DIR is invalid or not set` twice on stderr. Without a
+/// session it has nothing to pick by, so it is turned off there (its own switch,
+/// `NODEVICE_SELECT`), unless the user set that already. Called once, before Vulkan loads.
+fn quiet_headless_vulkan() {
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none()
+        && std::env::var_os("NODEVICE_SELECT").is_none()
+    {
+        std::env::set_var("NODEVICE_SELECT", "1");
+    }
+}
+
 impl GpuContext {
     fn create() -> Result<GpuContext> {
+        quiet_headless_vulkan();
         let instance =
             wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
         let adapter = select_adapter(&instance)?;
