@@ -8,7 +8,7 @@
 //!     cargo run --release --example mnist_cnn -- --help
 //!
 //! Reaches about 98.5 % test accuracy after one epoch and 99 % within three. Writes
-//! `runs/mnist_cnn/model.safetensors`, `metrics.csv` and `metrics.png`; `mnist_predict` reads
+//! `runs/mnist_cnn/model.safetensors`, `metrics.csv` and `metrics.svg`; `mnist_predict` reads
 //! the checkpoint.
 
 #[path = "common/mnist.rs"]

@@ -5,7 +5,7 @@
 //!     cargo run --release --example mnist_mlp -- --help
 //!
 //! Reaches about 98 % test accuracy. Writes `runs/mnist_mlp/model.safetensors`, `metrics.csv`
-//! and `metrics.png`; `mnist_predict` reads the checkpoint.
+//! and `metrics.svg`; `mnist_predict` reads the checkpoint.
 
 #[path = "common/mnist.rs"]
 mod mnist;

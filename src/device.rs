@@ -26,6 +26,15 @@ pub(crate) enum Inner {
 
 impl Device {
     /// The CPU backend.
+    ///
+    /// ```
+    /// use ferrograd::{Device, Tensor};
+    /// let cpu = Device::cpu();
+    /// assert!(cpu.is_cpu() && !cpu.is_gpu());
+    /// assert_eq!(cpu.to_string(), "cpu");
+    /// assert_eq!(Tensor::ones(&[2], &cpu)?.device(), &cpu);
+    /// # Ok::<(), ferrograd::Error>(())
+    /// ```
     pub fn cpu() -> Device {
         Device(Inner::Cpu)
     }
@@ -38,6 +47,15 @@ impl Device {
 
     /// The GPU (created once per process and shared). Returns any adapter, software ones
     /// included, honouring `WGPU_BACKEND` and `WGPU_ADAPTER_NAME`.
+    ///
+    /// ```
+    /// use ferrograd::{Device, Tensor};
+    /// match Device::gpu() {
+    ///     Ok(gpu) => assert_eq!(Tensor::ones(&[4], &gpu)?.to_vec()?, vec![1.0; 4]),
+    ///     Err(e) => println!("no GPU here: {e}"), // the message says what to install
+    /// }
+    /// # Ok::<(), ferrograd::Error>(())
+    /// ```
     ///
     /// # Errors
     /// [`crate::Error::NoAdapter`] when wgpu finds no adapter (or none matches the variables).
@@ -76,14 +94,17 @@ impl Device {
         }
     }
 
+    /// Whether this is the CPU backend.
     pub fn is_cpu(&self) -> bool {
         matches!(self.0, Inner::Cpu | Inner::CpuF64)
     }
 
+    /// Whether this is the GPU (wgpu) device, software adapters included.
     pub fn is_gpu(&self) -> bool {
         matches!(self.0, Inner::Gpu(_))
     }
 
+    /// The device's name, backend, kind and driver (the adapter's, on the GPU).
     pub fn info(&self) -> DeviceInfo {
         match &self.0 {
             Inner::Cpu | Inner::CpuF64 => DeviceInfo {
@@ -111,6 +132,7 @@ impl Device {
         }
     }
 
+    /// Bytes held by live tensors, their peak, and the buffer pool (CPU: process-wide).
     pub fn memory_stats(&self) -> MemoryStats {
         match &self.0 {
             Inner::Cpu | Inner::CpuF64 => crate::cpu::memory_stats(),

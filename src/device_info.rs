@@ -7,22 +7,41 @@ use std::fmt;
 use crate::dtype::DType;
 
 /// What kind of device runs the ops.
+///
+/// ```
+/// use ferrograd::{Device, DeviceKind};
+/// let info = Device::cpu().info();
+/// assert_eq!(info.kind, DeviceKind::CpuBackend);
+/// assert!(!info.is_software()); // only a `SoftwareGpu` is
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DeviceKind {
     /// ferrograd's own CPU backend.
     CpuBackend,
+    /// A GPU with its own memory, separate from the host's.
     DiscreteGpu,
+    /// A GPU built into the CPU package, sharing the host's memory.
     IntegratedGpu,
+    /// A GPU exposed by a hypervisor to a virtual machine.
     VirtualGpu,
     /// A software rasteriser exposed as a GPU adapter (llvmpipe, WARP, SwiftShader): it runs on
     /// the CPU, 10–30× slower than the CPU backend, and its timings are not GPU timings.
     SoftwareGpu,
+    /// An adapter whose type wgpu does not know (`wgpu::DeviceType::Other`).
     OtherGpu,
 }
 
 /// The family of matmul kernels a GPU device runs. Each device picks one from its adapter
-/// (see [`Device::matmul_kernels`]); [`Device::set_matmul_kernels`] overrides the choice, so
+/// (see [`Device::matmul_kernels`](crate::Device::matmul_kernels));
+/// [`Device::set_matmul_kernels`](crate::Device::set_matmul_kernels) overrides the choice, so
 /// tests and benches can run every family on one adapter. Results agree whichever runs.
+///
+/// ```
+/// use ferrograd::{Device, MatmulKernels};
+/// let cpu = Device::cpu();
+/// assert_eq!(cpu.matmul_kernels(), None); // the CPU backend has one matmul
+/// assert!(cpu.set_matmul_kernels(Some(MatmulKernels::Registers)).is_err());
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum MatmulKernels {
     /// A 4x4 or 8x8 output tile per invocation, in registers (`matmul_tile4`,
@@ -38,14 +57,32 @@ pub enum MatmulKernels {
 }
 
 /// A description of a device, for logs, examples and bench names.
+///
+/// ```
+/// use ferrograd::{Device, DeviceInfo, DeviceKind};
+/// let cpu = Device::cpu().info();
+/// assert_eq!((cpu.backend.as_str(), cpu.tag()), ("cpu", "cpu".to_string()));
+/// let gpu = DeviceInfo {
+///     name: "NVIDIA H100 80GB HBM3".into(),
+///     backend: "vulkan".into(),
+///     kind: DeviceKind::DiscreteGpu,
+///     driver: String::new(),
+///     driver_info: String::new(),
+/// };
+/// assert_eq!(gpu.tag(), "wgpu-nvidia-h100-discrete");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeviceInfo {
     /// Adapter name (`"llvmpipe (LLVM 15.0.6, 256 bits)"`) or `"cpu"`.
     pub name: String,
     /// `"vulkan"`, `"metal"`, `"dx12"`, `"gl"`, or `"cpu"`.
     pub backend: String,
+    /// What kind of device it is ([`DeviceKind::CpuBackend`] for the CPU backend).
     pub kind: DeviceKind,
+    /// The driver's name as the adapter reports it; empty for the CPU backend.
     pub driver: String,
+    /// The driver's version or other details as the adapter reports them; empty for the CPU
+    /// backend.
     pub driver_info: String,
 }
 
@@ -108,6 +145,16 @@ impl fmt::Display for DeviceInfo {
 }
 
 /// Memory held by a device's tensors.
+///
+/// ```
+/// use ferrograd::{DType, Device, Tensor};
+/// let dev = Device::cpu();
+/// let x = Tensor::zeros(&[1024], &dev)?; // 4 KiB of F32
+/// let stats = dev.memory_stats();
+/// assert!(stats.live_bytes_of(DType::F32) >= 4096 && stats.peak_bytes >= stats.live_bytes);
+/// assert_eq!(x.numel(), 1024);
+/// # Ok::<(), ferrograd::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MemoryStats {
     /// Bytes held by live tensors (GPU: whole pooled buffers, so rounded up to a size class).
@@ -117,6 +164,7 @@ pub struct MemoryStats {
     /// Free buffers kept for reuse, and their bytes (CPU: process-wide, buffers of 16,384
     /// elements or more, at most 512 MiB per precision).
     pub pooled_buffers: usize,
+    /// The bytes of the free buffers counted in `pooled_buffers`.
     pub pooled_bytes: u64,
     /// Buffers created since the device was (CPU: process-wide, those of 16,384 elements or
     /// more the pool could not serve); flat across steps once the pool is warm.
@@ -152,6 +200,18 @@ impl MemoryStats {
 
 /// How a GPU device's work went out, for checking that a training loop batches it: counts
 /// since the device was created, all zero on the CPU. Subtract two readings to see one step.
+///
+/// ```
+/// use ferrograd::{Device, DispatchStats, Tensor};
+/// let dev = Device::cpu();
+/// let before = dev.dispatch_stats();
+/// let y = Tensor::ones(&[8], &dev)?.relu()?;
+/// let after = dev.dispatch_stats();
+/// assert_eq!(after.dispatches - before.dispatches, 0); // a GPU counts; the CPU does not
+/// assert_eq!(after, DispatchStats::default());
+/// assert_eq!(y.to_vec()?, vec![1.0; 8]);
+/// # Ok::<(), ferrograd::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DispatchStats {
     /// Command buffers submitted to the queue.

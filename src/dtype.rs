@@ -38,9 +38,13 @@ use crate::error::{Error, Result};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum DType {
+    /// IEEE single precision, the default.
     F32,
+    /// IEEE double precision: the CPU backend's f64 mode inside [`crate::gradcheck`] only.
     F64,
+    /// 32-bit signed integer (indices, labels).
     I32,
+    /// A truth value: 1 byte per element on the CPU, one `u32` (0 or 1) on the GPU.
     Bool,
     /// IEEE half precision (5 exponent bits, 10 mantissa bits).
     F16,
@@ -276,6 +280,24 @@ mod sealed {
 ///
 /// Only one primitive float type implements it, so `vec![1.0, 2.0]` stays an `F32` tensor and
 /// `vec![1, 2]` is `I32`, with no suffixes.
+///
+/// ```
+/// use ferrograd::half::f16;
+/// use ferrograd::{DType, Device, Element, Result, Tensor};
+/// /// A tensor of `values` and back, exactly, in `T`'s dtype.
+/// fn round_trip<T: Element + PartialEq + std::fmt::Debug>(values: Vec<T>) -> Result<()> {
+///     let t = Tensor::from_vec(values.clone(), &[values.len()], &Device::cpu())?;
+///     assert_eq!(t.dtype(), T::DTYPE);
+///     assert_eq!(t.to_vec_as::<T>()?, values);
+///     Ok(())
+/// }
+/// round_trip(vec![1.5f32, -2.0])?;
+/// round_trip(vec![3, 16_777_217])?; // I32: exact past 2^24
+/// round_trip(vec![true, false])?;
+/// round_trip(vec![f16::from_f32(0.5)])?;
+/// assert_eq!(<bool as Element>::DTYPE, DType::Bool);
+/// # Ok::<(), ferrograd::Error>(())
+/// ```
 pub trait Element: sealed::Sealed + Copy + Send + Sync + 'static {
     /// The dtype of a tensor of these.
     const DTYPE: DType;

@@ -35,13 +35,30 @@ static STATE: AtomicU8 = AtomicU8::new(0);
 static TABLE: Mutex<Vec<ProfileEntry>> = Mutex::new(Vec::new());
 
 /// One row of the profile: an op on one backend.
+///
+/// ```
+/// use ferrograd::profile::{self, ProfileEntry};
+/// use ferrograd::{Device, Tensor};
+/// profile::reset();
+/// profile::enable(true);
+/// let x = Tensor::ones(&[8, 8], &Device::cpu())?;
+/// x.matmul(&x)?;
+/// x.matmul(&x)?;
+/// profile::enable(false);
+/// let rows: Vec<ProfileEntry> = profile::entries();
+/// let matmul = rows.iter().find(|r| r.op == "matmul").unwrap();
+/// assert_eq!((matmul.backend, matmul.calls), ("cpu", 2));
+/// # Ok::<(), ferrograd::Error>(())
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct ProfileEntry {
     /// The kernel's name (`matmul`, `unfold2d`, `add`, ...).
     pub op: &'static str,
     /// `"cpu"` or `"gpu"`.
     pub backend: &'static str,
+    /// How many times the op ran.
     pub calls: u64,
+    /// Wall-clock time summed over the calls, each up to the op's finishing (GPU included).
     pub total: Duration,
 }
 

@@ -90,18 +90,23 @@ impl Layout {
         }
     }
 
+    /// The length of each axis.
     pub fn shape(&self) -> &[usize] {
         &self.shape
     }
+    /// Elements to step over per step along each axis.
     pub fn strides(&self) -> &[usize] {
         &self.strides
     }
+    /// The first element's index in the storage.
     pub fn offset(&self) -> usize {
         self.offset
     }
+    /// The number of axes.
     pub fn rank(&self) -> usize {
         self.shape.len()
     }
+    /// The number of elements.
     pub fn numel(&self) -> usize {
         self.shape.iter().product()
     }
@@ -116,21 +121,6 @@ impl Layout {
             acc *= d;
         }
         true
-    }
-
-    /// One past the largest storage index this layout can touch (0 for an empty tensor).
-    pub fn storage_span(&self) -> usize {
-        if self.shape.contains(&0) {
-            return 0;
-        }
-        self.offset
-            + self
-                .shape
-                .iter()
-                .zip(&self.strides)
-                .map(|(&d, &s)| (d - 1) * s)
-                .sum::<usize>()
-            + 1
     }
 
     /// Same elements, new shape; only valid for contiguous layouts (the caller copies otherwise).
@@ -241,6 +231,7 @@ impl Layout {
 /// elementwise kernels (CPU and GPU) index with.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Collapsed {
+    /// The merged axes' lengths.
     pub shape: Vec<usize>,
     /// One stride list per operand, each as long as `shape`.
     pub strides: Vec<Vec<usize>>,

@@ -167,10 +167,19 @@ impl Tensor {
         Tensor::filled("full", shape, value, device)
     }
 
+    /// A tensor of `shape` filled with 0.
+    ///
+    /// ```
+    /// use ferrograd::{Device, Tensor};
+    /// let z = Tensor::zeros(&[2, 3], &Device::cpu())?;
+    /// assert_eq!((z.shape(), z.to_vec()?), (&[2, 3][..], vec![0.0; 6]));
+    /// # Ok::<(), ferrograd::Error>(())
+    /// ```
     pub fn zeros(shape: &[usize], device: &Device) -> Result<Tensor> {
         Tensor::filled("zeros", shape, 0.0, device)
     }
 
+    /// A tensor of `shape` filled with 1.
     pub fn ones(shape: &[usize], device: &Device) -> Result<Tensor> {
         Tensor::filled("ones", shape, 1.0, device)
     }
@@ -282,6 +291,7 @@ impl Tensor {
 
     // ---- properties ----
 
+    /// The length of each axis (`[]` for a scalar).
     pub fn shape(&self) -> &[usize] {
         self.0.layout.shape()
     }
@@ -289,18 +299,24 @@ impl Tensor {
     pub fn dims(&self) -> &[usize] {
         self.shape()
     }
+    /// The number of axes.
     pub fn rank(&self) -> usize {
         self.0.layout.rank()
     }
+    /// The number of elements: the product of the shape.
     pub fn numel(&self) -> usize {
         self.0.layout.numel()
     }
+    /// Elements to step over in storage per step along each axis (0 on a broadcast axis).
     pub fn strides(&self) -> &[usize] {
         self.0.layout.strides()
     }
+    /// True when the elements lie in row-major order with no gaps (not a transposed, sliced
+    /// or expanded view).
     pub fn is_contiguous(&self) -> bool {
         self.0.layout.is_contiguous()
     }
+    /// The device holding the data.
     pub fn device(&self) -> &Device {
         &self.0.device
     }

@@ -157,6 +157,17 @@ fn random_float(op: &'static str, dtype: DType) -> Result<()> {
 
 /// Host data [`Tensor::new`] makes a tensor of: a number, nested arrays, slices or `Vec`s of
 /// [`Element`]s (`f32`, `i32`, `bool`, `f16`, `bf16`). The shape is the nesting's.
+///
+/// ```
+/// use ferrograd::{Device, NdArray, Tensor};
+/// let rows = vec![[1, 2, 3], [4, 5, 6]];
+/// assert_eq!(rows.shape(), Ok(vec![2, 3]));
+/// let t = Tensor::new(&rows, &Device::cpu())?; // I32, [2, 3]
+/// assert_eq!(t.to_vec_as::<i32>()?, vec![1, 2, 3, 4, 5, 6]);
+/// let ragged = vec![vec![1.0f32], vec![2.0, 3.0]];
+/// assert!(ragged.shape().is_err()); // rows of one axis must agree
+/// # Ok::<(), ferrograd::Error>(())
+/// ```
 pub trait NdArray {
     /// The element type, which gives the tensor's dtype.
     type Elem: Element;

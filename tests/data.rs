@@ -6,8 +6,10 @@ use common::{gzip, idx_file as idx};
 
 use std::path::{Path, PathBuf};
 
-use ferrograd::data::{Augment, DataLoader, ImageSet, Mnist, MNIST_MEAN, MNIST_STD};
-use ferrograd::Device;
+use ferrograd::data::{
+    Augment, DataLoader, Dataset, ImageSet, Mnist, TensorDataset, MNIST_MEAN, MNIST_STD,
+};
+use ferrograd::{DType, Device, Tensor};
 
 /// The shared MNIST copy (`$FERROGRAD_MNIST` overrides), or `None` with a printed reason.
 fn shared_mnist() -> Option<PathBuf> {
@@ -222,14 +224,14 @@ fn loader_batches(dev: &Device) {
     assert_eq!(l.len(), 5);
     let batches: Vec<_> = l.epoch(0).map(|b| b.unwrap()).collect();
     assert_eq!(batches.len(), 5);
-    assert_eq!(batches[0].images.shape(), &[5, 1, 2, 2]);
-    assert_eq!(batches[4].images.shape(), &[3, 1, 2, 2]);
-    assert_eq!(batches[0].images.device(), dev);
+    assert_eq!(batches[0].inputs.shape(), &[5, 1, 2, 2]);
+    assert_eq!(batches[4].inputs.shape(), &[3, 1, 2, 2]);
+    assert_eq!(batches[0].inputs.device(), dev);
     // In file order, scaled to [0, 1].
-    let first = batches[0].images.to_vec().unwrap();
+    let first = batches[0].inputs.to_vec().unwrap();
     assert_eq!(&first[..4], &[0.0, 1.0 / 255.0, 2.0 / 255.0, 3.0 / 255.0]);
     assert_eq!(
-        batches[1].labels.to_vec().unwrap(),
+        batches[1].targets.to_vec().unwrap(),
         [5.0, 6.0, 7.0, 8.0, 9.0]
     );
 
@@ -240,7 +242,7 @@ fn loader_batches(dev: &Device) {
     assert_eq!(l.len(), 4);
     let order = |epoch| -> Vec<f32> {
         l.epoch(epoch)
-            .flat_map(|b| b.unwrap().images.to_vec().unwrap().into_iter().step_by(4))
+            .flat_map(|b| b.unwrap().inputs.to_vec().unwrap().into_iter().step_by(4))
             .collect()
     };
     let (a, b, c) = (order(0), order(0), order(1));
@@ -256,11 +258,84 @@ fn loader_batches(dev: &Device) {
         .unwrap()
         .normalize(MNIST_MEAN, MNIST_STD)
         .unwrap();
-    let v = l.epoch(0).next().unwrap().unwrap().images.to_vec().unwrap();
+    let v = l.epoch(0).next().unwrap().unwrap().inputs.to_vec().unwrap();
     assert!((v[0] - (0.0 - MNIST_MEAN) / MNIST_STD).abs() < 1e-6);
 }
 
-device_tests!(loader_batches);
+/// A `TensorDataset` of rows `[i, 10 i]` and `I32` targets `i`: every epoch gives each row
+/// once, with its own target, shuffled per epoch, on the loader's device (also when the
+/// dataset's tensors live on another).
+fn tensor_dataset(dev: &Device) {
+    let n = 23;
+    let x: Vec<f32> = (0..n).flat_map(|i| [i as f32, 10.0 * i as f32]).collect();
+    let y: Vec<i32> = (0..n as i32).collect();
+    for home in [Device::cpu(), dev.clone()] {
+        let data = TensorDataset::new(
+            Tensor::from_vec(x.clone(), &[n, 2], &home).unwrap(),
+            Tensor::from_vec(y.clone(), &[n], &home).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(data.len(), n);
+        let loader = DataLoader::over(&data, 5, dev).unwrap().shuffle(3);
+        assert_eq!(loader.len(), 5);
+        let mut seen = Vec::new();
+        for batch in loader.epoch(1) {
+            let b = batch.unwrap();
+            assert_eq!(b.inputs.device(), dev);
+            assert_eq!(b.targets.dtype(), DType::I32);
+            let rows = b.inputs.to_vec().unwrap();
+            for (r, t) in rows.chunks(2).zip(b.targets.to_vec_as::<i32>().unwrap()) {
+                assert_eq!(r, [t as f32, 10.0 * t as f32], "a row lost its target");
+                seen.push(t);
+            }
+        }
+        let order = seen.clone();
+        seen.sort_unstable();
+        assert_eq!(seen, y, "an epoch must give every row once");
+        assert_ne!(order, y, "shuffled");
+        let dropped = DataLoader::over(&data, 5, dev).unwrap().drop_last(true);
+        assert_eq!(dropped.epoch(0).count(), 4);
+    }
+    // An image set is a dataset too: pixels in [0, 1], labels as targets.
+    let s = set(7);
+    let b = DataLoader::over(&s, 7, dev)
+        .unwrap()
+        .epoch(0)
+        .next()
+        .unwrap()
+        .unwrap();
+    assert_eq!(b.inputs.shape(), &[7, 1, 2, 2]);
+    assert_eq!(b.targets.to_vec_as::<i32>().unwrap(), [0, 1, 2, 3, 4, 5, 6]);
+}
+
+device_tests!(loader_batches, tensor_dataset);
+
+#[test]
+fn tensor_dataset_errors() {
+    let dev = Device::cpu();
+    let t = |shape: &[usize]| Tensor::zeros(shape, &dev).unwrap();
+    let e = TensorDataset::new(t(&[3, 2]), t(&[4]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("[3, 2] and targets [4] must have as many rows (3 and 4)"),
+        "{e}"
+    );
+    let e = TensorDataset::new(t(&[]), t(&[1])).unwrap_err().to_string();
+    assert!(
+        e.contains("inputs must have a first axis of samples"),
+        "{e}"
+    );
+    if let Some(gpu) = common::gpu() {
+        let other = Tensor::zeros(&[3], &gpu).unwrap();
+        let e = TensorDataset::new(t(&[3, 2]), other)
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("TensorDataset"), "{e}");
+    }
+    let data = TensorDataset::new(t(&[2, 1]), t(&[2])).unwrap();
+    assert!(DataLoader::over(&data, 0, &dev).is_err());
+}
 
 #[test]
 fn inconsistent_sets_are_errors() {
@@ -322,7 +397,7 @@ fn augmented(s: &ImageSet, a: Augment, epoch: u64) -> Vec<u8> {
         .augment(a)
         .unwrap();
     let b = l.epoch(epoch).next().unwrap().unwrap();
-    let v = b.images.to_vec().unwrap();
+    let v = b.inputs.to_vec().unwrap();
     v.iter().map(|p| (p * 255.0).round() as u8).collect()
 }
 

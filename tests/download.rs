@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use ferrograd::data::{download_from, Dataset, Mnist};
+use ferrograd::data::{download_from, Mnist, MnistKind};
 
 const NAMES: [&str; 4] = [
     "train-images-idx3-ubyte.gz",
@@ -91,7 +91,7 @@ fn downloads_verifies_and_falls_back() {
     let (one, two) = (format!("{base}/one/"), format!("{base}/two/"));
     let dir = temp_dir("ok");
 
-    let got = download_from(Dataset::Mnist, &dir, &[&one, &two]).unwrap();
+    let got = download_from(MnistKind::Mnist, &dir, &[&one, &two]).unwrap();
     assert_eq!(got, dir);
     // Each file was asked of mirror one (404 or bad sum), then fetched from mirror two.
     assert_eq!(requests.load(Ordering::SeqCst), 8);
@@ -112,13 +112,13 @@ fn downloads_verifies_and_falls_back() {
     assert_eq!((mnist.train.len(), mnist.test.len()), (60000, 10000));
 
     // Verified files are not fetched again; a damaged one is.
-    download_from(Dataset::Mnist, &dir, &[&one, &two]).unwrap();
+    download_from(MnistKind::Mnist, &dir, &[&one, &two]).unwrap();
     assert_eq!(requests.load(Ordering::SeqCst), 8);
     let labels = dir.join(NAMES[3]);
     let mut bytes = std::fs::read(&labels).unwrap();
     bytes.truncate(1000);
     std::fs::write(&labels, bytes).unwrap();
-    download_from(Dataset::Mnist, &dir, &[&two]).unwrap();
+    download_from(MnistKind::Mnist, &dir, &[&two]).unwrap();
     assert_eq!(requests.load(Ordering::SeqCst), 9);
     assert_eq!(
         std::fs::read(&labels).unwrap(),
@@ -127,7 +127,7 @@ fn downloads_verifies_and_falls_back() {
 
     // Only a bad copy anywhere: an error naming the sums, and nothing left behind.
     std::fs::remove_file(&labels).unwrap();
-    let e = download_from(Dataset::Mnist, &dir, &[&one])
+    let e = download_from(MnistKind::Mnist, &dir, &[&one])
         .unwrap_err()
         .to_string();
     assert!(
@@ -142,7 +142,7 @@ fn downloads_verifies_and_falls_back() {
 fn no_network_says_where_to_put_the_files() {
     let dir = temp_dir("offline");
     // Port 1 on loopback: connection refused at once, as with no network.
-    let e = download_from(Dataset::FashionMnist, &dir, &["http://127.0.0.1:1/"])
+    let e = download_from(MnistKind::FashionMnist, &dir, &["http://127.0.0.1:1/"])
         .unwrap_err()
         .to_string();
     for name in NAMES {

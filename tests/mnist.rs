@@ -124,20 +124,35 @@ fn a_run_writes_checkpoint_metrics_and_plot() {
     let (_, acc) = mnist::evaluate(&fresh, &data.test.take(500), &Device::cpu()).unwrap();
     assert_eq!(acc, reports[1].test_acc);
 
+    // The running curve (every plotted training point), then train and test per epoch.
     let csv = std::fs::read_to_string(dir.join("metrics.csv")).unwrap();
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines[0], "epoch,split,loss,accuracy,seconds");
-    assert_eq!(lines.len(), 5, "{csv}");
+    let running = lines.iter().filter(|l| l.contains(",running,")).count();
+    assert!(running >= 2, "{csv}");
+    assert_eq!(lines.len(), 1 + running + 4, "{csv}");
+    let tail = &lines[1 + running..];
     assert!(
-        lines[1].starts_with("1,train,") && lines[4].starts_with("2,test,"),
+        tail[0].starts_with("1,train,") && tail[3].starts_with("2,test,"),
         "{csv}"
     );
 
-    let png = png::Decoder::new(std::io::BufReader::new(
-        std::fs::File::open(dir.join("metrics.png")).unwrap(),
-    ));
-    let reader = png.read_info().unwrap();
-    assert_eq!((reader.info().width, reader.info().height), (960, 400));
+    // The plot: an SVG with both panels' axis labels and a point per test result.
+    let svg = std::fs::read_to_string(dir.join("metrics.svg")).unwrap();
+    assert!(svg.starts_with("<svg"), "{}", &svg[..80.min(svg.len())]);
+    for label in [
+        "epoch",
+        "mean cross entropy",
+        "accuracy (%)",
+        "train (running)",
+    ] {
+        assert!(svg.contains(label), "no {label:?} in the plot");
+    }
+    assert_eq!(
+        svg.matches("<circle").count(),
+        2 * 2,
+        "a dot per test epoch and panel"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }
 

@@ -6,8 +6,8 @@ mod common;
 use common::{assert_close, check_grad, normal, uniform};
 use ferrograd::nn::init::{self, FanMode, Nonlinearity};
 use ferrograd::nn::{
-    AdaptiveAvgPool2d, BatchNorm, Conv2d, Dropout, Embedding, Flatten, LayerNorm, Linear,
-    MaxPool2d, Module, ReLU, Sequential, Sigmoid, Tanh,
+    AdaptiveAvgPool2d, BatchNorm, Conv2d, ConvTranspose2d, Dropout, Embedding, Flatten, LayerNorm,
+    Linear, MaxPool2d, Module, ReLU, Sequential, Sigmoid, Tanh,
 };
 use ferrograd::{Conv2dOptions, Device, Generator, Pool2dOptions, Tensor};
 
@@ -89,6 +89,52 @@ fn conv_layer(dev: &Device) {
             c.forward(&t[0])
         },
         "Conv2d",
+    );
+}
+
+/// The DCGAN upsampling layer: 7 -> 14 with kernel 4, stride 2, padding 1; PyTorch's init
+/// bound (fan_in from the weight's second axis), the functional op's output, PyTorch's names,
+/// and the gradients of input, weight and bias.
+fn conv_transpose_layer(dev: &Device) {
+    let o = Conv2dOptions::new().stride(2).padding(1);
+    let up = ConvTranspose2d::new(6, 4, 4, o, true, dev).unwrap();
+    assert_eq!(up.weight.shape(), [6, 4, 4, 4]);
+    assert_eq!(up.bias.as_ref().unwrap().shape(), [4]);
+    assert_eq!(names(&up), ["weight", "bias"]);
+    let bound = 1.0 / 64f32.sqrt(); // fan_in = 4 * 4 * 4
+    for p in up.parameters() {
+        assert!(p.value().to_vec().unwrap().iter().all(|v| v.abs() <= bound));
+    }
+    let x = normal(&[2, 6, 7, 7], 4).to_device(dev).unwrap();
+    let y = up.forward(&x).unwrap();
+    assert_eq!(y.shape(), &[2, 4, 14, 14]);
+    let b = up.bias.as_ref().unwrap().value();
+    let e = x
+        .conv_transpose2d(&up.weight.value(), Some(&b), &o)
+        .unwrap();
+    assert_close(
+        &y.to_vec().unwrap(),
+        &e.to_vec().unwrap(),
+        0.0,
+        0.0,
+        "ConvTranspose2d",
+    );
+    assert!(ConvTranspose2d::new(6, 4, 4, o.groups(4), true, dev).is_err()); // 4 ∤ 6
+    let (x, w, b) = (
+        normal(&[1, 2, 3, 3], 5),
+        normal(&[2, 3, 4, 4], 6),
+        normal(&[3], 7),
+    );
+    check_grad(
+        dev,
+        &[&x, &w, &b],
+        |t| {
+            let c = ConvTranspose2d::new(2, 3, 4, o, true, t[0].device())?;
+            c.weight.set(t[1].clone());
+            c.bias.as_ref().unwrap().set(t[2].clone());
+            c.forward(&t[0])
+        },
+        "ConvTranspose2d",
     );
 }
 
@@ -379,6 +425,7 @@ fn initializers() {
 device_tests!(
     linear,
     conv_layer,
+    conv_transpose_layer,
     sequential_cnn,
     sequential_fuses_activations,
     user_struct_and_freezing,

@@ -45,8 +45,9 @@ fn soak(dev: &Device, steps: usize) {
             {
                 // One step; its tensors are dropped at the end of this block.
                 let batch = batch.unwrap();
-                let logits = model.forward(&batch.images).unwrap();
-                let l = loss::cross_entropy(&logits, &batch.labels, loss::Reduction::Mean).unwrap();
+                let logits = model.forward(&batch.inputs).unwrap();
+                let l =
+                    loss::cross_entropy(&logits, &batch.targets, loss::Reduction::Mean).unwrap();
                 opt.step(&l.backward().unwrap()).unwrap();
                 if (done + 1) % 100 == 0 {
                     // Read the loss now and then, as a training loop's logging does.

@@ -99,7 +99,7 @@ pub struct Options {
     pub cosine: bool,
     /// Random shifts of ±2 px and rotations of ±10° (plus left-right flips for Fashion-MNIST).
     pub augment: bool,
-    /// The checkpoint; `metrics.csv` and `metrics.png` go beside it.
+    /// The checkpoint; `metrics.csv` and `metrics.svg` go beside it.
     pub save: Option<PathBuf>,
     pub target_acc: Option<f32>,
     /// Steps between progress updates, each of which reads the metrics back from the device.
@@ -206,7 +206,7 @@ pub struct Cli {
     /// Random shifts and rotations (and flips for --fashion)
     #[arg(long)]
     augment: bool,
-    /// The checkpoint; metrics.csv and metrics.png go beside it [default:
+    /// The checkpoint; metrics.csv and metrics.svg go beside it [default:
     /// runs/<example>/model.safetensors]
     #[arg(long, value_name = "PATH", conflicts_with = "no_save")]
     save: Option<PathBuf>,
@@ -256,9 +256,9 @@ pub fn load_data(data: Option<&Path>, fashion: bool) -> Result<Mnist> {
             #[cfg(feature = "download")]
             {
                 let which = if fashion {
-                    ferrograd::data::Dataset::FashionMnist
+                    ferrograd::data::MnistKind::FashionMnist
                 } else {
-                    ferrograd::data::Dataset::Mnist
+                    ferrograd::data::MnistKind::Mnist
                 };
                 Mnist::load(ferrograd::data::download(which, None)?)
             }
@@ -361,10 +361,10 @@ pub fn evaluate(model: &dyn Module, set: &ImageSet, dev: &Device) -> Result<(f32
         for batch in loader.epoch(0) {
             let batch = batch?;
             let logits = model
-                .forward(&batch.images.to_dtype(dtype)?)?
+                .forward(&batch.inputs.to_dtype(dtype)?)?
                 .to_dtype(DType::F32)?;
-            let l = loss::cross_entropy(&logits, &batch.labels, Reduction::Sum)?;
-            tally.add(&logits, &batch.labels, &l)?;
+            let l = loss::cross_entropy(&logits, &batch.targets, Reduction::Sum)?;
+            tally.add(&logits, &batch.targets, &l)?;
         }
         Ok(tally.read()?.means())
     })
@@ -452,9 +452,9 @@ pub fn train(arch: Arch, data: &Mnist, o: &Options) -> Result<(Sequential, Vec<E
                 opt.set_lr(schedule.lr((epoch - 1) * steps + step))?;
             }
             // The loss in f32 whatever the model's dtype (as autocast computes it).
-            let images = batch.images.to_dtype(o.precision)?;
+            let images = batch.inputs.to_dtype(o.precision)?;
             let logits = model.forward(&images)?.to_dtype(DType::F32)?;
-            let l = loss::cross_entropy(&logits, &batch.labels, Reduction::Mean)?;
+            let l = loss::cross_entropy(&logits, &batch.targets, Reduction::Mean)?;
             match &mut scaler {
                 Some(s) => {
                     let mut grads = s.scale(&l)?.backward()?;
@@ -463,8 +463,8 @@ pub fn train(arch: Arch, data: &Mnist, o: &Options) -> Result<(Sequential, Vec<E
                 }
                 None => opt.step(&l.backward()?)?,
             }
-            let l_sum = l.mul_scalar(batch.labels.numel() as f32)?;
-            tally.add(&logits, &batch.labels, &l_sum)?;
+            let l_sum = l.mul_scalar(batch.targets.numel() as f32)?;
+            tally.add(&logits, &batch.targets, &l_sum)?;
             // The only readback during the epoch: once per logging interval (and at its end).
             if (step + 1) % log_every == 0 || step + 1 == steps {
                 let now = tally.read()?;
@@ -508,7 +508,7 @@ pub fn train(arch: Arch, data: &Mnist, o: &Options) -> Result<(Sequential, Vec<E
     }
     if let (Some(path), true) = (&o.save, o.verbose) {
         println!(
-            "saved {} (and metrics.csv, metrics.png beside it)",
+            "saved {} (and metrics.csv, metrics.svg beside it)",
             path.display()
         );
     }
@@ -528,7 +528,7 @@ fn progress_bar(epoch: usize, epochs: usize, steps: usize, verbose: bool) -> Pro
     bar
 }
 
-/// Writes the checkpoint, then `metrics.csv` and `metrics.png` in the same directory.
+/// Writes the checkpoint, then `metrics.csv` and `metrics.svg` in the same directory.
 fn save_run(
     path: &Path,
     arch: Arch,
@@ -548,6 +548,10 @@ fn save_run(
     nn::save(path, model, arch.name())?;
     let csv = dir.join("metrics.csv");
     let mut text = String::from("epoch,split,loss,accuracy,seconds\n");
+    // The running training curve (what the plot draws as a line), at fractional epochs.
+    for (epochs, loss, acc) in curve {
+        text += &format!("{epochs:.4},running,{loss:.6},{acc:.4},\n");
+    }
     for r in reports {
         text += &format!(
             "{},train,{:.6},{:.4},{:.3}\n",
@@ -558,12 +562,12 @@ fn save_run(
     std::fs::File::create(&csv)
         .and_then(|mut f| f.write_all(text.as_bytes()))
         .map_err(|e| io(e, &csv))?;
-    let png = dir.join("metrics.png");
+    let svg = dir.join("metrics.svg");
     let tests: Vec<CurvePoint> = reports
         .iter()
         .map(|r| (r.epoch as f64, r.test_loss, r.test_acc))
         .collect();
-    plot::write(&png, curve, &tests).map_err(|e| io(e, &png))
+    plot::write(&svg, curve, &tests).map_err(|e| io(e, &svg))
 }
 
 /// Prints the outcome and exits with status 1 if the target accuracy was missed.

@@ -9,11 +9,22 @@ use super::no_grad;
 
 /// Settings for [`gradcheck`]. An element passes when
 /// `|analytic - numeric| <= atol + rtol * |numeric|`.
+///
+/// ```
+/// use ferrograd::{gradcheck, Device, GradcheckOptions, Tensor};
+/// let x = Tensor::new([0.5, -1.0], &Device::cpu())?;
+/// let loose = GradcheckOptions { atol: 1e-3, ..Default::default() };
+/// assert_eq!((loose.eps, loose.rtol), (1e-6, 1e-3));
+/// assert!(gradcheck(|t| t[0].square(), &[x], &loose)?.passed);
+/// # Ok::<(), ferrograd::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct GradcheckOptions {
     /// The finite-difference step (taken in f64).
     pub eps: f64,
+    /// Absolute tolerance of the comparison (default 1e-4).
     pub atol: f64,
+    /// Relative tolerance of the comparison, a fraction of `|numeric|` (default 1e-3).
     pub rtol: f64,
     /// Seeds the random upstream gradient.
     pub seed: u64,
@@ -33,20 +44,45 @@ impl Default for GradcheckOptions {
 }
 
 /// How one input's gradient compared.
+///
+/// ```
+/// use ferrograd::{gradcheck, Device, GradcheckOptions, Tensor};
+/// let x = Tensor::new([1.0, 2.0, 3.0], &Device::cpu())?;
+/// let report = gradcheck(|t| t[0].exp(), &[x], &GradcheckOptions::default())?;
+/// let input = &report.inputs[0];
+/// // Passing means every element was within `atol + rtol * |numeric|`; here |numeric| < e³.
+/// assert!(input.passed && input.max_abs_error <= 1e-4 + 1e-3 * 3f64.exp());
+/// # Ok::<(), ferrograd::Error>(())
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct InputReport {
+    /// `|analytic - numeric|`, largest over the input's elements (NaN if any side was NaN).
     pub max_abs_error: f64,
     /// `|analytic - numeric| / |numeric|`, largest over elements with a non-zero numeric value.
     pub max_rel_error: f64,
     /// The element that failed worst (by how far past the tolerance), with its two values.
     pub worst: Option<(usize, f64, f64)>,
+    /// Whether every element of this input was within the tolerance.
     pub passed: bool,
 }
 
 /// The result of [`gradcheck`]: one [`InputReport`] per input.
+///
+/// ```
+/// use ferrograd::{gradcheck, Device, GradcheckOptions, Tensor};
+/// let dev = Device::cpu();
+/// let (a, b) = (Tensor::new([1.0, 2.0], &dev)?, Tensor::new([3.0, -1.0], &dev)?);
+/// let report = gradcheck(|t| t[0].mul(&t[1]), &[a, b], &GradcheckOptions::default())?;
+/// assert_eq!(report.inputs.len(), 2);
+/// assert!(report.passed && report.inputs.iter().all(|r| r.passed));
+/// println!("{report}"); // the verdict, and each input's largest errors
+/// # Ok::<(), ferrograd::Error>(())
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct GradcheckReport {
+    /// One report per input, in the order of the inputs.
     pub inputs: Vec<InputReport>,
+    /// Whether every input passed.
     pub passed: bool,
 }
 

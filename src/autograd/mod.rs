@@ -119,6 +119,21 @@ pub(crate) fn untracked<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
 }
 
 /// The gradients of a loss with respect to its leaf variables, on the loss's device.
+///
+/// ```
+/// use ferrograd::{Device, Tensor};
+/// let dev = Device::cpu();
+/// let x = Tensor::new([1.0, 2.0], &dev)?.requires_grad();
+/// let unused = Tensor::new([5.0], &dev)?.requires_grad();
+/// let mut grads = x.mul_scalar(3.0)?.sum_all()?.backward()?;
+/// assert_eq!(grads.len(), 1);
+/// assert!(grads.get(&unused).is_none()); // the loss does not depend on it
+/// let g = grads.remove(&x).unwrap();
+/// assert_eq!(g.to_vec()?, vec![3.0, 3.0]);
+/// grads.insert(&x, g.clamp(-1.0, 1.0)?); // a gradient of one's own, as clipping makes
+/// assert_eq!(grads.get(&x).unwrap().to_vec()?, vec![1.0, 1.0]);
+/// # Ok::<(), ferrograd::Error>(())
+/// ```
 #[derive(Default)]
 pub struct Gradients {
     map: HashMap<u64, Tensor>,
@@ -146,6 +161,7 @@ impl Gradients {
     pub fn len(&self) -> usize {
         self.map.len()
     }
+    /// Whether no variable has a gradient.
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
     }

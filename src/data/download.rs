@@ -16,10 +16,19 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 
-/// The datasets [`download`] knows.
+/// The datasets [`download`] knows: MNIST and Fashion-MNIST (same file names and format).
+///
+/// ```
+/// use ferrograd::data::MnistKind;
+/// assert_eq!(MnistKind::Mnist.dir_name(), "mnist");
+/// assert_eq!(MnistKind::FashionMnist.dir_name(), "fashion-mnist");
+/// assert!(MnistKind::Mnist.mirrors()[0].starts_with("https://"));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Dataset {
+pub enum MnistKind {
+    /// Handwritten digits, 0 to 9.
     Mnist,
+    /// Zalando's clothing images in ten classes, MNIST's drop-in replacement.
     FashionMnist,
 }
 
@@ -80,16 +89,16 @@ const FASHION: [Remote; 4] = [
 /// No file of either dataset is near this; a mirror sending more is sending something else.
 const MAX_BYTES: u64 = 64 << 20;
 
-impl Dataset {
+impl MnistKind {
     /// The standard mirrors, tried in order. (yann.lecun.com, the original site, refuses
     /// downloads.)
     pub fn mirrors(self) -> &'static [&'static str] {
         match self {
-            Dataset::Mnist => &[
+            MnistKind::Mnist => &[
                 "https://ossci-datasets.s3.amazonaws.com/mnist/",
                 "https://storage.googleapis.com/cvdf-datasets/mnist/",
             ],
-            Dataset::FashionMnist => &[
+            MnistKind::FashionMnist => &[
                 "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
                 "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
             ],
@@ -99,15 +108,15 @@ impl Dataset {
     /// The directory name under the cache directory.
     pub fn dir_name(self) -> &'static str {
         match self {
-            Dataset::Mnist => "mnist",
-            Dataset::FashionMnist => "fashion-mnist",
+            MnistKind::Mnist => "mnist",
+            MnistKind::FashionMnist => "fashion-mnist",
         }
     }
 
     fn files(self) -> &'static [Remote; 4] {
         match self {
-            Dataset::Mnist => &MNIST,
-            Dataset::FashionMnist => &FASHION,
+            MnistKind::Mnist => &MNIST,
+            MnistKind::FashionMnist => &FASHION,
         }
     }
 }
@@ -132,7 +141,16 @@ pub fn cache_dir() -> Result<PathBuf> {
 /// Makes sure `which`'s four files are in `dir` (default: `cache_dir()/mnist` or
 /// `/fashion-mnist`), fetching the missing ones from the standard mirrors, and returns the
 /// directory, ready for [`super::Mnist::load`].
-pub fn download(which: Dataset, dir: Option<&Path>) -> Result<PathBuf> {
+///
+/// ```no_run
+/// use ferrograd::data::{download, Mnist, MnistKind};
+/// // Not run: it fetches about 12 MB over the network (once; files already there are kept).
+/// let dir = download(MnistKind::Mnist, None)?;
+/// let mnist = Mnist::load(&dir)?;
+/// assert_eq!(mnist.train.len(), 60_000);
+/// # Ok::<(), ferrograd::Error>(())
+/// ```
+pub fn download(which: MnistKind, dir: Option<&Path>) -> Result<PathBuf> {
     let dir = match dir {
         Some(d) => d.to_path_buf(),
         None => cache_dir()?.join(which.dir_name()),
@@ -142,7 +160,7 @@ pub fn download(which: Dataset, dir: Option<&Path>) -> Result<PathBuf> {
 
 /// [`download`] from the given mirrors (base URLs ending in `/`): a private copy, or a local
 /// server in tests.
-pub fn download_from(which: Dataset, dir: &Path, mirrors: &[&str]) -> Result<PathBuf> {
+pub fn download_from(which: MnistKind, dir: &Path, mirrors: &[&str]) -> Result<PathBuf> {
     std::fs::create_dir_all(dir).map_err(|e| fail(dir, format!("cannot create it: {e}")))?;
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_connect(Some(Duration::from_secs(15)))

@@ -1,20 +1,36 @@
-//! Mini-batches from an [`ImageSet`]: seeded shuffling (a new order each epoch, the same for
-//! the same seed), an optional short last batch, and normalisation. A batch is assembled in one
-//! host buffer through a 256-entry lookup table (byte -> normalised f32), with no allocation per
-//! image, and moved to the device in one upload. Optional augmentation ([`Augment`]) warps each
-//! image straight into that buffer.
+//! Mini-batches from any [`Dataset`]: seeded shuffling (a new order each epoch, the same for
+//! the same seed) and an optional short last batch. For an [`ImageSet`] ([`Images`]) a batch is
+//! assembled in one host buffer through a 256-entry lookup table (byte -> normalised f32), with
+//! no allocation per image, and moved to the device in one upload; optional augmentation
+//! ([`Augment`]) warps each image straight into that buffer.
 
-use super::ImageSet;
+use super::{Dataset, ImageSet};
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::random::Generator;
 use crate::tensor::Tensor;
 
-/// One mini-batch: `images [b, 1, height, width]`, `labels [b]` (`I32` class indices).
+/// One mini-batch: `inputs [b, ..]` and `targets [b, ..]`. From an image set, `inputs` are
+/// images `[b, 1, height, width]` and `targets` the labels `[b]` (`I32` class indices).
+///
+/// ```
+/// use ferrograd::data::{Batch, DataLoader, TensorDataset};
+/// use ferrograd::{Device, Tensor};
+/// let dev = Device::cpu();
+/// let x = Tensor::new([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], &dev)?;
+/// let data = TensorDataset::new(x, Tensor::new([0, 1, 0], &dev)?)?;
+/// let loader = DataLoader::over(data, 2, &dev)?; // in order: rows 0 and 1, then row 2
+/// let Batch { inputs, targets } = loader.epoch(0).next().unwrap()?;
+/// assert_eq!(inputs.to_vec()?, vec![1.0, 2.0, 3.0, 4.0]);
+/// assert_eq!(targets.to_vec_as::<i32>()?, vec![0, 1]);
+/// # Ok::<(), ferrograd::Error>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct Batch {
-    pub images: Tensor,
-    pub labels: Tensor,
+    /// The samples' inputs, `[b, ..]`.
+    pub inputs: Tensor,
+    /// The samples' targets, `[b, ..]`.
+    pub targets: Tensor,
 }
 
 /// Random augmentation, drawn per image and epoch from the loader's seed (so a run repeats):
@@ -22,10 +38,32 @@ pub struct Batch {
 /// `rotate_degrees` either way, and, if `hflip`, a left-right mirror half of the time (right for
 /// general images, wrong for digits). Pixels are resampled bilinearly; what comes in from
 /// outside the image is background (byte 0).
+///
+/// ```
+/// use ferrograd::data::{Augment, DataLoader, ImageSet};
+/// use ferrograd::Device;
+/// let set = ImageSet {
+///     images: vec![255; 2 * 28 * 28],
+///     labels: vec![3, 5],
+///     height: 28,
+///     width: 28,
+///     classes: 10,
+/// };
+/// let shake = Augment { translate: 2, rotate_degrees: 10.0, hflip: false };
+/// let loader = DataLoader::new(&set, 2, &Device::cpu())?.augment(shake)?;
+/// let batch = loader.epoch(0).next().unwrap()?; // a new draw each epoch
+/// assert_eq!(batch.inputs.shape(), &[2, 1, 28, 28]);
+/// let too_far = Augment { rotate_degrees: 200.0, ..Default::default() };
+/// assert!(DataLoader::new(&set, 2, &Device::cpu())?.augment(too_far).is_err());
+/// # Ok::<(), ferrograd::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Augment {
+    /// The largest shift, in whole pixels, on each axis.
     pub translate: usize,
+    /// The largest rotation either way, in degrees (at most 180).
     pub rotate_degrees: f32,
+    /// Mirror left-right half of the time.
     pub hflip: bool,
 }
 
@@ -35,58 +73,140 @@ impl Augment {
     }
 }
 
-/// Batches over an image set; see [`DataLoader::epoch`].
+/// An [`ImageSet`] as a [`Dataset`], with the normalisation and augmentation a
+/// [`DataLoader::new`] sets: inputs `[b, 1, height, width]`, targets `I32` labels `[b]`.
+///
+/// ```
+/// use ferrograd::data::{Dataset, ImageSet, Images};
+/// use ferrograd::{Device, Generator};
+/// let set = ImageSet {
+///     images: vec![0, 255, 0, 255], // two 1 × 2 images
+///     labels: vec![0, 1],
+///     height: 1,
+///     width: 2,
+///     classes: 2,
+/// };
+/// let images = Images::new(&set)?; // pixels scaled to [0, 1]
+/// let batch = images.get_batch(&[1], &mut Generator::new(0), &Device::cpu())?;
+/// assert_eq!(batch.inputs.shape(), &[1, 1, 1, 2]);
+/// assert_eq!(batch.inputs.to_vec()?, vec![0.0, 1.0]);
+/// assert_eq!(batch.targets.to_vec_as::<i32>()?, vec![1]);
+/// # Ok::<(), ferrograd::Error>(())
+/// ```
 #[derive(Debug, Clone)]
-pub struct DataLoader<'a> {
+pub struct Images<'a> {
     set: &'a ImageSet,
+    /// Normalised value of each byte: `(byte / 255 - mean) / std`.
+    table: [f32; 256],
+    augment: Augment,
+}
+
+impl<'a> Images<'a> {
+    /// The images of `set` scaled to [0, 1], not augmented.
+    pub fn new(set: &'a ImageSet) -> Result<Images<'a>> {
+        set.validate()?;
+        let mut images = Images {
+            set,
+            table: [0.0; 256],
+            augment: Augment::default(),
+        };
+        images.normalize(0.0, 1.0)?;
+        Ok(images)
+    }
+
+    fn normalize(&mut self, mean: f32, std: f32) -> Result<()> {
+        if !(mean.is_finite() && std.is_finite() && std > 0.0) {
+            return Err(Error::invalid(
+                "DataLoader",
+                format!("normalisation needs a finite mean and std > 0, found {mean} and {std}"),
+            ));
+        }
+        for (b, v) in self.table.iter_mut().enumerate() {
+            *v = (b as f32 / 255.0 - mean) / std;
+        }
+        Ok(())
+    }
+}
+
+impl Dataset for Images<'_> {
+    fn len(&self) -> usize {
+        self.set.len()
+    }
+
+    fn get_batch(&self, picks: &[usize], rng: &mut Generator, device: &Device) -> Result<Batch> {
+        let (set, px, b) = (self.set, self.set.pixels(), picks.len());
+        // From the CPU pool when the batch lives on the CPU, so batches recycle one buffer.
+        let mut images = crate::tensor::host_buffer(device, "DataLoader", b * px)?;
+        let mut labels = Vec::with_capacity(b);
+        for &i in picks {
+            let src = &set.images[i * px..(i + 1) * px];
+            if self.augment.is_identity() {
+                images.extend(src.iter().map(|&p| self.table[usize::from(p)]));
+            } else {
+                let warp = Warp::draw(&self.augment, rng);
+                warp.apply(src, set.height, set.width, &self.table, &mut images);
+            }
+            labels.push(i32::from(set.labels[i]));
+        }
+        Ok(Batch {
+            inputs: Tensor::from_vec(images, &[b, 1, set.height, set.width], device)?,
+            targets: Tensor::from_vec(labels, &[b], device)?,
+        })
+    }
+}
+
+/// An image set's pixels scaled to [0, 1] (no normalisation or augmentation: for those,
+/// [`DataLoader::new`]).
+impl Dataset for ImageSet {
+    fn len(&self) -> usize {
+        ImageSet::len(self)
+    }
+    fn get_batch(&self, picks: &[usize], rng: &mut Generator, device: &Device) -> Result<Batch> {
+        Images::new(self)?.get_batch(picks, rng, device)
+    }
+}
+
+/// Batches over a [`Dataset`]; see [`DataLoader::epoch`]. [`DataLoader::new`] takes an
+/// [`ImageSet`] (with normalisation and augmentation), [`DataLoader::over`] any dataset.
+///
+/// ```
+/// use ferrograd::data::{DataLoader, TensorDataset};
+/// use ferrograd::{Device, Tensor};
+/// let dev = Device::cpu();
+/// let x = Tensor::arange(0.0, 10.0, 1.0, &dev)?; // samples 0, 1, .., 9
+/// let data = TensorDataset::new(x, Tensor::zeros(&[10], &dev)?)?;
+/// let loader = DataLoader::over(data, 4, &dev)?.shuffle(42);
+/// assert_eq!(loader.len(), 3); // 4, 4 and 2 samples
+/// let mut seen = Vec::new();
+/// for batch in loader.epoch(0) {
+///     seen.extend(batch?.inputs.to_vec()?);
+/// }
+/// seen.sort_by(f32::total_cmp); // shuffled, but every sample once
+/// assert_eq!(seen, (0..10).map(|i| i as f32).collect::<Vec<_>>());
+/// assert_eq!(loader.drop_last(true).len(), 2);
+/// # Ok::<(), ferrograd::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct DataLoader<D> {
+    data: D,
     batch_size: usize,
     seed: Option<u64>,
     drop_last: bool,
-    augment: Augment,
-    /// Normalised value of each byte: `(byte / 255 - mean) / std`.
-    table: [f32; 256],
     device: Device,
 }
 
-impl<'a> DataLoader<'a> {
-    /// Batches of `batch_size` in file order, pixels scaled to [0, 1], on `device`.
-    pub fn new(set: &'a ImageSet, batch_size: usize, device: &Device) -> Result<DataLoader<'a>> {
-        if batch_size == 0 {
-            return Err(Error::invalid(
-                "DataLoader",
-                "batch size must be at least 1",
-            ));
-        }
-        set.validate().map_err(|e| e.in_op("DataLoader"))?;
-        let mut loader = DataLoader {
-            set,
-            batch_size,
-            seed: None,
-            drop_last: false,
-            augment: Augment::default(),
-            table: [0.0; 256],
-            device: device.clone(),
-        };
-        loader = loader.normalize(0.0, 1.0)?;
-        Ok(loader)
-    }
-
-    /// Shuffles each epoch with an order drawn from `seed` and the epoch number.
-    pub fn shuffle(mut self, seed: u64) -> DataLoader<'a> {
-        self.seed = Some(seed);
-        self
-    }
-
-    /// Leaves out a last batch smaller than the batch size.
-    pub fn drop_last(mut self, drop: bool) -> DataLoader<'a> {
-        self.drop_last = drop;
-        self
+impl<'a> DataLoader<Images<'a>> {
+    /// Batches of `batch_size` images of `set` in file order, pixels scaled to [0, 1], on
+    /// `device`.
+    pub fn new(set: &'a ImageSet, batch_size: usize, device: &Device) -> Result<Self> {
+        let images = Images::new(set).map_err(|e| e.in_op("DataLoader"))?;
+        DataLoader::over(images, batch_size, device)
     }
 
     /// Augments every image (training data only). Rotation must be finite and at most 180°.
-    pub fn augment(mut self, augment: Augment) -> Result<DataLoader<'a>> {
+    pub fn augment(mut self, augment: Augment) -> Result<Self> {
         let r = augment.rotate_degrees;
-        let (h, w) = (self.set.height, self.set.width);
+        let (h, w) = (self.data.set.height, self.data.set.width);
         if !(r.is_finite() && (0.0..=180.0).contains(&r)) || augment.translate > h.max(w) {
             return Err(Error::invalid(
                 "DataLoader::augment",
@@ -97,28 +217,59 @@ impl<'a> DataLoader<'a> {
                 ),
             ));
         }
-        self.augment = augment;
+        self.data.augment = augment;
         Ok(self)
     }
 
     /// Pixels become `(p / 255 - mean) / std` (MNIST: [`super::MNIST_MEAN`],
     /// [`super::MNIST_STD`]).
-    pub fn normalize(mut self, mean: f32, std: f32) -> Result<DataLoader<'a>> {
-        if !(mean.is_finite() && std.is_finite() && std > 0.0) {
+    pub fn normalize(mut self, mean: f32, std: f32) -> Result<Self> {
+        self.data.normalize(mean, std)?;
+        Ok(self)
+    }
+}
+
+impl<D: Dataset> DataLoader<D> {
+    /// Batches of `batch_size` samples of `data` in order, on `device`.
+    ///
+    /// # Errors
+    /// `InvalidArgument` when `batch_size` is 0.
+    pub fn over(data: D, batch_size: usize, device: &Device) -> Result<Self> {
+        if batch_size == 0 {
             return Err(Error::invalid(
                 "DataLoader",
-                format!("normalisation needs a finite mean and std > 0, found {mean} and {std}"),
+                "batch size must be at least 1",
             ));
         }
-        for (b, v) in self.table.iter_mut().enumerate() {
-            *v = (b as f32 / 255.0 - mean) / std;
-        }
-        Ok(self)
+        Ok(DataLoader {
+            data,
+            batch_size,
+            seed: None,
+            drop_last: false,
+            device: device.clone(),
+        })
+    }
+
+    /// Shuffles each epoch with an order drawn from `seed` and the epoch number.
+    pub fn shuffle(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// Leaves out a last batch smaller than the batch size.
+    pub fn drop_last(mut self, drop: bool) -> Self {
+        self.drop_last = drop;
+        self
+    }
+
+    /// The dataset it batches.
+    pub fn dataset(&self) -> &D {
+        &self.data
     }
 
     /// Batches in one epoch.
     pub fn len(&self) -> usize {
-        let n = self.set.len();
+        let n = self.data.len();
         if self.drop_last {
             n / self.batch_size
         } else {
@@ -126,13 +277,14 @@ impl<'a> DataLoader<'a> {
         }
     }
 
+    /// True when an epoch has no batch.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// The batches of epoch `epoch` (0, 1, ...): shuffled if asked, each `Result<Batch>`.
-    pub fn epoch(&self, epoch: u64) -> Batches<'_, 'a> {
-        let mut order: Vec<usize> = (0..self.set.len()).collect();
+    pub fn epoch(&self, epoch: u64) -> Batches<'_, D> {
+        let mut order: Vec<usize> = (0..self.data.len()).collect();
         let seed = self.seed.unwrap_or(0) ^ epoch.wrapping_mul(0x9e37_79b9_7f4a_7c15);
         if self.seed.is_some() {
             // Fisher-Yates with an unbiased-enough multiply-shift draw.
@@ -152,15 +304,27 @@ impl<'a> DataLoader<'a> {
 }
 
 /// The iterator [`DataLoader::epoch`] returns.
-pub struct Batches<'l, 'a> {
-    loader: &'l DataLoader<'a>,
+///
+/// ```
+/// use ferrograd::data::{Batches, DataLoader, TensorDataset};
+/// use ferrograd::{Device, Tensor};
+/// let dev = Device::cpu();
+/// let data = TensorDataset::new(Tensor::ones(&[5, 2], &dev)?, Tensor::zeros(&[5], &dev)?)?;
+/// let loader = DataLoader::over(data, 2, &dev)?;
+/// let batches: Batches<'_, TensorDataset> = loader.epoch(0);
+/// let sizes = batches.map(|b| b.map(|b| b.inputs.shape()[0]));
+/// assert_eq!(sizes.collect::<ferrograd::Result<Vec<_>>>()?, vec![2, 2, 1]);
+/// # Ok::<(), ferrograd::Error>(())
+/// ```
+pub struct Batches<'l, D> {
+    loader: &'l DataLoader<D>,
     order: Vec<usize>,
     next: usize,
     /// Augmentation draws.
     gen: Generator,
 }
 
-impl Iterator for Batches<'_, '_> {
+impl<D: Dataset> Iterator for Batches<'_, D> {
     type Item = Result<Batch>;
 
     fn next(&mut self) -> Option<Result<Batch>> {
@@ -172,30 +336,8 @@ impl Iterator for Batches<'_, '_> {
         }
         let picks = &self.order[self.next..self.next + b];
         self.next += b;
-        let (set, px) = (l.set, l.set.pixels());
-        // From the CPU pool when the batch lives on the CPU, so batches recycle one buffer.
-        let mut images = match crate::tensor::host_buffer(&l.device, "DataLoader", b * px) {
-            Ok(v) => v,
-            Err(e) => return Some(Err(e)),
-        };
-        let mut labels = Vec::with_capacity(b);
-        for &i in picks {
-            let src = &set.images[i * px..(i + 1) * px];
-            if l.augment.is_identity() {
-                images.extend(src.iter().map(|&p| l.table[usize::from(p)]));
-            } else {
-                let warp = Warp::draw(&l.augment, &mut self.gen);
-                warp.apply(src, set.height, set.width, &l.table, &mut images);
-            }
-            labels.push(i32::from(set.labels[i]));
-        }
-        let batch = || -> Result<Batch> {
-            Ok(Batch {
-                images: Tensor::from_vec(images, &[b, 1, set.height, set.width], &l.device)?,
-                labels: Tensor::from_vec(labels, &[b], &l.device)?,
-            })
-        };
-        Some(batch().map_err(|e| e.in_op("DataLoader")))
+        let batch = l.data.get_batch(picks, &mut self.gen, &l.device);
+        Some(batch.map_err(|e| e.in_op("DataLoader")))
     }
 }
 

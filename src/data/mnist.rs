@@ -14,20 +14,41 @@ const FILES: [(&str, &str); 2] = [
 
 /// Labelled grayscale images, kept as the bytes the files hold: image `i` is
 /// `images[i * height * width..][..height * width]`, row-major, 0 (background) to 255.
+///
+/// ```
+/// use ferrograd::data::{DataLoader, ImageSet};
+/// use ferrograd::Device;
+/// // IDX files: magic number (unsigned bytes, rank), each dimension as a big-endian u32, data.
+/// let images: [u8; 20] = [0, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 2, 0, 255, 255, 0];
+/// let labels: [u8; 9] = [0, 0, 8, 1, 0, 0, 0, 1, 7];
+/// let set = ImageSet::from_idx_bytes(&images, &labels)?; // one 2 × 2 image of a 7
+/// assert_eq!((set.len(), set.height, set.width, set.classes), (1, 2, 2, 10));
+/// let batch = DataLoader::new(&set, 1, &Device::cpu())?.epoch(0).next().unwrap()?;
+/// assert_eq!(batch.inputs.to_vec()?, vec![0.0, 1.0, 1.0, 0.0]); // scaled to [0, 1]
+/// assert_eq!(batch.targets.to_vec_as::<i32>()?, vec![7]);
+/// # Ok::<(), ferrograd::Error>(())
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct ImageSet {
+    /// Every image's pixels, one byte each, image after image.
     pub images: Vec<u8>,
+    /// One class index per image, below `classes`.
     pub labels: Vec<u8>,
+    /// Rows of each image.
     pub height: usize,
+    /// Columns of each image.
     pub width: usize,
+    /// How many classes the labels index (10 for MNIST).
     pub classes: usize,
 }
 
 impl ImageSet {
+    /// How many images (and labels) it holds.
     pub fn len(&self) -> usize {
         self.labels.len()
     }
 
+    /// True when it holds no image.
     pub fn is_empty(&self) -> bool {
         self.labels.is_empty()
     }
@@ -86,13 +107,34 @@ impl ImageSet {
 }
 
 /// The training (60,000) and test (10,000) splits.
+///
+/// ```no_run
+/// use ferrograd::data::Mnist;
+/// // Not run: it reads the four MNIST files, which must be in `data/mnist`.
+/// let mnist = Mnist::load("data/mnist")?;
+/// assert_eq!((mnist.train.len(), mnist.test.len()), (60_000, 10_000));
+/// assert_eq!((mnist.train.height, mnist.train.width, mnist.train.classes), (28, 28, 10));
+/// let quick = mnist.train.take(1000); // the first 1,000 images, for a quick run
+/// assert_eq!(quick.len(), 1000);
+/// # Ok::<(), ferrograd::Error>(())
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct Mnist {
+    /// The 60,000 training images.
     pub train: ImageSet,
+    /// The 10,000 test images.
     pub test: ImageSet,
 }
 
 /// Fashion-MNIST has MNIST's files, format and ten classes; only the pictures differ.
+///
+/// ```no_run
+/// use ferrograd::data::FashionMnist;
+/// // Not run: it reads the four Fashion-MNIST files, which must be in `data/fashion-mnist`.
+/// let fashion = FashionMnist::load("data/fashion-mnist")?;
+/// assert_eq!(fashion.train.classes, 10); // T-shirt/top, trouser, .., ankle boot
+/// # Ok::<(), ferrograd::Error>(())
+/// ```
 pub type FashionMnist = Mnist;
 
 impl Mnist {

@@ -32,8 +32,11 @@ pub struct ShaderContract {
 /// One kernel as the registry declares it.
 #[derive(Clone, Debug)]
 pub struct KernelContract {
+    /// The file of the shader the kernel belongs to (a [`ShaderContract::file`]).
     pub file: &'static str,
+    /// The WGSL entry point the pipeline runs.
     pub entry_point: &'static str,
+    /// The `override` constant that specialises the kernel (`"OP"`), if any.
     pub override_name: Option<&'static str>,
     /// The storage bindings a dispatch binds, besides the parameters at 0.
     pub bindings: Vec<u32>,

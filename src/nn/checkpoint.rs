@@ -27,9 +27,26 @@ use crate::error::{Error, Result};
 use crate::tensor::Tensor;
 
 /// What [`load_tensors`] read: the tensors in file order of names, and the metadata.
+///
+/// ```
+/// use ferrograd::nn::{self, Checkpoint};
+/// use ferrograd::{Device, Tensor};
+/// let dev = Device::cpu();
+/// let file = format!("ferrograd-doc-{}.safetensors", std::process::id());
+/// let path = std::env::temp_dir().join(file); // one per process
+/// let w = Tensor::new([[1.0, 2.0], [3.0, 4.0]], &dev)?;
+/// nn::save_tensors(&path, &[("w".to_string(), w)], &[("note", "an example")])?;
+/// let ckpt: Checkpoint = nn::load_tensors(&path, &dev)?;
+/// assert_eq!(ckpt.tensors[0].0, "w");
+/// assert_eq!(ckpt.tensors[0].1.to_vec()?, vec![1.0, 2.0, 3.0, 4.0]);
+/// assert_eq!(ckpt.metadata["note"], "an example");
+/// # Ok::<(), ferrograd::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct Checkpoint {
+    /// Each tensor with its name, sorted by name.
     pub tensors: Vec<(String, Tensor)>,
+    /// The header's `__metadata__` entries (empty when the file has none).
     pub metadata: HashMap<String, String>,
 }
 
@@ -176,6 +193,21 @@ fn host_data(dtype: Dtype, b: &[u8]) -> std::result::Result<HostData, String> {
 
 /// Saves a module's parameters and buffers by name, with metadata `ferrograd_version` and
 /// `architecture` (free text; the examples put the model's constructor there).
+///
+/// ```
+/// use ferrograd::nn::{self, Linear};
+/// use ferrograd::Device;
+/// let dev = Device::cpu();
+/// let model = Linear::new(4, 2, true, &dev)?;
+/// let file = format!("ferrograd-save-{}.safetensors", std::process::id());
+/// let path = std::env::temp_dir().join(file); // one per process
+/// nn::save(&path, &model, "Linear(4, 2)")?;
+/// let restored = Linear::new(4, 2, true, &dev)?; // other random weights
+/// let metadata = nn::load(&path, &restored)?;
+/// assert_eq!(metadata["architecture"], "Linear(4, 2)");
+/// assert_eq!(restored.weight.value().to_vec()?, model.weight.value().to_vec()?);
+/// # Ok::<(), ferrograd::Error>(())
+/// ```
 pub fn save(path: impl AsRef<Path>, module: &dyn Module, architecture: &str) -> Result<()> {
     let tensors: Vec<(String, Tensor)> = module
         .named_state()
@@ -195,6 +227,18 @@ pub fn save(path: impl AsRef<Path>, module: &dyn Module, architecture: &str) -> 
 /// Loads a checkpoint into `module`, each tensor onto its parameter's device. Strict: a
 /// missing, unexpected or mis-shaped tensor is listed in one error (`conv1.weight: expected
 /// [32, 1, 3, 3], found [16, 1, 3, 3]`) and then nothing is changed. Returns the metadata.
+///
+/// ```
+/// use ferrograd::nn::{self, Linear};
+/// use ferrograd::Device;
+/// let dev = Device::cpu();
+/// let file = format!("ferrograd-load-{}.safetensors", std::process::id());
+/// let path = std::env::temp_dir().join(file); // one per process
+/// nn::save(&path, &Linear::new(4, 2, true, &dev)?, "Linear(4, 2)")?;
+/// let err = nn::load(&path, &Linear::new(3, 2, true, &dev)?).unwrap_err();
+/// assert!(err.to_string().contains("weight: expected [2, 3], found [2, 4]"));
+/// # Ok::<(), ferrograd::Error>(())
+/// ```
 pub fn load(path: impl AsRef<Path>, module: &dyn Module) -> Result<HashMap<String, String>> {
     let path = path.as_ref();
     let ckpt = load_tensors(path, &Device::cpu())?;

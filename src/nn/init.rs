@@ -20,6 +20,13 @@ use crate::random::Generator;
 use crate::tensor::Tensor;
 
 /// The activation a layer feeds, which sets the gain of Xavier and Kaiming init.
+///
+/// ```
+/// use ferrograd::nn::init::{gain, Nonlinearity};
+/// assert_eq!(gain(Nonlinearity::Linear), 1.0);
+/// assert_eq!(gain(Nonlinearity::Relu), 2f32.sqrt());
+/// assert_eq!(gain(Nonlinearity::LeakyRelu(1.0)), 1.0); // √(2 / (1 + 1²))
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Nonlinearity {
     /// Gain 1 (also for sigmoid and conv/linear without activation).
@@ -33,9 +40,26 @@ pub enum Nonlinearity {
 }
 
 /// Which fan Kaiming init preserves: the forward pass's variance (`FanIn`) or the backward's.
+///
+/// ```
+/// use ferrograd::nn::init::{fans, kaiming_normal, FanMode, Nonlinearity};
+/// use ferrograd::{Device, Generator};
+/// assert_eq!(fans("conv", &[16, 3, 5, 5])?, (75, 400)); // in: 3 · 5 · 5, out: 16 · 5 · 5
+/// let w = kaiming_normal(
+///     &[16, 3, 5, 5],
+///     FanMode::FanOut, // std = √2 / √400
+///     Nonlinearity::Relu,
+///     &mut Generator::new(0),
+///     &Device::cpu(),
+/// )?;
+/// assert_eq!(w.shape(), &[16, 3, 5, 5]);
+/// # Ok::<(), ferrograd::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FanMode {
+    /// Scale by `fan_in`: keeps the variance of the forward pass's activations.
     FanIn,
+    /// Scale by `fan_out`: keeps the variance of the backward pass's gradients.
     FanOut,
 }
 

@@ -1,6 +1,7 @@
-//! The built-in layers. Each holds its [`Parameter`]s (named as in PyTorch: `weight`, `bias`)
-//! and calls the tensor ops; initial values follow PyTorch's defaults and draw from the global
-//! generator ([`crate::manual_seed`]).
+//! The built-in layers with parameters or state. Each holds its [`Parameter`]s (named as in
+//! PyTorch: `weight`, `bias`) and calls the tensor ops; initial values follow PyTorch's
+//! defaults and draw from the global generator ([`crate::manual_seed`]). The layers without
+//! parameters (pooling, activations) are in `stateless.rs`.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
@@ -9,7 +10,7 @@ use super::{init, lock, write_tree, Module, Parameter, Visit, Visitor};
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::ops::matmul::spec::Activation;
-use crate::ops::{BatchNormOptions, Conv2dOptions, Pool2dOptions, RunningStats};
+use crate::ops::{BatchNormOptions, Conv2dOptions, RunningStats};
 use crate::random::with_global;
 use crate::tensor::Tensor;
 
@@ -21,9 +22,21 @@ fn buffer(value: Tensor) -> Parameter {
 }
 
 /// `y = x · weightᵀ + bias` over the last axis: `[.., in] -> [.., out]`. Weight `[out, in]`.
+///
+/// ```
+/// use ferrograd::nn::{Linear, Module};
+/// use ferrograd::{Device, Tensor};
+/// let layer = Linear::new(3, 2, true, &Device::cpu())?;
+/// let y = layer.forward(&Tensor::ones(&[5, 3], &Device::cpu())?)?;
+/// assert_eq!(y.shape(), &[5, 2]);
+/// assert_eq!(layer.to_string(), "Linear(in_features=3, out_features=2, bias=true) (8 parameters)\n");
+/// # Ok::<(), ferrograd::Error>(())
+/// ```
 #[derive(Debug, Module)]
 pub struct Linear {
+    /// `[out, in]`.
     pub weight: Parameter,
+    /// `[out]`, if the layer has one.
     pub bias: Option<Parameter>,
 }
 
@@ -72,10 +85,23 @@ impl Module for Linear {
 }
 
 /// 2-D convolution layer: weight `[out, in / groups, k, k]`, bias `[out]`.
+///
+/// ```
+/// use ferrograd::nn::{Conv2d, Module};
+/// use ferrograd::{Conv2dOptions, Device, Tensor};
+/// let dev = Device::cpu();
+/// let conv = Conv2d::new(1, 8, 3, Conv2dOptions::new().padding(1), true, &dev)?;
+/// let y = conv.forward(&Tensor::randn(&[2, 1, 28, 28], &dev)?)?;
+/// assert_eq!(y.shape(), &[2, 8, 28, 28]);
+/// # Ok::<(), ferrograd::Error>(())
+/// ```
 #[derive(Debug, Module)]
 pub struct Conv2d {
+    /// `[out, in / groups, k, k]`.
     pub weight: Parameter,
+    /// `[out]`, if the layer has one.
     pub bias: Option<Parameter>,
+    /// Stride, padding, dilation and groups.
     pub options: Conv2dOptions,
 }
 
@@ -133,70 +159,105 @@ impl Module for Conv2d {
     }
 }
 
-fn describe_pool(name: &str, o: &Pool2dOptions) -> String {
-    format!(
-        "{name}(kernel_size={:?}, stride={:?}, padding={:?})",
-        o.kernel, o.stride, o.padding
-    )
+/// A transposed 2-D convolution layer (PyTorch's `ConvTranspose2d`, the upsampling layer of
+/// a DCGAN generator): weight `[in, out / groups, k, k]`, bias `[out]`; output size
+/// `(h - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1`.
+///
+/// ```
+/// use ferrograd::nn::{ConvTranspose2d, Module};
+/// use ferrograd::{Conv2dOptions, Device, Tensor};
+/// let dev = Device::cpu();
+/// let up = ConvTranspose2d::new(16, 8, 4, Conv2dOptions::new().stride(2).padding(1), true, &dev)?;
+/// let y = up.forward(&Tensor::randn(&[2, 16, 7, 7], &dev)?)?;
+/// assert_eq!(y.shape(), &[2, 8, 14, 14]); // 7 -> 14
+/// # Ok::<(), ferrograd::Error>(())
+/// ```
+#[derive(Debug, Module)]
+pub struct ConvTranspose2d {
+    /// `[in, out / groups, k, k]`.
+    pub weight: Parameter,
+    /// `[out]`, if the layer has one.
+    pub bias: Option<Parameter>,
+    /// Stride, padding, output padding, dilation and groups.
+    pub options: Conv2dOptions,
 }
 
-/// Max pooling layer.
-#[derive(Clone, Copy, Debug, Module)]
-pub struct MaxPool2d(pub Pool2dOptions);
-
-impl Module for MaxPool2d {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        x.max_pool2d(&self.0)
-    }
-    fn describe(&self) -> String {
-        describe_pool("MaxPool2d", &self.0)
-    }
-}
-
-/// Average pooling layer (padding counted as zeros).
-#[derive(Clone, Copy, Debug, Module)]
-pub struct AvgPool2d(pub Pool2dOptions);
-
-impl Module for AvgPool2d {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        x.avg_pool2d(&self.0)
-    }
-    fn describe(&self) -> String {
-        describe_pool("AvgPool2d", &self.0)
-    }
-}
-
-/// Adaptive average pooling to a fixed `[oh, ow]` (`[1, 1]`: global average pooling).
-#[derive(Clone, Copy, Debug, Module)]
-pub struct AdaptiveAvgPool2d(pub [usize; 2]);
-
-impl Module for AdaptiveAvgPool2d {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        x.adaptive_avg_pool2d(self.0)
-    }
-    fn describe(&self) -> String {
-        format!("AdaptiveAvgPool2d(output_size={:?})", self.0)
-    }
-}
-
-/// `[n, ..] -> [n, prod(..)]`.
-#[derive(Clone, Copy, Debug, Default, Module)]
-pub struct Flatten;
-
-impl Module for Flatten {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        match x.shape().first() {
-            // The product of the other axes, not numel / n: [0, 3, 4] flattens to [0, 12].
-            Some(&n) => x
-                .reshape(&[n, x.shape()[1..].iter().product()])
-                .map_err(|e| e.in_op("Flatten")),
-            None => Err(Error::invalid("Flatten", "cannot flatten a 0-D tensor")),
+impl ConvTranspose2d {
+    /// A `kernel × kernel` transposed convolution from `inputs` to `outputs` channels;
+    /// PyTorch's init (`U(-1/√fan_in, 1/√fan_in)` with `fan_in = outputs / groups · k²`, the
+    /// weight's second axis, as PyTorch computes it).
+    ///
+    /// # Errors
+    /// `InvalidArgument` when `groups` does not divide both channel counts.
+    pub fn new(
+        inputs: usize,
+        outputs: usize,
+        kernel: usize,
+        options: Conv2dOptions,
+        bias: bool,
+        device: &Device,
+    ) -> Result<ConvTranspose2d> {
+        let op = "ConvTranspose2d";
+        let g = options.groups;
+        if g == 0 || !inputs.is_multiple_of(g) || !outputs.is_multiple_of(g) {
+            return Err(Error::invalid(
+                op,
+                format!("groups {g} must divide both {inputs} input and {outputs} output channels"),
+            ));
         }
+        let shape = [inputs, outputs / g, kernel, kernel];
+        let (w, b) = with_global(|gen| -> Result<_> {
+            let (w, _) = init::default_layer(&shape, false, gen, device)?;
+            let bound = 1.0 / ((outputs / g * kernel * kernel).max(1) as f32).sqrt();
+            let b = match bias {
+                true => Some(init::uniform(&[outputs], -bound, bound, gen, device)?),
+                false => None,
+            };
+            Ok((w, b))
+        })
+        .map_err(|e| e.in_op(op))?;
+        Ok(ConvTranspose2d {
+            weight: Parameter::new(w),
+            bias: b.map(Parameter::new),
+            options,
+        })
+    }
+}
+
+impl Module for ConvTranspose2d {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let b = self.bias.as_ref().map(Parameter::value);
+        x.conv_transpose2d(&self.weight.value(), b.as_ref(), &self.options)
+    }
+    fn describe(&self) -> String {
+        let (w, o) = (self.weight.shape(), &self.options);
+        format!(
+            "ConvTranspose2d({}, {}, kernel_size={:?}, stride={:?}, padding={:?}, output_padding={:?}, bias={})",
+            w[0],
+            w[1] * o.groups,
+            [w[2], w[3]],
+            o.stride,
+            o.padding,
+            o.output_padding,
+            self.bias.is_some()
+        )
     }
 }
 
 /// Dropout with probability `p` in training mode; the identity in evaluation mode. Starts in
 /// training mode, like every PyTorch module.
+///
+/// ```
+/// use ferrograd::nn::{Dropout, Module};
+/// use ferrograd::{Device, Tensor};
+/// let drop = Dropout::new(0.5)?;
+/// let x = Tensor::ones(&[1000], &Device::cpu())?;
+/// let kept = drop.forward(&x)?.to_vec()?.iter().filter(|&&v| v > 0.0).count();
+/// assert!((400..600).contains(&kept)); // about half, each scaled to 2
+/// drop.eval();
+/// assert_eq!(drop.forward(&x)?.to_vec()?, x.to_vec()?); // the identity
+/// # Ok::<(), ferrograd::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct Dropout {
     p: f32,
@@ -204,6 +265,11 @@ pub struct Dropout {
 }
 
 impl Dropout {
+    /// Zeroes each element with probability `p` in training mode (scaling the others by
+    /// `1 / (1 - p)`).
+    ///
+    /// # Errors
+    /// `InvalidArgument` when `p` is not in [0, 1].
     pub fn new(p: f32) -> Result<Dropout> {
         if !(0.0..=1.0).contains(&p) {
             return Err(Error::invalid(
@@ -237,9 +303,23 @@ impl Visit for Dropout {
 /// Batch norm over axis 1 with learnable `weight` (ones) and `bias` (zeros), and running
 /// statistics for evaluation. `BatchNorm1d` takes `[n, c]` or `[n, c, l]`; `BatchNorm2d`
 /// takes `[n, c, h, w]`.
+///
+/// ```
+/// use ferrograd::nn::{BatchNorm2d, Module};
+/// use ferrograd::{Device, Tensor};
+/// let dev = Device::cpu();
+/// let bn = BatchNorm2d::new_2d(3, &dev)?;
+/// let y = bn.forward(&Tensor::randn(&[8, 3, 4, 4], &dev)?)?; // batch statistics
+/// assert!(y.mean_all()?.item()?.abs() < 1e-5);
+/// let names: Vec<String> = bn.named_buffers().into_iter().map(|(n, _)| n).collect();
+/// assert_eq!(names, ["running_mean", "running_var", "num_batches_tracked"]);
+/// # Ok::<(), ferrograd::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct BatchNorm {
+    /// The per-channel scale `[c]` (PyTorch's `weight`, γ).
     pub weight: Parameter,
+    /// The per-channel shift `[c]` (β).
     pub bias: Parameter,
     /// Buffers (frozen parameters, saved in checkpoints): PyTorch's `running_mean`,
     /// `running_var` and `num_batches_tracked`.
@@ -358,9 +438,20 @@ impl Visit for BatchNorm {
 }
 
 /// Layer norm over the trailing `normalized_shape` with `weight` (ones) and `bias` (zeros).
+///
+/// ```
+/// use ferrograd::nn::{LayerNorm, Module};
+/// use ferrograd::{Device, Tensor};
+/// let dev = Device::cpu();
+/// let y = LayerNorm::new(&[4], &dev)?.forward(&Tensor::new([[1.0, 2.0, 3.0, 4.0]], &dev)?)?;
+/// assert!(y.mean_all()?.item()?.abs() < 1e-6);
+/// # Ok::<(), ferrograd::Error>(())
+/// ```
 #[derive(Debug, Module)]
 pub struct LayerNorm {
+    /// The elementwise scale, of the normalised shape.
     pub weight: Parameter,
+    /// The elementwise shift, of the normalised shape.
     pub bias: Parameter,
     normalized_shape: Vec<usize>,
     eps: f32,
@@ -390,12 +481,25 @@ impl Module for LayerNorm {
 
 /// A lookup table: `I32` indices `[..]` -> rows `[.., dim]` of `weight`
 /// `[num, dim]`, initialised `N(0, 1)` as in PyTorch. Out-of-range indices are an error.
+///
+/// ```
+/// use ferrograd::nn::{Embedding, Module};
+/// use ferrograd::{Device, Tensor};
+/// let dev = Device::cpu();
+/// let table = Embedding::new(10, 4, &dev)?;
+/// let y = table.forward(&Tensor::new([[1, 2, 3], [4, 5, 6]], &dev)?)?; // I32 indices
+/// assert_eq!(y.shape(), &[2, 3, 4]);
+/// assert!(table.forward(&Tensor::new([10], &dev)?).is_err()); // out of range
+/// # Ok::<(), ferrograd::Error>(())
+/// ```
 #[derive(Debug, Module)]
 pub struct Embedding {
+    /// The table, `[num, dim]`: row `i` is index `i`'s vector.
     pub weight: Parameter,
 }
 
 impl Embedding {
+    /// A table of `num` vectors of `dim` numbers.
     pub fn new(num: usize, dim: usize, device: &Device) -> Result<Embedding> {
         let w = with_global(|g| init::normal(&[num, dim], 0.0, 1.0, g, device))?;
         Ok(Embedding {
@@ -420,73 +524,6 @@ impl Module for Embedding {
     fn describe(&self) -> String {
         let w = self.weight.shape();
         format!("Embedding({}, {})", w[0], w[1])
-    }
-}
-
-macro_rules! activation {
-    ($($(#[$doc:meta])* $name:ident => |$x:ident| $body:expr, $fused:expr;)*) => {$(
-        $(#[$doc])*
-        #[derive(Clone, Copy, Debug, Default, Module)]
-        pub struct $name;
-        impl Module for $name {
-            fn forward(&self, $x: &Tensor) -> Result<Tensor> {
-                $body
-            }
-            fn as_activation(&self) -> Option<Activation> {
-                $fused
-            }
-        }
-    )*};
-}
-
-activation! {
-    /// `max(x, 0)`. In a [`Sequential`](super::Sequential) after Linear or Conv2d, it runs
-    /// in their matmul's epilogue.
-    ReLU => |x| x.relu(), Some(Activation::Relu);
-    /// `1 / (1 + e^-x)`; fused like ReLU.
-    Sigmoid => |x| x.sigmoid(), Some(Activation::Sigmoid);
-    /// `tanh(x)`; fused like ReLU.
-    Tanh => |x| x.tanh(), Some(Activation::Tanh);
-    /// GELU, tanh approximation. Not fused: its gradient needs the pre-activation.
-    GELU => |x| x.gelu(), None;
-}
-
-/// `x` where positive, else `slope * x` (PyTorch's default slope: 0.01).
-#[derive(Clone, Copy, Debug, Module)]
-pub struct LeakyReLU(pub f32);
-
-impl Module for LeakyReLU {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        x.leaky_relu(self.0)
-    }
-    fn describe(&self) -> String {
-        format!("LeakyReLU(negative_slope={})", self.0)
-    }
-}
-
-/// Softmax along an axis.
-#[derive(Clone, Copy, Debug, Module)]
-pub struct Softmax(pub isize);
-
-impl Module for Softmax {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        x.softmax(self.0)
-    }
-    fn describe(&self) -> String {
-        format!("Softmax(dim={})", self.0)
-    }
-}
-
-/// Log-softmax along an axis.
-#[derive(Clone, Copy, Debug, Module)]
-pub struct LogSoftmax(pub isize);
-
-impl Module for LogSoftmax {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        x.log_softmax(self.0)
-    }
-    fn describe(&self) -> String {
-        format!("LogSoftmax(dim={})", self.0)
     }
 }
 

@@ -27,6 +27,19 @@ use crate::ops::same_device;
 use crate::tensor::Tensor;
 
 /// How per-element losses become the result.
+///
+/// ```
+/// use ferrograd::nn::loss::{l1, Reduction};
+/// use ferrograd::{Device, Tensor};
+/// let dev = Device::cpu();
+/// let pred = Tensor::new([1.0, 2.0, 3.0, 4.0], &dev)?;
+/// let target = Tensor::new([0.0, 0.0, 3.0, 4.0], &dev)?;
+/// let each = l1(&pred, &target, Reduction::None)?;
+/// assert_eq!(each.to_vec()?, vec![1.0, 2.0, 0.0, 0.0]);
+/// assert_eq!(l1(&pred, &target, Reduction::Sum)?.item()?, 3.0);
+/// assert_eq!(l1(&pred, &target, Reduction::Mean)?.item()?, 0.75);
+/// # Ok::<(), ferrograd::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Reduction {
     /// The mean over elements (over rows for the classification losses): a 0-D tensor.
@@ -62,6 +75,18 @@ fn same_shape(op: &'static str, input: &Tensor, target: &Tensor) -> Result<()> {
 }
 
 /// Mean squared error: `(input - target)²`.
+///
+/// ```
+/// use ferrograd::nn::loss::{mse, Reduction};
+/// use ferrograd::{Device, Tensor};
+/// let dev = Device::cpu();
+/// let pred = Tensor::new([1.0, 2.0], &dev)?.requires_grad();
+/// let loss = mse(&pred, &Tensor::new([3.0, 2.0], &dev)?, Reduction::Mean)?;
+/// assert_eq!(loss.item()?, 2.0); // (2² + 0²) / 2
+/// let grads = loss.backward()?;
+/// assert_eq!(grads.get(&pred).unwrap().to_vec()?, vec![-2.0, 0.0]); // (pred - target)
+/// # Ok::<(), ferrograd::Error>(())
+/// ```
 pub fn mse(input: &Tensor, target: &Tensor, reduction: Reduction) -> Result<Tensor> {
     same_shape("mse", input, target)?;
     reduce(input.sub(target)?.square()?, reduction)

@@ -62,6 +62,7 @@ pub mod init;
 mod layers;
 pub mod loss;
 mod rnn;
+mod stateless;
 mod visit;
 
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -73,11 +74,14 @@ use crate::tensor::Tensor;
 
 pub use checkpoint::{load, load_tensors, load_tensors_from_bytes, save, save_tensors, Checkpoint};
 pub use layers::{
-    AdaptiveAvgPool2d, AvgPool2d, BatchNorm, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Embedding,
-    Flatten, LayerNorm, LeakyReLU, Linear, LogSoftmax, MaxPool2d, ReLU, Sigmoid, Softmax, Tanh,
-    GELU,
+    BatchNorm, BatchNorm1d, BatchNorm2d, Conv2d, ConvTranspose2d, Dropout, Embedding, LayerNorm,
+    Linear,
 };
 pub use rnn::{Gru, GruCell, Lstm, LstmCell, Rnn, RnnCell};
+pub use stateless::{
+    AdaptiveAvgPool2d, AvgPool2d, Flatten, LeakyReLU, LogSoftmax, MaxPool2d, ReLU, Sigmoid,
+    Softmax, Tanh, GELU,
+};
 pub use visit::{write_tree, Visit, Visitor};
 
 /// `#[derive(Module)]`: a struct's [`Visit`] (its parameters, buffers and child modules, by
@@ -98,6 +102,21 @@ struct ParamInner {
 /// A trainable tensor a module owns. Cloning gives another handle to the same parameter, so
 /// an optimizer can hold it and replace its value after a step; the module's next forward uses
 /// the new value. The value is a leaf variable (it tracks gradients) unless frozen.
+///
+/// ```
+/// use ferrograd::nn::Parameter;
+/// use ferrograd::{Device, Tensor};
+/// let dev = Device::cpu();
+/// let p = Parameter::new(Tensor::zeros(&[2, 3], &dev)?);
+/// let q = p.clone(); // another handle to the same parameter
+/// q.set(Tensor::ones(&[2, 3], &dev)?);
+/// assert_eq!(p.value().to_vec()?, vec![1.0; 6]);
+/// assert!(p.same(&q) && p.value().tracks_grad()); // a leaf variable
+/// p.set_trainable(false); // frozen, through either handle
+/// assert!(!q.is_trainable() && !q.value().tracks_grad());
+/// assert_eq!(p.shape(), vec![2, 3]);
+/// # Ok::<(), ferrograd::Error>(())
+/// ```
 #[derive(Clone)]
 pub struct Parameter(Arc<Mutex<ParamInner>>);
 
@@ -112,6 +131,7 @@ fn as_leaf(value: Tensor) -> Tensor {
 }
 
 impl Parameter {
+    /// A trainable parameter holding `value` (made a leaf variable tracking gradients).
     pub fn new(value: Tensor) -> Parameter {
         Parameter(Arc::new(Mutex::new(ParamInner {
             value: as_leaf(value),
@@ -147,10 +167,12 @@ impl Parameter {
         };
     }
 
+    /// False once frozen ([`set_trainable`](Parameter::set_trainable)`(false)`).
     pub fn is_trainable(&self) -> bool {
         lock(&self.0).trainable
     }
 
+    /// The value's shape.
     pub fn shape(&self) -> Vec<usize> {
         lock(&self.0).value.shape().to_vec()
     }
@@ -178,6 +200,20 @@ impl std::fmt::Debug for Parameter {
 /// implements `Module` itself, for `forward`. Everything else is provided from the walk:
 /// parameter and buffer names as in PyTorch (`"body.0.weight"`), `train()`/`eval()`,
 /// freezing, dtype conversion. Override none of them; change what `visit` reports instead.
+///
+/// ```
+/// use ferrograd::nn::{Linear, Module};
+/// use ferrograd::{Device, Tensor};
+/// let dev = Device::cpu();
+/// let layer = Linear::new(4, 2, true, &dev)?;
+/// assert_eq!(layer.forward(&Tensor::ones(&[3, 4], &dev)?)?.shape(), &[3, 2]);
+/// let names: Vec<String> = layer.named_parameters().into_iter().map(|(n, _)| n).collect();
+/// assert_eq!(names, ["weight", "bias"]);
+/// assert_eq!(layer.num_parameters(), 4 * 2 + 2);
+/// layer.freeze(); // no gradients, no optimizer steps
+/// assert!(layer.parameters().iter().all(|p| !p.is_trainable()));
+/// # Ok::<(), ferrograd::Error>(())
+/// ```
 pub trait Module: Visit {
     /// The module's output for the input `x`.
     fn forward(&self, x: &Tensor) -> Result<Tensor>;
@@ -319,6 +355,21 @@ pub trait Module: Visit {
 }
 
 /// Modules applied in order; parameters are named by position (`"0.weight"`, `"2.bias"`).
+///
+/// ```
+/// use ferrograd::nn::{Linear, Module, ReLU, Sequential};
+/// use ferrograd::{Device, Tensor};
+/// let dev = Device::cpu();
+/// let net = Sequential::new()
+///     .add(Linear::new(3, 5, true, &dev)?)
+///     .add(ReLU)
+///     .add(Linear::new(5, 1, false, &dev)?);
+/// assert_eq!(net.len(), 3);
+/// let names: Vec<String> = net.named_parameters().into_iter().map(|(n, _)| n).collect();
+/// assert_eq!(names, ["0.weight", "0.bias", "2.weight"]);
+/// assert_eq!(net.forward(&Tensor::ones(&[4, 3], &dev)?)?.shape(), &[4, 1]);
+/// # Ok::<(), ferrograd::Error>(())
+/// ```
 #[derive(Default)]
 pub struct Sequential {
     layers: Vec<Box<dyn Module + Send + Sync>>,

@@ -170,6 +170,7 @@ macro_rules! cell {
         pub struct $name(Weights);
 
         impl $name {
+            /// A cell from `input` features to a state of `hidden`, PyTorch's init.
             pub fn new(input: usize, hidden: usize, device: &Device) -> Result<$name> {
                 Ok($name(Weights::new($kind, input, hidden, device)?))
             }
@@ -205,16 +206,51 @@ macro_rules! cell {
 
 cell!(
     /// `h' = tanh(x W_ihᵀ + b_ih + h W_hhᵀ + b_hh)`; see [`RnnCell::step`].
+    ///
+    /// ```
+    /// use ferrograd::nn::{Module, RnnCell};
+    /// use ferrograd::{Device, Tensor};
+    /// let dev = Device::cpu();
+    /// let cell = RnnCell::new(3, 5, &dev)?;
+    /// let h = cell.step(&Tensor::randn(&[2, 3], &dev)?, &Tensor::zeros(&[2, 5], &dev)?)?;
+    /// assert_eq!(h.shape(), &[2, 5]); // [batch, hidden]
+    /// let names: Vec<String> = cell.named_parameters().into_iter().map(|(n, _)| n).collect();
+    /// assert_eq!(names, ["weight_ih", "weight_hh", "bias_ih", "bias_hh"]); // as PyTorch
+    /// # Ok::<(), ferrograd::Error>(())
+    /// ```
     RnnCell,
     Kind::Rnn
 );
 cell!(
     /// The LSTM cell; see [`LstmCell::step`].
+    ///
+    /// ```
+    /// use ferrograd::nn::{LstmCell, Module};
+    /// use ferrograd::{Device, Tensor};
+    /// let dev = Device::cpu();
+    /// let cell = LstmCell::new(3, 4, &dev)?;
+    /// let (h0, c0) = (Tensor::zeros(&[2, 4], &dev)?, Tensor::zeros(&[2, 4], &dev)?);
+    /// let (h, c) = cell.step(&Tensor::randn(&[2, 3], &dev)?, &h0, &c0)?;
+    /// assert_eq!((h.shape(), c.shape()), (&[2, 4][..], &[2, 4][..]));
+    /// assert_eq!(cell.named_parameters()[0].1.shape(), vec![16, 3]); // gates i, f, g, o
+    /// # Ok::<(), ferrograd::Error>(())
+    /// ```
     LstmCell,
     Kind::Lstm
 );
 cell!(
     /// The GRU cell; see [`GruCell::step`].
+    ///
+    /// ```
+    /// use ferrograd::nn::{GruCell, Module};
+    /// use ferrograd::{Device, Tensor};
+    /// let dev = Device::cpu();
+    /// let cell = GruCell::new(3, 4, &dev)?;
+    /// let h = cell.step(&Tensor::randn(&[2, 3], &dev)?, &Tensor::zeros(&[2, 4], &dev)?)?;
+    /// assert_eq!(h.shape(), &[2, 4]);
+    /// assert_eq!(cell.num_parameters(), 3 * 4 * (3 + 4 + 2)); // gates r, z, n
+    /// # Ok::<(), ferrograd::Error>(())
+    /// ```
     GruCell,
     Kind::Gru
 );
@@ -368,16 +404,54 @@ macro_rules! layer {
 
 layer!(
     /// A multi-layer Elman RNN with tanh; [`Rnn::forward_with`] takes and returns the state.
+    ///
+    /// ```
+    /// use ferrograd::nn::Rnn;
+    /// use ferrograd::{Device, Tensor};
+    /// let dev = Device::cpu();
+    /// let rnn = Rnn::new(3, 8, 2, &dev)?; // 3 features, 8 hidden, 2 layers
+    /// let x = Tensor::randn(&[4, 5, 3], &dev)?; // [batch, time, features]
+    /// let (out, h) = rnn.forward_with(&x, None)?;
+    /// assert_eq!((out.shape(), h.shape()), (&[4, 5, 8][..], &[2, 4, 8][..]));
+    /// assert!(out.to_vec()?.iter().all(|v| v.abs() <= 1.0)); // tanh
+    /// # Ok::<(), ferrograd::Error>(())
+    /// ```
     Rnn,
     Kind::Rnn
 );
 layer!(
     /// A multi-layer LSTM; [`Lstm::forward_with`] takes and returns `(h, c)`.
+    ///
+    /// ```
+    /// use ferrograd::nn::Lstm;
+    /// use ferrograd::{Device, Tensor};
+    /// let dev = Device::cpu();
+    /// let lstm = Lstm::new(3, 6, 1, &dev)?;
+    /// let x = Tensor::randn(&[2, 7, 3], &dev)?; // [batch, time, features]
+    /// let (out, (h, c)) = lstm.forward_with(&x, None)?;
+    /// assert_eq!(out.shape(), &[2, 7, 6]);
+    /// assert_eq!((h.shape(), c.shape()), (&[1, 2, 6][..], &[1, 2, 6][..]));
+    /// let (next, _) = lstm.forward_with(&x, Some((&h, &c)))?; // carry the state on
+    /// assert_eq!(next.shape(), &[2, 7, 6]);
+    /// # Ok::<(), ferrograd::Error>(())
+    /// ```
     Lstm,
     Kind::Lstm
 );
 layer!(
     /// A multi-layer GRU; [`Gru::forward_with`] takes and returns the state.
+    ///
+    /// ```
+    /// use ferrograd::nn::Gru;
+    /// use ferrograd::{Device, Tensor};
+    /// let dev = Device::cpu();
+    /// let gru = Gru::new(3, 6, 1, &dev)?;
+    /// let (out, h) = gru.forward_with(&Tensor::randn(&[2, 7, 3], &dev)?, None)?;
+    /// assert_eq!(h.shape(), &[1, 2, 6]); // [layers, batch, hidden]
+    /// // The output's last step is the last layer's final state.
+    /// assert_eq!(out.narrow(1, 6, 1)?.squeeze(1)?.to_vec()?, h.squeeze(0)?.to_vec()?);
+    /// # Ok::<(), ferrograd::Error>(())
+    /// ```
     Gru,
     Kind::Gru
 );

@@ -59,6 +59,48 @@ pub(crate) enum Found<'a> {
 }
 
 /// Walks a module's parts (see [`Visit`]); made by the [`Module`] methods that need a walk.
+///
+/// A hand-written [`Visit`] reports each part through it: `field` for parameters and child
+/// modules, `buffer` for state that is saved but not trained, `mode` for a train/eval switch.
+///
+/// ```
+/// use std::sync::atomic::{AtomicBool, Ordering};
+///
+/// use ferrograd::nn::{Module, Parameter, Visit, Visitor};
+/// use ferrograd::{Device, Result, Tensor};
+///
+/// struct Gain {
+///     gain: Parameter,
+///     calls: Parameter,
+///     training: AtomicBool,
+/// }
+///
+/// impl Visit for Gain {
+///     fn visit(&self, v: &mut Visitor<'_>) {
+///         v.module(self);
+///         v.field("gain", &self.gain);
+///         v.buffer("calls", &self.calls); // saved, never trained
+///         v.mode(&|on| self.training.store(on, Ordering::Relaxed));
+///     }
+/// }
+///
+/// impl Module for Gain {
+///     fn forward(&self, x: &Tensor) -> Result<Tensor> {
+///         x.mul(&self.gain.value())
+///     }
+/// }
+///
+/// let dev = Device::cpu();
+/// let m = Gain {
+///     gain: Parameter::new(Tensor::ones(&[1], &dev)?),
+///     calls: Parameter::new(Tensor::zeros(&[], &dev)?),
+///     training: AtomicBool::new(true),
+/// };
+/// assert_eq!((m.parameters().len(), m.named_buffers()[0].0.as_str()), (1, "calls"));
+/// m.eval();
+/// assert!(!m.training.load(Ordering::Relaxed));
+/// # Ok::<(), ferrograd::Error>(())
+/// ```
 pub struct Visitor<'a> {
     path: Vec<String>,
     /// How many modules enclose the current path (the printing depth).

@@ -21,7 +21,26 @@ use super::check_hyper;
 use crate::error::{Error, Result};
 
 /// A learning rate for each step. Set it on an optimizer with `opt.set_lr(s.lr(step))?`.
+///
+/// ```
+/// use ferrograd::optim::{Schedule, StepLr};
+/// /// A schedule of one's own: a fixed rate.
+/// struct Constant(f32);
+///
+/// impl Schedule for Constant {
+///     fn lr(&self, _step: usize) -> f32 {
+///         self.0
+///     }
+/// }
+///
+/// let schedules: Vec<Box<dyn Schedule>> =
+///     vec![Box::new(Constant(0.1)), Box::new(StepLr::new(0.1, 10, 0.5)?)];
+/// assert_eq!(schedules[0].lr(50), 0.1);
+/// assert_eq!(schedules[1].lr(10), 0.05);
+/// # Ok::<(), ferrograd::Error>(())
+/// ```
 pub trait Schedule: Send + Sync {
+    /// The learning rate for step (or epoch) `step`, counting from 0.
     fn lr(&self, step: usize) -> f32;
 }
 
@@ -33,6 +52,13 @@ fn positive(op: &'static str, name: &str, v: usize) -> Result<()> {
 }
 
 /// `base_lr * gamma^floor(t / step_size)` (`torch.optim.lr_scheduler.StepLR`).
+///
+/// ```
+/// use ferrograd::optim::{Schedule, StepLr};
+/// let s = StepLr::new(1.0, 10, 0.5)?; // halve every 10 steps
+/// assert_eq!([0, 9, 10, 25].map(|t| s.lr(t)), [1.0, 1.0, 0.5, 0.25]);
+/// # Ok::<(), ferrograd::Error>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct StepLr {
     base_lr: f32,
@@ -41,6 +67,11 @@ pub struct StepLr {
 }
 
 impl StepLr {
+    /// Multiplies `base_lr` by `gamma` every `step_size` steps.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] if `base_lr` or `gamma` is negative or not finite, or
+    /// `step_size` is 0.
     pub fn new(base_lr: f32, step_size: usize, gamma: f32) -> Result<StepLr> {
         check_hyper("StepLr::new", "base_lr", base_lr, 0.0, f32::INFINITY)?;
         positive("StepLr::new", "step_size", step_size)?;
@@ -65,6 +96,14 @@ fn decayed(base: f32, gamma: f32, k: usize) -> f32 {
 }
 
 /// `base_lr * gamma^(milestones passed)` (`MultiStepLR`); milestones must increase.
+///
+/// ```
+/// use ferrograd::optim::{MultiStepLr, Schedule};
+/// let s = MultiStepLr::new(1.0, vec![3, 5], 0.5)?;
+/// assert_eq!([0, 2, 3, 4, 5, 100].map(|t| s.lr(t)), [1.0, 1.0, 0.5, 0.5, 0.25, 0.25]);
+/// assert!(MultiStepLr::new(1.0, vec![5, 3], 0.5).is_err());
+/// # Ok::<(), ferrograd::Error>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct MultiStepLr {
     base_lr: f32,
@@ -73,6 +112,11 @@ pub struct MultiStepLr {
 }
 
 impl MultiStepLr {
+    /// Multiplies `base_lr` by `gamma` at each step of `milestones`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] if `base_lr` or `gamma` is negative or not finite, or
+    /// `milestones` is not strictly increasing.
     pub fn new(base_lr: f32, milestones: Vec<usize>, gamma: f32) -> Result<MultiStepLr> {
         let op = "MultiStepLr::new";
         check_hyper(op, "base_lr", base_lr, 0.0, f32::INFINITY)?;
@@ -104,6 +148,13 @@ impl Schedule for MultiStepLr {
 }
 
 /// `base_lr * gamma^t` (`ExponentialLR`).
+///
+/// ```
+/// use ferrograd::optim::{ExponentialLr, Schedule};
+/// let s = ExponentialLr::new(2.0, 0.5)?;
+/// assert_eq!([0, 1, 3].map(|t| s.lr(t)), [2.0, 1.0, 0.25]);
+/// # Ok::<(), ferrograd::Error>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct ExponentialLr {
     base_lr: f32,
@@ -111,6 +162,10 @@ pub struct ExponentialLr {
 }
 
 impl ExponentialLr {
+    /// Multiplies `base_lr` by `gamma` every step.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] if `base_lr` or `gamma` is negative or not finite.
     pub fn new(base_lr: f32, gamma: f32) -> Result<ExponentialLr> {
         check_hyper("ExponentialLr::new", "base_lr", base_lr, 0.0, f32::INFINITY)?;
         check_hyper("ExponentialLr::new", "gamma", gamma, 0.0, f32::INFINITY)?;
@@ -126,6 +181,15 @@ impl Schedule for ExponentialLr {
 
 /// `eta_min + (base_lr - eta_min) (1 + cos(pi t / t_max)) / 2` (`CosineAnnealingLR`; past
 /// `t_max` it rises again, as PyTorch's does).
+///
+/// ```
+/// use ferrograd::optim::{CosineAnnealingLr, Schedule};
+/// let s = CosineAnnealingLr::new(1.0, 10, 0.0)?;
+/// assert_eq!(s.lr(0), 1.0);
+/// assert!((s.lr(5) - 0.5).abs() < 1e-6); // half way down
+/// assert!(s.lr(10).abs() < 1e-6 && s.lr(15) > s.lr(10)); // `eta_min`, then up again
+/// # Ok::<(), ferrograd::Error>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct CosineAnnealingLr {
     base_lr: f32,
@@ -134,6 +198,11 @@ pub struct CosineAnnealingLr {
 }
 
 impl CosineAnnealingLr {
+    /// Anneals from `base_lr` at step 0 to `eta_min` at step `t_max`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] if `base_lr` or `eta_min` is negative or not finite, or
+    /// `t_max` is 0.
     pub fn new(base_lr: f32, t_max: usize, eta_min: f32) -> Result<CosineAnnealingLr> {
         let op = "CosineAnnealingLr::new";
         check_hyper(op, "base_lr", base_lr, 0.0, f32::INFINITY)?;
@@ -157,6 +226,13 @@ impl Schedule for CosineAnnealingLr {
 
 /// `base_lr` times a factor moving linearly from `start_factor` to `end_factor` over
 /// `total_iters` steps, then staying there (`LinearLR`): a linear warm-up.
+///
+/// ```
+/// use ferrograd::optim::{LinearLr, Schedule};
+/// let warmup = LinearLr::new(1.0, 0.25, 1.0, 3)?; // from 0.25 to 1 in 3 steps
+/// assert_eq!([0, 1, 2, 3, 9].map(|t| warmup.lr(t)), [0.25, 0.5, 0.75, 1.0, 1.0]);
+/// # Ok::<(), ferrograd::Error>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct LinearLr {
     base_lr: f32,
@@ -166,6 +242,12 @@ pub struct LinearLr {
 }
 
 impl LinearLr {
+    /// Scales `base_lr` by a factor going from `start_factor` at step 0 to `end_factor` at
+    /// step `total_iters`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] if `base_lr` is negative or not finite, a factor is
+    /// outside `[0, 1]`, or `total_iters` is 0.
     pub fn new(
         base_lr: f32,
         start_factor: f32,
@@ -198,6 +280,16 @@ impl Schedule for LinearLr {
 /// `max_lr / div_factor` up to `max_lr` over the first `pct_start` of `total_steps`, then down
 /// to `max_lr / div_factor / final_div_factor`. Steps past the end keep the final rate
 /// (PyTorch raises there). Momentum is not cycled.
+///
+/// ```
+/// use ferrograd::optim::{OneCycleLr, Schedule};
+/// let s = OneCycleLr::new(1.0, 100, 0.3, 25.0, 1e4)?; // PyTorch's defaults, max_lr 1
+/// assert!((s.lr(0) - 0.04).abs() < 1e-6); // max_lr / div_factor
+/// assert!((s.lr(29) - 1.0).abs() < 1e-6); // the peak, 30 % of the way
+/// assert!((s.lr(99) - 4e-6).abs() < 1e-9); // ... / final_div_factor at the end
+/// assert_eq!(s.lr(500), s.lr(99)); // and after it
+/// # Ok::<(), ferrograd::Error>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct OneCycleLr {
     max_lr: f64,
@@ -279,12 +371,27 @@ impl Schedule for OneCycleLr {
 
 /// Runs `schedules[i]` from `milestones[i - 1]` on, each restarted at 0 (`SequentialLR`):
 /// warm-up then decay.
+///
+/// ```
+/// use ferrograd::optim::{ExponentialLr, Schedule, SequentialLr, StepLr};
+/// let constant = StepLr::new(0.25, 1, 1.0)?; // gamma 1: always 0.25
+/// let decay = ExponentialLr::new(1.0, 0.5)?;
+/// let s = SequentialLr::new(vec![Box::new(constant), Box::new(decay)], vec![3])?;
+/// assert_eq!([0, 2, 3, 4, 5].map(|t| s.lr(t)), [0.25, 0.25, 1.0, 0.5, 0.25]);
+/// # Ok::<(), ferrograd::Error>(())
+/// ```
 pub struct SequentialLr {
     schedules: Vec<Box<dyn Schedule>>,
     milestones: Vec<usize>,
 }
 
 impl SequentialLr {
+    /// Runs `schedules[0]` up to `milestones[0]`, then each next schedule from its milestone
+    /// on, counting its steps from 0 there.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] if `schedules` is empty, there is not exactly one
+    /// milestone fewer than schedules, or `milestones` is not strictly increasing.
     pub fn new(schedules: Vec<Box<dyn Schedule>>, milestones: Vec<usize>) -> Result<SequentialLr> {
         let op = "SequentialLr::new";
         if schedules.is_empty() || milestones.len() + 1 != schedules.len() {

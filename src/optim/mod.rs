@@ -45,6 +45,21 @@ use crate::nn::Parameter;
 use crate::tensor::Tensor;
 
 /// What every optimizer does. `step` takes the gradients `backward` returned.
+///
+/// ```
+/// use ferrograd::nn::Parameter;
+/// use ferrograd::optim::{Optimizer, Sgd, SgdConfig};
+/// use ferrograd::{Device, Tensor};
+/// let w = Parameter::new(Tensor::new([1.0, 2.0], &Device::cpu())?);
+/// let mut opt = Sgd::new(vec![w.clone()], SgdConfig { lr: 0.5, ..Default::default() })?;
+/// let loss = w.value().sum_all()?; // a gradient of 1 for each element
+/// opt.step(&loss.backward()?)?;
+/// assert_eq!(w.value().to_vec()?, vec![0.5, 1.5]); // w - 0.5 · 1
+/// opt.set_lr(0.25)?;
+/// assert_eq!(opt.lr(), 0.25);
+/// assert!(opt.set_lr(f32::NAN).is_err());
+/// # Ok::<(), ferrograd::Error>(())
+/// ```
 pub trait Optimizer {
     /// Updates each trainable parameter that has a gradient in `grads`; the others (frozen,
     /// or not reached by the loss) are left alone, their state and step count unchanged.

@@ -48,10 +48,24 @@ macro_rules! forward_to_core {
 }
 
 /// `torch.optim.SGD`'s settings and defaults (`lr` has none there; 0.01 here).
+///
+/// ```
+/// use ferrograd::optim::{Sgd, SgdConfig};
+/// let cfg = SgdConfig { lr: 0.1, momentum: 0.9, nesterov: true, ..Default::default() };
+/// assert_eq!((cfg.dampening, cfg.weight_decay), (0.0, 0.0));
+/// assert!(Sgd::new(Vec::new(), cfg).is_ok());
+/// let no_momentum = SgdConfig { nesterov: true, ..Default::default() };
+/// assert!(Sgd::new(Vec::new(), no_momentum).is_err()); // Nesterov needs momentum
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SgdConfig {
+    /// Learning rate (default 0.01).
     pub lr: f32,
+    /// Momentum factor: the step follows `buf = momentum * buf + (1 - dampening) * g`
+    /// (default 0: no momentum).
     pub momentum: f32,
+    /// Dampening of the momentum: the gradient enters the buffer scaled by `1 - dampening`
+    /// (default 0).
     pub dampening: f32,
     /// L2 penalty: `weight_decay * w` is added to the gradient.
     pub weight_decay: f32,
@@ -72,12 +86,35 @@ impl Default for SgdConfig {
 }
 
 /// Stochastic gradient descent with optional momentum, dampening, Nesterov and weight decay.
+///
+/// ```
+/// use ferrograd::nn::Parameter;
+/// use ferrograd::optim::{Optimizer, Sgd, SgdConfig};
+/// use ferrograd::{Device, Tensor};
+/// let w = Parameter::new(Tensor::new([1.0], &Device::cpu())?);
+/// let cfg = SgdConfig { lr: 0.5, momentum: 0.5, ..Default::default() };
+/// let mut opt = Sgd::new(vec![w.clone()], cfg)?;
+/// for _ in 0..2 {
+///     opt.step(&w.value().sum_all()?.backward()?)?; // gradient 1
+/// }
+/// // Steps of 0.5 · 1, then 0.5 · (0.5 · 1 + 1) with the momentum buffer.
+/// assert_eq!(w.value().to_vec()?, vec![-0.25]);
+/// let names: Vec<String> = opt.state_dict().into_iter().map(|(n, _)| n).collect();
+/// assert_eq!(names, ["0.momentum_buffer", "0.step"]);
+/// # Ok::<(), ferrograd::Error>(())
+/// ```
 pub struct Sgd {
     core: Core,
     cfg: SgdConfig,
 }
 
 impl Sgd {
+    /// SGD over `params` with the settings of `cfg`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] if `lr`, `momentum` or `weight_decay` is negative or not
+    /// finite, `dampening` is outside `[0, 1]`, or `nesterov` is set without `momentum > 0`
+    /// and `dampening = 0`.
     pub fn new(params: Vec<Parameter>, cfg: SgdConfig) -> Result<Sgd> {
         let op = "Sgd::new";
         check_hyper(op, "momentum", cfg.momentum, 0.0, f32::INFINITY)?;
@@ -115,12 +152,29 @@ impl Optimizer for Sgd {
 
 /// `torch.optim.Adam`'s settings and defaults; also AdamW's (where PyTorch's default
 /// `weight_decay` is 0.01: see [`AdamConfig::adamw`]).
+///
+/// ```
+/// use ferrograd::optim::{Adam, AdamConfig};
+/// let cfg = AdamConfig { lr: 3e-4, ..Default::default() };
+/// assert_eq!((cfg.beta1, cfg.beta2, cfg.weight_decay), (0.9, 0.999, 0.0));
+/// assert_eq!(AdamConfig::adamw().weight_decay, 0.01);
+/// let bad = AdamConfig { beta1: 1.0, ..cfg };
+/// assert!(Adam::new(Vec::new(), bad).is_err()); // betas must be below 1
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct AdamConfig {
+    /// Learning rate (default 1e-3).
     pub lr: f32,
+    /// Coefficient of the running average of the gradient (PyTorch's `betas[0]`; default
+    /// 0.9).
     pub beta1: f32,
+    /// Coefficient of the running average of the squared gradient (PyTorch's `betas[1]`;
+    /// default 0.999).
     pub beta2: f32,
+    /// Added to the denominator for numerical stability (default 1e-8).
     pub eps: f32,
+    /// Adam: L2 penalty, `weight_decay * w` added to the gradient; AdamW: decoupled decay,
+    /// `w *= 1 - lr * weight_decay` (default 0; 0.01 in [`AdamConfig::adamw`]).
     pub weight_decay: f32,
 }
 
@@ -179,12 +233,31 @@ impl AdamConfig {
 
 /// Adam: bias-corrected first and second moment estimates; `weight_decay` is an L2 penalty
 /// added to the gradient.
+///
+/// ```
+/// use ferrograd::nn::Parameter;
+/// use ferrograd::optim::{Adam, AdamConfig, Optimizer};
+/// use ferrograd::{Device, Tensor};
+/// let w = Parameter::new(Tensor::new([1.0, -1.0], &Device::cpu())?);
+/// let mut opt = Adam::new(vec![w.clone()], AdamConfig { lr: 0.1, ..Default::default() })?;
+/// let loss = w.value().mul_scalar(100.0)?.sum_all()?; // gradient 100 everywhere
+/// opt.step(&loss.backward()?)?;
+/// // Adam's first step is `lr` times the gradient's sign, whatever its size.
+/// let v = w.value().to_vec()?;
+/// assert!((v[0] - 0.9).abs() < 1e-5 && (v[1] + 1.1).abs() < 1e-5);
+/// # Ok::<(), ferrograd::Error>(())
+/// ```
 pub struct Adam {
     core: Core,
     cfg: AdamConfig,
 }
 
 impl Adam {
+    /// Adam over `params` with the settings of `cfg`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] if `lr`, `eps` or `weight_decay` is negative or not
+    /// finite, or a beta is outside `[0, 1)`.
     pub fn new(params: Vec<Parameter>, cfg: AdamConfig) -> Result<Adam> {
         cfg.check("Adam::new")?;
         Ok(Adam {
@@ -204,12 +277,31 @@ impl Optimizer for Adam {
 
 /// AdamW: Adam with decoupled weight decay (`w *= 1 - lr * weight_decay` before the step).
 /// Build its config with [`AdamConfig::adamw`] for PyTorch's defaults.
+///
+/// ```
+/// use ferrograd::nn::Parameter;
+/// use ferrograd::optim::{AdamConfig, AdamW, Optimizer};
+/// use ferrograd::{Device, Tensor};
+/// let w = Parameter::new(Tensor::new([2.0], &Device::cpu())?);
+/// let cfg = AdamConfig { lr: 0.1, weight_decay: 0.5, ..AdamConfig::adamw() };
+/// let mut opt = AdamW::new(vec![w.clone()], cfg)?;
+/// let zero_grad = w.value().mul_scalar(0.0)?.sum_all()?.backward()?;
+/// opt.step(&zero_grad)?;
+/// // With a zero gradient only the decay acts: w · (1 - lr · weight_decay).
+/// assert!((w.value().to_scalar()? - 1.9).abs() < 1e-6);
+/// # Ok::<(), ferrograd::Error>(())
+/// ```
 pub struct AdamW {
     core: Core,
     cfg: AdamConfig,
 }
 
 impl AdamW {
+    /// AdamW over `params` with the settings of `cfg` (its `weight_decay` decoupled).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] if `lr`, `eps` or `weight_decay` is negative or not
+    /// finite, or a beta is outside `[0, 1)`.
     pub fn new(params: Vec<Parameter>, cfg: AdamConfig) -> Result<AdamW> {
         cfg.check("AdamW::new")?;
         Ok(AdamW {
@@ -228,13 +320,26 @@ impl Optimizer for AdamW {
 }
 
 /// `torch.optim.RMSprop`'s settings and defaults.
+///
+/// ```
+/// use ferrograd::optim::{RmsProp, RmsPropConfig};
+/// let cfg = RmsPropConfig { momentum: 0.9, centered: true, ..Default::default() };
+/// assert_eq!((cfg.lr, cfg.alpha, cfg.eps), (0.01, 0.99, 1e-8));
+/// assert!(RmsProp::new(Vec::new(), cfg).is_ok());
+/// assert!(RmsProp::new(Vec::new(), RmsPropConfig { alpha: 1.5, ..cfg }).is_err());
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct RmsPropConfig {
+    /// Learning rate (default 0.01).
     pub lr: f32,
     /// Smoothing of the mean square.
     pub alpha: f32,
+    /// Added to the denominator for numerical stability (default 1e-8).
     pub eps: f32,
+    /// L2 penalty: `weight_decay * w` is added to the gradient (default 0).
     pub weight_decay: f32,
+    /// Momentum factor of a buffer accumulating the normalised gradient (default 0: no
+    /// momentum).
     pub momentum: f32,
     /// Normalise by the variance of the gradient instead of its mean square.
     pub centered: bool,
@@ -254,12 +359,29 @@ impl Default for RmsPropConfig {
 }
 
 /// RMSprop: the gradient divided by a running root mean square.
+///
+/// ```
+/// use ferrograd::nn::Parameter;
+/// use ferrograd::optim::{Optimizer, RmsProp, RmsPropConfig};
+/// use ferrograd::{Device, Tensor};
+/// let w = Parameter::new(Tensor::new([1.0], &Device::cpu())?);
+/// let mut opt = RmsProp::new(vec![w.clone()], RmsPropConfig::default())?; // lr 0.01
+/// opt.step(&w.value().mul_scalar(2.0)?.sum_all()?.backward()?)?; // gradient 2
+/// // The first mean square is (1 - alpha) g² = 0.01 g², so the step is lr · g / (0.1 g).
+/// assert!((w.value().to_scalar()? - 0.9).abs() < 1e-5);
+/// # Ok::<(), ferrograd::Error>(())
+/// ```
 pub struct RmsProp {
     core: Core,
     cfg: RmsPropConfig,
 }
 
 impl RmsProp {
+    /// RMSprop over `params` with the settings of `cfg`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] if `lr`, `eps`, `weight_decay` or `momentum` is negative
+    /// or not finite, or `alpha` is outside `[0, 1]`.
     pub fn new(params: Vec<Parameter>, cfg: RmsPropConfig) -> Result<RmsProp> {
         let op = "RmsProp::new";
         check_hyper(op, "alpha", cfg.alpha, 0.0, 1.0)?;
@@ -288,14 +410,24 @@ impl Optimizer for RmsProp {
 }
 
 /// `torch.optim.Adagrad`'s settings and defaults.
+///
+/// ```
+/// use ferrograd::optim::{Adagrad, AdagradConfig};
+/// let cfg = AdagradConfig { initial_accumulator_value: 0.1, ..Default::default() };
+/// assert_eq!((cfg.lr, cfg.eps), (0.01, 1e-10));
+/// assert!(Adagrad::new(Vec::new(), AdagradConfig { lr_decay: -1.0, ..cfg }).is_err());
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct AdagradConfig {
+    /// Learning rate (default 0.01).
     pub lr: f32,
     /// The rate at step t is `lr / (1 + (t - 1) lr_decay)`.
     pub lr_decay: f32,
+    /// L2 penalty: `weight_decay * w` is added to the gradient (default 0).
     pub weight_decay: f32,
     /// Where the sum of squared gradients starts.
     pub initial_accumulator_value: f32,
+    /// Added to the denominator for numerical stability (default 1e-10).
     pub eps: f32,
 }
 
@@ -312,12 +444,33 @@ impl Default for AdagradConfig {
 }
 
 /// Adagrad: each element's rate shrinks with the sum of its squared gradients.
+///
+/// ```
+/// use ferrograd::nn::Parameter;
+/// use ferrograd::optim::{Adagrad, AdagradConfig, Optimizer};
+/// use ferrograd::{Device, Tensor};
+/// let w = Parameter::new(Tensor::new([1.0], &Device::cpu())?);
+/// let mut opt = Adagrad::new(vec![w.clone()], AdagradConfig { lr: 0.5, ..Default::default() })?;
+/// for _ in 0..2 {
+///     opt.step(&w.value().mul_scalar(3.0)?.sum_all()?.backward()?)?; // gradient 3
+/// }
+/// // Steps of 0.5 · 3 / √9, then 0.5 · 3 / √18: the rate shrinks as squares add up.
+/// let expected = 1.0 - 0.5 - 0.5 / 2f32.sqrt();
+/// assert!((w.value().to_scalar()? - expected).abs() < 1e-6);
+/// # Ok::<(), ferrograd::Error>(())
+/// ```
 pub struct Adagrad {
     core: Core,
     cfg: AdagradConfig,
 }
 
 impl Adagrad {
+    /// Adagrad over `params` with the settings of `cfg`, each sum of squared gradients
+    /// starting at `cfg.initial_accumulator_value`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] if `lr`, `lr_decay`, `weight_decay`,
+    /// `initial_accumulator_value` or `eps` is negative or not finite.
     pub fn new(params: Vec<Parameter>, cfg: AdagradConfig) -> Result<Adagrad> {
         let op = "Adagrad::new";
         check_hyper(op, "lr_decay", cfg.lr_decay, 0.0, f32::INFINITY)?;

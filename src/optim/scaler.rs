@@ -12,6 +12,18 @@ use crate::optim::{check_hyper, Optimizer};
 use crate::tensor::Tensor;
 
 /// [`GradScaler`]'s settings; the defaults are PyTorch's.
+///
+/// ```
+/// use ferrograd::optim::{GradScaler, GradScalerConfig};
+/// use ferrograd::Device;
+/// assert_eq!(GradScalerConfig::default().growth_interval, 2000);
+/// let cfg = GradScalerConfig { init_scale: 1024.0, ..Default::default() };
+/// let scaler = GradScaler::new(&Device::cpu(), cfg)?;
+/// assert_eq!(scaler.scale_value()?, 1024.0);
+/// let stuck = GradScalerConfig { growth_factor: 1.0, ..cfg }; // must be above 1
+/// assert!(GradScaler::new(&Device::cpu(), stuck).is_err());
+/// # Ok::<(), ferrograd::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct GradScalerConfig {
     /// The first scale (2^16).
@@ -20,6 +32,7 @@ pub struct GradScalerConfig {
     pub growth_factor: f32,
     /// ... and by this after a step whose gradients overflowed, which is skipped (0.5).
     pub backoff_factor: f32,
+    /// Steps in a row without an overflow before the scale grows (2000).
     pub growth_interval: u32,
 }
 

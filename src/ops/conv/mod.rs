@@ -33,9 +33,15 @@ use spec::{ConvSpec, Window2d};
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Conv2dOptions {
+    /// Step between windows, `[h, w]` (default `[1, 1]`).
     pub stride: [usize; 2],
+    /// Zeros added on both sides of each axis, `[h, w]` (default `[0, 0]`); `conv_transpose2d`
+    /// takes them off the output instead.
     pub padding: [usize; 2],
+    /// Spacing between the taps of the kernel, `[h, w]` (default `[1, 1]`).
     pub dilation: [usize; 2],
+    /// Channel groups convolved independently; must divide the input and output channels
+    /// (default 1).
     pub groups: usize,
     /// `conv_transpose2d` only: rows/columns added at the bottom/right of the output, to pick
     /// one of the sizes a strided conv maps to the same size. Below `max(stride, dilation)`.
@@ -55,25 +61,31 @@ impl Default for Conv2dOptions {
 }
 
 impl Conv2dOptions {
+    /// PyTorch's defaults: stride 1, padding 0, dilation 1, groups 1, output padding 0.
     pub fn new() -> Self {
         Self::default()
     }
+    /// Sets the stride of both axes to `s`.
     pub fn stride(mut self, s: usize) -> Self {
         self.stride = [s, s];
         self
     }
+    /// Sets the padding of both axes to `p`.
     pub fn padding(mut self, p: usize) -> Self {
         self.padding = [p, p];
         self
     }
+    /// Sets the dilation of both axes to `d`.
     pub fn dilation(mut self, d: usize) -> Self {
         self.dilation = [d, d];
         self
     }
+    /// Sets the number of channel groups to `g`.
     pub fn groups(mut self, g: usize) -> Self {
         self.groups = g;
         self
     }
+    /// Sets the output padding of both axes to `p` (`conv_transpose2d` only).
     pub fn output_padding(mut self, p: usize) -> Self {
         self.output_padding = [p, p];
         self
@@ -81,11 +93,28 @@ impl Conv2dOptions {
 }
 
 /// Stride, padding, dilation and groups of a 1-D convolution (defaults 1, 0, 1, 1).
+///
+/// ```
+/// use ferrograd::{Conv1dOptions, Device, Tensor};
+/// let dev = Device::cpu();
+/// let x = Tensor::ones(&[1, 1, 5], &dev)?; // [n, c, l]
+/// let w = Tensor::ones(&[1, 1, 3], &dev)?; // [o, c, k]
+/// let same = Conv1dOptions { padding: 1, ..Default::default() };
+/// assert_eq!(x.conv1d(&w, None, &same)?.to_vec()?, vec![2.0, 3.0, 3.0, 3.0, 2.0]);
+/// let strided = Conv1dOptions { stride: 2, ..Default::default() };
+/// assert_eq!(x.conv1d(&w, None, &strided)?.shape(), &[1, 1, 2]); // (5 - 3) / 2 + 1
+/// # Ok::<(), ferrograd::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Conv1dOptions {
+    /// Step between windows (default 1).
     pub stride: usize,
+    /// Zeros added at both ends of the sequence (default 0).
     pub padding: usize,
+    /// Spacing between the taps of the kernel (default 1).
     pub dilation: usize,
+    /// Channel groups convolved independently; must divide the input and output channels
+    /// (default 1).
     pub groups: usize,
 }
 

@@ -8,20 +8,35 @@ use crate::codes::op_codes;
 use crate::real::Real;
 
 /// Elementwise ops of one input. Codes (`code()`) are the WGSL `OP` override values.
+///
+/// ```
+/// use ferrograd::op::{BinaryOp, UnaryOp};
+/// assert_eq!(UnaryOp::Relu.apply(-2.0), 0.0);
+/// assert_eq!(UnaryOp::Clamp(0.0, 1.0).apply(3.0), 1.0);
+/// assert_eq!(UnaryOp::Scalar(BinaryOp::Mul, 2.0).apply(3.0), 6.0); // x * 2
+/// assert_eq!(UnaryOp::ScalarLeft(BinaryOp::Sub, 1.0).apply(3.0), -2.0); // 1 - x
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum UnaryOp {
     /// Copies (used by `contiguous`).
     Identity,
+    /// `-x`.
     Neg,
+    /// `|x|`.
     Abs,
+    /// `e^x`.
     Exp,
     /// Natural log; NaN below 0, -inf at 0.
     Log,
     /// NaN below 0.
     Sqrt,
+    /// `x * x`.
     Square,
+    /// `max(x, 0)`; NaN stays NaN.
     Relu,
+    /// `1 / (1 + e^-x)`, computed without overflow for large |x|.
     Sigmoid,
+    /// Hyperbolic tangent, ±1 for large |x|.
     Tanh,
     /// The tanh approximation: `0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))`.
     Gelu,
@@ -41,22 +56,46 @@ pub enum UnaryOp {
 
 op_codes! {
     /// Elementwise ops of two inputs, with NumPy broadcasting. Comparisons give `Bool`.
+    ///
+    /// ```
+    /// use ferrograd::op::BinaryOp;
+    /// use ferrograd::{DType, Device, Tensor};
+    /// assert_eq!(BinaryOp::Sub.apply(5.0, 3.0), 2.0);
+    /// assert_eq!(BinaryOp::Gt.apply(5.0, 3.0), 1.0); // a truth value as 1 or 0
+    /// let dev = Device::cpu();
+    /// let (a, b) = (Tensor::new([1.0, 4.0], &dev)?, Tensor::new([3.0, 2.0], &dev)?);
+    /// assert_eq!(a.binary_op(&b, BinaryOp::Maximum)?.to_vec()?, vec![3.0, 4.0]);
+    /// let gt = a.binary_op(&b, BinaryOp::Gt)?;
+    /// assert_eq!((gt.dtype(), gt.to_vec_as::<bool>()?), (DType::Bool, vec![false, true]));
+    /// # Ok::<(), ferrograd::Error>(())
+    /// ```
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
     pub enum BinaryOp("BINARY") {
+        /// `x + y`.
         Add = 0 => "add",
+        /// `x - y`.
         Sub = 1 => "sub",
+        /// `x * y`.
         Mul = 2 => "mul",
+        /// `x / y`.
         Div = 3 => "div",
         /// `x^y`; negative bases work for integral exponents, NaN otherwise (like PyTorch).
         Pow = 4 => "pow",
         /// NaN if either input is NaN (like `torch.maximum`).
         Maximum = 5 => "maximum",
+        /// NaN if either input is NaN (like `torch.minimum`).
         Minimum = 6 => "minimum",
+        /// `x == y`.
         Eq = 7 => "eq",
+        /// `x != y`.
         Ne = 8 => "ne",
+        /// `x < y`.
         Lt = 9 => "lt",
+        /// `x <= y`.
         Le = 10 => "le",
+        /// `x > y`.
         Gt = 11 => "gt",
+        /// `x >= y`.
         Ge = 12 => "ge",
         /// Autograd: `a = x`, `b = g`: `g` where `x > 0`, else 0 (the ReLU mask).
         ReluBackward = 13 => "relu_backward",
@@ -68,7 +107,9 @@ op_codes! {
         GeluBackward = 16 => "gelu_backward",
         /// On `Bool` operands.
         LogicalAnd = 17 => "logical_and",
+        /// `x || y`, on `Bool` operands.
         LogicalOr = 18 => "logical_or",
+        /// True where exactly one is true, on `Bool` operands.
         LogicalXor = 19 => "logical_xor",
     }
 }

@@ -113,6 +113,18 @@ impl Tensor {
     /// Matrix product. 2-D: `[m, k] · [k, n] -> [m, n]`. Batched: leading axes broadcast
     /// (`[b, m, k] · [k, n] -> [b, m, n]`). A 1-D operand is a vector (its axis is removed from
     /// the result), as in NumPy. Transposed views are multiplied without a copy.
+    ///
+    /// ```
+    /// use ferrograd::{Device, Tensor};
+    /// let dev = Device::cpu();
+    /// let a = Tensor::new([[1.0, 2.0], [3.0, 4.0]], &dev)?;
+    /// assert_eq!(a.matmul(&a.t()?)?.to_vec()?, vec![5.0, 11.0, 11.0, 25.0]);
+    /// let v = Tensor::new([1.0, 1.0], &dev)?;
+    /// assert_eq!(a.matmul(&v)?.to_vec()?, vec![3.0, 7.0]); // [2, 2] · [2] -> [2]
+    /// let batch = Tensor::ones(&[5, 3, 2], &dev)?;
+    /// assert_eq!(batch.matmul(&a)?.shape(), &[5, 3, 2]); // `a` broadcasts over the batch
+    /// # Ok::<(), ferrograd::Error>(())
+    /// ```
     pub fn matmul(&self, rhs: &Tensor) -> Result<Tensor> {
         let out = untracked(|| self.matmul_impl(rhs))?;
         Ok(record(

@@ -44,13 +44,25 @@ pub(crate) struct MatmulSpec {
 /// computed from their output are here, because the fused op does not keep the pre-activation:
 /// ReLU (`y > 0` exactly where `x > 0`), sigmoid (`σ' = y (1 - y)`) and tanh (`1 - y²`).
 /// GELU and leaky ReLU run as their own ops.
+///
+/// ```
+/// use ferrograd::{Activation, Device, Tensor};
+/// let x = Tensor::new([-1.0, 0.0, 2.0], &Device::cpu())?;
+/// assert_eq!(Activation::Relu.apply(&x)?.to_vec()?, vec![0.0, 0.0, 2.0]);
+/// assert_eq!(Activation::Relu.unary().apply(-3.0), 0.0); // the same, on one number
+/// assert_eq!(Activation::default(), Activation::Identity);
+/// # Ok::<(), ferrograd::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Activation {
     /// No activation: `x · wᵀ + b`.
     #[default]
     Identity,
+    /// `max(x · wᵀ + b, 0)`.
     Relu,
+    /// `sigmoid(x · wᵀ + b)`.
     Sigmoid,
+    /// `tanh(x · wᵀ + b)`.
     Tanh,
 }
 

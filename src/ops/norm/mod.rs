@@ -15,6 +15,18 @@ use spec::NormSpec;
 
 /// Mode and constants of [`Tensor::batch_norm`] (PyTorch's defaults: training, momentum 0.1,
 /// eps 1e-5).
+///
+/// ```
+/// use ferrograd::{BatchNormOptions, Device, RunningStats, Tensor};
+/// let dev = Device::cpu();
+/// let x = Tensor::new([[1.0, 10.0], [3.0, 30.0]], &dev)?;
+/// let mut stats = RunningStats::new(2, &dev)?; // mean 0, variance 1
+/// let eval = BatchNormOptions { training: false, ..Default::default() };
+/// assert_eq!((eval.momentum, eval.eps), (0.1, 1e-5));
+/// let y = x.batch_norm(Some(&mut stats), None, None, &eval)?; // (x - 0) / √(1 + eps)
+/// assert!(y.to_vec()?.iter().zip(x.to_vec()?).all(|(a, b)| (a - b).abs() < 1e-3));
+/// # Ok::<(), ferrograd::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct BatchNormOptions {
     /// Normalise with the batch's statistics (and update the running ones); otherwise with the
@@ -37,9 +49,24 @@ impl Default for BatchNormOptions {
 }
 
 /// The running mean and (unbiased) variance a batch norm keeps per channel, for evaluation.
+///
+/// ```
+/// use ferrograd::{BatchNormOptions, Device, RunningStats, Tensor};
+/// let dev = Device::cpu();
+/// let mut stats = RunningStats::new(3, &dev)?;
+/// assert_eq!((stats.mean.to_vec()?, stats.var.to_vec()?), (vec![0.0; 3], vec![1.0; 3]));
+/// let x = Tensor::new([[2.0, 4.0, 6.0], [2.0, 4.0, 6.0]], &dev)?; // mean [2, 4, 6], var 0
+/// x.batch_norm(Some(&mut stats), None, None, &BatchNormOptions::default())?;
+/// // Training moves them by momentum 0.1: 0.9 · 0 + 0.1 · 4 and 0.9 · 1 + 0.1 · 0.
+/// assert!((stats.mean.to_vec()?[1] - 0.4).abs() < 1e-6);
+/// assert!((stats.var.to_vec()?[0] - 0.9).abs() < 1e-6);
+/// # Ok::<(), ferrograd::Error>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct RunningStats {
+    /// The running mean, `[channels]`.
     pub mean: Tensor,
+    /// The running unbiased variance, `[channels]`.
     pub var: Tensor,
 }
 

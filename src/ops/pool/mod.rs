@@ -28,7 +28,9 @@ const MAX_PLANE: usize = 1 << 24;
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Pool2dOptions {
+    /// Window size, `[h, w]`.
     pub kernel: [usize; 2],
+    /// Step between windows, `[h, w]` (default: the kernel).
     pub stride: [usize; 2],
     /// Implicit padding on each side: -inf for max pooling, zeros (counted) for average.
     /// At most half the kernel.
@@ -44,10 +46,12 @@ impl Pool2dOptions {
             padding: [0, 0],
         }
     }
+    /// Sets the stride of both axes to `s`.
     pub fn stride(mut self, s: usize) -> Self {
         self.stride = [s, s];
         self
     }
+    /// Sets the padding of both axes to `p`.
     pub fn padding(mut self, p: usize) -> Self {
         self.padding = [p, p];
         self

@@ -298,6 +298,7 @@ impl Tensor {
     pub fn max(&self, axis: isize, keepdim: bool) -> Result<Tensor> {
         self.reduce_axis(axis, keepdim, ReduceOp::Max)
     }
+    /// Maximum of all elements (0-D; NaN if any element is NaN).
     pub fn max_all(&self) -> Result<Tensor> {
         self.reduce_all(ReduceOp::Max)
     }
@@ -305,6 +306,7 @@ impl Tensor {
     pub fn min(&self, axis: isize, keepdim: bool) -> Result<Tensor> {
         self.reduce_axis(axis, keepdim, ReduceOp::Min)
     }
+    /// Minimum of all elements (0-D; NaN if any element is NaN).
     pub fn min_all(&self) -> Result<Tensor> {
         self.reduce_all(ReduceOp::Min)
     }
@@ -320,6 +322,7 @@ impl Tensor {
     pub fn argmin(&self, axis: isize, keepdim: bool) -> Result<Tensor> {
         self.reduce_axis(axis, keepdim, ReduceOp::ArgMin)
     }
+    /// Index (into the flattened tensor) of the first minimum, a 0-D `I32`.
     pub fn argmin_all(&self) -> Result<Tensor> {
         self.reduce_all(ReduceOp::ArgMin)
     }
