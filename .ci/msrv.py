@@ -12,7 +12,9 @@ import tomllib
 
 
 def version(v):
-    return tuple(int(x) for x in (v or "0").split("."))
+    """`1.90` or `1.90.0` as (1, 90, 0); a pre-release suffix (`-beta`) is ignored."""
+    parts = (v or "0").split("-")[0].split(".")
+    return tuple(int(x) for x in parts) + (0,) * (3 - len(parts))
 
 
 def rust_version(manifest):
@@ -41,6 +43,8 @@ for line in sorted(set(tree.splitlines())):
     if not found:
         sys.exit(f"no manifest for {name} {ver} under {home}/registry/src: build first")
     needed = max(needed, (version(rust_version(found[0])), name, ver))
+if declared is None:
+    sys.exit("no crate of this workspace in `cargo tree`'s output")
 shown = ".".join(map(str, declared))
 if needed[0] > declared:
     sys.exit(f"rust-version {shown} is too old: {needed[1]} {needed[2]} needs "

@@ -46,7 +46,10 @@ impl Device {
     }
 
     /// The GPU (created once per process and shared). Returns any adapter, software ones
-    /// included, honouring `WGPU_BACKEND` and `WGPU_ADAPTER_NAME`.
+    /// included, honouring `WGPU_BACKEND` and `WGPU_ADAPTER_NAME`. On a headless machine (no
+    /// `XDG_RUNTIME_DIR`) the first call sets `NODEVICE_SELECT=1`, which silences Mesa's
+    /// device-select layer (it prints two errors looking for a display), unless that variable,
+    /// `MESA_VK_DEVICE_SELECT` or `DRI_PRIME` is set already.
     ///
     /// ```
     /// use ferrograd::{Device, Tensor};

@@ -120,7 +120,7 @@
 
 // `unsafe` is denied everywhere but `ops/matmul/cpu.rs`, which calls the `gemm` crate.
 #![deny(unsafe_code)]
-#![warn(missing_docs)]
+#![warn(missing_docs, missing_debug_implementations)]
 // docs.rs builds with `--cfg docsrs`: feature-gated items say which feature they need.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

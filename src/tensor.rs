@@ -375,17 +375,6 @@ impl Tensor {
         }
     }
 
-    /// The single element of a tensor with one element (any rank).
-    pub fn to_scalar(&self) -> Result<f32> {
-        if self.numel() != 1 {
-            return Err(Error::NotScalar {
-                op: "to_scalar",
-                shape: self.shape().to_vec(),
-            });
-        }
-        Ok(self.to_vec()?[0])
-    }
-
     /// A copy on `device` (the same handle if it is already there).
     pub fn to_device(&self, device: &Device) -> Result<Tensor> {
         if self.device() == device {

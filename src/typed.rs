@@ -111,9 +111,15 @@ impl Tensor {
     /// ```
     ///
     /// # Errors
-    /// `InvalidArgument` naming the shape when the tensor does not hold exactly one element.
+    /// `NotScalar` naming the shape when the tensor does not hold exactly one element.
     pub fn item(&self) -> Result<f32> {
         self.one("item")?;
+        Ok(self.to_vec()?[0])
+    }
+
+    /// [`item`](Tensor::item) under its older name.
+    pub fn to_scalar(&self) -> Result<f32> {
+        self.one("to_scalar")?;
         Ok(self.to_vec()?[0])
     }
 
@@ -131,13 +137,10 @@ impl Tensor {
     fn one(&self, op: &'static str) -> Result<()> {
         match self.numel() {
             1 => Ok(()),
-            n => Err(Error::invalid(
+            _ => Err(Error::NotScalar {
                 op,
-                format!(
-                    "needs a tensor of one element, found shape {:?} ({n} elements)",
-                    self.shape()
-                ),
-            )),
+                shape: self.shape().to_vec(),
+            }),
         }
     }
 }
@@ -202,7 +205,7 @@ impl<A: NdArray> NdArray for [A] {
             None => Vec::new(),
         };
         for (i, row) in self.iter().enumerate().skip(1) {
-            let shape = row.shape()?;
+            let shape = row.shape().map_err(|why| format!("in row {i}: {why}"))?;
             if shape != inner {
                 return Err(format!(
                     "row {i} has shape {shape:?} but row 0 has {inner:?}: rows must agree"

@@ -488,3 +488,32 @@ fn augmentation() {
     });
     assert!(e.contains("9x9") && e.contains("10 px"), "{e}");
 }
+
+/// A dataset asked for a sample past its end says so instead of panicking.
+#[test]
+fn out_of_range_samples_are_errors() {
+    let dev = Device::cpu();
+    let mut gen = ferrograd::Generator::new(0);
+    let s = set(3);
+    let e = s
+        .get_batch(&[0, 3], &mut gen, &dev)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("index 3 is out of range for a dataset of 3 samples"),
+        "{e}"
+    );
+    let data = TensorDataset::new(
+        Tensor::zeros(&[2, 1], &dev).unwrap(),
+        Tensor::zeros(&[2], &dev).unwrap(),
+    )
+    .unwrap();
+    let e = data
+        .get_batch(&[5], &mut gen, &dev)
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("TensorDataset::get_batch: index 5"), "{e}");
+    let mut broken = set(3);
+    broken.images.pop();
+    assert!(broken.get_batch(&[0], &mut gen, &dev).is_err());
+}

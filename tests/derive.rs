@@ -281,7 +281,7 @@ fn attributes_and_shapes_of_structs() {
     let lin = |i, o| Linear::new(i, o, false, &dev).unwrap();
     let m = Attributes {
         linear: lin(3, 3),
-        scale: Parameter::new(Tensor::ones(&[3], &dev).unwrap()),
+        scale: Parameter::buffer(Tensor::ones(&[3], &dev).unwrap()),
         cache: Tensor::zeros(&[1], &dev).unwrap(),
         pair: [lin(3, 2), lin(2, 3)],
         boxed: Box::new(Sequential::new().add(lin(3, 4))),
@@ -314,6 +314,36 @@ fn attributes_and_shapes_of_structs() {
     assert_eq!(names(r.named_parameters()), ["inner.weight"]);
     assert_eq!(r.num_parameters(), 16);
     assert!(r.forward(&Tensor::ones(&[2, 4], &dev).unwrap()).is_ok());
+}
+
+/// Tied weights: one layer reached through two fields is one parameter, listed (and counted,
+/// and stepped) once under its first name, as PyTorch's `named_parameters` does.
+#[derive(Module)]
+struct Tied {
+    encoder: std::sync::Arc<Linear>,
+    decoder: std::sync::Arc<Linear>,
+}
+
+impl Module for Tied {
+    fn forward(&self, x: &Tensor) -> ferrograd::Result<Tensor> {
+        self.decoder.forward(&self.encoder.forward(x)?)
+    }
+}
+
+#[test]
+fn shared_parameters_are_listed_once() {
+    let dev = Device::cpu();
+    let layer = std::sync::Arc::new(Linear::new(3, 3, true, &dev).unwrap());
+    let m = Tied {
+        encoder: layer.clone(),
+        decoder: layer,
+    };
+    assert_eq!(
+        names(m.named_parameters()),
+        ["encoder.weight", "encoder.bias"]
+    );
+    assert_eq!(m.num_parameters(), 12);
+    assert!(m.to_string().starts_with("Tied (12 parameters)"), "{m}");
 }
 
 #[test]

@@ -154,11 +154,18 @@ fn from_nested_arrays(dev: &Device) {
         e.to_string(),
         "Tensor::new: row 1 has shape [1] but row 0 has [2]: rows must agree"
     );
-    assert!(m
-        .item()
-        .unwrap_err()
-        .to_string()
-        .contains("found shape [2, 3] (6 elements)"));
+    assert_eq!(
+        m.item().unwrap_err().to_string(),
+        "item: expected a tensor with one element, found shape [2, 3]"
+    );
+    let e = Tensor::new(
+        vec![vec![vec![1.0], vec![2.0]], vec![vec![3.0], vec![4.0, 5.0]]],
+        dev,
+    );
+    assert_eq!(
+        e.unwrap_err().to_string(),
+        "Tensor::new: in row 1: row 1 has shape [2] but row 0 has [1]: rows must agree"
+    );
     assert_eq!(m.sum_all().unwrap().item().unwrap(), 21.0);
     let i = m.argmax(1, false).unwrap().narrow(0, 1, 1).unwrap();
     assert_eq!(i.item_as::<i32>().unwrap(), 2);

@@ -4,8 +4,10 @@
 
 #![allow(dead_code)] // each example uses part of it
 
+use std::path::PathBuf;
+
 use clap::ValueEnum;
-use ferrograd::{Device, Result};
+use ferrograd::{DType, Device, Result};
 
 /// Where to run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
@@ -60,4 +62,80 @@ pub fn percent(s: &str) -> std::result::Result<f32, String> {
 /// shows which adapter a device uses and why `best` chose it.
 pub fn init_logging() {
     let _ = env_logger::builder().format_timestamp(None).try_init();
+}
+
+/// The MNIST training examples' flags (`mnist_cnn`, `mnist_mlp`); their defaults that depend on
+/// the model are `None` here and filled in by `Options::parse`.
+#[derive(clap::Parser, Debug)]
+pub struct TrainCli {
+    /// Where to train
+    #[arg(long, value_enum, default_value_t)]
+    pub device: DeviceChoice,
+    /// Passes over the training set [default: 3 for the CNN, 10 for the MLP]
+    #[arg(long, value_name = "N", value_parser = positive)]
+    pub epochs: Option<usize>,
+    /// Images per step
+    #[arg(long, value_name = "N", default_value_t = 64, value_parser = positive)]
+    pub batch_size: usize,
+    /// Adam's learning rate
+    #[arg(long, value_name = "X", default_value_t = 1e-3, value_parser = positive_f32)]
+    pub lr: f32,
+    /// Anneal the rate to 0 along a cosine over the run [the MLP's default]
+    #[arg(long, conflicts_with = "constant_lr")]
+    pub cosine: bool,
+    /// Keep the rate constant [the CNN's default]
+    #[arg(long)]
+    pub constant_lr: bool,
+    /// The directory with the four MNIST files [default: the cache directory, downloading
+    /// them there if missing]
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Fashion-MNIST instead of MNIST
+    #[arg(long)]
+    pub fashion: bool,
+    /// Train on the first N images only (quick runs)
+    #[arg(long, value_name = "N", value_parser = positive)]
+    pub limit: Option<usize>,
+    /// Seed of the initial weights, the shuffling and dropout
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub seed: u64,
+    /// Random shifts and rotations (and flips for --fashion)
+    #[arg(long)]
+    pub augment: bool,
+    /// The checkpoint; metrics.csv and metrics.svg go beside it [default:
+    /// runs/<example>/model.safetensors]
+    #[arg(long, value_name = "PATH", conflicts_with = "no_save")]
+    pub save: Option<PathBuf>,
+    /// Write no files
+    #[arg(long)]
+    pub no_save: bool,
+    /// Exit with status 1 if the final test accuracy is below P %
+    #[arg(long, value_name = "P", value_parser = percent)]
+    pub target_acc: Option<f32>,
+    /// Steps between progress updates
+    #[arg(long, value_name = "N", default_value_t = 50, value_parser = positive)]
+    pub log_every: usize,
+    /// The model's float type: f16 and bf16 train in mixed precision (half weights and
+    /// activations, f32 master weights and loss; f16 scales the loss)
+    #[arg(long, value_enum, default_value_t)]
+    pub precision: Precision,
+}
+
+/// `--precision`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Precision {
+    #[default]
+    F32,
+    F16,
+    Bf16,
+}
+
+impl Precision {
+    pub fn dtype(self) -> DType {
+        match self {
+            Precision::F32 => DType::F32,
+            Precision::F16 => DType::F16,
+            Precision::Bf16 => DType::BF16,
+        }
+    }
 }

@@ -144,8 +144,11 @@ impl Options {
     /// prints what is wrong and exits with status 2).
     pub fn parse(arch: Arch, about: &'static str) -> Result<Options> {
         use clap::{CommandFactory, FromArgMatches};
-        let matches = Cli::command().name(arch.name()).about(about).get_matches();
-        let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+        let matches = cli::TrainCli::command()
+            .name(arch.name())
+            .about(about)
+            .get_matches();
+        let cli = cli::TrainCli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
         let mut o = Options::defaults(arch);
         o.device = cli.device.open()?;
         o.epochs = cli.epochs.unwrap_or(o.epochs);
@@ -166,81 +169,6 @@ impl Options {
         o.log_every = cli.log_every;
         o.precision = cli.precision.dtype();
         Ok(o)
-    }
-}
-
-/// The training examples' flags.
-#[derive(clap::Parser, Debug)]
-pub struct Cli {
-    /// Where to train
-    #[arg(long, value_enum, default_value_t)]
-    device: cli::DeviceChoice,
-    /// Passes over the training set [default: 3 for the CNN, 10 for the MLP]
-    #[arg(long, value_name = "N", value_parser = cli::positive)]
-    epochs: Option<usize>,
-    /// Images per step
-    #[arg(long, value_name = "N", default_value_t = 64, value_parser = cli::positive)]
-    batch_size: usize,
-    /// Adam's learning rate
-    #[arg(long, value_name = "X", default_value_t = 1e-3, value_parser = cli::positive_f32)]
-    lr: f32,
-    /// Anneal the rate to 0 along a cosine over the run [the MLP's default]
-    #[arg(long, conflicts_with = "constant_lr")]
-    cosine: bool,
-    /// Keep the rate constant [the CNN's default]
-    #[arg(long)]
-    constant_lr: bool,
-    /// The directory with the four MNIST files [default: the cache directory, downloading
-    /// them there if missing]
-    #[arg(long, value_name = "DIR")]
-    data: Option<PathBuf>,
-    /// Fashion-MNIST instead of MNIST
-    #[arg(long)]
-    fashion: bool,
-    /// Train on the first N images only (quick runs)
-    #[arg(long, value_name = "N", value_parser = cli::positive)]
-    limit: Option<usize>,
-    /// Seed of the initial weights, the shuffling and dropout
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    seed: u64,
-    /// Random shifts and rotations (and flips for --fashion)
-    #[arg(long)]
-    augment: bool,
-    /// The checkpoint; metrics.csv and metrics.svg go beside it [default:
-    /// runs/<example>/model.safetensors]
-    #[arg(long, value_name = "PATH", conflicts_with = "no_save")]
-    save: Option<PathBuf>,
-    /// Write no files
-    #[arg(long)]
-    no_save: bool,
-    /// Exit with status 1 if the final test accuracy is below P %
-    #[arg(long, value_name = "P", value_parser = cli::percent)]
-    target_acc: Option<f32>,
-    /// Steps between progress updates
-    #[arg(long, value_name = "N", default_value_t = 50, value_parser = cli::positive)]
-    log_every: usize,
-    /// The model's float type: f16 and bf16 train in mixed precision (half weights and
-    /// activations, f32 master weights and loss; f16 scales the loss)
-    #[arg(long, value_enum, default_value_t)]
-    precision: Precision,
-}
-
-/// `--precision`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
-pub enum Precision {
-    #[default]
-    F32,
-    F16,
-    Bf16,
-}
-
-impl Precision {
-    pub fn dtype(self) -> DType {
-        match self {
-            Precision::F32 => DType::F32,
-            Precision::F16 => DType::F16,
-            Precision::Bf16 => DType::BF16,
-        }
     }
 }
 

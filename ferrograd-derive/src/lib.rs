@@ -90,19 +90,29 @@ fn expand(input: DeriveInput) -> syn::Result<Tokens> {
 
     let mut visits = Vec::new();
     let mut bounds = Vec::new();
+    let mut names: Vec<String> = Vec::new();
     for (access, field, default_name) in fields {
         let Role::Part { name, buffer } = role(field, default_name)? else {
             continue;
         };
+        // Names become checkpoint keys: empty ones, dots and repeats would not load back.
+        if name.is_empty() || name.contains('.') || names.contains(&name) {
+            return Err(syn::Error::new(
+                field.span(),
+                format!("the part name {name:?} is empty, holds a '.' or is used twice"),
+            ));
+        }
+        names.push(name.clone());
         let ty = &field.ty;
-        // Spanned on the field, so a type that is no part of a model is reported there.
-        let call = if buffer {
-            quote_spanned!(ty.span()=> v.buffer(#name, &self.#access);)
+        // The check that the type is a part is spanned on the field, so a type that is not is
+        // reported there; the calls keep the derive's own hygiene.
+        visits.push(quote_spanned!(ty.span()=> ::ferrograd::nn::assert_part::<#ty>();));
+        visits.push(if buffer {
+            quote!(v.buffer(#name, &self.#access);)
         } else {
-            quote_spanned!(ty.span()=> v.field(#name, &self.#access);)
-        };
-        visits.push(call);
-        bounds.push(quote!(#ty: ::ferrograd::nn::Visit));
+            quote!(v.field(#name, &self.#access);)
+        });
+        bounds.push(quote_spanned!(ty.span()=> #ty: ::ferrograd::nn::Visit));
     }
 
     let ident = &input.ident;

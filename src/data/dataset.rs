@@ -150,9 +150,13 @@ impl Dataset for TensorDataset {
     }
 
     fn get_batch(&self, indices: &[usize], _: &mut Generator, device: &Device) -> Result<Batch> {
-        let op = "TensorDataset";
-        // Below i32::MAX: `new` checked the row count and the loader draws indices below it.
-        let picks: Vec<i32> = indices.iter().map(|&i| i as i32).collect();
+        let op = "TensorDataset::get_batch";
+        super::loader::check_indices(op, indices, self.len())?;
+        // Below i32::MAX: `new` checked the row count.
+        let picks = indices
+            .iter()
+            .map(|&i| i32::try_from(i).map_err(|_| Error::invalid(op, format!("index {i}"))))
+            .collect::<Result<Vec<i32>>>()?;
         let picks = Tensor::from_vec(picks, &[indices.len()], self.inputs.device())?;
         let take = |t: &Tensor| -> Result<Tensor> {
             t.index_select(0, &picks)?

@@ -1,4 +1,4 @@
-//! Fetching MNIST and Fashion-MNIST for users (feature `download`, on by default). Tests and CI
+//! Fetching MNIST and Fashion-MNIST for users (feature `download`, off by default). Tests and CI
 //! never call it: they read `../shared/data/mnist` or files they build.
 //!
 //! Each file is fetched from the first mirror that answers, streamed into `<file>.part` while

@@ -134,6 +134,7 @@ impl Dataset for Images<'_> {
     }
 
     fn get_batch(&self, picks: &[usize], rng: &mut Generator, device: &Device) -> Result<Batch> {
+        check_indices("Images::get_batch", picks, self.set.len())?;
         let (set, px, b) = (self.set, self.set.pixels(), picks.len());
         // From the CPU pool when the batch lives on the CPU, so batches recycle one buffer.
         let mut images = crate::tensor::host_buffer(device, "DataLoader", b * px)?;
@@ -156,13 +157,32 @@ impl Dataset for Images<'_> {
 }
 
 /// An image set's pixels scaled to [0, 1] (no normalisation or augmentation: for those,
-/// [`DataLoader::new`]).
+/// [`DataLoader::new`]). Each batch checks only that the sizes agree (not every label, as
+/// [`ImageSet::validate`] does), so batching stays cheap.
 impl Dataset for ImageSet {
     fn len(&self) -> usize {
         ImageSet::len(self)
     }
     fn get_batch(&self, picks: &[usize], rng: &mut Generator, device: &Device) -> Result<Batch> {
-        Images::new(self)?.get_batch(picks, rng, device)
+        self.check_sizes()?;
+        let mut images = Images {
+            set: self,
+            table: [0.0; 256],
+            augment: Augment::default(),
+        };
+        images.normalize(0.0, 1.0)?;
+        images.get_batch(picks, rng, device)
+    }
+}
+
+/// Every index below `len`, or an error naming the first that is not.
+pub(super) fn check_indices(op: &'static str, picks: &[usize], len: usize) -> Result<()> {
+    match picks.iter().find(|&&i| i >= len) {
+        Some(i) => Err(Error::invalid(
+            op,
+            format!("index {i} is out of range for a dataset of {len} samples"),
+        )),
+        None => Ok(()),
     }
 }
 
@@ -316,6 +336,7 @@ impl<D: Dataset> DataLoader<D> {
 /// assert_eq!(sizes.collect::<ferrograd::Result<Vec<_>>>()?, vec![2, 2, 1]);
 /// # Ok::<(), ferrograd::Error>(())
 /// ```
+#[derive(Debug)]
 pub struct Batches<'l, D> {
     loader: &'l DataLoader<D>,
     order: Vec<usize>,

@@ -64,17 +64,7 @@ impl ImageSet {
     /// failing mid-epoch.
     pub fn validate(&self) -> Result<()> {
         let op = "ImageSet";
-        let (h, w, n) = (self.height, self.width, self.labels.len());
-        let want = h.checked_mul(w).and_then(|px| px.checked_mul(n));
-        if h == 0 || w == 0 || want != Some(self.images.len()) {
-            return Err(Error::invalid(
-                op,
-                format!(
-                    "{} image bytes do not hold {n} images of {h} x {w} (one per label)",
-                    self.images.len()
-                ),
-            ));
-        }
+        self.check_sizes()?;
         if let Some((i, &l)) = self
             .labels
             .iter()
@@ -86,6 +76,22 @@ impl ImageSet {
                 format!(
                     "label {l} of image {i} is not below classes {}",
                     self.classes
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The sizes alone (O(1)): the image bytes hold one `height × width` image per label.
+    pub(crate) fn check_sizes(&self) -> Result<()> {
+        let (h, w, n) = (self.height, self.width, self.labels.len());
+        let want = h.checked_mul(w).and_then(|px| px.checked_mul(n));
+        if h == 0 || w == 0 || want != Some(self.images.len()) {
+            return Err(Error::invalid(
+                "ImageSet",
+                format!(
+                    "{} image bytes do not hold {n} images of {h} x {w} (one per label)",
+                    self.images.len()
                 ),
             ));
         }

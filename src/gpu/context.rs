@@ -136,10 +136,12 @@ fn select_adapter(instance: &wgpu::Instance) -> Result<wgpu::Adapter> {
 /// and prints `error: XDG_RUNTIME_DIR is invalid or not set` twice on stderr. Without a
 /// session it has nothing to pick by, so it is turned off there (its own switch,
 /// `NODEVICE_SELECT`), unless the user set that already. Called once, before Vulkan loads.
+/// A user steering the layer (`MESA_VK_DEVICE_SELECT`, `DRI_PRIME`) keeps it. The variable is
+/// set on the first GPU use only, before wgpu starts any thread of its own.
 fn quiet_headless_vulkan() {
-    if std::env::var_os("XDG_RUNTIME_DIR").is_none()
-        && std::env::var_os("NODEVICE_SELECT").is_none()
-    {
+    let set = |name: &str| std::env::var_os(name).is_some();
+    let steered = ["NODEVICE_SELECT", "MESA_VK_DEVICE_SELECT", "DRI_PRIME"];
+    if !set("XDG_RUNTIME_DIR") && !steered.iter().any(|v| set(v)) {
         std::env::set_var("NODEVICE_SELECT", "1");
     }
 }

@@ -14,13 +14,6 @@ use crate::ops::{BatchNormOptions, Conv2dOptions, RunningStats};
 use crate::random::with_global;
 use crate::tensor::Tensor;
 
-/// A frozen parameter holding module state that is not trained (running statistics).
-fn buffer(value: Tensor) -> Parameter {
-    let p = Parameter::new(value);
-    p.set_trainable(false);
-    p
-}
-
 /// `y = x · weightᵀ + bias` over the last axis: `[.., in] -> [.., out]`. Weight `[out, in]`.
 ///
 /// ```
@@ -74,13 +67,13 @@ impl Module for Linear {
         x.linear(&w, bias.as_ref(), act)
     }
     fn describe(&self) -> String {
-        let w = self.weight.shape();
-        format!(
-            "Linear(in_features={}, out_features={}, bias={})",
-            w[1],
-            w[0],
-            self.bias.is_some()
-        )
+        match self.weight.shape()[..] {
+            [out, inputs] => format!(
+                "Linear(in_features={inputs}, out_features={out}, bias={})",
+                self.bias.is_some()
+            ),
+            ref other => format!("Linear(weight {other:?})"), // set to a wrong shape
+        }
     }
 }
 
@@ -144,18 +137,20 @@ impl Module for Conv2d {
         x.conv2d_activated(&self.weight.value(), b.as_ref(), &self.options, act)
     }
     fn describe(&self) -> String {
-        let (w, o) = (self.weight.shape(), &self.options);
-        format!(
-            "Conv2d({}, {}, kernel_size={:?}, stride={:?}, padding={:?}, dilation={:?}, groups={}, bias={})",
-            w[1] * o.groups,
-            w[0],
-            [w[2], w[3]],
-            o.stride,
-            o.padding,
-            o.dilation,
-            o.groups,
-            self.bias.is_some()
-        )
+        let o = &self.options;
+        match self.weight.shape()[..] {
+            [out, per_group, kh, kw] => format!(
+                "Conv2d({}, {out}, kernel_size={:?}, stride={:?}, padding={:?}, dilation={:?}, groups={}, bias={})",
+                per_group.saturating_mul(o.groups),
+                [kh, kw],
+                o.stride,
+                o.padding,
+                o.dilation,
+                o.groups,
+                self.bias.is_some()
+            ),
+            ref other => format!("Conv2d(weight {other:?})"),
+        }
     }
 }
 
@@ -230,17 +225,19 @@ impl Module for ConvTranspose2d {
         x.conv_transpose2d(&self.weight.value(), b.as_ref(), &self.options)
     }
     fn describe(&self) -> String {
-        let (w, o) = (self.weight.shape(), &self.options);
-        format!(
-            "ConvTranspose2d({}, {}, kernel_size={:?}, stride={:?}, padding={:?}, output_padding={:?}, bias={})",
-            w[0],
-            w[1] * o.groups,
-            [w[2], w[3]],
-            o.stride,
-            o.padding,
-            o.output_padding,
-            self.bias.is_some()
-        )
+        let o = &self.options;
+        match self.weight.shape()[..] {
+            [inputs, per_group, kh, kw] => format!(
+                "ConvTranspose2d({inputs}, {}, kernel_size={:?}, stride={:?}, padding={:?}, output_padding={:?}, bias={})",
+                per_group.saturating_mul(o.groups),
+                [kh, kw],
+                o.stride,
+                o.padding,
+                o.output_padding,
+                self.bias.is_some()
+            ),
+            ref other => format!("ConvTranspose2d(weight {other:?})"),
+        }
     }
 }
 
@@ -346,9 +343,9 @@ impl BatchNorm {
         Ok(BatchNorm {
             weight: Parameter::new(Tensor::ones(&[channels], device)?),
             bias: Parameter::new(Tensor::zeros(&[channels], device)?),
-            running_mean: buffer(Tensor::zeros(&[channels], device)?),
-            running_var: buffer(Tensor::ones(&[channels], device)?),
-            batches: buffer(Tensor::zeros(&[], device)?),
+            running_mean: Parameter::buffer(Tensor::zeros(&[channels], device)?),
+            running_var: Parameter::buffer(Tensor::ones(&[channels], device)?),
+            batches: Parameter::buffer(Tensor::zeros(&[], device)?),
             options: Mutex::new(BatchNormOptions::default()),
             ranks,
             name,
@@ -417,7 +414,7 @@ impl Module for BatchNorm {
         format!(
             "{}({}, eps={}, momentum={})",
             self.name,
-            self.weight.shape()[0],
+            self.weight.shape().first().copied().unwrap_or(0),
             o.eps,
             o.momentum
         )
@@ -522,8 +519,10 @@ impl Module for Embedding {
         rows.reshape(&shape)
     }
     fn describe(&self) -> String {
-        let w = self.weight.shape();
-        format!("Embedding({}, {})", w[0], w[1])
+        match self.weight.shape()[..] {
+            [num, dim] => format!("Embedding({num}, {dim})"),
+            ref other => format!("Embedding(weight {other:?})"),
+        }
     }
 }
 

@@ -56,6 +56,34 @@
 //! `#[module(rename = "fc1")]` names it. A field's type must be a part (see [`Visit`]): a
 //! layer, a [`Parameter`], a container of them, or a plain value such as a size; anything else
 //! is a compile error at that field. A module can also implement [`Visit`] by hand.
+//!
+//! ```compile_fail
+//! use ferrograd::nn::Module;
+//! #[derive(Module)]
+//! struct Cache {
+//!     kept: ferrograd::Tensor, // a plain tensor is not a part: skip it, or make it a Parameter
+//! }
+//! impl Module for Cache {
+//!     fn forward(&self, x: &ferrograd::Tensor) -> ferrograd::Result<ferrograd::Tensor> {
+//!         x.add(&self.kept)
+//!     }
+//! }
+//! ```
+//!
+//! ```compile_fail
+//! use ferrograd::nn::{Linear, Module};
+//! #[derive(Module)]
+//! struct Twice {
+//!     #[module(rename = "b")] // two parts named `b` would not load back from a checkpoint
+//!     a: Linear,
+//!     b: Linear,
+//! }
+//! impl Module for Twice {
+//!     fn forward(&self, x: &ferrograd::Tensor) -> ferrograd::Result<ferrograd::Tensor> {
+//!         self.b.forward(&self.a.forward(x)?)
+//!     }
+//! }
+//! ```
 
 mod checkpoint;
 pub mod init;
@@ -82,6 +110,8 @@ pub use stateless::{
     AdaptiveAvgPool2d, AvgPool2d, Flatten, LeakyReLU, LogSoftmax, MaxPool2d, ReLU, Sigmoid,
     Softmax, Tanh, GELU,
 };
+#[doc(hidden)]
+pub use visit::assert_part;
 pub use visit::{write_tree, Visit, Visitor};
 
 /// `#[derive(Module)]`: a struct's [`Visit`] (its parameters, buffers and child modules, by
@@ -181,6 +211,28 @@ impl Parameter {
     pub fn same(&self, other: &Parameter) -> bool {
         Arc::ptr_eq(&self.0, &other.0)
     }
+
+    /// The same for every handle to this parameter (for sets of parameters).
+    pub(crate) fn key(&self) -> usize {
+        Arc::as_ptr(&self.0) as usize
+    }
+
+    /// A frozen parameter: module state saved and loaded with the parameters but never
+    /// trained, such as batch norm's running statistics. Declare it in a derived module with
+    /// `#[module(buffer)]`.
+    ///
+    /// ```
+    /// use ferrograd::nn::Parameter;
+    /// use ferrograd::{Device, Tensor};
+    /// let count = Parameter::buffer(Tensor::zeros(&[], &Device::cpu())?);
+    /// assert!(!count.is_trainable() && !count.value().tracks_grad());
+    /// # Ok::<(), ferrograd::Error>(())
+    /// ```
+    pub fn buffer(value: Tensor) -> Parameter {
+        let p = Parameter::new(value);
+        p.set_trainable(false);
+        p
+    }
 }
 
 impl std::fmt::Debug for Parameter {
@@ -239,12 +291,17 @@ pub trait Module: Visit {
         act.apply(&self.forward(x)?)
     }
 
-    /// Parameters by dotted name, in field order (`"0.weight"`, `"conv1.bias"`).
+    /// Parameters by dotted name, in field order (`"0.weight"`, `"conv1.bias"`). A parameter
+    /// reached twice (a layer shared by two fields: tied weights) is listed once, under its
+    /// first name, as PyTorch does.
     fn named_parameters(&self) -> Vec<(String, Parameter)> {
         let mut out = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         Visitor::walk(self, &mut |found| {
             if let Found::Parameter(name, p) = found {
-                out.push((name, p.clone()));
+                if seen.insert(p.key()) {
+                    out.push((name, p.clone()));
+                }
             }
         });
         out
@@ -254,9 +311,12 @@ pub trait Module: Visit {
     /// batch norm's `running_mean`, `running_var` and `num_batches_tracked`.
     fn named_buffers(&self) -> Vec<(String, Parameter)> {
         let mut out = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         Visitor::walk(self, &mut |found| {
             if let Found::Buffer(name, p) = found {
-                out.push((name, p.clone()));
+                if seen.insert(p.key()) {
+                    out.push((name, p.clone()));
+                }
             }
         });
         out

@@ -93,7 +93,7 @@ pub(crate) enum Found<'a> {
 /// let dev = Device::cpu();
 /// let m = Gain {
 ///     gain: Parameter::new(Tensor::ones(&[1], &dev)?),
-///     calls: Parameter::new(Tensor::zeros(&[], &dev)?),
+///     calls: Parameter::buffer(Tensor::zeros(&[], &dev)?),
 ///     training: AtomicBool::new(true),
 /// };
 /// assert_eq!((m.parameters().len(), m.named_buffers()[0].0.as_str()), (1, "calls"));
@@ -147,7 +147,8 @@ impl<'a> Visitor<'a> {
         self.enter(name, part);
     }
 
-    /// `part` under `name`, its parameters as buffers: saved with the model, never trained.
+    /// `part` under `name`, its parameters as buffers: saved with the model, never trained
+    /// (make them with [`Parameter::buffer`], which freezes them).
     pub fn buffer(&mut self, name: &str, part: &(impl Visit + ?Sized)) {
         let outer = std::mem::replace(&mut self.buffers, true);
         self.enter(name, part);
@@ -236,6 +237,10 @@ macro_rules! no_parts {
     )*};
 }
 
+impl<T: ?Sized> Visit for std::marker::PhantomData<T> {
+    fn visit(&self, _: &mut Visitor<'_>) {}
+}
+
 no_parts!(
     bool,
     u8,
@@ -261,6 +266,11 @@ no_parts!(
     crate::BatchNormOptions,
 );
 
+/// Compiles only when `T` is a part of a model; `#[derive(Module)]` calls it for each field so
+/// that a field of another type is reported at that field.
+#[doc(hidden)]
+pub fn assert_part<T: Visit + ?Sized>() {}
+
 /// Writes `m` as a tree: one line per module with its description and parameter count,
 /// children indented under it, and the total. What `Display` of a derived module prints.
 ///
@@ -272,9 +282,11 @@ no_parts!(
 pub fn write_tree(m: &(impl Visit + ?Sized), f: &mut fmt::Formatter<'_>) -> fmt::Result {
     let mut modules: Vec<(String, usize, String)> = Vec::new();
     let mut params: Vec<(String, usize)> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     Visitor::walk(m, &mut |found| match found {
         Found::Module(name, depth, m) => modules.push((name, depth, m.describe())),
-        Found::Parameter(name, p) => params.push((name, p.value().numel())),
+        // A shared parameter counts once, where it is first met (as `named_parameters`).
+        Found::Parameter(name, p) if seen.insert(p.key()) => params.push((name, p.value().numel())),
         _ => {}
     });
     for (name, depth, what) in &modules {

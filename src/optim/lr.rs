@@ -385,6 +385,15 @@ pub struct SequentialLr {
     milestones: Vec<usize>,
 }
 
+impl std::fmt::Debug for SequentialLr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SequentialLr")
+            .field("schedules", &self.schedules.len())
+            .field("milestones", &self.milestones)
+            .finish()
+    }
+}
+
 impl SequentialLr {
     /// Runs `schedules[0]` up to `milestones[0]`, then each next schedule from its milestone
     /// on, counting its steps from 0 there.

@@ -117,6 +117,22 @@ pub(crate) struct Core {
     skip: Option<Tensor>,
 }
 
+/// The settings and how far it got, not the state tensors (those are in `state_dict`).
+impl std::fmt::Debug for Core {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Core")
+            .field("kind", &self.kind)
+            .field("lr", &self.lr)
+            .field("parameters", &self.slots.len())
+            .field(
+                "steps",
+                &self.slots.iter().map(|s| s.steps).max().unwrap_or(0),
+            )
+            .field("skip_if", &self.skip.is_some())
+            .finish()
+    }
+}
+
 impl Core {
     pub fn new(params: Vec<Parameter>, kind: OptimKind, lr: f32) -> Result<Core> {
         check_hyper("optimizer", "lr", lr, 0.0, f32::INFINITY)?;

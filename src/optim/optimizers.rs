@@ -103,6 +103,7 @@ impl Default for SgdConfig {
 /// assert_eq!(names, ["0.momentum_buffer", "0.step"]);
 /// # Ok::<(), ferrograd::Error>(())
 /// ```
+#[derive(Debug)]
 pub struct Sgd {
     core: Core,
     cfg: SgdConfig,
@@ -247,6 +248,7 @@ impl AdamConfig {
 /// assert!((v[0] - 0.9).abs() < 1e-5 && (v[1] + 1.1).abs() < 1e-5);
 /// # Ok::<(), ferrograd::Error>(())
 /// ```
+#[derive(Debug)]
 pub struct Adam {
     core: Core,
     cfg: AdamConfig,
@@ -291,6 +293,7 @@ impl Optimizer for Adam {
 /// assert!((w.value().to_scalar()? - 1.9).abs() < 1e-6);
 /// # Ok::<(), ferrograd::Error>(())
 /// ```
+#[derive(Debug)]
 pub struct AdamW {
     core: Core,
     cfg: AdamConfig,
@@ -371,6 +374,7 @@ impl Default for RmsPropConfig {
 /// assert!((w.value().to_scalar()? - 0.9).abs() < 1e-5);
 /// # Ok::<(), ferrograd::Error>(())
 /// ```
+#[derive(Debug)]
 pub struct RmsProp {
     core: Core,
     cfg: RmsPropConfig,
@@ -459,6 +463,7 @@ impl Default for AdagradConfig {
 /// assert!((w.value().to_scalar()? - expected).abs() < 1e-6);
 /// # Ok::<(), ferrograd::Error>(())
 /// ```
+#[derive(Debug)]
 pub struct Adagrad {
     core: Core,
     cfg: AdagradConfig,

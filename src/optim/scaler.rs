@@ -70,6 +70,7 @@ impl Default for GradScalerConfig {
 /// }
 /// # Ok::<(), ferrograd::Error>(())
 /// ```
+#[derive(Debug)]
 pub struct GradScaler {
     cfg: GradScalerConfig,
     /// `[1]` F32 on the device.
