@@ -10,10 +10,8 @@ mod digit;
 #[path = "../examples/saliency.rs"]
 mod saliency;
 
-use std::path::PathBuf;
 use std::sync::Mutex;
 
-use ferrograd::data::Mnist;
 use ferrograd::nn;
 use ferrograd::nn::Module;
 use ferrograd::{DType, Device};
@@ -21,18 +19,7 @@ use saliency::mnist::{self, Arch, Options};
 
 static SEED_LOCK: Mutex<()> = Mutex::new(());
 
-fn data() -> Option<Mnist> {
-    let dir = std::env::var_os("FERROGRAD_MNIST")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mnist"));
-    match Mnist::load(&dir) {
-        Ok(m) => Some(m),
-        Err(e) => {
-            eprintln!("SKIPPED: no MNIST at {} ({e})", dir.display());
-            None
-        }
-    }
-}
+use common::mnist_data as data;
 
 fn devices() -> Vec<Device> {
     let mut all = vec![Device::cpu()];

@@ -295,31 +295,13 @@ pub trait Module: Visit {
     /// reached twice (a layer shared by two fields: tied weights) is listed once, under its
     /// first name, as PyTorch does.
     fn named_parameters(&self) -> Vec<(String, Parameter)> {
-        let mut out = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        Visitor::walk(self, &mut |found| {
-            if let Found::Parameter(name, p) = found {
-                if seen.insert(p.key()) {
-                    out.push((name, p.clone()));
-                }
-            }
-        });
-        out
+        visit::named(self, false)
     }
 
     /// State that is saved and loaded with the parameters but not trained, by dotted name:
     /// batch norm's `running_mean`, `running_var` and `num_batches_tracked`.
     fn named_buffers(&self) -> Vec<(String, Parameter)> {
-        let mut out = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        Visitor::walk(self, &mut |found| {
-            if let Found::Buffer(name, p) = found {
-                if seen.insert(p.key()) {
-                    out.push((name, p.clone()));
-                }
-            }
-        });
-        out
+        visit::named(self, true)
     }
 
     /// Parameters then buffers: everything a checkpoint holds, by name.

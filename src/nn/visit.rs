@@ -266,6 +266,24 @@ no_parts!(
     crate::BatchNormOptions,
 );
 
+/// The parameters (with `buffers`, the buffers) of `root` by dotted name, in walk order; one
+/// reached twice (a shared layer) is listed once, under its first name.
+pub(crate) fn named(root: &(impl Visit + ?Sized), buffers: bool) -> Vec<(String, Parameter)> {
+    let mut out = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    Visitor::walk(root, &mut |found| {
+        let (name, p) = match found {
+            Found::Parameter(name, p) if !buffers => (name, p),
+            Found::Buffer(name, p) if buffers => (name, p),
+            _ => return,
+        };
+        if seen.insert(p.key()) {
+            out.push((name, p.clone()));
+        }
+    });
+    out
+}
+
 /// Compiles only when `T` is a part of a model; `#[derive(Module)]` calls it for each field so
 /// that a field of another type is reported at that field.
 #[doc(hidden)]

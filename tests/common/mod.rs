@@ -200,3 +200,20 @@ pub fn gzip(bytes: &[u8]) -> Vec<u8> {
     e.write_all(bytes).unwrap();
     e.finish().unwrap()
 }
+
+/// The real MNIST files (`../shared/data/mnist`, or `$FERROGRAD_MNIST`), or `None` with a
+/// printed `SKIPPED` line when they are not there.
+pub fn mnist_data() -> Option<ferrograd::data::Mnist> {
+    let dir = std::env::var_os("FERROGRAD_MNIST")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mnist")
+        });
+    match ferrograd::data::Mnist::load(&dir) {
+        Ok(m) => Some(m),
+        Err(e) => {
+            eprintln!("SKIPPED: no MNIST at {} ({e})", dir.display());
+            None
+        }
+    }
+}
