@@ -148,7 +148,8 @@ fn batches(set: &ImageSet, n: usize, dev: &Device) -> Result<Vec<(Tensor, Tensor
 const CLAIM_EPS: f32 = 0.2;
 
 /// Test accuracy (%) under FGSM and under PGD at each of [`EPSILONS`], on the first `n` test
-/// images. The model is frozen while it is attacked (only input gradients are computed).
+/// images. The model is frozen while it is attacked (only input gradients are computed) and
+/// left in eval mode with every parameter trainable.
 pub fn accuracy_table(
     model: &dyn Module,
     test: &ImageSet,
