@@ -71,10 +71,19 @@ pub struct Maps {
 /// class `c`, and the classes. The model must be in eval mode (each image's logits then depend
 /// on that image only, so one backward of the sum of the picked logits gives every image's
 /// gradient) and frozen (no parameter gradient is computed).
-pub fn input_gradient(model: &dyn Module, x: &Tensor) -> Result<(Tensor, Tensor)> {
+/// With `class`, the gradient of that class's logit instead (SmoothGrad keeps the clean
+/// image's class for every noisy copy).
+pub fn input_gradient(
+    model: &dyn Module,
+    x: &Tensor,
+    class: Option<&Tensor>,
+) -> Result<(Tensor, Tensor)> {
     let x = x.detach().requires_grad();
     let logits = model.forward(&x)?; // [b, 10]
-    let predicted = logits.argmax(1, false)?; // [b] I32
+    let predicted = match class {
+        Some(c) => c.clone(),
+        None => logits.argmax(1, false)?, // [b] I32
+    };
     let pick = predicted.one_hot(10)?.to_dtype(DType::F32)?; // [b, 10]
     let grads = logits.mul(&pick)?.sum_all()?.backward()?;
     let g = grads
@@ -102,7 +111,7 @@ pub fn maps(
         .collect();
     let normalised: Vec<f32> = raw.iter().map(|v| (v - MNIST_MEAN) / MNIST_STD).collect();
     let x = Tensor::from_vec(normalised, &[b, 1, set.height, set.width], dev)?;
-    let (g, _) = input_gradient(model, &x)?;
+    let (g, class) = input_gradient(model, &x, None)?;
     let vanilla = g.abs()?;
     // SmoothGrad: noise of 0.15 of the (normalised) input range, 16 draws.
     let (draws, sigma) = (16, 0.15 / MNIST_STD);
@@ -110,7 +119,8 @@ pub fn maps(
     let mut smooth = Tensor::zeros(x.shape(), dev)?;
     for _ in 0..draws {
         let noise = Tensor::randn_with(x.shape(), 0.0, sigma, &mut gen, dev)?;
-        smooth = smooth.add(&input_gradient(model, &x.add(&noise)?)?.0.abs()?)?;
+        let (noisy, _) = input_gradient(model, &x.add(&noise)?, Some(&class))?;
+        smooth = smooth.add(&noisy.abs()?)?;
     }
     let smooth = smooth.div_scalar(draws as f32)?;
     // Gradient × input, with the input as pixels in [0, 1] (0 is the background).
@@ -123,16 +133,21 @@ pub fn maps(
     })
 }
 
-/// Mean vanilla saliency on stroke pixels (input > 0.5) over that on the background, on the
-/// first `n` images of `set`, in batches of 100.
+/// Mean vanilla saliency on stroke pixels (input > 0.5) over that on the other pixels
+/// (background and stroke edges), on the first `n` images of `set`, in batches of 100.
 pub fn stroke_ratio(model: &dyn Module, set: &ImageSet, n: usize, dev: &Device) -> Result<f32> {
     let (mut stroke, mut background) = ((0.0f64, 0usize), (0.0f64, 0usize));
     let px = set.pixels();
     let n = n.min(set.len());
     for first in (0..n).step_by(100) {
         let b = 100.min(n - first);
-        let m = maps(model, set, first, b, dev)?;
-        for (i, &s) in m.vanilla.iter().enumerate() {
+        let pixels: Vec<f32> = set.images[first * px..(first + b) * px]
+            .iter()
+            .map(|&p| (f32::from(p) / 255.0 - MNIST_MEAN) / MNIST_STD)
+            .collect();
+        let x = Tensor::from_vec(pixels, &[b, 1, set.height, set.width], dev)?;
+        let vanilla = input_gradient(model, &x, None)?.0.abs()?.to_vec()?;
+        for (i, &s) in vanilla.iter().enumerate() {
             let ink = set.images[first * px + i] > 127;
             let acc = if ink { &mut stroke } else { &mut background };
             acc.0 += f64::from(s);
@@ -203,6 +218,7 @@ fn run(args: Cli) -> Result<f32> {
                 device: dev.clone(),
                 epochs: args.epochs,
                 limit: args.quick.then_some(3000),
+                test_limit: args.quick.then_some(1000),
                 save: None,
                 ..mnist::Options::defaults(mnist::Arch::Cnn)
             };

@@ -344,6 +344,16 @@ fn shared_parameters_are_listed_once() {
     );
     assert_eq!(m.num_parameters(), 12);
     assert!(m.to_string().starts_with("Tied (12 parameters)"), "{m}");
+    // A checkpoint keeps every name, as PyTorch's state_dict does.
+    assert_eq!(
+        names(m.named_state()),
+        [
+            "encoder.weight",
+            "encoder.bias",
+            "decoder.weight",
+            "decoder.bias"
+        ]
+    );
 }
 
 #[test]

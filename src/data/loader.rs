@@ -93,12 +93,23 @@ impl Augment {
 /// assert_eq!(batch.targets.to_vec_as::<i32>()?, vec![1]);
 /// # Ok::<(), ferrograd::Error>(())
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Images<'a> {
     set: &'a ImageSet,
     /// Normalised value of each byte: `(byte / 255 - mean) / std`.
     table: [f32; 256],
     augment: Augment,
+}
+
+/// The set's summary and the transforms, not every pixel.
+impl std::fmt::Debug for Images<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Images")
+            .field("set", self.set)
+            .field("value_of_byte_0", &self.table[0])
+            .field("augment", &self.augment)
+            .finish()
+    }
 }
 
 impl<'a> Images<'a> {
@@ -336,13 +347,22 @@ impl<D: Dataset> DataLoader<D> {
 /// assert_eq!(sizes.collect::<ferrograd::Result<Vec<_>>>()?, vec![2, 2, 1]);
 /// # Ok::<(), ferrograd::Error>(())
 /// ```
-#[derive(Debug)]
 pub struct Batches<'l, D> {
     loader: &'l DataLoader<D>,
     order: Vec<usize>,
     next: usize,
     /// Augmentation draws.
     gen: Generator,
+}
+
+/// Where the epoch is, not its whole order.
+impl<D> std::fmt::Debug for Batches<'_, D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Batches")
+            .field("samples", &self.order.len())
+            .field("next", &self.next)
+            .finish()
+    }
 }
 
 impl<D: Dataset> Iterator for Batches<'_, D> {

@@ -28,7 +28,7 @@ const FILES: [(&str, &str); 2] = [
 /// assert_eq!(batch.targets.to_vec_as::<i32>()?, vec![7]);
 /// # Ok::<(), ferrograd::Error>(())
 /// ```
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct ImageSet {
     /// Every image's pixels, one byte each, image after image.
     pub images: Vec<u8>,
@@ -40,6 +40,18 @@ pub struct ImageSet {
     pub width: usize,
     /// How many classes the labels index (10 for MNIST).
     pub classes: usize,
+}
+
+/// Sizes, not the bytes (MNIST's training set is 47 MB).
+impl std::fmt::Debug for ImageSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImageSet")
+            .field("len", &self.labels.len())
+            .field("height", &self.height)
+            .field("width", &self.width)
+            .field("classes", &self.classes)
+            .finish()
+    }
 }
 
 impl ImageSet {

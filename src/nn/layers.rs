@@ -52,7 +52,12 @@ impl Module for Linear {
     /// `act(x · wᵀ + b)` in one matmul kernel ([`Tensor::linear`]).
     fn forward_activated(&self, x: &Tensor, act: Activation) -> Result<Tensor> {
         let w = self.weight.value();
-        let (outputs, inputs) = (w.shape()[0], w.shape()[1]);
+        let [outputs, inputs] = w.shape()[..] else {
+            return Err(Error::invalid(
+                "Linear",
+                format!("the weight must be [out, in], found {:?}", w.shape()),
+            ));
+        };
         if x.shape().last() != Some(&inputs) {
             return Err(Error::invalid(
                 "Linear",
@@ -509,13 +514,14 @@ impl Module for Embedding {
     fn forward(&self, indices: &Tensor) -> Result<Tensor> {
         crate::dtype::require_index("Embedding", indices.dtype())?;
         let w = self.weight.value();
+        let [_, dim] = w.shape()[..] else {
+            return Err(Error::invalid(
+                "Embedding",
+                format!("the weight must be [num, dim], found {:?}", w.shape()),
+            ));
+        };
         let rows = w.index_select(0, &indices.reshape(&[indices.numel()])?)?;
-        let shape: Vec<usize> = indices
-            .shape()
-            .iter()
-            .copied()
-            .chain([w.shape()[1]])
-            .collect();
+        let shape: Vec<usize> = indices.shape().iter().copied().chain([dim]).collect();
         rows.reshape(&shape)
     }
     fn describe(&self) -> String {

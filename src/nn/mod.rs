@@ -295,19 +295,21 @@ pub trait Module: Visit {
     /// reached twice (a layer shared by two fields: tied weights) is listed once, under its
     /// first name, as PyTorch does.
     fn named_parameters(&self) -> Vec<(String, Parameter)> {
-        visit::named(self, false)
+        visit::named(self, false, true)
     }
 
     /// State that is saved and loaded with the parameters but not trained, by dotted name:
     /// batch norm's `running_mean`, `running_var` and `num_batches_tracked`.
     fn named_buffers(&self) -> Vec<(String, Parameter)> {
-        visit::named(self, true)
+        visit::named(self, true, true)
     }
 
-    /// Parameters then buffers: everything a checkpoint holds, by name.
+    /// Parameters then buffers: everything a checkpoint holds, by name. A shared parameter is
+    /// here under every name it is reached by, as in PyTorch's `state_dict`, so checkpoints
+    /// with tied weights load both ways.
     fn named_state(&self) -> Vec<(String, Parameter)> {
-        let mut all = self.named_parameters();
-        all.extend(self.named_buffers());
+        let mut all = visit::named(self, false, false);
+        all.extend(visit::named(self, true, false));
         all
     }
 

@@ -237,6 +237,12 @@ macro_rules! no_parts {
     )*};
 }
 
+impl<T: Visit + ?Sized> Visit for &T {
+    fn visit(&self, v: &mut Visitor<'_>) {
+        (**self).visit(v);
+    }
+}
+
 impl<T: ?Sized> Visit for std::marker::PhantomData<T> {
     fn visit(&self, _: &mut Visitor<'_>) {}
 }
@@ -266,9 +272,14 @@ no_parts!(
     crate::BatchNormOptions,
 );
 
-/// The parameters (with `buffers`, the buffers) of `root` by dotted name, in walk order; one
-/// reached twice (a shared layer) is listed once, under its first name.
-pub(crate) fn named(root: &(impl Visit + ?Sized), buffers: bool) -> Vec<(String, Parameter)> {
+/// The parameters (with `buffers`, the buffers) of `root` by dotted name, in walk order. With
+/// `once`, one reached twice (a shared layer) is listed once, under its first name, as
+/// PyTorch's `named_parameters`; without, under every name, as PyTorch's `state_dict`.
+pub(crate) fn named(
+    root: &(impl Visit + ?Sized),
+    buffers: bool,
+    once: bool,
+) -> Vec<(String, Parameter)> {
     let mut out = Vec::new();
     let mut seen = std::collections::HashSet::new();
     Visitor::walk(root, &mut |found| {
@@ -277,7 +288,7 @@ pub(crate) fn named(root: &(impl Visit + ?Sized), buffers: bool) -> Vec<(String,
             Found::Buffer(name, p) if buffers => (name, p),
             _ => return,
         };
-        if seen.insert(p.key()) {
+        if seen.insert(p.key()) || !once {
             out.push((name, p.clone()));
         }
     });
