@@ -4,6 +4,11 @@
 
 use std::sync::Mutex;
 
+use crate::device::Device;
+use crate::error::Result;
+use crate::shape::checked_numel;
+use crate::tensor::{host_buffer, Tensor};
+
 const GOLDEN: u64 = 0x9e37_79b9_7f4a_7c15;
 
 fn mix(mut z: u64) -> u64 {
@@ -136,4 +141,53 @@ fn lowbias32(mut h: u32) -> u32 {
 /// (`p * 2^24`). Bit-for-bit the rule of `dropout_mask` in `shaders/random.wgsl`.
 pub(crate) fn dropout_keeps(key: u64, i: u32, threshold: u32) -> bool {
     (lowbias32(lowbias32(i ^ key as u32) ^ (key >> 32) as u32) >> 8) >= threshold
+}
+
+/// Random tensors: the host draws the values (so every device gets the same ones for a seed)
+/// and uploads them once.
+impl Tensor {
+    /// Uniform values in `[0, 1)` from the global generator (see [`crate::manual_seed`]).
+    /// The same seed gives the same values on every device.
+    pub fn rand(shape: &[usize], device: &Device) -> Result<Tensor> {
+        let n = checked_numel("rand", shape)?;
+        let mut data = host_buffer(device, "rand", n)?;
+        with_global(|g| g.uniform_into(&mut data, n, 0.0, 1.0));
+        Tensor::from_vec(data, shape, device)
+    }
+
+    /// Standard normal values from the global generator.
+    pub fn randn(shape: &[usize], device: &Device) -> Result<Tensor> {
+        let n = checked_numel("randn", shape)?;
+        let mut data = host_buffer(device, "randn", n)?;
+        with_global(|g| g.normal_into(&mut data, n, 0.0, 1.0));
+        Tensor::from_vec(data, shape, device)
+    }
+
+    /// Uniform values in `[lo, hi)` from an explicit generator.
+    pub fn rand_with(
+        shape: &[usize],
+        lo: f32,
+        hi: f32,
+        gen: &mut Generator,
+        device: &Device,
+    ) -> Result<Tensor> {
+        let n = checked_numel("rand_with", shape)?;
+        let mut data = host_buffer(device, "rand_with", n)?;
+        gen.uniform_into(&mut data, n, lo, hi);
+        Tensor::from_vec(data, shape, device)
+    }
+
+    /// Normal values with `mean` and `std` from an explicit generator.
+    pub fn randn_with(
+        shape: &[usize],
+        mean: f32,
+        std: f32,
+        gen: &mut Generator,
+        device: &Device,
+    ) -> Result<Tensor> {
+        let n = checked_numel("randn_with", shape)?;
+        let mut data = host_buffer(device, "randn_with", n)?;
+        gen.normal_into(&mut data, n, mean, std);
+        Tensor::from_vec(data, shape, device)
+    }
 }

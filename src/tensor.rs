@@ -10,7 +10,6 @@ use crate::autograd::{record, untracked, BackOp, Tracking};
 use crate::device::Device;
 use crate::dtype::{exact_value, DType, Element, HostData};
 use crate::error::{Error, Result};
-use crate::random::{with_global, Generator};
 use crate::shape::{checked_numel, fits_kernel, normalize_axis, Layout};
 use crate::storage::Storage;
 
@@ -242,51 +241,6 @@ impl Tensor {
         data.resize(numel, 0.0);
         data.iter_mut().step_by(n + 1).for_each(|x| *x = 1.0);
         Tensor::from_vec(data, &[n, n], device)
-    }
-
-    /// Uniform values in `[0, 1)` from the global generator (see [`crate::manual_seed`]).
-    /// The same seed gives the same values on every device.
-    pub fn rand(shape: &[usize], device: &Device) -> Result<Tensor> {
-        let n = checked_numel("rand", shape)?;
-        let mut data = host_buffer(device, "rand", n)?;
-        with_global(|g| g.uniform_into(&mut data, n, 0.0, 1.0));
-        Tensor::from_vec(data, shape, device)
-    }
-
-    /// Standard normal values from the global generator.
-    pub fn randn(shape: &[usize], device: &Device) -> Result<Tensor> {
-        let n = checked_numel("randn", shape)?;
-        let mut data = host_buffer(device, "randn", n)?;
-        with_global(|g| g.normal_into(&mut data, n, 0.0, 1.0));
-        Tensor::from_vec(data, shape, device)
-    }
-
-    /// Uniform values in `[lo, hi)` from an explicit generator.
-    pub fn rand_with(
-        shape: &[usize],
-        lo: f32,
-        hi: f32,
-        gen: &mut Generator,
-        device: &Device,
-    ) -> Result<Tensor> {
-        let n = checked_numel("rand_with", shape)?;
-        let mut data = host_buffer(device, "rand_with", n)?;
-        gen.uniform_into(&mut data, n, lo, hi);
-        Tensor::from_vec(data, shape, device)
-    }
-
-    /// Normal values with `mean` and `std` from an explicit generator.
-    pub fn randn_with(
-        shape: &[usize],
-        mean: f32,
-        std: f32,
-        gen: &mut Generator,
-        device: &Device,
-    ) -> Result<Tensor> {
-        let n = checked_numel("randn_with", shape)?;
-        let mut data = host_buffer(device, "randn_with", n)?;
-        gen.normal_into(&mut data, n, mean, std);
-        Tensor::from_vec(data, shape, device)
     }
 
     // ---- properties ----

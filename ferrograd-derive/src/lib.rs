@@ -13,7 +13,7 @@ use proc_macro::TokenStream;
 use proc_macro2::TokenStream as Tokens;
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
-use syn::{parse_macro_input, Data, DeriveInput, Fields, LitStr};
+use syn::{parse_macro_input, Data, DeriveInput, LitStr};
 
 /// How a field takes part in the model.
 enum Role {
@@ -67,26 +67,19 @@ fn expand(input: DeriveInput) -> syn::Result<Tokens> {
             "#[derive(Module)] takes a struct; implement `ferrograd::nn::Visit` by hand for an enum",
         ));
     };
-    let fields: Vec<(Tokens, &syn::Field, String)> = match &data.fields {
-        Fields::Named(f) => f
-            .named
-            .iter()
-            .map(|f| {
-                let id = f.ident.as_ref().expect("named field");
-                (quote!(#id), f, id.to_string())
-            })
-            .collect(),
-        Fields::Unnamed(f) => f
-            .unnamed
-            .iter()
-            .enumerate()
-            .map(|(i, f)| {
+    // A named field is reached by its name, a tuple struct's by its position.
+    let fields: Vec<(Tokens, &syn::Field, String)> = data
+        .fields
+        .iter()
+        .enumerate()
+        .map(|(i, f)| match &f.ident {
+            Some(id) => (quote!(#id), f, id.to_string()),
+            None => {
                 let index = syn::Index::from(i);
                 (quote!(#index), f, i.to_string())
-            })
-            .collect(),
-        Fields::Unit => Vec::new(),
-    };
+            }
+        })
+        .collect();
 
     let mut visits = Vec::new();
     let mut bounds = Vec::new();
