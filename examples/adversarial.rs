@@ -43,15 +43,8 @@ pub const EPSILONS: [f32; 5] = [0.0, 0.05, 0.1, 0.2, 0.3];
 #[derive(clap::Parser, Debug)]
 #[command(name = "adversarial")]
 struct Cli {
-    /// Where to run
-    #[arg(long, value_enum, default_value_t)]
-    device: cli::DeviceChoice,
-    /// Training epochs of each model
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = cli::positive)]
-    epochs: usize,
-    /// The directory with the four MNIST files [default: the cache directory, downloading]
-    #[arg(long, value_name = "DIR")]
-    data: Option<PathBuf>,
+    #[command(flatten)]
+    run: cli::StudyArgs,
     /// Test images each accuracy is measured on
     #[arg(long, value_name = "N", default_value_t = 1000, value_parser = cli::positive)]
     eval: usize,
@@ -61,9 +54,6 @@ struct Cli {
     /// Where accuracy.csv and adversarial.png go
     #[arg(long, value_name = "DIR", default_value = "runs/adversarial")]
     out: PathBuf,
-    /// A quick run: train on 3,000 images, measure on 200 (for tests and slow devices)
-    #[arg(long)]
-    quick: bool,
 }
 
 /// The model's logits for pixels `x` in [0, 1] (it was trained on normalised images).
@@ -256,20 +246,15 @@ fn main() {
 
 /// Runs the example; returns the claims it missed.
 fn run(args: Cli) -> Result<Vec<String>> {
-    let dev = args.device.open()?;
+    let run = &args.run;
+    let dev = run.device.open()?;
     println!("device: {}", dev.info());
-    let data = mnist::load_data(args.data.as_deref(), false)?;
-    let quick_train = args.quick.then(|| data.train.take(3000));
+    let data = mnist::load_data(run.data.as_deref(), false)?;
+    let limit = run.quick.then_some(3000);
+    let quick_train = limit.map(|n| data.train.take(n));
     let train = quick_train.as_ref().unwrap_or(&data.train);
-    let n = if args.quick { 200 } else { args.eval };
-    let o = mnist::Options {
-        device: dev.clone(),
-        epochs: args.epochs,
-        limit: args.quick.then_some(3000),
-        test_limit: args.quick.then_some(1000),
-        save: None,
-        ..mnist::Options::defaults(mnist::Arch::Cnn)
-    };
+    let n = if run.quick { 200 } else { args.eval };
+    let o = mnist::study_options(&dev, run.epochs, limit);
     let (standard, _) = mnist::train(mnist::Arch::Cnn, &data, &o)?;
     let rows = accuracy_table(&standard, &data.test, n, &dev)?;
     print_table("standard training", &rows);
@@ -288,7 +273,7 @@ fn run(args: Cli) -> Result<Vec<String>> {
     }
     if args.adv_train {
         println!("\nadversarial training (FGSM with a random start, ε = 0.1)");
-        let robust = adversarial_training(train, args.epochs, 0.1, &dev)?;
+        let robust = adversarial_training(train, run.epochs, 0.1, &dev)?;
         let robust_rows = accuracy_table(&robust, &data.test, n, &dev)?;
         print_table("adversarial training", &robust_rows);
         robust_rows
@@ -304,7 +289,7 @@ fn run(args: Cli) -> Result<Vec<String>> {
         }
     }
     write_outputs(&args.out, &csv, &standard, &data.test, &dev)?;
-    if args.quick && !failures.is_empty() {
+    if run.quick && !failures.is_empty() {
         // Models trained on 3,000 images are not the claims' models: report, do not fail.
         failures
             .iter()

@@ -37,15 +37,8 @@ pub const TARGET_RATIO: f32 = 2.0;
 #[derive(clap::Parser, Debug)]
 #[command(name = "saliency")]
 struct Cli {
-    /// Where to run
-    #[arg(long, value_enum, default_value_t)]
-    device: cli::DeviceChoice,
-    /// Epochs to train the CNN for (ignored with --model)
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = cli::positive)]
-    epochs: usize,
-    /// The directory with the four MNIST files [default: the cache directory, downloading]
-    #[arg(long, value_name = "DIR")]
-    data: Option<PathBuf>,
+    #[command(flatten)]
+    run: cli::StudyArgs,
     /// A mnist_cnn checkpoint to explain instead of training one
     #[arg(long, value_name = "PATH")]
     model: Option<PathBuf>,
@@ -55,9 +48,6 @@ struct Cli {
     /// Where saliency.png goes
     #[arg(long, value_name = "DIR", default_value = "runs/saliency")]
     out: PathBuf,
-    /// A quick run: train on 3,000 images, measure on 100 (for tests and slow devices)
-    #[arg(long)]
-    quick: bool,
 }
 
 /// The three maps of a batch, each `[b, 784]` on the host.
@@ -203,9 +193,10 @@ fn main() {
 }
 
 fn run(args: Cli) -> Result<f32> {
-    let dev = args.device.open()?;
+    let run = &args.run;
+    let dev = run.device.open()?;
     println!("device: {}", dev.info());
-    let data = mnist::load_data(args.data.as_deref(), false)?;
+    let data = mnist::load_data(run.data.as_deref(), false)?;
     let model = match &args.model {
         Some(path) => {
             let model = mnist::Arch::Cnn.build(&dev)?;
@@ -214,20 +205,13 @@ fn run(args: Cli) -> Result<f32> {
             model
         }
         None => {
-            let o = mnist::Options {
-                device: dev.clone(),
-                epochs: args.epochs,
-                limit: args.quick.then_some(3000),
-                test_limit: args.quick.then_some(1000),
-                save: None,
-                ..mnist::Options::defaults(mnist::Arch::Cnn)
-            };
+            let o = mnist::study_options(&dev, run.epochs, run.quick.then_some(3000));
             mnist::train(mnist::Arch::Cnn, &data, &o)?.0
         }
     };
     model.eval();
     model.freeze(); // only input gradients from here on
-    let eval = if args.quick { 100 } else { args.eval };
+    let eval = if run.quick { 100 } else { args.eval };
     let ratio = stroke_ratio(&model, &data.test, eval, &dev)?;
     let path = args.out.join("saliency.png");
     picture::write_grid(&path, &picture(&model, &data.test, 8, &dev)?, 28)?;

@@ -27,13 +27,9 @@ fn adversarial_examples_flip_predictions() {
     let Some(data) = data() else { return };
     for dev in devices() {
         let o = Options {
-            device: dev.clone(),
-            epochs: 1,
-            limit: Some(2000),
             test_limit: Some(200),
-            save: None,
             verbose: false,
-            ..Options::defaults(Arch::Cnn)
+            ..mnist::study_options(&dev, 1, Some(2000))
         };
         let (model, _) = mnist::train(Arch::Cnn, &data, &o).unwrap();
         model.eval();

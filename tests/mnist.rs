@@ -239,13 +239,9 @@ fn saliency_rests_on_the_strokes() {
     let _seed = SEED_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     for dev in devices() {
         let o = Options {
-            device: dev.clone(),
-            epochs: 1,
-            limit: Some(2000),
             test_limit: Some(200),
-            save: None,
             verbose: false,
-            ..Options::defaults(Arch::Cnn)
+            ..mnist::study_options(&dev, 1, Some(2000))
         };
         let (model, _) = mnist::train(Arch::Cnn, &data, &o).unwrap();
         model.eval();

@@ -139,3 +139,20 @@ impl Precision {
         }
     }
 }
+
+/// The flags of the examples that train an MNIST CNN to study it (`saliency`, `adversarial`).
+#[derive(clap::Args, Debug)]
+pub struct StudyArgs {
+    /// Where to run
+    #[arg(long, value_enum, default_value_t)]
+    pub device: DeviceChoice,
+    /// Training epochs of each model
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = positive)]
+    pub epochs: usize,
+    /// The directory with the four MNIST files [default: the cache directory, downloading]
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// A quick run for tests and slow devices: train on 3,000 images, measure on fewer
+    #[arg(long)]
+    pub quick: bool,
+}

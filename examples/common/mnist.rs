@@ -176,6 +176,20 @@ fn bad(msg: String) -> Error {
     Error::InvalidArgument { op: "args", msg }
 }
 
+/// The CNN the `saliency` and `adversarial` examples (and their tests) study: `epochs` on
+/// `dev`, on the first `limit` training images (then scored on 1,000 test images per epoch),
+/// nothing saved.
+pub fn study_options(dev: &Device, epochs: usize, limit: Option<usize>) -> Options {
+    Options {
+        device: dev.clone(),
+        epochs,
+        limit,
+        test_limit: limit.map(|_| 1000),
+        save: None,
+        ..Options::defaults(Arch::Cnn)
+    }
+}
+
 /// The dataset from `--data`, else from the cache directory (downloaded there if missing).
 pub fn load_data(data: Option<&Path>, fashion: bool) -> Result<Mnist> {
     match data {
