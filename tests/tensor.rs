@@ -34,7 +34,11 @@ fn creation(dev: &Device) {
     assert_eq!(e.sum_all().unwrap().to_scalar().unwrap(), 0.0);
 }
 
+/// The global generator is shared by the test's CPU and GPU runs, which run in parallel.
+static GLOBAL_SEED: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn random_is_seeded_and_device_independent(dev: &Device) {
+    let _seed = GLOBAL_SEED.lock().unwrap_or_else(|e| e.into_inner());
     manual_seed(42);
     let a = Tensor::rand(&[1000], dev).unwrap().to_vec().unwrap();
     manual_seed(42);
