@@ -22,6 +22,11 @@ fn make_nan() -> f32 {
     return bitcast<f32>(bits);
 }
 
+fn make_inf() -> f32 {
+    var bits = 0x7f800000u;
+    return bitcast<f32>(bits);
+}
+
 // The activations, as `UnaryOp::eval` in src/ops/elementwise/op.rs. max(x, 0) would turn NaN
 // into 0 on some drivers, so ReLU selects.
 fn relu_f(x: f32) -> f32 {

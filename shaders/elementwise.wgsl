@@ -53,7 +53,9 @@ fn pow_f(x: f32, y: f32) -> f32 {
     if (y == 0.0) { return 1.0; }
     let integral = y == floor(y);
     if (x < 0.0 && !integral) { return make_nan(); }
-    let m = pow(abs(x), y);
+    // WGSL leaves pow(0, y) undefined (llvmpipe gives a finite value for y < 0): 0 for
+    // y > 0 and inf for y < 0, as IEEE and the CPU's powf.
+    let m = select(pow(abs(x), y), select(make_inf(), 0.0, y > 0.0), x == 0.0);
     let odd = integral && (abs(y) % 2.0) == 1.0;
     return select(m, -m, x < 0.0 && odd);
 }
