@@ -198,5 +198,71 @@ put("model.output", model(probe))
 save_file({k: v.contiguous() for k, v in model.state_dict().items()},
           "tests/data/torch_model.safetensors", metadata={"format": "pt"})
 
+# ---- reductions and clamp with PyTorch's conventions (tests/parity.rs) ----
+def grad_of(f, *xs):
+    xs = [x.clone().requires_grad_() for x in xs]
+    y = f(*xs)
+    y.backward(torch.ones_like(y))
+    return y, [x.grad if x.grad is not None else torch.zeros_like(x) for x in xs]
+
+edge = torch.tensor([-1.0, 0.0, 0.5, 1.0, 2.0])
+put("parity.edge", edge)
+for name, f in [("clamp", lambda x: torch.clamp(x, 0.0, 1.0)),
+                ("clamp_min", lambda x: torch.clamp_min(x, 0.5)),
+                ("clamp_max", lambda x: torch.clamp_max(x, 0.5))]:
+    y, (g,) = grad_of(f, edge)
+    put(f"parity.{name}", y)
+    put(f"parity.{name}.grad", g)
+lo = torch.tensor([0.0, 0.5, -1.0, 0.0, 3.0])
+hi = torch.tensor([1.0, 1.0, 1.0, 1.0, 2.0])  # the last: lo > hi gives hi
+put("parity.lo", lo)
+put("parity.hi", hi)
+y, (gx, gl, gh) = grad_of(lambda x, a, b: torch.clamp(x, a, b), edge, lo, hi)
+put("parity.clamp_tensor", y)
+put("parity.clamp_tensor.grad_x", gx)
+put("parity.clamp_tensor.grad_lo", gl)
+put("parity.clamp_tensor.grad_hi", gh)
+
+ties = torch.tensor([[1.0, 3.0, 3.0], [2.0, 2.0, 0.0]])
+put("parity.ties", ties)
+for name, f in [("max", lambda x: torch.max(x, 1).values),
+                ("min", lambda x: torch.min(x, 0).values),
+                ("amax", lambda x: torch.amax(x, 1)),
+                ("amin", lambda x: torch.amin(x, 0)),
+                ("max_all", lambda x: torch.max(x))]:
+    y, (g,) = grad_of(f, ties)
+    put(f"parity.{name}", y)
+    put(f"parity.{name}.grad", g)
+put("parity.max.indices", torch.max(ties, 1).indices)
+put("parity.min.indices", torch.min(ties, 0).indices)
+
+v = torch.randn(3, 5)
+v[2] = 1.5  # a constant row: std 0, gradient 0
+put("parity.v", v)
+for c in [0, 1, 2]:
+    put(f"parity.var.c{c}", torch.var(v, dim=1, correction=c))
+    y, (g,) = grad_of(lambda x: torch.std(x, dim=1, correction=c), v)
+    put(f"parity.std.c{c}", y)
+    put(f"parity.std.c{c}.grad", g)
+
+lse = torch.randn(3, 6) * 30
+lse[2] = float("-inf")
+put("parity.lse", lse)
+put("parity.logsumexp", torch.logsumexp(lse, 1))
+y, (g,) = grad_of(lambda x: torch.logsumexp(x, 1), lse[:2])
+put("parity.logsumexp.grad", g)
+
+nv = torch.randn(3, 4)
+nv[1] = 0.0
+nv[2, 0] = 0.0
+put("parity.nv", nv)
+for name, p in [("1", 1.0), ("2", 2.0), ("3", 3.0), ("inf", float("inf")),
+                ("ninf", float("-inf")), ("0", 0.0), ("n1", -1.0)]:
+    y = torch.linalg.vector_norm(nv, ord=p, dim=1)
+    put(f"parity.norm.{name}", y)
+    if name in ("1", "2", "3", "inf"):
+        _, (g,) = grad_of(lambda x: torch.linalg.vector_norm(x, ord=p, dim=1), nv)
+        put(f"parity.norm.{name}.grad", g)
+
 save_file(out, "tests/data/torch_goldens.safetensors", metadata={"torch": torch.__version__})
 print(len(out), "tensors")

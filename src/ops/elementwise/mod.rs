@@ -297,15 +297,63 @@ impl Tensor {
         self.unary(UnaryOp::LeakyRelu(slope), "leaky_relu")
     }
 
-    /// `min(max(x, lo), hi)`.
+    /// `min(max(x, lo), hi)`. The gradient is 1 strictly between the bounds and 0 at and
+    /// beyond them, as in PyTorch 2.15 (`hardtanh` too).
     pub fn clamp(&self, lo: f32, hi: f32) -> Result<Tensor> {
+        self.clamp_as("clamp", lo, hi)
+    }
+
+    /// `max(x, lo)`, as `torch.clamp_min` (gradient 0 at the bound, like [`Tensor::clamp`]).
+    pub fn clamp_min(&self, lo: f32) -> Result<Tensor> {
+        match self.dtype().is_float() {
+            true => self.clamp_as("clamp_min", lo, f32::INFINITY),
+            // Integers stay integers with an integral bound (no gradient to keep).
+            false => self.maximum_scalar(lo).map_err(|e| e.in_op("clamp_min")),
+        }
+    }
+
+    /// `min(x, hi)`, as `torch.clamp_max`.
+    pub fn clamp_max(&self, hi: f32) -> Result<Tensor> {
+        match self.dtype().is_float() {
+            true => self.clamp_as("clamp_max", f32::NEG_INFINITY, hi),
+            false => self.minimum_scalar(hi).map_err(|e| e.in_op("clamp_max")),
+        }
+    }
+
+    fn clamp_as(&self, op: &'static str, lo: f32, hi: f32) -> Result<Tensor> {
         if lo > hi || lo.is_nan() || hi.is_nan() {
             return Err(Error::invalid(
-                "clamp",
+                op,
                 format!("min {lo} must not exceed max {hi}"),
             ));
         }
-        self.unary(UnaryOp::Clamp(lo, hi), "clamp")
+        self.unary(UnaryOp::Clamp(lo, hi), op)
+    }
+
+    /// Clamps to tensor bounds (either may be `None`), broadcast against `self`, as
+    /// `torch.clamp(x, min=lo, max=hi)`: `min(max(x, lo), hi)` elementwise, so where
+    /// `lo > hi` the result is `hi`. At a tie the gradient is split evenly between `x` and the
+    /// bound, as PyTorch's.
+    ///
+    /// ```
+    /// use ferrograd::{Device, Tensor};
+    /// let dev = Device::cpu();
+    /// let x = Tensor::new([-2.0, 0.5, 3.0], &dev)?;
+    /// let lo = Tensor::new([-1.0, 0.0, 0.0], &dev)?;
+    /// let hi = Tensor::new(1.0, &dev)?;
+    /// assert_eq!(x.clamp_tensor(Some(&lo), Some(&hi))?.to_vec()?, vec![-1.0, 0.5, 1.0]);
+    /// # Ok::<(), ferrograd::Error>(())
+    /// ```
+    pub fn clamp_tensor(&self, lo: Option<&Tensor>, hi: Option<&Tensor>) -> Result<Tensor> {
+        let low = match lo {
+            Some(lo) => self.maximum(lo),
+            None => Ok(self.clone()),
+        };
+        match hi {
+            Some(hi) => low.and_then(|t| t.minimum(hi)),
+            None => low,
+        }
+        .map_err(|e| e.in_op("clamp_tensor"))
     }
 
     binary_ops! {
@@ -451,8 +499,19 @@ pub(crate) fn unary_grad(
         UnaryOp::Gelu => x.binary(g, B::GeluBackward)?, // see `gelu_grad` in op.rs (this folder)
         // d/dx = 1 where x > 0, else slope
         UnaryOp::LeakyRelu(slope) => Tensor::where_(&x.gt_scalar(0.0)?, g, &g.mul_scalar(slope)?)?,
-        // 1 inside [lo, hi] (bounds included, as PyTorch), 0 where clamped
-        UnaryOp::Clamp(lo, hi) => masked(&x.ge_scalar(lo)?.logical_and(&x.le_scalar(hi)?)?, g)?,
+        // 1 strictly inside (lo, hi), 0 where clamped and at a bound (as PyTorch 2.15 and
+        // hardtanh); an infinite bound is no bound (clamp_min(+inf) keeps inf's gradient)
+        UnaryOp::Clamp(lo, hi) => {
+            let above = match lo == f32::NEG_INFINITY {
+                true => x.eq(x)?, // every non-NaN element
+                false => x.gt_scalar(lo)?,
+            };
+            let below = match hi == f32::INFINITY {
+                true => x.eq(x)?,
+                false => x.lt_scalar(hi)?,
+            };
+            masked(&above.logical_and(&below)?, g)?
+        }
         UnaryOp::IsNonFinite | UnaryOp::LogicalNot => return Ok(None),
         UnaryOp::Scalar(op, c) => match op {
             B::Add | B::Sub => g.clone(), // d/dx (x ± c) = 1

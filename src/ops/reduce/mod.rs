@@ -1,11 +1,13 @@
-//! Reductions (sum, mean, max, min, arg-max/min, var) and softmax along an axis or over
+//! Reductions (sum, mean, amax, amin, arg-max/min) and softmax along an axis or over
 //! everything. Each op sees its input as `[outer, len, inner]` (`LineSpec`) and runs one
 //! kernel on either backend; on a GPU, inputs whose lines span more than a binding run in
-//! parts (`along_in_parts`, `reduce_in_parts`).
+//! parts (`along_in_parts`, `reduce_in_parts`). `stats.rs` builds on them: max/min with
+//! indices, var/std with a correction, several axes at once, logsumexp and norms.
 
 pub(crate) mod cpu;
 pub(crate) mod gpu;
 pub(crate) mod spec;
+mod stats;
 
 use super::same_device;
 use crate::autograd::{record, untracked, BackOp};
@@ -294,16 +296,18 @@ impl Tensor {
             .and_then(|s| s.mul_scalar(1.0 / self.numel() as f32))
             .map_err(|e| e.in_op("mean_all"))
     }
-    /// Maximum along `axis` (NaN if the line holds a NaN).
-    pub fn max(&self, axis: isize, keepdim: bool) -> Result<Tensor> {
+    /// Maximum along `axis` (NaN if the line holds a NaN), as `torch.amax`: ties share the
+    /// gradient evenly. [`Tensor::max`] gives it all to the first, as `torch.max(x, dim)`.
+    pub fn amax(&self, axis: isize, keepdim: bool) -> Result<Tensor> {
         self.reduce_axis(axis, keepdim, ReduceOp::Max)
     }
-    /// Maximum of all elements (0-D; NaN if any element is NaN).
+    /// Maximum of all elements (0-D; NaN if any element is NaN); ties share the gradient, as
+    /// `torch.max(x)`'s.
     pub fn max_all(&self) -> Result<Tensor> {
         self.reduce_all(ReduceOp::Max)
     }
-    /// Minimum along `axis`.
-    pub fn min(&self, axis: isize, keepdim: bool) -> Result<Tensor> {
+    /// Minimum along `axis`, as `torch.amin` (ties share the gradient; see [`Tensor::min`]).
+    pub fn amin(&self, axis: isize, keepdim: bool) -> Result<Tensor> {
         self.reduce_axis(axis, keepdim, ReduceOp::Min)
     }
     /// Minimum of all elements (0-D; NaN if any element is NaN).
@@ -328,25 +332,17 @@ impl Tensor {
     }
 
     /// Unbiased variance along `axis` (divides by `len - 1`, like `torch.var`), computed as
-    /// the mean of squared deviations from the mean (two passes, stable).
+    /// the mean of squared deviations from the mean (two passes, stable). Other corrections:
+    /// [`Tensor::var_with`].
     pub fn var(&self, axis: isize, keepdim: bool) -> Result<Tensor> {
-        let len = self.axis_len("var", axis)?;
-        let x = self.to_float()?;
-        let dev = x.sub(&self.mean(axis, true)?)?;
-        dev.square()?
-            .sum(axis, keepdim)?
-            .mul_scalar(1.0 / (len as f32 - 1.0))
+        self.var_with(axis, 1, keepdim)
     }
     /// Unbiased variance of all elements (0-D).
     pub fn var_all(&self) -> Result<Tensor> {
-        let x = self.to_float()?;
-        let dev = x.sub(&x.mean_all()?)?;
-        dev.square()?
-            .sum_all()?
-            .mul_scalar(1.0 / (self.numel() as f32 - 1.0))
+        self.var_all_with(1)
     }
 
-    fn axis_len(&self, op: &'static str, axis: isize) -> Result<usize> {
+    pub(crate) fn axis_len(&self, op: &'static str, axis: isize) -> Result<usize> {
         let ax = normalize_axis(op, axis, self.rank().max(1))?;
         Ok(self.shape().get(ax).copied().unwrap_or(1))
     }

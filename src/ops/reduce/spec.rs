@@ -24,8 +24,8 @@ op_codes! {
     /// // Each reduction is a method of `Tensor`; along axis 1, one value per row:
     /// let per_row = |op: ReduceOp| match op {
     ///     ReduceOp::Sum => x.sum(1, false),
-    ///     ReduceOp::Max => x.max(1, false),
-    ///     ReduceOp::Min => x.min(1, false),
+    ///     ReduceOp::Max => x.amax(1, false),
+    ///     ReduceOp::Min => x.amin(1, false),
     ///     ReduceOp::ArgMax => x.argmax(1, false),
     ///     ReduceOp::ArgMin => x.argmin(1, false),
     /// };
