@@ -231,17 +231,7 @@ fn at(rows: &[(f32, f32, f32)], eps: f32) -> Result<(f32, f32)> {
 fn main() {
     use clap::Parser;
     cli::init_logging();
-    match run(Cli::parse()) {
-        Ok(failures) if failures.is_empty() => {}
-        Ok(failures) => {
-            failures.iter().for_each(|f| eprintln!("FAILED: {f}"));
-            std::process::exit(1);
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            std::process::exit(1);
-        }
-    }
+    cli::finish(run(Cli::parse()));
 }
 
 /// Runs the example; returns the claims it missed.

@@ -51,6 +51,9 @@ fn offsets_of(i: u32) -> vec3<u32> {
 
 fn pow_f(x: f32, y: f32) -> f32 {
     if (y == 0.0) { return 1.0; }
+    // NaN operands explicitly (drivers' pow need not keep them): IEEE's 1^NaN = 1, as powf.
+    if (is_nan(y)) { return select(make_nan(), 1.0, x == 1.0); }
+    if (is_nan(x)) { return make_nan(); }
     let integral = y == floor(y);
     if (x < 0.0 && !integral) { return make_nan(); }
     // WGSL leaves pow(0, y) undefined (llvmpipe gives a finite value for y < 0): 0 for

@@ -7,15 +7,9 @@ mod common;
 mod adversarial;
 
 use adversarial::mnist::{self, Arch, Options};
+use common::devices;
 use common::mnist_data as data;
 use ferrograd::nn::Module;
-use ferrograd::Device;
-
-fn devices() -> Vec<Device> {
-    let mut all = vec![Device::cpu()];
-    all.extend(common::gpu());
-    all
-}
 
 /// The adversarial example's attacks, softened, on both devices: on a CNN trained on 2,000
 /// images, FGSM at ε = 0.2 costs at least 15 points of accuracy on 100 test digits, PGD-5

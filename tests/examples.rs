@@ -7,15 +7,8 @@ mod common;
 #[allow(dead_code)]
 mod regression; // includes classify.rs
 
+use common::devices;
 use regression::classify;
-
-use ferrograd::Device;
-
-fn devices() -> Vec<Device> {
-    let mut all = vec![Device::cpu()];
-    all.extend(common::gpu());
-    all
-}
 
 #[test]
 fn classify_reaches_full_accuracy() {

@@ -6,15 +6,10 @@ mod common;
 #[path = "../examples/gan.rs"]
 mod gan;
 
+use common::devices;
 use common::mnist_data as data;
+use ferrograd::manual_seed;
 use ferrograd::nn::Module;
-use ferrograd::{manual_seed, Device};
-
-fn devices() -> Vec<Device> {
-    let mut all = vec![Device::cpu()];
-    all.extend(common::gpu());
-    all
-}
 
 /// The GAN's training loop, softened, on both devices: after 300 steps of 32 images with
 /// narrow networks the samples have MNIST's dark background rather than the untrained

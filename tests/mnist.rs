@@ -10,6 +10,7 @@ mod digit;
 #[path = "../examples/saliency.rs"]
 mod saliency;
 
+use common::devices;
 use std::sync::Mutex;
 
 use ferrograd::nn;
@@ -20,12 +21,6 @@ use saliency::mnist::{self, Arch, Options};
 static SEED_LOCK: Mutex<()> = Mutex::new(());
 
 use common::mnist_data as data;
-
-fn devices() -> Vec<Device> {
-    let mut all = vec![Device::cpu()];
-    all.extend(common::gpu());
-    all
-}
 
 fn subset(arch: Arch, dev: &Device, epochs: usize) -> Options {
     Options {

@@ -1,7 +1,7 @@
 //! PyTorch's conventions for clamp and the reductions (issue 22), on both devices: values and
 //! gradients against PyTorch's on the edge cases where conventions differ (ties, bounds,
 //! `-inf` lines, zero norms; `tests/data/make_torch_goldens.py`), gradcheck of every new op
-//! on random inputs (on the GPU: against the CPU), and awkward sizes.
+//! on random inputs and at zeros (on the GPU: against the CPU), and awkward sizes.
 
 mod common;
 
@@ -104,22 +104,10 @@ fn max_min_conventions(dev: &Device) {
     }
     let (v, i) = ties.max_with_indices(1, false).unwrap();
     assert_eq!(v.to_vec().unwrap(), expect("parity.max"));
-    let i: Vec<f32> = i
-        .to_vec_as::<i32>()
-        .unwrap()
-        .iter()
-        .map(|&k| k as f32)
-        .collect();
-    assert_eq!(i, expect("parity.max.indices"));
+    assert_eq!(i.to_vec().unwrap(), expect("parity.max.indices"));
     let (v, i) = ties.min_with_indices(0, true).unwrap();
     assert_eq!((v.shape(), i.shape()), (&[1, 3][..], &[1, 3][..]));
-    let i: Vec<f32> = i
-        .to_vec_as::<i32>()
-        .unwrap()
-        .iter()
-        .map(|&k| k as f32)
-        .collect();
-    assert_eq!(i, expect("parity.min.indices"));
+    assert_eq!(i.to_vec().unwrap(), expect("parity.min.indices"));
     // An empty axis has no maximum, named as the op the user called.
     let empty = Tensor::zeros(&[2, 0], dev).unwrap().requires_grad();
     let msg = empty.max(1, false).unwrap_err().to_string();
@@ -166,31 +154,40 @@ fn var_std_logsumexp_norm(dev: &Device) {
         "logsumexp grad",
     );
     let nv = golden("parity.nv", dev);
+    // (name, p, whether PyTorch's gradient is in the goldens: not for -inf, nor for the
+    // 0-norm, a count without gradient)
     let ps = [
-        ("1", 1.0),
-        ("2", 2.0),
-        ("3", 3.0),
-        ("inf", f32::INFINITY),
-        ("ninf", f32::NEG_INFINITY),
-        ("0", 0.0),
-        ("n1", -1.0),
+        ("1", 1.0, true),
+        ("2", 2.0, true),
+        ("3", 3.0, true),
+        ("half", 0.5, true),
+        ("inf", f32::INFINITY, true),
+        ("ninf", f32::NEG_INFINITY, false),
+        ("0", 0.0, false),
+        ("n1", -1.0, true),
     ];
-    for (name, p) in ps {
+    for (name, p, has_grad) in ps {
         let (y, g) = value_and_grads(dev, &[&nv], |t| t[0].norm(p, 1, false));
         let what = format!("norm p={name} on {dev}");
-        assert_close(
-            &y,
-            &expect(&format!("parity.norm.{name}")),
-            1e-6,
-            1e-5,
-            &what,
-        );
-        if let Some(e) = common::try_golden(&format!("parity.norm.{name}.grad"), dev) {
-            let e = e.to_vec().unwrap();
+        let e = expect(&format!("parity.norm.{name}"));
+        assert_close(&y, &e, 1e-6, 1e-5, &what);
+        if has_grad {
+            let e = expect(&format!("parity.norm.{name}.grad"));
             assert_close(&g[0], &e, 1e-6, 1e-5, &format!("{what}: gradient"));
         }
     }
-    assert!(nv.norm(f32::NAN, 1, false).is_err());
+    let msg = nv.norm(f32::NAN, 1, false).unwrap_err().to_string();
+    assert!(msg.starts_with("norm: p is NaN"), "{msg}");
+    let msg = nv.norm(2.0, 5, false).unwrap_err().to_string();
+    assert!(msg.starts_with("norm:"), "{msg}");
+    // A correction past the line's length divides by 0, as PyTorch's (not by a negative).
+    let two = Tensor::new([1.0, 3.0], dev).unwrap();
+    assert_eq!(
+        two.var_with(0, 3, false).unwrap().item().unwrap(),
+        f32::INFINITY
+    );
+    let msg = v.std(4, false).unwrap_err().to_string();
+    assert!(msg.starts_with("std:"), "{msg}");
 }
 
 /// Every new op's gradient on random inputs: finite differences on the CPU, the CPU's on
@@ -237,6 +234,25 @@ fn gradients(dev: &Device) {
         "clamp_tensor",
     );
     check_grad(dev, &[&x], |t| t[0].clamp_min(0.1), "clamp_min");
+    check_grad(dev, &[&x], |t| t[0].clamp_max(0.1), "clamp_max");
+    check_grad(
+        dev,
+        &[&x],
+        |t| Ok(t[0].max_with_indices(0, true)?.0),
+        "max_with_indices",
+    );
+    check_grad(dev, &[&x], |t| t[0].std_with(1, 0, true), "std_with");
+    check_grad(dev, &[&x], |t| t[0].var_all_with(2), "var_all_with");
+    // Norms of lines holding a zero element (p < 1 too): PyTorch's gradient 0 there.
+    let zeros = Tensor::new([[0.0, 1.5, -0.7], [0.0, 0.0, 0.0]], &Device::cpu()).unwrap();
+    for p in [0.5, 3.0] {
+        check_grad(
+            dev,
+            &[&zeros],
+            |t| t[0].norm(p, 1, false),
+            &format!("norm {p} at 0"),
+        );
+    }
 }
 
 /// Awkward sizes: a size-1 axis, a prime length, an empty other axis, a 0-D tensor, and an
@@ -268,6 +284,16 @@ fn awkward_sizes(dev: &Device) {
     }
     let empty = Tensor::zeros(&[0, 4], dev).unwrap();
     assert_eq!(empty.max(1, false).unwrap().shape(), &[0]);
+    // The same through the gradient-tracking path (gather at the index).
+    let tracked = empty.requires_grad();
+    assert_eq!(tracked.max(1, false).unwrap().shape(), &[0]);
+    let (v, i) = tracked.min_with_indices(1, true).unwrap();
+    assert_eq!((v.shape(), i.shape()), (&[0, 1][..], &[0, 1][..]));
+    let lse = Tensor::zeros(&[3, 0], dev)
+        .unwrap()
+        .logsumexp(1, false)
+        .unwrap();
+    assert_eq!(lse.to_vec().unwrap(), vec![f32::NEG_INFINITY; 3]); // as PyTorch's
     assert_eq!(
         empty.sum_axes(&[0], false).unwrap().to_vec().unwrap(),
         vec![0.0; 4]
@@ -278,6 +304,11 @@ fn awkward_sizes(dev: &Device) {
     );
     let s = Tensor::new(-2.5, dev).unwrap();
     assert_eq!(s.max(0, false).unwrap().item().unwrap(), -2.5);
+    let st = s.requires_grad();
+    let (v, i) = st.max_with_indices(0, false).unwrap();
+    assert_eq!((v.item().unwrap(), i.item_as::<i32>().unwrap()), (-2.5, 0));
+    let g = v.backward().unwrap();
+    assert_eq!(g.get(&st).unwrap().item().unwrap(), 1.0);
     assert_eq!(s.sum_axes(&[], false).unwrap().item().unwrap(), -2.5);
     assert_eq!(s.norm_all(2.0).unwrap().item().unwrap(), 2.5);
     // pow at 0, which WGSL leaves undefined: inf for a negative exponent, 0 for a positive.
@@ -285,6 +316,13 @@ fn awkward_sizes(dev: &Device) {
     let inv = z.pow_scalar(-1.0).unwrap().to_vec().unwrap();
     assert_eq!(inv, vec![f32::INFINITY, 0.5]);
     assert_eq!(z.pow_scalar(0.5).unwrap().to_vec().unwrap()[0], 0.0);
+    let nan = Tensor::new([0.0, 1.0, f32::NAN], dev).unwrap();
+    let p = nan.pow_scalar(f32::NAN).unwrap().to_vec().unwrap();
+    assert!(p[0].is_nan() && p[1] == 1.0 && p[2].is_nan(), "{p:?}"); // IEEE's 1^NaN = 1
+    assert!(nan.pow_scalar(2.0).unwrap().to_vec().unwrap()[2].is_nan());
+    let ints = Tensor::from_vec(vec![1i32, 5], &[2], dev).unwrap();
+    let msg = ints.clamp_min(f32::NAN).unwrap_err().to_string();
+    assert!(msg.starts_with("clamp_min:"), "{msg}");
     let msg = x.sum_axes(&[2, -1], false).unwrap_err().to_string();
     assert!(
         msg.contains("sum_axes: axis 2 appears more than once"),

@@ -7,15 +7,10 @@ mod common;
 #[path = "../examples/transfer.rs"]
 mod transfer;
 
+use common::devices;
 use common::mnist_data as data;
+use ferrograd::manual_seed;
 use ferrograd::nn::Module;
-use ferrograd::{manual_seed, Device};
-
-fn devices() -> Vec<Device> {
-    let mut all = vec![Device::cpu()];
-    all.extend(common::gpu());
-    all
-}
 
 /// The transfer example's comparison, softened, on both devices: features pretrained on
 /// digits 0–4 of 3,000 images, loaded from their checkpoint and frozen, stay bit for bit as

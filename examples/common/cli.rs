@@ -64,6 +64,22 @@ pub fn init_logging() {
     let _ = env_logger::builder().format_timestamp(None).try_init();
 }
 
+/// Ends an example that checks claims: exit status 0 when `outcome` holds no missed claim;
+/// else each missed claim (or the error) on stderr and status 1.
+pub fn finish(outcome: Result<Vec<String>>) {
+    match outcome {
+        Ok(missed) if missed.is_empty() => {}
+        Ok(missed) => {
+            missed.iter().for_each(|m| eprintln!("FAILED: {m}"));
+            std::process::exit(1);
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
 /// The MNIST training examples' flags (`mnist_cnn`, `mnist_mlp`); their defaults that depend on
 /// the model are `None` here and filled in by `Options::parse`.
 #[derive(clap::Parser, Debug)]

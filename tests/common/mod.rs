@@ -18,6 +18,13 @@ pub fn gpu() -> Option<Device> {
     }
 }
 
+/// The CPU and, when there is one, the GPU (see [`gpu`]): for tests that loop over devices.
+pub fn devices() -> Vec<Device> {
+    let mut all = vec![Device::cpu()];
+    all.extend(gpu());
+    all
+}
+
 /// Stamps out `cpu` and `gpu` tests for each `fn name(dev: &Device)`.
 #[macro_export]
 macro_rules! device_tests {

@@ -305,16 +305,17 @@ impl Tensor {
 
     /// `max(x, lo)`, as `torch.clamp_min` (gradient 0 at the bound, like [`Tensor::clamp`]).
     pub fn clamp_min(&self, lo: f32) -> Result<Tensor> {
-        match self.dtype().is_float() {
+        match self.dtype().is_float() || lo.is_nan() {
             true => self.clamp_as("clamp_min", lo, f32::INFINITY),
-            // Integers stay integers with an integral bound (no gradient to keep).
+            // Integers stay integers with an integral bound (no gradient to keep); a NaN
+            // bound is refused above.
             false => self.maximum_scalar(lo).map_err(|e| e.in_op("clamp_min")),
         }
     }
 
     /// `min(x, hi)`, as `torch.clamp_max`.
     pub fn clamp_max(&self, hi: f32) -> Result<Tensor> {
-        match self.dtype().is_float() {
+        match self.dtype().is_float() || hi.is_nan() {
             true => self.clamp_as("clamp_max", f32::NEG_INFINITY, hi),
             false => self.minimum_scalar(hi).map_err(|e| e.in_op("clamp_max")),
         }
@@ -500,7 +501,9 @@ pub(crate) fn unary_grad(
         // d/dx = 1 where x > 0, else slope
         UnaryOp::LeakyRelu(slope) => Tensor::where_(&x.gt_scalar(0.0)?, g, &g.mul_scalar(slope)?)?,
         // 1 strictly inside (lo, hi), 0 where clamped and at a bound (as PyTorch 2.15 and
-        // hardtanh); an infinite bound is no bound (clamp_min(+inf) keeps inf's gradient)
+        // hardtanh). An infinite bound is no bound, as in clamp_min/clamp_max, so x = -inf
+        // keeps its gradient under clamp(-inf, hi) (PyTorch's clamp with an explicit
+        // infinite bound gives 0 there).
         UnaryOp::Clamp(lo, hi) => {
             let above = match lo == f32::NEG_INFINITY {
                 true => x.eq(x)?, // every non-NaN element

@@ -335,11 +335,11 @@ impl Tensor {
     /// the mean of squared deviations from the mean (two passes, stable). Other corrections:
     /// [`Tensor::var_with`].
     pub fn var(&self, axis: isize, keepdim: bool) -> Result<Tensor> {
-        self.var_with(axis, 1, keepdim)
+        self.var_as("var", Some(axis), 1, keepdim)
     }
     /// Unbiased variance of all elements (0-D).
     pub fn var_all(&self) -> Result<Tensor> {
-        self.var_all_with(1)
+        self.var_as("var_all", None, 1, false)
     }
 
     pub(crate) fn axis_len(&self, op: &'static str, axis: isize) -> Result<usize> {

@@ -94,7 +94,8 @@ impl Tensor {
 
     /// Variance along `axis` dividing by `len - correction`, as `torch.var(x, dim,
     /// correction=..)`: 1 is the unbiased estimate ([`Tensor::var`]), 0 the population
-    /// variance. Where `len <= correction` the result is NaN or inf, as in PyTorch.
+    /// variance. Where `len <= correction` the divisor is 0 and the result inf (NaN for a
+    /// constant line), as in PyTorch.
     ///
     /// ```
     /// use ferrograd::{Device, Tensor};
@@ -102,40 +103,61 @@ impl Tensor {
     /// assert_eq!(x.var_with(0, 0, false)?.item()?, 2.5);
     /// assert_eq!(x.var_with(0, 1, false)?.item()?, 10.0 / 3.0);
     /// assert_eq!(x.std_with(0, 0, false)?.item()?, 2.5f32.sqrt());
+    /// assert_eq!(x.var_with(0, 9, false)?.item()?, f32::INFINITY);
     /// # Ok::<(), ferrograd::Error>(())
     /// ```
     pub fn var_with(&self, axis: isize, correction: usize, keepdim: bool) -> Result<Tensor> {
-        let len = self.axis_len("var", axis)?;
-        let x = self.to_float()?;
-        let dev = x.sub(&x.mean(axis, true)?)?;
-        dev.square()?
-            .sum(axis, keepdim)?
-            .div_scalar(len as f32 - correction as f32)
+        self.var_as("var_with", Some(axis), correction, keepdim)
     }
 
     /// Variance of all elements dividing by `numel - correction` (0-D).
     pub fn var_all_with(&self, correction: usize) -> Result<Tensor> {
-        let x = self.to_float()?;
-        let dev = x.sub(&x.mean_all()?)?;
-        dev.square()?
-            .sum_all()?
-            .div_scalar(self.numel() as f32 - correction as f32)
+        self.var_as("var_all_with", None, correction, false)
     }
 
     /// Unbiased standard deviation along `axis` (`torch.std`).
     pub fn std(&self, axis: isize, keepdim: bool) -> Result<Tensor> {
-        self.std_with(axis, 1, keepdim)
+        safe_root(&self.var_as("std", Some(axis), 1, keepdim)?, 2.0)
     }
 
     /// Standard deviation along `axis` with a `correction` (see [`Tensor::var_with`]). Its
     /// gradient is 0 where the deviation is 0, as PyTorch's.
     pub fn std_with(&self, axis: isize, correction: usize, keepdim: bool) -> Result<Tensor> {
-        safe_sqrt(&self.var_with(axis, correction, keepdim)?)
+        safe_root(
+            &self.var_as("std_with", Some(axis), correction, keepdim)?,
+            2.0,
+        )
     }
 
     /// Unbiased standard deviation of all elements (0-D).
     pub fn std_all(&self) -> Result<Tensor> {
-        safe_sqrt(&self.var_all_with(1)?)
+        safe_root(&self.var_as("std_all", None, 1, false)?, 2.0)
+    }
+
+    /// The mean of squared deviations from the mean (two passes, stable) along `axis` (`None`:
+    /// every element), divided by `max(len - correction, 0)`; errors reported as `op`.
+    pub(crate) fn var_as(
+        &self,
+        op: &'static str,
+        axis: Option<isize>,
+        correction: usize,
+        keepdim: bool,
+    ) -> Result<Tensor> {
+        let var = || -> Result<Tensor> {
+            let x = self.to_float()?;
+            let (len, squares) = match axis {
+                Some(a) => {
+                    let dev = x.sub(&x.mean(a, true)?)?;
+                    (self.axis_len(op, a)?, dev.square()?.sum(a, keepdim)?)
+                }
+                None => {
+                    let dev = x.sub(&x.mean_all()?)?;
+                    (self.numel(), dev.square()?.sum_all()?)
+                }
+            };
+            squares.div_scalar((len as f32 - correction as f32).max(0.0))
+        };
+        var().map_err(|e| e.in_op(op))
     }
 
     /// Sum over several axes at once, as `x.sum(dim=(1, 2))`; an empty list sums everything
@@ -168,7 +190,7 @@ impl Tensor {
         let count: usize = self
             .distinct_axes("mean_axes", axes)?
             .iter()
-            .map(|&a| self.shape()[a])
+            .map(|&a| self.shape().get(a).copied().unwrap_or(1))
             .product();
         self.to_float()?
             .sum_axes(axes, keepdim)?
@@ -201,7 +223,8 @@ impl Tensor {
     }
 
     /// `log(sum(exp(x)))` along `axis`, computed without overflow (the line's maximum is
-    /// taken out first); a line of `-inf` gives `-inf`, as `torch.logsumexp`.
+    /// taken out first); a line of `-inf`, or an empty one, gives `-inf`, as
+    /// `torch.logsumexp`.
     ///
     /// ```
     /// use ferrograd::{Device, Tensor};
@@ -212,6 +235,11 @@ impl Tensor {
     /// ```
     pub fn logsumexp(&self, axis: isize, keepdim: bool) -> Result<Tensor> {
         let x = self.to_float()?;
+        if self.axis_len("logsumexp", axis)? == 0 {
+            // The log of an empty sum, as PyTorch's.
+            let shape = x.sum(axis, keepdim)?.shape().to_vec();
+            return Tensor::full(&shape, f32::NEG_INFINITY, x.device())?.to_dtype(x.dtype());
+        }
         // The shift is a constant for autograd; an infinite maximum shifts by 0, so a line of
         // -inf sums to 0 and gives -inf rather than NaN.
         let m = no_grad(|| {
@@ -232,7 +260,8 @@ impl Tensor {
 
     /// The `p`-norm of each line along `axis`, as `torch.linalg.vector_norm(x, ord=p,
     /// dim=axis)`: `(sum |x|^p)^(1/p)`, `p = inf` the largest `|x|`, `-inf` the smallest, `0`
-    /// the count of non-zeros. The gradient at a zero line is 0, as PyTorch's.
+    /// the count of non-zeros (flat: it does not track gradients). The gradient at a zero
+    /// element or line is 0, as PyTorch's.
     ///
     /// ```
     /// use ferrograd::{Device, Tensor};
@@ -252,52 +281,61 @@ impl Tensor {
     }
 
     fn norm_impl(&self, p: f32, axis: Option<isize>, keepdim: bool) -> Result<Tensor> {
+        let op = if axis.is_some() { "norm" } else { "norm_all" };
         if p.is_nan() {
-            return Err(Error::invalid("norm", "p is NaN"));
+            return Err(Error::invalid(op, "p is NaN"));
         }
-        let x = self.to_float()?;
-        let sum = |t: &Tensor| match axis {
-            Some(a) => t.sum(a, keepdim),
-            None => t.sum_all(),
-        };
-        let a = x.abs()?;
-        if p.is_infinite() {
-            return match (axis, p > 0.0) {
-                (Some(ax), true) => a.amax(ax, keepdim),
-                (Some(ax), false) => a.amin(ax, keepdim),
-                (None, true) => a.max_all(),
-                (None, false) => a.min_all(),
+        let norm = || -> Result<Tensor> {
+            let x = self.to_float()?;
+            let sum = |t: &Tensor| match axis {
+                Some(a) => t.sum(a, keepdim),
+                None => t.sum_all(),
             };
-        }
-        if p == 0.0 {
-            return sum(&x.ne_scalar(0.0)?.to_dtype(x.dtype())?);
-        }
-        if p == 1.0 {
-            return sum(&a);
-        }
-        if p == 2.0 {
-            return safe_sqrt(&sum(&x.square()?)?);
-        }
-        let s = sum(&a.pow_scalar(p)?)?;
-        if p < 0.0 {
-            return s.pow_scalar(1.0 / p); // a zero element makes the sum inf, the norm 0
-        }
-        let zero = s.eq_scalar(0.0)?;
-        let one = Tensor::ones_dtype(&[], s.dtype(), s.device())?;
-        let root = Tensor::where_(&zero, &one, &s)?.pow_scalar(1.0 / p)?;
-        Tensor::where_(
-            &zero,
-            &Tensor::zeros_dtype(&[], s.dtype(), s.device())?,
-            &root,
-        )
+            let a = x.abs()?;
+            if p.is_infinite() {
+                match (axis, p > 0.0) {
+                    (Some(ax), true) => a.amax(ax, keepdim),
+                    (Some(ax), false) => a.amin(ax, keepdim),
+                    (None, true) => a.max_all(),
+                    (None, false) => a.min_all(),
+                }
+            } else if p == 0.0 {
+                // A count: flat, so it does not track gradients (PyTorch's gives none either).
+                sum(&x.ne_scalar(0.0)?.to_dtype(x.dtype())?)
+            } else if p == 1.0 {
+                sum(&a)
+            } else if p == 2.0 {
+                safe_root(&sum(&x.square()?)?, 2.0)
+            } else {
+                // |x|^p of a zero element is 0 (p > 0) or inf (p < 0), with gradient 0: taken on
+                // 1 instead and replaced, as the power's own gradient at 0 would be inf (or NaN).
+                let zero = a.eq_scalar(0.0)?;
+                let fill = if p > 0.0 { 0.0 } else { f32::INFINITY };
+                let fill = Tensor::full(&[], fill, a.device())?.to_dtype(a.dtype())?;
+                let one = Tensor::ones_dtype(&[], a.dtype(), a.device())?;
+                let powered = Tensor::where_(&zero, &one, &a)?.pow_scalar(p)?;
+                let s = sum(&Tensor::where_(&zero, &fill, &powered)?)?;
+                match p > 0.0 {
+                    true => safe_root(&s, p),
+                    // A zero element makes the sum inf and the norm 0, with gradient 0 throughout.
+                    false => s.pow_scalar(1.0 / p),
+                }
+            }
+        };
+        norm().map_err(|e| e.in_op(op))
     }
 }
 
-/// `sqrt(v)` with gradient 0 where `v` is 0 (not `g / (2 √0)`, which times 0 gives NaN).
-fn safe_sqrt(v: &Tensor) -> Result<Tensor> {
+/// `v^(1/p)` with gradient 0 where `v` is 0 (not `g v^(1/p - 1) / p` at 0, which is inf and
+/// times the 0 gradient below gives NaN): `std` and `norm` give 0 there, as PyTorch's.
+fn safe_root(v: &Tensor, p: f32) -> Result<Tensor> {
     let zero = v.eq_scalar(0.0)?;
     let one = Tensor::ones_dtype(&[], v.dtype(), v.device())?;
-    let root = Tensor::where_(&zero, &one, v)?.sqrt()?;
+    let safe = Tensor::where_(&zero, &one, v)?;
+    let root = match p == 2.0 {
+        true => safe.sqrt()?,
+        false => safe.pow_scalar(1.0 / p)?,
+    };
     Tensor::where_(
         &zero,
         &Tensor::zeros_dtype(&[], v.dtype(), v.device())?,
