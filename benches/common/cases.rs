@@ -147,9 +147,12 @@ pub fn dispatch_chain(ops: usize) -> Case {
 /// Unary and binary elementwise ops over `sizes` elements.
 pub fn elementwise(sizes: &[usize]) -> Vec<Case> {
     type Op = fn(&Tensor, &Tensor) -> Tensor;
-    let ops: [(&str, f64, Op); 4] = [
+    let ops: [(&str, f64, Op); 5] = [
         ("add", 12.0, |a, b| a.add(b).expect("add")),
         ("relu", 8.0, |a, _| a.relu().expect("relu")),
+        ("leaky_relu", 8.0, |a, _| {
+            a.leaky_relu(0.2).expect("leaky_relu")
+        }),
         ("gelu", 8.0, |a, _| a.gelu().expect("gelu")),
         ("exp", 8.0, |a, _| a.exp().expect("exp")),
     ];
