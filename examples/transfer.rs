@@ -271,7 +271,7 @@ fn main() {
     cli::finish(run(Cli::parse()));
 }
 
-/// Runs the example; returns the claim if it was missed.
+/// Runs the example; returns the claims it missed.
 fn run(args: Cli) -> Result<Vec<String>> {
     let dev = args.device.open()?;
     println!("device: {}", dev.info());
