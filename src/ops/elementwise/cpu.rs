@@ -73,7 +73,7 @@ macro_rules! with_unary {
                 let $f = |x| UnaryOp::Gelu.eval(x);
                 $body
             }
-            // GAN discriminators run it on every activation (35x faster than the shared loop
+            // GAN discriminators run it on every activation (25x faster than the shared loop
             // on 1e6 elements: `cargo bench --bench elementwise -- leaky_relu`).
             UnaryOp::LeakyRelu(slope) => {
                 let $f = move |x| UnaryOp::LeakyRelu(slope).eval(x);
