@@ -209,6 +209,11 @@ pub fn train(
         .normalize(0.5, 0.5)?;
     let steps = s.max_steps.map_or(loader.len(), |m| m.min(loader.len()));
     let fixed = noise(64, dev)?; // the same 64 digits drawn after every epoch
+                                 // The targets, `[batch, 1]`, made once (`drop_last`: every batch is full): real images
+                                 // → 0.9 (one-sided label smoothing), fakes → 0; the generator aims its fakes at 1.
+    let shape = [s.batch_size, 1];
+    let real_label = Tensor::full(&shape, 0.9, dev)?;
+    let (fake_label, ones) = (Tensor::zeros(&shape, dev)?, Tensor::ones(&shape, dev)?);
     let log_every = 50.min(steps).max(1);
     let mut curve = Vec::new();
     for epoch in 1..=s.epochs {
@@ -220,29 +225,18 @@ pub fn train(
             let real = batch?.inputs;
             let b = real.shape().first().copied().unwrap_or(0);
             let fake = g.forward(&noise(b, dev)?)?;
-            // Discriminator: real → 0.9 (one-sided label smoothing), fake → 0. The fake batch
-            // is detached, so no generator gradient is computed here.
+            // Discriminator: real → 0.9, fake → 0. The fake batch is detached, so no
+            // generator gradient is computed here.
             let on_real = d.forward(&real)?;
             let on_fake = d.forward(&fake.detach())?;
-            let loss_d = loss::bce_with_logits(
-                &on_real,
-                &Tensor::full(&[b, 1], 0.9, dev)?,
-                Reduction::Mean,
-            )?
-            .add(&loss::bce_with_logits(
-                &on_fake,
-                &Tensor::zeros(&[b, 1], dev)?,
-                Reduction::Mean,
-            )?)?;
+            let loss_d = loss::bce_with_logits(&on_real, &real_label, Reduction::Mean)?.add(
+                &loss::bce_with_logits(&on_fake, &fake_label, Reduction::Mean)?,
+            )?;
             opt_d.step(&loss_d.backward()?)?;
             // Generator: make the discriminator say "real" to the same fakes. The discriminator
             // is frozen meanwhile: its parameter gradients would be thrown away.
             d.freeze();
-            let loss_g = loss::bce_with_logits(
-                &d.forward(&fake)?,
-                &Tensor::ones(&[b, 1], dev)?,
-                Reduction::Mean,
-            )?;
+            let loss_g = loss::bce_with_logits(&d.forward(&fake)?, &ones, Reduction::Mean)?;
             opt_g.step(&loss_g.backward()?)?;
             d.unfreeze();
             sum_d = sum_d.add(&loss_d.detach())?;

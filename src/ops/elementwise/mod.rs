@@ -505,15 +505,13 @@ pub(crate) fn unary_grad(
         // keeps its gradient under clamp(-inf, hi) (PyTorch's clamp with an explicit
         // infinite bound gives 0 there).
         UnaryOp::Clamp(lo, hi) => {
-            let above = match lo == f32::NEG_INFINITY {
-                true => x.eq(x)?, // every non-NaN element
-                false => x.gt_scalar(lo)?,
+            let keep = match (lo == f32::NEG_INFINITY, hi == f32::INFINITY) {
+                (true, true) => return Ok(Some(g.clone())), // no bound at all
+                (true, false) => x.lt_scalar(hi)?,          // clamp_max
+                (false, true) => x.gt_scalar(lo)?,          // clamp_min
+                (false, false) => x.gt_scalar(lo)?.logical_and(&x.lt_scalar(hi)?)?,
             };
-            let below = match hi == f32::INFINITY {
-                true => x.eq(x)?,
-                false => x.lt_scalar(hi)?,
-            };
-            masked(&above.logical_and(&below)?, g)?
+            masked(&keep, g)?
         }
         UnaryOp::IsNonFinite | UnaryOp::LogicalNot => return Ok(None),
         UnaryOp::Scalar(op, c) => match op {
