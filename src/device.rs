@@ -1,4 +1,7 @@
-//! Devices: the CPU backend, or the one shared wgpu device of this process.
+//! Devices: the CPU backend, or a wgpu device: the shared one [`Device::gpu`] returns, one
+//! per hardware adapter ([`Device::gpus`]), or more opened on one adapter
+//! ([`Device::open_gpu`]). Each wgpu device has its own queue, buffer pool, pipeline cache,
+//! fault slots and counters; tensors move between devices with [`crate::Tensor::to_device`].
 
 use std::fmt;
 use std::sync::Arc;
@@ -64,6 +67,48 @@ impl Device {
     /// [`crate::Error::NoAdapter`] when wgpu finds no adapter (or none matches the variables).
     pub fn gpu() -> Result<Device> {
         context::shared().map(|c| Device(Inner::Gpu(c)))
+    }
+
+    /// Every hardware GPU as its own device, best first (discrete, integrated, virtual, other);
+    /// software adapters such as llvmpipe are left out, so this is empty on a machine without a
+    /// GPU. Each adapter is opened once per process (calling again returns the same devices),
+    /// and when [`Device::gpu`] picked a hardware adapter it is the same device as the entry for
+    /// that adapter. For data-parallel training over several GPUs (see
+    /// [`crate::distributed`]).
+    ///
+    /// ```
+    /// let gpus = ferrograd::Device::gpus();
+    /// assert!(gpus.iter().all(|d| d.is_gpu() && !d.info().is_software()));
+    /// println!("{} hardware GPUs", gpus.len());
+    /// ```
+    pub fn gpus() -> Vec<Device> {
+        context::hardware()
+            .into_iter()
+            .map(|c| Device(Inner::Gpu(c)))
+            .collect()
+    }
+
+    /// Opens another device on the adapter [`Device::gpu`] picks: a device of its own (queue,
+    /// buffer pool, pipeline cache, memory cap), unequal to every other, as a second GPU would
+    /// be. Each call opens a new one. Multi-device code can so be tested on one GPU or on a
+    /// software adapter; two devices on one adapter share its memory and compute, so this adds
+    /// no speed.
+    ///
+    /// ```
+    /// use ferrograd::{Device, Tensor};
+    /// if let (Ok(a), Ok(b)) = (Device::gpu(), Device::open_gpu()) {
+    ///     assert_ne!(a, b);
+    ///     let x = Tensor::new([1.0, 2.0], &a)?;
+    ///     assert!(x.add(&Tensor::new([1.0, 1.0], &b)?).is_err()); // devices are not mixed
+    ///     assert_eq!(x.to_device(&b)?.to_vec()?, vec![1.0, 2.0]);
+    /// }
+    /// # Ok::<(), ferrograd::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`crate::Error::NoAdapter`] as [`Device::gpu`].
+    pub fn open_gpu() -> Result<Device> {
+        context::open_another().map(|c| Device(Inner::Gpu(c)))
     }
 
     /// A hardware GPU when there is one, else the CPU backend; logs which and why. A software
@@ -271,7 +316,9 @@ impl fmt::Display for Device {
         match &self.0 {
             Inner::Cpu => write!(f, "cpu"),
             Inner::CpuF64 => write!(f, "cpu-f64"),
-            Inner::Gpu(c) => write!(f, "gpu:{}", c.info.name),
+            // The first GPU opened is `gpu:NAME`, later ones `gpu1:NAME`, `gpu2:NAME`, ...
+            Inner::Gpu(c) if c.ordinal == 0 => write!(f, "gpu:{}", c.info.name),
+            Inner::Gpu(c) => write!(f, "gpu{}:{}", c.ordinal, c.info.name),
         }
     }
 }

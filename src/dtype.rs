@@ -264,6 +264,40 @@ impl HostData {
             HostData::BF16(v) => v.into_iter().map(bf16::to_f64).collect(),
         }
     }
+
+    /// The elements as little-endian bytes (`Bool`: one byte each, 0 or 1): what checkpoints
+    /// store and collectives send.
+    pub fn to_le_bytes(&self) -> Vec<u8> {
+        fn le<T, const N: usize>(v: &[T], f: impl Fn(&T) -> [u8; N]) -> Vec<u8> {
+            v.iter().flat_map(f).collect()
+        }
+        match self {
+            HostData::F32(v) => le(v, |x| x.to_le_bytes()),
+            HostData::F64(v) => le(v, |x| x.to_le_bytes()),
+            HostData::I32(v) => le(v, |x| x.to_le_bytes()),
+            HostData::Bool(v) => le(v, |&x| [u8::from(x)]),
+            HostData::F16(v) => le(v, |x| x.to_le_bytes()),
+            HostData::BF16(v) => le(v, |x| x.to_le_bytes()),
+        }
+    }
+
+    /// [`HostData::to_le_bytes`] read back as `dtype` (a trailing partial element is
+    /// ignored; callers check the count).
+    pub fn from_le_bytes(dtype: DType, b: &[u8]) -> HostData {
+        fn each<T, const N: usize>(b: &[u8], f: impl Fn([u8; N]) -> T) -> Vec<T> {
+            b.chunks_exact(N)
+                .map(|c| f(c.try_into().unwrap_or([0; N])))
+                .collect()
+        }
+        match dtype {
+            DType::F32 => HostData::F32(each(b, f32::from_le_bytes)),
+            DType::F64 => HostData::F64(each(b, f64::from_le_bytes)),
+            DType::I32 => HostData::I32(each(b, i32::from_le_bytes)),
+            DType::Bool => HostData::Bool(each(b, |c: [u8; 1]| c[0] != 0)),
+            DType::F16 => HostData::F16(each(b, f16::from_le_bytes)),
+            DType::BF16 => HostData::BF16(each(b, bf16::from_le_bytes)),
+        }
+    }
 }
 
 mod sealed {

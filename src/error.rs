@@ -183,6 +183,19 @@ pub enum Error {
         /// wgpu's message.
         message: String,
     },
+
+    /// A collective of a [`crate::distributed::ProcessGroup`] failed: another rank failed or
+    /// left, a rank waited past the group's timeout, the ranks called different collectives, or
+    /// their models differ.
+    #[error("{op} on rank {rank}: {msg}")]
+    Distributed {
+        /// The op the user called (`"all_reduce"`, `"DistributedDataParallel::new"`).
+        op: &'static str,
+        /// The rank that reports it.
+        rank: usize,
+        /// What went wrong, naming the ranks and values involved.
+        msg: String,
+    },
 }
 
 fn dtypes(got: &[crate::DType]) -> String {
@@ -239,7 +252,8 @@ impl Error {
             | Error::OutOfMemory { op, .. }
             | Error::NotScalar { op, .. }
             | Error::File { op, .. }
-            | Error::Gpu { op, .. } => Some(op),
+            | Error::Gpu { op, .. }
+            | Error::Distributed { op, .. } => Some(op),
             Error::NoAdapter { .. } => None,
         }
     }

@@ -135,6 +135,7 @@ pub mod data;
 mod device;
 mod device_info;
 mod display;
+pub mod distributed;
 mod dtype;
 mod error;
 mod gpu;

@@ -224,6 +224,8 @@ pub struct DataLoader<D> {
     seed: Option<u64>,
     drop_last: bool,
     device: Device,
+    /// `(rank, world_size)` when each epoch is one rank's shard.
+    shard: Option<(usize, usize)>,
 }
 
 impl<'a> DataLoader<Images<'a>> {
@@ -278,6 +280,7 @@ impl<D: Dataset> DataLoader<D> {
             seed: None,
             drop_last: false,
             device: device.clone(),
+            shard: None,
         })
     }
 
@@ -293,6 +296,54 @@ impl<D: Dataset> DataLoader<D> {
         self
     }
 
+    /// Makes each epoch rank `rank`'s shard of `world_size` (PyTorch's `DistributedSampler`),
+    /// for data-parallel training ([`crate::distributed`]): every rank shuffles the same way
+    /// (give each the same seed), then takes every `world_size`-th sample starting at `rank`,
+    /// so the shards are disjoint and together cover the epoch. When the samples do not split
+    /// evenly, the first ones of the epoch's order are repeated to fill every shard to the same
+    /// length, or, with [`drop_last`](DataLoader::drop_last), the last ones are left out, so
+    /// every rank has as many batches as the others (ranks that step different numbers of
+    /// times would wait on each other forever).
+    ///
+    /// ```
+    /// use ferrograd::data::{DataLoader, TensorDataset};
+    /// use ferrograd::{Device, Tensor};
+    /// let dev = Device::cpu();
+    /// let data = TensorDataset::new(Tensor::arange(0.0, 5.0, 1.0, &dev)?.reshape(&[5, 1])?,
+    ///     Tensor::zeros(&[5], &dev)?)?;
+    /// let loader = DataLoader::over(data, 8, &dev)?;
+    /// let rows = |rank| -> ferrograd::Result<Vec<f32>> {
+    ///     loader.clone().shard(rank, 2)?.epoch(0).next().unwrap()?.inputs.to_vec()
+    /// };
+    /// assert_eq!(rows(0)?, vec![0.0, 2.0, 4.0]);
+    /// assert_eq!(rows(1)?, vec![1.0, 3.0, 0.0]); // sample 0 again, to fill the shard
+    /// # Ok::<(), ferrograd::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// `InvalidArgument` when `rank` is not below `world_size`.
+    #[doc(alias = "DistributedSampler")]
+    pub fn shard(mut self, rank: usize, world_size: usize) -> Result<Self> {
+        if rank >= world_size {
+            return Err(Error::invalid(
+                "DataLoader::shard",
+                format!("rank {rank} is not a rank of a group of {world_size}"),
+            ));
+        }
+        self.shard = Some((rank, world_size));
+        Ok(self)
+    }
+
+    /// The samples one epoch visits: all of them, or this rank's shard.
+    fn samples(&self) -> usize {
+        let n = self.data.len();
+        match self.shard {
+            None => n,
+            Some((_, w)) if self.drop_last => n / w,
+            Some((_, w)) => n.div_ceil(w),
+        }
+    }
+
     /// The dataset it batches.
     pub fn dataset(&self) -> &D {
         &self.data
@@ -300,7 +351,7 @@ impl<D: Dataset> DataLoader<D> {
 
     /// Batches in one epoch.
     pub fn len(&self) -> usize {
-        let n = self.data.len();
+        let n = self.samples();
         if self.drop_last {
             n / self.batch_size
         } else {
@@ -324,6 +375,20 @@ impl<D: Dataset> DataLoader<D> {
                 let j = ((u128::from(gen.next_key()) * (i as u128 + 1)) >> 64) as usize;
                 order.swap(i, j);
             }
+        }
+        if let Some((rank, world)) = self.shard {
+            // Pad by repeating the order's start (or cut) to a multiple of the world size,
+            // then take this rank's stride.
+            let total = self.samples() * world;
+            let padding: Vec<usize> = order
+                .iter()
+                .cycle()
+                .take(total.saturating_sub(order.len()))
+                .copied()
+                .collect();
+            order.extend(padding);
+            order.truncate(total);
+            order = order.into_iter().skip(rank).step_by(world).collect();
         }
         Batches {
             loader: self,

@@ -22,7 +22,7 @@ use half::{bf16, f16};
 
 use super::Module;
 use crate::device::Device;
-use crate::dtype::HostData;
+use crate::dtype::{DType, HostData};
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
 
@@ -98,17 +98,18 @@ pub fn save_tensors(
 
 /// Host data as a safetensors dtype and little-endian bytes (`F64`, gradcheck's, as `F32`).
 fn encode(data: HostData) -> (Dtype, Vec<u8>) {
-    fn le<T, const N: usize>(v: &[T], f: impl Fn(&T) -> [u8; N]) -> Vec<u8> {
-        v.iter().flat_map(f).collect()
-    }
-    match data {
-        HostData::F32(v) => (Dtype::F32, le(&v, |x| x.to_le_bytes())),
-        HostData::F64(v) => (Dtype::F32, le(&v, |&x| (x as f32).to_le_bytes())),
-        HostData::F16(v) => (Dtype::F16, le(&v, |x| x.to_le_bytes())),
-        HostData::BF16(v) => (Dtype::BF16, le(&v, |x| x.to_le_bytes())),
-        HostData::I32(v) => (Dtype::I32, le(&v, |x| x.to_le_bytes())),
-        HostData::Bool(v) => (Dtype::BOOL, le(&v, |&x| [u8::from(x)])),
-    }
+    let data = match data {
+        HostData::F64(v) => HostData::F32(v.into_iter().map(|x| x as f32).collect()),
+        data => data,
+    };
+    let dtype = match data.dtype() {
+        DType::F32 | DType::F64 => Dtype::F32,
+        DType::F16 => Dtype::F16,
+        DType::BF16 => Dtype::BF16,
+        DType::I32 => Dtype::I32,
+        DType::Bool => Dtype::BOOL,
+    };
+    (dtype, data.to_le_bytes())
 }
 
 /// Reads every tensor of a safetensors file onto `device`, each in its own dtype where

@@ -95,6 +95,7 @@ mod visit;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use crate::device::Device;
 use crate::dtype::DType;
 use crate::error::Result;
 use crate::ops::matmul::spec::Activation;
@@ -394,6 +395,41 @@ pub trait Module: Visit {
             }
         }
         converted.into_iter().for_each(|(p, v)| p.set(v));
+        Ok(())
+    }
+
+    /// Moves every parameter and buffer to `device` (PyTorch's `model.to(device)`), keeping
+    /// dtypes, trainable flags and the parameters' identity (so a [`Parameter`] held
+    /// elsewhere sees the move). Create the optimizer after moving: its state stays where it
+    /// was made.
+    ///
+    /// ```
+    /// use ferrograd::nn::{Linear, Module};
+    /// use ferrograd::{Device, Tensor};
+    /// let layer = Linear::new(4, 2, true, &Device::cpu())?;
+    /// let dev = Device::gpu().unwrap_or(Device::cpu());
+    /// layer.to_device(&dev)?;
+    /// assert!(layer.parameters().iter().all(|p| p.value().device() == &dev));
+    /// assert_eq!(layer.forward(&Tensor::ones(&[3, 4], &dev)?)?.shape(), &[3, 2]);
+    /// # Ok::<(), ferrograd::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// What a copy can fail with (memory); the model is unchanged then.
+    fn to_device(&self, device: &Device) -> Result<()> {
+        // Everything copied first, so a failure leaves the model as it was.
+        let mut moved = Vec::new();
+        // Parameters, then buffers, each listed once even when shared (tied weights).
+        for (_, p) in self.named_parameters().iter().chain(&self.named_buffers()) {
+            let v = p.value();
+            if v.device() != device {
+                let copy = v
+                    .to_device(device)
+                    .map_err(|e| e.in_op("Module::to_device"))?;
+                moved.push((p.clone(), copy.detach()));
+            }
+        }
+        moved.into_iter().for_each(|(p, v)| p.set(v));
         Ok(())
     }
 }
