@@ -1,6 +1,6 @@
 //! What the MNIST examples share: the two models, the command-line options, the training loop
 //! with its progress bar and metrics, evaluation, and the files a run writes. `mnist_mlp`,
-//! `mnist_cnn` and `mnist_predict` include it with `#[path]`, and so does `tests/mnist.rs`,
+//! `mnist_cnn`, `mnist_ddp` and `mnist_predict` include it with `#[path]`, and so does `tests/mnist.rs`,
 //! which runs the same loop on a subset.
 
 #![allow(dead_code)] // each example uses part of it
@@ -232,14 +232,14 @@ pub struct EpochReport {
 
 /// Sums of the per-batch loss and of correct predictions, kept on the device so that a step
 /// never waits for a readback.
-struct Tally {
+pub struct Tally {
     loss: Tensor,
     correct: Tensor,
     images: usize,
 }
 
 impl Tally {
-    fn new(dev: &Device) -> Result<Tally> {
+    pub fn new(dev: &Device) -> Result<Tally> {
         Ok(Tally {
             loss: Tensor::zeros(&[1], dev)?,
             correct: Tensor::zeros(&[1], dev)?,
@@ -248,7 +248,7 @@ impl Tally {
     }
 
     /// Adds a batch: `logits [b, 10]`, `labels [b]`, `loss_sum` (a scalar, summed over b).
-    fn add(&mut self, logits: &Tensor, labels: &Tensor, loss_sum: &Tensor) -> Result<()> {
+    pub fn add(&mut self, logits: &Tensor, labels: &Tensor, loss_sum: &Tensor) -> Result<()> {
         let right = logits.detach().argmax(1, false)?.eq(labels)?.sum_all()?;
         self.correct = self.correct.add(&right)?;
         self.loss = self.loss.add(&loss_sum.detach())?;
@@ -257,7 +257,7 @@ impl Tally {
     }
 
     /// The sums so far: one readback.
-    fn read(&self) -> Result<Sums> {
+    pub fn read(&self) -> Result<Sums> {
         let v = Tensor::cat(&[&self.loss, &self.correct], 0)?.to_vec()?;
         Ok(Sums {
             loss: v[0],
@@ -269,15 +269,15 @@ impl Tally {
 
 /// A [`Tally`] read back to the host.
 #[derive(Clone, Copy, Default)]
-struct Sums {
-    loss: f32,
-    correct: f32,
-    images: usize,
+pub struct Sums {
+    pub loss: f32,
+    pub correct: f32,
+    pub images: usize,
 }
 
 impl Sums {
     /// (mean loss, accuracy %).
-    fn means(self) -> (f32, f32) {
+    pub fn means(self) -> (f32, f32) {
         let n = self.images.max(1) as f32;
         (self.loss / n, 100.0 * self.correct / n)
     }
@@ -471,7 +471,7 @@ fn progress_bar(epoch: usize, epochs: usize, steps: usize, verbose: bool) -> Pro
 }
 
 /// Writes the checkpoint, then `metrics.csv` and `metrics.svg` in the same directory.
-fn save_run(
+pub fn save_run(
     path: &Path,
     arch: Arch,
     model: &Sequential,

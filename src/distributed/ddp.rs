@@ -20,6 +20,11 @@ use crate::tensor::Tensor;
 /// same step: the step single-process training takes on the ranks' batches put together
 /// (when each rank's loss is the mean over an equal share of the batch).
 ///
+/// The replicas stay bit for bit the same when every rank's backend computes the optimizer's
+/// step the same way: ranks on one kind of device, or the CPU and llvmpipe (the tests check
+/// both). A GPU whose compiler fuses multiply-adds may round an update differently from the
+/// CPU, so replicas on mixed kinds can drift apart in the last bits.
+///
 /// Buffers (batch norm's running statistics) are updated by each rank from its own shard, then
 /// replaced by rank 0's after every backward (as PyTorch's `broadcast_buffers`), so all ranks
 /// evaluate and save the same model.

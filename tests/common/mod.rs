@@ -209,7 +209,8 @@ pub fn gzip(bytes: &[u8]) -> Vec<u8> {
 }
 
 /// The real MNIST files (`../shared/data/mnist`, or `$FERROGRAD_MNIST`), or `None` with a
-/// printed `SKIPPED` line when they are not there.
+/// printed `SKIPPED` line when they are not there. Under `CI` a missing copy fails the test
+/// instead, so a CI run never passes without having run it.
 pub fn mnist_data() -> Option<ferrograd::data::Mnist> {
     let dir = std::env::var_os("FERROGRAD_MNIST")
         .map(std::path::PathBuf::from)
@@ -218,6 +219,9 @@ pub fn mnist_data() -> Option<ferrograd::data::Mnist> {
         });
     match ferrograd::data::Mnist::load(&dir) {
         Ok(m) => Some(m),
+        Err(e) if std::env::var_os("CI").is_some() => {
+            panic!("CI is set but there is no MNIST at {} ({e})", dir.display())
+        }
         Err(e) => {
             eprintln!("SKIPPED: no MNIST at {} ({e})", dir.display());
             None
