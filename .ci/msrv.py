@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Checks that Cargo.toml's rust-version is honest: no crate the library builds with on this
-platform (its normal and build dependencies, as locked in Cargo.lock) declares a newer one.
+platform (its normal and build dependencies with every feature on, as locked in Cargo.lock)
+declares a newer one.
 Only one toolchain is installed on CI, so the minimum is derived from the dependency tree
 rather than tested by building with it. Run after a build: it reads the manifests cargo has
 already fetched, so it needs no network."""
@@ -26,7 +27,7 @@ def rust_version(manifest):
 
 tree = subprocess.check_output(
     ["cargo", "tree", "--locked", "--offline", "-e", "normal,build", "--prefix", "none",
-     "--no-dedupe", "--workspace", "--format", "{p}"], text=True)
+     "--no-dedupe", "--workspace", "--all-features", "--format", "{p}"], text=True)
 home = os.environ.get("CARGO_HOME", os.path.expanduser("~/.cargo"))
 declared, needed = None, ((0,), "nothing", "")
 for line in sorted(set(tree.splitlines())):

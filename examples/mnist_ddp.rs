@@ -8,7 +8,14 @@
 //! cargo run --release --example mnist_ddp -- --devices 2 --device cpu --epochs 1 \
 //!     --data ../shared/data/mnist
 //! cargo run --release --example mnist_ddp -- --devices 1 --device cpu   # the 1-rank baseline
+//!
+//! cargo build --release --features mpi --example mnist_ddp              # over MPI (Open MPI)
+//! mpirun -np 2 target/release/examples/mnist_ddp --device cpu --data ../shared/data/mnist
+//! mpirun -np 4 --hostfile hosts target/release/examples/mnist_ddp --data DIR  # 2 machines
 //! ```
+//!
+//! Under `mpirun` (with the `mpi` feature) each process is one rank and `--devices` is
+//! ignored: `-np` sets the ranks.
 //!
 //! With `--device gpu` the ranks get the hardware GPUs in turn ([`Device::gpus`]); where there
 //! are fewer than `--devices`, they share the adapter `Device::gpu()` picks, each with a device
@@ -82,6 +89,16 @@ pub struct Cli {
 fn main() {
     cli::init_logging();
     let args: Cli = clap::Parser::parse();
+    #[cfg(feature = "mpi")]
+    if distributed::MpiGroup::launched() {
+        return match run_mpi(&args) {
+            Ok(reports) => mnist::check_target(&reports, args.target_acc),
+            Err(e) => {
+                eprintln!("error: {e}");
+                std::process::exit(1);
+            }
+        };
+    }
     match run(&args) {
         Ok(reports) => mnist::check_target(&reports, args.target_acc),
         Err(e) => {
@@ -116,6 +133,42 @@ fn run(a: &Cli) -> Result<Vec<EpochReport>> {
     }
     let data = mnist::load_data(a.data.as_deref(), false)?;
     train(&devices, &data, a)
+}
+
+/// This process as one rank of an MPI job (`mpirun -np N`; built with `--features mpi`):
+/// `--device` chooses the kind, and a rank takes the GPU of its local rank (in turn over the
+/// machine's hardware GPUs). A rank that fails aborts the job, so the others do not wait.
+#[cfg(feature = "mpi")]
+fn run_mpi(a: &Cli) -> Result<Vec<EpochReport>> {
+    let g = distributed::MpiGroup::init()?;
+    let dev = match (a.device, Device::gpus()) {
+        (cli::DeviceChoice::Cpu, _) => Device::cpu(),
+        (cli::DeviceChoice::Best, gpus) if gpus.is_empty() => Device::cpu(),
+        (_, gpus) if !gpus.is_empty() => {
+            gpus[distributed::MpiGroup::local_rank() % gpus.len()].clone()
+        }
+        _ => Device::gpu()?,
+    };
+    println!(
+        "rank {} of {} (MPI): {}",
+        g.rank(),
+        g.world_size(),
+        dev.info()
+    );
+    let outcome = mnist::load_data(a.data.as_deref(), false).and_then(|data| {
+        if !a.batch_size.is_multiple_of(g.world_size()) {
+            return Err(bad(format!(
+                "--batch-size {} does not split evenly over {} ranks",
+                a.batch_size,
+                g.world_size()
+            )));
+        }
+        train_rank(&g, &dev, &data, a)
+    });
+    outcome.map_err(|e| {
+        eprintln!("rank {}: error: {e}", g.rank());
+        g.abort(1)
+    })
 }
 
 /// Trains on `devices`, one rank each, as `a` says; rank 0's per-epoch reports.

@@ -4,15 +4,15 @@
 //! the concatenated batches, on two CPU ranks, two devices on one GPU adapter, and CPU + GPU.
 
 mod common;
+#[path = "common/ddp.rs"]
+mod ddp;
 
 use std::time::{Duration, Instant};
 
 use ferrograd::data::{DataLoader, TensorDataset};
 use ferrograd::distributed::{self, DistributedDataParallel, ProcessGroup, Reduce, ThreadGroup};
-use ferrograd::nn::loss::{cross_entropy, Reduction};
-use ferrograd::nn::{Conv2d, Flatten, Linear, MaxPool2d, Module, ReLU, Sequential};
-use ferrograd::optim::{Optimizer, Sgd, SgdConfig};
-use ferrograd::{Conv2dOptions, DType, Device, Error, Gradients, Pool2dOptions, Result, Tensor};
+use ferrograd::nn::{Linear, Module, Sequential};
+use ferrograd::{DType, Device, Error, Result, Tensor};
 
 use common::{assert_close, normal};
 
@@ -349,112 +349,25 @@ fn sampler_shards_are_disjoint_covering_and_seeded() {
     );
 }
 
-fn mlp(dev: &Device) -> Result<Sequential> {
-    Ok(Sequential::new()
-        .add(Linear::new(6, 16, true, dev)?)
-        .add(ReLU)
-        .add(Linear::new(16, 3, true, dev)?))
-}
-
-fn cnn(dev: &Device) -> Result<Sequential> {
-    let conv = |i, o| Conv2d::new(i, o, 3, Conv2dOptions::new().padding(1), true, dev);
-    Ok(Sequential::new()
-        .add(conv(1, 4)?)
-        .add(ReLU)
-        .add(MaxPool2d(Pool2dOptions::new(2)))
-        .add(Flatten)
-        .add(Linear::new(4 * 3 * 3, 3, true, dev)?))
-}
-
-/// Two epochs of SGD with momentum: single-process on batches of `batch` (`group` None), or
-/// as rank `g.rank()` of 2 on its shard of each epoch (rows `rank, rank + 2, ...` of the
-/// shuffled order) with batches of `batch`. Returns the final parameters.
-fn train(
-    build: fn(&Device) -> Result<Sequential>,
-    x: &Tensor,
-    y: &Tensor,
-    batch: usize,
-    dev: &Device,
-    group: Option<&ThreadGroup>,
-) -> Result<Vec<Vec<f32>>> {
-    let net = build(dev)?;
-    // Seeded weights (the global generator is shared by the ranks' threads); rank 1 draws
-    // others, which `DistributedDataParallel::new` must replace with rank 0's.
-    let seed = 100 * group.map_or(0, |g| g.rank() as u64);
-    for (i, p) in net.parameters().iter().enumerate() {
-        let v = p.value();
-        p.set(
-            normal(v.shape(), seed + i as u64)
-                .mul_scalar(0.3)?
-                .to_device(dev)?,
-        );
-    }
-    let data = TensorDataset::new(x.to_device(dev)?, y.to_device(dev)?)?;
-    let loader = DataLoader::over(data, batch, dev)?.shuffle(3);
-    match group {
-        None => fit(&net, &loader, |loss| loss.backward()),
-        Some(g) => {
-            // Small buckets, so the gradients go in several.
-            let ddp = DistributedDataParallel::new(net, g)?.with_bucket_bytes(300)?;
-            fit(&ddp, &loader.shard(g.rank(), 2)?, |loss| ddp.backward(loss))
-        }
-    }
-}
-
-fn fit(
-    model: &impl Module,
-    loader: &DataLoader<TensorDataset>,
-    backward: impl Fn(&Tensor) -> Result<Gradients>,
-) -> Result<Vec<Vec<f32>>> {
-    let cfg = SgdConfig {
-        lr: 0.1,
-        momentum: 0.9,
-        ..Default::default()
-    };
-    let mut opt = Sgd::new(model.parameters(), cfg)?;
-    for epoch in 0..2 {
-        for b in loader.epoch(epoch) {
-            let b = b?;
-            let loss = cross_entropy(&model.forward(&b.inputs)?, &b.targets, Reduction::Mean)?;
-            opt.step(&backward(&loss)?)?;
-        }
-    }
-    model
-        .parameters()
-        .iter()
-        .map(|p| p.value().to_vec())
-        .collect()
-}
-
 fn check_equivalence(build: fn(&Device) -> Result<Sequential>, input: &[usize], what: &str) {
-    // 24 samples: 3 batches of 8 single-process, of 4 per rank; two epochs = 6 steps.
-    let mut shape = vec![24];
-    shape.extend_from_slice(input);
-    let x = normal(&shape, 11);
-    let y = Tensor::from_vec((0..24).map(|i| i * 7 % 3).collect(), &[24], &Device::cpu()).unwrap();
-    let single = train(build, &x, &y, 8, &Device::cpu(), None).unwrap();
+    let (x, y) = ddp::data(input);
+    let single = ddp::train(build, &x, &y, 2 * ddp::BATCH, &Device::cpu(), None).unwrap();
     for devices in pairs() {
-        let ranks = distributed::run_on(&devices, |g, dev| train(build, &x, &y, 4, dev, Some(g)))
-            .unwrap_or_else(|e| panic!("{what} on {devices:?}: {e}"));
+        let ranks = distributed::run_on(&devices, |g, dev| {
+            ddp::train(build, &x, &y, ddp::BATCH, dev, Some(g))
+        })
+        .unwrap_or_else(|e| panic!("{what} on {devices:?}: {e}"));
         assert_eq!(ranks[0], ranks[1], "{what} on {devices:?}: replicas differ");
-        for (i, (got, want)) in ranks[0].iter().zip(&single).enumerate() {
-            assert_close(
-                got,
-                want,
-                2e-5,
-                2e-4,
-                &format!("{what} on {devices:?}: parameter {i}"),
-            );
-        }
+        ddp::assert_matches(&ranks[0], &single, &format!("{what} on {devices:?}"));
     }
 }
 
 #[test]
 fn ddp_on_two_ranks_matches_single_process_training_mlp() {
-    check_equivalence(mlp, &[6], "MLP");
+    check_equivalence(ddp::mlp, &ddp::MLP_INPUT, "MLP");
 }
 
 #[test]
 fn ddp_on_two_ranks_matches_single_process_training_cnn() {
-    check_equivalence(cnn, &[1, 6, 6], "CNN");
+    check_equivalence(ddp::cnn, &ddp::CNN_INPUT, "CNN");
 }

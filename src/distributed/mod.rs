@@ -26,9 +26,14 @@
 //! group's timeout), naming the rank and what it did.
 
 mod ddp;
+#[cfg(feature = "mpi")]
+mod mpi;
 mod threads;
 
 pub use ddp::DistributedDataParallel;
+#[cfg(feature = "mpi")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mpi")))]
+pub use mpi::MpiGroup;
 pub use threads::{run_on, ThreadGroup, DEFAULT_TIMEOUT};
 
 use crate::dtype::{DType, HostData};
