@@ -110,10 +110,11 @@ fn main() {
 
 /// The devices of `n` ranks.
 pub fn devices(choice: cli::DeviceChoice, n: usize) -> Result<Vec<Device>> {
-    let hardware = Device::gpus();
-    if choice == cli::DeviceChoice::Cpu
-        || (choice == cli::DeviceChoice::Best && hardware.is_empty())
-    {
+    if choice == cli::DeviceChoice::Cpu {
+        return Ok(vec![Device::cpu(); n]);
+    }
+    let hardware = Device::gpus(); // opens every GPU: only when GPUs are wanted
+    if choice == cli::DeviceChoice::Best && hardware.is_empty() {
         return Ok(vec![Device::cpu(); n]);
     }
     if hardware.len() >= n {
@@ -140,22 +141,36 @@ fn run(a: &Cli) -> Result<Vec<EpochReport>> {
 /// machine's hardware GPUs). A rank that fails aborts the job, so the others do not wait.
 #[cfg(feature = "mpi")]
 fn run_mpi(a: &Cli) -> Result<Vec<EpochReport>> {
-    let g = distributed::MpiGroup::init()?;
-    let dev = match (a.device, Device::gpus()) {
-        (cli::DeviceChoice::Cpu, _) => Device::cpu(),
-        (cli::DeviceChoice::Best, gpus) if gpus.is_empty() => Device::cpu(),
-        (_, gpus) if !gpus.is_empty() => {
-            gpus[distributed::MpiGroup::local_rank() % gpus.len()].clone()
+    use distributed::MpiGroup;
+    let g = MpiGroup::init()?;
+    let local = MpiGroup::local_rank();
+    let outcome = (|| {
+        let dev = match a.device {
+            cli::DeviceChoice::Cpu => Device::cpu(),
+            choice => match Device::gpus() {
+                gpus if !gpus.is_empty() => gpus[local % gpus.len()].clone(),
+                _ if choice == cli::DeviceChoice::Best => Device::cpu(),
+                _ => Device::gpu()?,
+            },
+        };
+        println!(
+            "rank {} of {} (MPI): {}",
+            g.rank(),
+            g.world_size(),
+            dev.info()
+        );
+        // The first rank of each machine loads first (downloading if it must), so that the
+        // others do not write the same files at once.
+        if local == 0 {
+            let data = mnist::load_data(a.data.as_deref(), false);
+            g.barrier()?;
+            Ok((dev, data?))
+        } else {
+            g.barrier()?;
+            Ok((dev, mnist::load_data(a.data.as_deref(), false)?))
         }
-        _ => Device::gpu()?,
-    };
-    println!(
-        "rank {} of {} (MPI): {}",
-        g.rank(),
-        g.world_size(),
-        dev.info()
-    );
-    let outcome = mnist::load_data(a.data.as_deref(), false).and_then(|data| {
+    })()
+    .and_then(|(dev, data)| {
         if !a.batch_size.is_multiple_of(g.world_size()) {
             return Err(bad(format!(
                 "--batch-size {} does not split evenly over {} ranks",
@@ -257,9 +272,10 @@ fn train_rank(
         let figures: Vec<(f64, f64)> = all
             .iter()
             .map(|b| {
+                let at = |i: usize| b.get(i..i + 8).and_then(|x| x.try_into().ok());
                 (
-                    f64::from_le_bytes(b[..8].try_into().unwrap_or_default()),
-                    f64::from_le_bytes(b[8..16].try_into().unwrap_or_default()),
+                    f64::from_le_bytes(at(0).unwrap_or_default()),
+                    f64::from_le_bytes(at(8).unwrap_or_default()),
                 )
             })
             .collect();

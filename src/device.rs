@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 pub use crate::device_info::{DeviceInfo, DeviceKind, DispatchStats, MatmulKernels, MemoryStats};
 use crate::error::{Error, Result};
-use crate::gpu::context::{self, GpuContext};
+use crate::gpu::adapters;
+use crate::gpu::context::GpuContext;
 
 /// Where tensors live and ops run. Cheap to clone.
 ///
@@ -66,7 +67,7 @@ impl Device {
     /// # Errors
     /// [`crate::Error::NoAdapter`] when wgpu finds no adapter (or none matches the variables).
     pub fn gpu() -> Result<Device> {
-        context::shared().map(|c| Device(Inner::Gpu(c)))
+        adapters::shared().map(|c| Device(Inner::Gpu(c)))
     }
 
     /// Every hardware GPU as its own device, best first (discrete, integrated, virtual, other);
@@ -82,7 +83,7 @@ impl Device {
     /// println!("{} hardware GPUs", gpus.len());
     /// ```
     pub fn gpus() -> Vec<Device> {
-        context::hardware()
+        adapters::hardware()
             .into_iter()
             .map(|c| Device(Inner::Gpu(c)))
             .collect()
@@ -108,7 +109,7 @@ impl Device {
     /// # Errors
     /// [`crate::Error::NoAdapter`] as [`Device::gpu`].
     pub fn open_gpu() -> Result<Device> {
-        context::open_another().map(|c| Device(Inner::Gpu(c)))
+        adapters::open_another().map(|c| Device(Inner::Gpu(c)))
     }
 
     /// A hardware GPU when there is one, else the CPU backend; logs which and why. A software

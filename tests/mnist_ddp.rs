@@ -69,7 +69,11 @@ fn two_ranks_train_identical_replicas_on_each_pair_of_devices() {
     let mut pairs = vec![vec![Device::cpu(), Device::cpu()]];
     if let Some(gpu) = common::gpu() {
         pairs.push(vec![gpu.clone(), Device::open_gpu().unwrap()]);
-        pairs.push(vec![Device::cpu(), gpu]);
+        // The example fails unless the replicas agree bit for bit, which the CPU and a
+        // hardware GPU need not (see `DistributedDataParallel`).
+        if gpu.info().is_software() {
+            pairs.push(vec![Device::cpu(), gpu]);
+        }
     }
     for devices in pairs {
         // Fails inside if the ranks' parameter hashes differ.

@@ -376,25 +376,22 @@ impl<D: Dataset> DataLoader<D> {
                 order.swap(i, j);
             }
         }
+        let mut aug_seed = !seed;
         if let Some((rank, world)) = self.shard {
-            // Pad by repeating the order's start (or cut) to a multiple of the world size,
-            // then take this rank's stride.
-            let total = self.samples() * world;
-            let padding: Vec<usize> = order
-                .iter()
-                .cycle()
-                .take(total.saturating_sub(order.len()))
-                .copied()
+            // The order padded by repeating its start (or cut) to `samples * world`, then this
+            // rank's stride through it: entry i is `order[(rank + i * world) % n]`.
+            let n = order.len();
+            order = (0..self.samples())
+                .map(|i| order[(rank + i * world) % n])
                 .collect();
-            order.extend(padding);
-            order.truncate(total);
-            order = order.into_iter().skip(rank).step_by(world).collect();
+            // Each rank draws its own augmentations, as one process would for the whole batch.
+            aug_seed ^= (rank as u64 + 1).wrapping_mul(0xd1b5_4a32_d192_ed03);
         }
         Batches {
             loader: self,
             order,
             next: 0,
-            gen: Generator::new(!seed),
+            gen: Generator::new(aug_seed),
         }
     }
 }

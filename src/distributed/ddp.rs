@@ -127,24 +127,38 @@ impl<'g, M: Module> DistributedDataParallel<'g, M> {
     /// (one froze a layer the others did not).
     pub fn reduce_gradients(&self, grads: &mut Gradients) -> Result<()> {
         let op = "DistributedDataParallel::reduce_gradients";
-        let params: Vec<Tensor> = self
+        let (names, params): (Vec<String>, Vec<Tensor>) = self
             .module
-            .parameters()
+            .named_parameters()
+            .into_iter()
+            .filter(|(_, p)| p.is_trainable())
+            .map(|(name, p)| (name, p.value()))
+            .unzip();
+        // One small collective: which parameters are trainable (their names, hashed) and which
+        // have a gradient, on every rank. Ranks that froze different layers would otherwise
+        // sum one parameter's gradient into another's.
+        let mut mine = fnv(names.join("\n").as_bytes()).to_le_bytes().to_vec();
+        mine.extend(params.iter().map(|v| u8::from(grads.get(v).is_some())));
+        let all = self.group.all_gather_bytes(op, &mine)?;
+        if let Some(rank) = all
             .iter()
-            .filter(|p| p.is_trainable())
-            .map(Parameter::value)
-            .collect();
-        // Which parameters have a gradient on any rank (one small collective).
-        let mut found: Vec<f32> = params
-            .iter()
-            .map(|v| f32::from(u8::from(grads.get(v).is_some())))
-            .collect();
-        self.group.all_reduce_sum_f32(op, &mut found)?;
+            .position(|b| b.get(..8) != mine.get(..8) || b.len() != mine.len())
+        {
+            return Err(failed(
+                op,
+                self.group.rank(),
+                format!(
+                    "the ranks train different parameters: this rank's {} trainable ones are \
+                     not rank {rank}'s (did one rank freeze a layer?)",
+                    params.len()
+                ),
+            ));
+        }
         let live: Vec<&Tensor> = params
             .iter()
-            .zip(&found)
-            .filter(|(_, &n)| n > 0.0)
-            .map(|(v, _)| v)
+            .enumerate()
+            .filter(|&(i, _)| all.iter().any(|b| b[8 + i] == 1))
+            .map(|(_, v)| v)
             .collect();
         no_grad(|| {
             for bucket in buckets(&live, self.bucket_bytes) {
@@ -191,10 +205,15 @@ impl<'g, M: Module> DistributedDataParallel<'g, M> {
                 if p.is_trainable() { "" } else { " frozen" }
             )
         };
-        let lines: Vec<String> = self.module.named_state().into_iter().map(line).collect();
+        let mut lines: Vec<String> = self.module.named_state().into_iter().map(line).collect();
+        // Shared (tied) parameters are listed under each name but sent once: count them too.
+        lines.push(format!("{} distinct tensors", self.state().len()));
         let mine = lines.join("\n");
         let all = self.group.all_gather_bytes(op, mine.as_bytes())?;
-        let root = String::from_utf8_lossy(&all[0]);
+        let Some(first) = all.first() else {
+            return Err(failed(op, self.group.rank(), "the group returned no ranks"));
+        };
+        let root = String::from_utf8_lossy(first);
         for (rank, theirs) in all.iter().enumerate().skip(1) {
             let theirs = String::from_utf8_lossy(theirs);
             if theirs == root {
@@ -266,6 +285,13 @@ impl<'g, M: Module> DistributedDataParallel<'g, M> {
             )?);
             at += n;
         }
+        if at != blob.len() {
+            return Err(failed(
+                op,
+                g.rank(),
+                format!("rank 0 sent {} bytes, this model holds {at}", blob.len()),
+            ));
+        }
         state.iter().zip(values).for_each(|(p, v)| p.set(v));
         Ok(())
     }
@@ -287,8 +313,8 @@ impl<'g, M: Module> DistributedDataParallel<'g, M> {
             .collect::<Result<Vec<_>>>()?;
         let mut host = Tensor::cat(&flat.iter().collect::<Vec<_>>(), 0)?.to_vec()?;
         self.group.all_reduce_sum_f32(op, &mut host)?;
-        let scale = 1.0 / self.group.world_size() as f32;
-        host.iter_mut().for_each(|x| *x *= scale);
+        let n = self.group.world_size() as f32;
+        host.iter_mut().for_each(|x| *x /= n);
         let total = host.len();
         let mean = Tensor::from_vec(host, &[total], dev)?;
         let mut at = 0;
@@ -350,4 +376,11 @@ impl<M: Module> std::fmt::Debug for DistributedDataParallel<'_, M> {
             g.world_size()
         )
     }
+}
+
+/// FNV-1a: a hash of the trainable parameters' names, the same on every rank and every run.
+fn fnv(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }

@@ -4,10 +4,11 @@
 //! Each rank runs the same program on its own shard of every batch
 //! ([`crate::data::DataLoader::shard`]) and its own device. After `backward`, the gradients
 //! are averaged over the ranks, so every optimizer steps with the gradient of the whole global
-//! batch and the replicas stay identical. The group here is [`ThreadGroup`]: one thread per
-//! device in one process ([`run_on`] starts them), for several GPUs in one machine, or a GPU
-//! and the CPU. Collectives are staged through host memory: each rank reads its tensor back,
-//! the ranks sum the host copies, and each uploads the result.
+//! batch and the replicas stay identical. Two groups: [`ThreadGroup`], one thread per device
+//! in one process ([`run_on`] starts them), for several GPUs in one machine, or a GPU and the
+//! CPU; and `MpiGroup` (feature `mpi`), one process per rank under `mpirun`, on one machine
+//! or many. Collectives are staged through host memory: each rank reads its tensor back, the
+//! ranks sum the host copies, and each uploads the result.
 //!
 //! ```
 //! use ferrograd::distributed::{self, ProcessGroup, Reduce};
@@ -21,9 +22,10 @@
 //! # Ok::<(), ferrograd::Error>(())
 //! ```
 //!
-//! Failures do not hang: a rank that returns an error, panics or stops calling collectives
-//! makes the others' next collective return [`Error::Distributed`] (at once, or after the
-//! group's timeout), naming the rank and what it did.
+//! Failures do not hang: in a [`ThreadGroup`], a rank that returns an error, panics or stops
+//! calling collectives makes the others' next collective return [`Error::Distributed`] (at
+//! once, or after the group's timeout), naming the rank and what it did. In an MPI job a
+//! failing rank aborts the job instead (see `MpiGroup`).
 
 mod ddp;
 #[cfg(feature = "mpi")]
@@ -53,7 +55,7 @@ pub enum Reduce {
 /// rank must call the same collectives in the same order with tensors of the same shape and
 /// dtype; a rank that does not gets an error, as do the others.
 ///
-/// An implementation supplies the four transport methods; the tensor collectives
+/// An implementation supplies `rank`, `world_size` and the four transport methods; the tensor collectives
 /// ([`all_reduce`](ProcessGroup::all_reduce), [`broadcast`](ProcessGroup::broadcast)) are
 /// built on them.
 pub trait ProcessGroup: Send + Sync {
@@ -63,7 +65,9 @@ pub trait ProcessGroup: Send + Sync {
     /// How many ranks the group has.
     fn world_size(&self) -> usize;
 
-    /// Sums `data` elementwise over the ranks, in place. Every rank ends with the same bits.
+    /// Sums `data` elementwise over the ranks, in place. Every rank ends with the same values
+    /// (in a [`ThreadGroup`] the same bits; MPI libraries give that too, though the standard
+    /// only advises it).
     ///
     /// # Errors
     /// [`Error::Distributed`] when the ranks' lengths differ, or a rank failed or timed out.
@@ -88,7 +92,7 @@ pub trait ProcessGroup: Send + Sync {
     fn all_reduce(&self, t: &Tensor, how: Reduce) -> Result<Tensor> {
         let op = "all_reduce";
         let n = self.world_size();
-        same_shapes(self, op, t)?;
+        same_call(self, op, t, &format!("{how:?}"))?;
         let summed = match t.dtype() {
             DType::I32 if how == Reduce::Sum => {
                 let mine = encode(t)?;
@@ -105,8 +109,7 @@ pub trait ProcessGroup: Send + Sync {
                 let mut data = t.to_vec()?;
                 self.all_reduce_sum_f32(op, &mut data)?;
                 if how == Reduce::Mean {
-                    let scale = 1.0 / n as f32;
-                    data.iter_mut().for_each(|x| *x *= scale);
+                    data.iter_mut().for_each(|x| *x /= n as f32);
                 }
                 Tensor::from_vec(data, t.shape(), t.device())?
             }
@@ -131,7 +134,7 @@ pub trait ProcessGroup: Send + Sync {
     fn broadcast(&self, t: &Tensor, root: usize) -> Result<Tensor> {
         let op = "broadcast";
         check_root(self, op, root)?;
-        same_shapes(self, op, t)?;
+        same_call(self, op, t, &format!("root {root}"))?;
         let mut bytes = encode(t)?;
         self.broadcast_bytes(op, &mut bytes, root)?;
         decode(op, self.rank(), t.dtype(), &bytes, t.shape(), t.device())
@@ -160,10 +163,16 @@ fn check_root<G: ProcessGroup + ?Sized>(group: &G, op: &'static str, root: usize
     }
 }
 
-/// Checks that every rank passed a tensor of the same shape and dtype (one small all-gather),
-/// so a mismatch is an error naming both rather than a garbled sum.
-fn same_shapes<G: ProcessGroup + ?Sized>(group: &G, op: &'static str, t: &Tensor) -> Result<()> {
-    let mine = format!("{} {:?}", t.dtype(), t.shape());
+/// Checks that every rank passed a tensor of the same shape and dtype, and the same `how` (the
+/// reduction, or the root), in one small all-gather, so a mismatch is an error naming both
+/// rather than a garbled result.
+fn same_call<G: ProcessGroup + ?Sized>(
+    group: &G,
+    op: &'static str,
+    t: &Tensor,
+    how: &str,
+) -> Result<()> {
+    let mine = format!("{} {:?} tensor ({how})", t.dtype(), t.shape());
     let all = group.all_gather_bytes(op, mine.as_bytes())?;
     for (rank, theirs) in all.iter().enumerate() {
         if theirs.as_slice() != mine.as_bytes() {
@@ -171,7 +180,7 @@ fn same_shapes<G: ProcessGroup + ?Sized>(group: &G, op: &'static str, t: &Tensor
                 op,
                 group.rank(),
                 format!(
-                    "this rank passed a {mine} tensor, rank {rank} a {}",
+                    "this rank passed a {mine}, rank {rank} a {}",
                     String::from_utf8_lossy(theirs)
                 ),
             ));

@@ -1,8 +1,8 @@
 //! [`MpiGroup`] (feature `mpi`): the ranks are processes started by `mpirun`, on one machine
 //! or on many (a hostfile), talking through the system's MPI library (Open MPI or MPICH) via
-//! the `mpi` crate. Sums are MPI's own `MPI_Allreduce`, which gives every rank the same
-//! result; lengths are exchanged first, so ranks that pass different sizes get an error
-//! rather than MPI's undefined behaviour.
+//! the `mpi` crate. Sums are MPI's own `MPI_Allreduce`. Before each collective the ranks
+//! exchange which call, op, length and root they make (`MpiGroup::agree`), so ranks that
+//! disagree get an error rather than MPI's undefined behaviour.
 
 use std::sync::{Mutex, MutexGuard};
 
@@ -15,8 +15,9 @@ use mpi::Threading;
 use super::{failed, ProcessGroup};
 use crate::error::Result;
 
-/// Elements per MPI call: MPI counts are C `int`s, so larger buffers go in pieces.
-const PIECE: usize = 1 << 28;
+/// Elements per MPI call: MPI counts are C `int`s, so larger buffers go in pieces (which also
+/// bounds the copy a sum makes of its input).
+const PIECE: usize = 1 << 24;
 
 /// This process's rank in `MPI_COMM_WORLD` (see the [module docs](super) and README's
 /// "Scaling out"). Made once per process by [`MpiGroup::init`]; dropping it finalizes MPI.
@@ -94,25 +95,57 @@ impl MpiGroup {
         self.lock.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Every rank's `n`, in rank order.
-    fn counts(world: &SimpleCommunicator, n: usize) -> Vec<u64> {
-        let mut all = vec![0u64; world.size() as usize];
-        world.all_gather_into(&(n as u64), &mut all[..]);
-        all
-    }
-
-    /// Fails unless every rank passes `n` elements.
-    fn same_length(&self, world: &SimpleCommunicator, op: &'static str, n: usize) -> Result<()> {
-        let all = Self::counts(world, n);
-        match all.iter().position(|&c| c != n as u64) {
-            None => Ok(()),
-            Some(rank) => Err(failed(
-                op,
-                self.rank,
-                format!("this rank passed {n} values, rank {rank} {}", all[rank]),
-            )),
+    /// The handshake before every collective: each rank's (which call, which op, length,
+    /// root), gathered, so that ranks calling different collectives, different ops, other
+    /// roots or (where `same_len`) other lengths get an error on every rank rather than MPI's
+    /// undefined behaviour. Returns every rank's length.
+    fn agree(
+        &self,
+        world: &SimpleCommunicator,
+        op: &'static str,
+        call: Call,
+        len: usize,
+        root: usize,
+        same_len: bool,
+    ) -> Result<Vec<u64>> {
+        // FNV-1a of the op's name: a fixed-size stand-in for it.
+        let name = op.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+        let mine = [call as u64, name, len as u64, root as u64];
+        let mut all = vec![0u64; 4 * self.size];
+        world.all_gather_into(&mine[..], &mut all[..]);
+        let fail = |msg: String| Err(failed(op, self.rank, msg));
+        for (rank, theirs) in all.chunks_exact(4).enumerate() {
+            if theirs[..2] != mine[..2] {
+                return fail(format!(
+                    "this rank called {op} ({call:?}), rank {rank} another collective"
+                ));
+            }
+            if theirs[3] != mine[3] {
+                return fail(format!(
+                    "this rank named root {root}, rank {rank} root {}",
+                    theirs[3]
+                ));
+            }
+            if same_len && theirs[2] != mine[2] {
+                return fail(format!(
+                    "this rank passed {len} values, rank {rank} {}",
+                    theirs[2]
+                ));
+            }
         }
+        Ok(all.chunks_exact(4).map(|c| c[2]).collect())
     }
+}
+
+/// The collectives, as [`MpiGroup::agree`] compares them.
+#[derive(Clone, Copy, Debug)]
+enum Call {
+    AllReduce = 1,
+    AllGather = 2,
+    Broadcast = 3,
+    Barrier = 4,
 }
 
 impl Drop for MpiGroup {
@@ -140,7 +173,7 @@ impl ProcessGroup for MpiGroup {
     fn all_reduce_sum_f32(&self, op: &'static str, data: &mut [f32]) -> Result<()> {
         let _one = self.calls();
         let world = SimpleCommunicator::world();
-        self.same_length(&world, op, data.len())?;
+        self.agree(&world, op, Call::AllReduce, data.len(), 0, true)?;
         for piece in data.chunks_mut(PIECE) {
             let mine = piece.to_vec();
             world.all_reduce_into(&mine[..], piece, SystemOperation::sum());
@@ -148,10 +181,10 @@ impl ProcessGroup for MpiGroup {
         Ok(())
     }
 
-    fn all_gather_bytes(&self, _op: &'static str, data: &[u8]) -> Result<Vec<Vec<u8>>> {
+    fn all_gather_bytes(&self, op: &'static str, data: &[u8]) -> Result<Vec<Vec<u8>>> {
         let _one = self.calls();
         let world = SimpleCommunicator::world();
-        let counts = Self::counts(&world, data.len());
+        let counts = self.agree(&world, op, Call::AllGather, data.len(), 0, false)?;
         let total: u64 = counts.iter().sum();
         let mut flat = vec![0u8; total as usize];
         if total <= i32::MAX as u64 {
@@ -188,10 +221,9 @@ impl ProcessGroup for MpiGroup {
         super::check_root(self, op, root)?;
         let _one = self.calls();
         let world = SimpleCommunicator::world();
+        let lens = self.agree(&world, op, Call::Broadcast, data.len(), root, false)?;
+        data.resize(lens[root] as usize, 0);
         let root = world.process_at_rank(root as i32);
-        let mut len = data.len() as u64;
-        root.broadcast_into(&mut len);
-        data.resize(len as usize, 0);
         for piece in data.chunks_mut(PIECE) {
             root.broadcast_into(piece);
         }
@@ -200,8 +232,16 @@ impl ProcessGroup for MpiGroup {
 
     fn barrier(&self) -> Result<()> {
         let _one = self.calls();
-        SimpleCommunicator::world().barrier();
-        Ok(())
+        // The handshake is an all-gather: no rank leaves it before every rank entered.
+        self.agree(
+            &SimpleCommunicator::world(),
+            "barrier",
+            Call::Barrier,
+            0,
+            0,
+            true,
+        )
+        .map(|_| ())
     }
 }
 

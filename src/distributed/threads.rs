@@ -131,10 +131,18 @@ impl ThreadGroup {
             }
             Some(_) => {}
         }
+        if r.slots[self.rank].is_some() {
+            // Two threads calling collectives through one rank's handle at once.
+            let why = format!("called {op} while a collective of this rank was in progress");
+            r.failure = Some((self.rank, why.clone()));
+            s.turn.notify_all();
+            return Err(failed(op, self.rank, format!("this rank {why}")));
+        }
         r.slots[self.rank] = Some(mine);
         r.arrived += 1;
         let round = r.generation;
         if r.arrived == s.world {
+            // Every slot is filled: `arrived` counts distinct ranks (a second deposit is refused).
             let all: Vec<Vec<u8>> = r
                 .slots
                 .iter_mut()
@@ -147,7 +155,8 @@ impl ThreadGroup {
             s.turn.notify_all();
             return Ok(r.done.clone());
         }
-        let deadline = Instant::now() + s.timeout;
+        // A timeout too long to add to now (`Duration::MAX`) is no timeout.
+        let deadline = Instant::now().checked_add(s.timeout);
         loop {
             // Completion first: a rank that fails after this round completed does not undo it.
             if r.generation != round {
@@ -157,6 +166,10 @@ impl ThreadGroup {
                 return Err(failed(op, self.rank, format!("rank {who} {why}")));
             }
             let now = Instant::now();
+            let Some(deadline) = deadline else {
+                r = s.turn.wait(r).unwrap_or_else(|e| e.into_inner());
+                continue;
+            };
             if now >= deadline {
                 let missing: Vec<usize> = (0..s.world).filter(|&i| r.slots[i].is_none()).collect();
                 let why = format!(
@@ -228,13 +241,22 @@ impl ProcessGroup for ThreadGroup {
 
     fn broadcast_bytes(&self, op: &'static str, data: &mut Vec<u8>, root: usize) -> Result<()> {
         super::check_root(self, op, root)?;
-        // Only the root's bytes travel; the others deposit nothing.
-        let mine = match self.rank == root {
-            true => std::mem::take(data),
-            false => Vec::new(),
-        };
+        // Each rank deposits the root it names; only the root's bytes follow.
+        let named = (root as u64).to_le_bytes();
+        let mut mine = named.to_vec();
+        if self.rank == root {
+            mine.append(data);
+        }
         let all = self.exchange(op, mine)?;
-        data.clone_from(&all[root]);
+        if let Some(rank) = all.iter().position(|b| b.get(..8) != Some(&named[..])) {
+            return Err(failed(
+                op,
+                self.rank,
+                format!("this rank broadcast from root {root}, rank {rank} from another"),
+            ));
+        }
+        data.clear();
+        data.extend_from_slice(&all[root][8..]);
         Ok(())
     }
 
@@ -246,6 +268,9 @@ impl ProcessGroup for ThreadGroup {
 /// Runs `f(group, device)` on one thread per device, as ranks `0..devices.len()` of a
 /// [`ThreadGroup`] with the [`DEFAULT_TIMEOUT`], and returns the ranks' results in rank
 /// order. Several devices may be the same one (two ranks on the CPU backend).
+///
+/// It returns when every rank's `f` has returned: a rank stuck outside collectives (an
+/// endless loop) keeps it waiting, though the others' collectives time out.
 ///
 /// # Errors
 /// The error of the rank that failed first (an `Err` it returned, or its panic as

@@ -1,12 +1,13 @@
-//! The GPU runtime: a wgpu device (the shared one, or others opened on request), a pending command encoder that collects many
+//! The GPU runtime: one wgpu device (which adapters are opened is `adapters.rs`), a pending command encoder that collects many
 //! dispatches per submit, a ring of uniform parameters written once per submit, and wgpu
 //! errors turned into [`Error`] values. Buffers and their pool are in `buffers.rs`; readback,
 //! the only place that waits, is in `readback.rs`.
 
 use std::num::NonZeroU64;
-use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
+use super::adapters::{physical_key, OPENED};
 use super::buffers::Pool;
 use super::fault::{Fault, Slots, SLOTS, SLOT_BYTES};
 use super::grid;
@@ -24,8 +25,8 @@ const MAX_PENDING: usize = 512;
 pub(crate) struct GpuContext {
     /// Which device of the process this is, in the order they were opened (0: the first).
     pub ordinal: usize,
-    /// The adapter's [`adapter_key`].
-    adapter: String,
+    /// The physical device under the adapter (`adapters::physical_key`).
+    pub(super) physical: String,
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,
     pub info: DeviceInfo,
@@ -73,89 +74,6 @@ pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-static GPU: OnceLock<Result<Arc<GpuContext>>> = OnceLock::new();
-static HARDWARE: OnceLock<Vec<Arc<GpuContext>>> = OnceLock::new();
-/// Devices opened so far: the next one's ordinal.
-static OPENED: AtomicUsize = AtomicUsize::new(0);
-
-/// The process-wide GPU context, created on first use.
-pub(crate) fn shared() -> Result<Arc<GpuContext>> {
-    GPU.get_or_init(|| {
-        quiet_headless_vulkan();
-        GpuContext::create(select_adapter(&instance())?).map(Arc::new)
-    })
-    .clone()
-}
-
-/// A new context on the adapter [`shared`] uses (not the shared one): its own device, queue,
-/// pool and pipelines.
-pub(crate) fn open_another() -> Result<Arc<GpuContext>> {
-    quiet_headless_vulkan();
-    GpuContext::create(select_adapter(&instance())?).map(Arc::new)
-}
-
-/// One context per hardware adapter (software ones left out), best first, opened once per
-/// process. The adapter [`shared`] picked is the shared context itself, so `Device::gpu()` is
-/// one of these when it is a hardware GPU. An adapter that refuses a device is left out (and
-/// logged).
-pub(crate) fn hardware() -> Vec<Arc<GpuContext>> {
-    HARDWARE
-        .get_or_init(|| {
-            quiet_headless_vulkan();
-            let mut adapters =
-                pollster::block_on(instance().enumerate_adapters(wgpu::Backends::all()));
-            adapters.retain(|a| a.get_info().device_type != wgpu::DeviceType::Cpu);
-            adapters.sort_by_key(|a| rank(&a.get_info()));
-            let mut shared = shared()
-                .ok()
-                .filter(|c| c.info.kind != DeviceKind::SoftwareGpu);
-            adapters
-                .into_iter()
-                .filter_map(|a| {
-                    let ai = a.get_info();
-                    // The first adapter like the shared one's is the one it opened (both
-                    // pick the first of equals in enumeration order).
-                    if shared
-                        .as_ref()
-                        .is_some_and(|c| c.adapter == adapter_key(&ai))
-                    {
-                        return shared.take();
-                    }
-                    GpuContext::create(a)
-                        .map_err(|e| {
-                            log::warn!("ferrograd: leaving out adapter {:?}: {e}", ai.name)
-                        })
-                        .ok()
-                        .map(Arc::new)
-                })
-                .collect()
-        })
-        .clone()
-}
-
-fn instance() -> wgpu::Instance {
-    wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env())
-}
-
-/// What tells two adapters apart short of their position: name, ids and backend.
-fn adapter_key(ai: &wgpu::AdapterInfo) -> String {
-    format!(
-        "{}/{:x}/{:x}/{:?}",
-        ai.name, ai.vendor, ai.device, ai.backend
-    )
-}
-
-/// Preference by device type: discrete > integrated > virtual > other > software.
-fn rank(ai: &wgpu::AdapterInfo) -> u8 {
-    match ai.device_type {
-        wgpu::DeviceType::DiscreteGpu => 0,
-        wgpu::DeviceType::IntegratedGpu => 1,
-        wgpu::DeviceType::VirtualGpu => 2,
-        wgpu::DeviceType::Other => 3,
-        wgpu::DeviceType::Cpu => 4,
-    }
-}
-
 fn kind_of(t: wgpu::DeviceType) -> DeviceKind {
     match t {
         wgpu::DeviceType::DiscreteGpu => DeviceKind::DiscreteGpu,
@@ -166,64 +84,9 @@ fn kind_of(t: wgpu::DeviceType) -> DeviceKind {
     }
 }
 
-/// Picks an adapter: `WGPU_ADAPTER_NAME` (substring, case-insensitive) if set, else the best
-/// device type (discrete > integrated > virtual > other > software). `WGPU_BACKEND` is
-/// honoured by the instance.
-fn select_adapter(instance: &wgpu::Instance) -> Result<wgpu::Adapter> {
-    let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
-    let backend_note = std::env::var("WGPU_BACKEND")
-        .map(|b| format!(" with WGPU_BACKEND={b}"))
-        .unwrap_or_default();
-    if adapters.is_empty() {
-        return Err(Error::NoAdapter {
-            reason: format!("wgpu found no adapter{backend_note}"),
-        });
-    }
-    if let Ok(want) = std::env::var("WGPU_ADAPTER_NAME") {
-        let names: Vec<String> = adapters.iter().map(|a| a.get_info().name).collect();
-        return adapters
-            .into_iter()
-            .find(|a| {
-                a.get_info()
-                    .name
-                    .to_lowercase()
-                    .contains(&want.to_lowercase())
-            })
-            .ok_or_else(|| Error::NoAdapter {
-                reason: format!(
-                    "WGPU_ADAPTER_NAME={want:?} matches none of {names:?}{backend_note}"
-                ),
-            });
-    }
-    adapters
-        .into_iter()
-        .min_by_key(|a| rank(&a.get_info()))
-        .ok_or_else(|| Error::NoAdapter {
-            reason: "no adapter".into(),
-        })
-}
-
-/// On a headless machine (no `XDG_RUNTIME_DIR`, so no desktop session) Mesa's implicit
-/// `VK_LAYER_MESA_device_select` layer looks for a Wayland display to pick the session's GPU
-/// and prints `error: XDG_RUNTIME_DIR is invalid or not set` twice on stderr. Without a
-/// session it has nothing to pick by, so it is turned off there (its own switch,
-/// `NODEVICE_SELECT`), unless the user set that already. Runs once, before Vulkan loads, on
-/// the first GPU use (whichever way a device is opened), before wgpu starts any thread of its
-/// own. A user steering the layer (`MESA_VK_DEVICE_SELECT`, `DRI_PRIME`) keeps it.
-fn quiet_headless_vulkan() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let set = |name: &str| std::env::var_os(name).is_some();
-        let steered = ["NODEVICE_SELECT", "MESA_VK_DEVICE_SELECT", "DRI_PRIME"];
-        if !set("XDG_RUNTIME_DIR") && !steered.iter().any(|v| set(v)) {
-            std::env::set_var("NODEVICE_SELECT", "1");
-        }
-    });
-}
-
 impl GpuContext {
     /// Opens a device on `adapter`. Callers have run `quiet_headless_vulkan` first.
-    fn create(adapter: wgpu::Adapter) -> Result<GpuContext> {
+    pub(super) fn create(adapter: wgpu::Adapter) -> Result<GpuContext> {
         let ai = adapter.get_info();
         // The adapter's own limits, not wgpu's conservative defaults: big buffers need them.
         let limits = adapter.limits();
@@ -291,7 +154,7 @@ impl GpuContext {
         let counts: Arc<[AtomicU64; 3]> = Arc::default();
         Ok(GpuContext {
             ordinal: OPENED.fetch_add(1, Ordering::Relaxed),
-            adapter: adapter_key(&ai),
+            physical: physical_key(&ai),
             param_align: u64::from(limits.min_uniform_buffer_offset_alignment).max(16),
             device,
             queue,

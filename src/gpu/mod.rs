@@ -2,6 +2,7 @@
 //! spec into a typed parameter struct and one or two dispatches. Nothing here waits for the
 //! GPU except `to_vec`.
 
+pub(crate) mod adapters;
 pub(crate) mod context;
 pub mod contract;
 use crate::ops::conv::gpu as conv;

@@ -30,6 +30,13 @@ pub fn data(input: &[usize]) -> (Tensor, Tensor) {
     (normal(&shape, 11), y.unwrap())
 }
 
+/// Whether replicas on `a` and `b` must agree bit for bit: the same kind of device, or the CPU
+/// and a software adapter (llvmpipe rounds as the CPU does). A hardware GPU may fuse
+/// multiply-adds in the optimizer's update, so CPU and GPU replicas agree only to rounding.
+pub fn bitwise(a: &Device, b: &Device) -> bool {
+    a.is_gpu() == b.is_gpu() || [a, b].iter().all(|d| d.is_cpu() || d.info().is_software())
+}
+
 /// Data-parallel parameters against single-process ones: f32 rounding apart (the mean over
 /// 2B is summed in another order than the mean of two means over B).
 pub fn assert_matches(got: &[Vec<f32>], want: &[Vec<f32>], what: &str) {
