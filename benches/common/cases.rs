@@ -147,7 +147,7 @@ pub fn dispatch_chain(ops: usize) -> Case {
 /// Unary and binary elementwise ops over `sizes` elements.
 pub fn elementwise(sizes: &[usize]) -> Vec<Case> {
     type Op = fn(&Tensor, &Tensor) -> Tensor;
-    let ops: [(&str, f64, Op); 5] = [
+    let ops: [(&str, f64, Op); 6] = [
         ("add", 12.0, |a, b| a.add(b).expect("add")),
         ("relu", 8.0, |a, _| a.relu().expect("relu")),
         ("leaky_relu", 8.0, |a, _| {
@@ -155,6 +155,10 @@ pub fn elementwise(sizes: &[usize]) -> Vec<Case> {
         }),
         ("gelu", 8.0, |a, _| a.gelu().expect("gelu")),
         ("exp", 8.0, |a, _| a.exp().expect("exp")),
+        // A mask, as backward builds them: 4 bytes read, a 1-byte Bool written.
+        ("gt_scalar", 5.0, |a, _| {
+            a.gt_scalar(0.5).expect("gt_scalar")
+        }),
     ];
     let mut cases = Vec::new();
     for (name, bytes, op) in ops {
@@ -170,6 +174,20 @@ pub fn elementwise(sizes: &[usize]) -> Vec<Case> {
                 }),
             });
         }
+    }
+    // `where_(cond, a, b)`: a Bool and two f32 read, one f32 written.
+    for &n in sizes {
+        cases.push(Case {
+            family: "elementwise/where".into(),
+            size: sci(n),
+            scale: n as f64,
+            work: Work::Bytes(13.0 * n as f64),
+            setup: Box::new(move |dev| {
+                let (a, b) = (rand(&[n], 6, dev), rand(&[n], 7, dev));
+                let cond = a.gt_scalar(0.5).expect("gt_scalar");
+                Box::new(move || Tensor::where_(&cond, &a, &b).expect("where_"))
+            }),
+        });
     }
     cases
 }
