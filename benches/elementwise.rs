@@ -1,6 +1,7 @@
 //! Elementwise ops (add, relu, leaky_relu, gelu, exp, gt_scalar, where) over 1e3…1e7
-//! elements, CPU backend and GPU side by side, bytes/s counting each operand read and the result written once; and autograd's fused
-//! backward kernels against the op compositions they replace.
+//! elements, CPU backend and GPU side by side, bytes/s counting each operand read and the
+//! result written once; and autograd's fused backward kernels against the op compositions
+//! they replace.
 //! Also the launch overhead of a chain of tiny ops (`dispatch`).
 //! `cargo bench --bench elementwise` (filter: `-- relu`).
 
