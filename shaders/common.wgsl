@@ -46,3 +46,11 @@ fn stable_tanh(x: f32) -> f32 {
     let r = (1.0 - t) / (1.0 + t);
     return select(r, -r, x < 0.0);
 }
+
+// The `Tanh` op: `stable_tanh`, and below |x| = 0.05, where 1 - t cancels, the Taylor series
+// to x^7, as `tanh` in ops/elementwise/op.rs.
+fn tanh_f(x: f32) -> f32 {
+    let x2 = x * x;
+    let small = x * (1.0 + x2 * (-1.0 / 3.0 + x2 * (2.0 / 15.0 + x2 * (-17.0 / 315.0))));
+    return select(stable_tanh(x), small, abs(x) < 0.05);
+}

@@ -229,6 +229,28 @@ fn gelu_grad(x: f32) -> f32 {
     return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * k * (1.0 + 3.0 * c * x * x);
 }
 
+// e^x - 1, accurate near 0 (the CPU uses Rust's `exp_m1`): below |x| = 0.1, where
+// exp(x) - 1 cancels, the Taylor series to x^6.
+fn expm1_f(x: f32) -> f32 {
+    if (abs(x) < 0.1) {
+        let t = 1.0 / 24.0 + x * (1.0 / 120.0 + x * (1.0 / 720.0));
+        return x * (1.0 + x * (0.5 + x * (1.0 / 6.0 + x * t)));
+    }
+    return exp(x) - 1.0;
+}
+
+// ln(1 + e) for e >= 0, accurate near 0 (the CPU uses Rust's `ln_1p`). WGSL's `log` is only
+// accurate to 2^-21 absolute near 1, so up to e = 1 it is 2 atanh(z), z = e / (2 + e) <= 1/3,
+// by its series to z^17 (error under 1e-9 relative).
+fn log1p_f(e: f32) -> f32 {
+    if (e > 1.0) { return log(1.0 + e); }
+    let z = e / (2.0 + e);
+    let z2 = z * z;
+    var s = 1.0 / 17.0;
+    for (var k = 15.0; k > 0.0; k -= 2.0) { s = 1.0 / k + z2 * s; }
+    return 2.0 * z * s;
+}
+
 fn unary_op(x: f32) -> f32 {
     if (OP >= UNARY_SCALAR_LEFT) { return binary_op(OP - UNARY_SCALAR_LEFT, p.alpha, x); }
     if (OP >= UNARY_SCALAR) { return binary_op(OP - UNARY_SCALAR, x, p.alpha); }
@@ -246,12 +268,18 @@ fn unary_op(x: f32) -> f32 {
         case UNARY_SQUARE: { return x * x; }
         case UNARY_RELU: { return relu_f(x); }
         case UNARY_SIGMOID: { return sigmoid_f(x); }
-        case UNARY_TANH: { return stable_tanh(x); }
+        case UNARY_TANH: { return tanh_f(x); }
         case UNARY_GELU: {
             let k = 0.7978846; // sqrt(2 / pi)
             return 0.5 * x * (1.0 + stable_tanh(k * (x + 0.044715 * x * x * x)));
         }
         case UNARY_LEAKY_RELU: { return select(p.alpha * x, x, x > 0.0); }
+        case UNARY_SILU: { return x * sigmoid_f(x); }
+        case UNARY_ELU: { if (x > 0.0) { return x; } return p.alpha * expm1_f(x); }
+        case UNARY_SOFTPLUS: { // alpha = beta, beta = threshold
+            if (p.alpha * x > p.beta) { return x; }
+            return log1p_f(exp(p.alpha * x)) / p.alpha;
+        }
         case UNARY_CLAMP: { if (is_nan(x)) { return x; } return min(max(x, p.alpha), p.beta); }
         case UNARY_IS_NON_FINITE: { // non-finite test (NaN or +-inf), on the bit pattern
             return flag((bitcast<u32>(x) & 0x7f800000u) == 0x7f800000u);

@@ -38,7 +38,7 @@ fn activate(x: f32) -> f32 {
     switch (EPILOGUE & 255u) {
         case UNARY_RELU: { return relu_f(x); }
         case UNARY_SIGMOID: { return sigmoid_f(x); }
-        case UNARY_TANH: { return stable_tanh(x); }
+        case UNARY_TANH: { return tanh_f(x); }
         default: { return x; }
     }
 }

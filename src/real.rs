@@ -29,6 +29,10 @@ pub(crate) trait Real:
     fn abs(self) -> Self;
     fn exp(self) -> Self;
     fn ln(self) -> Self;
+    /// `e^x - 1`, accurate near 0.
+    fn exp_m1(self) -> Self;
+    /// `ln(1 + x)`, accurate near 0.
+    fn ln_1p(self) -> Self;
     fn sqrt(self) -> Self;
     fn powf(self, e: Self) -> Self;
     fn floor(self) -> Self;
@@ -68,6 +72,12 @@ macro_rules! real {
             }
             fn ln(self) -> Self {
                 <$t>::ln(self)
+            }
+            fn exp_m1(self) -> Self {
+                <$t>::exp_m1(self)
+            }
+            fn ln_1p(self) -> Self {
+                <$t>::ln_1p(self)
             }
             fn sqrt(self) -> Self {
                 <$t>::sqrt(self)

@@ -1,4 +1,4 @@
-//! PyTorch's conventions for clamp and the reductions (issue 22), on both devices: values and
+//! PyTorch's conventions for clamp, the reductions and the activations (issue 22), on both devices: values and
 //! gradients against PyTorch's on the edge cases where conventions differ (ties, bounds,
 //! `-inf` lines, zero norms; `tests/data/make_torch_goldens.py`), gradcheck of every new op
 //! on random inputs and at zeros (on the GPU: against the CPU), and awkward sizes.
@@ -330,10 +330,99 @@ fn awkward_sizes(dev: &Device) {
     );
 }
 
+/// SiLU, ELU, Softplus, Mish, ReLU6 and Hardtanh against PyTorch on 0, tiny arguments (where
+/// `e^x - 1` and `ln(1 + x)` cancel unless computed with care), the softplus threshold and
+/// large ones: values and gradients; then gradcheck on random inputs, errors, and sizes that
+/// cross the kernels' chunks and workgroups.
+fn activations(dev: &Device) {
+    let act = golden("parity.act", dev);
+    type Act = fn(&Tensor) -> ferrograd::Result<Tensor>;
+    let cases: [(&str, Act); 8] = [
+        ("silu", |x| x.silu()),
+        ("elu", |x| x.elu(1.0)),
+        ("elu_half", |x| x.elu(0.5)),
+        ("softplus", |x| x.softplus(1.0, 20.0)),
+        ("softplus_b2", |x| x.softplus(2.0, 5.0)),
+        ("mish", |x| x.mish()),
+        ("relu6", |x| x.relu6()),
+        ("hardtanh", |x| x.hardtanh(-1.0, 1.0)),
+    ];
+    // The GPU's exp and log are not correctly rounded: a few ulps.
+    let rtol = if dev.is_gpu() { 2e-5 } else { 2e-6 };
+    for (name, f) in cases {
+        let (y, g) = value_and_grads(dev, &[&act], |t| f(&t[0]));
+        let what = format!("{name} on {dev}");
+        assert_close(&y, &expect(&format!("parity.{name}")), 1e-30, rtol, &what);
+        let e = expect(&format!("parity.{name}.grad"));
+        assert_close(&g[0], &e, 1e-30, rtol, &format!("{what}: gradient"));
+    }
+    let x = normal(&[4, 5], 31);
+    for (name, f) in cases {
+        check_grad(dev, &[&x], |t| f(&t[0]), name);
+    }
+    check_grad(
+        dev,
+        &[&x],
+        |t| t[0].softplus(3.0, 1.0),
+        "softplus beta 3, threshold 1",
+    );
+    check_grad(
+        dev,
+        &[&x],
+        |t| t[0].softplus(-1.0, 20.0),
+        "softplus beta -1",
+    );
+    // Odd sizes through each kernel, against the CPU.
+    for n in [0, 1, 257, 70_001] {
+        let x = uniform(&[n], -8.0, 8.0, n as u64);
+        for (name, f) in cases {
+            common::parity(
+                dev,
+                &[&x],
+                |t| f(&t[0]),
+                1e-6,
+                2e-5,
+                &format!("{name} of {n}"),
+            );
+        }
+    }
+    let err = |r: ferrograd::Result<Tensor>| r.unwrap_err().to_string();
+    assert_eq!(
+        err(x.softplus(0.0, 20.0)),
+        "softplus: beta must be finite and non-zero and threshold not NaN, found beta 0 and threshold 20"
+    );
+    assert_eq!(err(x.elu(f32::NAN)), "elu: alpha must be finite, found NaN");
+    assert_eq!(
+        err(x.hardtanh(1.0, -1.0)),
+        "hardtanh: min 1 must not exceed max -1"
+    );
+    // The modules.
+    use ferrograd::nn::{Hardtanh, Mish, Module, ReLU6, SiLU, Softplus, ELU};
+    let xd = x.to_device(dev).unwrap();
+    let same = |a: Tensor, b: Tensor| assert_eq!(a.to_vec().unwrap(), b.to_vec().unwrap());
+    same(SiLU.forward(&xd).unwrap(), xd.silu().unwrap());
+    same(Mish.forward(&xd).unwrap(), xd.mish().unwrap());
+    same(ReLU6.forward(&xd).unwrap(), xd.relu6().unwrap());
+    same(ELU(0.3).forward(&xd).unwrap(), xd.elu(0.3).unwrap());
+    same(
+        Softplus::default().forward(&xd).unwrap(),
+        xd.softplus(1.0, 20.0).unwrap(),
+    );
+    same(
+        Hardtanh(-2.0, 2.0).forward(&xd).unwrap(),
+        xd.hardtanh(-2.0, 2.0).unwrap(),
+    );
+    assert_eq!(
+        Softplus::default().describe(),
+        "Softplus(beta=1, threshold=20)"
+    );
+}
+
 device_tests!(
     clamp_conventions,
     max_min_conventions,
     var_std_logsumexp_norm,
     gradients,
     awkward_sizes,
+    activations,
 );

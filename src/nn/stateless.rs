@@ -139,6 +139,90 @@ activation! {
     Tanh => |x| x.tanh(), Some(Activation::Tanh);
     /// GELU, tanh approximation. Not fused: its gradient needs the pre-activation.
     GELU => |x| x.gelu(), None;
+    /// `x * sigmoid(x)` (SiLU, or swish).
+    SiLU => |x| x.silu(), None;
+    /// `x * tanh(softplus(x))`.
+    Mish => |x| x.mish(), None;
+    /// `min(max(x, 0), 6)`.
+    ReLU6 => |x| x.relu6(), None;
+}
+
+/// `x` where positive, else `alpha * (e^x - 1)` (PyTorch's default `alpha`: 1).
+///
+/// ```
+/// use ferrograd::nn::{Module, ELU};
+/// use ferrograd::{Device, Tensor};
+/// let y = ELU(1.0).forward(&Tensor::new([0.0, 3.0], &Device::cpu())?)?;
+/// assert_eq!(y.to_vec()?, vec![0.0, 3.0]);
+/// # Ok::<(), ferrograd::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, Module)]
+pub struct ELU(pub f32);
+
+impl Module for ELU {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        x.elu(self.0)
+    }
+    fn describe(&self) -> String {
+        format!("ELU(alpha={})", self.0)
+    }
+}
+
+/// `ln(1 + e^(beta x)) / beta`, linear where `beta x > threshold` (PyTorch's defaults: beta
+/// 1, threshold 20, which `Softplus::default()` gives).
+///
+/// ```
+/// use ferrograd::nn::{Module, Softplus};
+/// use ferrograd::{Device, Tensor};
+/// let y = Softplus::default().forward(&Tensor::new([0.0], &Device::cpu())?)?;
+/// assert!((y.to_vec()?[0] - 2f32.ln()).abs() < 1e-7);
+/// # Ok::<(), ferrograd::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, Module)]
+pub struct Softplus {
+    /// The sharpness.
+    pub beta: f32,
+    /// Above `beta * x > threshold` the output is `x`.
+    pub threshold: f32,
+}
+
+impl Default for Softplus {
+    fn default() -> Softplus {
+        Softplus {
+            beta: 1.0,
+            threshold: 20.0,
+        }
+    }
+}
+
+impl Module for Softplus {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        x.softplus(self.beta, self.threshold)
+    }
+    fn describe(&self) -> String {
+        format!("Softplus(beta={}, threshold={})", self.beta, self.threshold)
+    }
+}
+
+/// `min(max(x, min_val), max_val)` (PyTorch's defaults: -1, 1); gradient 0 at the bounds.
+///
+/// ```
+/// use ferrograd::nn::{Hardtanh, Module};
+/// use ferrograd::{Device, Tensor};
+/// let y = Hardtanh(-1.0, 1.0).forward(&Tensor::new([-3.0, 0.5], &Device::cpu())?)?;
+/// assert_eq!(y.to_vec()?, vec![-1.0, 0.5]);
+/// # Ok::<(), ferrograd::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, Module)]
+pub struct Hardtanh(pub f32, pub f32);
+
+impl Module for Hardtanh {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        x.hardtanh(self.0, self.1)
+    }
+    fn describe(&self) -> String {
+        format!("Hardtanh(min_val={}, max_val={})", self.0, self.1)
+    }
 }
 
 /// `x` where positive, else `slope * x` (PyTorch's default slope: 0.01).

@@ -79,6 +79,10 @@ macro_rules! with_unary {
                 let $f = move |x| UnaryOp::LeakyRelu(slope).eval(x);
                 $body
             }
+            UnaryOp::Silu => {
+                let $f = |x| UnaryOp::Silu.eval(x);
+                $body
+            }
             UnaryOp::Scalar(BinaryOp::Add, s) => {
                 let $f = move |x| UnaryOp::Scalar(BinaryOp::Add, s).eval(x);
                 $body

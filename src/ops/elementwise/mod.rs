@@ -8,6 +8,7 @@
 //! rest compute in the device's float (`int / int`, `exp(int)` are floats, as in PyTorch);
 //! `Bool` takes logical ops, `==`, `!=` and `where_`, and counts as `I32` 0/1 elsewhere.
 
+mod activations;
 pub(crate) mod cpu;
 pub(crate) mod gpu;
 pub mod op;
@@ -500,6 +501,7 @@ pub(crate) fn unary_grad(
         UnaryOp::Gelu => x.binary(g, B::GeluBackward)?, // see `gelu_grad` in op.rs (this folder)
         // d/dx = 1 where x > 0, else slope
         UnaryOp::LeakyRelu(slope) => Tensor::where_(&x.gt_scalar(0.0)?, g, &g.mul_scalar(slope)?)?,
+        UnaryOp::Silu | UnaryOp::Elu(_) | UnaryOp::Softplus(..) => activations::grad(x, op, g)?,
         // 1 strictly inside (lo, hi), 0 where clamped and at a bound (as PyTorch 2.15 and
         // hardtanh). An infinite bound is no bound, as in clamp_min/clamp_max, so x = -inf
         // keeps its gradient under clamp(-inf, hi) (PyTorch's clamp with an explicit

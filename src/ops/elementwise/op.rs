@@ -42,6 +42,13 @@ pub enum UnaryOp {
     Gelu,
     /// `x` if `x > 0` else `slope * x`.
     LeakyRelu(f32),
+    /// `x * sigmoid(x)` (SiLU, or swish).
+    Silu,
+    /// `x` if `x > 0` else `alpha * (e^x - 1)` (ELU), `e^x - 1` accurate near 0.
+    Elu(f32),
+    /// `ln(1 + e^(beta x)) / beta`, or `x` where `beta x > threshold`: `Softplus(beta,
+    /// threshold)`, with `ln(1 + ..)` accurate for tiny arguments.
+    Softplus(f32, f32),
     /// `min(max(x, lo), hi)`; NaN stays NaN.
     Clamp(f32, f32),
     /// 1.0 where `x` is NaN or ±inf (tested on the bit pattern), else 0.0.
@@ -136,6 +143,9 @@ op_codes! {
         LogicalNot = 14 => "logical_not",
         /// A conversion between dtypes (`Elementwise::Cast`): not a [`UnaryOp`].
         Cast = 15 => "cast",
+        Silu = 16 => "silu",
+        Elu = 17 => "elu",
+        Softplus = 18 => "softplus",
         Scalar = 100 => "scalar",
         ScalarLeft = 200 => "scalar_left",
     }
@@ -150,6 +160,9 @@ fn c<T: Real>(v: f64) -> T {
 }
 
 /// `1 - 2 / (exp(2|x|) + 1)` with the sign restored: never inf/inf, so large |x| gives ±1.
+/// Near 0 it loses relative accuracy (`1 - t` cancels), which GELU, adding 1 to it, does not
+/// see; the `Tanh` op uses [`tanh`].
+#[inline(always)]
 pub(crate) fn stable_tanh<T: Real>(x: T) -> T {
     let t = (c::<T>(-2.0) * x.abs()).exp();
     let r = (T::one() - t) / (T::one() + t);
@@ -157,6 +170,34 @@ pub(crate) fn stable_tanh<T: Real>(x: T) -> T {
         -r
     } else {
         r
+    }
+}
+
+/// [`stable_tanh`], and below |x| = 0.05 its Taylor series to x^7 (error under 2e-12
+/// relative), so that tanh(1e-8) is 1e-8, not 0. Branch-free, so loops over it vectorise; the
+/// WGSL `tanh_f` is the same.
+#[inline(always)]
+pub(crate) fn tanh<T: Real>(x: T) -> T {
+    let x2 = x * x;
+    let series = c::<T>(-1.0 / 3.0) + x2 * (c::<T>(2.0 / 15.0) + x2 * c(-17.0 / 315.0));
+    let small = x * (T::one() + x2 * series);
+    let big = stable_tanh(x);
+    if x.abs() < c(0.05) {
+        small
+    } else {
+        big
+    }
+}
+
+/// `1 / (1 + e^-x)`, branching on the sign so exp never overflows.
+#[inline(always)]
+pub(crate) fn sigmoid<T: Real>(x: T) -> T {
+    let one = T::one();
+    if x >= T::zero() {
+        one / (one + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (one + e)
     }
 }
 
@@ -180,6 +221,9 @@ impl UnaryOp {
             UnaryOp::Tanh => UnaryCode::Tanh,
             UnaryOp::Gelu => UnaryCode::Gelu,
             UnaryOp::LeakyRelu(_) => UnaryCode::LeakyRelu,
+            UnaryOp::Silu => UnaryCode::Silu,
+            UnaryOp::Elu(_) => UnaryCode::Elu,
+            UnaryOp::Softplus(..) => UnaryCode::Softplus,
             UnaryOp::Clamp(..) => UnaryCode::Clamp,
             UnaryOp::IsNonFinite => UnaryCode::IsNonFinite,
             UnaryOp::LogicalNot => UnaryCode::LogicalNot,
@@ -202,7 +246,8 @@ impl UnaryOp {
     /// The op's two scalar parameters (unused ones are 0).
     pub(crate) fn params(self) -> (f32, f32) {
         match self {
-            UnaryOp::LeakyRelu(s) => (s, 0.0),
+            UnaryOp::LeakyRelu(s) | UnaryOp::Elu(s) => (s, 0.0),
+            UnaryOp::Softplus(beta, threshold) => (beta, threshold),
             UnaryOp::Clamp(lo, hi) => (lo, hi),
             UnaryOp::Scalar(_, s) | UnaryOp::ScalarLeft(_, s) => (s, 0.0),
             _ => (0.0, 0.0),
@@ -237,16 +282,8 @@ impl UnaryOp {
                     x
                 }
             }
-            // Branch on the sign so exp never overflows.
-            UnaryOp::Sigmoid => {
-                if x >= zero {
-                    one / (one + (-x).exp())
-                } else {
-                    let e = x.exp();
-                    e / (one + e)
-                }
-            }
-            UnaryOp::Tanh => stable_tanh(x),
+            UnaryOp::Sigmoid => sigmoid(x),
+            UnaryOp::Tanh => tanh(x),
             UnaryOp::Gelu => {
                 let u = c::<T>(GELU_K) * (x + c::<T>(GELU_C) * x * x * x);
                 c::<T>(0.5) * x * (one + stable_tanh(u))
@@ -256,6 +293,22 @@ impl UnaryOp {
                     x
                 } else {
                     T::from_f32(slope) * x
+                }
+            }
+            UnaryOp::Silu => x * sigmoid(x),
+            UnaryOp::Elu(alpha) => {
+                if x > zero {
+                    x
+                } else {
+                    T::from_f32(alpha) * x.exp_m1()
+                }
+            }
+            UnaryOp::Softplus(beta, threshold) => {
+                let b = T::from_f32(beta);
+                if b * x > T::from_f32(threshold) {
+                    x
+                } else {
+                    (b * x).exp().ln_1p() / b
                 }
             }
             UnaryOp::Clamp(lo, hi) => {
