@@ -225,15 +225,8 @@ fn train_rank(
             ..Default::default()
         },
     )?;
-    let part;
-    let train_set = match a.limit {
-        Some(n) => {
-            part = data.train.take(n);
-            &part
-        }
-        None => &data.train,
-    };
-    let loader = DataLoader::new(train_set, a.batch_size / world, dev)?
+    let train_set = mnist::first(&data.train, a.limit);
+    let loader = DataLoader::new(&train_set, a.batch_size / world, dev)?
         .shuffle(a.seed)
         .normalize(MNIST_MEAN, MNIST_STD)?
         .shard(rank, world)?;
@@ -282,15 +275,8 @@ fn train_rank(
         let images: f64 = figures.iter().map(|f| f.0).sum();
         let slowest = figures.iter().map(|f| f.1).fold(0.0, f64::max);
         let (train_loss, train_acc) = sums.means();
-        let test_part;
-        let test_set = match a.test_limit {
-            Some(n) => {
-                test_part = data.test.take(n);
-                &test_part
-            }
-            None => &data.test,
-        };
-        let (test_loss, test_acc) = mnist::evaluate(model.module(), test_set, dev)?;
+        let test_set = mnist::first(&data.test, a.test_limit);
+        let (test_loss, test_acc) = mnist::evaluate(model.module(), &test_set, dev)?;
         println!(
             "epoch {epoch}/{}: {world} ranks, {images:.0} images in {slowest:.1} s, {:.0} images/s in all | \
              rank 0 train loss {train_loss:.4} acc {train_acc:.2} % | test loss {test_loss:.4} acc {test_acc:.2} %",

@@ -216,6 +216,14 @@ pub fn load_data(data: Option<&Path>, fashion: bool) -> Result<Mnist> {
     }
 }
 
+/// The first `limit` images of `set` (a copy), or all of it (borrowed).
+pub fn first(set: &ImageSet, limit: Option<usize>) -> std::borrow::Cow<'_, ImageSet> {
+    match limit {
+        Some(n) => std::borrow::Cow::Owned(set.take(n)),
+        None => std::borrow::Cow::Borrowed(set),
+    }
+}
+
 /// One epoch's results.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct EpochReport {
@@ -342,22 +350,9 @@ pub fn train(arch: Arch, data: &Mnist, o: &Options) -> Result<(Sequential, Vec<E
         _ => None,
     };
     // Borrow the full splits; copy only a --limit subset.
-    let (train_part, test_part);
-    let train_set = match o.limit {
-        Some(n) => {
-            train_part = data.train.take(n);
-            &train_part
-        }
-        None => &data.train,
-    };
-    let test_set = match o.test_limit {
-        Some(n) => {
-            test_part = data.test.take(n);
-            &test_part
-        }
-        None => &data.test,
-    };
-    let mut loader = DataLoader::new(train_set, o.batch_size, dev)?
+    let train_set = first(&data.train, o.limit);
+    let test_set = first(&data.test, o.test_limit);
+    let mut loader = DataLoader::new(&train_set, o.batch_size, dev)?
         .shuffle(o.seed)
         .normalize(MNIST_MEAN, MNIST_STD)?;
     if o.augment {
@@ -426,7 +421,7 @@ pub fn train(arch: Arch, data: &Mnist, o: &Options) -> Result<(Sequential, Vec<E
         let (train_loss, train_acc) = seen.means(); // the last step read it back
         let seconds = start.elapsed().as_secs_f64();
         bar.finish_and_clear();
-        let (test_loss, test_acc) = evaluate(&model, test_set, dev)?;
+        let (test_loss, test_acc) = evaluate(&model, &test_set, dev)?;
         let r = EpochReport {
             epoch,
             train_loss,
