@@ -47,10 +47,11 @@ fn stable_tanh(x: f32) -> f32 {
     return select(r, -r, x < 0.0);
 }
 
-// The `Tanh` op: `stable_tanh`, and below |x| = 0.05, where 1 - t cancels, the Taylor series
-// to x^7, as `tanh` in ops/elementwise/op.rs.
+// The `Tanh` op: `stable_tanh`, and below |x| = 0.2, where 1 - t cancels, the Taylor series
+// to x^13, as `tanh` in ops/elementwise/op.rs.
 fn tanh_f(x: f32) -> f32 {
-    let x2 = x * x;
-    let small = x * (1.0 + x2 * (-1.0 / 3.0 + x2 * (2.0 / 15.0 + x2 * (-17.0 / 315.0))));
-    return select(stable_tanh(x), small, abs(x) < 0.05);
+    let q = x * x;
+    let s = -1.0 / 3.0 + q * (2.0 / 15.0 + q * (-17.0 / 315.0 + q * (62.0 / 2835.0
+        + q * (-1382.0 / 155925.0 + q * (21844.0 / 6081075.0)))));
+    return select(stable_tanh(x), x * (1.0 + q * s), abs(x) < 0.2);
 }

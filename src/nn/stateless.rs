@@ -182,7 +182,7 @@ impl Module for ELU {
 pub struct Softplus {
     /// The sharpness.
     pub beta: f32,
-    /// Above `beta * x > threshold` the output is `x`.
+    /// Where `beta * x` exceeds it, the output is `x` itself.
     pub threshold: f32,
 }
 

@@ -266,14 +266,16 @@ for name, p in [("1", 1.0), ("2", 2.0), ("3", 3.0), ("half", 0.5), ("inf", float
 
 # ---- activations (tests/parity.rs): fixed inputs, no random draw (so the values above keep
 # their seeds), covering 0, tiny arguments (expm1/log1p accuracy) and the softplus threshold ----
-act = torch.tensor([-30.0, -5.0, -1.0, -1e-4, -1e-8, 0.0, 1e-8, 1e-4, 0.5, 1.0, 3.0, 7.0, 10.0,
-                    25.0])
+act = torch.tensor([-30.0, -5.0, -1.0, -1e-4, -1e-8, 0.0, 1e-8, 1e-4, 0.06, 0.15, 0.5, 1.0, 2.5,
+                    3.0, 7.0, 10.0, 20.0, 25.0])  # 2.5 and 20: the thresholds below, exactly
 put("parity.act", act)
 for name, f in [("silu", F.silu),
                 ("elu", lambda x: F.elu(x, 1.0)),
                 ("elu_half", lambda x: F.elu(x, 0.5)),
                 ("softplus", lambda x: F.softplus(x, 1.0, 20.0)),
                 ("softplus_b2", lambda x: F.softplus(x, 2.0, 5.0)),
+                ("softplus_neg", lambda x: F.softplus(x, -1.0, 20.0)),
+                ("tanh", torch.tanh),
                 ("mish", F.mish),
                 ("relu6", F.relu6),
                 ("hardtanh", lambda x: F.hardtanh(x, -1.0, 1.0))]:

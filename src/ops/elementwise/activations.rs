@@ -3,6 +3,7 @@
 //! Mish, ReLU6 and Hardtanh are built from them and `clamp`. Their gradients are here too.
 
 use super::op::UnaryOp;
+use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
 
@@ -58,8 +59,10 @@ impl Tensor {
 
     /// `x * tanh(softplus(x))` (Mish), as `torch.nn.functional.mish`.
     pub fn mish(&self) -> Result<Tensor> {
-        let soft = self.softplus(1.0, 20.0)?;
-        self.mul(&soft.tanh()?).map_err(|e| e.in_op("mish"))
+        let tanh_soft = self.softplus(1.0, 20.0).and_then(|s| s.tanh());
+        tanh_soft
+            .and_then(|t| self.mul(&t))
+            .map_err(|e| e.in_op("mish"))
     }
 
     /// `min(max(x, min_val), max_val)`, as `torch.nn.functional.hardtanh` (defaults -1, 1);
@@ -99,16 +102,20 @@ pub(super) fn grad(x: &Tensor, op: UnaryOp, g: &Tensor) -> Result<Tensor> {
                 .mul(&s)?;
             g.mul(&d)
         }
-        // 1 where x > 0; else alpha e^x (alpha at 0, as PyTorch's). Not `out + alpha`, which
-        // cancels to 0 for very negative x where PyTorch's gradient is a tiny positive.
+        // alpha e^x where x <= 0 (alpha at 0), else 1; a NaN x keeps g, as PyTorch's. Not
+        // `out + alpha`, which cancels to 0 for very negative x where PyTorch's gradient is a
+        // tiny positive.
         UnaryOp::Elu(alpha) => {
             let neg = g.mul(&x.exp()?)?.mul_scalar(alpha)?;
-            Tensor::where_(&x.gt_scalar(0.0)?, g, &neg)
+            Tensor::where_(&x.le_scalar(0.0)?, &neg, g)
         }
-        // sigmoid(beta x), or 1 where beta x > threshold (the identity there)
+        // sigmoid(beta x), or 1 where beta x > threshold (the identity there). beta x in f32,
+        // as the forward computes it, so a half input's mask agrees with its forward.
         UnaryOp::Softplus(beta, threshold) => {
-            let bx = x.mul_scalar(beta)?;
-            Tensor::where_(&bx.gt_scalar(threshold)?, g, &g.mul(&bx.sigmoid()?)?)
+            let bx = x.to_dtype(DType::F32)?.mul_scalar(beta)?;
+            let one = Tensor::ones(&[], x.device())?;
+            let d = Tensor::where_(&bx.gt_scalar(threshold)?, &one, &bx.sigmoid()?)?;
+            g.mul(&d.to_dtype(g.dtype())?)
         }
         _ => Err(Error::invalid(
             "backward",
