@@ -2,7 +2,7 @@
 //! 0's parameters and buffers go to every rank; after each backward the gradients are
 //! averaged over the ranks in flat buckets (one collective per bucket, not per parameter).
 
-use super::{decode, encode, failed, ProcessGroup};
+use super::{decode, encode, failed, fnv, ProcessGroup};
 use crate::autograd::{no_grad, Gradients};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
@@ -376,11 +376,4 @@ impl<M: Module> std::fmt::Debug for DistributedDataParallel<'_, M> {
             g.world_size()
         )
     }
-}
-
-/// FNV-1a: a hash of the trainable parameters' names, the same on every rank and every run.
-fn fnv(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
 }

@@ -215,3 +215,11 @@ pub(crate) fn decode(
     }
     Tensor::from_host(data, shape, device)?.to_dtype(dtype)
 }
+
+/// FNV-1a: a hash of names (an op's, the trainable parameters'), the same on every rank and
+/// every run, so ranks can compare them in 8 bytes.
+pub(crate) fn fnv(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}

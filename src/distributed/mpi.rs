@@ -108,10 +108,8 @@ impl MpiGroup {
         root: usize,
         same_len: bool,
     ) -> Result<Vec<u64>> {
-        // FNV-1a of the op's name: a fixed-size stand-in for it.
-        let name = op.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-        });
+        // A fixed-size stand-in for the op's name.
+        let name = super::fnv(op.as_bytes());
         let mine = [call as u64, name, len as u64, root as u64];
         let mut all = vec![0u64; 4 * self.size];
         world.all_gather_into(&mine[..], &mut all[..]);

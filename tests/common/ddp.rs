@@ -9,18 +9,16 @@ use ferrograd::distributed::{DistributedDataParallel, ProcessGroup};
 use ferrograd::nn::loss::{cross_entropy, Reduction};
 use ferrograd::nn::{Conv2d, Flatten, Linear, MaxPool2d, Module, ReLU, Sequential};
 use ferrograd::optim::{Optimizer, Sgd, SgdConfig};
-use ferrograd::{Conv2dOptions, Device, Generator, Gradients, Pool2dOptions, Result, Tensor};
+use ferrograd::{Conv2dOptions, Device, Gradients, Pool2dOptions, Result, Tensor};
+
+// The including test file declares `mod common`.
+use crate::common::normal;
 
 /// Samples per rank per step.
 pub const BATCH: usize = 4;
 /// One sample's shape for each model.
 pub const MLP_INPUT: [usize; 1] = [6];
 pub const CNN_INPUT: [usize; 3] = [1, 6, 6];
-
-/// Seeded normal values on the CPU.
-fn normal(shape: &[usize], seed: u64) -> Tensor {
-    Tensor::randn_with(shape, 0.0, 1.0, &mut Generator::new(seed), &Device::cpu()).unwrap()
-}
 
 /// 24 seeded inputs of shape `input` and their classes (0, 1 or 2), on the CPU.
 pub fn data(input: &[usize]) -> (Tensor, Tensor) {

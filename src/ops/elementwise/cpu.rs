@@ -23,7 +23,6 @@ use crate::error::Error;
 use crate::error::Result;
 use crate::ops::elementwise::op::{BinaryOp, UnaryOp};
 use crate::real::Real;
-use crate::shape::Layout;
 
 /// Elements per rayon task.
 const CHUNK: usize = 1 << 14;
@@ -324,7 +323,7 @@ pub(crate) fn run(inputs: &[&CpuStorage], spec: &Strided, kind: Elementwise) -> 
         }
     };
     Ok(match (kind, inputs) {
-        (Elementwise::Cast(to), [a]) => cast(a, spec, to)?,
+        (Elementwise::Cast(to), [a]) => super::cast::cast(a, spec, to)?,
         (Elementwise::Where, [S::Bool(c), a, b]) => match (a, b) {
             (S::F32(a), S::F32(b)) => S::new(select(c, a, b, spec)?),
             (S::F64(a), S::F64(b)) => S::new(select(c, a, b, spec)?),
@@ -472,7 +471,7 @@ fn on_halves<H: Half>(data: &[&[H]], spec: &Strided, kind: Elementwise) -> Resul
 }
 
 /// `f` of each element of `a` walked by `spec`.
-fn apply1<T: Copy + Sync, O: Pooled>(
+pub(super) fn apply1<T: Copy + Sync, O: Pooled>(
     a: &[T],
     spec: &Strided,
     f: impl Fn(T) -> O + Sync + Copy,
@@ -505,76 +504,6 @@ fn select<T: Pooled>(cond: &[bool], a: &[T], b: &[T], spec: &Strided) -> Result<
         for_segments(&mut out, spec, |o, r| map3(o, cond, a, b, r));
     }
     Ok(out)
-}
-
-/// F32 <-> F16/BF16 over a contiguous range: the `half` crate's slice conversions (F16C
-/// instructions where the CPU has them, eight at a time), in parallel chunks. The same
-/// rounding as the element-by-element path; `None` for any other cast or walk.
-fn convert_dense(a: &CpuStorage, spec: &Strided, to: DType) -> Result<Option<CpuStorage>> {
-    use half::slice::HalfFloatSliceExt;
-    use CpuStorage as S;
-    let r = match (spec.shape.as_slice(), spec.strides[0].as_slice()) {
-        ([n], [1]) => spec.offsets[0]..spec.offsets[0] + n,
-        _ => return Ok(None),
-    };
-    fn chunked<I: Sync, O: Pooled + Send>(
-        src: &[I],
-        f: impl Fn(&[I], &mut [O]) + Sync,
-    ) -> Result<Vec<O>> {
-        let mut out = buffers::for_overwrite("to_dtype", src.len())?;
-        out.par_chunks_mut(PAR_THRESHOLD)
-            .zip(src.par_chunks(PAR_THRESHOLD))
-            .for_each(|(o, i)| f(i, o));
-        Ok(out)
-    }
-    Ok(Some(match (a, to) {
-        (S::F16(a), DType::F32) => S::new(chunked(&a[r], |i, o| i.convert_to_f32_slice(o))?),
-        (S::BF16(a), DType::F32) => S::new(chunked(&a[r], |i, o| i.convert_to_f32_slice(o))?),
-        (S::F32(a), DType::F16) => S::new(chunked(&a[r], |i, o: &mut [f16]| {
-            o.convert_from_f32_slice(i)
-        })?),
-        (S::F32(a), DType::BF16) => S::new(chunked(&a[r], |i, o: &mut [bf16]| {
-            o.convert_from_f32_slice(i)
-        })?),
-        _ => return Ok(None),
-    }))
-}
-
-/// `a` converted to `to` (the rules are on `Elementwise::Cast`). A half goes through f32
-/// both ways, exactly as the GPU's casts do: widening a half is exact, and a value rounds to a
-/// half once, from f32, to nearest even (`half::f16::from_f32`).
-fn cast(a: &CpuStorage, spec: &Strided, to: DType) -> Result<CpuStorage> {
-    use CpuStorage as S;
-    // f64 -> i32 with Rust's `as`: toward zero, saturating, NaN to 0.
-    let f2i = |x: f64| x as i32;
-    let dense = || Strided::new("to_dtype", &[&Layout::contiguous(&[spec.numel()])]);
-    if let Some(s) = convert_dense(a, spec, to)? {
-        return Ok(s);
-    }
-    Ok(match (a, to) {
-        (S::F16(a), DType::F32) => S::new(apply1(a, spec, f16::to_f32)?),
-        (S::BF16(a), DType::F32) => S::new(apply1(a, spec, bf16::to_f32)?),
-        (S::F16(_) | S::BF16(_), _) => cast(&cast(a, spec, DType::F32)?, &dense()?, to)?,
-        (S::F32(a), DType::F16) => S::new(apply1(a, spec, f16::from_f32)?),
-        (S::F32(a), DType::BF16) => S::new(apply1(a, spec, bf16::from_f32)?),
-        (_, DType::F16 | DType::BF16) => cast(&cast(a, spec, DType::F32)?, &dense()?, to)?,
-        (S::F32(a), DType::F32) => S::new(apply1(a, spec, |x| x)?),
-        (S::F32(a), DType::F64) => S::new(apply1(a, spec, f64::from)?),
-        (S::F32(a), DType::I32) => S::new(apply1(a, spec, move |x| f2i(f64::from(x)))?),
-        (S::F32(a), DType::Bool) => S::new(apply1(a, spec, |x| x != 0.0)?),
-        (S::F64(a), DType::F32) => S::new(apply1(a, spec, |x| x as f32)?),
-        (S::F64(a), DType::F64) => S::new(apply1(a, spec, |x| x)?),
-        (S::F64(a), DType::I32) => S::new(apply1(a, spec, f2i)?),
-        (S::F64(a), DType::Bool) => S::new(apply1(a, spec, |x| x != 0.0)?),
-        (S::I32(a), DType::F32) => S::new(apply1(a, spec, |x| x as f32)?),
-        (S::I32(a), DType::F64) => S::new(apply1(a, spec, f64::from)?),
-        (S::I32(a), DType::I32) => S::new(apply1(a, spec, |x| x)?),
-        (S::I32(a), DType::Bool) => S::new(apply1(a, spec, |x| x != 0)?),
-        (S::Bool(a), DType::F32) => S::new(apply1(a, spec, f32::from)?),
-        (S::Bool(a), DType::F64) => S::new(apply1(a, spec, |x| f64::from(u8::from(x)))?),
-        (S::Bool(a), DType::I32) => S::new(apply1(a, spec, i32::from)?),
-        (S::Bool(a), DType::Bool) => S::new(apply1(a, spec, |x| x)?),
-    })
 }
 
 // out (spec's shape) = kind(inputs) for float ops, each input read through its strides.

@@ -9,6 +9,7 @@
 //! `Bool` takes logical ops, `==`, `!=` and `where_`, and counts as `I32` 0/1 elsewhere.
 
 mod activations;
+mod cast;
 pub(crate) mod cpu;
 pub(crate) mod gpu;
 pub mod op;
