@@ -4,7 +4,7 @@
 mod common;
 
 use common::{assert_golden, check_grad, golden, signed, uniform};
-use ferrograd::nn::loss::{self, Reduction};
+use ferrograd::nn::loss::{self, BceLoss, ClassLoss, Reduction};
 use ferrograd::{Device, Error, Result, Tensor};
 
 type LossFn = fn(&Tensor, &Tensor, Reduction) -> Result<Tensor>;
@@ -253,12 +253,152 @@ fn loss_gradcheck(dev: &Device) {
     );
 }
 
+type OptLoss = Box<dyn Fn(&Tensor, &Tensor, Reduction) -> Result<Tensor>>;
+
+/// A loss with options against PyTorch's (`lopt.*` goldens): each reduction, and the
+/// gradients of the mean (of the batch mean for KL) for the input and, where given, the target.
+fn check_opts(dev: &Device, name: &str, f: OptLoss, x: &str, y: &str, target_grad: bool) {
+    let (x, y) = (golden(x, dev), labels_or_values(y, dev));
+    let mut kinds = vec![(Reduction::Sum, "sum"), (Reduction::None, "none")];
+    if name.starts_with("kl") {
+        kinds.push((Reduction::Mean, "mean"));
+    }
+    for (r, key) in kinds {
+        let got = f(&x, &y, r).unwrap();
+        assert_golden(&got, &format!("lopt.{name}.{key}"), 1e-5, 1e-5);
+    }
+    let (r, key) = match name.starts_with("kl") {
+        true => (Reduction::BatchMean, "batchmean"),
+        false => (Reduction::Mean, "mean"),
+    };
+    let (xv, yv) = (x.requires_grad(), y.requires_grad());
+    let m = f(&xv, &yv, r).unwrap();
+    assert_golden(&m, &format!("lopt.{name}.{key}"), 1e-5, 1e-5);
+    let grads = m.backward().unwrap();
+    let gx = grads.get(&xv).unwrap();
+    assert_golden(gx, &format!("lopt.{name}.grad"), 1e-6, 1e-4);
+    if target_grad {
+        let gy = grads.get(&yv).unwrap();
+        assert_golden(gy, &format!("lopt.{name}.grad_target"), 1e-6, 1e-4);
+    }
+}
+
+fn class_opts(dev: &Device) -> ClassLoss {
+    ClassLoss::default().weight(golden("lopt.w", dev))
+}
+
+/// Class weights, an ignored index, label smoothing with both, weighted probabilities, NLL;
+/// pos_weight and an element weight for BCE on logits; KL divergence with and without log
+/// targets: values and gradients against PyTorch's, then gradcheck.
+fn loss_options(dev: &Device) {
+    let d = dev.clone();
+    let ce = |o: ClassLoss| -> OptLoss {
+        Box::new(move |a, b, r| loss::cross_entropy_with(a, b, &o.clone().reduction(r)))
+    };
+    let (lg, keep, ig) = ("lopt.logits", "lopt.keep.classes", "lopt.ig.classes");
+    check_opts(dev, "ce_w", ce(class_opts(&d)), lg, keep, false);
+    let ignore = ClassLoss::default().ignore_index(-100);
+    check_opts(dev, "ce_ig", ce(ignore), lg, ig, false);
+    let w_ig = class_opts(&d).ignore_index(-100);
+    check_opts(dev, "ce_w_ig", ce(w_ig.clone()), lg, ig, false);
+    let w_ig_s = w_ig.clone().label_smoothing(0.2);
+    check_opts(dev, "ce_w_ig_s", ce(w_ig_s), lg, ig, false);
+    let soft = class_opts(&d).label_smoothing(0.1);
+    check_opts(dev, "ce_soft_w", ce(soft), lg, "lopt.soft", true);
+    let lsm = golden(lg, dev).log_softmax(1).unwrap();
+    let o = w_ig.clone();
+    let nll: OptLoss = Box::new(move |a, b, r| loss::nll_with(a, b, &o.clone().reduction(r)));
+    let (xv, yv) = (lsm.requires_grad(), labels_or_values(ig, dev));
+    let m = nll(&xv, &yv, Reduction::Mean).unwrap();
+    assert_golden(&m, "lopt.nll_w_ig.mean", 1e-5, 1e-5);
+    let g = m.backward().unwrap();
+    assert_golden(g.get(&xv).unwrap(), "lopt.nll_w_ig.grad", 1e-6, 1e-4);
+    let none = nll(&lsm, &yv, Reduction::None).unwrap();
+    assert_golden(&none, "lopt.nll_w_ig.none", 1e-5, 1e-5);
+
+    let bce = |o: BceLoss| -> OptLoss {
+        Box::new(move |a, b, r| loss::bce_with_logits_with(a, b, &o.clone().reduction(r)))
+    };
+    let pw = BceLoss::default().pos_weight(golden("lopt.bpw", dev));
+    check_opts(dev, "bce_pw", bce(pw.clone()), "lopt.bx", "lopt.by", true);
+    let w_pw = pw.weight(golden("lopt.bw", dev));
+    check_opts(dev, "bce_w_pw", bce(w_pw), "lopt.bx", "lopt.by", true);
+
+    let kl: OptLoss = Box::new(|a, b, r| loss::kl_div(a, b, r, false));
+    check_opts(dev, "kl", kl, "lopt.kq", "lopt.kp", true);
+    let kl_log: OptLoss = Box::new(|a, b, r| loss::kl_div(a, b, r, true));
+    check_opts(dev, "kl_log", kl_log, "lopt.kq", "lopt.kl_log.target", true);
+
+    // Gradcheck on random inputs (in f64 on the CPU; the GPU against the CPU).
+    let x = signed(&[5, 4], 0.2, 2.0, 11);
+    let classes = Tensor::from_vec(vec![0, -1, 3, 2, -1], &[5], &Device::cpu()).unwrap();
+    let on = |t: &Tensor| classes.to_device(t.device()).unwrap();
+    let w = uniform(&[4], 0.5, 1.5, 12);
+    for (s, r) in [(0.0, Reduction::Mean), (0.3, Reduction::None)] {
+        check_grad(
+            dev,
+            &[&x, &w],
+            |t| {
+                let o = ClassLoss::default()
+                    .weight(t[1].clone())
+                    .ignore_index(-1)
+                    .label_smoothing(s)
+                    .reduction(r);
+                loss::cross_entropy_with(&t[0], &on(&t[0]), &o)
+            },
+            "cross_entropy with weight and ignore_index",
+        );
+    }
+    let q = uniform(&[5, 4], 0.0, 1.0, 13);
+    let pos = uniform(&[4], 0.2, 3.0, 14);
+    let ew = uniform(&[5, 1], 0.5, 1.5, 15);
+    check_grad(
+        dev,
+        &[&x, &q, &pos, &ew],
+        |t| {
+            let o = BceLoss::default()
+                .pos_weight(t[2].clone())
+                .weight(t[3].clone());
+            loss::bce_with_logits_with(&t[0], &t[1], &o)
+        },
+        "bce_with_logits with pos_weight and weight",
+    );
+    let p = uniform(&[5, 4], 0.05, 1.0, 16);
+    let lq = x.log_softmax(1).unwrap();
+    for log_target in [false, true] {
+        check_grad(
+            dev,
+            &[&lq, &p],
+            |t| loss::kl_div(&t[0], &t[1], Reduction::BatchMean, log_target),
+            "kl_div",
+        );
+    }
+    // Every row ignored: the mean is 0 / 0, NaN as PyTorch's; the sum is 0.
+    let all = Tensor::full_dtype(&[5], -1.0, ferrograd::DType::I32, dev).unwrap();
+    let xd = x.to_device(dev).unwrap();
+    let o = ClassLoss::default().ignore_index(-1);
+    assert!(loss::cross_entropy_with(&xd, &all, &o)
+        .unwrap()
+        .item()
+        .unwrap()
+        .is_nan());
+    let o = o.reduction(Reduction::Sum);
+    assert_eq!(
+        loss::cross_entropy_with(&xd, &all, &o)
+            .unwrap()
+            .item()
+            .unwrap(),
+        0.0
+    );
+}
+
 device_tests!(
     regression_losses,
     classification_losses,
     cross_entropy_sizes,
     binary_losses,
-    loss_gradcheck
+    loss_gradcheck,
+    loss_options,
 );
 
 fn message(r: Result<Tensor>) -> String {
@@ -311,6 +451,35 @@ fn loss_errors() {
     assert!(m.contains("[batch, classes]"), "{m}");
     let m = message(loss::nll(&a, &a, Reduction::Mean));
     assert!(m.contains("nll: expects class indices of shape [4]"), "{m}");
+    let m = message(loss::cross_entropy_with(
+        &a,
+        &classes.narrow(0, 0, 3).unwrap(),
+        &ClassLoss::default().ignore_index(-100),
+    ));
+    assert!(m.contains("cross_entropy: shapes [4, 3] and [3]"), "{m}");
+    let four = Tensor::from_vec(vec![0, 1, 2, -100], &[4], &dev).unwrap();
+    let opts = ClassLoss::default().weight(Tensor::ones(&[4], &dev).unwrap());
+    let m = message(loss::cross_entropy_with(&a, &four, &opts));
+    assert!(
+        m.contains(
+            "cross_entropy: the class weight must have shape [3] (one per class), found [4]"
+        ),
+        "{m}"
+    );
+    let m = message(loss::nll_with(&a, &four, &opts.label_smoothing(0.1)));
+    assert!(m.contains("nll: takes no label smoothing"), "{m}");
+    let e = loss::cross_entropy_with(&a, &four, &ClassLoss::default().ignore_index(-1));
+    assert!(matches!(e, Err(Error::IndexOutOfRange { .. })), "{e:?}");
+    let opts = BceLoss::default().pos_weight(Tensor::ones(&[4], &dev).unwrap());
+    let m = message(loss::bce_with_logits_with(&a, &a, &opts));
+    assert!(
+        m.contains(
+            "bce_with_logits: pos_weight of shape [4] does not broadcast to the input's [4, 3]"
+        ),
+        "{m}"
+    );
+    let m = message(loss::kl_div(&a, &col, Reduction::BatchMean, false));
+    assert!(m.contains("kl_div: shapes [4, 3] and [4, 1] differ"), "{m}");
     let m = message(loss::l1_penalty(&[]));
     assert!(m.contains("no trainable parameters"), "{m}");
 }

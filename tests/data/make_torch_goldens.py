@@ -283,5 +283,71 @@ for name, f in [("silu", F.silu),
     put(f"parity.{name}", y)
     put(f"parity.{name}.grad", g)
 
+
+# ---- loss options (tests/losses.rs): class weights, ignore_index, pos_weight, KL; drawn
+# after everything above, so the values above keep their seeds ----
+lo_logits = torch.randn(6, 4) * 2
+lo_keep = torch.tensor([0, 3, 2, 1, 3, 2])
+lo_ig = torch.tensor([0, 3, -100, 1, 3, -100])
+lo_w = torch.rand(4) + 0.5
+lo_soft = torch.softmax(torch.randn(6, 4), 1)
+put("lopt.logits", lo_logits)
+put("lopt.keep.classes", lo_keep)
+put("lopt.ig.classes", lo_ig)
+put("lopt.w", lo_w)
+put("lopt.soft", lo_soft)
+lo_lsm = torch.log_softmax(lo_logits, 1)
+for name, f, x, tgt in [
+    ("ce_w", lambda a, t, r: F.cross_entropy(a, t, weight=lo_w, reduction=r), lo_logits, lo_keep),
+    ("ce_ig", lambda a, t, r: F.cross_entropy(a, t, ignore_index=-100, reduction=r), lo_logits, lo_ig),
+    ("ce_w_ig", lambda a, t, r: F.cross_entropy(a, t, weight=lo_w, ignore_index=-100, reduction=r), lo_logits, lo_ig),
+    ("ce_w_ig_s", lambda a, t, r: F.cross_entropy(a, t, weight=lo_w, ignore_index=-100, label_smoothing=0.2, reduction=r), lo_logits, lo_ig),
+    ("ce_soft_w", lambda a, t, r: F.cross_entropy(a, t, weight=lo_w, label_smoothing=0.1, reduction=r), lo_logits, lo_soft),
+    ("nll_w_ig", lambda a, t, r: F.nll_loss(a, t, weight=lo_w, ignore_index=-100, reduction=r), lo_lsm, lo_ig),
+]:
+    for r in ["sum", "none"]:
+        put(f"lopt.{name}.{r}", f(x, tgt, r))
+    if tgt.is_floating_point():
+        m, (g, gt) = grad_of(lambda a, t: f(a, t, "mean"), x, tgt)
+        put(f"lopt.{name}.grad_target", gt)
+    else:
+        m, (g,) = grad_of(lambda a: f(a, tgt, "mean"), x)
+    put(f"lopt.{name}.mean", m)
+    put(f"lopt.{name}.grad", g)
+
+bx = torch.randn(5, 3) * 3
+bx[0, 0] = 0.0  # the kink of a composition through |x|
+by = (torch.rand(5, 3) > 0.5).float()
+by[1] = torch.tensor([0.3, 0.9, 0.0])  # soft targets too
+bpw = torch.tensor([0.5, 2.0, 4.0])
+bw = torch.rand(5, 1) + 0.5
+put("lopt.bx", bx)
+put("lopt.by", by)
+put("lopt.bpw", bpw)
+put("lopt.bw", bw)
+for name, kw in [("bce_pw", dict(pos_weight=bpw)), ("bce_w_pw", dict(weight=bw, pos_weight=bpw))]:
+    f = lambda a, t, r: F.binary_cross_entropy_with_logits(a, t, reduction=r, **kw)
+    for r in ["sum", "none"]:
+        put(f"lopt.{name}.{r}", f(bx, by, r))
+    m, (gx, gy) = grad_of(lambda a, t: f(a, t, "mean"), bx, by)
+    put(f"lopt.{name}.mean", m)
+    put(f"lopt.{name}.grad", gx)
+    put(f"lopt.{name}.grad_target", gy)
+
+kq = torch.log_softmax(torch.randn(4, 5), 1)
+kp = torch.softmax(torch.randn(4, 5) * 2, 1)
+kp[0, 1] = 0.0  # a zero target: 0 log 0 = 0
+put("lopt.kq", kq)
+put("lopt.kp", kp)
+for name, tgt, lt in [("kl", kp, False), ("kl_log", torch.log_softmax(torch.randn(4, 5), 1), True)]:
+    put(f"lopt.{name}.target", tgt)
+    f = lambda a, t, r: F.kl_div(a, t, reduction=r, log_target=lt)
+    for r in ["sum", "none", "mean"]:
+        put(f"lopt.{name}.{r}", f(kq, tgt, r))
+    m, (gx, gy) = grad_of(lambda a, t: f(a, t, "batchmean"), kq, tgt)
+    put(f"lopt.{name}.batchmean", m)
+    put(f"lopt.{name}.grad", gx)
+    put(f"lopt.{name}.grad_target", gy)
+
 save_file(out, "tests/data/torch_goldens.safetensors", metadata={"torch": torch.__version__})
 print(len(out), "tensors")

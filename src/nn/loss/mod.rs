@@ -8,6 +8,10 @@
 //! composed gradient would be 0/0 at p = 0 or 1) and `bce_with_logits` (`sigmoid(x) - y`,
 //! also right at x = 0, where |x| has a kink).
 //!
+//! PyTorch's keyword arguments (class weights, `ignore_index`, `pos_weight`) and the KL
+//! divergence are in `options.rs`: [`cross_entropy_with`], [`nll_with`],
+//! [`bce_with_logits_with`], [`kl_div`].
+//!
 //! ```
 //! use ferrograd::nn::loss::{cross_entropy, Reduction};
 //! use ferrograd::{Device, Tensor};
@@ -19,6 +23,10 @@
 //! assert_eq!(grads.get(&logits).unwrap().shape(), &[2, 3]);
 //! # Ok::<(), ferrograd::Error>(())
 //! ```
+
+mod options;
+
+pub use options::{bce_with_logits_with, cross_entropy_with, kl_div, nll_with, BceLoss, ClassLoss};
 
 use crate::autograd::{record, untracked, BackOp};
 use crate::backend::CrossEntropySpec;
@@ -49,6 +57,11 @@ pub enum Reduction {
     Sum,
     /// No reduction: one loss per element (per row).
     None,
+    /// The sum divided by the batch size (the first dimension; 1 for a 0-D loss): a 0-D
+    /// tensor. PyTorch's `kl_div(reduction="batchmean")`, the KL divergence per sample; for
+    /// the classification losses, whose losses are per row, it is [`Reduction::Mean`]
+    /// without class weights.
+    BatchMean,
 }
 
 fn reduce(losses: Tensor, reduction: Reduction) -> Result<Tensor> {
@@ -56,6 +69,10 @@ fn reduce(losses: Tensor, reduction: Reduction) -> Result<Tensor> {
         Reduction::Mean => losses.mean_all(),
         Reduction::Sum => losses.sum_all(),
         Reduction::None => Ok(losses),
+        Reduction::BatchMean => {
+            let n = losses.shape().first().copied().unwrap_or(1);
+            losses.sum_all()?.div_scalar(n as f32)
+        }
     }
 }
 
