@@ -3,12 +3,13 @@
 // ones go back to the buffer pool once the optimizer drops them). The arithmetic mirrors
 // src/ops/optim/cpu.rs line for line, in PyTorch's order.
 //
-// State is [rows, numel]: SGD [momentum]; Adam [m, v]; RMSprop [square_avg, momentum,
-// grad_avg]; Adagrad [sum].
+// State is [rows, numel]: SGD [momentum]; Adam [m, v] (with OPTIM_AMSGRAD [m, v, max v]);
+// RMSprop [square_avg, momentum, grad_avg]; Adagrad [sum]. Every kind reads the gradient
+// through `gradient`, which negates it with OPTIM_MAXIMIZE.
 
 struct Params {
     numel: u32,
-    flags: u32,       // OPTIM_NESTEROV | OPTIM_FIRST_STEP | OPTIM_DECOUPLED | OPTIM_CENTERED
+    flags: u32,       // OPTIM_NESTEROV | OPTIM_FIRST_STEP | ... (src/ops/optim/spec.rs)
     _pad0: u32,
     _pad1: u32,
     lr: f32,          // Adagrad: already decayed for this step
@@ -35,6 +36,13 @@ fn has(flag: u32) -> bool {
     return (p.flags & flag) != 0u;
 }
 
+fn gradient(i: u32) -> f32 {
+    if (has(OPTIM_MAXIMIZE)) {
+        return -grad[i];
+    }
+    return grad[i];
+}
+
 // A skipped step: element i of the parameter and of its `rows` state rows copied unchanged.
 fn skipped(i: u32, rows: u32) -> bool {
     if (!has(OPTIM_SKIP_IF) || skip[0] == 0u) {
@@ -58,7 +66,7 @@ fn optim_sgd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
         return;
     }
     let w = param[i];
-    var d = grad[i] + p.weight_decay * w;
+    var d = gradient(i) + p.weight_decay * w;
     var buf = state[i];
     if (p.beta1 != 0.0) {
         if (has(OPTIM_FIRST_STEP)) {
@@ -83,11 +91,12 @@ fn optim_adam(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     if (i >= p.numel) {
         return;
     }
-    if (skipped(i, 2u)) {
+    let amsgrad = has(OPTIM_AMSGRAD);
+    if (skipped(i, select(2u, 3u, amsgrad))) {
         return;
     }
     var w = param[i];
-    var d = grad[i];
+    var d = gradient(i);
     if (has(OPTIM_DECOUPLED)) {
         w = w * (1.0 - p.lr * p.weight_decay);
     } else {
@@ -95,7 +104,12 @@ fn optim_adam(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     }
     let m = state[i] + (1.0 - p.beta1) * (d - state[i]);
     let v = p.beta2 * state[p.numel + i] + (1.0 - p.beta2) * d * d;
-    let denom = sqrt(v) / p.bias2_sqrt + p.eps;
+    var top = v;
+    if (amsgrad) {
+        top = max(state[2u * p.numel + i], v);
+        state_out[2u * p.numel + i] = top;
+    }
+    let denom = sqrt(top) / p.bias2_sqrt + p.eps;
     state_out[i] = m;
     state_out[p.numel + i] = v;
     param_out[i] = w - (p.lr / p.bias1) * m / denom;
@@ -113,7 +127,7 @@ fn optim_rmsprop(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
     }
     let n = p.numel;
     let w = param[i];
-    let d = grad[i] + p.weight_decay * w;
+    let d = gradient(i) + p.weight_decay * w;
     let sq = p.beta2 * state[i] + (1.0 - p.beta2) * d * d;
     var buf = state[n + i];
     var mean = state[2u * n + i];
@@ -146,7 +160,7 @@ fn optim_adagrad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
         return;
     }
     let w = param[i];
-    let d = grad[i] + p.weight_decay * w;
+    let d = gradient(i) + p.weight_decay * w;
     let sum = state[i] + d * d;
     state_out[i] = sum;
     param_out[i] = w - p.lr * d / (sqrt(sum) + p.eps);

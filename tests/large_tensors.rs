@@ -158,10 +158,16 @@ fn ops_on_tensors_larger_than_one_binding() {
         let g = y.mul(&y)?.sum_all()?.backward()?.get(&x).unwrap().clone();
         Tensor::cat(&[&y.flatten()?.narrow(0, 0, 1000)?, &g.flatten()?], 0)
     });
+    // With AMSGrad and maximize, so the composed step runs both flags' branches.
     agree(&gpu, &x, "two Adam steps", (1e-5, 1e-4), |x| {
         use ferrograd::optim::{Adam, AdamConfig, Optimizer};
         let w = ferrograd::nn::Parameter::new(x.clone());
-        let mut opt = Adam::new(vec![w.clone()], AdamConfig::default())?;
+        let cfg = AdamConfig {
+            amsgrad: true,
+            maximize: true,
+            ..Default::default()
+        };
+        let mut opt = Adam::new(vec![w.clone()], cfg)?;
         for _ in 0..2 {
             let v = w.value();
             opt.step(&v.mul(&v)?.sum_all()?.backward()?)?;

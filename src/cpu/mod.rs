@@ -249,7 +249,7 @@ impl Backend for CpuStorage {
         };
         by_precision!("optimizer step", [param, grad, state], |p, g, s| {
             if skipped {
-                let (p, s) = (&p[..spec.numel], &s[..spec.numel * spec.kind.state_rows()]);
+                let (p, s) = (&p[..spec.numel], &s[..spec.numel * spec.state_rows()]);
                 let op = "optimizer step";
                 return Ok((
                     CpuStorage::new(buffers::copied(op, p)?),

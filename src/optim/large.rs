@@ -18,6 +18,10 @@ pub(super) fn update(
     untracked(|| {
         let n = spec.numel;
         let (p0, g) = (p.reshape(&[n])?, g.reshape(&[n])?);
+        let g = match spec.has(OptimSpec::MAXIMIZE) {
+            true => g.neg()?,
+            false => g,
+        };
         let row = |r: usize| state.narrow(0, r, 1)?.reshape(&[n]);
         let (lr, wd, eps) = (spec.lr, spec.weight_decay, spec.eps);
         let (b1, b2) = (spec.beta1, spec.beta2);
@@ -50,9 +54,14 @@ pub(super) fn update(
                 let v = row(1)?
                     .mul_scalar(b2)?
                     .add(&d.mul_scalar(1.0 - b2)?.mul(&d)?)?;
-                let denom = v.sqrt()?.div_scalar(spec.bias2_sqrt)?.add_scalar(eps)?;
-                let step = m.mul_scalar(lr / spec.bias1)?.div(&denom)?;
-                (p0.sub(&step)?, vec![m, v])
+                let mut rows = vec![m, v];
+                if spec.has(OptimSpec::AMSGRAD) {
+                    rows.push(row(2)?.maximum(&rows[1])?);
+                }
+                let top = rows.last().expect("v or its maximum");
+                let denom = top.sqrt()?.div_scalar(spec.bias2_sqrt)?.add_scalar(eps)?;
+                let step = rows[0].mul_scalar(lr / spec.bias1)?.div(&denom)?;
+                (p0.sub(&step)?, rows)
             }
             OptimKind::RmsProp => {
                 let d = g.add(&p0.mul_scalar(wd)?)?;

@@ -17,7 +17,7 @@
 
 use std::f64::consts::PI;
 
-use super::check_hyper;
+use super::{check_hyper, Optimizer};
 use crate::error::{Error, Result};
 
 /// A learning rate for each step. Set it on an optimizer with `opt.set_lr(s.lr(step))?`.
@@ -42,6 +42,26 @@ use crate::error::{Error, Result};
 pub trait Schedule: Send + Sync {
     /// The learning rate for step (or epoch) `step`, counting from 0.
     fn lr(&self, step: usize) -> f32;
+
+    /// The momentum for step `step`, for a schedule that cycles it
+    /// ([`OneCycleLr::cycle_momentum`]); `None` (the default) leaves the optimizer's alone.
+    fn momentum(&self, _step: usize) -> Option<f32> {
+        None
+    }
+
+    /// Sets `opt`'s learning rate, and its momentum where this schedule has one, for `step`:
+    /// call it before each step.
+    ///
+    /// # Errors
+    /// As [`Optimizer::set_lr`] and [`Optimizer::set_momentum`] (an optimizer without
+    /// momentum under a schedule that cycles it).
+    fn apply(&self, opt: &mut dyn Optimizer, step: usize) -> Result<()> {
+        opt.set_lr(self.lr(step))?;
+        match self.momentum(step) {
+            Some(m) => opt.set_momentum(m),
+            None => Ok(()),
+        }
+    }
 }
 
 fn positive(op: &'static str, name: &str, v: usize) -> Result<()> {
@@ -279,7 +299,9 @@ impl Schedule for LinearLr {
 /// The one-cycle policy (`OneCycleLR` with `anneal_strategy="cos"`, two phases): from
 /// `max_lr / div_factor` up to `max_lr` over the first `pct_start` of `total_steps`, then down
 /// to `max_lr / div_factor / final_div_factor`. Steps past the end keep the final rate
-/// (PyTorch raises there). Momentum is not cycled.
+/// (PyTorch raises there). Momentum is cycled the other way with
+/// [`OneCycleLr::cycle_momentum`] (PyTorch's default, `cycle_momentum=True`, does so from
+/// 0.95 down to 0.85 and back) and set with [`Schedule::apply`].
 ///
 /// ```
 /// use ferrograd::optim::{OneCycleLr, Schedule};
@@ -298,6 +320,8 @@ pub struct OneCycleLr {
     /// The step where the peak is reached, and the last step.
     peak: f64,
     last: f64,
+    /// The momentum at the peak and at both ends, when cycled.
+    momentum: Option<(f64, f64)>,
 }
 
 impl OneCycleLr {
@@ -344,7 +368,35 @@ impl OneCycleLr {
             min: initial / f64::from(final_div_factor),
             peak,
             last,
+            momentum: None,
         })
+    }
+
+    /// Cycles the momentum against the rate, as PyTorch's `cycle_momentum`: from `max` down
+    /// to `base` at the peak rate, then back up to `max` (SGD's and RMSprop's momentum,
+    /// Adam's `beta1`). PyTorch's defaults are `base = 0.85`, `max = 0.95`.
+    ///
+    /// ```
+    /// use ferrograd::nn::Parameter;
+    /// use ferrograd::optim::{OneCycleLr, Optimizer, Schedule, Sgd, SgdConfig};
+    /// use ferrograd::{Device, Tensor};
+    /// let s = OneCycleLr::new(0.1, 100, 0.3, 25.0, 1e4)?.cycle_momentum(0.85, 0.95)?;
+    /// assert_eq!([0, 29, 99].map(|t| s.momentum(t).unwrap()), [0.95, 0.85, 0.95]);
+    /// let w = Parameter::new(Tensor::new([1.0], &Device::cpu())?);
+    /// let mut opt = Sgd::new(vec![w], SgdConfig { momentum: 0.9, ..Default::default() })?;
+    /// s.apply(&mut opt, 29)?; // before step 29: the rate and the momentum
+    /// assert_eq!((opt.lr(), opt.momentum()), (0.1, Some(0.85)));
+    /// # Ok::<(), ferrograd::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// `InvalidArgument` for a momentum that is negative or not finite.
+    pub fn cycle_momentum(mut self, base: f32, max: f32) -> Result<OneCycleLr> {
+        let op = "OneCycleLr::cycle_momentum";
+        check_hyper(op, "base_momentum", base, 0.0, f32::INFINITY)?;
+        check_hyper(op, "max_momentum", max, 0.0, f32::INFINITY)?;
+        self.momentum = Some((f64::from(base), f64::from(max)));
+        Ok(self)
     }
 }
 
@@ -353,19 +405,27 @@ fn cos_anneal(start: f64, end: f64, pct: f64) -> f64 {
     end + (start - end) / 2.0 * ((PI * pct).cos() + 1.0)
 }
 
+impl OneCycleLr {
+    /// `start` to `mid` over the warm-up, then `mid` to `end`, cosine-annealed, at step `t`.
+    fn phase(&self, t: usize, start: f64, mid: f64, end: f64) -> f32 {
+        let t = (t as f64).min(self.last);
+        let v = if t <= self.peak {
+            cos_anneal(start, mid, t / self.peak)
+        } else {
+            cos_anneal(mid, end, (t - self.peak) / (self.last - self.peak))
+        };
+        v as f32
+    }
+}
+
 impl Schedule for OneCycleLr {
     fn lr(&self, t: usize) -> f32 {
-        let t = (t as f64).min(self.last);
-        let lr = if t <= self.peak {
-            cos_anneal(self.initial, self.max_lr, t / self.peak)
-        } else {
-            cos_anneal(
-                self.max_lr,
-                self.min,
-                (t - self.peak) / (self.last - self.peak),
-            )
-        };
-        lr as f32
+        self.phase(t, self.initial, self.max_lr, self.min)
+    }
+
+    fn momentum(&self, t: usize) -> Option<f32> {
+        let (base, max) = self.momentum?;
+        Some(self.phase(t, max, base, max))
     }
 }
 
@@ -422,10 +482,23 @@ impl SequentialLr {
     }
 }
 
-impl Schedule for SequentialLr {
-    fn lr(&self, t: usize) -> f32 {
+impl SequentialLr {
+    /// The schedule running at step `t`, and `t` counted from its milestone.
+    fn active(&self, t: usize) -> (&dyn Schedule, usize) {
         let i = self.milestones.iter().filter(|&&m| m <= t).count();
         let start = if i == 0 { 0 } else { self.milestones[i - 1] };
-        self.schedules[i].lr(t - start)
+        (self.schedules[i].as_ref(), t - start)
+    }
+}
+
+impl Schedule for SequentialLr {
+    fn lr(&self, t: usize) -> f32 {
+        let (s, t) = self.active(t);
+        s.lr(t)
+    }
+
+    fn momentum(&self, t: usize) -> Option<f32> {
+        let (s, t) = self.active(t);
+        s.momentum(t)
     }
 }

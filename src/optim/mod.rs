@@ -26,6 +26,7 @@
 mod large;
 mod lr;
 mod optimizers;
+mod plateau;
 mod scaler;
 
 pub use lr::{
@@ -35,6 +36,7 @@ pub use lr::{
 pub use optimizers::{
     Adagrad, AdagradConfig, Adam, AdamConfig, AdamW, RmsProp, RmsPropConfig, Sgd, SgdConfig,
 };
+pub use plateau::{PlateauConfig, PlateauMode, ReduceLrOnPlateau};
 pub use scaler::{GradScaler, GradScalerConfig};
 
 use crate::autograd::Gradients;
@@ -72,6 +74,23 @@ pub trait Optimizer {
     /// `InvalidArgument` for a rate that is NaN, infinite or negative (a schedule driven past
     /// what f32 holds, say); the rate is left unchanged then.
     fn set_lr(&mut self, lr: f32) -> Result<()>;
+    /// The momentum the next step uses: SGD's and RMSprop's `momentum`, Adam's `beta1`;
+    /// `None` for an optimizer without one (Adagrad).
+    fn momentum(&self) -> Option<f32> {
+        None
+    }
+    /// Sets the momentum (what [`OneCycleLr::cycle_momentum`] drives, through
+    /// [`Schedule::apply`]).
+    ///
+    /// # Errors
+    /// `InvalidArgument` for an optimizer without momentum, or a value its config would
+    /// refuse (Adam's `beta1` must be in `[0, 1)`); the momentum is left unchanged then.
+    fn set_momentum(&mut self, momentum: f32) -> Result<()> {
+        Err(Error::invalid(
+            "set_momentum",
+            format!("this optimizer has no momentum to set to {momentum}"),
+        ))
+    }
     /// The optimizer's state, named `"{index}.{buffer}"` with PyTorch's buffer names
     /// (`"0.exp_avg"`, `"3.momentum_buffer"`) plus `"{index}.step"`, one entry per parameter
     /// that has stepped, and `"{index}.master_param"` for a half parameter (its f32 master
@@ -110,6 +129,9 @@ struct Slot {
 pub(crate) struct Core {
     slots: Vec<Slot>,
     kind: OptimKind,
+    /// The state-dict name of each state row (PyTorch's): the state is `[names.len(), n]`,
+    /// `OptimSpec::state_rows` of the specs this core steps with.
+    names: &'static [&'static str],
     lr: f32,
     /// The value a fresh state starts at (Adagrad's `initial_accumulator_value`).
     initial_state: f32,
@@ -134,7 +156,12 @@ impl std::fmt::Debug for Core {
 }
 
 impl Core {
-    pub fn new(params: Vec<Parameter>, kind: OptimKind, lr: f32) -> Result<Core> {
+    pub fn new(
+        params: Vec<Parameter>,
+        kind: OptimKind,
+        lr: f32,
+        names: &'static [&'static str],
+    ) -> Result<Core> {
         check_hyper("optimizer", "lr", lr, 0.0, f32::INFINITY)?;
         Ok(Core {
             slots: params
@@ -147,6 +174,7 @@ impl Core {
                 })
                 .collect(),
             kind,
+            names,
             lr,
             initial_state: 0.0,
             skip: None,
@@ -188,7 +216,7 @@ impl Core {
     /// Runs the fused update on every parameter with a gradient; `spec(step)` gives the
     /// hyper-parameters for a parameter's `step`-th update (1-based) with `numel` unset.
     pub fn step(&mut self, grads: &Gradients, spec: impl Fn(u64) -> OptimSpec) -> Result<()> {
-        let rows = self.kind.state_rows();
+        let rows = self.names.len();
         for (i, slot) in self.slots.iter_mut().enumerate() {
             if !slot.param.is_trainable() {
                 continue;
@@ -260,7 +288,8 @@ impl Core {
         Ok(())
     }
 
-    pub fn state_dict(&self, names: &[&str]) -> Vec<(String, Tensor)> {
+    pub fn state_dict(&self) -> Vec<(String, Tensor)> {
+        let names = self.names;
         let mut out = Vec::new();
         for (i, slot) in self.slots.iter().enumerate() {
             let Some(state) = &slot.state else { continue };
@@ -287,7 +316,8 @@ impl Core {
         out
     }
 
-    pub fn load_state_dict(&mut self, names: &[&str], state: &[(String, Tensor)]) -> Result<()> {
+    pub fn load_state_dict(&mut self, state: &[(String, Tensor)]) -> Result<()> {
+        let names = self.names;
         let stepped = self.slots.iter().filter(|s| s.state.is_some()).count();
         if state.is_empty() && stepped > 0 {
             return Err(Error::invalid(

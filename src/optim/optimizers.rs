@@ -26,9 +26,18 @@ fn spec(kind: OptimKind, lr: f32) -> OptimSpec {
     }
 }
 
+/// `bit` where `on`, else no flag.
+fn flag(on: bool, bit: u32) -> u32 {
+    if on {
+        bit
+    } else {
+        0
+    }
+}
+
 /// The learning-rate and state methods every optimizer forwards to its core.
 macro_rules! forward_to_core {
-    ($names:expr) => {
+    () => {
         fn lr(&self) -> f32 {
             self.core.lr()
         }
@@ -36,10 +45,10 @@ macro_rules! forward_to_core {
             self.core.set_lr(lr)
         }
         fn state_dict(&self) -> Vec<(String, Tensor)> {
-            self.core.state_dict($names)
+            self.core.state_dict()
         }
         fn load_state_dict(&mut self, state: &[(String, Tensor)]) -> Result<()> {
-            self.core.load_state_dict($names, state)
+            self.core.load_state_dict(state)
         }
         fn skip_steps_if(&mut self, flag: Option<Tensor>) -> Result<()> {
             self.core.skip_steps_if(flag)
@@ -71,6 +80,8 @@ pub struct SgdConfig {
     pub weight_decay: f32,
     /// Nesterov momentum (needs `momentum > 0` and `dampening = 0`).
     pub nesterov: bool,
+    /// Ascend the gradient instead of descending it (PyTorch's `maximize`; default false).
+    pub maximize: bool,
 }
 
 impl Default for SgdConfig {
@@ -81,6 +92,7 @@ impl Default for SgdConfig {
             dampening: 0.0,
             weight_decay: 0.0,
             nesterov: false,
+            maximize: false,
         }
     }
 }
@@ -117,6 +129,14 @@ impl Sgd {
     /// finite, `dampening` is outside `[0, 1]`, or `nesterov` is set without `momentum > 0`
     /// and `dampening = 0`.
     pub fn new(params: Vec<Parameter>, cfg: SgdConfig) -> Result<Sgd> {
+        Sgd::check(&cfg)?;
+        Ok(Sgd {
+            core: Core::new(params, OptimKind::Sgd, cfg.lr, &["momentum_buffer"])?,
+            cfg,
+        })
+    }
+
+    fn check(cfg: &SgdConfig) -> Result<()> {
         let op = "Sgd::new";
         check_hyper(op, "momentum", cfg.momentum, 0.0, f32::INFINITY)?;
         check_hyper(op, "dampening", cfg.dampening, 0.0, 1.0)?;
@@ -131,10 +151,7 @@ impl Sgd {
                 ),
             ));
         }
-        Ok(Sgd {
-            core: Core::new(params, OptimKind::Sgd, cfg.lr)?,
-            cfg,
-        })
+        Ok(())
     }
 }
 
@@ -145,10 +162,22 @@ impl Optimizer for Sgd {
         s.weight_decay = c.weight_decay;
         s.beta1 = c.momentum;
         s.dampening = c.dampening;
-        s.flags = if c.nesterov { OptimSpec::NESTEROV } else { 0 };
+        s.flags = flag(c.nesterov, OptimSpec::NESTEROV) | flag(c.maximize, OptimSpec::MAXIMIZE);
         self.core.step(grads, |_| s)
     }
-    forward_to_core!(&["momentum_buffer"]);
+    fn momentum(&self) -> Option<f32> {
+        Some(self.cfg.momentum)
+    }
+    fn set_momentum(&mut self, momentum: f32) -> Result<()> {
+        let cfg = SgdConfig {
+            momentum,
+            ..self.cfg
+        };
+        Sgd::check(&cfg).map_err(|e| e.in_op("set_momentum"))?;
+        self.cfg = cfg;
+        Ok(())
+    }
+    forward_to_core!();
 }
 
 /// `torch.optim.Adam`'s settings and defaults; also AdamW's (where PyTorch's default
@@ -177,6 +206,11 @@ pub struct AdamConfig {
     /// Adam: L2 penalty, `weight_decay * w` added to the gradient; AdamW: decoupled decay,
     /// `w *= 1 - lr * weight_decay` (default 0; 0.01 in [`AdamConfig::adamw`]).
     pub weight_decay: f32,
+    /// AMSGrad: divide by the largest second moment so far, which never shrinks (a third
+    /// state row, `max_exp_avg_sq`; default false).
+    pub amsgrad: bool,
+    /// Ascend the gradient instead of descending it (PyTorch's `maximize`; default false).
+    pub maximize: bool,
 }
 
 impl Default for AdamConfig {
@@ -187,6 +221,8 @@ impl Default for AdamConfig {
             beta2: 0.999,
             eps: 1e-8,
             weight_decay: 0.0,
+            amsgrad: false,
+            maximize: false,
         }
     }
 }
@@ -227,8 +263,25 @@ impl AdamConfig {
         s.weight_decay = self.weight_decay;
         s.bias1 = (1.0 - f64::from(self.beta1).powi(t)) as f32;
         s.bias2_sqrt = (1.0 - f64::from(self.beta2).powi(t)).sqrt() as f32;
-        s.flags = if decoupled { OptimSpec::DECOUPLED } else { 0 };
+        s.flags = flag(decoupled, OptimSpec::DECOUPLED)
+            | flag(self.amsgrad, OptimSpec::AMSGRAD)
+            | flag(self.maximize, OptimSpec::MAXIMIZE);
         s
+    }
+
+    /// This config with `beta1` (checked), for `Optimizer::set_momentum`.
+    fn with_beta1(self, beta1: f32) -> Result<AdamConfig> {
+        let cfg = AdamConfig { beta1, ..self };
+        cfg.check("set_momentum")?;
+        Ok(cfg)
+    }
+
+    /// The state rows' names, PyTorch's.
+    fn state_names(&self) -> &'static [&'static str] {
+        match self.amsgrad {
+            true => &["exp_avg", "exp_avg_sq", "max_exp_avg_sq"],
+            false => &["exp_avg", "exp_avg_sq"],
+        }
     }
 }
 
@@ -263,7 +316,7 @@ impl Adam {
     pub fn new(params: Vec<Parameter>, cfg: AdamConfig) -> Result<Adam> {
         cfg.check("Adam::new")?;
         Ok(Adam {
-            core: Core::new(params, OptimKind::Adam, cfg.lr)?,
+            core: Core::new(params, OptimKind::Adam, cfg.lr, cfg.state_names())?,
             cfg,
         })
     }
@@ -274,7 +327,14 @@ impl Optimizer for Adam {
         let (cfg, lr) = (self.cfg, self.core.lr());
         self.core.step(grads, |t| cfg.spec(lr, t, false))
     }
-    forward_to_core!(&["exp_avg", "exp_avg_sq"]);
+    fn momentum(&self) -> Option<f32> {
+        Some(self.cfg.beta1)
+    }
+    fn set_momentum(&mut self, beta1: f32) -> Result<()> {
+        self.cfg = self.cfg.with_beta1(beta1)?;
+        Ok(())
+    }
+    forward_to_core!();
 }
 
 /// AdamW: Adam with decoupled weight decay (`w *= 1 - lr * weight_decay` before the step).
@@ -308,7 +368,7 @@ impl AdamW {
     pub fn new(params: Vec<Parameter>, cfg: AdamConfig) -> Result<AdamW> {
         cfg.check("AdamW::new")?;
         Ok(AdamW {
-            core: Core::new(params, OptimKind::Adam, cfg.lr)?,
+            core: Core::new(params, OptimKind::Adam, cfg.lr, cfg.state_names())?,
             cfg,
         })
     }
@@ -319,7 +379,14 @@ impl Optimizer for AdamW {
         let (cfg, lr) = (self.cfg, self.core.lr());
         self.core.step(grads, |t| cfg.spec(lr, t, true))
     }
-    forward_to_core!(&["exp_avg", "exp_avg_sq"]);
+    fn momentum(&self) -> Option<f32> {
+        Some(self.cfg.beta1)
+    }
+    fn set_momentum(&mut self, beta1: f32) -> Result<()> {
+        self.cfg = self.cfg.with_beta1(beta1)?;
+        Ok(())
+    }
+    forward_to_core!();
 }
 
 /// `torch.optim.RMSprop`'s settings and defaults.
@@ -346,6 +413,8 @@ pub struct RmsPropConfig {
     pub momentum: f32,
     /// Normalise by the variance of the gradient instead of its mean square.
     pub centered: bool,
+    /// Ascend the gradient instead of descending it (PyTorch's `maximize`; default false).
+    pub maximize: bool,
 }
 
 impl Default for RmsPropConfig {
@@ -357,6 +426,7 @@ impl Default for RmsPropConfig {
             weight_decay: 0.0,
             momentum: 0.0,
             centered: false,
+            maximize: false,
         }
     }
 }
@@ -393,7 +463,12 @@ impl RmsProp {
         check_hyper(op, "weight_decay", cfg.weight_decay, 0.0, f32::INFINITY)?;
         check_hyper(op, "momentum", cfg.momentum, 0.0, f32::INFINITY)?;
         Ok(RmsProp {
-            core: Core::new(params, OptimKind::RmsProp, cfg.lr)?,
+            core: Core::new(
+                params,
+                OptimKind::RmsProp,
+                cfg.lr,
+                &["square_avg", "momentum_buffer", "grad_avg"],
+            )?,
             cfg,
         })
     }
@@ -407,10 +482,18 @@ impl Optimizer for RmsProp {
         s.beta2 = c.alpha;
         s.eps = c.eps;
         s.weight_decay = c.weight_decay;
-        s.flags = if c.centered { OptimSpec::CENTERED } else { 0 };
+        s.flags = flag(c.centered, OptimSpec::CENTERED) | flag(c.maximize, OptimSpec::MAXIMIZE);
         self.core.step(grads, |_| s)
     }
-    forward_to_core!(&["square_avg", "momentum_buffer", "grad_avg"]);
+    fn momentum(&self) -> Option<f32> {
+        Some(self.cfg.momentum)
+    }
+    fn set_momentum(&mut self, momentum: f32) -> Result<()> {
+        check_hyper("set_momentum", "momentum", momentum, 0.0, f32::INFINITY)?;
+        self.cfg.momentum = momentum;
+        Ok(())
+    }
+    forward_to_core!();
 }
 
 /// `torch.optim.Adagrad`'s settings and defaults.
@@ -433,6 +516,8 @@ pub struct AdagradConfig {
     pub initial_accumulator_value: f32,
     /// Added to the denominator for numerical stability (default 1e-10).
     pub eps: f32,
+    /// Ascend the gradient instead of descending it (PyTorch's `maximize`; default false).
+    pub maximize: bool,
 }
 
 impl Default for AdagradConfig {
@@ -443,6 +528,7 @@ impl Default for AdagradConfig {
             weight_decay: 0.0,
             initial_accumulator_value: 0.0,
             eps: 1e-10,
+            maximize: false,
         }
     }
 }
@@ -483,7 +569,8 @@ impl Adagrad {
         let init = cfg.initial_accumulator_value;
         check_hyper(op, "initial_accumulator_value", init, 0.0, f32::INFINITY)?;
         check_hyper(op, "eps", cfg.eps, 0.0, f32::INFINITY)?;
-        let core = Core::new(params, OptimKind::Adagrad, cfg.lr)?.with_initial_state(init);
+        let core =
+            Core::new(params, OptimKind::Adagrad, cfg.lr, &["sum"])?.with_initial_state(init);
         Ok(Adagrad { core, cfg })
     }
 }
@@ -495,8 +582,9 @@ impl Optimizer for Adagrad {
             let mut s = spec(OptimKind::Adagrad, lr / (1.0 + (t - 1) as f32 * c.lr_decay));
             s.eps = c.eps;
             s.weight_decay = c.weight_decay;
+            s.flags = flag(c.maximize, OptimSpec::MAXIMIZE);
             s
         })
     }
-    forward_to_core!(&["sum"]);
+    forward_to_core!();
 }

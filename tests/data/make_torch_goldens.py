@@ -96,6 +96,13 @@ configs = {
     "rmsprop": lambda ps: torch.optim.RMSprop(ps, lr=0.01),
     "rmsprop_centered": lambda ps: torch.optim.RMSprop(ps, lr=0.01, momentum=0.9, centered=True, weight_decay=0.01),
     "adagrad": lambda ps: torch.optim.Adagrad(ps, lr=0.1, lr_decay=0.01, weight_decay=0.01, initial_accumulator_value=0.1),
+    # amsgrad and maximize (issue 22); beta2 0.5 so the second moment shrinks within three
+    # steps and its running maximum matters
+    "adam_amsgrad": lambda ps: torch.optim.Adam(ps, lr=0.1, betas=(0.9, 0.5), amsgrad=True, weight_decay=0.1),
+    "adamw_amsgrad_max": lambda ps: torch.optim.AdamW(ps, lr=0.1, betas=(0.9, 0.5), amsgrad=True, maximize=True),
+    "sgd_max": lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.9, weight_decay=0.01, maximize=True),
+    "rmsprop_max": lambda ps: torch.optim.RMSprop(ps, lr=0.01, momentum=0.5, centered=True, maximize=True),
+    "adagrad_max": lambda ps: torch.optim.Adagrad(ps, lr=0.1, maximize=True),
 }
 for name, make in configs.items():
     w = w0.clone().requires_grad_()
@@ -348,6 +355,45 @@ for name, tgt, lt in [("kl", kp, False), ("kl_log", torch.log_softmax(torch.rand
     put(f"lopt.{name}.batchmean", m)
     put(f"lopt.{name}.grad", gx)
     put(f"lopt.{name}.grad_target", gy)
+
+
+# ---- OneCycle cycling momentum (PyTorch's default) and ReduceLROnPlateau (issue 22): no
+# random draws ----
+def cycled(opt_make, key, steps=12):
+    opt = opt_make([torch.zeros(1, requires_grad=True)])
+    s = S.OneCycleLR(opt, max_lr=0.1, total_steps=steps, base_momentum=0.8, max_momentum=0.95)
+    lr, mom = [], []
+    for i in range(steps):
+        g = opt.param_groups[0]
+        lr.append(g["lr"])
+        mom.append(g["betas"][0] if "betas" in g else g["momentum"])
+        if i + 1 < steps:
+            opt.step()
+            s.step()
+    return torch.tensor(lr, dtype=torch.float64), torch.tensor(mom, dtype=torch.float64)
+lr_seq, mom_seq = cycled(lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.9), "sgd")
+put("sched.onecycle_mom.lr", lr_seq)
+put("sched.onecycle_mom.momentum", mom_seq)
+_, beta_seq = cycled(lambda ps: torch.optim.Adam(ps, lr=0.1), "adam")
+put("sched.onecycle_mom.beta1", beta_seq)
+
+plateau_metrics = {
+    "min": [1.0, 0.9, 0.95, 0.95, 0.95, 0.895, 0.9, 0.9, 0.9, 0.9, 0.9, 0.5, 0.6, 0.6, 0.6,
+            0.6, float("nan"), 0.6, 0.6, 0.6],
+    "max_abs": [0.5, 0.6, 0.62, 0.7, 0.7, 0.74, 0.76, 0.8, 0.81, 0.79, 0.9, 0.9, 0.92, 0.93,
+                0.94, 0.96],
+}
+for name, kw in [("min", dict(factor=0.5, patience=2, cooldown=1, min_lr=0.01, threshold=0.01)),
+                 ("max_abs", dict(mode="max", threshold_mode="abs", threshold=0.05, patience=1,
+                                  factor=0.3, min_lr=0.005))]:
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    s = S.ReduceLROnPlateau(opt, **kw)
+    seq = []
+    for m in plateau_metrics[name]:
+        s.step(m)
+        seq.append(opt.param_groups[0]["lr"])
+    put(f"sched.plateau_{name}.metrics", torch.tensor(plateau_metrics[name]))
+    put(f"sched.plateau_{name}", torch.tensor(seq, dtype=torch.float64))
 
 save_file(out, "tests/data/torch_goldens.safetensors", metadata={"torch": torch.__version__})
 print(len(out), "tensors")

@@ -25,7 +25,7 @@ pub(crate) fn step<T: Real>(
     spec: &OptimSpec,
 ) -> Result<(Vec<T>, Vec<T>)> {
     let n = spec.numel;
-    let rows = spec.kind.state_rows();
+    let rows = spec.state_rows();
     // The optimizer checks shapes before a step (`optim::Core::step`); this keeps a mismatch
     // that slipped past it from indexing out of bounds.
     let op = "optimizer step";
@@ -68,6 +68,9 @@ pub(crate) fn step<T: Real>(
         // vectorisable body (compiled for the CPU found at run time). R = `state_rows()`.
         pulp::Arch::new().dispatch(|| match spec.kind {
             OptimKind::Sgd => chunk::<T, 1>(spec, OptimKind::Sgd, po, g, so),
+            OptimKind::Adam if spec.has(OptimSpec::AMSGRAD) => {
+                chunk::<T, 3>(spec, OptimKind::Adam, po, g, so)
+            }
             OptimKind::Adam => chunk::<T, 2>(spec, OptimKind::Adam, po, g, so),
             OptimKind::RmsProp => chunk::<T, 3>(spec, OptimKind::RmsProp, po, g, so),
             OptimKind::Adagrad => chunk::<T, 1>(spec, OptimKind::Adagrad, po, g, so),
@@ -125,6 +128,7 @@ fn update<T: Real>(spec: &OptimSpec, kind: OptimKind, p: &mut T, g: T, s: &mut [
     let (lr, wd, eps) = (c(spec.lr), c(spec.weight_decay), c(spec.eps));
     let (b1, b2) = (c(spec.beta1), c(spec.beta2));
     let one = T::one();
+    let g = if spec.has(OptimSpec::MAXIMIZE) { -g } else { g };
     match kind {
         OptimKind::Sgd => {
             let mut d = g + wd * *p;
@@ -151,7 +155,13 @@ fn update<T: Real>(spec: &OptimSpec, kind: OptimKind, p: &mut T, g: T, s: &mut [
             };
             s[0] = s[0] + (one - b1) * (d - s[0]); // lerp, as torch's exp_avg.lerp_
             s[1] = b2 * s[1] + (one - b2) * d * d;
-            let denom = s[1].sqrt() / c(spec.bias2_sqrt) + eps;
+            let v = if spec.has(OptimSpec::AMSGRAD) {
+                s[2] = s[2].max(s[1]);
+                s[2]
+            } else {
+                s[1]
+            };
+            let denom = v.sqrt() / c(spec.bias2_sqrt) + eps;
             *p = *p - (lr / c(spec.bias1)) * s[0] / denom;
         }
         OptimKind::RmsProp => {

@@ -60,7 +60,7 @@ pub(crate) fn optim_step(
         OptimKind::Adagrad => Kernel::OptimAdagrad,
     };
     let new_param = GpuStorage::alloc(ctx, op, spec.numel)?;
-    let new_state = GpuStorage::alloc(ctx, op, spec.numel * spec.kind.state_rows())?;
+    let new_state = GpuStorage::alloc(ctx, op, spec.numel * spec.state_rows())?;
     let bindings = [
         (optim::PARAM_OUT, new_param.buffer()),
         (optim::STATE_OUT, new_state.buffer()),

@@ -7,7 +7,8 @@ use crate::codes::op_codes;
 pub(crate) enum OptimKind {
     /// State `[1, n]`: the momentum buffer.
     Sgd,
-    /// State `[2, n]`: the first and second moments (Adam and AdamW).
+    /// State `[2, n]`: the first and second moments (Adam and AdamW); `[3, n]` with
+    /// `OptimSpec::AMSGRAD`, the third row the largest second moment so far.
     Adam,
     /// State `[3, n]`: the mean square, the momentum buffer and the mean gradient.
     RmsProp,
@@ -45,7 +46,7 @@ pub(crate) struct OptimSpec {
     pub bias1: f32,
     /// Adam: `sqrt(1 - beta2^t)`.
     pub bias2_sqrt: f32,
-    /// `OptimSpec::NESTEROV | FIRST_STEP | DECOUPLED | CENTERED`.
+    /// `OptimSpec::NESTEROV | FIRST_STEP | DECOUPLED | CENTERED | AMSGRAD | MAXIMIZE`.
     pub flags: u32,
 }
 
@@ -64,6 +65,10 @@ op_codes! {
         /// Skip the step (copy the parameter and state) where the `skip` flag, a `Bool`
         /// word on the device, is true (`Optimizer::skip_steps_if`).
         SkipIf = 16 => "skip_if",
+        /// Adam: divide by the largest second moment so far (a third state row).
+        Amsgrad = 32 => "amsgrad",
+        /// Every kind: ascend the gradient (it is negated before anything else).
+        Maximize = 64 => "maximize",
     }
 }
 
@@ -73,8 +78,16 @@ impl OptimSpec {
     pub const DECOUPLED: u32 = OptimFlag::Decoupled as u32;
     pub const CENTERED: u32 = OptimFlag::Centered as u32;
     pub const SKIP_IF: u32 = OptimFlag::SkipIf as u32;
+    pub const AMSGRAD: u32 = OptimFlag::Amsgrad as u32;
+    pub const MAXIMIZE: u32 = OptimFlag::Maximize as u32;
 
     pub fn has(&self, flag: u32) -> bool {
         self.flags & flag != 0
+    }
+
+    /// Rows of the state tensor: the kind's, plus AMSGrad's running maximum.
+    pub fn state_rows(&self) -> usize {
+        self.kind.state_rows()
+            + usize::from(self.kind == OptimKind::Adam && self.has(Self::AMSGRAD))
     }
 }
