@@ -422,6 +422,98 @@ fn initializers() {
     }
 }
 
+/// Truncated normal (bounds, moments against the closed forms, a far tail), orthogonal
+/// (orthonormal rows or columns, gain, conv shapes), and the in-place forms on parameters:
+/// the same draw on both devices, dtype and freezing kept.
+#[test]
+fn trunc_normal_orthogonal_in_place() {
+    let cpu = Device::cpu();
+    let mut g = Generator::new(7);
+    let stats = |t: &Tensor| {
+        let v = t.to_vec().unwrap();
+        let m = v.iter().map(|&x| f64::from(x)).sum::<f64>() / v.len() as f64;
+        let var = v.iter().map(|&x| (f64::from(x) - m).powi(2)).sum::<f64>() / v.len() as f64;
+        (v, m, var.sqrt())
+    };
+    // ±2 std: the truncated std is 0.8796 std (1 - 2·2φ(2) / (2Φ(2) - 1) = 0.7737 of the variance).
+    let t = init::trunc_normal(&[20_000], 0.0, 0.02, -0.04, 0.04, &mut g, &cpu).unwrap();
+    let (v, m, sd) = stats(&t);
+    assert!(v.iter().all(|x| x.abs() <= 0.04));
+    assert!(
+        m.abs() < 5e-4 && (sd / (0.8796 * 0.02) - 1.0).abs() < 0.02,
+        "{m} {sd}"
+    );
+    // [3, 4] of N(0, 1), a tail of mass 0.0013: mean (φ(3) - φ(4)) / (Φ(4) - Φ(3)) = 3.2606.
+    let t = init::trunc_normal(&[20_000], 0.0, 1.0, 3.0, 4.0, &mut g, &cpu).unwrap();
+    let (v, m, _) = stats(&t);
+    assert!(v.iter().all(|&x| (3.0..=4.0).contains(&x)));
+    assert!((m / 3.2606 - 1.0).abs() < 0.005, "tail mean {m}");
+    let err = |r: ferrograd::Result<Tensor>| r.unwrap_err().to_string();
+    let m = err(init::trunc_normal(&[2], 0.0, 1.0, 1.0, -1.0, &mut g, &cpu));
+    assert!(
+        m.contains("trunc_normal: needs finite mean, std > 0 and bounds a < b"),
+        "{m}"
+    );
+    let m = err(init::trunc_normal(&[2], 0.0, 1.0, 40.0, 41.0, &mut g, &cpu));
+    assert!(m.contains("[40, 41] holds none of N(0, 1²)"), "{m}");
+
+    // Q^T Q = gain² I for the tall shapes, Q Q^T for the wide ones (conv: [out, in·kh·kw]).
+    for (shape, gain) in [
+        (&[5, 3][..], 1.0),
+        (&[3, 5][..], 2.0),
+        (&[4, 2, 3, 3][..], 0.5),
+    ] {
+        let q = init::orthogonal(shape, gain, &mut g, &cpu).unwrap();
+        assert_eq!(q.shape(), shape);
+        let q2 = q.reshape(&[shape[0], q.numel() / shape[0]]).unwrap();
+        let (r, c) = (q2.shape()[0], q2.shape()[1]);
+        let gram = match r >= c {
+            true => q2.transpose(0, 1).unwrap().matmul(&q2).unwrap(),
+            false => q2.matmul(&q2.transpose(0, 1).unwrap()).unwrap(),
+        };
+        let k = r.min(c);
+        let eye: Vec<f32> = (0..k * k)
+            .map(|i| if i % (k + 1) == 0 { gain * gain } else { 0.0 })
+            .collect();
+        assert_close(
+            &gram.to_vec().unwrap(),
+            &eye,
+            1e-5,
+            1e-5,
+            &format!("orthogonal {shape:?}"),
+        );
+    }
+    assert!(init::orthogonal(&[4], 1.0, &mut g, &cpu).is_err());
+
+    // One seed, one draw, on every device; in place keeps dtype and freezing.
+    for dev in common::devices() {
+        let a = init::trunc_normal(&[3, 7], 1.0, 2.0, -1.0, 2.5, &mut Generator::new(9), &cpu);
+        let b = init::trunc_normal(&[3, 7], 1.0, 2.0, -1.0, 2.5, &mut Generator::new(9), &dev);
+        assert_eq!(a.unwrap().to_vec().unwrap(), b.unwrap().to_vec().unwrap());
+        let a = init::orthogonal(&[6, 4], 1.0, &mut Generator::new(9), &cpu).unwrap();
+        let b = init::orthogonal(&[6, 4], 1.0, &mut Generator::new(9), &dev).unwrap();
+        assert_eq!(a.to_vec().unwrap(), b.to_vec().unwrap());
+
+        let half = Tensor::zeros(&[8, 8], &dev).unwrap();
+        let p = ferrograd::nn::Parameter::new(half.to_dtype(ferrograd::DType::F16).unwrap());
+        init::orthogonal_(&p, 1.0).unwrap();
+        assert_eq!(p.value().dtype(), ferrograd::DType::F16);
+        assert_eq!(p.value().device(), &dev);
+        assert!(p.value().is_leaf() && p.value().tracks_grad());
+        p.set_trainable(false);
+        init::trunc_normal_(&p, 0.0, 1.0, -2.0, 2.0).unwrap();
+        assert!(!p.value().tracks_grad(), "a frozen parameter stays frozen");
+        let v = p.value().to_vec().unwrap();
+        assert!(v.iter().all(|x| x.abs() <= 2.0) && v.iter().any(|&x| x != 0.0));
+        init::ones_(&p).unwrap();
+        assert_eq!(p.value().to_vec().unwrap(), vec![1.0; 64]);
+        init::zeros_(&p).unwrap();
+        assert_eq!(p.value().to_vec().unwrap(), vec![0.0; 64]);
+        init::kaiming_uniform_(&p, FanMode::FanIn, Nonlinearity::Relu).unwrap();
+        assert!(p.value().to_vec().unwrap().iter().all(|x| x.abs() <= 0.867)); // √2 · √(3 / 8)
+    }
+}
+
 device_tests!(
     linear,
     conv_layer,
