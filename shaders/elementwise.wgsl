@@ -86,7 +86,8 @@ fn binary_op(op: u32, x: f32, y: f32) -> f32 {
         case BINARY_RELU_BACKWARD: { return select(0.0, y, x > 0.0); } // g * [x > 0]
         case BINARY_SIGMOID_BACKWARD: { return y * x * (1.0 - x); }     // x = sigmoid(input)
         case BINARY_TANH_BACKWARD: { return y * (1.0 - x * x); }        // x = tanh(input)
-        case BINARY_GELU_BACKWARD: { return y * gelu_grad(x); }
+        case BINARY_GELU_TANH_BACKWARD: { return y * gelu_tanh_grad(x); }
+        case BINARY_GELU_BACKWARD: { return y * (norm_cdf(x) + x * norm_pdf(x)); }
         case BINARY_LOGICAL_AND: { return flag(x != 0.0 && y != 0.0); }
         case BINARY_LOGICAL_OR: { return flag(x != 0.0 || y != 0.0); }
         case BINARY_LOGICAL_XOR: { return flag((x != 0.0) != (y != 0.0)); }
@@ -221,12 +222,32 @@ fn where_at(e: u32) -> u32 {
     return word_c(o.z);
 }
 
-// d/dx 0.5 x (1 + tanh(u)), u = K (x + C x^3), as `gelu_grad` in ops/elementwise/op.rs.
-fn gelu_grad(x: f32) -> f32 {
+// d/dx x s, s = sigmoid(2u) = (1 + tanh(u)) / 2, u = K (x + C x^3), as `gelu_tanh_grad` in
+// ops/elementwise/op.rs: s + 2 x s (1 - s) K (1 + 3 C x^2).
+fn gelu_tanh_grad(x: f32) -> f32 {
     let k = 0.7978846; // sqrt(2 / pi)
     let c = 0.044715;
-    let t = stable_tanh(k * (x + c * x * x * x));
-    return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * k * (1.0 + 3.0 * c * x * x);
+    let s = sigmoid_f(2.0 * k * (x + c * x * x * x));
+    return s + 2.0 * x * s * (1.0 - s) * k * (1.0 + 3.0 * c * x * x);
+}
+
+// The standard normal CDF Φ(x) = erfc(-x / √2) / 2, as `norm_cdf` in ops/elementwise/op.rs
+// (which uses libm's erfc in f64): erfc from Numerical Recipes' Chebyshev fit (fractional
+// error below 1.2e-7 for every argument), so the lower tail keeps its relative accuracy
+// where 1 + erf(x / √2) would cancel.
+fn norm_cdf(x: f32) -> f32 {
+    let z = abs(x) * 0.70710678;
+    let t = 1.0 / (1.0 + 0.5 * z);
+    let p = -1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418
+        + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587
+        + t * (-0.82215223 + t * 0.17087277))))))));
+    let erfc_z = t * exp(p - z * z);
+    return select(1.0 - 0.5 * erfc_z, 0.5 * erfc_z, x < 0.0);
+}
+
+// The standard normal density e^(-x²/2) / √(2π).
+fn norm_pdf(x: f32) -> f32 {
+    return 0.39894228 * exp(-0.5 * x * x);
 }
 
 // e^x - 1, accurate near 0 (the CPU uses Rust's `exp_m1`): below |x| = 0.35, where
@@ -269,9 +290,9 @@ fn unary_op(x: f32) -> f32 {
         case UNARY_RELU: { return relu_f(x); }
         case UNARY_SIGMOID: { return sigmoid_f(x); }
         case UNARY_TANH: { return tanh_f(x); }
-        case UNARY_GELU: {
-            let k = 0.7978846; // sqrt(2 / pi)
-            return 0.5 * x * (1.0 + stable_tanh(k * (x + 0.044715 * x * x * x)));
+        case UNARY_GELU: { return x * norm_cdf(x); }
+        case UNARY_GELU_TANH: { // 0.5 (1 + tanh(u)) = sigmoid(2u): no 1 + t to cancel
+            return x * sigmoid_f(1.5957692 * (x + 0.044715 * x * x * x));
         }
         case UNARY_LEAKY_RELU: { return select(p.alpha * x, x, x > 0.0); }
         case UNARY_SILU: { return x * sigmoid_f(x); }

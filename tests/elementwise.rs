@@ -12,7 +12,7 @@ fn unary_ops(dev: &Device) {
         let x = normal(shape, i as u64).mul_scalar(3.0).unwrap();
         let pos = uniform(shape, 0.1, 5.0, 10 + i as u64);
         type F = fn(&Tensor) -> ferrograd::Result<Tensor>;
-        let ops: [(&str, F, bool); 16] = [
+        let ops: [(&str, F, bool); 17] = [
             ("neg", |t| t.neg(), false),
             ("abs", |t| t.abs(), false),
             ("exp", |t| t.exp(), false),
@@ -23,6 +23,7 @@ fn unary_ops(dev: &Device) {
             ("sigmoid", |t| t.sigmoid(), false),
             ("tanh", |t| t.tanh(), false),
             ("gelu", |t| t.gelu(), false),
+            ("gelu_tanh", |t| t.gelu_tanh(), false),
             ("leaky_relu", |t| t.leaky_relu(0.1), false),
             ("clamp", |t| t.clamp(-1.0, 0.5), false),
             ("add_scalar", |t| t.add_scalar(2.5), false),
@@ -78,7 +79,7 @@ fn unary_values(dev: &Device) {
     );
     // torch.nn.functional.gelu(x, approximate="tanh")
     assert_close(
-        &v(x.gelu()),
+        &v(x.gelu_tanh()),
         &[
             -0.0,
             -0.04540229,
@@ -90,7 +91,7 @@ fn unary_values(dev: &Device) {
         ],
         1e-6,
         1e-5,
-        "gelu",
+        "gelu_tanh",
     );
     let s = Tensor::from_vec(vec![-1.0, 0.0, 4.0], &[3], dev).unwrap();
     let logs = v(s.log());

@@ -17,6 +17,7 @@ fn unary_smooth(dev: &Device) {
     check_grad(dev, &[&x], |t| t[0].sigmoid(), "sigmoid");
     check_grad(dev, &[&x], |t| t[0].tanh(), "tanh");
     check_grad(dev, &[&x], |t| t[0].gelu(), "gelu");
+    check_grad(dev, &[&x], |t| t[0].gelu_tanh(), "gelu_tanh");
     check_grad(dev, &[&x], |t| t[0].contiguous(), "contiguous");
     // non-contiguous input: the transposed view
     check_grad(dev, &[&x], |t| t[0].t()?.tanh(), "tanh of a transpose");

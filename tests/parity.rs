@@ -337,7 +337,9 @@ fn awkward_sizes(dev: &Device) {
 fn activations(dev: &Device) {
     let act = golden("parity.act", dev);
     type Act = fn(&Tensor) -> ferrograd::Result<Tensor>;
-    let cases: [(&str, Act); 10] = [
+    let cases: [(&str, Act); 12] = [
+        ("gelu", |x| x.gelu()),
+        ("gelu_tanh", |x| x.gelu_tanh()),
         ("silu", |x| x.silu()),
         ("elu", |x| x.elu(1.0)),
         ("elu_half", |x| x.elu(0.5)),

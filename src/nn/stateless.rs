@@ -137,8 +137,11 @@ activation! {
     Sigmoid => |x| x.sigmoid(), Some(Activation::Sigmoid);
     /// `tanh(x)`; fused like ReLU.
     Tanh => |x| x.tanh(), Some(Activation::Tanh);
-    /// GELU, tanh approximation. Not fused: its gradient needs the pre-activation.
+    /// GELU, exact: `x Φ(x)` (PyTorch's `GELU()`). Not fused: its gradient needs the
+    /// pre-activation.
     GELU => |x| x.gelu(), None;
+    /// GELU's tanh approximation (PyTorch's `GELU(approximate="tanh")`).
+    GELUTanh => |x| x.gelu_tanh(), None;
     /// `x * sigmoid(x)` (SiLU, or swish).
     SiLU => |x| x.silu(), None;
     /// `x * tanh(softplus(x))`.

@@ -395,5 +395,13 @@ for name, kw in [("min", dict(factor=0.5, patience=2, cooldown=1, min_lr=0.01, t
     put(f"sched.plateau_{name}.metrics", torch.tensor(plateau_metrics[name]))
     put(f"sched.plateau_{name}", torch.tensor(seq, dtype=torch.float64))
 
+
+# ---- GELU, exact (the default) and tanh form, in f64 (tests/parity.rs): PyTorch's f32
+# kernel computes 1 + erf, which loses the lower tail (GELU(-5) -1.19e-6, not -1.43e-6) ----
+for name, f in [("gelu", F.gelu), ("gelu_tanh", lambda x: F.gelu(x, approximate="tanh"))]:
+    y, (g,) = grad_of(f, act.double())
+    put(f"parity.{name}", y)
+    put(f"parity.{name}.grad", g)
+
 save_file(out, "tests/data/torch_goldens.safetensors", metadata={"torch": torch.__version__})
 print(len(out), "tensors")

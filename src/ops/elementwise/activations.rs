@@ -1,6 +1,7 @@
-//! The activations beyond ReLU, sigmoid, tanh and GELU, as PyTorch defines them: SiLU, ELU and
-//! Softplus have kernels of their own (`UnaryOp::Silu`, `Elu`, `Softplus`, on both backends);
-//! Mish, ReLU6 and Hardtanh are built from them and `clamp`. Their gradients are here too.
+//! The activations beyond ReLU, sigmoid and tanh, as PyTorch defines them: GELU (exact and
+//! tanh form), SiLU, ELU and Softplus have kernels of their own (`UnaryOp::Gelu`, `GeluTanh`,
+//! `Silu`, `Elu`, `Softplus`, on both backends); Mish, ReLU6 and Hardtanh are built from them
+//! and `clamp`. The gradients of SiLU, ELU and Softplus are here too (GELU's are kernels).
 
 use super::op::UnaryOp;
 use crate::dtype::DType;
@@ -8,6 +9,27 @@ use crate::error::{Error, Result};
 use crate::tensor::Tensor;
 
 impl Tensor {
+    /// GELU, exact: `x Φ(x)` with Φ the standard normal CDF, as `torch.nn.functional.gelu`'s
+    /// default. Φ comes from erfc, so the lower tail keeps its relative accuracy (GELU(-5)
+    /// is -1.4333e-6 as in f64; PyTorch's f32 kernel, through `1 + erf`, gives -1.19e-6).
+    ///
+    /// ```
+    /// use ferrograd::{Device, Tensor};
+    /// let y = Tensor::new([-1.0, 0.0, 1.0], &Device::cpu())?.gelu()?.to_vec()?;
+    /// assert!((y[0] + 0.158_655_25).abs() < 1e-7 && y[1] == 0.0);
+    /// assert!((y[2] - 0.841_344_75).abs() < 1e-7); // Φ(1)
+    /// # Ok::<(), ferrograd::Error>(())
+    /// ```
+    pub fn gelu(&self) -> Result<Tensor> {
+        self.unary(UnaryOp::Gelu, "gelu")
+    }
+
+    /// GELU's tanh approximation `0.5 x (1 + tanh(√(2/π) (x + 0.044715 x³)))`, as
+    /// `torch.nn.functional.gelu(approximate="tanh")` (GPT-2 and BERT's form).
+    pub fn gelu_tanh(&self) -> Result<Tensor> {
+        self.unary(UnaryOp::GeluTanh, "gelu_tanh")
+    }
+
     /// `x * sigmoid(x)` (SiLU, or swish), as `torch.nn.functional.silu`.
     ///
     /// ```

@@ -68,8 +68,8 @@ macro_rules! with_unary {
                 let $f = |x| UnaryOp::Tanh.eval(x);
                 $body
             }
-            UnaryOp::Gelu => {
-                let $f = |x| UnaryOp::Gelu.eval(x);
+            UnaryOp::GeluTanh => {
+                let $f = |x| UnaryOp::GeluTanh.eval(x);
                 $body
             }
             // GAN discriminators run it on every activation (25x faster than the shared loop

@@ -290,8 +290,6 @@ impl Tensor {
         sigmoid => UnaryOp::Sigmoid;
         /// Hyperbolic tangent.
         tanh => UnaryOp::Tanh;
-        /// GELU, tanh approximation (PyTorch's `approximate="tanh"`).
-        gelu => UnaryOp::Gelu;
     }
 
     /// `x` where `x > 0`, else `slope * x`.
@@ -499,7 +497,8 @@ pub(crate) fn unary_grad(
         UnaryOp::Relu => x.binary(g, B::ReluBackward)?, // [x > 0] (0 at the kink)
         UnaryOp::Sigmoid => out.binary(g, B::SigmoidBackward)?, // σ' = σ (1 - σ)
         UnaryOp::Tanh => out.binary(g, B::TanhBackward)?, // tanh' = 1 - tanh²
-        UnaryOp::Gelu => x.binary(g, B::GeluBackward)?, // see `gelu_grad` in op.rs (this folder)
+        UnaryOp::Gelu => x.binary(g, B::GeluBackward)?, // Φ(x) + x φ(x) (op.rs, this folder)
+        UnaryOp::GeluTanh => x.binary(g, B::GeluTanhBackward)?, // `gelu_tanh_grad` in op.rs
         // d/dx = 1 where x > 0, else slope
         UnaryOp::LeakyRelu(slope) => Tensor::where_(&x.gt_scalar(0.0)?, g, &g.mul_scalar(slope)?)?,
         UnaryOp::Silu | UnaryOp::Elu(_) | UnaryOp::Softplus(..) => activations::grad(x, op, g)?,

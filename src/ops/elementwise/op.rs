@@ -39,8 +39,11 @@ pub enum UnaryOp {
     Sigmoid,
     /// Hyperbolic tangent, ±1 for large |x|.
     Tanh,
-    /// The tanh approximation: `0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))`.
+    /// GELU, exact: `x Φ(x)`, Φ the standard normal CDF (PyTorch's default).
     Gelu,
+    /// GELU's tanh approximation: `0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))`
+    /// (PyTorch's `approximate="tanh"`).
+    GeluTanh,
     /// `x` if `x > 0` else `slope * x`.
     LeakyRelu(f32),
     /// `x * sigmoid(x)` (SiLU, or swish).
@@ -112,13 +115,15 @@ op_codes! {
         /// Autograd: `a = y = tanh(x)`, `b = g`: `g * (1 - y^2)`.
         TanhBackward = 15 => "tanh_backward",
         /// Autograd: `a = x`, `b = g`: `g * gelu'(x)` (tanh form).
-        GeluBackward = 16 => "gelu_backward",
+        GeluTanhBackward = 16 => "gelu_tanh_backward",
         /// On `Bool` operands.
         LogicalAnd = 17 => "logical_and",
         /// `x || y`, on `Bool` operands.
         LogicalOr = 18 => "logical_or",
         /// True where exactly one is true, on `Bool` operands.
         LogicalXor = 19 => "logical_xor",
+        /// Autograd: `a = x`, `b = g`: `g * (Φ(x) + x φ(x))` (exact GELU).
+        GeluBackward = 20 => "gelu_backward",
     }
 }
 
@@ -137,7 +142,7 @@ op_codes! {
         Relu = 7 => "relu",
         Sigmoid = 8 => "sigmoid",
         Tanh = 9 => "tanh",
-        Gelu = 10 => "gelu",
+        GeluTanh = 10 => "gelu_tanh",
         LeakyRelu = 11 => "leaky_relu",
         Clamp = 12 => "clamp",
         IsNonFinite = 13 => "is_non_finite",
@@ -147,6 +152,7 @@ op_codes! {
         Silu = 16 => "silu",
         Elu = 17 => "elu",
         Softplus = 18 => "softplus",
+        Gelu = 19 => "gelu",
         Scalar = 100 => "scalar",
         ScalarLeft = 200 => "scalar_left",
     }
@@ -161,8 +167,7 @@ fn c<T: Real>(v: f64) -> T {
 }
 
 /// `1 - 2 / (exp(2|x|) + 1)` with the sign restored: never inf/inf, so large |x| gives ±1.
-/// Near 0 it loses relative accuracy (`1 - t` cancels), which GELU, adding 1 to it, does not
-/// see; the `Tanh` op uses [`tanh`].
+/// Near 0 it loses relative accuracy (`1 - t` cancels): [`tanh`] switches to a series there.
 #[inline(always)]
 pub(crate) fn stable_tanh<T: Real>(x: T) -> T {
     let t = (c::<T>(-2.0) * x.abs()).exp();
@@ -203,6 +208,14 @@ pub(crate) fn sigmoid<T: Real>(x: T) -> T {
     }
 }
 
+/// [`sigmoid`] without a branch on the sign, which random signs mispredict half the time.
+#[inline(always)]
+fn sigmoid_branchless<T: Real>(z: T) -> T {
+    let e = (-z.abs()).exp();
+    let s = T::one() / (T::one() + e); // sigmoid(|z|)
+    std::hint::select_unpredictable(z >= T::zero(), s, e * s)
+}
+
 /// sqrt(2 / pi), for GELU.
 const GELU_K: f64 = 0.797_884_560_802_865_4;
 const GELU_C: f64 = 0.044715;
@@ -222,6 +235,7 @@ impl UnaryOp {
             UnaryOp::Sigmoid => UnaryCode::Sigmoid,
             UnaryOp::Tanh => UnaryCode::Tanh,
             UnaryOp::Gelu => UnaryCode::Gelu,
+            UnaryOp::GeluTanh => UnaryCode::GeluTanh,
             UnaryOp::LeakyRelu(_) => UnaryCode::LeakyRelu,
             UnaryOp::Silu => UnaryCode::Silu,
             UnaryOp::Elu(_) => UnaryCode::Elu,
@@ -286,9 +300,10 @@ impl UnaryOp {
             }
             UnaryOp::Sigmoid => sigmoid(x),
             UnaryOp::Tanh => tanh(x),
-            UnaryOp::Gelu => {
-                let u = c::<T>(GELU_K) * (x + c::<T>(GELU_C) * x * x * x);
-                c::<T>(0.5) * x * (one + stable_tanh(u))
+            UnaryOp::Gelu => x * norm_cdf(x),
+            // 0.5 (1 + tanh(u)) = sigmoid(2u): no 1 + t to cancel in the lower tail.
+            UnaryOp::GeluTanh => {
+                x * sigmoid_branchless(c::<T>(2.0 * GELU_K) * (x + c::<T>(GELU_C) * x * x * x))
             }
             UnaryOp::LeakyRelu(slope) => {
                 if x > zero {
@@ -350,7 +365,9 @@ impl BinaryOp {
             Add | Sub | Mul | Div | Pow | Maximum | Minimum => true,
             Eq | Ne | Lt | Le | Gt | Ge => false,
             LogicalAnd | LogicalOr | LogicalXor => false,
-            ReluBackward | SigmoidBackward | TanhBackward | GeluBackward => false,
+            ReluBackward | SigmoidBackward | TanhBackward | GeluBackward | GeluTanhBackward => {
+                false
+            }
         }
     }
 
@@ -400,7 +417,8 @@ impl BinaryOp {
             }
             BinaryOp::SigmoidBackward => b * a * (one - a),
             BinaryOp::TanhBackward => b * (one - a * a),
-            BinaryOp::GeluBackward => b * gelu_grad(a),
+            BinaryOp::GeluBackward => b * (norm_cdf(a) + a * norm_pdf(a)),
+            BinaryOp::GeluTanhBackward => b * gelu_tanh_grad(a),
             BinaryOp::LogicalAnd => flag(a != zero && b != zero),
             BinaryOp::LogicalOr => flag(a != zero || b != zero),
             BinaryOp::LogicalXor => flag((a != zero) != (b != zero)),
@@ -508,12 +526,25 @@ impl UnaryOp {
     }
 }
 
-/// d/dx of the tanh-form GELU `0.5 x (1 + t)`, `t = tanh(u)`, `u = K (x + C x^3)`:
-/// `0.5 (1 + t) + 0.5 x (1 - t^2) K (1 + 3 C x^2)`.
-fn gelu_grad<T: Real>(x: T) -> T {
-    let (k, cc, half, one) = (c::<T>(GELU_K), c::<T>(GELU_C), c::<T>(0.5), T::one());
-    let t = stable_tanh(k * (x + cc * x * x * x));
-    half * (one + t) + half * x * (one - t * t) * k * (one + c::<T>(3.0) * cc * x * x)
+/// The standard normal CDF `Φ(x) = erfc(-x / √2) / 2`, in f64 (libm's erfc): through erfc,
+/// not `1 + erf`, so the lower tail keeps its relative accuracy (GELU(-5) is -1.43e-6; the
+/// `1 + erf` of PyTorch's f32 kernel gives -1.19e-6).
+fn norm_cdf<T: Real>(x: T) -> T {
+    T::from_f64(0.5 * libm::erfc(-x.to_f64() * std::f64::consts::FRAC_1_SQRT_2))
+}
+
+/// The standard normal density `φ(x) = e^(-x²/2) / √(2π)`.
+fn norm_pdf<T: Real>(x: T) -> T {
+    let x = x.to_f64();
+    T::from_f64((-0.5 * x * x).exp() * 0.398_942_280_401_432_7)
+}
+
+/// d/dx of the tanh-form GELU `x s`, `s = sigmoid(2u) = (1 + tanh(u)) / 2`,
+/// `u = K (x + C x^3)`: `s + 2 x s (1 - s) K (1 + 3 C x^2)`.
+fn gelu_tanh_grad<T: Real>(x: T) -> T {
+    let (k, cc, one) = (c::<T>(GELU_K), c::<T>(GELU_C), T::one());
+    let s = sigmoid_branchless(c::<T>(2.0) * k * (x + cc * x * x * x));
+    s + c::<T>(2.0) * x * s * (one - s) * k * (one + c::<T>(3.0) * cc * x * x)
 }
 
 /// `a^b` as PyTorch defines it for floats, written the way the WGSL computes it
