@@ -18,6 +18,7 @@ pub(crate) use crate::ops::norm::spec::NormSpec;
 pub(crate) use crate::ops::optim::spec::{OptimKind, OptimSpec};
 pub(crate) use crate::ops::pool::spec::PoolKind;
 pub(crate) use crate::ops::reduce::spec::LineSpec;
+pub(crate) use crate::ops::scan::spec::{ScanKind, ScanSpec};
 
 /// What both backends implement. Every method returns a fresh, contiguous storage.
 pub(crate) trait Backend: Sized {
@@ -136,6 +137,8 @@ pub(crate) trait Backend: Sized {
         g: &Self,
         spec: &CrossEntropySpec,
     ) -> Result<Self>;
+    /// A cumulative sum or product along lines (`ScanSpec`), into a dense output.
+    fn scan(x: &Self, spec: &ScanSpec) -> Result<Self>;
     /// The elements of `layout`, in row-major order, in the storage's dtype.
     fn read(&self, layout: &Layout) -> Result<HostData>;
     fn dtype(&self) -> DType;

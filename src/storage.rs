@@ -4,7 +4,7 @@
 
 use crate::backend::{
     Backend, ConvSpec, CrossEntropySpec, Elementwise, GatherSpec, LineSpec, MatmulSpec, NormSpec,
-    OptimSpec, PoolKind, Strided, Window2d,
+    OptimSpec, PoolKind, ScanSpec, Strided, Window2d,
 };
 use crate::cpu::{CpuStorage, Precision};
 use crate::device::{Device, Inner};
@@ -12,11 +12,13 @@ use crate::dtype::{DType, HostData};
 use crate::error::{Error, Result};
 use crate::gpu::GpuStorage;
 use crate::ops::reduce::spec::ReduceOp;
-use crate::profile::{self, Profiled};
+use crate::profile;
 use crate::shape::Layout;
 
 mod half;
+mod profiled;
 use half::{half_of, widened};
+use profiled::Readback;
 
 /// A tensor's buffer on one of the two backends.
 #[derive(Debug)]
@@ -533,6 +535,15 @@ impl Storage {
         })
     }
 
+    pub fn scan(&self, spec: &ScanSpec) -> Result<Storage> {
+        if let Some(h) = half_of(&[self]) {
+            return self.widen()?.scan(spec)?.narrow(h);
+        }
+        profile::time("scan", || {
+            on_backend!("scan", self, |x| Backend::scan(x, spec))
+        })
+    }
+
     /// The elements of `layout` in row-major order, in the storage's dtype.
     pub fn read(&self, layout: &Layout) -> Result<HostData> {
         let read = profile::time("to_vec", || match self {
@@ -553,43 +564,5 @@ impl Storage {
             Storage::Gpu(s) => Some(s),
             Storage::Cpu(_) => None,
         }
-    }
-}
-
-impl Profiled for Storage {
-    fn backend(&self) -> &'static str {
-        match self {
-            Storage::Cpu(_) => "cpu",
-            Storage::Gpu(_) => "gpu",
-        }
-    }
-
-    fn finish(&self) -> Result<()> {
-        match self {
-            Storage::Cpu(_) => Ok(()),
-            Storage::Gpu(s) => s.context().synchronize(),
-        }
-    }
-}
-
-/// Two results (an op's output and its saved state): the first says where both were made.
-impl<T> Profiled for (Storage, T) {
-    fn backend(&self) -> &'static str {
-        self.0.backend()
-    }
-    fn finish(&self) -> Result<()> {
-        self.0.finish()
-    }
-}
-
-/// A readback and the backend it came from, for the profiler.
-struct Readback(&'static str, HostData);
-
-impl Profiled for Readback {
-    fn backend(&self) -> &'static str {
-        self.0
-    }
-    fn finish(&self) -> Result<()> {
-        Ok(()) // the data is on the host: the GPU is done
     }
 }

@@ -5,7 +5,7 @@
 //! replace: 2-8x faster on both backends. Each rule carries its derivation; `g` is the gradient
 //! flowing into the op's output.
 
-use crate::backend::{ConvSpec, CrossEntropySpec, NormSpec, PoolKind, Window2d};
+use crate::backend::{ConvSpec, CrossEntropySpec, NormSpec, PoolKind, ScanKind, Window2d};
 use crate::error::Result;
 use crate::ops::elementwise::op::{BinaryOp, UnaryOp};
 use crate::ops::elementwise::{binary_grad, unary_grad};
@@ -14,6 +14,7 @@ use crate::ops::matmul::matmul_grad;
 use crate::ops::matmul::spec::Activation;
 use crate::ops::reduce::reduce_grad;
 use crate::ops::reduce::spec::ReduceOp;
+use crate::ops::scan::scan_grad;
 use crate::tensor::Tensor;
 
 /// One recorded op: its inputs and what its gradient needs. `out`, where present, is the op's
@@ -54,6 +55,12 @@ pub(crate) enum BackOp {
         axis: Option<usize>,
         keepdim: bool,
         out: Tensor,
+    },
+    /// A cumulative sum or product along `axis` (`ops/scan`).
+    Scan {
+        x: Tensor,
+        axis: usize,
+        kind: ScanKind,
     },
     Softmax {
         x: Tensor,
@@ -177,6 +184,10 @@ impl BackOp {
             BackOp::Matmul { .. } => "matmul",
             BackOp::MatmulFused { .. } => "linear",
             BackOp::Reduce { op, .. } => op.name(),
+            BackOp::Scan { kind, .. } => match kind {
+                ScanKind::Sum => "cumsum",
+                _ => "cumprod",
+            },
             BackOp::Softmax { log: true, .. } => "log_softmax",
             BackOp::Softmax { log: false, .. } => "softmax",
             BackOp::Reshape { .. } => "reshape",
@@ -237,6 +248,7 @@ impl BackOp {
             BackOp::Unary { x, .. }
             | BackOp::Reduce { x, .. }
             | BackOp::Softmax { x, .. }
+            | BackOp::Scan { x, .. }
             | BackOp::Reshape { x }
             | BackOp::Permute { x, .. }
             | BackOp::Broadcast { x }
@@ -330,6 +342,7 @@ impl BackOp {
                 keepdim,
                 out,
             } => vec![reduce_grad(x, *op, *axis, *keepdim, out, g)?],
+            BackOp::Scan { x, axis, kind } => vec![Some(scan_grad(x, g, *axis, *kind)?)],
             BackOp::Softmax { axis, log, out, .. } => {
                 // softmax: dx = y (g - sum(g y)); log_softmax: dx = g - exp(y) sum(g)
                 vec![Some(out.softmax_backward(g, *axis as isize, *log)?)]

@@ -11,6 +11,7 @@ use crate::ops::norm::cpu as norm;
 use crate::ops::optim::cpu as optim;
 use crate::ops::pool::cpu as pooling;
 use crate::ops::reduce::cpu as reduce;
+use crate::ops::scan::cpu as scan;
 pub(crate) mod buffers;
 pub(crate) mod storage;
 pub(crate) mod walk;
@@ -20,7 +21,7 @@ pub(crate) use storage::{memory_stats, CpuElem, CpuStorage};
 
 use crate::backend::{
     Backend, ConvSpec, CrossEntropySpec, Elementwise, GatherSpec, LineSpec, MatmulSpec, NormSpec,
-    OptimSpec, PoolKind, Strided, Window2d,
+    OptimSpec, PoolKind, ScanSpec, Strided, Window2d,
 };
 use crate::dtype::{index_error, one_dtype, DType, HostData};
 use crate::error::Result;
@@ -280,6 +281,10 @@ impl Backend for CpuStorage {
         by_precision!("cross_entropy", [x, lse, g], |x, l, g| Ok(CpuStorage::new(
             loss::cross_entropy_backward(x, t, l, g, spec)?
         )))
+    }
+
+    fn scan(x: &Self, spec: &ScanSpec) -> Result<Self> {
+        by_precision!("scan", [x], |x| Ok(CpuStorage::new(scan::scan(x, spec)?)))
     }
 
     fn read(&self, layout: &Layout) -> Result<HostData> {

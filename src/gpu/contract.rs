@@ -14,6 +14,7 @@ use crate::ops::norm::gpu::NormParams;
 use crate::ops::optim::gpu::OptimParams;
 use crate::ops::random::gpu::MaskParams;
 use crate::ops::reduce::gpu::LineParams;
+use crate::ops::scan::gpu::ScanParams;
 
 /// One shader as the registry declares it.
 #[derive(Clone, Debug)]
@@ -82,6 +83,7 @@ fn mirrors() -> Vec<Mirror> {
         of::<NormParams>(),
         of::<MaskParams>(),
         of::<OptimParams>(),
+        of::<ScanParams>(),
     ]
 }
 

@@ -18,6 +18,7 @@ use crate::ops::elementwise::op::{BinaryOp, UnaryCode};
 use crate::ops::optim::spec::OptimFlag;
 use crate::ops::pool::spec::PoolKind;
 use crate::ops::reduce::spec::ReduceOp;
+use crate::ops::scan::spec::ScanKind;
 
 /// How a kernel reaches a storage binding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -161,6 +162,9 @@ registry! {
             PARAM_OUT = 1 ReadWrite, STATE_OUT = 2 ReadWrite, PARAM = 3 Read, GRAD = 4 Read,
             STATE = 5 Read, SKIP = 6 Read,
         };
+        Scan (scan): ["scan.wgsl"], {
+            OUT = 1 ReadWrite, X = 2 Read, CARRY = 3 ReadWrite, CARRIED = 4 Read,
+        };
     }
     kernels {
         // Kernel: shader entry point, override constant, [bindings besides Params]
@@ -200,6 +204,8 @@ registry! {
         OptimAdam: optim "optim_adam" None, [PARAM_OUT, STATE_OUT, PARAM, GRAD, STATE, SKIP];
         OptimRmsProp: optim "optim_rmsprop" None, [PARAM_OUT, STATE_OUT, PARAM, GRAD, STATE, SKIP];
         OptimAdagrad: optim "optim_adagrad" None, [PARAM_OUT, STATE_OUT, PARAM, GRAD, STATE, SKIP];
+        ScanChunks: scan "scan_chunks" Some("OP"), [OUT, X, CARRY];
+        ScanApply: scan "scan_apply" Some("OP"), [OUT, CARRIED];
     }
 }
 
@@ -235,6 +241,9 @@ pub fn wgsl_constants() -> String {
     }
     for f in OptimFlag::ALL {
         emit(OptimFlag::WGSL_PREFIX, f.name(), f.code());
+    }
+    for k in ScanKind::ALL {
+        emit(ScanKind::WGSL_PREFIX, k.name(), k.code());
     }
     emit("EPILOGUE", "has_bias", EPILOGUE_HAS_BIAS);
     emit("REDUCE", "on_i32", REDUCE_ON_I32);

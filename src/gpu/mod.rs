@@ -15,6 +15,7 @@ use crate::ops::optim::gpu as optim;
 use crate::ops::pool::gpu as pooling;
 use crate::ops::random::gpu as random;
 use crate::ops::reduce::gpu as reduce;
+use crate::ops::scan::gpu as scan;
 pub(crate) mod buffers;
 pub(crate) mod fault;
 pub(crate) mod grid;
@@ -42,7 +43,7 @@ pub fn set_binding_limit(dev: &crate::Device, bytes: Option<u64>) {
 
 use crate::backend::{
     Backend, ConvSpec, CrossEntropySpec, Elementwise, GatherSpec, LineSpec, MatmulSpec, NormSpec,
-    OptimSpec, PoolKind, Strided, Window2d,
+    OptimSpec, PoolKind, ScanSpec, Strided, Window2d,
 };
 use crate::dtype::{one_dtype, require_index, DType, HostData};
 use crate::error::{Error, Result};
@@ -321,6 +322,11 @@ impl Backend for GpuStorage {
         let (p, s) = optim::optim_step(param, grad, state, spec, skip)?;
         let inputs = [param, grad, state];
         Ok((p.inherit(&inputs), s.inherit(&inputs)))
+    }
+
+    fn scan(x: &Self, spec: &ScanSpec) -> Result<Self> {
+        floats("scan", &[x])?;
+        Ok(scan::scan(x, spec)?.inherit(&[x]))
     }
 
     fn read(&self, layout: &Layout) -> Result<HostData> {

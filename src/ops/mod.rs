@@ -14,6 +14,7 @@ pub(crate) mod optim;
 pub(crate) mod pool;
 pub(crate) mod random;
 pub(crate) mod reduce;
+pub(crate) mod scan;
 
 pub use conv::{Conv1dOptions, Conv2dOptions};
 pub use norm::{BatchNormOptions, RunningStats};
