@@ -167,7 +167,10 @@ pub use error::{Error, Result};
 /// The `half` crate, whose `f16` and `bf16` are the host types of `DType::F16` and `DType::BF16`.
 pub use half;
 pub use op::Activation;
-pub use ops::{BatchNormOptions, Conv1dOptions, Conv2dOptions, Pool2dOptions, RunningStats};
+pub use ops::{
+    BatchNormOptions, Conv1dOptions, Conv2dOptions, Pool1dOptions, Pool2dOptions, RunningStats,
+    UpsampleMode,
+};
 pub use random::{manual_seed, Generator};
 pub use tensor::Tensor;
 pub use typed::NdArray;

@@ -6,7 +6,9 @@ mod common;
 
 use common::{assert_golden, check_grad, golden, normal};
 use ferrograd::nn::*;
-use ferrograd::{Conv2dOptions, Device, Pool2dOptions, Tensor};
+use ferrograd::{
+    Conv1dOptions, Conv2dOptions, Device, Pool1dOptions, Pool2dOptions, Tensor, UpsampleMode,
+};
 
 /// Sets each parameter `n` of `m` to the golden `{prefix}.{n}`.
 fn load_golden(m: &dyn Module, prefix: &str, dev: &Device) {
@@ -206,8 +208,98 @@ fn recurrent_gradcheck(dev: &Device) {
     });
 }
 
+/// Conv1d (strided; dilated and grouped), 1-D pooling with gradients, and upsampling
+/// (nearest and bilinear, by size and by scale, up and down) with weighted gradients, against
+/// PyTorch's; gradcheck of each.
+fn layers_1d_and_upsample(dev: &Device) {
+    let seq = golden("l1d.seq", dev);
+    let opts = Conv1dOptions {
+        stride: 2,
+        padding: 1,
+        ..Default::default()
+    };
+    let conv = Conv1d::new(4, 6, 3, opts, true, dev).unwrap();
+    load_golden(&conv, "l1d.conv", dev);
+    assert_golden(&conv.forward(&seq).unwrap(), "l1d.conv.out", 1e-5, 1e-4);
+    assert_eq!(
+        conv.describe(),
+        "Conv1d(4, 6, kernel_size=3, stride=2, padding=1, dilation=1, groups=1, bias=true)"
+    );
+    let opts = Conv1dOptions {
+        padding: 2,
+        dilation: 2,
+        groups: 2,
+        ..Default::default()
+    };
+    let grouped = Conv1d::new(4, 6, 3, opts, false, dev).unwrap();
+    load_golden(&grouped, "l1d.conv_g", dev);
+    assert_golden(
+        &grouped.forward(&seq).unwrap(),
+        "l1d.conv_g.out",
+        1e-5,
+        1e-4,
+    );
+    type Layer = Box<dyn Module>;
+    let pools: [(&str, Layer); 2] = [
+        (
+            "maxpool",
+            Box::new(MaxPool1d(Pool1dOptions::new(3).stride(2).padding(1))),
+        ),
+        (
+            "avgpool",
+            Box::new(AvgPool1d(Pool1dOptions::new(4).stride(2).padding(2))),
+        ),
+    ];
+    for (name, layer) in &pools {
+        let x = seq.requires_grad();
+        let y = layer.forward(&x).unwrap();
+        assert_golden(&y, &format!("l1d.{name}"), 1e-6, 1e-5);
+        let g = y.sum_all().unwrap().backward().unwrap();
+        assert_golden(g.get(&x).unwrap(), &format!("l1d.{name}.grad"), 1e-6, 1e-5);
+    }
+    let (img, w) = (golden("up.img", dev), golden("up.w", dev));
+    use UpsampleMode::{Bilinear, Nearest};
+    let ups: [(&str, Upsample); 6] = [
+        ("nearest_size", Upsample::size([5, 7], Nearest)),
+        ("nearest_x2", Upsample::scale(2.0, Nearest)),
+        ("nearest_x1.5", Upsample::scale(1.5, Nearest)),
+        ("bilinear_size", Upsample::size([5, 7], Bilinear)),
+        ("bilinear_x2", Upsample::scale(2.0, Bilinear)),
+        ("bilinear_down", Upsample::size([2, 3], Bilinear)),
+    ];
+    for (name, up) in &ups {
+        let x = img.requires_grad();
+        let y = up.forward(&x).unwrap();
+        assert_golden(&y, &format!("up.{name}"), 1e-6, 1e-5);
+        let (h, wd) = (y.shape()[2], y.shape()[3]);
+        let wy = w.narrow(2, 0, h).unwrap().narrow(3, 0, wd).unwrap();
+        let g = y.mul(&wy).unwrap().sum_all().unwrap().backward().unwrap();
+        assert_golden(g.get(&x).unwrap(), &format!("up.{name}.grad"), 1e-5, 1e-5);
+    }
+    let x = normal(&[2, 2, 3, 4], 3);
+    for (name, up) in &ups {
+        check_grad(dev, &[&x], |t| up.forward(&t[0]), name);
+    }
+    let s = normal(&[2, 3, 7], 4);
+    for (name, layer) in &pools {
+        check_grad(dev, &[&s], |t| layer.forward(&t[0]), name);
+    }
+    let err = |r: ferrograd::Result<Tensor>| r.unwrap_err().to_string();
+    let m = err(img.upsample([0, 3], Nearest));
+    assert!(m.starts_with("upsample: the output size [0, 3]"), "{m}");
+    let m = err(seq.upsample([2, 2], Nearest));
+    assert!(m.contains("upsample: input must be 4-D"), "{m}");
+    let m = err(img.upsample_scale([f32::NAN, 2.0], Bilinear));
+    assert!(m.contains("scale factors must be finite and > 0"), "{m}");
+    let m = err(img.max_pool1d(&Pool1dOptions::new(2)));
+    assert!(m.starts_with("max_pool1d: input must be 3-D"), "{m}");
+    let m = err(seq.avg_pool1d(&Pool1dOptions::new(2).padding(2)));
+    assert!(m.starts_with("avg_pool1d:"), "{m}");
+}
+
 device_tests!(
     layers_match_pytorch,
+    layers_1d_and_upsample,
     recurrent_match_pytorch,
     cells_match_layers,
     recurrent_gradcheck

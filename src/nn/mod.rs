@@ -88,6 +88,7 @@
 mod checkpoint;
 pub mod init;
 mod layers;
+mod layers1d;
 pub mod loss;
 mod rnn;
 mod stateless;
@@ -106,6 +107,7 @@ pub use layers::{
     BatchNorm, BatchNorm1d, BatchNorm2d, Conv2d, ConvTranspose2d, Dropout, Embedding, LayerNorm,
     Linear,
 };
+pub use layers1d::{AvgPool1d, Conv1d, MaxPool1d, Upsample};
 pub use rnn::{Gru, GruCell, Lstm, LstmCell, Rnn, RnnCell};
 pub use stateless::{
     AdaptiveAvgPool2d, AvgPool2d, Flatten, GELUTanh, Hardtanh, LeakyReLU, LogSoftmax, MaxPool2d,

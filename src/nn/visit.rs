@@ -268,7 +268,9 @@ no_parts!(
     crate::Activation,
     crate::Conv1dOptions,
     crate::Conv2dOptions,
+    crate::Pool1dOptions,
     crate::Pool2dOptions,
+    crate::UpsampleMode,
     crate::BatchNormOptions,
 );
 

@@ -17,7 +17,9 @@ pub(crate) mod reduce;
 pub(crate) mod scan;
 
 pub use conv::{Conv1dOptions, Conv2dOptions};
+pub use index::upsample::UpsampleMode;
 pub use norm::{BatchNormOptions, RunningStats};
+pub use pool::pool1d::Pool1dOptions;
 pub use pool::Pool2dOptions;
 
 use crate::error::{Error, Result};

@@ -403,5 +403,36 @@ for name, f in [("gelu", F.gelu), ("gelu_tanh", lambda x: F.gelu(x, approximate=
     put(f"parity.{name}", y)
     put(f"parity.{name}.grad", g)
 
+
+# ---- 1-D layers and upsampling (issue 22; tests/golden_layers.rs) ----
+seq = torch.randn(2, 4, 9)
+put("l1d.seq", seq)
+c1 = nn.Conv1d(4, 6, 3, stride=2, padding=1)
+put("l1d.conv.weight", c1.weight)
+put("l1d.conv.bias", c1.bias)
+put("l1d.conv.out", c1(seq))
+c1g = nn.Conv1d(4, 6, 3, padding=2, dilation=2, groups=2, bias=False)
+put("l1d.conv_g.weight", c1g.weight)
+put("l1d.conv_g.out", c1g(seq))
+for name, f in [("maxpool", lambda x: F.max_pool1d(x, 3, 2, 1)),
+                ("avgpool", lambda x: F.avg_pool1d(x, 4, 2, 2))]:
+    y, (g,) = grad_of(f, seq)
+    put(f"l1d.{name}", y)
+    put(f"l1d.{name}.grad", g)
+up_img = torch.randn(2, 3, 3, 5)
+up_w = torch.randn(2, 3, 6, 10)  # weights the output so each gradient is a weighted sum
+put("up.img", up_img)
+put("up.w", up_w)
+for name, f in [("nearest_size", lambda x: F.interpolate(x, size=(5, 7), mode="nearest")),
+                ("nearest_x2", lambda x: F.interpolate(x, scale_factor=2, mode="nearest")),
+                ("nearest_x1.5", lambda x: F.interpolate(x, scale_factor=1.5, mode="nearest")),
+                ("bilinear_size", lambda x: F.interpolate(x, size=(5, 7), mode="bilinear")),
+                ("bilinear_x2", lambda x: F.interpolate(x, scale_factor=2, mode="bilinear")),
+                ("bilinear_down", lambda x: F.interpolate(x, size=(2, 3), mode="bilinear"))]:
+    y = f(up_img)
+    _, (g,) = grad_of(lambda x: (f(x) * up_w[:, :, :y.shape[2], :y.shape[3]]).sum(), up_img)
+    put(f"up.{name}", y)
+    put(f"up.{name}.grad", g)
+
 save_file(out, "tests/data/torch_goldens.safetensors", metadata={"torch": torch.__version__})
 print(len(out), "tensors")

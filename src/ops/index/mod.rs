@@ -6,6 +6,7 @@
 pub(crate) mod cpu;
 pub(crate) mod gpu;
 pub(crate) mod spec;
+pub(crate) mod upsample;
 
 use super::same_device;
 use crate::autograd::pad;

@@ -4,6 +4,7 @@
 
 pub(crate) mod cpu;
 pub(crate) mod gpu;
+pub(crate) mod pool1d;
 pub(crate) mod spec;
 
 use super::conv::geometry::windows;

@@ -1,0 +1,177 @@
+//! Sequence and resizing layers: `Conv1d`, `MaxPool1d`, `AvgPool1d` over `[n, c, l]`, and
+//! `Upsample` over `[n, c, h, w]`, as PyTorch's (parameter names, init, printing).
+
+use super::{init, Module, Parameter};
+use crate::device::Device;
+use crate::error::{Error, Result};
+use crate::ops::index::upsample::UpsampleMode;
+use crate::ops::pool::pool1d::Pool1dOptions;
+use crate::ops::Conv1dOptions;
+use crate::random::with_global;
+use crate::tensor::Tensor;
+
+/// A 1-D convolution layer (`torch.nn.Conv1d`): weight `[out, in / groups, k]`, bias `[out]`,
+/// input `[n, in, l]`.
+///
+/// ```
+/// use ferrograd::nn::{Conv1d, Module};
+/// use ferrograd::{Conv1dOptions, Device, Tensor};
+/// let dev = Device::cpu();
+/// let conv = Conv1d::new(4, 8, 3, Conv1dOptions { padding: 1, ..Default::default() }, true, &dev)?;
+/// assert_eq!(conv.forward(&Tensor::randn(&[2, 4, 10], &dev)?)?.shape(), &[2, 8, 10]);
+/// # Ok::<(), ferrograd::Error>(())
+/// ```
+#[derive(Debug, Module)]
+pub struct Conv1d {
+    /// `[out, in / groups, k]`.
+    pub weight: Parameter,
+    /// `[out]`, if the layer has one.
+    pub bias: Option<Parameter>,
+    /// Stride, padding, dilation and groups.
+    pub options: Conv1dOptions,
+}
+
+impl Conv1d {
+    /// A convolution of width `kernel` from `inputs` to `outputs` channels; PyTorch's init
+    /// (`U(-1/√fan_in, 1/√fan_in)`, `fan_in = inputs / groups · kernel`).
+    ///
+    /// # Errors
+    /// `InvalidArgument` when `groups` does not divide both channel counts.
+    pub fn new(
+        inputs: usize,
+        outputs: usize,
+        kernel: usize,
+        options: Conv1dOptions,
+        bias: bool,
+        device: &Device,
+    ) -> Result<Conv1d> {
+        let g = options.groups;
+        if g == 0 || !inputs.is_multiple_of(g) || !outputs.is_multiple_of(g) {
+            return Err(Error::invalid(
+                "Conv1d",
+                format!("groups {g} must divide both {inputs} input and {outputs} output channels"),
+            ));
+        }
+        let shape = [outputs, inputs / g, kernel];
+        let (w, b) = with_global(|gen| init::default_layer(&shape, bias, gen, device))
+            .map_err(|e| e.in_op("Conv1d"))?;
+        Ok(Conv1d {
+            weight: Parameter::new(w),
+            bias: b.map(Parameter::new),
+            options,
+        })
+    }
+}
+
+impl Module for Conv1d {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let b = self.bias.as_ref().map(Parameter::value);
+        x.conv1d(&self.weight.value(), b.as_ref(), &self.options)
+    }
+    fn describe(&self) -> String {
+        let o = &self.options;
+        match self.weight.shape()[..] {
+            [out, per_group, k] => format!(
+                "Conv1d({}, {out}, kernel_size={k}, stride={}, padding={}, dilation={}, groups={}, bias={})",
+                per_group.saturating_mul(o.groups),
+                o.stride,
+                o.padding,
+                o.dilation,
+                o.groups,
+                self.bias.is_some()
+            ),
+            ref other => format!("Conv1d(weight {other:?})"),
+        }
+    }
+}
+
+fn describe_pool(name: &str, o: &Pool1dOptions) -> String {
+    format!(
+        "{name}(kernel_size={}, stride={}, padding={})",
+        o.kernel, o.stride, o.padding
+    )
+}
+
+/// 1-D max pooling layer over `[n, c, l]`.
+#[derive(Clone, Copy, Debug, Module)]
+pub struct MaxPool1d(pub Pool1dOptions);
+
+impl Module for MaxPool1d {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        x.max_pool1d(&self.0)
+    }
+    fn describe(&self) -> String {
+        describe_pool("MaxPool1d", &self.0)
+    }
+}
+
+/// 1-D average pooling layer over `[n, c, l]` (padding counted as zeros).
+#[derive(Clone, Copy, Debug, Module)]
+pub struct AvgPool1d(pub Pool1dOptions);
+
+impl Module for AvgPool1d {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        x.avg_pool1d(&self.0)
+    }
+    fn describe(&self) -> String {
+        describe_pool("AvgPool1d", &self.0)
+    }
+}
+
+/// Resizes `[n, c, h, w]` to a fixed size or by a scale factor (`torch.nn.Upsample`).
+///
+/// ```
+/// use ferrograd::nn::{Module, Upsample};
+/// use ferrograd::{Device, Tensor, UpsampleMode};
+/// let up = Upsample::scale(2.0, UpsampleMode::Bilinear);
+/// let y = up.forward(&Tensor::zeros(&[1, 3, 7, 7], &Device::cpu())?)?;
+/// assert_eq!(y.shape(), &[1, 3, 14, 14]);
+/// assert_eq!(up.describe(), "Upsample(scale_factor=[2.0, 2.0], mode=Bilinear)");
+/// # Ok::<(), ferrograd::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, Module)]
+pub struct Upsample {
+    /// The output `[h, w]`, or `None` when `scale_factor` sets it.
+    pub size: Option<[usize; 2]>,
+    /// The factor per axis when `size` is `None`.
+    pub scale_factor: [f32; 2],
+    /// Nearest or bilinear.
+    pub mode: UpsampleMode,
+}
+
+impl Upsample {
+    /// Resizing to `[h, w]`.
+    pub fn size(size: [usize; 2], mode: UpsampleMode) -> Upsample {
+        Upsample {
+            size: Some(size),
+            scale_factor: [1.0, 1.0],
+            mode,
+        }
+    }
+    /// Resizing by `factor` along both axes.
+    pub fn scale(factor: f32, mode: UpsampleMode) -> Upsample {
+        Upsample {
+            size: None,
+            scale_factor: [factor, factor],
+            mode,
+        }
+    }
+}
+
+impl Module for Upsample {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        match self.size {
+            Some(size) => x.upsample(size, self.mode),
+            None => x.upsample_scale(self.scale_factor, self.mode),
+        }
+    }
+    fn describe(&self) -> String {
+        match self.size {
+            Some(s) => format!("Upsample(size={s:?}, mode={:?})", self.mode),
+            None => format!(
+                "Upsample(scale_factor={:?}, mode={:?})",
+                self.scale_factor, self.mode
+            ),
+        }
+    }
+}
