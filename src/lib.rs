@@ -168,8 +168,8 @@ pub use error::{Error, Result};
 pub use half;
 pub use op::Activation;
 pub use ops::{
-    BatchNormOptions, Conv1dOptions, Conv2dOptions, Pool1dOptions, Pool2dOptions, RunningStats,
-    UpsampleMode,
+    BatchNormOptions, Conv1dOptions, Conv2dOptions, PadMode, Pool1dOptions, Pool2dOptions,
+    RunningStats, UpsampleMode,
 };
 pub use random::{manual_seed, Generator};
 pub use tensor::Tensor;

@@ -7,7 +7,8 @@ mod common;
 use common::{assert_golden, check_grad, golden, normal};
 use ferrograd::nn::*;
 use ferrograd::{
-    Conv1dOptions, Conv2dOptions, Device, Pool1dOptions, Pool2dOptions, Tensor, UpsampleMode,
+    Conv1dOptions, Conv2dOptions, Device, PadMode, Pool1dOptions, Pool2dOptions, Tensor,
+    UpsampleMode,
 };
 
 /// Sets each parameter `n` of `m` to the golden `{prefix}.{n}`.
@@ -297,8 +298,63 @@ fn layers_1d_and_upsample(dev: &Device) {
     assert!(m.starts_with("avg_pool1d:"), "{m}");
 }
 
+/// `pad` in each mode (values and weighted gradients) and the padding modes of Conv2d and
+/// Conv1d, against PyTorch's; gradcheck; errors.
+fn padding_modes(dev: &Device) {
+    let img = golden("pad.img", dev);
+    let cases: [(&str, &[usize], PadMode); 4] = [
+        ("constant", &[1, 2, 2, 0], PadMode::Constant(0.5)),
+        ("reflect", &[2, 1, 3, 1], PadMode::Reflect),
+        ("replicate", &[2, 3, 1, 4], PadMode::Replicate),
+        ("circular", &[5, 1, 2, 4], PadMode::Circular),
+    ];
+    for (name, pads, mode) in cases {
+        let x = img.requires_grad();
+        let y = x.pad(pads, mode).unwrap();
+        assert_golden(&y, &format!("pad.{name}"), 0.0, 0.0);
+        let w = golden(&format!("pad.{name}.w"), dev);
+        let g = y.mul(&w).unwrap().sum_all().unwrap().backward().unwrap();
+        assert_golden(g.get(&x).unwrap(), &format!("pad.{name}.grad"), 1e-6, 1e-5);
+        let small = normal(&[2, 3, 4, 6], 5);
+        check_grad(dev, &[&small], |t| t[0].pad(pads, mode), name);
+    }
+    let conv = Conv2d::new(2, 3, 3, Conv2dOptions::new().padding(1), true, dev)
+        .unwrap()
+        .padding_mode(PadMode::Reflect);
+    load_golden(&conv, "pad.conv2d", dev);
+    assert_golden(&conv.forward(&img).unwrap(), "pad.conv2d.out", 1e-5, 1e-4);
+    assert!(conv
+        .describe()
+        .ends_with("bias=true, padding_mode=Reflect)"));
+    let opts = Conv1dOptions {
+        padding: 2,
+        ..Default::default()
+    };
+    let conv = Conv1d::new(4, 6, 3, opts, true, dev)
+        .unwrap()
+        .padding_mode(PadMode::Circular);
+    load_golden(&conv, "pad.conv1d", dev);
+    let seq = golden("l1d.seq", dev);
+    assert_golden(&conv.forward(&seq).unwrap(), "pad.conv1d.out", 1e-5, 1e-4);
+    let err = |r: ferrograd::Result<Tensor>| r.unwrap_err().to_string();
+    let m = err(img.pad(&[5, 0], PadMode::Reflect));
+    assert!(
+        m.contains("pad: Reflect padding (5, 0) does not fit axis 3 of length 5"),
+        "{m}"
+    );
+    let m = err(img.pad(&[6, 0], PadMode::Circular));
+    assert!(m.contains("does not fit axis 3"), "{m}");
+    let m = err(img.pad(&[1, 1, 1], PadMode::Replicate));
+    assert!(m.contains("pad: pads must be (before, after) pairs"), "{m}");
+    let empty = Tensor::zeros(&[2, 0], dev).unwrap();
+    assert!(empty.pad(&[1, 1], PadMode::Replicate).is_err());
+    let z = empty.pad(&[1, 2], PadMode::Constant(3.0)).unwrap();
+    assert_eq!(z.to_vec().unwrap(), vec![3.0; 6]);
+}
+
 device_tests!(
     layers_match_pytorch,
+    padding_modes,
     layers_1d_and_upsample,
     recurrent_match_pytorch,
     cells_match_layers,

@@ -10,7 +10,7 @@ use super::{init, lock, write_tree, Module, Parameter, Visit, Visitor};
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::ops::matmul::spec::Activation;
-use crate::ops::{BatchNormOptions, Conv2dOptions, RunningStats};
+use crate::ops::{BatchNormOptions, Conv2dOptions, PadMode, RunningStats};
 use crate::random::with_global;
 use crate::tensor::Tensor;
 
@@ -101,9 +101,18 @@ pub struct Conv2d {
     pub bias: Option<Parameter>,
     /// Stride, padding, dilation and groups.
     pub options: Conv2dOptions,
+    /// What the padding holds (PyTorch's `padding_mode`; default zeros).
+    pub padding_mode: PadMode,
 }
 
 impl Conv2d {
+    /// With the padding filled by `mode` (`Reflect`, `Replicate`, `Circular`; PyTorch's
+    /// `padding_mode`): the input is padded by [`Tensor::pad`], then convolved unpadded.
+    pub fn padding_mode(mut self, mode: PadMode) -> Conv2d {
+        self.padding_mode = mode;
+        self
+    }
+
     /// A `kernel × kernel` convolution from `inputs` to `outputs` channels; PyTorch's init
     /// (`U(-1/√fan_in, 1/√fan_in)`, `fan_in = inputs / groups · k²`).
     pub fn new(
@@ -128,6 +137,7 @@ impl Conv2d {
             weight: Parameter::new(w),
             bias: b.map(Parameter::new),
             options,
+            padding_mode: PadMode::default(),
         })
     }
 }
@@ -139,13 +149,23 @@ impl Module for Conv2d {
     /// `act(conv2d(x))`, the bias and `act` in the matmul's epilogue.
     fn forward_activated(&self, x: &Tensor, act: Activation) -> Result<Tensor> {
         let b = self.bias.as_ref().map(Parameter::value);
-        x.conv2d_activated(&self.weight.value(), b.as_ref(), &self.options, act)
+        let w = self.weight.value();
+        if self.padding_mode == PadMode::default() {
+            return x.conv2d_activated(&w, b.as_ref(), &self.options, act);
+        }
+        let [ph, pw] = self.options.padding;
+        let unpadded = Conv2dOptions {
+            padding: [0, 0],
+            ..self.options
+        };
+        let x = x.pad(&[pw, pw, ph, ph], self.padding_mode)?;
+        x.conv2d_activated(&w, b.as_ref(), &unpadded, act)
     }
     fn describe(&self) -> String {
         let o = &self.options;
         match self.weight.shape()[..] {
             [out, per_group, kh, kw] => format!(
-                "Conv2d({}, {out}, kernel_size={:?}, stride={:?}, padding={:?}, dilation={:?}, groups={}, bias={})",
+                "Conv2d({}, {out}, kernel_size={:?}, stride={:?}, padding={:?}, dilation={:?}, groups={}, bias={}",
                 per_group.saturating_mul(o.groups),
                 [kh, kw],
                 o.stride,
@@ -153,9 +173,18 @@ impl Module for Conv2d {
                 o.dilation,
                 o.groups,
                 self.bias.is_some()
-            ),
+            ) + &padding_mode(self.padding_mode),
             ref other => format!("Conv2d(weight {other:?})"),
         }
+    }
+}
+
+/// `", padding_mode=Reflect)"` for a padding other than zeros, else `")"`: the end of a
+/// convolution's description.
+pub(super) fn padding_mode(mode: PadMode) -> String {
+    match mode == PadMode::default() {
+        true => ")".into(),
+        false => format!(", padding_mode={mode:?})"),
     }
 }
 

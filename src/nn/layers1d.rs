@@ -6,7 +6,7 @@ use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::ops::index::upsample::UpsampleMode;
 use crate::ops::pool::pool1d::Pool1dOptions;
-use crate::ops::Conv1dOptions;
+use crate::ops::{Conv1dOptions, PadMode};
 use crate::random::with_global;
 use crate::tensor::Tensor;
 
@@ -29,9 +29,17 @@ pub struct Conv1d {
     pub bias: Option<Parameter>,
     /// Stride, padding, dilation and groups.
     pub options: Conv1dOptions,
+    /// What the padding holds (PyTorch's `padding_mode`; default zeros).
+    pub padding_mode: PadMode,
 }
 
 impl Conv1d {
+    /// With the padding filled by `mode` (see [`super::Conv2d::padding_mode`]).
+    pub fn padding_mode(mut self, mode: PadMode) -> Conv1d {
+        self.padding_mode = mode;
+        self
+    }
+
     /// A convolution of width `kernel` from `inputs` to `outputs` channels; PyTorch's init
     /// (`U(-1/√fan_in, 1/√fan_in)`, `fan_in = inputs / groups · kernel`).
     ///
@@ -59,27 +67,40 @@ impl Conv1d {
             weight: Parameter::new(w),
             bias: b.map(Parameter::new),
             options,
+            padding_mode: PadMode::default(),
         })
     }
 }
 
 impl Module for Conv1d {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let b = self.bias.as_ref().map(Parameter::value);
-        x.conv1d(&self.weight.value(), b.as_ref(), &self.options)
+        let (b, w) = (
+            self.bias.as_ref().map(Parameter::value),
+            self.weight.value(),
+        );
+        if self.padding_mode == PadMode::default() {
+            return x.conv1d(&w, b.as_ref(), &self.options);
+        }
+        let p = self.options.padding;
+        let unpadded = Conv1dOptions {
+            padding: 0,
+            ..self.options
+        };
+        x.pad(&[p, p], self.padding_mode)?
+            .conv1d(&w, b.as_ref(), &unpadded)
     }
     fn describe(&self) -> String {
         let o = &self.options;
         match self.weight.shape()[..] {
             [out, per_group, k] => format!(
-                "Conv1d({}, {out}, kernel_size={k}, stride={}, padding={}, dilation={}, groups={}, bias={})",
+                "Conv1d({}, {out}, kernel_size={k}, stride={}, padding={}, dilation={}, groups={}, bias={}",
                 per_group.saturating_mul(o.groups),
                 o.stride,
                 o.padding,
                 o.dilation,
                 o.groups,
                 self.bias.is_some()
-            ),
+            ) + &super::layers::padding_mode(self.padding_mode),
             ref other => format!("Conv1d(weight {other:?})"),
         }
     }

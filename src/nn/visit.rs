@@ -271,6 +271,7 @@ no_parts!(
     crate::Pool1dOptions,
     crate::Pool2dOptions,
     crate::UpsampleMode,
+    crate::PadMode,
     crate::BatchNormOptions,
 );
 

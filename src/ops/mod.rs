@@ -17,6 +17,7 @@ pub(crate) mod reduce;
 pub(crate) mod scan;
 
 pub use conv::{Conv1dOptions, Conv2dOptions};
+pub use index::pad::PadMode;
 pub use index::upsample::UpsampleMode;
 pub use norm::{BatchNormOptions, RunningStats};
 pub use pool::pool1d::Pool1dOptions;

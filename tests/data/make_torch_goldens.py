@@ -434,5 +434,28 @@ for name, f in [("nearest_size", lambda x: F.interpolate(x, size=(5, 7), mode="n
     put(f"up.{name}", y)
     put(f"up.{name}.grad", g)
 
+
+# ---- F.pad modes and the padding_mode of Conv1d / Conv2d (issue 22; tests/golden_layers.rs) ----
+pimg = torch.randn(2, 2, 4, 5)
+put("pad.img", pimg)
+for name, pads, mode in [("constant", (1, 2, 2, 0), "constant"), ("reflect", (2, 1, 3, 1), "reflect"),
+                         ("replicate", (2, 3, 1, 4), "replicate"), ("circular", (5, 1, 2, 4), "circular")]:
+    f = (lambda x, p=pads: F.pad(x, p, mode="constant", value=0.5)) if mode == "constant" \
+        else (lambda x, p=pads, m=mode: F.pad(x, p, mode=m))
+    y = f(pimg)
+    pw = torch.randn(y.shape)
+    _, (g,) = grad_of(lambda x: (f(x) * pw).sum(), pimg)
+    put(f"pad.{name}", y)
+    put(f"pad.{name}.w", pw)
+    put(f"pad.{name}.grad", g)
+conv_r = nn.Conv2d(2, 3, 3, padding=1, padding_mode="reflect")
+put("pad.conv2d.weight", conv_r.weight)
+put("pad.conv2d.bias", conv_r.bias)
+put("pad.conv2d.out", conv_r(pimg))
+conv_c = nn.Conv1d(4, 6, 3, padding=2, padding_mode="circular")
+put("pad.conv1d.weight", conv_c.weight)
+put("pad.conv1d.bias", conv_c.bias)
+put("pad.conv1d.out", conv_c(seq))
+
 save_file(out, "tests/data/torch_goldens.safetensors", metadata={"torch": torch.__version__})
 print(len(out), "tensors")

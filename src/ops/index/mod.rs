@@ -5,6 +5,7 @@
 
 pub(crate) mod cpu;
 pub(crate) mod gpu;
+pub(crate) mod pad;
 pub(crate) mod spec;
 pub(crate) mod upsample;
 
