@@ -45,7 +45,7 @@ impl Tensor {
     /// long as the axis, a wrap-around longer than it, or an empty axis to copy from.
     pub fn pad(&self, pads: &[usize], mode: PadMode) -> Result<Tensor> {
         let op = "pad";
-        if pads.len() % 2 != 0 || pads.len() / 2 > self.rank() {
+        if !pads.len().is_multiple_of(2) || pads.len() / 2 > self.rank() {
             return Err(Error::invalid(
                 op,
                 format!(
