@@ -1,6 +1,8 @@
-// 2-D pooling over planes [n*c, h, w] and its gradients. `kind`: POOL_MAX, POOL_AVG (every tap
-// of the kernel counted, padding as zeros: PyTorch's count_include_pad) or POOL_ADAPTIVE_AVG
-// (window o along an axis of `size` spans floor(o*size/out) .. ceil((o+1)*size/out)).
+// 2-D pooling over planes [n*c, h, w] and its gradients. `kind`: POOL_MAX, POOL_AVG (the taps
+// within the padded input counted, padding as zeros: PyTorch's count_include_pad),
+// POOL_AVG_EXCLUDE_PAD (the taps inside the image), or the adaptive POOL_ADAPTIVE_AVG and
+// POOL_ADAPTIVE_MAX (window o along an axis of `size` spans floor(o*size/out) ..
+// ceil((o+1)*size/out)).
 // Max pooling also writes each window's arg-max (y*w + x in its plane, as f32); the backward
 // kernels gather per input pixel over the windows that cover it, so no atomics are needed
 // and sums run in the same (oy, ox) order as the CPU reference.
@@ -25,10 +27,14 @@ struct Params {
 @group(0) @binding(4) var<storage, read> saved_arg: array<f32>; // max backward
 
 // The input range [lo, hi) that window o pools along `axis`, clipped to the image.
+fn adaptive() -> bool {
+    return p.kind == POOL_ADAPTIVE_AVG || p.kind == POOL_ADAPTIVE_MAX;
+}
+
 fn pool_range(axis: u32, o: u32) -> vec2<u32> {
     let size = p.size[axis];
     let n = p.out[axis];
-    if (p.kind == POOL_ADAPTIVE_AVG) {
+    if (adaptive()) {
         return vec2<u32>((o * size) / n, ((o + 1u) * size + n - 1u) / n);
     }
     let s = i32(o * p.stride[axis]) - i32(p.pad[axis]);
@@ -36,17 +42,25 @@ fn pool_range(axis: u32, o: u32) -> vec2<u32> {
     return vec2<u32>(u32(max(s, 0)), u32(min(max(e, 0), i32(size))));
 }
 
-fn divisor(ry: vec2<u32>, rx: vec2<u32>) -> f32 {
-    if (p.kind == POOL_ADAPTIVE_AVG) {
-        return f32((ry.y - ry.x) * (rx.y - rx.x));
+// Taps of window o along `axis` within the padded input (a ceil_mode window may hang past it).
+fn padded_taps(axis: u32, o: u32) -> u32 {
+    let s = i32(o * p.stride[axis]) - i32(p.pad[axis]);
+    let e = min(s + i32(p.kernel[axis]), i32(p.size[axis] + p.pad[axis]));
+    return u32(e - s);
+}
+
+// What window (oy, ox), of ranges ry and rx, divides its sum by.
+fn divisor(ry: vec2<u32>, rx: vec2<u32>, oy: u32, ox: u32) -> f32 {
+    if (p.kind == POOL_AVG) {
+        return f32(padded_taps(0u, oy) * padded_taps(1u, ox));
     }
-    return f32(p.kernel.x * p.kernel.y);
+    return f32((ry.y - ry.x) * (rx.y - rx.x));
 }
 
 // The windows along `axis` that may cover `pos` (the caller tests each one).
 fn candidates(axis: u32, pos: u32) -> vec2<u32> {
     let n = p.out[axis];
-    if (p.kind == POOL_ADAPTIVE_AVG) {
+    if (adaptive()) {
         let size = p.size[axis];
         let lo = (pos * n) / size;
         return vec2<u32>(select(0u, lo - 1u, lo > 0u), min(n, ((pos + 1u) * n + size - 1u) / size + 1u));
@@ -62,12 +76,16 @@ struct Window {
     base: u32,
     ry: vec2<u32>,
     rx: vec2<u32>,
+    oy: u32,
+    ox: u32,
 };
 
 fn output_window(i: u32) -> Window {
     let o = i % (p.out.x * p.out.y);
     let plane = i / (p.out.x * p.out.y);
-    return Window(plane * p.size.x * p.size.y, pool_range(0u, o / p.out.y), pool_range(1u, o % p.out.y));
+    let oy = o / p.out.y;
+    let ox = o % p.out.y;
+    return Window(plane * p.size.x * p.size.y, pool_range(0u, oy), pool_range(1u, ox), oy, ox);
 }
 
 // Input pixel i as (plane, y, x), and the output windows that may cover it along y and x.
@@ -123,7 +141,7 @@ fn pool_avg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
             sum += src[w.base + y * p.size.y + x];
         }
     }
-    out[i] = sum / divisor(w.ry, w.rx);
+    out[i] = sum / divisor(w.ry, w.rx, w.oy, w.ox);
 }
 
 @compute @workgroup_size(WORKGROUP_SIZE)
@@ -166,7 +184,7 @@ fn pool_avg_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgro
             if (px.x < rx.x || px.x >= rx.y) {
                 continue;
             }
-            sum += src[(px.plane * p.out.x + oy) * p.out.y + ox] / divisor(ry, rx);
+            sum += src[(px.plane * p.out.x + oy) * p.out.y + ox] / divisor(ry, rx, oy, ox);
         }
     }
     out[i] = sum;

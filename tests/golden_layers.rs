@@ -352,8 +352,75 @@ fn padding_modes(dev: &Device) {
     assert_eq!(z.to_vec().unwrap(), vec![3.0; 6]);
 }
 
+/// `ceil_mode`, `count_include_pad=false` and adaptive max pooling (2-D and 1-D), values and
+/// weighted gradients against PyTorch's; gradcheck.
+fn pooling_options(dev: &Device) {
+    let x = golden("popt.x", dev);
+    let seq = |t: &Tensor| t.reshape(&[2, 2, 42]);
+    let o = Pool2dOptions::new(3).stride(2).padding(1).ceil_mode(true);
+    let avg_nopad = Pool2dOptions {
+        kernel: [3, 2],
+        stride: [2, 1],
+        padding: [1, 1],
+        ceil_mode: false,
+        count_include_pad: false,
+    };
+    let p1 = Pool1dOptions::new(4).stride(3).padding(2);
+    type Pool = Box<dyn Fn(&Tensor) -> ferrograd::Result<Tensor>>;
+    let cases: [(&str, Pool); 9] = [
+        ("max_ceil", Box::new(move |t| t.max_pool2d(&o))),
+        ("avg_ceil", Box::new(move |t| t.avg_pool2d(&o))),
+        (
+            "avg_ceil_nopad",
+            Box::new(move |t| t.avg_pool2d(&o.count_include_pad(false))),
+        ),
+        ("avg_nopad", Box::new(move |t| t.avg_pool2d(&avg_nopad))),
+        (
+            "avg_ceil_nopadding",
+            Box::new(|t| t.avg_pool2d(&Pool2dOptions::new(2).ceil_mode(true))),
+        ),
+        ("adaptive_max", Box::new(|t| t.adaptive_max_pool2d([3, 4]))),
+        (
+            "adaptive_max_up",
+            Box::new(|t| AdaptiveMaxPool2d([9, 8]).forward(t)),
+        ),
+        (
+            "max1d_ceil",
+            Box::new(move |t| seq(t)?.max_pool1d(&p1.ceil_mode(true))),
+        ),
+        (
+            "avg1d_nopad",
+            Box::new(move |t| seq(t)?.avg_pool1d(&p1.count_include_pad(false))),
+        ),
+    ];
+    for (name, f) in &cases {
+        let xv = x.requires_grad();
+        let y = f(&xv).unwrap();
+        assert_golden(&y, &format!("popt.{name}"), 1e-6, 1e-5);
+        let w = golden(&format!("popt.{name}.w"), dev);
+        let g = y.mul(&w).unwrap().sum_all().unwrap().backward().unwrap();
+        assert_golden(
+            g.get(&xv).unwrap(),
+            &format!("popt.{name}.grad"),
+            1e-6,
+            1e-5,
+        );
+    }
+    let small = normal(&[2, 2, 7, 6], 9);
+    for (name, f) in &cases {
+        if !name.starts_with("max") && !name.starts_with("adaptive_max") {
+            check_grad(dev, &[&small], |t| f(&t[0]), name);
+        }
+    }
+    assert_eq!(
+        AvgPool2d(o.count_include_pad(false)).describe(),
+        "AvgPool2d(kernel_size=[3, 3], stride=[2, 2], padding=[1, 1], ceil_mode=true, count_include_pad=false)"
+    );
+}
+
 device_tests!(
     layers_match_pytorch,
+    pooling_options,
     padding_modes,
     layers_1d_and_upsample,
     recurrent_match_pytorch,

@@ -204,15 +204,12 @@ impl BackOp {
             BackOp::Conv2d { .. } => "conv2d",
             BackOp::Unfold { .. } => "unfold2d",
             BackOp::Fold { .. } => "fold2d",
-            BackOp::Pool {
-                kind: PoolKind::Max,
-                ..
-            } => "max_pool2d",
-            BackOp::Pool {
-                kind: PoolKind::AdaptiveAvg,
-                ..
-            } => "adaptive_avg_pool2d",
-            BackOp::Pool { .. } => "avg_pool2d",
+            BackOp::Pool { kind, .. } => match kind {
+                PoolKind::Max => "max_pool2d",
+                PoolKind::AdaptiveAvg => "adaptive_avg_pool2d",
+                PoolKind::AdaptiveMax => "adaptive_max_pool2d",
+                PoolKind::Avg | PoolKind::AvgExcludePad => "avg_pool2d",
+            },
             BackOp::Normalize { .. } => "normalize",
             BackOp::CrossEntropy { .. } | BackOp::CrossEntropyIndices { .. } => "cross_entropy",
             BackOp::Bce { .. } => "binary_cross_entropy",

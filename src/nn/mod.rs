@@ -110,8 +110,8 @@ pub use layers::{
 pub use layers1d::{AvgPool1d, Conv1d, MaxPool1d, Upsample};
 pub use rnn::{Gru, GruCell, Lstm, LstmCell, Rnn, RnnCell};
 pub use stateless::{
-    AdaptiveAvgPool2d, AvgPool2d, Flatten, GELUTanh, Hardtanh, LeakyReLU, LogSoftmax, MaxPool2d,
-    Mish, ReLU, ReLU6, SiLU, Sigmoid, Softmax, Softplus, Tanh, ELU, GELU,
+    AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, Flatten, GELUTanh, Hardtanh, LeakyReLU,
+    LogSoftmax, MaxPool2d, Mish, ReLU, ReLU6, SiLU, Sigmoid, Softmax, Softplus, Tanh, ELU, GELU,
 };
 #[doc(hidden)]
 pub use visit::assert_part;

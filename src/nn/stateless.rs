@@ -9,8 +9,13 @@ use crate::ops::Pool2dOptions;
 use crate::tensor::Tensor;
 
 fn describe_pool(name: &str, o: &Pool2dOptions) -> String {
+    let ceil = if o.ceil_mode { ", ceil_mode=true" } else { "" };
+    let pad = match (name, o.count_include_pad) {
+        ("AvgPool2d", false) => ", count_include_pad=false",
+        _ => "",
+    };
     format!(
-        "{name}(kernel_size={:?}, stride={:?}, padding={:?})",
+        "{name}(kernel_size={:?}, stride={:?}, padding={:?}{ceil}{pad})",
         o.kernel, o.stride, o.padding
     )
 }
@@ -56,6 +61,19 @@ impl Module for AvgPool2d {
     }
     fn describe(&self) -> String {
         describe_pool("AvgPool2d", &self.0)
+    }
+}
+
+/// Adaptive max pooling to a fixed `[oh, ow]`.
+#[derive(Clone, Copy, Debug, Module)]
+pub struct AdaptiveMaxPool2d(pub [usize; 2]);
+
+impl Module for AdaptiveMaxPool2d {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        x.adaptive_max_pool2d(self.0)
+    }
+    fn describe(&self) -> String {
+        format!("AdaptiveMaxPool2d(output_size={:?})", self.0)
     }
 }
 

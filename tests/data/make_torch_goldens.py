@@ -457,5 +457,28 @@ put("pad.conv1d.weight", conv_c.weight)
 put("pad.conv1d.bias", conv_c.bias)
 put("pad.conv1d.out", conv_c(seq))
 
+
+# ---- pooling options: ceil_mode, count_include_pad, adaptive max (issue 22) ----
+pool_x = torch.randn(2, 2, 7, 6)
+put("popt.x", pool_x)
+for name, f in [("max_ceil", lambda x: F.max_pool2d(x, 3, 2, 1, ceil_mode=True)),
+                ("avg_ceil", lambda x: F.avg_pool2d(x, 3, 2, 1, ceil_mode=True)),
+                ("avg_ceil_nopad", lambda x: F.avg_pool2d(x, 3, 2, 1, ceil_mode=True,
+                                                          count_include_pad=False)),
+                ("avg_nopad", lambda x: F.avg_pool2d(x, (3, 2), (2, 1), (1, 1),
+                                                     count_include_pad=False)),
+                ("avg_ceil_nopadding", lambda x: F.avg_pool2d(x, 2, 2, 0, ceil_mode=True)),
+                ("adaptive_max", lambda x: F.adaptive_max_pool2d(x, (3, 4))),
+                ("adaptive_max_up", lambda x: F.adaptive_max_pool2d(x, (9, 8))),
+                ("max1d_ceil", lambda x: F.max_pool1d(x.reshape(2, 2, 42), 4, 3, 2, ceil_mode=True)),
+                ("avg1d_nopad", lambda x: F.avg_pool1d(x.reshape(2, 2, 42), 4, 3, 2,
+                                                       count_include_pad=False))]:
+    y = f(pool_x)
+    pw = torch.randn(y.shape)
+    _, (g,) = grad_of(lambda x: (f(x) * pw).sum(), pool_x)
+    put(f"popt.{name}", y)
+    put(f"popt.{name}.w", pw)
+    put(f"popt.{name}.grad", g)
+
 save_file(out, "tests/data/torch_goldens.safetensors", metadata={"torch": torch.__version__})
 print(len(out), "tensors")

@@ -13,27 +13,30 @@ use crate::real::Real;
 /// The input range `lo..hi` that output `o` along `axis` pools (clipped to the image).
 fn pool_range(win: &Window2d, kind: PoolKind, axis: usize, o: usize) -> (usize, usize) {
     let (size, out) = (win.size[axis], win.out[axis]);
-    match kind {
-        PoolKind::AdaptiveAvg => ((o * size) / out, ((o + 1) * size).div_ceil(out)),
-        PoolKind::Max | PoolKind::Avg => {
-            let s = win.start(axis, o);
-            let e = s + win.kernel[axis] as isize;
-            (s.max(0) as usize, (e.max(0) as usize).min(size))
-        }
+    if kind.is_adaptive() {
+        return ((o * size) / out, ((o + 1) * size).div_ceil(out));
     }
+    let s = win.start(axis, o);
+    let e = s + win.kernel[axis] as isize;
+    (s.max(0) as usize, (e.max(0) as usize).min(size))
 }
 
-/// What an average window divides by: every tap, padding included (PyTorch's
-/// `count_include_pad=True`), or the adaptive window's size.
+/// What an average window divides by: its taps within the padded input (PyTorch's
+/// `count_include_pad=True`: the kernel's, but for a `ceil_mode` window hanging past the
+/// padding), or its taps inside the image (`False`, and the adaptive windows).
 fn divisor(win: &Window2d, kind: PoolKind, oy: usize, ox: usize) -> usize {
-    match kind {
-        PoolKind::AdaptiveAvg => {
-            let (y0, y1) = pool_range(win, kind, 0, oy);
-            let (x0, x1) = pool_range(win, kind, 1, ox);
-            (y1 - y0) * (x1 - x0)
-        }
-        _ => win.kernel[0] * win.kernel[1],
+    if kind == PoolKind::Avg {
+        let taps = |axis: usize, o: usize| {
+            let s = win.start(axis, o);
+            let end =
+                (s + win.kernel[axis] as isize).min((win.size[axis] + win.pad[axis]) as isize);
+            (end - s) as usize
+        };
+        return taps(0, oy) * taps(1, ox);
     }
+    let (y0, y1) = pool_range(win, kind, 0, oy);
+    let (x0, x1) = pool_range(win, kind, 1, ox);
+    (y1 - y0) * (x1 - x0)
 }
 
 // x (N, C, H, W) -> out (N, C, OH, OW), and for max the arg-max `y * W + x` of each window.
@@ -46,7 +49,7 @@ pub(crate) fn pool<T: Real>(
     let ([h, w], [oh, ow]) = (win.size, win.out);
     // Every output (and arg-max) is written below.
     let mut out = buffers::for_overwrite("pool2d", win.out_numel())?;
-    let arg_len = if kind == PoolKind::Max { out.len() } else { 0 };
+    let arg_len = if kind.is_max() { out.len() } else { 0 };
     let mut arg = buffers::for_overwrite("pool2d", arg_len)?;
     // Each window's input rows and columns, worked out once rather than per window.
     let ys: Vec<_> = (0..oh).map(|o| pool_range(win, kind, 0, o)).collect();
@@ -56,7 +59,7 @@ pub(crate) fn pool<T: Real>(
         for (oy, &(y0, y1)) in ys.iter().enumerate() {
             for (ox, &(x0, x1)) in xs.iter().enumerate() {
                 let o = oy * ow + ox;
-                if kind == PoolKind::Max {
+                if kind.is_max() {
                     // The first maximum in row-major order; once a NaN is seen, the last
                     // NaN (as in PyTorch, NaN wins). Without a branch on the values: which
                     // tap wins is a coin toss on real data, and the branch LLVM made of an
@@ -93,7 +96,7 @@ pub(crate) fn pool<T: Real>(
         }
     };
     let size = oh * ow;
-    if kind == PoolKind::Max && size > 0 {
+    if kind.is_max() && size > 0 {
         out.par_chunks_mut(size)
             .zip(arg.par_chunks_mut(size))
             .enumerate()
@@ -101,7 +104,7 @@ pub(crate) fn pool<T: Real>(
     } else {
         for_chunks(&mut out, size, |p, dst| plane(p, dst, None));
     }
-    Ok((out, (kind == PoolKind::Max).then_some(arg)))
+    Ok((out, kind.is_max().then_some(arg)))
 }
 
 // g (N, C, OH, OW) -> dx (N, C, H, W): max sends each window's gradient to its arg-max; avg

@@ -15,7 +15,7 @@ pub(crate) fn pool(
     kind: PoolKind,
 ) -> Result<(GpuStorage, Option<GpuStorage>)> {
     let (n, code) = (win.out_numel(), kind.code());
-    if kind == PoolKind::Max {
+    if kind.is_max() {
         let arg = GpuStorage::alloc(x.context(), "max_pool2d", n)?;
         let out = launch(
             Kernel::PoolMax,

@@ -1,6 +1,6 @@
-//! 2-D pooling: max (gradient routed to each window's arg-max), average and adaptive average,
-//! each one kernel forward and one backward on both backends (`shaders/pool.wgsl`,
-//! `cpu.rs`).
+//! 2-D pooling: max (gradient routed to each window's arg-max), average (padding counted or
+//! not), adaptive average and adaptive max, each one kernel forward and one backward on both
+//! backends (`shaders/pool.wgsl`, `cpu.rs`).
 
 pub(crate) mod cpu;
 pub(crate) mod gpu;
@@ -17,8 +17,8 @@ use spec::PoolKind;
 /// Max-pool arg-maxes are f32 plane indices, exact up to 2^24.
 const MAX_PLANE: usize = 1 << 24;
 
-/// Kernel, stride and padding of a 2-D pooling window (pairs are `[h, w]`). The stride
-/// defaults to the kernel, as in PyTorch.
+/// Kernel, stride and padding of a 2-D pooling window (pairs are `[h, w]`), and PyTorch's
+/// `ceil_mode` and `count_include_pad`. The stride defaults to the kernel, as in PyTorch.
 ///
 /// ```
 /// use ferrograd::{Device, Pool2dOptions, Tensor};
@@ -36,6 +36,12 @@ pub struct Pool2dOptions {
     /// Implicit padding on each side: -inf for max pooling, zeros (counted) for average.
     /// At most half the kernel.
     pub padding: [usize; 2],
+    /// Output sizes rounded up, not down: a last, partial window where it would start inside
+    /// the image or its left padding (default false).
+    pub ceil_mode: bool,
+    /// Average pooling: divide by the taps within the padded input (true, the default), or
+    /// by those inside the image only.
+    pub count_include_pad: bool,
 }
 
 impl Pool2dOptions {
@@ -45,6 +51,8 @@ impl Pool2dOptions {
             kernel: [kernel, kernel],
             stride: [kernel, kernel],
             padding: [0, 0],
+            ceil_mode: false,
+            count_include_pad: true,
         }
     }
     /// Sets the stride of both axes to `s`.
@@ -55,6 +63,16 @@ impl Pool2dOptions {
     /// Sets the padding of both axes to `p`.
     pub fn padding(mut self, p: usize) -> Self {
         self.padding = [p, p];
+        self
+    }
+    /// Sets `ceil_mode`.
+    pub fn ceil_mode(mut self, on: bool) -> Self {
+        self.ceil_mode = on;
+        self
+    }
+    /// Sets `count_include_pad` (average pooling).
+    pub fn count_include_pad(mut self, on: bool) -> Self {
+        self.count_include_pad = on;
         self
     }
 }
@@ -115,7 +133,11 @@ impl Tensor {
 
     fn avg_pool2d_impl(&self, options: &Pool2dOptions) -> Result<Tensor> {
         let win = self.pool_windows("avg_pool2d", options)?;
-        Ok(self.pool(&win, PoolKind::Avg)?.0)
+        let kind = match options.count_include_pad {
+            true => PoolKind::Avg,
+            false => PoolKind::AvgExcludePad,
+        };
+        Ok(self.pool(&win, kind)?.0)
     }
 
     /// Average pooling to a fixed `[oh, ow]` whatever the input size: window `i` along an axis
@@ -126,7 +148,12 @@ impl Tensor {
     }
 
     fn adaptive_avg_pool2d_impl(&self, output_size: [usize; 2]) -> Result<Tensor> {
-        let op = "adaptive_avg_pool2d";
+        let win = self.adaptive_windows("adaptive_avg_pool2d", output_size)?;
+        Ok(self.pool(&win, PoolKind::AdaptiveAvg)?.0)
+    }
+
+    /// The geometry of an adaptive pooling to `output_size`.
+    fn adaptive_windows(&self, op: &'static str, output_size: [usize; 2]) -> Result<Window2d> {
         let [n, c, h, w] = pool_dims(op, self)?;
         if output_size.contains(&0) {
             return Err(Error::invalid(
@@ -144,7 +171,27 @@ impl Tensor {
             dilation: [1, 1],
             out: output_size,
         };
-        Ok(self.pool(&win, PoolKind::AdaptiveAvg)?.0)
+        Ok(win)
+    }
+
+    /// Max pooling to a fixed `[oh, ow]` (`torch.nn.functional.adaptive_max_pool2d`), over
+    /// [`Tensor::adaptive_avg_pool2d`]'s windows; the gradient goes to each window's first
+    /// maximum.
+    ///
+    /// ```
+    /// use ferrograd::{Device, Tensor};
+    /// let x = Tensor::arange(0.0, 15.0, 1.0, &Device::cpu())?.reshape(&[1, 1, 3, 5])?;
+    /// let y = x.adaptive_max_pool2d([2, 2])?; // rows 0..2, 1..3; columns 0..3, 2..5
+    /// assert_eq!(y.to_vec()?, vec![7.0, 9.0, 12.0, 14.0]);
+    /// # Ok::<(), ferrograd::Error>(())
+    /// ```
+    pub fn adaptive_max_pool2d(&self, output_size: [usize; 2]) -> Result<Tensor> {
+        let op = "adaptive_max_pool2d";
+        let win = self.adaptive_windows(op, output_size)?;
+        Ok(self
+            .pool(&win, PoolKind::AdaptiveMax)
+            .map_err(|e| e.in_op(op))?
+            .0)
     }
 
     /// The mean of each plane: `[n, c, h, w] -> [n, c, 1, 1]`.
@@ -163,7 +210,21 @@ impl Tensor {
                 ),
             ));
         }
-        windows(op, dims, o.kernel, o.stride, o.padding, [1, 1])
+        let mut win = windows(op, dims, o.kernel, o.stride, o.padding, [1, 1])?;
+        if o.ceil_mode {
+            // One more window where the last would start inside the image or its left
+            // padding, as PyTorch's `pooling_output_shape`.
+            for a in 0..2 {
+                let (size, k, s, p) = (dims[2 + a], o.kernel[a], o.stride[a], o.padding[a]);
+                let mut out = (size + 2 * p - k).div_ceil(s) + 1;
+                if (out - 1) * s >= size + p {
+                    out -= 1;
+                }
+                win.out[a] = out;
+                win.stride[a] = if out == 1 { 1 } else { s };
+            }
+        }
+        Ok(win)
     }
 
     /// Pools with a validated geometry; recorded for autograd.

@@ -22,9 +22,13 @@ pub struct Pool1dOptions {
     pub kernel: usize,
     /// Step between windows (default: the kernel).
     pub stride: usize,
-    /// Implicit padding at both ends: -inf for max pooling, zeros (counted) for average. At
-    /// most half the kernel.
+    /// Implicit padding at both ends: -inf for max pooling, zeros for average. At most half
+    /// the kernel.
     pub padding: usize,
+    /// Output length rounded up (see [`Pool2dOptions::ceil_mode`]).
+    pub ceil_mode: bool,
+    /// Average pooling: count the padding (default true).
+    pub count_include_pad: bool,
 }
 
 impl Pool1dOptions {
@@ -34,6 +38,8 @@ impl Pool1dOptions {
             kernel,
             stride: kernel,
             padding: 0,
+            ceil_mode: false,
+            count_include_pad: true,
         }
     }
     /// With stride `s`.
@@ -47,11 +53,24 @@ impl Pool1dOptions {
         self
     }
 
+    /// With `ceil_mode`.
+    pub fn ceil_mode(mut self, on: bool) -> Self {
+        self.ceil_mode = on;
+        self
+    }
+    /// With `count_include_pad`.
+    pub fn count_include_pad(mut self, on: bool) -> Self {
+        self.count_include_pad = on;
+        self
+    }
+
     fn as_2d(&self) -> Pool2dOptions {
         Pool2dOptions {
             kernel: [1, self.kernel],
             stride: [1, self.stride],
             padding: [0, self.padding],
+            ceil_mode: self.ceil_mode,
+            count_include_pad: self.count_include_pad,
         }
     }
 }
@@ -63,8 +82,7 @@ impl Tensor {
         self.pool1d("max_pool1d", |x| x.max_pool2d(&options.as_2d()))
     }
 
-    /// Average pooling over `[n, c, l]`, padding counted as zeros
-    /// (`torch.nn.functional.avg_pool1d`).
+    /// Average pooling over `[n, c, l]` (`torch.nn.functional.avg_pool1d`).
     pub fn avg_pool1d(&self, options: &Pool1dOptions) -> Result<Tensor> {
         self.pool1d("avg_pool1d", |x| x.avg_pool2d(&options.as_2d()))
     }
