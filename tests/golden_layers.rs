@@ -418,8 +418,102 @@ fn pooling_options(dev: &Device) {
     );
 }
 
+/// Two bidirectional layers, `batch_first = false`, with and without sequence lengths, for
+/// LSTM, GRU and RNN: outputs, final states and the input's gradient against PyTorch's
+/// (packed sequences padded back with zeros); dropout between layers; errors.
+fn recurrent_options(dev: &Device) {
+    let x = golden("rnnopt.x", dev); // [time 5, batch 3, features 4]
+    let lengths = [5, 2, 4];
+    let opts = RnnOptions {
+        num_layers: 2,
+        bidirectional: true,
+        ..Default::default()
+    };
+    for name in ["lstm", "gru", "rnn"] {
+        let prefix = format!("rnnopt.{name}");
+        let w = golden(&format!("{prefix}.w"), dev);
+        for packed in [false, true] {
+            let tag = format!("{prefix}{}", if packed { ".packed" } else { "" });
+            let xv = x.requires_grad();
+            let lens = packed.then_some(&lengths[..]);
+            let (out, h, c) = match name {
+                "lstm" => {
+                    let m = Lstm::with_options(4, 3, opts, dev).unwrap();
+                    load_golden(&m, &prefix, dev);
+                    let (o, (h, c)) = match lens {
+                        Some(l) => m.forward_with_lengths(&xv, l, None),
+                        None => m.forward_with(&xv, None),
+                    }
+                    .unwrap();
+                    (o, h, Some(c))
+                }
+                "gru" => {
+                    let m = Gru::with_options(4, 3, opts, dev).unwrap();
+                    load_golden(&m, &prefix, dev);
+                    let (o, h) = match lens {
+                        Some(l) => m.forward_with_lengths(&xv, l, None),
+                        None => m.forward_with(&xv, None),
+                    }
+                    .unwrap();
+                    (o, h, None)
+                }
+                _ => {
+                    let m = Rnn::with_options(4, 3, opts, dev).unwrap();
+                    load_golden(&m, &prefix, dev);
+                    let (o, h) = match lens {
+                        Some(l) => m.forward_with_lengths(&xv, l, None),
+                        None => m.forward_with(&xv, None),
+                    }
+                    .unwrap();
+                    (o, h, None)
+                }
+            };
+            assert_golden(&out, &format!("{tag}.out"), 1e-5, 1e-4);
+            assert_golden(&h, &format!("{tag}.h"), 1e-5, 1e-4);
+            if let Some(c) = c {
+                assert_golden(&c, &format!("{tag}.c"), 1e-5, 1e-4);
+            }
+            let g = out.mul(&w).unwrap().sum_all().unwrap().backward().unwrap();
+            assert_golden(g.get(&xv).unwrap(), &format!("{tag}.grad"), 1e-5, 1e-4);
+        }
+    }
+    // Dropout between the layers: in training only, and never after the last layer.
+    let drop = RnnOptions {
+        num_layers: 2,
+        dropout: 0.5,
+        batch_first: true,
+        ..Default::default()
+    };
+    let gru = Gru::with_options(4, 3, drop, dev).unwrap();
+    let xb = x.transpose(0, 1).unwrap();
+    let a = gru.forward(&xb).unwrap().to_vec().unwrap();
+    let b = gru.forward(&xb).unwrap().to_vec().unwrap();
+    assert_ne!(a, b, "training: two draws of the dropout mask");
+    gru.eval();
+    let a = gru.forward(&xb).unwrap().to_vec().unwrap();
+    assert_eq!(a, gru.forward(&xb).unwrap().to_vec().unwrap());
+    assert_eq!(
+        gru.describe(),
+        "GRU(4, 3, num_layers=2, dropout=0.5, batch_first=true)"
+    );
+    let m = Lstm::with_options(4, 3, opts, dev).unwrap();
+    let err = |r: ferrograd::Result<Tensor>| r.unwrap_err().to_string();
+    let e = err(m.forward_with_lengths(&x, &[5, 0, 4], None).map(|r| r.0));
+    assert!(
+        e.contains("LSTM: lengths must give each of the 3 sequences a length in 1..=5"),
+        "{e}"
+    );
+    let bad = RnnOptions {
+        dropout: 1.0,
+        ..Default::default()
+    };
+    let e = Rnn::with_options(4, 3, bad, dev).unwrap_err().to_string();
+    assert!(e.contains("dropout must be in [0, 1), found 1"), "{e}");
+}
+
 device_tests!(
     layers_match_pytorch,
+    recurrent_options,
     pooling_options,
     padding_modes,
     layers_1d_and_upsample,

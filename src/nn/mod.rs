@@ -108,7 +108,7 @@ pub use layers::{
     Linear,
 };
 pub use layers1d::{AvgPool1d, Conv1d, MaxPool1d, Upsample};
-pub use rnn::{Gru, GruCell, Lstm, LstmCell, Rnn, RnnCell};
+pub use rnn::{Gru, GruCell, Lstm, LstmCell, Rnn, RnnCell, RnnOptions};
 pub use stateless::{
     AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, Flatten, GELUTanh, Hardtanh, LeakyReLU,
     LogSoftmax, MaxPool2d, Mish, ReLU, ReLU6, SiLU, Sigmoid, Softmax, Softplus, Tanh, ELU, GELU,

@@ -480,5 +480,31 @@ for name, f in [("max_ceil", lambda x: F.max_pool2d(x, 3, 2, 1, ceil_mode=True))
     put(f"popt.{name}.w", pw)
     put(f"popt.{name}.grad", g)
 
+
+# ---- RNN options: two bidirectional layers, batch_first=False, lengths (issue 22) ----
+rnn_x = torch.randn(5, 3, 4)  # [time, batch, features]
+rnn_len = torch.tensor([5, 2, 4])
+put("rnnopt.x", rnn_x)
+for name, cls in [("lstm", nn.LSTM), ("gru", nn.GRU), ("rnn", nn.RNN)]:
+    m = cls(4, 3, num_layers=2, bidirectional=True)
+    for k, v in m.state_dict().items():
+        put(f"rnnopt.{name}.{k}", v)
+    ow = torch.randn(5, 3, 6)
+    put(f"rnnopt.{name}.w", ow)
+    for packed in [False, True]:
+        xg = rnn_x.clone().requires_grad_()
+        inp = nn.utils.rnn.pack_padded_sequence(xg, rnn_len, enforce_sorted=False) if packed else xg
+        ys, hn = m(inp)
+        if packed:
+            ys, _ = nn.utils.rnn.pad_packed_sequence(ys, total_length=5)
+        h, c = hn if name == "lstm" else (hn, None)
+        (ys * ow).sum().backward()
+        tag = f"rnnopt.{name}" + (".packed" if packed else "")
+        put(f"{tag}.out", ys)
+        put(f"{tag}.h", h)
+        if c is not None:
+            put(f"{tag}.c", c)
+        put(f"{tag}.grad", xg.grad)
+
 save_file(out, "tests/data/torch_goldens.safetensors", metadata={"torch": torch.__version__})
 print(len(out), "tensors")

@@ -2,10 +2,16 @@
 //! batch-first layers that run a cell over time. They are compositions of matmul and the
 //! elementwise kernels, so backward runs through time by ordinary autograd.
 //!
-//! Shapes: input `[batch, time, features]`, output `[batch, time, hidden]` (the last layer's
-//! hidden state at every step), states `[layers, batch, hidden]`. Gate order and parameter
+//! Shapes: input `[batch, time, features]` (`[time, batch, features]` with
+//! `batch_first = false`, PyTorch's default), output `[batch, time, directions * hidden]`
+//! (the last layer's hidden states at every step), states `[layers * directions, batch,
+//! hidden]`. Gate order and parameter
 //! names match PyTorch (`weight_ih_l0`, `bias_hh_l1`; LSTM gates i, f, g, o; GRU r, z, n), so
 //! PyTorch checkpoints load.
+
+mod stack;
+
+pub use stack::{Gru, Lstm, Rnn, RnnOptions};
 
 use super::{init, write_tree, Module, Parameter, Visit, Visitor};
 use crate::device::Device;
@@ -283,207 +289,5 @@ impl LstmCell {
         let (h, c) = self.0.step(&self.0.project_input(x)?, h, Some(c))?;
         let c = c.ok_or_else(|| Error::invalid("LSTM", "missing the cell state"))?;
         Ok((h, c))
-    }
-}
-
-/// A stack of cells run over time (shared by [`Rnn`], [`Lstm`] and [`Gru`]).
-#[derive(Debug)]
-struct Layers {
-    kind: Kind,
-    layers: Vec<Weights>,
-}
-
-impl Layers {
-    fn new(
-        kind: Kind,
-        input: usize,
-        hidden: usize,
-        num_layers: usize,
-        device: &Device,
-    ) -> Result<Layers> {
-        if num_layers == 0 {
-            return Err(Error::invalid(kind.name(), "num_layers must be at least 1"));
-        }
-        let layers = (0..num_layers)
-            .map(|l| Weights::new(kind, if l == 0 { input } else { hidden }, hidden, device))
-            .collect::<Result<_>>()?;
-        Ok(Layers { kind, layers })
-    }
-
-    fn visit(&self, v: &mut Visitor<'_>) {
-        for (l, w) in self.layers.iter().enumerate() {
-            w.visit(v, &format!("_l{l}"));
-        }
-    }
-
-    /// The output sequence and the final `h` (and `c`), each `[layers, batch, hidden]`.
-    fn run(
-        &self,
-        x: &Tensor,
-        h0: Option<&Tensor>,
-        c0: Option<&Tensor>,
-    ) -> Result<(Tensor, Tensor, Option<Tensor>)> {
-        let op = self.kind.name();
-        self.layers[0].check_input(x, 3)?;
-        let (batch, time) = (x.shape()[0], x.shape()[1]);
-        let hidden = self.layers[0].hidden;
-        let shape = [self.layers.len(), batch, hidden];
-        let zeros = Tensor::zeros(&shape, x.device())?;
-        let h0 = h0.unwrap_or(&zeros);
-        check_state(op, "initial hidden state", h0, &shape)?;
-        let lstm = self.kind == Kind::Lstm;
-        let c0 = c0.unwrap_or(&zeros);
-        if lstm {
-            check_state(op, "initial cell state", c0, &shape)?;
-        }
-        let (mut seq, mut hn, mut cn) = (x.clone(), Vec::new(), Vec::new());
-        for (l, w) in self.layers.iter().enumerate() {
-            // All time steps' input projections in one matmul: [batch, time, gates*hidden].
-            let xi = w.project_input(&seq)?;
-            let mut h = h0.narrow(0, l, 1)?.squeeze(0)?;
-            let mut c = if lstm {
-                Some(c0.narrow(0, l, 1)?.squeeze(0)?)
-            } else {
-                None
-            };
-            let mut outs = Vec::with_capacity(time);
-            for t in 0..time {
-                let xt = xi.narrow(1, t, 1)?.squeeze(1)?;
-                (h, c) = w.step(&xt, &h, c.as_ref())?;
-                outs.push(h.clone());
-            }
-            let refs: Vec<&Tensor> = outs.iter().collect();
-            seq = Tensor::stack(&refs, 1)?;
-            hn.push(h);
-            cn.extend(c);
-        }
-        let stack = |v: &[Tensor]| Tensor::stack(&v.iter().collect::<Vec<_>>(), 0);
-        let cn = if lstm { Some(stack(&cn)?) } else { None };
-        Ok((seq, stack(&hn)?, cn))
-    }
-}
-
-macro_rules! layer {
-    ($(#[$doc:meta])* $name:ident, $kind:expr) => {
-        $(#[$doc])*
-        #[derive(Debug)]
-        pub struct $name(Layers);
-
-        impl $name {
-            /// `num_layers` stacked cells (PyTorch's `batch_first=True`, unidirectional).
-            pub fn new(input: usize, hidden: usize, num_layers: usize, device: &Device) -> Result<$name> {
-                Ok($name(Layers::new($kind, input, hidden, num_layers, device)?))
-            }
-        }
-
-        impl Module for $name {
-            /// The output sequence `[batch, time, hidden]` from zero initial states.
-            fn forward(&self, x: &Tensor) -> Result<Tensor> {
-                Ok(self.0.run(x, None, None)?.0)
-            }
-            fn describe(&self) -> String {
-                let (first, n) = (&self.0.layers[0], self.0.layers.len());
-                format!("{}({}, {}, num_layers={n})", self.0.kind.name(), first.input, first.hidden)
-            }
-        }
-
-        impl Visit for $name {
-            fn visit(&self, v: &mut Visitor<'_>) {
-                v.module(self);
-                self.0.visit(v);
-            }
-        }
-
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                write_tree(self, f)
-            }
-        }
-    };
-}
-
-layer!(
-    /// A multi-layer Elman RNN with tanh; [`Rnn::forward_with`] takes and returns the state.
-    ///
-    /// ```
-    /// use ferrograd::nn::Rnn;
-    /// use ferrograd::{Device, Tensor};
-    /// let dev = Device::cpu();
-    /// let rnn = Rnn::new(3, 8, 2, &dev)?; // 3 features, 8 hidden, 2 layers
-    /// let x = Tensor::randn(&[4, 5, 3], &dev)?; // [batch, time, features]
-    /// let (out, h) = rnn.forward_with(&x, None)?;
-    /// assert_eq!((out.shape(), h.shape()), (&[4, 5, 8][..], &[2, 4, 8][..]));
-    /// assert!(out.to_vec()?.iter().all(|v| v.abs() <= 1.0)); // tanh
-    /// # Ok::<(), ferrograd::Error>(())
-    /// ```
-    Rnn,
-    Kind::Rnn
-);
-layer!(
-    /// A multi-layer LSTM; [`Lstm::forward_with`] takes and returns `(h, c)`.
-    ///
-    /// ```
-    /// use ferrograd::nn::Lstm;
-    /// use ferrograd::{Device, Tensor};
-    /// let dev = Device::cpu();
-    /// let lstm = Lstm::new(3, 6, 1, &dev)?;
-    /// let x = Tensor::randn(&[2, 7, 3], &dev)?; // [batch, time, features]
-    /// let (out, (h, c)) = lstm.forward_with(&x, None)?;
-    /// assert_eq!(out.shape(), &[2, 7, 6]);
-    /// assert_eq!((h.shape(), c.shape()), (&[1, 2, 6][..], &[1, 2, 6][..]));
-    /// let (next, _) = lstm.forward_with(&x, Some((&h, &c)))?; // carry the state on
-    /// assert_eq!(next.shape(), &[2, 7, 6]);
-    /// # Ok::<(), ferrograd::Error>(())
-    /// ```
-    Lstm,
-    Kind::Lstm
-);
-layer!(
-    /// A multi-layer GRU; [`Gru::forward_with`] takes and returns the state.
-    ///
-    /// ```
-    /// use ferrograd::nn::Gru;
-    /// use ferrograd::{Device, Tensor};
-    /// let dev = Device::cpu();
-    /// let gru = Gru::new(3, 6, 1, &dev)?;
-    /// let (out, h) = gru.forward_with(&Tensor::randn(&[2, 7, 3], &dev)?, None)?;
-    /// assert_eq!(h.shape(), &[1, 2, 6]); // [layers, batch, hidden]
-    /// // The output's last step is the last layer's final state.
-    /// assert_eq!(out.narrow(1, 6, 1)?.squeeze(1)?.to_vec()?, h.squeeze(0)?.to_vec()?);
-    /// # Ok::<(), ferrograd::Error>(())
-    /// ```
-    Gru,
-    Kind::Gru
-);
-
-impl Rnn {
-    /// The output sequence and the final hidden state `[layers, batch, hidden]`, from `h0`
-    /// (zeros when `None`).
-    pub fn forward_with(&self, x: &Tensor, h0: Option<&Tensor>) -> Result<(Tensor, Tensor)> {
-        let (out, h, _) = self.0.run(x, h0, None)?;
-        Ok((out, h))
-    }
-}
-
-impl Gru {
-    /// The output sequence and the final hidden state `[layers, batch, hidden]`, from `h0`
-    /// (zeros when `None`).
-    pub fn forward_with(&self, x: &Tensor, h0: Option<&Tensor>) -> Result<(Tensor, Tensor)> {
-        let (out, h, _) = self.0.run(x, h0, None)?;
-        Ok((out, h))
-    }
-}
-
-impl Lstm {
-    /// The output sequence and the final `(h, c)`, each `[layers, batch, hidden]`, from the
-    /// initial `(h0, c0)` (zeros when `None`).
-    pub fn forward_with(
-        &self,
-        x: &Tensor,
-        state: Option<(&Tensor, &Tensor)>,
-    ) -> Result<(Tensor, (Tensor, Tensor))> {
-        let (out, h, c) = self.0.run(x, state.map(|s| s.0), state.map(|s| s.1))?;
-        let c = c.ok_or_else(|| Error::invalid("LSTM", "missing the cell state"))?;
-        Ok((out, (h, c)))
     }
 }
