@@ -192,6 +192,68 @@ fn optimizers_match_pytorch(dev: &Device) {
     }
 }
 
+/// Param groups with their own lr and weight decay, under a schedule that halves the rate
+/// each step (every group's, as PyTorch's StepLR), against PyTorch's; errors.
+fn param_groups_match_pytorch(dev: &Device) {
+    type Make = fn(Vec<ParamGroup>) -> Result<Box<dyn Optimizer>>;
+    let cases: [(&str, Make); 2] = [
+        ("adam", |g| {
+            let cfg = AdamConfig {
+                lr: 0.1,
+                ..Default::default()
+            };
+            Ok(Box::new(Adam::with_groups(g, cfg)?))
+        }),
+        ("sgd", |g| {
+            let cfg = SgdConfig {
+                lr: 0.1,
+                momentum: 0.9,
+                weight_decay: 0.01,
+                ..Default::default()
+            };
+            Ok(Box::new(Sgd::with_groups(g, cfg)?))
+        }),
+    ];
+    for (name, make) in cases {
+        let (w, b) = params(dev);
+        let groups = match name {
+            "adam" => vec![
+                ParamGroup::new(vec![w.clone()]).lr(0.05).weight_decay(0.1),
+                ParamGroup::new(vec![b.clone()]),
+            ],
+            _ => vec![
+                ParamGroup::new(vec![w.clone()]),
+                ParamGroup::new(vec![b.clone()]).lr(0.3),
+            ],
+        };
+        let mut opt = make(groups).unwrap();
+        let sched = StepLr::new(0.1, 1, 0.5).unwrap();
+        for step in 1..=3 {
+            sched.apply(opt.as_mut(), step - 1).unwrap();
+            opt.step(&grads_of(dev, &w, &b)).unwrap();
+            assert_golden(&w.value(), &format!("groups.{name}.w{step}"), 1e-5, 1e-5);
+            assert_golden(&b.value(), &format!("groups.{name}.b{step}"), 1e-5, 1e-5);
+        }
+    }
+    let (w, _) = params(dev);
+    let zero = SgdConfig {
+        lr: 0.0,
+        ..Default::default()
+    };
+    let m = Sgd::with_groups(vec![ParamGroup::new(vec![w.clone()]).lr(0.1)], zero)
+        .unwrap_err()
+        .to_string();
+    assert!(m.contains("Sgd::with_groups: group 0 sets lr 0.1"), "{m}");
+    let bad = vec![ParamGroup::new(vec![w]).weight_decay(-1.0)];
+    let m = Adam::with_groups(bad, AdamConfig::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        m.contains("a group's weight_decay must be finite and >= 0, found -1"),
+        "{m}"
+    );
+}
+
 /// Two steps, save the state, a third step; a fresh optimizer restored from the saved state
 /// (through a safetensors file) takes the same third step.
 fn state_round_trip(dev: &Device) {
@@ -315,6 +377,7 @@ fn converges(dev: &Device) {
 
 device_tests!(
     optimizers_match_pytorch,
+    param_groups_match_pytorch,
     state_round_trip,
     frozen_and_unused,
     clipping

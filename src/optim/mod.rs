@@ -23,12 +23,14 @@
 //! # Ok::<(), ferrograd::Error>(())
 //! ```
 
+mod groups;
 mod large;
 mod lr;
 mod optimizers;
 mod plateau;
 mod scaler;
 
+pub use groups::ParamGroup;
 pub use lr::{
     CosineAnnealingLr, ExponentialLr, LinearLr, MultiStepLr, OneCycleLr, Schedule, SequentialLr,
     StepLr,
@@ -116,6 +118,8 @@ const MAX_STEP: f32 = 16_777_216.0;
 
 /// One parameter and its optimizer state: `[rows, numel]` once it has stepped.
 struct Slot {
+    /// Its index in `Core::groups`.
+    group: usize,
     param: Parameter,
     state: Option<Tensor>,
     steps: u64,
@@ -137,6 +141,8 @@ pub(crate) struct Core {
     initial_state: f32,
     /// Steps are skipped where this `Bool` scalar is true (`Optimizer::skip_steps_if`).
     skip: Option<Tensor>,
+    /// The param groups (one, with no overrides, unless built `with_groups`).
+    groups: Vec<groups::GroupSettings>,
 }
 
 /// The settings and how far it got, not the state tensors (those are in `state_dict`).
@@ -167,6 +173,7 @@ impl Core {
             slots: params
                 .into_iter()
                 .map(|param| Slot {
+                    group: 0,
                     param,
                     state: None,
                     steps: 0,
@@ -178,9 +185,9 @@ impl Core {
             lr,
             initial_state: 0.0,
             skip: None,
+            groups: vec![groups::GroupSettings::default()],
         })
     }
-
     pub fn with_initial_state(mut self, v: f32) -> Core {
         self.initial_state = v;
         self
@@ -260,6 +267,11 @@ impl Core {
             };
             let mut spec = spec(slot.steps.saturating_add(1));
             spec.numel = n;
+            let group = self.groups[slot.group];
+            spec.lr *= group.lr_factor;
+            if let Some(wd) = group.weight_decay {
+                spec.weight_decay = wd;
+            }
             if slot.steps == 0 {
                 spec.flags |= OptimSpec::FIRST_STEP;
             }

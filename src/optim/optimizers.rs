@@ -117,7 +117,7 @@ impl Default for SgdConfig {
 /// ```
 #[derive(Debug)]
 pub struct Sgd {
-    core: Core,
+    pub(super) core: Core,
     cfg: SgdConfig,
 }
 
@@ -303,7 +303,7 @@ impl AdamConfig {
 /// ```
 #[derive(Debug)]
 pub struct Adam {
-    core: Core,
+    pub(super) core: Core,
     cfg: AdamConfig,
 }
 
@@ -355,7 +355,7 @@ impl Optimizer for Adam {
 /// ```
 #[derive(Debug)]
 pub struct AdamW {
-    core: Core,
+    pub(super) core: Core,
     cfg: AdamConfig,
 }
 
@@ -446,7 +446,7 @@ impl Default for RmsPropConfig {
 /// ```
 #[derive(Debug)]
 pub struct RmsProp {
-    core: Core,
+    pub(super) core: Core,
     cfg: RmsPropConfig,
 }
 
@@ -551,7 +551,7 @@ impl Default for AdagradConfig {
 /// ```
 #[derive(Debug)]
 pub struct Adagrad {
-    core: Core,
+    pub(super) core: Core,
     cfg: AdagradConfig,
 }
 

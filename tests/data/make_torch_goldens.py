@@ -506,5 +506,26 @@ for name, cls in [("lstm", nn.LSTM), ("gru", nn.GRU), ("rnn", nn.RNN)]:
             put(f"{tag}.c", c)
         put(f"{tag}.grad", xg.grad)
 
+
+# ---- param groups (issue 22; tests/optim.rs): own lr and weight decay, under a schedule ----
+for name, make in [
+    ("adam", lambda w, b: torch.optim.Adam([{"params": [w], "lr": 0.05, "weight_decay": 0.1},
+                                            {"params": [b]}], lr=0.1)),
+    ("sgd", lambda w, b: torch.optim.SGD([{"params": [w]}, {"params": [b], "lr": 0.3}],
+                                         lr=0.1, momentum=0.9, weight_decay=0.01)),
+]:
+    w = w0.clone().requires_grad_()
+    b = b0.clone().requires_grad_()
+    opt = make(w, b)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+    for step in range(1, 4):
+        opt.zero_grad()
+        loss = ((torch.tanh(ox @ w + b) - ot) ** 2).mean()
+        loss.backward()
+        opt.step()
+        sched.step()
+        put(f"groups.{name}.w{step}", w)
+        put(f"groups.{name}.b{step}", b)
+
 save_file(out, "tests/data/torch_goldens.safetensors", metadata={"torch": torch.__version__})
 print(len(out), "tensors")
