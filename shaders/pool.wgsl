@@ -16,7 +16,7 @@ struct Params {
     kernel: vec2<u32>,
     stride: vec2<u32>,
     pad: vec2<u32>,
-    dilation: vec2<u32>, // always 1 for pooling
+    dilation: vec2<u32>, // max pooling may dilate; 1 for the others
     out: vec2<u32>,
 };
 
@@ -37,9 +37,12 @@ fn pool_range(axis: u32, o: u32) -> vec2<u32> {
     if (adaptive()) {
         return vec2<u32>((o * size) / n, ((o + 1u) * size + n - 1u) / n);
     }
+    // Taps every `d` from s; the range starts at the first tap at or past 0.
+    let d = i32(p.dilation[axis]);
     let s = i32(o * p.stride[axis]) - i32(p.pad[axis]);
-    let e = s + i32(p.kernel[axis]);
-    return vec2<u32>(u32(max(s, 0)), u32(min(max(e, 0), i32(size))));
+    let e = s + d * (i32(p.kernel[axis]) - 1) + 1;
+    let first = select(s, s + (-s + d - 1) / d * d, s < 0);
+    return vec2<u32>(u32(first), u32(max(min(e, i32(size)), first)));
 }
 
 // Taps of window o along `axis` within the padded input (a ceil_mode window may hang past it).
@@ -66,7 +69,8 @@ fn candidates(axis: u32, pos: u32) -> vec2<u32> {
         return vec2<u32>(select(0u, lo - 1u, lo > 0u), min(n, ((pos + 1u) * n + size - 1u) / size + 1u));
     }
     let s = p.stride[axis];
-    let t = i32(pos + p.pad[axis] + 1u) - i32(p.kernel[axis]); // first window: ceil(t / s)
+    let reach = p.dilation[axis] * (p.kernel[axis] - 1u) + 1u;
+    let t = i32(pos + p.pad[axis] + 1u) - i32(reach); // first window: ceil(t / s)
     let lo = select(0u, (u32(max(t, 0)) + s - 1u) / s, t > 0);
     return vec2<u32>(lo, min(n, (pos + p.pad[axis]) / s + 1u));
 }
@@ -114,8 +118,8 @@ fn pool_max(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
     // The first maximum in row-major order; a NaN wins, as in PyTorch.
     var best = bitcast<f32>(0xff800000u); // -inf
     var at = w.ry.x * p.size.y + w.rx.x;
-    for (var y = w.ry.x; y < w.ry.y; y++) {
-        for (var x = w.rx.x; x < w.rx.y; x++) {
+    for (var y = w.ry.x; y < w.ry.y; y += p.dilation.x) {
+        for (var x = w.rx.x; x < w.rx.y; x += p.dilation.y) {
             let v = src[w.base + y * p.size.y + x];
             if (v > best || is_nan(v)) {
                 best = v;

@@ -362,12 +362,32 @@ fn pooling_options(dev: &Device) {
         kernel: [3, 2],
         stride: [2, 1],
         padding: [1, 1],
+        dilation: [1, 1],
         ceil_mode: false,
         count_include_pad: false,
     };
+    let dil = Pool2dOptions::new(3).stride(1).padding(1).dilation(2);
+    let dil = Pool2dOptions {
+        stride: [2, 1],
+        ..dil
+    };
+    let dil_ceil = Pool2dOptions {
+        kernel: [2, 3],
+        stride: [2, 2],
+        padding: [1, 0],
+        ..Pool2dOptions::new(1).dilation(2).ceil_mode(true)
+    };
     let p1 = Pool1dOptions::new(4).stride(3).padding(2);
     type Pool = Box<dyn Fn(&Tensor) -> ferrograd::Result<Tensor>>;
-    let cases: [(&str, Pool); 9] = [
+    let cases: [(&str, Pool); 12] = [
+        ("max_dil", Box::new(move |t| t.max_pool2d(&dil))),
+        ("max_dil_ceil", Box::new(move |t| t.max_pool2d(&dil_ceil))),
+        (
+            "max1d_dil",
+            Box::new(move |t| {
+                seq(t)?.max_pool1d(&Pool1dOptions::new(3).stride(2).padding(1).dilation(3))
+            }),
+        ),
         ("max_ceil", Box::new(move |t| t.max_pool2d(&o))),
         ("avg_ceil", Box::new(move |t| t.avg_pool2d(&o))),
         (

@@ -392,6 +392,66 @@ fn loss_options(dev: &Device) {
     );
 }
 
+/// Margin ranking and cosine embedding against PyTorch's (each reduction, both inputs'
+/// gradients of the mean); gradcheck.
+fn ranking_losses(dev: &Device) {
+    type Rank = fn(&Tensor, &Tensor, &Tensor, Reduction) -> Result<Tensor>;
+    let cases: [(&str, Rank); 2] = [
+        ("margin", |a, b, y, r| loss::margin_ranking(a, b, y, 0.3, r)),
+        ("cosine", |a, b, y, r| {
+            loss::cosine_embedding(a, b, y, 0.2, r)
+        }),
+    ];
+    for (name, f) in cases {
+        let g = |k: &str| golden(&format!("rank.{name}.{k}"), dev);
+        let (a, b, y) = (g("x1"), g("x2"), g("y"));
+        for (r, k) in [(Reduction::Sum, "sum"), (Reduction::None, "none")] {
+            assert_golden(
+                &f(&a, &b, &y, r).unwrap(),
+                &format!("rank.{name}.{k}"),
+                1e-6,
+                1e-5,
+            );
+        }
+        let (av, bv) = (a.requires_grad(), b.requires_grad());
+        let m = f(&av, &bv, &y, Reduction::Mean).unwrap();
+        assert_golden(&m, &format!("rank.{name}.mean"), 1e-6, 1e-5);
+        let grads = m.backward().unwrap();
+        assert_golden(
+            grads.get(&av).unwrap(),
+            &format!("rank.{name}.grad1"),
+            1e-6,
+            1e-4,
+        );
+        assert_golden(
+            grads.get(&bv).unwrap(),
+            &format!("rank.{name}.grad2"),
+            1e-6,
+            1e-4,
+        );
+        let y = y.to_device(&Device::cpu()).unwrap();
+        check_grad(
+            dev,
+            &[
+                &a.to_device(&Device::cpu()).unwrap(),
+                &b.to_device(&Device::cpu()).unwrap(),
+            ],
+            |t| f(&t[0], &t[1], &y.to_device(t[0].device())?, Reduction::Sum),
+            name,
+        );
+    }
+    let x = Tensor::zeros(&[3, 2], dev).unwrap();
+    let m = loss::cosine_embedding(&x, &x, &x, 0.0, Reduction::Mean)
+        .unwrap_err()
+        .to_string();
+    assert!(m.contains("cosine_embedding: expects inputs [n, d]"), "{m}");
+    let y = Tensor::zeros(&[3], dev).unwrap();
+    let m = loss::cosine_embedding(&x, &x, &y, 2.0, Reduction::Mean)
+        .unwrap_err()
+        .to_string();
+    assert!(m.contains("margin must be in [-1, 1], found 2"), "{m}");
+}
+
 device_tests!(
     regression_losses,
     classification_losses,
@@ -399,6 +459,7 @@ device_tests!(
     binary_losses,
     loss_gradcheck,
     loss_options,
+    ranking_losses,
 );
 
 fn message(r: Result<Tensor>) -> String {

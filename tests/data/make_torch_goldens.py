@@ -527,5 +527,37 @@ for name, make in [
         put(f"groups.{name}.w{step}", w)
         put(f"groups.{name}.b{step}", b)
 
+
+# ---- dilated max pooling (issue 22; tests/golden_layers.rs) ----
+for name, f in [("max_dil", lambda x: F.max_pool2d(x, 3, (2, 1), 1, dilation=2)),
+                ("max_dil_ceil", lambda x: F.max_pool2d(x, (2, 3), 2, (1, 0), dilation=(2, 2),
+                                                        ceil_mode=True)),
+                ("max1d_dil", lambda x: F.max_pool1d(x.reshape(2, 2, 42), 3, 2, 1, dilation=3))]:
+    y = f(pool_x)
+    pw = torch.randn(y.shape)
+    _, (g,) = grad_of(lambda x: (f(x) * pw).sum(), pool_x)
+    put(f"popt.{name}", y)
+    put(f"popt.{name}.w", pw)
+    put(f"popt.{name}.grad", g)
+
+
+# ---- margin ranking and cosine embedding (issue 22; tests/losses.rs) ----
+mr1, mr2 = torch.randn(6), torch.randn(6)
+mry = torch.tensor([1.0, -1.0, 1.0, -1.0, 1.0, 1.0])
+ce1, ce2 = torch.randn(5, 4), torch.randn(5, 4)
+cey = torch.tensor([1.0, -1.0, 1.0, -1.0, -1.0])
+for name, f, a, b, y in [
+        ("margin", lambda a, b, y, r: F.margin_ranking_loss(a, b, y, margin=0.3, reduction=r), mr1, mr2, mry),
+        ("cosine", lambda a, b, y, r: F.cosine_embedding_loss(a, b, y, margin=0.2, reduction=r), ce1, ce2, cey)]:
+    put(f"rank.{name}.x1", a)
+    put(f"rank.{name}.x2", b)
+    put(f"rank.{name}.y", y)
+    for r in ["sum", "none"]:
+        put(f"rank.{name}.{r}", f(a, b, y, r))
+    m, (g1, g2) = grad_of(lambda p, q: f(p, q, y, "mean"), a, b)
+    put(f"rank.{name}.mean", m)
+    put(f"rank.{name}.grad1", g1)
+    put(f"rank.{name}.grad2", g2)
+
 save_file(out, "tests/data/torch_goldens.safetensors", metadata={"torch": torch.__version__})
 print(len(out), "tensors")

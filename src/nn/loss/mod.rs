@@ -10,7 +10,7 @@
 //!
 //! PyTorch's keyword arguments (class weights, `ignore_index`, `pos_weight`) and the KL
 //! divergence are in `options.rs`: [`cross_entropy_with`], [`nll_with`],
-//! [`bce_with_logits_with`], [`kl_div`].
+//! [`bce_with_logits_with`], [`kl_div`], with [`margin_ranking`] and [`cosine_embedding`].
 //!
 //! ```
 //! use ferrograd::nn::loss::{cross_entropy, Reduction};
@@ -26,7 +26,10 @@
 
 mod options;
 
-pub use options::{bce_with_logits_with, cross_entropy_with, kl_div, nll_with, BceLoss, ClassLoss};
+pub use options::{
+    bce_with_logits_with, cosine_embedding, cross_entropy_with, kl_div, margin_ranking, nll_with,
+    BceLoss, ClassLoss,
+};
 
 use crate::autograd::{record, untracked, BackOp};
 use crate::backend::CrossEntropySpec;

@@ -371,3 +371,93 @@ pub fn kl_div(
     };
     reduce(losses, reduction)
 }
+
+/// The margin ranking loss `max(0, -y (x1 - x2) + margin)` for targets `y` of ±1 (1: `x1`
+/// should rank higher), as `torch.nn.functional.margin_ranking_loss`.
+///
+/// ```
+/// use ferrograd::nn::loss::{margin_ranking, Reduction};
+/// use ferrograd::{Device, Tensor};
+/// let dev = Device::cpu();
+/// let (a, b) = (Tensor::new([2.0, 0.0], &dev)?, Tensor::new([1.0, 1.0], &dev)?);
+/// let y = Tensor::new([1.0, 1.0], &dev)?;
+/// let l = margin_ranking(&a, &b, &y, 0.5, Reduction::None)?;
+/// assert_eq!(l.to_vec()?, vec![0.0, 1.5]); // ranked right by 1 > 0.5; wrong by 1, + 0.5
+/// # Ok::<(), ferrograd::Error>(())
+/// ```
+///
+/// # Errors
+/// Inputs and target of different shapes or devices, or a non-finite margin.
+pub fn margin_ranking(
+    x1: &Tensor,
+    x2: &Tensor,
+    target: &Tensor,
+    margin: f32,
+    reduction: Reduction,
+) -> Result<Tensor> {
+    let op = "margin_ranking";
+    same_shape(op, x1, x2)?;
+    same_shape(op, x1, target)?;
+    finite_margin(op, margin)?;
+    let losses = target.neg()?.mul(&x1.sub(x2)?)?.add_scalar(margin)?;
+    reduce(losses.clamp_min(0.0)?, reduction)
+}
+
+/// The cosine embedding loss of rows `x1`, `x2` `[n, d]` (or vectors `[d]`) against targets
+/// `y` of ±1: `1 - cos` where `y = 1`, `max(0, cos - margin)` where `y = -1`, with PyTorch's
+/// `cos = x1·x2 / √((|x1|² + 1e-12)(|x2|² + 1e-12))` (`cosine_embedding_loss`).
+///
+/// # Errors
+/// Inputs of different shapes or not 1-D or 2-D, a target not `[n]` (`[]` for vectors), or a
+/// margin outside `[-1, 1]`.
+pub fn cosine_embedding(
+    x1: &Tensor,
+    x2: &Tensor,
+    target: &Tensor,
+    margin: f32,
+    reduction: Reduction,
+) -> Result<Tensor> {
+    let op = "cosine_embedding";
+    same_shape(op, x1, x2)?;
+    same_device(op, &[x1, target])?;
+    let rows = &x1.shape()[..x1.rank().saturating_sub(1)];
+    if !(1..=2).contains(&x1.rank()) || target.shape() != rows {
+        return Err(Error::invalid(
+            op,
+            format!(
+                "expects inputs [n, d] (or [d]) and a target [n] (or []), found {:?} and {:?}",
+                x1.shape(),
+                target.shape()
+            ),
+        ));
+    }
+    if !(-1.0..=1.0).contains(&margin) {
+        return Err(Error::invalid(
+            op,
+            format!("margin must be in [-1, 1], found {margin}"),
+        ));
+    }
+    let axis = x1.rank() as isize - 1;
+    let dot = x1.mul(x2)?.sum(axis, false)?;
+    let sq = |x: &Tensor| x.square()?.sum(axis, false)?.add_scalar(1e-12);
+    let cos = dot.div(&sq(x1)?.mul(&sq(x2)?)?.sqrt()?)?;
+    let nothing = Tensor::zeros_dtype(&[1], cos.dtype(), cos.device())?;
+    let pos = Tensor::where_(
+        &target.eq_scalar(1.0)?,
+        &cos.neg()?.add_scalar(1.0)?,
+        &nothing,
+    )?;
+    let far = cos.sub_scalar(margin)?.clamp_min(0.0)?;
+    let neg = Tensor::where_(&target.eq_scalar(-1.0)?, &far, &nothing)?;
+    reduce(pos.add(&neg)?, reduction)
+}
+
+fn finite_margin(op: &'static str, margin: f32) -> Result<()> {
+    match margin.is_finite() {
+        true => Ok(()),
+        false => Err(Error::invalid(
+            op,
+            format!("margin must be finite, found {margin}"),
+        )),
+    }
+}

@@ -10,15 +10,21 @@ use crate::error::Result;
 use crate::ops::conv::spec::Window2d;
 use crate::real::Real;
 
-/// The input range `lo..hi` that output `o` along `axis` pools (clipped to the image).
+/// The input range `lo..hi` that output `o` along `axis` pools (clipped to the image), its
+/// taps every `win.dilation[axis]` from `lo` (max pooling may dilate; `lo` is a tap).
 fn pool_range(win: &Window2d, kind: PoolKind, axis: usize, o: usize) -> (usize, usize) {
     let (size, out) = (win.size[axis], win.out[axis]);
     if kind.is_adaptive() {
         return ((o * size) / out, ((o + 1) * size).div_ceil(out));
     }
-    let s = win.start(axis, o);
-    let e = s + win.kernel[axis] as isize;
-    (s.max(0) as usize, (e.max(0) as usize).min(size))
+    let (s, d) = (win.start(axis, o), win.dilation[axis] as isize);
+    let e = s + d * (win.kernel[axis] as isize - 1) + 1;
+    // The first tap at or past 0.
+    let first = if s < 0 { s + (-s + d - 1) / d * d } else { s };
+    (
+        first.max(0) as usize,
+        (e.max(0) as usize).min(size).max(first.max(0) as usize),
+    )
 }
 
 /// What an average window divides by: its taps within the padded input (PyTorch's
@@ -67,8 +73,8 @@ pub(crate) fn pool<T: Real>(
                     // the MNIST CNN's pooling ~10× slower. Only the index is chosen (a
                     // conditional move); `best` is a plain max, for comparing.
                     let (mut best, mut at, mut nan) = (T::NEG_INFINITY, y0 * w + x0, false);
-                    for y in y0..y1 {
-                        for xx in x0..x1 {
+                    for y in (y0..y1).step_by(win.dilation[0]) {
+                        for xx in (x0..x1).step_by(win.dilation[1]) {
                             let v = img[y * w + xx];
                             let better = ((v > best) & !nan) | v.is_nan();
                             at = if better { y * w + xx } else { at };

@@ -36,6 +36,9 @@ pub struct Pool2dOptions {
     /// Implicit padding on each side: -inf for max pooling, zeros (counted) for average.
     /// At most half the kernel.
     pub padding: [usize; 2],
+    /// Spacing between the taps of a max-pooling window, `[h, w]` (default `[1, 1]`; PyTorch
+    /// has no dilated average pooling, nor does this).
+    pub dilation: [usize; 2],
     /// Output sizes rounded up, not down: a last, partial window where it would start inside
     /// the image or its left padding (default false).
     pub ceil_mode: bool,
@@ -51,6 +54,7 @@ impl Pool2dOptions {
             kernel: [kernel, kernel],
             stride: [kernel, kernel],
             padding: [0, 0],
+            dilation: [1, 1],
             ceil_mode: false,
             count_include_pad: true,
         }
@@ -63,6 +67,11 @@ impl Pool2dOptions {
     /// Sets the padding of both axes to `p`.
     pub fn padding(mut self, p: usize) -> Self {
         self.padding = [p, p];
+        self
+    }
+    /// Sets the dilation of both axes (max pooling): taps `d` apart.
+    pub fn dilation(mut self, d: usize) -> Self {
+        self.dilation = [d, d];
         self
     }
     /// Sets `ceil_mode`.
@@ -210,13 +219,23 @@ impl Tensor {
                 ),
             ));
         }
-        let mut win = windows(op, dims, o.kernel, o.stride, o.padding, [1, 1])?;
+        if o.dilation != [1, 1] && op != "max_pool2d" {
+            return Err(Error::invalid(
+                op,
+                format!(
+                    "dilation {:?} is for max pooling only (as in PyTorch)",
+                    o.dilation
+                ),
+            ));
+        }
+        let mut win = windows(op, dims, o.kernel, o.stride, o.padding, o.dilation)?;
         if o.ceil_mode {
             // One more window where the last would start inside the image or its left
             // padding, as PyTorch's `pooling_output_shape`.
             for a in 0..2 {
-                let (size, k, s, p) = (dims[2 + a], o.kernel[a], o.stride[a], o.padding[a]);
-                let mut out = (size + 2 * p - k).div_ceil(s) + 1;
+                let (size, s, p) = (dims[2 + a], o.stride[a], o.padding[a]);
+                let reach = o.dilation[a] * (o.kernel[a] - 1) + 1;
+                let mut out = (size + 2 * p - reach).div_ceil(s) + 1;
                 if (out - 1) * s >= size + p {
                     out -= 1;
                 }

@@ -25,6 +25,8 @@ pub struct Pool1dOptions {
     /// Implicit padding at both ends: -inf for max pooling, zeros for average. At most half
     /// the kernel.
     pub padding: usize,
+    /// Spacing between the taps of a max-pooling window (default 1).
+    pub dilation: usize,
     /// Output length rounded up (see [`Pool2dOptions::ceil_mode`]).
     pub ceil_mode: bool,
     /// Average pooling: count the padding (default true).
@@ -38,6 +40,7 @@ impl Pool1dOptions {
             kernel,
             stride: kernel,
             padding: 0,
+            dilation: 1,
             ceil_mode: false,
             count_include_pad: true,
         }
@@ -53,6 +56,11 @@ impl Pool1dOptions {
         self
     }
 
+    /// With dilation `d` (max pooling).
+    pub fn dilation(mut self, d: usize) -> Self {
+        self.dilation = d;
+        self
+    }
     /// With `ceil_mode`.
     pub fn ceil_mode(mut self, on: bool) -> Self {
         self.ceil_mode = on;
@@ -69,6 +77,7 @@ impl Pool1dOptions {
             kernel: [1, self.kernel],
             stride: [1, self.stride],
             padding: [0, self.padding],
+            dilation: [1, self.dilation],
             ceil_mode: self.ceil_mode,
             count_include_pad: self.count_include_pad,
         }
