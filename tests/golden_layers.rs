@@ -346,6 +346,29 @@ fn padding_modes(dev: &Device) {
     assert!(m.contains("does not fit axis 3"), "{m}");
     let m = err(img.pad(&[1, 1, 1], PadMode::Replicate));
     assert!(m.contains("pad: pads must be (before, after) pairs"), "{m}");
+    // padding="same": the output keeps the input's size; strides and odd totals are refused.
+    let opts = Conv2dOptions::new()
+        .dilation(2)
+        .padding_same([3, 5])
+        .unwrap();
+    let w = normal(&[3, 2, 3, 5], 7).to_device(dev).unwrap();
+    assert_eq!(img.conv2d(&w, None, &opts).unwrap().shape(), &[2, 3, 4, 5]);
+    let o1 = Conv1dOptions::default().padding_same(7).unwrap();
+    assert_eq!(o1.padding, 3);
+    let m = Conv2dOptions::new()
+        .stride(2)
+        .padding_same([3, 3])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        m.contains("padding_same: \"same\" padding needs stride 1, found [2, 2]"),
+        "{m}"
+    );
+    let m = Conv2dOptions::new()
+        .padding_same([3, 4])
+        .unwrap_err()
+        .to_string();
+    assert!(m.contains("needs 3 padding along axis 1"), "{m}");
     let empty = Tensor::zeros(&[2, 0], dev).unwrap();
     assert!(empty.pad(&[1, 1], PadMode::Replicate).is_err());
     let z = empty.pad(&[1, 2], PadMode::Constant(3.0)).unwrap();

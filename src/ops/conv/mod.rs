@@ -90,6 +90,58 @@ impl Conv2dOptions {
         self.output_padding = [p, p];
         self
     }
+    /// PyTorch's `padding="same"` for a `kernel` `[kh, kw]`: the padding that keeps a
+    /// stride-1 output the input's size, `dilation (k - 1) / 2` per side (`"valid"` is
+    /// padding 0, the default).
+    ///
+    /// ```
+    /// use ferrograd::{Conv2dOptions, Device, Tensor};
+    /// let dev = Device::cpu();
+    /// let opts = Conv2dOptions::new().dilation(2).padding_same([3, 5])?;
+    /// assert_eq!(opts.padding, [2, 4]);
+    /// let (x, w) = (Tensor::ones(&[1, 1, 6, 7], &dev)?, Tensor::ones(&[1, 1, 3, 5], &dev)?);
+    /// assert_eq!(x.conv2d(&w, None, &opts)?.shape(), &[1, 1, 6, 7]);
+    /// # Ok::<(), ferrograd::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// `InvalidArgument` for a stride other than 1 (PyTorch refuses it too), or a kernel
+    /// whose `dilation (k - 1)` is odd: its `same` padding is one larger on the right and
+    /// bottom, which symmetric padding cannot express; pad with [`Tensor::pad`] then.
+    pub fn padding_same(mut self, kernel: [usize; 2]) -> Result<Self> {
+        self.padding = same(self.stride, self.dilation, kernel)?;
+        Ok(self)
+    }
+}
+
+/// The symmetric `same` padding per axis, or why there is none.
+fn same<const N: usize>(
+    stride: [usize; N],
+    dilation: [usize; N],
+    kernel: [usize; N],
+) -> Result<[usize; N]> {
+    let op = "padding_same";
+    if stride.iter().any(|&s| s != 1) {
+        return Err(Error::invalid(
+            op,
+            format!("\"same\" padding needs stride 1, found {stride:?}"),
+        ));
+    }
+    let mut pad = [0; N];
+    for a in 0..N {
+        let total = dilation[a] * kernel[a].saturating_sub(1);
+        if total % 2 == 1 {
+            return Err(Error::invalid(
+                op,
+                format!(
+                    "kernel {kernel:?} with dilation {dilation:?} needs {total} padding along \
+                     axis {a}, one more on one side: pad the input with Tensor::pad instead"
+                ),
+            ));
+        }
+        pad[a] = total / 2;
+    }
+    Ok(pad)
 }
 
 /// Stride, padding, dilation and groups of a 1-D convolution (defaults 1, 0, 1, 1).
@@ -130,6 +182,16 @@ impl Default for Conv1dOptions {
 }
 
 impl Conv1dOptions {
+    /// PyTorch's `padding="same"` for a kernel of `kernel` taps (see
+    /// [`Conv2dOptions::padding_same`]).
+    ///
+    /// # Errors
+    /// As [`Conv2dOptions::padding_same`].
+    pub fn padding_same(mut self, kernel: usize) -> Result<Self> {
+        self.padding = same([self.stride], [self.dilation], [kernel])?[0];
+        Ok(self)
+    }
+
     /// The same convolution over `[n, c, 1, l]`.
     fn as_2d(&self) -> Conv2dOptions {
         Conv2dOptions {
