@@ -228,3 +228,10 @@ pub fn mnist_data() -> Option<ferrograd::data::Mnist> {
         }
     }
 }
+
+/// Sets each parameter `n` of `m` to the golden `{prefix}.{n}`.
+pub fn load_golden(m: &dyn ferrograd::nn::Module, prefix: &str, dev: &Device) {
+    for (n, p) in m.named_parameters() {
+        p.set(golden(&format!("{prefix}.{n}"), dev));
+    }
+}
