@@ -83,6 +83,33 @@ fn padding_modes(dev: &Device) {
         .unwrap_err()
         .to_string();
     assert!(m.contains("needs 3 padding along axis 1"), "{m}");
+    // The layer's "same" takes even kernels too: the odd row goes right and bottom.
+    let conv = Conv2d::new(2, 3, 4, Conv2dOptions::new(), true, dev)
+        .unwrap()
+        .padding_same()
+        .unwrap();
+    let y = conv.forward(&img).unwrap();
+    assert_eq!(y.shape(), &[2, 3, 4, 5]);
+    let (w, b) = (conv.weight.value(), conv.bias.as_ref().unwrap().value());
+    let manual = img.pad(&[1, 2, 1, 2], PadMode::default()).unwrap();
+    let manual = manual.conv2d(&w, Some(&b), &Conv2dOptions::new()).unwrap();
+    common::assert_close(
+        &y.to_vec().unwrap(),
+        &manual.to_vec().unwrap(),
+        1e-6,
+        1e-6,
+        "same",
+    );
+    assert!(conv.describe().contains("padding=\"same\""));
+    let strided = Conv2d::new(2, 3, 3, Conv2dOptions::new().stride(2), true, dev).unwrap();
+    let m = strided.padding_same().unwrap_err().to_string();
+    assert!(m.contains("Conv2d: \"same\" padding needs stride 1"), "{m}");
+    let m = err(img.pad(&[0, usize::MAX], PadMode::Replicate));
+    assert!(
+        m.starts_with("pad: padding (0, 18446744073709551615)"),
+        "{m}"
+    );
+    assert!(img.pad(&[0, usize::MAX], PadMode::Constant(0.0)).is_err());
     let empty = Tensor::zeros(&[2, 0], dev).unwrap();
     assert!(empty.pad(&[1, 1], PadMode::Replicate).is_err());
     let z = empty.pad(&[1, 2], PadMode::Constant(3.0)).unwrap();
@@ -169,6 +196,16 @@ fn pooling_options(dev: &Device) {
             check_grad(dev, &[&small], |t| f(&t[0]), name);
         }
     }
+    // A dilated window that steps over the whole image is refused, not pooled as -inf.
+    let narrow = Tensor::zeros(&[1, 1, 3, 2], dev).unwrap();
+    let gaps = Pool2dOptions {
+        kernel: [1, 2],
+        stride: [1, 1],
+        padding: [0, 1],
+        ..Pool2dOptions::new(1).dilation(3)
+    };
+    let m = narrow.max_pool2d(&gaps).unwrap_err().to_string();
+    assert!(m.contains("has no tap inside the input"), "{m}");
     assert_eq!(
         AvgPool2d(o.count_include_pad(false)).describe(),
         "AvgPool2d(kernel_size=[3, 3], stride=[2, 2], padding=[1, 1], ceil_mode=true, count_include_pad=false)"
@@ -258,6 +295,11 @@ fn layers_1d_and_upsample(dev: &Device) {
     assert!(m.contains("upsample: input must be 4-D"), "{m}");
     let m = err(img.upsample_scale([f32::NAN, 2.0], Bilinear));
     assert!(m.contains("scale factors must be finite and > 0"), "{m}");
+    let m = err(img.upsample_scale([1e30, 1e30], Nearest));
+    assert!(m.starts_with("upsample: the output size"), "{m}");
+    let ints = Tensor::from_vec(vec![1i32; 4], &[1, 1, 2, 2], dev).unwrap();
+    assert!(err(ints.upsample([3, 3], Bilinear)).starts_with("upsample:"));
+    assert_eq!(ints.upsample([4, 4], Nearest).unwrap().numel(), 16);
     let m = err(img.max_pool1d(&Pool1dOptions::new(2)));
     assert!(m.starts_with("max_pool1d: input must be 3-D"), "{m}");
     let m = err(seq.avg_pool1d(&Pool1dOptions::new(2).padding(2)));

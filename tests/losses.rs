@@ -527,6 +527,23 @@ fn loss_errors() {
         ),
         "{m}"
     );
+    // Weights of another float dtype are taken in the input's.
+    let half = Tensor::ones(&[3], &dev)
+        .unwrap()
+        .to_dtype(ferrograd::DType::F16)
+        .unwrap();
+    let l = loss::bce_with_logits_with(&a, &a, &BceLoss::default().pos_weight(half));
+    assert_eq!(l.unwrap().dtype(), ferrograd::DType::F32);
+    let probs = Tensor::zeros(&[4, 3], &dev).unwrap();
+    let m = message(loss::cross_entropy_with(
+        &a,
+        &probs,
+        &ClassLoss::default().ignore_index(0),
+    ));
+    assert!(
+        m.contains("ignore_index Some(0) needs class-index targets"),
+        "{m}"
+    );
     let m = message(loss::nll_with(&a, &four, &opts.label_smoothing(0.1)));
     assert!(m.contains("nll: takes no label smoothing"), "{m}");
     let e = loss::cross_entropy_with(&a, &four, &ClassLoss::default().ignore_index(-1));

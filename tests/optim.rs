@@ -244,6 +244,17 @@ fn param_groups_match_pytorch(dev: &Device) {
         .unwrap_err()
         .to_string();
     assert!(m.contains("Sgd::with_groups: group 0 sets lr 0.1"), "{m}");
+    let twice = vec![
+        ParamGroup::new(vec![w.clone()]),
+        ParamGroup::new(vec![w.clone()]),
+    ];
+    let m = Sgd::with_groups(twice, SgdConfig::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        m.contains("parameters 0 and 1 (in group order) are the same parameter"),
+        "{m}"
+    );
     let bad = vec![ParamGroup::new(vec![w]).weight_decay(-1.0)];
     let m = Adam::with_groups(bad, AdamConfig::default())
         .unwrap_err()

@@ -61,6 +61,8 @@ pub(crate) enum BackOp {
         x: Tensor,
         axis: usize,
         kind: ScanKind,
+        /// The op the user called (`cumsum`, `cumprod`, `prod`), for error messages.
+        op: &'static str,
     },
     Softmax {
         x: Tensor,
@@ -184,10 +186,7 @@ impl BackOp {
             BackOp::Matmul { .. } => "matmul",
             BackOp::MatmulFused { .. } => "linear",
             BackOp::Reduce { op, .. } => op.name(),
-            BackOp::Scan { kind, .. } => match kind {
-                ScanKind::Sum => "cumsum",
-                _ => "cumprod",
-            },
+            BackOp::Scan { op, .. } => op,
             BackOp::Softmax { log: true, .. } => "log_softmax",
             BackOp::Softmax { log: false, .. } => "softmax",
             BackOp::Reshape { .. } => "reshape",
@@ -339,7 +338,7 @@ impl BackOp {
                 keepdim,
                 out,
             } => vec![reduce_grad(x, *op, *axis, *keepdim, out, g)?],
-            BackOp::Scan { x, axis, kind } => vec![Some(scan_grad(x, g, *axis, *kind)?)],
+            BackOp::Scan { x, axis, kind, .. } => vec![Some(scan_grad(x, g, *axis, *kind)?)],
             BackOp::Softmax { axis, log, out, .. } => {
                 // softmax: dx = y (g - sum(g y)); log_softmax: dx = g - exp(y) sum(g)
                 vec![Some(out.softmax_backward(g, *axis as isize, *log)?)]

@@ -1,7 +1,8 @@
 //! The built-in layers with parameters or state. Each holds its [`Parameter`]s (named as in
 //! PyTorch: `weight`, `bias`) and calls the tensor ops; initial values follow PyTorch's
-//! defaults and draw from the global generator ([`crate::manual_seed`]). The layers without
-//! parameters (pooling, activations) are in `stateless.rs`.
+//! defaults and draw from the global generator ([`crate::manual_seed`]). The convolutions are
+//! in `conv.rs` (and `layers1d.rs`); the layers without parameters (pooling, activations) are
+//! in `stateless.rs`.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
@@ -10,7 +11,7 @@ use super::{init, lock, write_tree, Module, Parameter, Visit, Visitor};
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::ops::matmul::spec::Activation;
-use crate::ops::{BatchNormOptions, Conv2dOptions, PadMode, RunningStats};
+use crate::ops::{BatchNormOptions, RunningStats};
 use crate::random::with_global;
 use crate::tensor::Tensor;
 
@@ -78,199 +79,6 @@ impl Module for Linear {
                 self.bias.is_some()
             ),
             ref other => format!("Linear(weight {other:?})"), // set to a wrong shape
-        }
-    }
-}
-
-/// 2-D convolution layer: weight `[out, in / groups, k, k]`, bias `[out]`.
-///
-/// ```
-/// use ferrograd::nn::{Conv2d, Module};
-/// use ferrograd::{Conv2dOptions, Device, Tensor};
-/// let dev = Device::cpu();
-/// let conv = Conv2d::new(1, 8, 3, Conv2dOptions::new().padding(1), true, &dev)?;
-/// let y = conv.forward(&Tensor::randn(&[2, 1, 28, 28], &dev)?)?;
-/// assert_eq!(y.shape(), &[2, 8, 28, 28]);
-/// # Ok::<(), ferrograd::Error>(())
-/// ```
-#[derive(Debug, Module)]
-pub struct Conv2d {
-    /// `[out, in / groups, k, k]`.
-    pub weight: Parameter,
-    /// `[out]`, if the layer has one.
-    pub bias: Option<Parameter>,
-    /// Stride, padding, dilation and groups.
-    pub options: Conv2dOptions,
-    /// What the padding holds (PyTorch's `padding_mode`; default zeros).
-    pub padding_mode: PadMode,
-}
-
-impl Conv2d {
-    /// With the padding filled by `mode` (`Reflect`, `Replicate`, `Circular`; PyTorch's
-    /// `padding_mode`): the input is padded by [`Tensor::pad`], then convolved unpadded.
-    pub fn padding_mode(mut self, mode: PadMode) -> Conv2d {
-        self.padding_mode = mode;
-        self
-    }
-
-    /// A `kernel × kernel` convolution from `inputs` to `outputs` channels; PyTorch's init
-    /// (`U(-1/√fan_in, 1/√fan_in)`, `fan_in = inputs / groups · k²`).
-    pub fn new(
-        inputs: usize,
-        outputs: usize,
-        kernel: usize,
-        options: Conv2dOptions,
-        bias: bool,
-        device: &Device,
-    ) -> Result<Conv2d> {
-        let g = options.groups;
-        if g == 0 || !inputs.is_multiple_of(g) || !outputs.is_multiple_of(g) {
-            return Err(Error::invalid(
-                "Conv2d",
-                format!("groups {g} must divide both {inputs} input and {outputs} output channels"),
-            ));
-        }
-        let shape = [outputs, inputs / g, kernel, kernel];
-        let (w, b) = with_global(|gen| init::default_layer(&shape, bias, gen, device))
-            .map_err(|e| e.in_op("Conv2d"))?;
-        Ok(Conv2d {
-            weight: Parameter::new(w),
-            bias: b.map(Parameter::new),
-            options,
-            padding_mode: PadMode::default(),
-        })
-    }
-}
-
-impl Module for Conv2d {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        self.forward_activated(x, Activation::Identity)
-    }
-    /// `act(conv2d(x))`, the bias and `act` in the matmul's epilogue.
-    fn forward_activated(&self, x: &Tensor, act: Activation) -> Result<Tensor> {
-        let b = self.bias.as_ref().map(Parameter::value);
-        let w = self.weight.value();
-        if self.padding_mode == PadMode::default() {
-            return x.conv2d_activated(&w, b.as_ref(), &self.options, act);
-        }
-        let [ph, pw] = self.options.padding;
-        let unpadded = Conv2dOptions {
-            padding: [0, 0],
-            ..self.options
-        };
-        let x = x.pad(&[pw, pw, ph, ph], self.padding_mode)?;
-        x.conv2d_activated(&w, b.as_ref(), &unpadded, act)
-    }
-    fn describe(&self) -> String {
-        let o = &self.options;
-        match self.weight.shape()[..] {
-            [out, per_group, kh, kw] => format!(
-                "Conv2d({}, {out}, kernel_size={:?}, stride={:?}, padding={:?}, dilation={:?}, groups={}, bias={}",
-                per_group.saturating_mul(o.groups),
-                [kh, kw],
-                o.stride,
-                o.padding,
-                o.dilation,
-                o.groups,
-                self.bias.is_some()
-            ) + &padding_mode(self.padding_mode),
-            ref other => format!("Conv2d(weight {other:?})"),
-        }
-    }
-}
-
-/// `", padding_mode=Reflect)"` for a padding other than zeros, else `")"`: the end of a
-/// convolution's description.
-pub(super) fn padding_mode(mode: PadMode) -> String {
-    match mode == PadMode::default() {
-        true => ")".into(),
-        false => format!(", padding_mode={mode:?})"),
-    }
-}
-
-/// A transposed 2-D convolution layer (PyTorch's `ConvTranspose2d`, the upsampling layer of
-/// a DCGAN generator): weight `[in, out / groups, k, k]`, bias `[out]`; output size
-/// `(h - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1`.
-///
-/// ```
-/// use ferrograd::nn::{ConvTranspose2d, Module};
-/// use ferrograd::{Conv2dOptions, Device, Tensor};
-/// let dev = Device::cpu();
-/// let up = ConvTranspose2d::new(16, 8, 4, Conv2dOptions::new().stride(2).padding(1), true, &dev)?;
-/// let y = up.forward(&Tensor::randn(&[2, 16, 7, 7], &dev)?)?;
-/// assert_eq!(y.shape(), &[2, 8, 14, 14]); // 7 -> 14
-/// # Ok::<(), ferrograd::Error>(())
-/// ```
-#[derive(Debug, Module)]
-pub struct ConvTranspose2d {
-    /// `[in, out / groups, k, k]`.
-    pub weight: Parameter,
-    /// `[out]`, if the layer has one.
-    pub bias: Option<Parameter>,
-    /// Stride, padding, output padding, dilation and groups.
-    pub options: Conv2dOptions,
-}
-
-impl ConvTranspose2d {
-    /// A `kernel × kernel` transposed convolution from `inputs` to `outputs` channels;
-    /// PyTorch's init (`U(-1/√fan_in, 1/√fan_in)` with `fan_in = outputs / groups · k²`, the
-    /// weight's second axis, as PyTorch computes it).
-    ///
-    /// # Errors
-    /// `InvalidArgument` when `groups` does not divide both channel counts.
-    pub fn new(
-        inputs: usize,
-        outputs: usize,
-        kernel: usize,
-        options: Conv2dOptions,
-        bias: bool,
-        device: &Device,
-    ) -> Result<ConvTranspose2d> {
-        let op = "ConvTranspose2d";
-        let g = options.groups;
-        if g == 0 || !inputs.is_multiple_of(g) || !outputs.is_multiple_of(g) {
-            return Err(Error::invalid(
-                op,
-                format!("groups {g} must divide both {inputs} input and {outputs} output channels"),
-            ));
-        }
-        let shape = [inputs, outputs / g, kernel, kernel];
-        let (w, b) = with_global(|gen| -> Result<_> {
-            let (w, _) = init::default_layer(&shape, false, gen, device)?;
-            let bound = 1.0 / ((outputs / g * kernel * kernel).max(1) as f32).sqrt();
-            let b = match bias {
-                true => Some(init::uniform(&[outputs], -bound, bound, gen, device)?),
-                false => None,
-            };
-            Ok((w, b))
-        })
-        .map_err(|e| e.in_op(op))?;
-        Ok(ConvTranspose2d {
-            weight: Parameter::new(w),
-            bias: b.map(Parameter::new),
-            options,
-        })
-    }
-}
-
-impl Module for ConvTranspose2d {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let b = self.bias.as_ref().map(Parameter::value);
-        x.conv_transpose2d(&self.weight.value(), b.as_ref(), &self.options)
-    }
-    fn describe(&self) -> String {
-        let o = &self.options;
-        match self.weight.shape()[..] {
-            [inputs, per_group, kh, kw] => format!(
-                "ConvTranspose2d({inputs}, {}, kernel_size={:?}, stride={:?}, padding={:?}, output_padding={:?}, bias={})",
-                per_group.saturating_mul(o.groups),
-                [kh, kw],
-                o.stride,
-                o.padding,
-                o.output_padding,
-                self.bias.is_some()
-            ),
-            ref other => format!("ConvTranspose2d(weight {other:?})"),
         }
     }
 }

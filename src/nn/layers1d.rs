@@ -1,6 +1,7 @@
 //! Sequence and resizing layers: `Conv1d`, `MaxPool1d`, `AvgPool1d` over `[n, c, l]`, and
 //! `Upsample` over `[n, c, h, w]`, as PyTorch's (parameter names, init, printing).
 
+use super::conv::{axis_pads, padding_mode, padding_text, same_stride};
 use super::{init, Module, Parameter};
 use crate::device::Device;
 use crate::error::{Error, Result};
@@ -31,6 +32,8 @@ pub struct Conv1d {
     pub options: Conv1dOptions,
     /// What the padding holds (PyTorch's `padding_mode`; default zeros).
     pub padding_mode: PadMode,
+    /// PyTorch's `padding="same"` ([`Conv1d::padding_same`]).
+    pub same: bool,
 }
 
 impl Conv1d {
@@ -38,6 +41,24 @@ impl Conv1d {
     pub fn padding_mode(mut self, mode: PadMode) -> Conv1d {
         self.padding_mode = mode;
         self
+    }
+
+    /// With PyTorch's `padding="same"` (see [`super::Conv2d::padding_same`]).
+    ///
+    /// # Errors
+    /// `InvalidArgument` for a stride other than 1.
+    pub fn padding_same(mut self) -> Result<Conv1d> {
+        if self.options.stride != 1 {
+            return Err(Error::invalid(
+                "Conv1d",
+                format!(
+                    "\"same\" padding needs stride 1, found {}",
+                    self.options.stride
+                ),
+            ));
+        }
+        self.same = true;
+        Ok(self)
     }
 
     /// A convolution of width `kernel` from `inputs` to `outputs` channels; PyTorch's init
@@ -68,6 +89,7 @@ impl Conv1d {
             bias: b.map(Parameter::new),
             options,
             padding_mode: PadMode::default(),
+            same: false,
         })
     }
 }
@@ -78,15 +100,22 @@ impl Module for Conv1d {
             self.bias.as_ref().map(Parameter::value),
             self.weight.value(),
         );
-        if self.padding_mode == PadMode::default() {
-            return x.conv1d(&w, b.as_ref(), &self.options);
-        }
-        let p = self.options.padding;
-        let unpadded = Conv1dOptions {
-            padding: 0,
-            ..self.options
+        let o = &self.options;
+        same_stride("Conv1d", self.same, &[o.stride])?;
+        let k = match w.shape() {
+            [_, _, k] => *k,
+            _ => return x.conv1d(&w, b.as_ref(), o), // which names the bad weight
         };
-        x.pad(&[p, p], self.padding_mode)?
+        let (before, after) = axis_pads(self.same, o.padding, k, o.dilation);
+        if self.padding_mode == PadMode::default() && before == after {
+            let opts = Conv1dOptions {
+                padding: before,
+                ..*o
+            };
+            return x.conv1d(&w, b.as_ref(), &opts);
+        }
+        let unpadded = Conv1dOptions { padding: 0, ..*o };
+        x.pad(&[before, after], self.padding_mode)?
             .conv1d(&w, b.as_ref(), &unpadded)
     }
     fn describe(&self) -> String {
@@ -96,21 +125,31 @@ impl Module for Conv1d {
                 "Conv1d({}, {out}, kernel_size={k}, stride={}, padding={}, dilation={}, groups={}, bias={}",
                 per_group.saturating_mul(o.groups),
                 o.stride,
-                o.padding,
+                padding_text(self.same, &o.padding),
                 o.dilation,
                 o.groups,
                 self.bias.is_some()
-            ) + &super::layers::padding_mode(self.padding_mode),
+            ) + &padding_mode(self.padding_mode),
             ref other => format!("Conv1d(weight {other:?})"),
         }
     }
 }
 
 fn describe_pool(name: &str, o: &Pool1dOptions) -> String {
-    format!(
-        "{name}(kernel_size={}, stride={}, padding={})",
+    let mut s = format!(
+        "{name}(kernel_size={}, stride={}, padding={}",
         o.kernel, o.stride, o.padding
-    )
+    );
+    if o.dilation != 1 {
+        s += &format!(", dilation={}", o.dilation);
+    }
+    if o.ceil_mode {
+        s += ", ceil_mode=true";
+    }
+    if !o.count_include_pad && name == "AvgPool1d" {
+        s += ", count_include_pad=false";
+    }
+    s + ")"
 }
 
 /// 1-D max pooling layer over `[n, c, l]`.
@@ -126,7 +165,8 @@ impl Module for MaxPool1d {
     }
 }
 
-/// 1-D average pooling layer over `[n, c, l]` (padding counted as zeros).
+/// 1-D average pooling layer over `[n, c, l]` (padding counted as zeros unless
+/// `count_include_pad` is false).
 #[derive(Clone, Copy, Debug, Module)]
 pub struct AvgPool1d(pub Pool1dOptions);
 

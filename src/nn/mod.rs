@@ -86,6 +86,7 @@
 //! ```
 
 mod checkpoint;
+mod conv;
 pub mod init;
 mod layers;
 mod layers1d;
@@ -103,10 +104,8 @@ use crate::ops::matmul::spec::Activation;
 use crate::tensor::Tensor;
 
 pub use checkpoint::{load, load_tensors, load_tensors_from_bytes, save, save_tensors, Checkpoint};
-pub use layers::{
-    BatchNorm, BatchNorm1d, BatchNorm2d, Conv2d, ConvTranspose2d, Dropout, Embedding, LayerNorm,
-    Linear,
-};
+pub use conv::{Conv2d, ConvTranspose2d};
+pub use layers::{BatchNorm, BatchNorm1d, BatchNorm2d, Dropout, Embedding, LayerNorm, Linear};
 pub use layers1d::{AvgPool1d, Conv1d, MaxPool1d, Upsample};
 pub use rnn::{Gru, GruCell, Lstm, LstmCell, Rnn, RnnCell, RnnOptions};
 pub use stateless::{

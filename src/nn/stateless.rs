@@ -9,13 +9,17 @@ use crate::ops::Pool2dOptions;
 use crate::tensor::Tensor;
 
 fn describe_pool(name: &str, o: &Pool2dOptions) -> String {
+    let dil = match o.dilation {
+        [1, 1] => String::new(),
+        d => format!(", dilation={d:?}"),
+    };
     let ceil = if o.ceil_mode { ", ceil_mode=true" } else { "" };
     let pad = match (name, o.count_include_pad) {
         ("AvgPool2d", false) => ", count_include_pad=false",
         _ => "",
     };
     format!(
-        "{name}(kernel_size={:?}, stride={:?}, padding={:?}{ceil}{pad})",
+        "{name}(kernel_size={:?}, stride={:?}, padding={:?}{dil}{ceil}{pad})",
         o.kernel, o.stride, o.padding
     )
 }

@@ -56,7 +56,9 @@ impl Default for PlateauConfig {
 /// `patience` epochs, as PyTorch's `ReduceLROnPlateau`. Feed it the metric once an epoch
 /// with [`ReduceLrOnPlateau::step`], which returns the rate for the next epoch (or use
 /// [`ReduceLrOnPlateau::apply`], which also sets it on the optimizer). A NaN metric counts as
-/// no improvement.
+/// no improvement. It keeps its own rate (a rate set on the optimizer by other means is not
+/// seen), and `min_lr` bounds that base rate: param groups follow it by their factors, so a
+/// group at a tenth of the base stops at a tenth of `min_lr` (PyTorch bounds each group).
 ///
 /// ```
 /// use ferrograd::optim::{PlateauConfig, ReduceLrOnPlateau};

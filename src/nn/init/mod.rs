@@ -259,9 +259,7 @@ pub fn trunc_normal(
         ));
     }
     let n = crate::shape::checked_numel(op, shape)?;
-    let mut u = Vec::new();
-    u.try_reserve_exact(n)
-        .map_err(|_| Error::invalid(op, format!("{n} values do not fit in host memory")))?;
+    let mut u = crate::cpu::buffers::with_capacity(op, n)?;
     gen.uniform_into(&mut u, n, 0.0, 1.0);
     let values: Vec<f32> = u
         .iter()
@@ -362,9 +360,7 @@ pub fn orthogonal(
         return Tensor::zeros(shape, device);
     }
     let cols = n / rows;
-    let mut draw = Vec::new();
-    draw.try_reserve_exact(n)
-        .map_err(|_| Error::invalid(op, format!("{n} values do not fit in host memory")))?;
+    let mut draw = crate::cpu::buffers::with_capacity(op, n)?;
     gen.normal_into(&mut draw, n, 0.0, 1.0);
     // Orthonormalise the columns of the tall one of A [rows, cols] and its transpose.
     let tall = rows >= cols;

@@ -62,8 +62,8 @@ pub enum Reduction {
     None,
     /// The sum divided by the batch size (the first dimension; 1 for a 0-D loss): a 0-D
     /// tensor. PyTorch's `kl_div(reduction="batchmean")`, the KL divergence per sample; for
-    /// the classification losses, whose losses are per row, it is [`Reduction::Mean`]
-    /// without class weights.
+    /// the classification losses, whose losses are per row, it divides by every row, ignored
+    /// ones included, where [`Reduction::Mean`] divides by the kept rows' weights.
     BatchMean,
 }
 
@@ -206,6 +206,21 @@ fn class_target(op: &'static str, input: &Tensor, target: &Tensor) -> Result<boo
     }
 }
 
+/// [`class_target`] for a loss that takes class indices only.
+fn index_target(op: &'static str, input: &Tensor, target: &Tensor) -> Result<()> {
+    if !class_target(op, input, target)? {
+        return Err(Error::invalid(
+            op,
+            format!(
+                "expects class indices of shape [{}], found probabilities {:?}",
+                input.shape()[0],
+                target.shape()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Cross entropy between logits `[n, c]` and a target: `I32` class indices `[n]` (in `0..c`;
 /// on the GPU an index out of range is reported when the loss is read back) or float class
 /// probabilities `[n, c]`. Computed from a stable log-softmax; the mean is over rows.
@@ -283,16 +298,7 @@ pub fn cross_entropy_with_smoothing(
 /// class indices `[n]`: `-input[i, target[i]]`.
 pub fn nll(input: &Tensor, target: &Tensor, reduction: Reduction) -> Result<Tensor> {
     let op = "nll";
-    if !class_target(op, input, target)? {
-        return Err(Error::invalid(
-            op,
-            format!(
-                "expects class indices of shape [{}], found probabilities {:?}",
-                input.shape()[0],
-                target.shape()
-            ),
-        ));
-    }
+    index_target(op, input, target)?;
     let picked = input.gather_as(op, 1, &target.unsqueeze(1)?)?.squeeze(1)?;
     reduce(picked.neg()?, reduction)
 }

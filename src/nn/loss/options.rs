@@ -4,7 +4,7 @@
 //! divergence. All are compositions of differentiable ops (log-softmax, gather, elementwise),
 //! so autograd gives their gradients; the plain functions keep their fused kernels.
 
-use super::{class_target, reduce, same_shape, Reduction};
+use super::{class_target, index_target, reduce, same_shape, Reduction};
 use crate::dtype::{require_float, DType};
 use crate::error::{Error, Result};
 use crate::ops::same_device;
@@ -93,6 +93,16 @@ pub fn cross_entropy_with(input: &Tensor, target: &Tensor, opts: &ClassLoss) -> 
     }
     let weight = class_weight(op, input, opts)?;
     let lsm = input.log_softmax(1)?;
+    if !indices && opts.ignore_index.is_some() {
+        return Err(Error::invalid(
+            op,
+            format!(
+                "ignore_index {:?} needs class-index targets; the target holds probabilities {:?}",
+                opts.ignore_index,
+                target.shape()
+            ),
+        ));
+    }
     if !indices {
         // -sum_j w_j q_j lsm_ij for the smoothed distribution q; the mean is over rows.
         let c = input.shape()[1] as f32;
@@ -135,16 +145,7 @@ pub fn nll_with(input: &Tensor, target: &Tensor, opts: &ClassLoss) -> Result<Ten
     if opts.weight.is_none() && opts.ignore_index.is_none() {
         return super::nll(input, target, opts.reduction);
     }
-    if !class_target(op, input, target)? {
-        return Err(Error::invalid(
-            op,
-            format!(
-                "expects class indices of shape [{}], found probabilities {:?}",
-                input.shape()[0],
-                target.shape()
-            ),
-        ));
-    }
+    index_target(op, input, target)?;
     let weight = class_weight(op, input, opts)?;
     weighted_rows(
         op,
@@ -314,14 +315,17 @@ pub fn bce_with_logits_with(input: &Tensor, target: &Tensor, opts: &BceLoss) -> 
             })?;
         }
     }
+    // The weights in the input's dtype, as class weights are.
+    let cast = |w: &Option<Tensor>| w.as_ref().map(|w| w.to_dtype(input.dtype())).transpose();
+    let (weight, pos_weight) = (cast(&opts.weight)?, cast(&opts.pos_weight)?);
     // softplus(-x) = -log σ(x), linear past |x| = 20 as PyTorch's log1p(exp(-|x|)) + max(-x, 0).
     let neg_log_sig = input.neg()?.softplus(1.0, 20.0)?;
-    let pos = match &opts.pos_weight {
+    let pos = match &pos_weight {
         Some(p) => neg_log_sig.mul(&p.sub_scalar(1.0)?.mul(target)?.add_scalar(1.0)?)?,
         None => neg_log_sig,
     };
     let losses = target.neg()?.add_scalar(1.0)?.mul(input)?.add(&pos)?;
-    let losses = match &opts.weight {
+    let losses = match &weight {
         Some(w) => losses.mul(w)?,
         None => losses,
     };
@@ -359,6 +363,7 @@ pub fn kl_div(
     same_shape(op, input, target)?;
     require_float(op, input.dtype())?;
     require_float(op, target.dtype())?;
+    let target = &target.to_dtype(input.dtype())?; // computed in the input's dtype
     let losses = if log_target {
         target.exp()?.mul(&target.sub(input)?)?
     } else {

@@ -105,7 +105,8 @@ impl Conv2dOptions {
     /// ```
     ///
     /// # Errors
-    /// `InvalidArgument` for a stride other than 1 (PyTorch refuses it too), or a kernel
+    /// `InvalidArgument` for a stride other than 1 (PyTorch refuses it too; set the stride
+    /// first: a stride set after this is not seen), or a kernel
     /// whose `dilation (k - 1)` is odd: its `same` padding is one larger on the right and
     /// bottom, which symmetric padding cannot express; pad with [`Tensor::pad`] then.
     pub fn padding_same(mut self, kernel: [usize; 2]) -> Result<Self> {
@@ -129,7 +130,12 @@ fn same<const N: usize>(
     }
     let mut pad = [0; N];
     for a in 0..N {
-        let total = dilation[a] * kernel[a].saturating_sub(1);
+        let Some(total) = dilation[a].checked_mul(kernel[a].saturating_sub(1)) else {
+            return Err(Error::invalid(
+                op,
+                format!("kernel {kernel:?} with dilation {dilation:?} overflows usize"),
+            ));
+        };
         if total % 2 == 1 {
             return Err(Error::invalid(
                 op,

@@ -69,6 +69,10 @@ impl Tensor {
         }
         let len = self.shape()[axis];
         if let PadMode::Constant(v) = mode {
+            let total = before.checked_add(len).and_then(|t| t.checked_add(after));
+            let mut shape = self.shape().to_vec();
+            shape[axis] = total.unwrap_or(usize::MAX);
+            crate::shape::checked_numel(op, &shape)?;
             let border = |n: usize| {
                 let mut shape = self.shape().to_vec();
                 shape[axis] = n;
@@ -91,6 +95,23 @@ impl Tensor {
                 ),
             ));
         }
+        let total = before
+            .checked_add(len)
+            .and_then(|t| t.checked_add(after))
+            .filter(|&t| t <= i32::MAX as usize);
+        let Some(total) = total else {
+            return Err(Error::invalid(
+                op,
+                format!(
+                    "padding ({before}, {after}) of axis {axis} (length {len}) is longer than \
+                     the {} elements an index reaches",
+                    i32::MAX
+                ),
+            ));
+        };
+        let mut shape = self.shape().to_vec();
+        shape[axis] = total;
+        crate::shape::checked_numel(op, &shape)?;
         let (n, before) = (len as i64, before as i64);
         let index: Vec<i32> = (-before..n + after as i64)
             .map(|j| match mode {

@@ -74,11 +74,19 @@ impl Tensor {
 
     fn resize(&self, size: [usize; 2], ratio: [f32; 2], mode: UpsampleMode) -> Result<Tensor> {
         let op = "upsample";
-        if size.contains(&0) {
+        if size.contains(&0) || size.iter().any(|&s| s > i32::MAX as usize) {
             return Err(Error::invalid(
                 op,
-                format!("the output size {size:?} must be at least 1 along each axis"),
+                format!(
+                    "the output size {size:?} must be at least 1 and at most {} along each axis",
+                    i32::MAX
+                ),
             ));
+        }
+        let [n, c, _, _] = [0, 1, 2, 3].map(|a| self.shape()[a]);
+        crate::shape::checked_numel(op, &[n, c, size[0], size[1]])?;
+        if mode == UpsampleMode::Bilinear {
+            crate::dtype::require_float(op, self.dtype())?;
         }
         let rows = self.resize_axis(2, size[0], ratio[0], mode);
         rows.and_then(|t| t.resize_axis(3, size[1], ratio[1], mode))

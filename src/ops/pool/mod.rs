@@ -33,8 +33,8 @@ pub struct Pool2dOptions {
     pub kernel: [usize; 2],
     /// Step between windows, `[h, w]` (default: the kernel).
     pub stride: [usize; 2],
-    /// Implicit padding on each side: -inf for max pooling, zeros (counted) for average.
-    /// At most half the kernel.
+    /// Implicit padding on each side: -inf for max pooling, zeros for average (counted in
+    /// the mean unless `count_include_pad` is false). At most half the kernel.
     pub padding: [usize; 2],
     /// Spacing between the taps of a max-pooling window, `[h, w]` (default `[1, 1]`; PyTorch
     /// has no dilated average pooling, nor does this).
@@ -134,7 +134,7 @@ impl Tensor {
     }
 
     /// Average pooling over `[n, c, h, w]`; padding counts as zeros in each window's mean
-    /// (PyTorch's default `count_include_pad=True`).
+    /// (PyTorch's default `count_include_pad=True`) unless the options say otherwise.
     pub fn avg_pool2d(&self, options: &Pool2dOptions) -> Result<Tensor> {
         self.avg_pool2d_impl(options)
             .map_err(|e| e.in_op("avg_pool2d"))
@@ -197,6 +197,15 @@ impl Tensor {
     pub fn adaptive_max_pool2d(&self, output_size: [usize; 2]) -> Result<Tensor> {
         let op = "adaptive_max_pool2d";
         let win = self.adaptive_windows(op, output_size)?;
+        if win.size[0] * win.size[1] > MAX_PLANE {
+            return Err(Error::invalid(
+                op,
+                format!(
+                    "planes of {:?} pixels exceed 2^24, past which f32 indices are inexact",
+                    win.size
+                ),
+            ));
+        }
         Ok(self
             .pool(&win, PoolKind::AdaptiveMax)
             .map_err(|e| e.in_op(op))?
@@ -236,11 +245,31 @@ impl Tensor {
                 let (size, s, p) = (dims[2 + a], o.stride[a], o.padding[a]);
                 let reach = o.dilation[a] * (o.kernel[a] - 1) + 1;
                 let mut out = (size + 2 * p - reach).div_ceil(s) + 1;
-                if (out - 1) * s >= size + p {
+                if (out - 1).saturating_mul(s) >= size + p {
                     out -= 1;
                 }
                 win.out[a] = out;
                 win.stride[a] = if out == 1 { 1 } else { s };
+            }
+        }
+        // A dilated window may step over the whole image: it would pool nothing.
+        for a in 0..2 {
+            let d = win.dilation[a] as isize;
+            let empty = (0..win.out[a]).find(|&o| {
+                let s = win.start(a, o);
+                let first = if s < 0 { s + (-s + d - 1) / d * d } else { s };
+                let last = s + d * (win.kernel[a] as isize - 1);
+                first > last || first >= win.size[a] as isize
+            });
+            if let Some(o) = empty {
+                return Err(Error::invalid(
+                    op,
+                    format!(
+                        "window {o} along axis {a} has no tap inside the input (size {}, \
+                         kernel {:?}, dilation {:?}, padding {:?})",
+                        win.size[a], win.kernel, win.dilation, win.pad
+                    ),
+                ));
             }
         }
         Ok(win)

@@ -90,6 +90,7 @@ impl Tensor {
                 x: self.clone(),
                 axis: ax,
                 kind,
+                op,
             },
         ))
     }
