@@ -197,6 +197,25 @@ fn recurrent_gradcheck(dev: &Device) {
         let (out, (_, c)) = m.forward_with(x, None)?;
         out.sum_all()?.add(&c.sum_all()?)
     });
+    // Bidirectional, with lengths: through the masks and the reversed walk.
+    let opts = RnnOptions {
+        bidirectional: true,
+        batch_first: true,
+        ..Default::default()
+    };
+    let lstm = Lstm::with_options(3, 2, opts, &Device::cpu()).unwrap();
+    let mut inputs = vec![x.clone()];
+    inputs.extend(weights(&lstm));
+    let refs: Vec<&Tensor> = inputs.iter().collect();
+    let f = |t: &[Tensor]| {
+        let m = Lstm::with_options(3, 2, opts, t[0].device())?;
+        for ((_, p), v) in m.named_parameters().iter().zip(&t[1..]) {
+            p.set(v.clone());
+        }
+        let (out, (h, _)) = m.forward_with_lengths(&t[0], &[4, 2], None)?;
+        out.sum_all()?.add(&h.sum_all()?)
+    };
+    check_grad(dev, &refs, f, "bidirectional lstm with lengths");
 }
 
 /// Two bidirectional layers, `batch_first = false`, with and without sequence lengths, for
