@@ -541,9 +541,11 @@ fn loss_errors() {
         &ClassLoss::default().ignore_index(0),
     ));
     assert!(
-        m.contains("ignore_index Some(0) needs class-index targets"),
+        m.contains("ignore_index 0 needs class-index targets"),
         "{m}"
     );
+    let o = ClassLoss::default().ignore_index(-100); // PyTorch's default: names no class
+    assert!(loss::cross_entropy_with(&a, &probs, &o).is_ok());
     let m = message(loss::nll_with(&a, &four, &opts.label_smoothing(0.1)));
     assert!(m.contains("nll: takes no label smoothing"), "{m}");
     let e = loss::cross_entropy_with(&a, &four, &ClassLoss::default().ignore_index(-1));

@@ -252,7 +252,14 @@ fn param_groups_match_pytorch(dev: &Device) {
         .unwrap_err()
         .to_string();
     assert!(
-        m.contains("parameters 0 and 1 (in group order) are the same parameter"),
+        m.contains("Sgd::with_groups: parameters 0 and 1 are the same parameter"),
+        "{m}"
+    );
+    let m = Adam::new(vec![w.clone(), w.clone()], AdamConfig::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        m.contains("parameters 0 and 1 are the same parameter"),
         "{m}"
     );
     let bad = vec![ParamGroup::new(vec![w]).weight_decay(-1.0)];

@@ -85,20 +85,11 @@ impl Core {
         make: impl FnOnce(Vec<Parameter>) -> Result<O>,
         core: impl FnOnce(&mut O) -> &mut Core,
     ) -> Result<O> {
-        let all: Vec<&Parameter> = groups.iter().flat_map(|g| &g.params).collect();
-        for (i, p) in all.iter().enumerate() {
-            if let Some(j) = all[..i].iter().position(|q| q.same(p)) {
-                return Err(Error::invalid(
-                    op,
-                    format!("parameters {j} and {i} (in group order) are the same parameter: each may be in one group, once"),
-                ));
-            }
-        }
         let sizes: Vec<usize> = groups.iter().map(|g| g.params.len()).collect();
         let settings: Vec<(Option<f32>, Option<f32>)> =
             groups.iter().map(|g| (g.lr, g.weight_decay)).collect();
         let params = groups.into_iter().flat_map(|g| g.params).collect();
-        let mut o = make(params)?;
+        let mut o = make(params).map_err(|e| e.in_op(op))?;
         let c = core(&mut o);
         let base = c.lr;
         c.groups.clear();

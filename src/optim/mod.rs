@@ -169,6 +169,20 @@ impl Core {
         names: &'static [&'static str],
     ) -> Result<Core> {
         check_hyper("optimizer", "lr", lr, 0.0, f32::INFINITY)?;
+        // A parameter listed twice would step twice (the second time against a gradient the
+        // first step's new value no longer has).
+        let mut seen = std::collections::HashMap::new();
+        for (i, p) in params.iter().enumerate() {
+            if let Some(j) = seen.insert(p.key(), i) {
+                return Err(Error::invalid(
+                    "optimizer",
+                    format!(
+                        "parameters {j} and {i} are the same parameter: list each once (in one \
+                         group)"
+                    ),
+                ));
+            }
+        }
         Ok(Core {
             slots: params
                 .into_iter()

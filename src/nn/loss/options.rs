@@ -36,7 +36,8 @@ pub struct ClassLoss {
     /// With probability targets, each class's term is scaled and the mean is over rows.
     pub weight: Option<Tensor>,
     /// Rows whose target is this class index contribute nothing, not even to the mean's
-    /// denominator (PyTorch's default is -100; here none unless set). Class indices only.
+    /// denominator (PyTorch's default is -100; here none unless set). With probability
+    /// targets a class (>= 0) is an error and a negative index is ignored, as PyTorch.
     pub ignore_index: Option<i32>,
     /// Label smoothing in `[0, 1]` (cross entropy only).
     pub label_smoothing: f32,
@@ -77,7 +78,7 @@ impl ClassLoss {
 ///
 /// # Errors
 /// As [`super::cross_entropy`]; also a weight that is not a float `[c]` on the input's device,
-/// and an `ignore_index` with probability targets.
+/// and an `ignore_index` of 0 or more with probability targets.
 pub fn cross_entropy_with(input: &Tensor, target: &Tensor, opts: &ClassLoss) -> Result<Tensor> {
     let op = "cross_entropy";
     let s = opts.label_smoothing;
@@ -91,18 +92,19 @@ pub fn cross_entropy_with(input: &Tensor, target: &Tensor, opts: &ClassLoss) -> 
             format!("label smoothing must be in [0, 1], found {s}"),
         ));
     }
-    let weight = class_weight(op, input, opts)?;
-    let lsm = input.log_softmax(1)?;
-    if !indices && opts.ignore_index.is_some() {
+    // PyTorch refuses a class it could ignore (>= 0) with probabilities; a negative one
+    // (its default -100) names no class and is let through.
+    if let Some(i) = opts.ignore_index.filter(|&i| !indices && i >= 0) {
         return Err(Error::invalid(
             op,
             format!(
-                "ignore_index {:?} needs class-index targets; the target holds probabilities {:?}",
-                opts.ignore_index,
+                "ignore_index {i} needs class-index targets; the target holds probabilities {:?}",
                 target.shape()
             ),
         ));
     }
+    let weight = class_weight(op, input, opts)?;
+    let lsm = input.log_softmax(1)?;
     if !indices {
         // -sum_j w_j q_j lsm_ij for the smoothed distribution q; the mean is over rows.
         let c = input.shape()[1] as f32;

@@ -108,7 +108,8 @@ impl Conv2dOptions {
     /// `InvalidArgument` for a stride other than 1 (PyTorch refuses it too; set the stride
     /// first: a stride set after this is not seen), or a kernel
     /// whose `dilation (k - 1)` is odd: its `same` padding is one larger on the right and
-    /// bottom, which symmetric padding cannot express; pad with [`Tensor::pad`] then.
+    /// bottom, which symmetric padding cannot express; the layers' `Conv2d::padding_same`
+    /// handles it.
     pub fn padding_same(mut self, kernel: [usize; 2]) -> Result<Self> {
         self.padding = same(self.stride, self.dilation, kernel)?;
         Ok(self)
@@ -141,7 +142,8 @@ fn same<const N: usize>(
                 op,
                 format!(
                     "kernel {kernel:?} with dilation {dilation:?} needs {total} padding along \
-                     axis {a}, one more on one side: pad the input with Tensor::pad instead"
+                     axis {a}, one more on one side: use the layer's padding_same (Conv2d, \
+                     Conv1d), or Tensor::pad"
                 ),
             ));
         }

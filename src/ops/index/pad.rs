@@ -68,11 +68,20 @@ impl Tensor {
             return Ok(self.clone());
         }
         let len = self.shape()[axis];
+        let Some(total) = before.checked_add(len).and_then(|t| t.checked_add(after)) else {
+            return Err(Error::invalid(
+                op,
+                format!(
+                    "padding ({before}, {after}) of axis {axis} (length {len}) overflows usize"
+                ),
+            ));
+        };
+        let mut shape = self.shape().to_vec();
+        shape[axis] = total;
+        if crate::shape::checked_numel(op, &shape)? == 0 {
+            return Tensor::zeros_dtype(&shape, self.dtype(), self.device());
+        }
         if let PadMode::Constant(v) = mode {
-            let total = before.checked_add(len).and_then(|t| t.checked_add(after));
-            let mut shape = self.shape().to_vec();
-            shape[axis] = total.unwrap_or(usize::MAX);
-            crate::shape::checked_numel(op, &shape)?;
             let border = |n: usize| {
                 let mut shape = self.shape().to_vec();
                 shape[axis] = n;
@@ -95,11 +104,7 @@ impl Tensor {
                 ),
             ));
         }
-        let total = before
-            .checked_add(len)
-            .and_then(|t| t.checked_add(after))
-            .filter(|&t| t <= i32::MAX as usize);
-        let Some(total) = total else {
+        if total > i32::MAX as usize {
             return Err(Error::invalid(
                 op,
                 format!(
@@ -108,10 +113,7 @@ impl Tensor {
                     i32::MAX
                 ),
             ));
-        };
-        let mut shape = self.shape().to_vec();
-        shape[axis] = total;
-        crate::shape::checked_numel(op, &shape)?;
+        }
         let (n, before) = (len as i64, before as i64);
         let index: Vec<i32> = (-before..n + after as i64)
             .map(|j| match mode {

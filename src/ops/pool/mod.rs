@@ -102,6 +102,10 @@ fn pool_dims(op: &'static str, x: &Tensor) -> Result<[usize; 4]> {
 impl Tensor {
     /// Max pooling over `[n, c, h, w]`; padding never wins a window. The gradient goes to
     /// each window's first maximum (row-major), as in PyTorch.
+    ///
+    /// # Errors
+    /// `InvalidArgument` for a bad geometry, and for a dilated window whose taps all fall in
+    /// the padding (PyTorch returns -inf there).
     pub fn max_pool2d(&self, options: &Pool2dOptions) -> Result<Tensor> {
         Ok(self.max_pool2d_with_indices(options)?.0)
     }
@@ -115,7 +119,10 @@ impl Tensor {
 
     fn max_pool2d_with_indices_impl(&self, options: &Pool2dOptions) -> Result<(Tensor, Tensor)> {
         let win = self.pool_windows("max_pool2d", options)?;
-        if win.size[0] * win.size[1] > MAX_PLANE {
+        if win.size[0]
+            .checked_mul(win.size[1])
+            .is_none_or(|p| p > MAX_PLANE)
+        {
             return Err(Error::invalid(
                 "max_pool2d",
                 format!(
@@ -197,7 +204,10 @@ impl Tensor {
     pub fn adaptive_max_pool2d(&self, output_size: [usize; 2]) -> Result<Tensor> {
         let op = "adaptive_max_pool2d";
         let win = self.adaptive_windows(op, output_size)?;
-        if win.size[0] * win.size[1] > MAX_PLANE {
+        if win.size[0]
+            .checked_mul(win.size[1])
+            .is_none_or(|p| p > MAX_PLANE)
+        {
             return Err(Error::invalid(
                 op,
                 format!(
@@ -255,12 +265,15 @@ impl Tensor {
         // A dilated window may step over the whole image: it would pool nothing.
         for a in 0..2 {
             let d = win.dilation[a] as isize;
-            let empty = (0..win.out[a]).find(|&o| {
-                let s = win.start(a, o);
-                let first = if s < 0 { s + (-s + d - 1) / d * d } else { s };
-                let last = s + d * (win.kernel[a] as isize - 1);
-                first > last || first >= win.size[a] as isize
-            });
+            // Only a window starting in the padding can miss the image.
+            let empty = (0..win.out[a])
+                .take_while(|&o| win.start(a, o) < 0)
+                .find(|&o| {
+                    let s = win.start(a, o);
+                    let first = if s < 0 { s + (-s + d - 1) / d * d } else { s };
+                    let last = s + d * (win.kernel[a] as isize - 1);
+                    first > last || first >= win.size[a] as isize
+                });
             if let Some(o) = empty {
                 return Err(Error::invalid(
                     op,
