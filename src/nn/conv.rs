@@ -58,15 +58,7 @@ impl Conv2d {
     /// # Errors
     /// `InvalidArgument` for a stride other than 1 (PyTorch refuses it too).
     pub fn padding_same(mut self) -> Result<Conv2d> {
-        if self.options.stride != [1, 1] {
-            return Err(Error::invalid(
-                "Conv2d",
-                format!(
-                    "\"same\" padding needs stride 1, found {:?}",
-                    self.options.stride
-                ),
-            ));
-        }
+        same_stride("Conv2d", true, &self.options.stride)?;
         self.same = true;
         Ok(self)
     }
@@ -81,19 +73,17 @@ impl Conv2d {
         bias: bool,
         device: &Device,
     ) -> Result<Conv2d> {
-        let g = options.groups;
-        if g == 0 || !inputs.is_multiple_of(g) || !outputs.is_multiple_of(g) {
-            return Err(Error::invalid(
-                "Conv2d",
-                format!("groups {g} must divide both {inputs} input and {outputs} output channels"),
-            ));
-        }
-        let shape = [outputs, inputs / g, kernel, kernel];
-        let (w, b) = with_global(|gen| init::default_layer(&shape, bias, gen, device))
-            .map_err(|e| e.in_op("Conv2d"))?;
+        let (weight, bias) = conv_params(
+            "Conv2d",
+            [inputs, outputs],
+            options.groups,
+            &[kernel; 2],
+            bias,
+            device,
+        )?;
         Ok(Conv2d {
-            weight: Parameter::new(w),
-            bias: b.map(Parameter::new),
+            weight,
+            bias,
             options,
             padding_mode: PadMode::default(),
             same: false,
@@ -146,6 +136,33 @@ impl Module for Conv2d {
             ref other => format!("Conv2d(weight {other:?})"),
         }
     }
+}
+
+/// A convolution layer's weight `[outputs, inputs / groups, kernel..]` and optional bias
+/// `[outputs]` with PyTorch's init, once `groups` is known to divide both channel counts.
+pub(super) fn conv_params(
+    op: &'static str,
+    [inputs, outputs]: [usize; 2],
+    groups: usize,
+    kernel: &[usize],
+    bias: bool,
+    device: &Device,
+) -> Result<(Parameter, Option<Parameter>)> {
+    let g = groups;
+    if g == 0 || !inputs.is_multiple_of(g) || !outputs.is_multiple_of(g) {
+        return Err(Error::invalid(
+            op,
+            format!("groups {g} must divide both {inputs} input and {outputs} output channels"),
+        ));
+    }
+    let shape: Vec<usize> = [outputs, inputs / g]
+        .iter()
+        .chain(kernel)
+        .copied()
+        .collect();
+    let (w, b) = with_global(|gen| init::default_layer(&shape, bias, gen, device))
+        .map_err(|e| e.in_op(op))?;
+    Ok((Parameter::new(w), b.map(Parameter::new)))
 }
 
 /// A convolution layer's padding `(before, after)` along one axis: the options' on both

@@ -1,14 +1,13 @@
 //! Sequence and resizing layers: `Conv1d`, `MaxPool1d`, `AvgPool1d` over `[n, c, l]`, and
 //! `Upsample` over `[n, c, h, w]`, as PyTorch's (parameter names, init, printing).
 
-use super::conv::{axis_pads, padding_mode, padding_text, same_stride};
-use super::{init, Module, Parameter};
+use super::conv::{axis_pads, conv_params, padding_mode, padding_text, same_stride};
+use super::{Module, Parameter};
 use crate::device::Device;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::ops::index::upsample::UpsampleMode;
 use crate::ops::pool::pool1d::Pool1dOptions;
 use crate::ops::{Conv1dOptions, PadMode};
-use crate::random::with_global;
 use crate::tensor::Tensor;
 
 /// A 1-D convolution layer (`torch.nn.Conv1d`): weight `[out, in / groups, k]`, bias `[out]`,
@@ -48,15 +47,7 @@ impl Conv1d {
     /// # Errors
     /// `InvalidArgument` for a stride other than 1.
     pub fn padding_same(mut self) -> Result<Conv1d> {
-        if self.options.stride != 1 {
-            return Err(Error::invalid(
-                "Conv1d",
-                format!(
-                    "\"same\" padding needs stride 1, found {}",
-                    self.options.stride
-                ),
-            ));
-        }
+        same_stride("Conv1d", true, &[self.options.stride])?;
         self.same = true;
         Ok(self)
     }
@@ -74,19 +65,17 @@ impl Conv1d {
         bias: bool,
         device: &Device,
     ) -> Result<Conv1d> {
-        let g = options.groups;
-        if g == 0 || !inputs.is_multiple_of(g) || !outputs.is_multiple_of(g) {
-            return Err(Error::invalid(
-                "Conv1d",
-                format!("groups {g} must divide both {inputs} input and {outputs} output channels"),
-            ));
-        }
-        let shape = [outputs, inputs / g, kernel];
-        let (w, b) = with_global(|gen| init::default_layer(&shape, bias, gen, device))
-            .map_err(|e| e.in_op("Conv1d"))?;
+        let (weight, bias) = conv_params(
+            "Conv1d",
+            [inputs, outputs],
+            options.groups,
+            &[kernel],
+            bias,
+            device,
+        )?;
         Ok(Conv1d {
-            weight: Parameter::new(w),
-            bias: b.map(Parameter::new),
+            weight,
+            bias,
             options,
             padding_mode: PadMode::default(),
             same: false,

@@ -54,14 +54,18 @@ pub(super) fn update(
                 let v = row(1)?
                     .mul_scalar(b2)?
                     .add(&d.mul_scalar(1.0 - b2)?.mul(&d)?)?;
-                let mut rows = vec![m, v];
-                if spec.has(OptimSpec::AMSGRAD) {
-                    rows.push(row(2)?.maximum(&rows[1])?);
-                }
-                let top = rows.last().expect("v or its maximum");
-                let denom = top.sqrt()?.div_scalar(spec.bias2_sqrt)?.add_scalar(eps)?;
-                let step = rows[0].mul_scalar(lr / spec.bias1)?.div(&denom)?;
-                (p0.sub(&step)?, rows)
+                // AMSGrad divides by the largest second moment so far, a third state row.
+                let top = match spec.has(OptimSpec::AMSGRAD) {
+                    true => Some(row(2)?.maximum(&v)?),
+                    false => None,
+                };
+                let denom = top.as_ref().unwrap_or(&v).sqrt()?;
+                let denom = denom.div_scalar(spec.bias2_sqrt)?.add_scalar(eps)?;
+                let step = m.mul_scalar(lr / spec.bias1)?.div(&denom)?;
+                (
+                    p0.sub(&step)?,
+                    [Some(m), Some(v), top].into_iter().flatten().collect(),
+                )
             }
             OptimKind::RmsProp => {
                 let d = g.add(&p0.mul_scalar(wd)?)?;

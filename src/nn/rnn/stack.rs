@@ -236,14 +236,16 @@ fn step_mask(
             ),
         ));
     }
-    let (mut keep, mut scale) = (Vec::with_capacity(time), Vec::with_capacity(time));
-    for t in 0..time {
-        let on: Vec<bool> = lengths.iter().map(|&l| t < l).collect();
-        let k = Tensor::from_vec(on, &[batch, 1], x.device())?;
-        scale.push(k.to_dtype(x.dtype())?);
-        keep.push(k);
-    }
-    Ok((keep, scale))
+    // One upload and one cast for every step; each step's mask is a view of them.
+    let on: Vec<bool> = (0..time)
+        .flat_map(|t| lengths.iter().map(move |&l| t < l))
+        .collect();
+    let keep = Tensor::from_vec(on, &[time, batch, 1], x.device())?;
+    let scale = keep.to_dtype(x.dtype())?;
+    let steps = |all: &Tensor| -> Result<Vec<Tensor>> {
+        (0..time).map(|t| all.narrow(0, t, 1)?.squeeze(0)).collect()
+    };
+    Ok((steps(&keep)?, steps(&scale)?))
 }
 
 macro_rules! layer {
