@@ -7,7 +7,7 @@
 //! - the output is walked one row of the innermost axis at a time, and each operand's row is a
 //!   dense slice, one broadcast value, or (rarely) strided, so the common cases are plain
 //!   slice loops the compiler vectorises;
-//! - those loops run under `pulp::Arch::dispatch`, which compiles them for AVX-512, AVX2+FMA or
+//! - those loops run under `walk::vectorized`, which compiles them for AVX-512, AVX2+FMA or
 //!   baseline SSE2 and picks one at run time (the default target is baseline x86-64, and CI
 //!   must not depend on `-C target-cpu=native`).
 
@@ -17,7 +17,7 @@ use rayon::prelude::*;
 use super::spec::{Elementwise, Strided};
 use crate::cpu::buffers::{self, Pooled};
 use crate::cpu::storage::{CpuElem, CpuStorage};
-use crate::cpu::walk::{StridedWalk, PAR_THRESHOLD};
+use crate::cpu::walk::{vectorized, StridedWalk, PAR_THRESHOLD};
 use crate::dtype::DType;
 use crate::error::Error;
 use crate::error::Result;
@@ -180,17 +180,20 @@ struct Run {
 #[inline(always)]
 fn map1<T: Copy, O: Copy>(out: &mut [O], a: &[T], ra: Run, f: impl Fn(T) -> O) {
     let n = out.len();
-    pulp::Arch::new().dispatch(|| match ra.stride {
-        1 => out
-            .iter_mut()
-            .zip(&a[ra.start..ra.start + n])
-            .for_each(|(o, &x)| *o = f(x)),
-        0 => out.fill(f(a[ra.start])),
-        s => out
-            .iter_mut()
-            .enumerate()
-            .for_each(|(i, o)| *o = f(a[ra.start + i * s])),
-    })
+    vectorized(
+        #[inline(always)]
+        || match ra.stride {
+            1 => out
+                .iter_mut()
+                .zip(&a[ra.start..ra.start + n])
+                .for_each(|(o, &x)| *o = f(x)),
+            0 => out.fill(f(a[ra.start])),
+            s => out
+                .iter_mut()
+                .enumerate()
+                .for_each(|(i, o)| *o = f(a[ra.start + i * s])),
+        },
+    )
 }
 
 // out[i] = f(a[i], b[i])
@@ -204,30 +207,33 @@ fn map2<T: Copy, O: Copy>(
     f: impl Fn(T, T) -> O,
 ) {
     let n = out.len();
-    pulp::Arch::new().dispatch(|| match (ra.stride, rb.stride) {
-        (1, 1) => {
-            let (a, b) = (&a[ra.start..ra.start + n], &b[rb.start..rb.start + n]);
-            out.iter_mut()
-                .zip(a.iter().zip(b))
-                .for_each(|(o, (&x, &y))| *o = f(x, y))
-        }
-        (1, 0) => {
-            let y = b[rb.start];
-            out.iter_mut()
-                .zip(&a[ra.start..ra.start + n])
-                .for_each(|(o, &x)| *o = f(x, y))
-        }
-        (0, 1) => {
-            let x = a[ra.start];
-            out.iter_mut()
-                .zip(&b[rb.start..rb.start + n])
-                .for_each(|(o, &y)| *o = f(x, y))
-        }
-        (sa, sb) => out
-            .iter_mut()
-            .enumerate()
-            .for_each(|(i, o)| *o = f(a[ra.start + i * sa], b[rb.start + i * sb])),
-    })
+    vectorized(
+        #[inline(always)]
+        || match (ra.stride, rb.stride) {
+            (1, 1) => {
+                let (a, b) = (&a[ra.start..ra.start + n], &b[rb.start..rb.start + n]);
+                out.iter_mut()
+                    .zip(a.iter().zip(b))
+                    .for_each(|(o, (&x, &y))| *o = f(x, y))
+            }
+            (1, 0) => {
+                let y = b[rb.start];
+                out.iter_mut()
+                    .zip(&a[ra.start..ra.start + n])
+                    .for_each(|(o, &x)| *o = f(x, y))
+            }
+            (0, 1) => {
+                let x = a[ra.start];
+                out.iter_mut()
+                    .zip(&b[rb.start..rb.start + n])
+                    .for_each(|(o, &y)| *o = f(x, y))
+            }
+            (sa, sb) => out
+                .iter_mut()
+                .enumerate()
+                .for_each(|(i, o)| *o = f(a[ra.start + i * sa], b[rb.start + i * sb])),
+        },
+    )
 }
 
 // out[i] = cond[i] ? a[i] : b[i]. Dense operands, and a scalar `b` (a mask's `where_(c, x,
@@ -238,30 +244,33 @@ fn map2<T: Copy, O: Copy>(
 fn map3<T: Copy>(out: &mut [T], cond: &[bool], a: &[T], b: &[T], runs: &[Run]) {
     let n = out.len();
     let dense = |r: Run| r.start..r.start + n;
-    pulp::Arch::new().dispatch(|| match (runs[0].stride, runs[1].stride, runs[2].stride) {
-        (1, 1, 1) => {
-            let (c, a, b) = (
-                &cond[dense(runs[0])],
-                &a[dense(runs[1])],
-                &b[dense(runs[2])],
-            );
-            for (o, ((&c, &x), &y)) in out.iter_mut().zip(c.iter().zip(a).zip(b)) {
-                *o = std::hint::select_unpredictable(c, x, y);
+    vectorized(
+        #[inline(always)]
+        || match (runs[0].stride, runs[1].stride, runs[2].stride) {
+            (1, 1, 1) => {
+                let (c, a, b) = (
+                    &cond[dense(runs[0])],
+                    &a[dense(runs[1])],
+                    &b[dense(runs[2])],
+                );
+                for (o, ((&c, &x), &y)) in out.iter_mut().zip(c.iter().zip(a).zip(b)) {
+                    *o = std::hint::select_unpredictable(c, x, y);
+                }
             }
-        }
-        (1, 1, 0) => {
-            let (c, a, y) = (&cond[dense(runs[0])], &a[dense(runs[1])], b[runs[2].start]);
-            for (o, (&c, &x)) in out.iter_mut().zip(c.iter().zip(a)) {
-                *o = std::hint::select_unpredictable(c, x, y);
+            (1, 1, 0) => {
+                let (c, a, y) = (&cond[dense(runs[0])], &a[dense(runs[1])], b[runs[2].start]);
+                for (o, (&c, &x)) in out.iter_mut().zip(c.iter().zip(a)) {
+                    *o = std::hint::select_unpredictable(c, x, y);
+                }
             }
-        }
-        _ => {
-            let at = |j: usize, i: usize| runs[j].start + i * runs[j].stride;
-            for (i, o) in out.iter_mut().enumerate() {
-                *o = std::hint::select_unpredictable(cond[at(0, i)], a[at(1, i)], b[at(2, i)]);
+            _ => {
+                let at = |j: usize, i: usize| runs[j].start + i * runs[j].stride;
+                for (i, o) in out.iter_mut().enumerate() {
+                    *o = std::hint::select_unpredictable(cond[at(0, i)], a[at(1, i)], b[at(2, i)]);
+                }
             }
-        }
-    })
+        },
+    )
 }
 
 /// Calls `seg(out_segment, runs)` for every segment of `out` (the flat output over

@@ -5,7 +5,7 @@ use rayon::prelude::*;
 
 use super::spec::{OptimKind, OptimSpec};
 use crate::cpu::buffers;
-use crate::cpu::walk::PAR_THRESHOLD;
+use crate::cpu::walk::{vectorized, PAR_THRESHOLD};
 use crate::error::{Error, Result};
 use crate::real::Real;
 
@@ -65,16 +65,19 @@ pub(crate) fn step<T: Real>(
         }
         let g = &g[base..base + len];
         // The kind's `match` is taken once per chunk, so each loop below is one straight,
-        // vectorisable body (compiled for the CPU found at run time). R = `state_rows()`.
-        pulp::Arch::new().dispatch(|| match spec.kind {
-            OptimKind::Sgd => chunk::<T, 1>(spec, OptimKind::Sgd, po, g, so),
-            OptimKind::Adam if spec.has(OptimSpec::AMSGRAD) => {
-                chunk::<T, 3>(spec, OptimKind::Adam, po, g, so)
-            }
-            OptimKind::Adam => chunk::<T, 2>(spec, OptimKind::Adam, po, g, so),
-            OptimKind::RmsProp => chunk::<T, 3>(spec, OptimKind::RmsProp, po, g, so),
-            OptimKind::Adagrad => chunk::<T, 1>(spec, OptimKind::Adagrad, po, g, so),
-        });
+        // vectorisable body, compiled for the CPU found at run time. R = `state_rows()`.
+        vectorized(
+            #[inline(always)]
+            || match (spec.kind, std::mem::take(&mut so)) {
+                (OptimKind::Sgd, so) => chunk::<T, 1>(spec, OptimKind::Sgd, po, g, so),
+                (OptimKind::Adam, so) if spec.has(OptimSpec::AMSGRAD) => {
+                    chunk::<T, 3>(spec, OptimKind::Adam, po, g, so)
+                }
+                (OptimKind::Adam, so) => chunk::<T, 2>(spec, OptimKind::Adam, po, g, so),
+                (OptimKind::RmsProp, so) => chunk::<T, 3>(spec, OptimKind::RmsProp, po, g, so),
+                (OptimKind::Adagrad, so) => chunk::<T, 1>(spec, OptimKind::Adagrad, po, g, so),
+            },
+        );
     };
     if n >= PAR_THRESHOLD {
         tasks.into_par_iter().for_each(run);
@@ -84,8 +87,44 @@ pub(crate) fn step<T: Real>(
     Ok((out, state))
 }
 
-/// Updates one chunk: parameters `p`, gradients `g` and `R` state rows of the same length.
-/// `kind` is a constant at each call site, so `update`'s match folds away.
+/// The step's hyper-parameters in `T`, resolved once per chunk. Read through `spec` inside
+/// the loop, with its flags tested per element, the update compiled to scalar code; as
+/// locals, and with the flags as constants of each loop below, it vectorises.
+#[derive(Clone, Copy)]
+struct Hyper<T> {
+    lr: T,
+    wd: T,
+    eps: T,
+    b1: T,
+    b2: T,
+    /// `1 - dampening` (SGD).
+    undamped: T,
+    /// `-1` when maximizing, else `1`: `g * sign` is `-g` exactly.
+    sign: T,
+}
+
+impl<T: Real> Hyper<T> {
+    fn new(spec: &OptimSpec) -> Hyper<T> {
+        let c = T::from_f32;
+        Hyper {
+            lr: c(spec.lr),
+            wd: c(spec.weight_decay),
+            eps: c(spec.eps),
+            b1: c(spec.beta1),
+            b2: c(spec.beta2),
+            undamped: T::one() - c(spec.dampening),
+            sign: if spec.has(OptimSpec::MAXIMIZE) {
+                -T::one()
+            } else {
+                T::one()
+            },
+        }
+    }
+}
+
+/// Updates one chunk: parameters `p`, gradients `g` and `R` state rows of the same length,
+/// with the spec's flags turned into constants of one straight loop per case. The
+/// arithmetic is `update`'s in the WGSL (`shaders/optim.wgsl`), operation for operation.
 #[inline(always)]
 fn chunk<T: Real, const R: usize>(
     spec: &OptimSpec,
@@ -94,96 +133,150 @@ fn chunk<T: Real, const R: usize>(
     g: &[T],
     s: Vec<&mut [T]>,
 ) {
-    let mut s: [&mut [T]; R] = match s.try_into() {
+    let s: [&mut [T]; R] = match s.try_into() {
         Ok(s) => s,
         Err(_) => unreachable!("state rows match the optimizer kind"),
     };
     let n = p.len();
     // Equal lengths, stated once, let the compiler drop the per-element bounds checks.
-    let (g, s) = (&g[..n], s.each_mut().map(|r| &mut r[..n]));
-    each(p, g, s, |p, g, s| update(spec, kind, p, g, s));
+    let mut s = s.map(|r| &mut r[..n]);
+    // Rows by name, an empty slice for one the kind lacks (never indexed then).
+    let mut row = |r: usize| -> &mut [T] { s.get_mut(r).map_or(&mut [], |r| std::mem::take(r)) };
+    let (s0, s1, s2) = (row(0), row(1), row(2));
+    let h = Hyper::<T>::new(spec);
+    let f = |flag| spec.has(flag);
+    match kind {
+        OptimKind::Sgd => match (
+            spec.beta1 != 0.0,
+            f(OptimSpec::NESTEROV),
+            f(OptimSpec::FIRST_STEP),
+        ) {
+            (false, _, _) => sgd::<T, false, false, false>(h, p, g, s0),
+            (true, false, false) => sgd::<T, true, false, false>(h, p, g, s0),
+            (true, false, true) => sgd::<T, true, false, true>(h, p, g, s0),
+            (true, true, false) => sgd::<T, true, true, false>(h, p, g, s0),
+            (true, true, true) => sgd::<T, true, true, true>(h, p, g, s0),
+        },
+        OptimKind::Adam => {
+            let bias1 = T::from_f32(spec.bias1);
+            let bias2 = T::from_f32(spec.bias2_sqrt);
+            let bias = [bias1, bias2];
+            match (f(OptimSpec::DECOUPLED), R == 3) {
+                (false, false) => adam::<T, false, false>(h, bias, p, g, [s0, s1, s2]),
+                (false, true) => adam::<T, false, true>(h, bias, p, g, [s0, s1, s2]),
+                (true, false) => adam::<T, true, false>(h, bias, p, g, [s0, s1, s2]),
+                (true, true) => adam::<T, true, true>(h, bias, p, g, [s0, s1, s2]),
+            }
+        }
+        OptimKind::RmsProp => match (f(OptimSpec::CENTERED), spec.beta1 > 0.0) {
+            (false, false) => rmsprop::<T, false, false>(h, p, g, [s0, s1, s2]),
+            (false, true) => rmsprop::<T, false, true>(h, p, g, [s0, s1, s2]),
+            (true, false) => rmsprop::<T, true, false>(h, p, g, [s0, s1, s2]),
+            (true, true) => rmsprop::<T, true, true>(h, p, g, [s0, s1, s2]),
+        },
+        OptimKind::Adagrad => adagrad(h, p, g, s0),
+    }
 }
 
+/// SGD, state `[momentum]`: `MOM` momentum on, `NEST` Nesterov, `FIRST` the buffer starts as
+/// the gradient.
 #[inline(always)]
-fn each<T: Real, const R: usize>(
+fn sgd<T: Real, const MOM: bool, const NEST: bool, const FIRST: bool>(
+    h: Hyper<T>,
     p: &mut [T],
     g: &[T],
-    s: [&mut [T]; R],
-    f: impl Fn(&mut T, T, &mut [T]),
+    m: &mut [T],
 ) {
-    for i in 0..p.len() {
-        let mut sv: [T; R] = std::array::from_fn(|r| s[r][i]);
-        f(&mut p[i], g[i], &mut sv);
-        for r in 0..R {
-            s[r][i] = sv[r];
+    // Every row as long as `p` (stated here, where the loop is, for the bounds checks).
+    let (n, g) = (p.len(), &g[..p.len()]);
+    let m = if MOM { &mut m[..n] } else { m };
+    for i in 0..n {
+        let mut d = h.sign * g[i] + h.wd * p[i];
+        if MOM {
+            m[i] = if FIRST {
+                d
+            } else {
+                h.b1 * m[i] + h.undamped * d
+            };
+            d = if NEST { d + h.b1 * m[i] } else { m[i] };
+        }
+        p[i] = p[i] - h.lr * d;
+    }
+}
+
+/// Adam and AdamW (`DEC`), state `[exp_avg, exp_avg_sq]`, plus `max_exp_avg_sq` when
+/// `AMS` (AMSGrad). `bias` is `[1 - beta1^t, sqrt(1 - beta2^t)]`.
+#[inline(always)]
+fn adam<T: Real, const DEC: bool, const AMS: bool>(
+    h: Hyper<T>,
+    [bias1, bias2_sqrt]: [T; 2],
+    p: &mut [T],
+    g: &[T],
+    [m, v, vmax]: [&mut [T]; 3],
+) {
+    let one = T::one();
+    let (decay, step) = (one - h.lr * h.wd, h.lr / bias1);
+    let (n, g) = (p.len(), &g[..p.len()]);
+    let (m, v) = (&mut m[..n], &mut v[..n]);
+    let vmax = if AMS { &mut vmax[..n] } else { vmax };
+    for i in 0..n {
+        let gi = h.sign * g[i];
+        let d = if DEC {
+            p[i] = p[i] * decay;
+            gi
+        } else {
+            gi + h.wd * p[i]
+        };
+        m[i] = m[i] + (one - h.b1) * (d - m[i]); // lerp, as torch's exp_avg.lerp_
+        v[i] = h.b2 * v[i] + (one - h.b2) * d * d;
+        let top = if AMS {
+            vmax[i] = vmax[i].max(v[i]);
+            vmax[i]
+        } else {
+            v[i]
+        };
+        let denom = top.sqrt() / bias2_sqrt + h.eps;
+        p[i] = p[i] - step * m[i] / denom;
+    }
+}
+
+/// RMSprop, state `[square_avg, momentum_buffer, grad_avg]`: `CENT` centered, `MOM`
+/// momentum on.
+#[inline(always)]
+fn rmsprop<T: Real, const CENT: bool, const MOM: bool>(
+    h: Hyper<T>,
+    p: &mut [T],
+    g: &[T],
+    [sq, buf, avg]: [&mut [T]; 3],
+) {
+    let one = T::one();
+    let (n, g) = (p.len(), &g[..p.len()]);
+    let (sq, buf, avg) = (&mut sq[..n], &mut buf[..n], &mut avg[..n]);
+    for i in 0..n {
+        let d = h.sign * g[i] + h.wd * p[i];
+        sq[i] = h.b2 * sq[i] + (one - h.b2) * d * d;
+        let a = if CENT {
+            avg[i] = avg[i] + (one - h.b2) * (d - avg[i]);
+            (sq[i] - avg[i] * avg[i]).sqrt() + h.eps
+        } else {
+            sq[i].sqrt() + h.eps
+        };
+        if MOM {
+            buf[i] = h.b1 * buf[i] + d / a;
+            p[i] = p[i] - h.lr * buf[i];
+        } else {
+            p[i] = p[i] - h.lr * d / a;
         }
     }
 }
 
-/// One element: parameter `p`, gradient `g`, its state values `s` (one per state row). `kind`
-/// is `spec.kind`, passed down as a constant so the match folds away.
+/// Adagrad, state `[sum]`.
 #[inline(always)]
-fn update<T: Real>(spec: &OptimSpec, kind: OptimKind, p: &mut T, g: T, s: &mut [T]) {
-    let c = T::from_f32;
-    let (lr, wd, eps) = (c(spec.lr), c(spec.weight_decay), c(spec.eps));
-    let (b1, b2) = (c(spec.beta1), c(spec.beta2));
-    let one = T::one();
-    let g = if spec.has(OptimSpec::MAXIMIZE) { -g } else { g };
-    match kind {
-        OptimKind::Sgd => {
-            let mut d = g + wd * *p;
-            if spec.beta1 != 0.0 {
-                s[0] = if spec.has(OptimSpec::FIRST_STEP) {
-                    d
-                } else {
-                    b1 * s[0] + (one - c(spec.dampening)) * d
-                };
-                d = if spec.has(OptimSpec::NESTEROV) {
-                    d + b1 * s[0]
-                } else {
-                    s[0]
-                };
-            }
-            *p = *p - lr * d;
-        }
-        OptimKind::Adam => {
-            let d = if spec.has(OptimSpec::DECOUPLED) {
-                *p = *p * (one - lr * wd);
-                g
-            } else {
-                g + wd * *p
-            };
-            s[0] = s[0] + (one - b1) * (d - s[0]); // lerp, as torch's exp_avg.lerp_
-            s[1] = b2 * s[1] + (one - b2) * d * d;
-            let v = if spec.has(OptimSpec::AMSGRAD) {
-                s[2] = s[2].max(s[1]);
-                s[2]
-            } else {
-                s[1]
-            };
-            let denom = v.sqrt() / c(spec.bias2_sqrt) + eps;
-            *p = *p - (lr / c(spec.bias1)) * s[0] / denom;
-        }
-        OptimKind::RmsProp => {
-            let d = g + wd * *p;
-            s[0] = b2 * s[0] + (one - b2) * d * d;
-            let avg = if spec.has(OptimSpec::CENTERED) {
-                s[2] = s[2] + (one - b2) * (d - s[2]);
-                (s[0] - s[2] * s[2]).sqrt() + eps
-            } else {
-                s[0].sqrt() + eps
-            };
-            if spec.beta1 > 0.0 {
-                s[1] = b1 * s[1] + d / avg;
-                *p = *p - lr * s[1];
-            } else {
-                *p = *p - lr * d / avg;
-            }
-        }
-        OptimKind::Adagrad => {
-            let d = g + wd * *p;
-            s[0] = s[0] + d * d;
-            *p = *p - lr * d / (s[0].sqrt() + eps);
-        }
+fn adagrad<T: Real>(h: Hyper<T>, p: &mut [T], g: &[T], sum: &mut [T]) {
+    let (n, g, sum) = (p.len(), &g[..p.len()], &mut sum[..p.len()]);
+    for i in 0..n {
+        let d = h.sign * g[i] + h.wd * p[i];
+        sum[i] = sum[i] + d * d;
+        p[i] = p[i] - h.lr * d / (sum[i].sqrt() + h.eps);
     }
 }

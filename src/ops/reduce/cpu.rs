@@ -5,7 +5,7 @@ use rayon::prelude::*;
 
 use super::spec::LineSpec;
 use crate::cpu::buffers::{self, Pooled};
-use crate::cpu::walk::PAR_THRESHOLD;
+use crate::cpu::walk::{vectorized, PAR_THRESHOLD};
 use crate::error::Result;
 use crate::ops::reduce::spec::ReduceOp;
 use crate::real::Real;
@@ -206,7 +206,10 @@ pub(crate) fn softmax<T: Real>(x: &[T], s: &LineSpec, log: bool) -> Result<Vec<T
         let src = &x[s.offset + o * len * inner..][..len * inner];
         if inner == 1 {
             // A contiguous line (softmax over the last axis): loops that vectorise.
-            return pulp::Arch::new().dispatch(|| softmax_line(src, dst, log));
+            return vectorized(
+                #[inline(always)]
+                || softmax_line(src, dst, log),
+            );
         }
         for i in 0..inner {
             let max = (0..len)
