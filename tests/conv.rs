@@ -61,6 +61,8 @@ fn configs() -> Vec<([usize; 4], [usize; 4], Conv2dOptions)> {
         ([1, 2, 13, 10], [3, 2, 3, 3], o.dilation(2).padding(1)),
         ([2, 4, 7, 7], [6, 2, 3, 3], o.groups(2).padding(1)),
         ([3, 5, 6, 5], [7, 5, 1, 1], o),
+        ([2, 3, 9, 8], [4, 3, 3, 3], o.dilation(2).padding(2)),
+        ([2, 2, 3, 4], [3, 2, 5, 5], o.padding(2)),
         ([33, 3, 8, 8], [4, 3, 3, 3], o.stride(2).padding(1)),
         (
             [2, 2, 11, 9],
@@ -108,6 +110,18 @@ fn conv2d_gradients(dev: &Device) {
         ([1, 2, 7, 7], [2, 2, 3, 3], o.dilation(2)),
         ([1, 4, 4, 5], [4, 2, 3, 3], o.groups(2).padding(2)),
         ([2, 3, 3, 3], [2, 3, 1, 1], o),
+        // Stride 1 and as many windows per row as pixels: the CPU's one-span unfold and fold,
+        // dilated, rectangular, and with a kernel wider than the image.
+        ([1, 2, 6, 5], [2, 2, 3, 3], o.dilation(2).padding(2)),
+        (
+            [1, 2, 4, 6],
+            [2, 2, 3, 5],
+            Conv2dOptions {
+                padding: [1, 2],
+                ..o
+            },
+        ),
+        ([2, 1, 3, 3], [2, 1, 5, 5], o.padding(2)),
     ];
     for (i, (xs, ws, opts)) in cases.into_iter().enumerate() {
         let x = normal(&xs, 40 + i as u64);
