@@ -201,6 +201,61 @@ fn max_pool_nan_and_infinities(dev: &Device) {
     assert_eq!(idx.to_vec().unwrap(), vec![5.0, 3.0, 8.0, 10.0], "on {dev}");
 }
 
+/// Rows of many windows with ties, NaNs and -inf, checked value and index against the rule
+/// (first maximum in row-major order, last NaN, an all -inf window at its first tap): the CPU
+/// runs whole windows a vector of them at a time (stride 1 and 2 along a row), with the
+/// windows past a row's end read from the next row and dropped.
+fn max_pool_wide_rows(dev: &Device) {
+    let cases = [
+        ([2, 3, 6, 40], Pool2dOptions::new(2)),
+        ([1, 2, 5, 37], Pool2dOptions::new(3).stride(1)),
+        ([1, 1, 7, 70], Pool2dOptions::new(3).stride(2)),
+    ];
+    for (i, (shape, o)) in cases.into_iter().enumerate() {
+        let [n, c, h, w] = shape;
+        // Small integers, so windows tie; a NaN and a -inf now and then.
+        let v: Vec<f32> = uniform(&shape, -3.0, 3.0, 900 + i as u64)
+            .to_vec()
+            .unwrap()
+            .iter()
+            .enumerate()
+            .map(|(k, &u)| match k % 23 {
+                5 | 17 => f32::NAN,
+                9 => f32::NEG_INFINITY,
+                _ => u.round(),
+            })
+            .collect();
+        let x = Tensor::from_vec(v.clone(), &shape, dev).unwrap();
+        let (y, idx) = x.max_pool2d_with_indices(&o).unwrap();
+        let out = |a: usize| (shape[2 + a] - o.kernel[a]) / o.stride[a] + 1;
+        let (oh, ow) = (out(0), out(1));
+        let (y, idx) = (y.to_vec().unwrap(), idx.to_vec().unwrap());
+        for p in 0..n * c {
+            for (oy, ox) in (0..oh).flat_map(|oy| (0..ow).map(move |ox| (oy, ox))) {
+                let mut at = None::<usize>;
+                for ky in 0..o.kernel[0] {
+                    for kx in 0..o.kernel[1] {
+                        let k = (oy * o.stride[0] + ky) * w + ox * o.stride[1] + kx;
+                        let (e, best) = (v[p * h * w + k], at.map(|a| v[p * h * w + a]));
+                        if best.is_none_or(|b| e.is_nan() || (!b.is_nan() && e > b)) {
+                            at = Some(k);
+                        }
+                    }
+                }
+                let (at, o_) = (at.unwrap(), p * oh * ow + oy * ow + ox);
+                let want = v[p * h * w + at];
+                let what = format!("case {i} plane {p} window ({oy}, {ox}) on {dev}");
+                assert_eq!(idx[o_], at as f32, "{what}");
+                assert!(
+                    y[o_] == want || (y[o_].is_nan() && want.is_nan()),
+                    "{what}: {} against {want}",
+                    y[o_]
+                );
+            }
+        }
+    }
+}
+
 fn pooling_errors(dev: &Device) {
     let x = Tensor::zeros(&[1, 2, 4, 4], dev).unwrap();
     let msg = |r: ferrograd::Result<Tensor>| r.unwrap_err().to_string();
@@ -517,6 +572,7 @@ fn dropout_follows_manual_seed() {
 
 device_tests!(
     max_pool_nan_and_infinities,
+    max_pool_wide_rows,
     pooling_forward,
     pooling_gradients,
     golden_max_pool,

@@ -5,7 +5,7 @@ use rayon::prelude::*;
 
 use super::spec::PoolKind;
 use crate::cpu::buffers;
-use crate::cpu::walk::for_chunks;
+use crate::cpu::walk::{for_chunks, vectorized};
 use crate::error::Result;
 use crate::ops::conv::spec::Window2d;
 use crate::real::Real;
@@ -43,6 +43,82 @@ fn divisor(win: &Window2d, kind: PoolKind, oy: usize, ox: usize) -> usize {
     let (y0, y1) = pool_range(win, kind, 0, oy);
     let (x0, x1) = pool_range(win, kind, 1, ox);
     (y1 - y0) * (x1 - x0)
+}
+
+/// Windows per pass of `max_whole`: one AVX-512 vector of f32.
+const ROW: usize = 16;
+
+/// Whether every window of max pooling is whole: no padding, no dilation, none hanging past
+/// the image (`ceil_mode`), a column stride of 1 or 2, and a plane's indices fit a `u32`. The
+/// MNIST CNN's 2×2 windows are.
+fn whole_windows(win: &Window2d, kind: PoolKind) -> bool {
+    let fits = |a: usize| {
+        win.out[a] == 0 || (win.out[a] - 1) * win.stride[a] + win.kernel[a] <= win.size[a]
+    };
+    kind == PoolKind::Max
+        && win.pad == [0, 0]
+        && win.dilation == [1, 1]
+        && matches!(win.stride[1], 1 | 2)
+        && fits(0)
+        && fits(1)
+        && win.size[0] * win.size[1] <= u32::MAX as usize
+}
+
+/// Max pooling of one plane `img` `[h, w]` whose windows are all whole (`whole_windows`),
+/// with column stride `SX`: `pool`'s first maximum (last NaN), with the loops turned round.
+/// The taps are the outer loops and a row of `ROW` windows the inner one, so each step is
+/// one operation on neighbouring windows and vectorises (`SX` a constant makes the strided
+/// loads two vector loads and a shuffle); each window still sees its taps in row-major
+/// order. The running maximum is the winning tap itself, NaN once one is seen, so it is also
+/// the output. Window by window, a 2×2 window's four taps left the vector units idle: the
+/// MNIST CNN's two poolings took ~2.6 ms of a 20 ms CPU step.
+#[inline(always)]
+fn max_whole<T: Real, const SX: usize>(img: &[T], win: &Window2d, dst: &mut [T], arg: &mut [T]) {
+    let ([_, w], [kh, kw], sy, [oh, ow]) = (win.size, win.kernel, win.stride[0], win.out);
+    for oy in 0..oh {
+        for ox0 in (0..ow).step_by(ROW) {
+            let m = ROW.min(ow - ox0);
+            // The pixel of window ox0's tap t (row-major in the window).
+            let pixel = |t: usize| (oy * sy + t / kw) * w + ox0 * SX + t % kw;
+            let (mut best, mut at) = ([T::zero(); ROW], [0u32; ROW]);
+            // A whole row of ROW windows when the last tap's run stays in the plane (the
+            // windows past `m` read the next row's pixels and are dropped): a loop of a
+            // constant length, all vector code. The short rows the MNIST planes have (14 and
+            // 7 windows) would otherwise run entirely in the scalar remainder loop.
+            match pixel(kh * kw - 1) + (ROW - 1) * SX < img.len() {
+                true => max_taps::<T, SX>(img, [kh * kw, ROW], pixel, &mut best, &mut at),
+                false => max_taps::<T, SX>(img, [kh * kw, m], pixel, &mut best, &mut at),
+            }
+            let o = oy * ow + ox0;
+            dst[o..o + m].copy_from_slice(&best[..m]);
+            for (a, &i) in arg[o..o + m].iter_mut().zip(&at[..m]) {
+                *a = T::from_f64(i as f64);
+            }
+        }
+    }
+}
+
+/// `max_whole`'s taps over `m` windows whose tap `t` of the first reads `pixel(t)`.
+#[inline(always)]
+fn max_taps<T: Real, const SX: usize>(
+    img: &[T],
+    [taps, m]: [usize; 2],
+    pixel: impl Fn(usize) -> usize,
+    best: &mut [T; ROW],
+    at: &mut [u32; ROW],
+) {
+    let (best, at) = (&mut best[..m], &mut at[..m]);
+    for t in 0..taps {
+        let x0 = pixel(t);
+        let run = &img[x0..][..(m - 1) * SX + 1];
+        for j in 0..m {
+            let v = run[j * SX];
+            // v > NaN is false: a NaN wins by `is_nan`, then stays.
+            let better = (t == 0) | (v > best[j]) | v.is_nan();
+            at[j] = if better { (x0 + j * SX) as u32 } else { at[j] };
+            best[j] = if better { v } else { best[j] };
+        }
+    }
 }
 
 // x (N, C, H, W) -> out (N, C, OH, OW), and for max the arg-max `y * W + x` of each window.
@@ -102,7 +178,21 @@ pub(crate) fn pool<T: Real>(
         }
     };
     let size = oh * ow;
-    if kind.is_max() && size > 0 {
+    if whole_windows(win, kind) && size > 0 {
+        out.par_chunks_mut(size)
+            .zip(arg.par_chunks_mut(size))
+            .enumerate()
+            .for_each(|(p, (dst, a))| {
+                let img = &x[p * h * w..][..h * w];
+                vectorized(
+                    #[inline(always)]
+                    || match win.stride[1] {
+                        1 => max_whole::<T, 1>(img, win, dst, a),
+                        _ => max_whole::<T, 2>(img, win, dst, a),
+                    },
+                )
+            });
+    } else if kind.is_max() && size > 0 {
         out.par_chunks_mut(size)
             .zip(arg.par_chunks_mut(size))
             .enumerate()
