@@ -115,7 +115,7 @@ fn by_line<O: Pooled>(
 const LINE_BLOCK: usize = 1 << 16;
 
 /// `reduce`'s sum along contiguous lines (`inner == 1`: a row sum, `sum_all`): each line in
-/// blocks of `LINE_BLOCK` summed in parallel, each block with eight f64 accumulators so the
+/// blocks of `LINE_BLOCK` summed in parallel, each block with `LANES` f64 accumulators so the
 /// loop vectorises, the partial sums then added in order.
 // input (outer, len) -> out (outer)
 fn sum_lines<T: Real>(x: &[T], s: &LineSpec, out: &mut [T]) {
@@ -124,10 +124,21 @@ fn sum_lines<T: Real>(x: &[T], s: &LineSpec, out: &mut [T]) {
         let (start, end) = (o * s.len, ((o + 1) * s.len).min(s.numel));
         let v = &x[s.offset + start..s.offset + end.max(start)];
         let total = if v.len() >= 2 * LINE_BLOCK {
-            let parts: Vec<f64> = v.par_chunks(LINE_BLOCK).map(sum8).collect();
+            let parts: Vec<f64> = v
+                .par_chunks(LINE_BLOCK)
+                .map(|b| {
+                    vectorized(
+                        #[inline(always)]
+                        || sum_lanes(b),
+                    )
+                })
+                .collect();
             parts.iter().sum()
         } else {
-            sum8(v)
+            vectorized(
+                #[inline(always)]
+                || sum_lanes(v),
+            )
         };
         T::from_f64(total)
     };
@@ -140,10 +151,16 @@ fn sum_lines<T: Real>(x: &[T], s: &LineSpec, out: &mut [T]) {
     }
 }
 
-/// The sum of `v` in f64, over eight interleaved accumulators.
-fn sum8<T: Real>(v: &[T]) -> f64 {
-    let mut acc = [0f64; 8];
-    let chunks = v.chunks_exact(8);
+/// Interleaved accumulators of `sum_lanes`: four AVX-512 vectors of f64, so that four adds
+/// are in flight (with one vector, each add waited for the last: ~2× slower).
+const LANES: usize = 32;
+
+/// The sum of `v` in f64, over `LANES` interleaved accumulators (a fixed count, so the result
+/// does not depend on the CPU).
+#[inline(always)]
+fn sum_lanes<T: Real>(v: &[T]) -> f64 {
+    let mut acc = [0f64; LANES];
+    let chunks = v.chunks_exact(LANES);
     let tail: f64 = chunks.remainder().iter().map(|x| x.to_f64()).sum();
     for c in chunks {
         for (a, x) in acc.iter_mut().zip(c) {
@@ -184,13 +201,21 @@ fn sum_rows<T: Real>(x: &[T], s: &LineSpec, out: &mut [T]) {
             .for_each(|(o, row)| {
                 row.par_chunks_mut(SUM_BLOCK)
                     .enumerate()
-                    .for_each(|(c, dst)| block(o, c * SUM_BLOCK, dst))
+                    .for_each(|(c, dst)| {
+                        vectorized(
+                            #[inline(always)]
+                            || block(o, c * SUM_BLOCK, dst),
+                        )
+                    })
             });
     } else {
         out.chunks_mut(s.inner).enumerate().for_each(|(o, row)| {
-            row.chunks_mut(SUM_BLOCK)
-                .enumerate()
-                .for_each(|(c, dst)| block(o, c * SUM_BLOCK, dst))
+            row.chunks_mut(SUM_BLOCK).enumerate().for_each(|(c, dst)| {
+                vectorized(
+                    #[inline(always)]
+                    || block(o, c * SUM_BLOCK, dst),
+                )
+            })
         });
     }
 }
@@ -241,7 +266,7 @@ pub(crate) fn softmax<T: Real>(x: &[T], s: &LineSpec, log: bool) -> Result<Vec<T
 }
 
 /// Softmax (or log-softmax) of one contiguous line `src` into `dst`, in passes that
-/// vectorise: the max, `exp` (branch-free, see `real.rs`), the sum in f64 over eight
+/// vectorise: the max, `exp` (branch-free, see `real.rs`), the sum in f64 over `LANES`
 /// accumulators, then one scale by `1 / sum` rounded to `T` (or shift) of every element. (The
 /// strided lines above divide in f64 instead: the two can differ in the last bit.)
 #[inline(always)]
@@ -250,7 +275,7 @@ fn softmax_line<T: Real>(src: &[T], dst: &mut [T], log: bool) {
     for (d, &v) in dst.iter_mut().zip(src) {
         *d = (v - max).exp();
     }
-    let sum = sum8(dst);
+    let sum = sum_lanes(dst);
     if log {
         // (v - max) first: exact, where v - (max + log_sum) would round at max's magnitude.
         let log_sum = T::from_f64(sum.ln());
