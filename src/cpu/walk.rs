@@ -90,9 +90,9 @@ pub(crate) fn for_chunks<T: Real>(
     }
 }
 
-/// Runs `body` compiled for the best instruction set this CPU offers (AVX-512, AVX2+FMA or
-/// baseline), chosen at run time by `pulp`: the default target is baseline x86-64, and CI must
-/// not depend on `-C target-cpu=native`. Mark the closure `#[inline(always)]` and keep the
+/// Runs `body` compiled for the best instruction set this CPU offers (AVX-512 with pulp's
+/// `x86-v4` feature, AVX2+FMA, or baseline), chosen at run time by `pulp`: the default
+/// target is baseline x86-64, and CI must not depend on `-C target-cpu=native`. Mark the closure `#[inline(always)]` and keep the
 /// functions it calls `#[inline(always)]`, so that all of it is compiled inside pulp's
 /// function that enables the instruction set.
 ///

@@ -99,7 +99,7 @@ struct Hyper<T> {
     b2: T,
     /// `1 - dampening` (SGD).
     undamped: T,
-    /// `-1` when maximizing, else `1`: `g * sign` is `-g` exactly.
+    /// `-1` when maximizing, else `1`: `g * sign` is `-g` exactly (but for a NaN's sign bit).
     sign: T,
 }
 
@@ -124,7 +124,8 @@ impl<T: Real> Hyper<T> {
 
 /// Updates one chunk: parameters `p`, gradients `g` and `R` state rows of the same length,
 /// with the spec's flags turned into constants of one straight loop per case. The
-/// arithmetic is `update`'s in the WGSL (`shaders/optim.wgsl`), operation for operation.
+/// arithmetic is the WGSL's (`optim_sgd`, `optim_adam`, ... in `shaders/optim.wgsl`),
+/// operation for operation.
 #[inline(always)]
 fn chunk<T: Real, const R: usize>(
     spec: &OptimSpec,

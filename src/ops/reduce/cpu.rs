@@ -179,22 +179,6 @@ const SUM_BLOCK: usize = 4096;
 /// `outer` is 1. Each output adds the same values in the same order as the line walk above.
 // input (outer, len, inner) -> out (outer, inner)
 fn sum_rows<T: Real>(x: &[T], s: &LineSpec, out: &mut [T]) {
-    let block = |o: usize, i0: usize, dst: &mut [T]| {
-        let mut acc = vec![0f64; dst.len()];
-        for l in 0..s.len {
-            let start = (o * s.len + l) * s.inner + i0;
-            // A full reduction's ragged last row: elements at flat index >= numel are skipped.
-            let end = (start + dst.len()).min(s.numel);
-            if start >= end {
-                break;
-            }
-            let row = &x[s.offset + start..s.offset + end];
-            acc.iter_mut().zip(row).for_each(|(a, &v)| *a += v.to_f64());
-        }
-        dst.iter_mut()
-            .zip(&acc)
-            .for_each(|(d, &a)| *d = T::from_f64(a));
-    };
     if s.outer * s.len * s.inner >= PAR_THRESHOLD {
         out.par_chunks_mut(s.inner)
             .enumerate()
@@ -204,7 +188,7 @@ fn sum_rows<T: Real>(x: &[T], s: &LineSpec, out: &mut [T]) {
                     .for_each(|(c, dst)| {
                         vectorized(
                             #[inline(always)]
-                            || block(o, c * SUM_BLOCK, dst),
+                            || sum_rows_block(x, s, [o, c * SUM_BLOCK], dst),
                         )
                     })
             });
@@ -213,11 +197,31 @@ fn sum_rows<T: Real>(x: &[T], s: &LineSpec, out: &mut [T]) {
             row.chunks_mut(SUM_BLOCK).enumerate().for_each(|(c, dst)| {
                 vectorized(
                     #[inline(always)]
-                    || block(o, c * SUM_BLOCK, dst),
+                    || sum_rows_block(x, s, [o, c * SUM_BLOCK], dst),
                 )
             })
         });
     }
+}
+
+/// `sum_rows` for outputs `i0..i0 + dst.len()` of outer index `o` (a function marked
+/// `inline(always)`, as `vectorized` needs: a closure bound by `let` cannot be marked).
+#[inline(always)]
+fn sum_rows_block<T: Real>(x: &[T], s: &LineSpec, [o, i0]: [usize; 2], dst: &mut [T]) {
+    let mut acc = vec![0f64; dst.len()];
+    for l in 0..s.len {
+        let start = (o * s.len + l) * s.inner + i0;
+        // A full reduction's ragged last row: elements at flat index >= numel are skipped.
+        let end = (start + dst.len()).min(s.numel);
+        if start >= end {
+            break;
+        }
+        let row = &x[s.offset + start..s.offset + end];
+        acc.iter_mut().zip(row).for_each(|(a, &v)| *a += v.to_f64());
+    }
+    dst.iter_mut()
+        .zip(&acc)
+        .for_each(|(d, &a)| *d = T::from_f64(a));
 }
 
 /// Numerically stable softmax (or log-softmax) along `len`: the line's max is subtracted
