@@ -143,9 +143,16 @@ fn sum_lines<T: Real>(x: &[T], s: &LineSpec, out: &mut [T]) {
         T::from_f64(total)
     };
     if s.outer * s.len >= PAR_THRESHOLD && s.outer > 1 {
-        out.par_iter_mut()
+        // Lines in tasks of about PAR_THRESHOLD elements: a task per line of 1,000 cost
+        // more in hand-offs than the sums (100 such lines: 25 µs, against 5 for PyTorch).
+        let per_task = (PAR_THRESHOLD / s.len.max(1)).max(1);
+        out.par_chunks_mut(per_task)
             .enumerate()
-            .for_each(|(o, v)| *v = line(o));
+            .for_each(|(t, outs)| {
+                for (i, v) in outs.iter_mut().enumerate() {
+                    *v = line(t * per_task + i);
+                }
+            });
     } else {
         out.iter_mut().enumerate().for_each(|(o, v)| *v = line(o));
     }
