@@ -147,7 +147,7 @@ pub fn dispatch_chain(ops: usize) -> Case {
 /// Unary and binary elementwise ops over `sizes` elements.
 pub fn elementwise(sizes: &[usize]) -> Vec<Case> {
     type Op = fn(&Tensor, &Tensor) -> Tensor;
-    let ops: [(&str, f64, Op); 6] = [
+    let ops: [(&str, f64, Op); 7] = [
         ("add", 12.0, |a, b| a.add(b).expect("add")),
         ("relu", 8.0, |a, _| a.relu().expect("relu")),
         ("leaky_relu", 8.0, |a, _| {
@@ -156,6 +156,7 @@ pub fn elementwise(sizes: &[usize]) -> Vec<Case> {
         // The tanh form, as bench_torch.py's `approximate="tanh"` and BENCHMARKS.md's rows.
         ("gelu", 8.0, |a, _| a.gelu_tanh().expect("gelu")),
         ("exp", 8.0, |a, _| a.exp().expect("exp")),
+        ("sigmoid", 8.0, |a, _| a.sigmoid().expect("sigmoid")),
         // A mask, as backward builds them: 4 bytes read, a 1-byte Bool written.
         ("gt_scalar", 5.0, |a, _| {
             a.gt_scalar(0.5).expect("gt_scalar")

@@ -67,7 +67,8 @@ def conv_cases():
 
 def elementwise_cases(sizes):
     ops = [("add", lambda a, b: a + b), ("relu", lambda a, b: torch.relu(a)),
-           ("gelu", lambda a, b: F.gelu(a, approximate="tanh")), ("exp", lambda a, b: torch.exp(a))]
+           ("gelu", lambda a, b: F.gelu(a, approximate="tanh")), ("exp", lambda a, b: torch.exp(a)),
+           ("sigmoid", lambda a, b: torch.sigmoid(a))]
     for name, op in ops:
         for n in sizes:
             a, b = rand(n), rand(n)
