@@ -207,7 +207,8 @@ pub(crate) fn sigmoid<T: Real>(x: T) -> T {
     std::hint::select_unpredictable(x >= T::zero(), one / (one + e), e / (one + e))
 }
 
-/// [`sigmoid`] without a branch on the sign, which random signs mispredict half the time.
+/// [`sigmoid`] with one division (`e * s` where `sigmoid` divides `e / (1 + e)`: not the same
+/// last bit), for GELU's tanh form.
 #[inline(always)]
 fn sigmoid_branchless<T: Real>(z: T) -> T {
     let e = (-z.abs()).exp();

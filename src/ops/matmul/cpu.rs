@@ -14,6 +14,7 @@ use rayon::prelude::*;
 
 use super::spec::{MatOperand, MatmulSpec};
 use crate::cpu::buffers;
+use crate::cpu::walk::vectorized;
 use crate::error::{Error, Result};
 use crate::ops::elementwise::op::UnaryOp;
 use crate::ops::matmul::spec::Activation;
@@ -83,9 +84,16 @@ fn epilogue<T: Real>(c: &mut [T], bias: Option<&[T]>, spec: &MatmulSpec, bi: usi
 }
 
 /// `x = act(x)` in place, the epilogue's activation (also the CPU conv's). The `match` is
-/// outside the loop, so each loop is the op's own straight-line code.
+/// outside the loop, so each loop is the op's own straight-line code, compiled for the CPU's
+/// instruction set (`vectorized`).
 pub(crate) fn activate<T: Real>(x: &mut [T], act: Activation) {
-    let apply = |x: &mut [T], op: UnaryOp| x.iter_mut().for_each(|v| *v = op.eval(*v));
+    #[inline(always)]
+    fn apply<T: Real>(x: &mut [T], op: UnaryOp) {
+        vectorized(
+            #[inline(always)]
+            || x.iter_mut().for_each(|v| *v = op.eval(*v)),
+        )
+    }
     match act {
         Activation::Identity => {}
         Activation::Relu => apply(x, UnaryOp::Relu),

@@ -27,18 +27,22 @@ fn group_sums<T: Real>(
     mean: &[f64],
     f: impl Fn(f64, f64, f64) -> f64 + Sync + Copy,
 ) -> Vec<f64> {
+    // One `vectorized` call per group, not per run: a batch norm over `[n, c]` has runs of
+    // one element.
     let sum = |gi: usize| -> f64 {
         let m = mean.get(gi).copied().unwrap_or(0.0);
-        (0..s.outer)
-            .map(|o| {
-                let at = run_start(s, o, gi);
-                let (ra, rb) = (&a[at..][..s.inner], &b[at..][..s.inner]);
-                vectorized(
-                    #[inline(always)]
-                    || lane_sum(ra, rb, |x, y| f(m, x, y)),
-                )
-            })
-            .sum()
+        vectorized(
+            #[inline(always)]
+            || {
+                (0..s.outer)
+                    .map(|o| {
+                        let at = run_start(s, o, gi);
+                        let (ra, rb) = (&a[at..][..s.inner], &b[at..][..s.inner]);
+                        lane_sum(ra, rb, |x, y| f(m, x, y))
+                    })
+                    .sum()
+            },
+        )
     };
     if s.numel() >= PAR_THRESHOLD {
         (0..s.groups).into_par_iter().map(sum).collect()
@@ -76,18 +80,18 @@ fn per_group<T: Real>(
     let mut out = buffers::for_overwrite("normalize", s.numel())?;
     let inner = s.inner.max(1);
     for_chunks(&mut out, s.groups * inner, |o, chunk| {
-        for (gi, run) in chunk.chunks_exact_mut(inner).enumerate() {
-            let at = run_start(s, o, gi);
-            let (ra, rb) = (&a[at..][..inner], &b[at..][..inner]);
-            vectorized(
-                #[inline(always)]
-                || {
+        vectorized(
+            #[inline(always)]
+            || {
+                for (gi, run) in chunk.chunks_exact_mut(inner).enumerate() {
+                    let at = run_start(s, o, gi);
+                    let (ra, rb) = (&a[at..][..inner], &b[at..][..inner]);
                     for ((v, &x), &y) in run.iter_mut().zip(ra).zip(rb) {
                         *v = f(gi, x, y);
                     }
-                },
-            )
-        }
+                }
+            },
+        )
     });
     Ok(out)
 }
