@@ -92,9 +92,9 @@ pub(crate) fn for_chunks<T: Real>(
 
 /// Runs `body` compiled for the best instruction set this CPU offers (AVX-512 with pulp's
 /// `x86-v4` feature, AVX2+FMA, or baseline), chosen at run time by `pulp`: the default
-/// target is baseline x86-64, and CI must not depend on `-C target-cpu=native`. Mark the closure `#[inline(always)]` and keep the
-/// functions it calls `#[inline(always)]`, so that all of it is compiled inside pulp's
-/// function that enables the instruction set.
+/// target is baseline x86-64, and CI must not depend on `-C target-cpu=native`. Mark the
+/// closure `#[inline(always)]` and keep the functions it calls `#[inline(always)]`, so that
+/// all of it is compiled inside pulp's function that enables the instruction set.
 ///
 /// Why not `pulp::Arch::dispatch(closure)`: pulp calls a closure through `FnOnce`, whose shim
 /// is not inlined into that function, and the loops then compiled for SSE2 whatever the CPU

@@ -65,18 +65,10 @@ pub(crate) fn step<T: Real>(
         }
         let g = &g[base..base + len];
         // The kind's `match` is taken once per chunk, so each loop below is one straight,
-        // vectorisable body, compiled for the CPU found at run time. R = `state_rows()`.
+        // vectorisable body, compiled for the CPU found at run time.
         vectorized(
             #[inline(always)]
-            || match (spec.kind, std::mem::take(&mut so)) {
-                (OptimKind::Sgd, so) => chunk::<T, 1>(spec, OptimKind::Sgd, po, g, so),
-                (OptimKind::Adam, so) if spec.has(OptimSpec::AMSGRAD) => {
-                    chunk::<T, 3>(spec, OptimKind::Adam, po, g, so)
-                }
-                (OptimKind::Adam, so) => chunk::<T, 2>(spec, OptimKind::Adam, po, g, so),
-                (OptimKind::RmsProp, so) => chunk::<T, 3>(spec, OptimKind::RmsProp, po, g, so),
-                (OptimKind::Adagrad, so) => chunk::<T, 1>(spec, OptimKind::Adagrad, po, g, so),
-            },
+            || chunk(spec, po, g, std::mem::take(&mut so)),
         );
     };
     if n >= PAR_THRESHOLD {
@@ -122,31 +114,20 @@ impl<T: Real> Hyper<T> {
     }
 }
 
-/// Updates one chunk: parameters `p`, gradients `g` and `R` state rows of the same length,
-/// with the spec's flags turned into constants of one straight loop per case. The
-/// arithmetic is the WGSL's (`optim_sgd`, `optim_adam`, ... in `shaders/optim.wgsl`),
-/// operation for operation.
+/// Updates one chunk: parameters `p`, gradients `g` and the state rows (`state_rows()` of
+/// them) of the same length, with the spec's flags turned into constants of one straight
+/// loop per case. The arithmetic is the WGSL's (`optim_sgd`, `optim_adam`, ... in
+/// `shaders/optim.wgsl`), operation for operation.
 #[inline(always)]
-fn chunk<T: Real, const R: usize>(
-    spec: &OptimSpec,
-    kind: OptimKind,
-    p: &mut [T],
-    g: &[T],
-    s: Vec<&mut [T]>,
-) {
-    let s: [&mut [T]; R] = match s.try_into() {
-        Ok(s) => s,
-        Err(_) => unreachable!("state rows match the optimizer kind"),
-    };
-    let n = p.len();
-    // Equal lengths, stated once, let the compiler drop the per-element bounds checks.
-    let mut s = s.map(|r| &mut r[..n]);
-    // Rows by name, an empty slice for one the kind lacks (never indexed then).
-    let mut row = |r: usize| -> &mut [T] { s.get_mut(r).map_or(&mut [], |r| std::mem::take(r)) };
-    let (s0, s1, s2) = (row(0), row(1), row(2));
+fn chunk<T: Real>(spec: &OptimSpec, p: &mut [T], g: &[T], s: Vec<&mut [T]>) {
+    // Rows by name, an empty slice for one the kind lacks (never indexed then); each loop
+    // below states the lengths once, so the compiler drops the per-element bounds checks.
+    let mut rows = s.into_iter();
+    let mut row = || -> &mut [T] { rows.next().unwrap_or(&mut []) };
+    let (s0, s1, s2) = (row(), row(), row());
     let h = Hyper::<T>::new(spec);
     let f = |flag| spec.has(flag);
-    match kind {
+    match spec.kind {
         OptimKind::Sgd => match (
             spec.beta1 != 0.0,
             f(OptimSpec::NESTEROV),
@@ -162,7 +143,7 @@ fn chunk<T: Real, const R: usize>(
             let bias1 = T::from_f32(spec.bias1);
             let bias2 = T::from_f32(spec.bias2_sqrt);
             let bias = [bias1, bias2];
-            match (f(OptimSpec::DECOUPLED), R == 3) {
+            match (f(OptimSpec::DECOUPLED), f(OptimSpec::AMSGRAD)) {
                 (false, false) => adam::<T, false, false>(h, bias, p, g, [s0, s1, s2]),
                 (false, true) => adam::<T, false, true>(h, bias, p, g, [s0, s1, s2]),
                 (true, false) => adam::<T, true, false>(h, bias, p, g, [s0, s1, s2]),

@@ -178,11 +178,15 @@ pub(crate) fn pool<T: Real>(
         }
     };
     let size = oh * ow;
-    if whole_windows(win, kind) && size > 0 {
+    if kind.is_max() && size > 0 {
+        let whole = whole_windows(win, kind);
         out.par_chunks_mut(size)
             .zip(arg.par_chunks_mut(size))
             .enumerate()
             .for_each(|(p, (dst, a))| {
+                if !whole {
+                    return plane(p, dst, Some(a));
+                }
                 let img = &x[p * h * w..][..h * w];
                 vectorized(
                     #[inline(always)]
@@ -192,11 +196,6 @@ pub(crate) fn pool<T: Real>(
                     },
                 )
             });
-    } else if kind.is_max() && size > 0 {
-        out.par_chunks_mut(size)
-            .zip(arg.par_chunks_mut(size))
-            .enumerate()
-            .for_each(|(p, (dst, a))| plane(p, dst, Some(a)));
     } else {
         for_chunks(&mut out, size, |p, dst| plane(p, dst, None));
     }
