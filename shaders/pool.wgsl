@@ -3,8 +3,8 @@
 // POOL_AVG_EXCLUDE_PAD (the taps inside the image), or the adaptive POOL_ADAPTIVE_AVG and
 // POOL_ADAPTIVE_MAX (window o along an axis of `size` spans floor(o*size/out) ..
 // ceil((o+1)*size/out)).
-// Max pooling also writes each window's arg-max (y*w + x in its plane, as f32); the backward
-// kernels gather per input pixel over the windows that cover it, so no atomics are needed
+// Max pooling also writes each window's arg-max (y*w + x in its plane, as f32) unless no
+// gradient will need it (`pool_max_values`); the backward kernels gather per input pixel over the windows that cover it, so no atomics are needed
 // and sums run in the same (oy, ox) order as the CPU reference.
 
 struct Params {
@@ -107,15 +107,15 @@ fn input_pixel(i: u32) -> Pixel {
     return Pixel(i / (p.size.x * p.size.y), y, x, candidates(0u, y), candidates(1u, x));
 }
 
-@compute @workgroup_size(WORKGROUP_SIZE)
-fn pool_max(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-            @builtin(local_invocation_index) lid: u32) {
-    let i = flat_id(wid, nwg, lid);
-    if (i >= p.numel) {
-        return;
-    }
+// The maximum of output i's window and where it is (y * w + x in its plane): the first
+// maximum in row-major order; a NaN wins, as in PyTorch.
+struct Max {
+    best: f32,
+    at: u32,
+};
+
+fn window_max(i: u32) -> Max {
     let w = output_window(i);
-    // The first maximum in row-major order; a NaN wins, as in PyTorch.
     var best = bitcast<f32>(0xff800000u); // -inf
     var at = w.ry.x * p.size.y + w.rx.x;
     for (var y = w.ry.x; y < w.ry.y; y += p.dilation.x) {
@@ -127,8 +127,30 @@ fn pool_max(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
             }
         }
     }
-    out[i] = best;
-    arg[i] = f32(at);
+    return Max(best, at);
+}
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn pool_max(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+            @builtin(local_invocation_index) lid: u32) {
+    let i = flat_id(wid, nwg, lid);
+    if (i >= p.numel) {
+        return;
+    }
+    let m = window_max(i);
+    out[i] = m.best;
+    arg[i] = f32(m.at);
+}
+
+// Max pooling with no arg-max kept: nothing will route a gradient (inference).
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn pool_max_values(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                   @builtin(local_invocation_index) lid: u32) {
+    let i = flat_id(wid, nwg, lid);
+    if (i >= p.numel) {
+        return;
+    }
+    out[i] = window_max(i).best;
 }
 
 @compute @workgroup_size(WORKGROUP_SIZE)

@@ -70,6 +70,13 @@ pub(crate) trait Backend: Sized {
     /// Copies each part (all of one dtype) into a fresh buffer of `numel`; a part's spec
     /// walks `[dst, src]`.
     fn cat(parts: &[(&Self, Strided)], numel: usize) -> Result<Self>;
+    /// An uninitialised storage of `len` elements of `dtype` on `self`'s device, for
+    /// [`Backend::write_at`] to fill.
+    fn empty_like(&self, dtype: DType, len: usize, op: &'static str) -> Result<Self>;
+    /// Copies `src` (of `self`'s dtype) into `self` from element `at`, which is even for a
+    /// half (the GPU packs two to a word). The one method that writes into a storage that
+    /// exists: its caller made `self` with `empty_like` and nothing else holds it yet.
+    fn write_at(&mut self, src: &Self, at: usize, op: &'static str) -> Result<()>;
     /// im2col: image `[n, c, h, w]` -> columns `[n, c*kh*kw, oh*ow]` (zeros where a tap is
     /// in the padding).
     fn unfold(&self, win: &Window2d) -> Result<Self>;
@@ -96,9 +103,9 @@ pub(crate) trait Backend: Sized {
         spec: &ConvSpec,
         input_grad: bool,
     ) -> Result<(Option<Self>, Self)>;
-    /// Pooled `[n, c, oh, ow]`, and for max pooling the arg-max of each window as an f32 index
-    /// `y * w + x` into its plane.
-    fn pool(&self, win: &Window2d, kind: PoolKind) -> Result<(Self, Option<Self>)>;
+    /// Pooled `[n, c, oh, ow]`, and for max pooling when `indices` the arg-max of each window
+    /// as an f32 index `y * w + x` into its plane (without, nothing could route a gradient).
+    fn pool(&self, win: &Window2d, kind: PoolKind, indices: bool) -> Result<(Self, Option<Self>)>;
     /// The image gradient `[n, c, h, w]` from the output gradient `g` `[n, c, oh, ow]`.
     fn pool_backward(
         g: &Self,

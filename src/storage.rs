@@ -17,7 +17,7 @@ use crate::shape::Layout;
 
 mod half;
 mod profiled;
-use half::{half_of, widened};
+use half::{half_of, in_pieces, widened};
 use profiled::Readback;
 
 /// A tensor's buffer on one of the two backends.
@@ -313,9 +313,27 @@ impl Storage {
     ) -> Result<(Storage, Option<Storage>)> {
         let values: Vec<&Storage> = [self, w].into_iter().chain(bias).collect();
         if let Some(h) = half_of(&values) {
-            let b = bias.map(Storage::widen).transpose()?;
+            let (w, b) = (w.widen()?, bias.map(Storage::widen).transpose()?);
+            let (win, out) = (&spec.win, [(h, spec.out_c * spec.windows())]);
+            let piece = |x: &Storage, n: usize| {
+                let part = ConvSpec {
+                    win: Window2d { n, ..*win },
+                    ..*spec
+                };
+                Ok(vec![x.conv2d(&w, b.as_deref(), &part)?.0])
+            };
+            let per_image = win.image_numel() / win.n.max(1);
+            // The GPU unfolds a piece's images whole: their columns are alive in it.
+            let cols = match self {
+                Storage::Gpu(_) => win.cols_numel() / win.n.max(1),
+                Storage::Cpu(_) => 0,
+            };
+            let sizes = [win.n, per_image, cols];
+            if let Some(mut y) = in_pieces(self, sizes, &out, "conv2d", piece)? {
+                return Ok((y.remove(0), None)); // no columns: the backward pass unfolds
+            }
             // The columns kept for the backward pass stay F32.
-            let (y, cols) = self.widen()?.conv2d(&*w.widen()?, b.as_deref(), spec)?;
+            let (y, cols) = self.widen()?.conv2d(&w, b.as_deref(), spec)?;
             return Ok((y.narrow(h)?, cols));
         }
         let mixed = || Error::invalid("conv2d", "operands on different backends");
@@ -367,18 +385,37 @@ impl Storage {
         })
     }
 
-    pub fn pool(&self, win: &Window2d, kind: PoolKind) -> Result<(Storage, Option<Storage>)> {
+    /// The pooled output, and for max pooling when `indices` the arg-max (F32).
+    pub fn pool(
+        &self,
+        win: &Window2d,
+        kind: PoolKind,
+        indices: bool,
+    ) -> Result<(Storage, Option<Storage>)> {
         if let Some(h) = half_of(&[self]) {
-            let (y, argmax) = self.widen()?.pool(win, kind)?;
+            let per_out = win.out_numel() / win.n.max(1);
+            let indices = indices && kind.is_max();
+            let outs = [(h, per_out), (DType::F32, per_out)];
+            let outs = &outs[..1 + usize::from(indices)];
+            let piece = |x: &Storage, n: usize| {
+                let (y, arg) = x.pool(&Window2d { n, ..*win }, kind, indices)?;
+                Ok([y].into_iter().chain(arg).collect())
+            };
+            let per_image = win.image_numel() / win.n.max(1);
+            if let Some(mut y) = in_pieces(self, [win.n, per_image, 0], outs, "pool2d", piece)? {
+                let arg = indices.then(|| y.pop()).flatten();
+                return Ok((y.remove(0), arg));
+            }
+            let (y, argmax) = self.widen()?.pool(win, kind, indices)?;
             return Ok((y.narrow(h)?, argmax));
         }
         profile::time("pool2d", || match self {
             Storage::Cpu(s) => {
-                let (o, i) = s.pool(win, kind)?;
+                let (o, i) = s.pool(win, kind, indices)?;
                 Ok((Storage::Cpu(o), i.map(Storage::Cpu)))
             }
             Storage::Gpu(s) => {
-                let (o, i) = s.pool(win, kind)?;
+                let (o, i) = s.pool(win, kind, indices)?;
                 Ok((Storage::Gpu(o), i.map(Storage::Gpu)))
             }
         })

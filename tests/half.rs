@@ -571,6 +571,88 @@ fn errors(dev: &Device) {
     assert!(e.contains("expects I32 indices, got F16"), "{e}");
 }
 
+/// Conv and pooling on a half batch large enough to run in pieces of a few images
+/// (`storage/half.rs`; on the GPU, with a small binding limit): an odd batch, and outputs of
+/// an odd size per image, so pieces end on half words and the last is short. Against the op
+/// on the widened batch, rounded once.
+fn per_image_ops_in_pieces(dev: &Device) {
+    if dev.is_gpu() {
+        set_binding_limit(dev, Some(256 << 10));
+    }
+    in_pieces(dev);
+    set_binding_limit(dev, None);
+}
+
+fn in_pieces(dev: &Device) {
+    let img = normal(&[9, 2, 37, 41], 5);
+    let k = normal(&[23, 2, 3, 3], 6);
+    let bias = normal(&[23], 7);
+    let pool = ferrograd::Pool2dOptions::new(2);
+    type Op = fn(&[Tensor]) -> ferrograd::Result<Tensor>;
+    let ops: [(&str, Op); 4] = [
+        ("conv2d", |t| {
+            let o = ferrograd::Conv2dOptions::new().padding(1);
+            t[0].conv2d(&t[1], Some(&t[2]), &o)?.relu()
+        }),
+        ("max_pool2d", |t| {
+            t[0].max_pool2d(&ferrograd::Pool2dOptions::new(2))
+        }),
+        ("avg_pool2d", |t| {
+            t[0].avg_pool2d(&ferrograd::Pool2dOptions::new(2))
+        }),
+        ("max_pool2d without grad", |t| {
+            ferrograd::no_grad(|| t[0].max_pool2d(&ferrograd::Pool2dOptions::new(3)))
+        }),
+    ];
+    for dtype in [DType::F16, DType::BF16] {
+        let ulp = 2f32.powi(if dtype == DType::F16 { -10 } else { -7 });
+        let halves: Vec<Tensor> = [&img, &k, &bias]
+            .iter()
+            .map(|t| t.to_dtype(dtype).unwrap().to_device(dev).unwrap())
+            .collect();
+        let wide: Vec<Tensor> = halves
+            .iter()
+            .map(|t| t.to_dtype(DType::F32).unwrap())
+            .collect();
+        for (name, f) in ops {
+            let want = f(&wide).unwrap().to_dtype(dtype).unwrap();
+            let got = f(&halves).unwrap_or_else(|e| panic!("{name} {dtype}: {e}"));
+            assert_eq!(got.dtype(), dtype);
+            assert_eq!(got.shape(), want.shape());
+            assert_close(
+                &got.to_vec().unwrap(),
+                &want.to_vec().unwrap(),
+                1e-3,
+                2.0 * ulp,
+                &format!("{name} {dtype} in pieces on {dev}"),
+            );
+        }
+        // The arg-max comes through the pieces too: the gradient of max pooling.
+        let x = halves[0].to_dtype(DType::F32).unwrap().requires_grad();
+        let h = x.to_dtype(dtype).unwrap();
+        let (y, idx) = h.max_pool2d_with_indices(&pool).unwrap();
+        let (_, want_idx) = wide[0].max_pool2d_with_indices(&pool).unwrap();
+        assert_eq!(idx.to_vec().unwrap(), want_idx.to_vec().unwrap(), "{dtype}");
+        let g = y
+            .to_dtype(DType::F32)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        let dx = g.get(&x).unwrap().to_vec().unwrap();
+        assert_eq!(
+            dx.iter().filter(|&&v| v == 1.0).count(),
+            y.numel(),
+            "{dtype}"
+        );
+        assert_eq!(
+            dx.iter().filter(|&&v| v == 0.0).count(),
+            x.numel() - y.numel()
+        );
+    }
+}
+
 device_tests!(
     conversions_bit_exact,
     conversions_in_pieces,
@@ -580,5 +662,6 @@ device_tests!(
     promotion,
     gradients,
     half_gradients_match_f32,
+    per_image_ops_in_pieces,
     errors
 );

@@ -24,7 +24,7 @@ use crate::backend::{
     OptimSpec, PoolKind, ScanSpec, Strided, Window2d,
 };
 use crate::dtype::{index_error, one_dtype, DType, HostData};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::ops::reduce::spec::ReduceOp;
 use crate::shape::Layout;
 
@@ -156,6 +156,39 @@ impl Backend for CpuStorage {
         }
     }
 
+    fn empty_like(&self, dtype: DType, len: usize, op: &'static str) -> Result<Self> {
+        use buffers::for_overwrite as fresh;
+        Ok(match dtype {
+            DType::F32 => CpuStorage::new(fresh::<f32>(op, len)?),
+            DType::F64 => CpuStorage::new(fresh::<f64>(op, len)?),
+            DType::I32 => CpuStorage::new(fresh::<i32>(op, len)?),
+            DType::Bool => CpuStorage::new(fresh::<bool>(op, len)?),
+            DType::F16 => CpuStorage::new(fresh::<half::f16>(op, len)?),
+            DType::BF16 => CpuStorage::new(fresh::<half::bf16>(op, len)?),
+        })
+    }
+
+    fn write_at(&mut self, src: &Self, at: usize, op: &'static str) -> Result<()> {
+        fn copy<T: Copy>(dst: &mut [T], src: &[T], at: usize, op: &'static str) -> Result<()> {
+            let len = dst.len();
+            let dst = dst.get_mut(at..at + src.len()).ok_or_else(|| {
+                Error::invalid(op, format!("{} elements from {at} pass {len}", src.len()))
+            })?;
+            dst.copy_from_slice(src);
+            Ok(())
+        }
+        use CpuStorage as S;
+        match (self, src) {
+            (S::F32(d), S::F32(s)) => copy(d, s, at, op),
+            (S::F64(d), S::F64(s)) => copy(d, s, at, op),
+            (S::I32(d), S::I32(s)) => copy(d, s, at, op),
+            (S::Bool(d), S::Bool(s)) => copy(d, s, at, op),
+            (S::F16(d), S::F16(s)) => copy(d, s, at, op),
+            (S::BF16(d), S::BF16(s)) => copy(d, s, at, op),
+            (d, s) => one_dtype(op, &[d.dtype(), s.dtype()]).map(|_| ()),
+        }
+    }
+
     fn unfold(&self, win: &Window2d) -> Result<Self> {
         by_precision!("unfold2d", [self], |x| Ok(CpuStorage::new(conv::unfold(
             x, win
@@ -199,9 +232,9 @@ impl Backend for CpuStorage {
         })
     }
 
-    fn pool(&self, win: &Window2d, kind: PoolKind) -> Result<(Self, Option<Self>)> {
+    fn pool(&self, win: &Window2d, kind: PoolKind, indices: bool) -> Result<(Self, Option<Self>)> {
         by_precision!("pool2d", [self], |x| {
-            let (out, arg) = pooling::pool(x, win, kind)?;
+            let (out, arg) = pooling::pool(x, win, kind, indices)?;
             Ok((CpuStorage::new(out), arg.map(CpuStorage::new)))
         })
     }

@@ -194,6 +194,7 @@ registry! {
         Unfold: conv "unfold" None, [OUT, SRC];
         Fold: conv "fold" None, [OUT, SRC];
         PoolMax: pool "pool_max" None, [OUT, SRC, ARG];
+        PoolMaxValues: pool "pool_max_values" None, [OUT, SRC];
         PoolAvg: pool "pool_avg" None, [OUT, SRC];
         PoolMaxBackward: pool "pool_max_backward" None, [OUT, SRC, SAVED_ARG];
         PoolAvgBackward: pool "pool_avg_backward" None, [OUT, SRC];

@@ -28,6 +28,7 @@ pub(crate) mod window;
 use std::sync::Arc;
 
 use context::GpuContext;
+use storage::words;
 pub(crate) use storage::GpuStorage;
 
 /// Makes `dev` (a GPU) split its work as if one binding held at most `bytes` (`None`: the
@@ -244,6 +245,38 @@ impl Backend for GpuStorage {
         Ok(out)
     }
 
+    fn empty_like(&self, dtype: DType, len: usize, op: &'static str) -> Result<Self> {
+        GpuStorage::alloc_as(self.context(), op, len, dtype)
+    }
+
+    fn write_at(&mut self, src: &Self, at: usize, op: &'static str) -> Result<()> {
+        one_dtype(op, &[self.dtype(), src.dtype()])?;
+        let (end, half) = (at + src.len(), self.dtype().is_half());
+        // Whole words: a half's `at` even, and an odd count only where it ends the storage
+        // (its last word's high half is padding).
+        let torn = half && (at % 2 == 1 || (src.len() % 2 == 1 && end < self.len()));
+        if end > self.len() || torn {
+            return Err(Error::invalid(
+                op,
+                format!(
+                    "{} elements of {:?} cannot be written from {at} into {}",
+                    src.len(),
+                    src.dtype(),
+                    self.len()
+                ),
+            ));
+        }
+        let (at, len) = (words(at, self.dtype()), words(src.len(), self.dtype()));
+        let spec = Strided {
+            shape: vec![len],
+            strides: vec![vec![1], vec![1]],
+            offsets: vec![at, 0],
+        };
+        index::cat(self, &[(src, spec)])?;
+        self.absorb_faults(src);
+        Ok(())
+    }
+
     fn unfold(&self, win: &Window2d) -> Result<Self> {
         floats("unfold2d", &[self])?;
         Ok(conv::unfold(self, win)?.inherit(&[self]))
@@ -280,9 +313,9 @@ impl Backend for GpuStorage {
         conv::conv2d_backward(x, w, g, cols, spec, input_grad)
     }
 
-    fn pool(&self, win: &Window2d, kind: PoolKind) -> Result<(Self, Option<Self>)> {
+    fn pool(&self, win: &Window2d, kind: PoolKind, indices: bool) -> Result<(Self, Option<Self>)> {
         floats("pool2d", &[self])?;
-        let (out, arg) = pooling::pool(self, win, kind)?;
+        let (out, arg) = pooling::pool(self, win, kind, indices)?;
         Ok((out.inherit(&[self]), arg.map(|a| a.inherit(&[self]))))
     }
 

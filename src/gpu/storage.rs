@@ -154,6 +154,11 @@ impl GpuStorage {
         self
     }
 
+    /// `inherit` for a storage written in place (`Backend::write_at`).
+    pub(crate) fn absorb_faults(&mut self, from: &GpuStorage) {
+        self.faults = fault::union([&self.faults[..], &from.faults[..]]);
+    }
+
     /// A fresh fault slot for a kernel that checks indices, charged to this output; returns
     /// the slot's first word, for the kernel's parameters.
     pub(crate) fn new_fault(&mut self, op: &'static str) -> Result<u32> {

@@ -3,12 +3,32 @@
 //! kernel, and rounds the result back once (`narrow`), the same way on both backends. (The
 //! CPU's gather and cat could move halves as they are; they get F32 like the GPU's, which
 //! move whole words.)
+//!
+//! Widening a whole batch would hold an F32 copy of it, and of the result, beside the halves:
+//! a half conv or pooling layer would then need more memory than an F32 one. Those ops work on
+//! each image alone, so over large batches they run `in_pieces` of a few images instead.
 
 use super::Storage;
-use crate::backend::{Elementwise, Strided};
+use crate::backend::{Backend, Elementwise, Strided};
 use crate::dtype::DType;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::shape::Layout;
+
+/// F32 bytes one piece of `in_pieces` may hold (its input, results and scratch): the most a
+/// half per-image op holds beyond its half operands and results. Larger on the GPU, where each
+/// piece costs a handful of dispatches (on llvmpipe, 512 KiB pieces ran a CNN epoch's test
+/// pass 3× slower than whole batches), and a small share of what one binding holds (so
+/// `set_binding_limit` makes tests run small batches in pieces too).
+fn piece_bytes(x: &Storage) -> usize {
+    match x {
+        Storage::Cpu(_) => 512 << 10,
+        Storage::Gpu(s) => (8 << 20).min(s.context().max_binding_bytes() as usize / 16),
+    }
+}
+
+/// A batch whose F32 copy would be at most this many pieces runs whole: splitting saves
+/// little there and costs speed (and the GPU conv's kept columns) in every training step.
+const WHOLE_PIECES: usize = 4;
 
 impl Storage {
     /// Elements held.
@@ -80,4 +100,71 @@ pub(super) fn widened<'a>(inputs: &[&'a Storage]) -> Result<(Vec<Wide<'a>>, Vec<
         }
     }
     Ok((wide, index))
+}
+
+impl Storage {
+    /// An uninitialised storage of `len` elements of `dtype` beside `self`, for `write_at`.
+    fn empty_like(&self, dtype: DType, len: usize, op: &'static str) -> Result<Storage> {
+        match self {
+            Storage::Cpu(s) => Ok(Storage::Cpu(s.empty_like(dtype, len, op)?)),
+            Storage::Gpu(s) => Ok(Storage::Gpu(s.empty_like(dtype, len, op)?)),
+        }
+    }
+
+    /// Copies `src` into `self` (made by `empty_like`) from element `at` (even for a half).
+    fn write_at(&mut self, src: &Storage, at: usize, op: &'static str) -> Result<()> {
+        match (self, src) {
+            (Storage::Cpu(d), Storage::Cpu(s)) => d.write_at(s, at, op),
+            (Storage::Gpu(d), Storage::Gpu(s)) => d.write_at(s, at, op),
+            _ => Err(Error::invalid(op, "operands on different backends")),
+        }
+    }
+}
+
+/// Runs `f`, an op on whole images computed in F32, over the half batch `x` of `n` images of
+/// `per_in` elements, a piece of images at a time: each piece widened to F32, `f(piece,
+/// images)` run on it, and each of its results narrowed to its dtype in `outs` (`(dtype,
+/// elements per image)`) and written into place. What is alive beyond the half operands and
+/// results is one piece (with `scratch` F32 elements per image that `f` holds while it runs),
+/// so the op holds less than its F32 version, not twice as much. Results are those of the
+/// whole batch at once: images are computed independently.
+///
+/// `None` when the batch fits one piece: the caller widens it whole (and may keep what the
+/// F32 op keeps for the backward pass, as conv's columns).
+pub(super) fn in_pieces(
+    x: &Storage,
+    [n, per_in, scratch]: [usize; 3],
+    outs: &[(DType, usize)],
+    op: &'static str,
+    mut f: impl FnMut(&Storage, usize) -> Result<Vec<Storage>>,
+) -> Result<Option<Vec<Storage>>> {
+    let per_image = per_in + scratch + outs.iter().map(|o| o.1).sum::<usize>();
+    // An even count, so every piece but the last starts a half output on a whole word.
+    let per = (piece_bytes(x) / 4 / per_image.max(1) / 2 * 2).max(2);
+    if per.saturating_mul(WHOLE_PIECES) >= n {
+        return Ok(None);
+    }
+    let mut dst = (outs.iter())
+        .map(|&(dtype, len)| x.empty_like(dtype, n * len, op))
+        .collect::<Result<Vec<_>>>()?;
+    for first in (0..n).step_by(per) {
+        let count = per.min(n - first);
+        let images = Strided {
+            shape: vec![count * per_in],
+            strides: vec![vec![1]],
+            offsets: vec![first * per_in],
+        };
+        let piece = Storage::elementwise(&[x], &images, Elementwise::Cast(DType::F32), op)?;
+        let results = f(&piece, count)?;
+        if results.len() != outs.len() {
+            return Err(Error::invalid(
+                op,
+                "internal: a piece gave the wrong results",
+            ));
+        }
+        for ((d, r), &(dtype, len)) in dst.iter_mut().zip(results).zip(outs) {
+            d.write_at(&r.narrow(dtype)?, first * len, op)?;
+        }
+    }
+    Ok(Some(dst))
 }

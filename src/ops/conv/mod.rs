@@ -419,9 +419,13 @@ impl Tensor {
         let l = win.out[0] * win.out[1];
         // The output's size (`windows` counted the columns, which have no `out_c`).
         checked_numel(op, &[n, out_c, win.out[0], win.out[1]])?;
-        // The GPU unfolds the whole batch; the CPU only cache-sized blocks of it.
-        if self.device().gpu_context().is_some() {
-            if let Some(chunk) = batch_chunk(self.device(), n, c * kh * kw * l) {
+        // The GPU unfolds the whole batch; the CPU only cache-sized blocks of it. A half batch
+        // is unfolded a few images at a time anyway (`storage/half.rs`), so it is split here
+        // only where two images' columns would pass the budget.
+        let cols = c * kh * kw * l;
+        let halves = self.dtype().is_half() && batch_chunk(self.device(), 2, cols).is_none();
+        if self.device().gpu_context().is_some() && !halves {
+            if let Some(chunk) = batch_chunk(self.device(), n, cols) {
                 return self.in_batch_chunks(chunk, |x| x.conv2d_as_impl(op, weight, bias, o, act));
             }
         }

@@ -116,10 +116,10 @@ pub(crate) fn launch(
     Ok(())
 }
 
-/// Whether a launch involves packed halves (fill's words aside), which the windowed path does
-/// not split.
+/// Whether a launch involves packed halves (fill's and copy_into's aside, whose specs count
+/// words), which the windowed path does not split.
 fn pairs_or_halves(kernel: Kernel, out: &GpuStorage, inputs: &[&GpuStorage]) -> bool {
-    kernel != Kernel::Fill
+    !matches!(kernel, Kernel::Fill | Kernel::CopyInto)
         && std::iter::once(out)
             .chain(inputs.iter().copied())
             .any(|s| s.dtype().is_half())

@@ -73,7 +73,12 @@ fn whole_windows(win: &Window2d, kind: PoolKind) -> bool {
 /// the output. Window by window, a 2×2 window's four taps left the vector units idle: the
 /// MNIST CNN's two poolings took ~2.6 ms of a 20 ms CPU step.
 #[inline(always)]
-fn max_whole<T: Real, const SX: usize>(img: &[T], win: &Window2d, dst: &mut [T], arg: &mut [T]) {
+fn max_whole<T: Real, const SX: usize>(
+    img: &[T],
+    win: &Window2d,
+    dst: &mut [T],
+    mut arg: Option<&mut [T]>,
+) {
     let ([_, w], [kh, kw], sy, [oh, ow]) = (win.size, win.kernel, win.stride[0], win.out);
     for oy in 0..oh {
         for ox0 in (0..ow).step_by(ROW) {
@@ -91,8 +96,10 @@ fn max_whole<T: Real, const SX: usize>(img: &[T], win: &Window2d, dst: &mut [T],
             }
             let o = oy * ow + ox0;
             dst[o..o + m].copy_from_slice(&best[..m]);
-            for (a, &i) in arg[o..o + m].iter_mut().zip(&at[..m]) {
-                *a = T::from_f64(i as f64);
+            if let Some(arg) = arg.as_deref_mut() {
+                for (a, &i) in arg[o..o + m].iter_mut().zip(&at[..m]) {
+                    *a = T::from_f64(i as f64);
+                }
             }
         }
     }
@@ -121,17 +128,20 @@ fn max_taps<T: Real, const SX: usize>(
     }
 }
 
-// x (N, C, H, W) -> out (N, C, OH, OW), and for max the arg-max `y * W + x` of each window.
+// x (N, C, H, W) -> out (N, C, OH, OW), and for max when `indices` the arg-max `y * W + x`
+// of each window.
 #[allow(clippy::type_complexity)]
 pub(crate) fn pool<T: Real>(
     x: &[T],
     win: &Window2d,
     kind: PoolKind,
+    indices: bool,
 ) -> Result<(Vec<T>, Option<Vec<T>>)> {
     let ([h, w], [oh, ow]) = (win.size, win.out);
+    let indices = indices && kind.is_max();
     // Every output (and arg-max) is written below.
     let mut out = buffers::for_overwrite("pool2d", win.out_numel())?;
-    let arg_len = if kind.is_max() { out.len() } else { 0 };
+    let arg_len = if indices { out.len() } else { 0 };
     let mut arg = buffers::for_overwrite("pool2d", arg_len)?;
     // Each window's input rows and columns, worked out once rather than per window.
     let ys: Vec<_> = (0..oh).map(|o| pool_range(win, kind, 0, o)).collect();
@@ -180,26 +190,30 @@ pub(crate) fn pool<T: Real>(
     let size = oh * ow;
     if kind.is_max() && size > 0 {
         let whole = whole_windows(win, kind);
-        out.par_chunks_mut(size)
-            .zip(arg.par_chunks_mut(size))
-            .enumerate()
-            .for_each(|(p, (dst, a))| {
-                if !whole {
-                    return plane(p, dst, Some(a));
-                }
-                let img = &x[p * h * w..][..h * w];
-                vectorized(
-                    #[inline(always)]
-                    || match win.stride[1] {
-                        1 => max_whole::<T, 1>(img, win, dst, a),
-                        _ => max_whole::<T, 2>(img, win, dst, a),
-                    },
-                )
-            });
+        let max_plane = |p: usize, dst: &mut [T], mut a: Option<&mut [T]>| {
+            if !whole {
+                return plane(p, dst, a);
+            }
+            let img = &x[p * h * w..][..h * w];
+            vectorized(
+                #[inline(always)]
+                || match win.stride[1] {
+                    1 => max_whole::<T, 1>(img, win, dst, a.as_deref_mut()),
+                    _ => max_whole::<T, 2>(img, win, dst, a.as_deref_mut()),
+                },
+            )
+        };
+        let planes = out.par_chunks_mut(size).enumerate();
+        match indices {
+            true => planes
+                .zip(arg.par_chunks_mut(size))
+                .for_each(|((p, dst), a)| max_plane(p, dst, Some(a))),
+            false => planes.for_each(|(p, dst)| max_plane(p, dst, None)),
+        }
     } else {
         for_chunks(&mut out, size, |p, dst| plane(p, dst, None));
     }
-    Ok((out, kind.is_max().then_some(arg)))
+    Ok((out, indices.then_some(arg)))
 }
 
 // g (N, C, OH, OW) -> dx (N, C, H, W): max sends each window's gradient to its arg-max; avg

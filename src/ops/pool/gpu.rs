@@ -9,12 +9,25 @@ use crate::gpu::storage::GpuStorage;
 use crate::ops::conv::gpu::{image, launch, pooled};
 use crate::ops::conv::spec::Window2d;
 
+/// The pooled output, and for max pooling when `indices` the arg-max of each window.
 pub(crate) fn pool(
     x: &GpuStorage,
     win: &Window2d,
     kind: PoolKind,
+    indices: bool,
 ) -> Result<(GpuStorage, Option<GpuStorage>)> {
     let (n, code) = (win.out_numel(), kind.code());
+    if kind.is_max() && !indices {
+        let out = launch(
+            Kernel::PoolMaxValues,
+            "max_pool2d",
+            win,
+            code,
+            n,
+            &[(pool::SRC, x, image(win))],
+        )?;
+        return Ok((out, None));
+    }
     if kind.is_max() {
         let arg = GpuStorage::alloc(x.context(), "max_pool2d", n)?;
         let out = launch(

@@ -8,7 +8,7 @@ pub(crate) mod pool1d;
 pub(crate) mod spec;
 
 use super::conv::geometry::windows;
-use crate::autograd::{record, untracked, BackOp};
+use crate::autograd::{is_grad_enabled, record, untracked, BackOp};
 use crate::error::{Error, Result};
 use crate::ops::conv::spec::Window2d;
 use crate::tensor::Tensor;
@@ -107,17 +107,36 @@ impl Tensor {
     /// `InvalidArgument` for a bad geometry, and for a dilated window whose taps all fall in
     /// the padding (PyTorch returns -inf there).
     pub fn max_pool2d(&self, options: &Pool2dOptions) -> Result<Tensor> {
-        Ok(self.max_pool2d_with_indices(options)?.0)
+        let indices = self.gradient_follows();
+        self.max_pool2d_impl(options, indices)
+            .map(|(y, _)| y)
+            .map_err(|e| e.in_op("max_pool2d"))
     }
 
     /// Max pooling and, per output, the index `y * w + x` of the maximum within its plane
     /// (as f32; PyTorch's `return_indices=True`).
     pub fn max_pool2d_with_indices(&self, options: &Pool2dOptions) -> Result<(Tensor, Tensor)> {
-        self.max_pool2d_with_indices_impl(options)
-            .map_err(|e| e.in_op("max_pool2d"))
+        match self.max_pool2d_impl(options, true) {
+            Ok((out, Some(arg))) => Ok((out, arg)),
+            Ok((_, None)) => Err(Error::invalid(
+                "max_pool2d",
+                "the backend returned no arg-max",
+            )),
+            Err(e) => Err(e.in_op("max_pool2d")),
+        }
     }
 
-    fn max_pool2d_with_indices_impl(&self, options: &Pool2dOptions) -> Result<(Tensor, Tensor)> {
+    /// Whether a gradient will flow back through an op on `self`: only then does max pooling
+    /// keep its arg-max (an `f32` per output; inference needs none, as in PyTorch).
+    fn gradient_follows(&self) -> bool {
+        is_grad_enabled() && self.tracks_grad()
+    }
+
+    fn max_pool2d_impl(
+        &self,
+        options: &Pool2dOptions,
+        indices: bool,
+    ) -> Result<(Tensor, Option<Tensor>)> {
         let win = self.pool_windows("max_pool2d", options)?;
         if win.size[0]
             .checked_mul(win.size[1])
@@ -131,13 +150,7 @@ impl Tensor {
                 ),
             ));
         }
-        match self.pool(&win, PoolKind::Max)? {
-            (out, Some(arg)) => Ok((out, arg)),
-            (_, None) => Err(Error::invalid(
-                "max_pool2d",
-                "the backend returned no arg-max",
-            )),
-        }
+        self.pool(&win, PoolKind::Max, indices)
     }
 
     /// Average pooling over `[n, c, h, w]`; padding counts as zeros in each window's mean
@@ -153,7 +166,7 @@ impl Tensor {
             true => PoolKind::Avg,
             false => PoolKind::AvgExcludePad,
         };
-        Ok(self.pool(&win, kind)?.0)
+        Ok(self.pool(&win, kind, false)?.0)
     }
 
     /// Average pooling to a fixed `[oh, ow]` whatever the input size: window `i` along an axis
@@ -165,7 +178,7 @@ impl Tensor {
 
     fn adaptive_avg_pool2d_impl(&self, output_size: [usize; 2]) -> Result<Tensor> {
         let win = self.adaptive_windows("adaptive_avg_pool2d", output_size)?;
-        Ok(self.pool(&win, PoolKind::AdaptiveAvg)?.0)
+        Ok(self.pool(&win, PoolKind::AdaptiveAvg, false)?.0)
     }
 
     /// The geometry of an adaptive pooling to `output_size`.
@@ -217,7 +230,7 @@ impl Tensor {
             ));
         }
         Ok(self
-            .pool(&win, PoolKind::AdaptiveMax)
+            .pool(&win, PoolKind::AdaptiveMax, self.gradient_follows())
             .map_err(|e| e.in_op(op))?
             .0)
     }
@@ -288,11 +301,18 @@ impl Tensor {
         Ok(win)
     }
 
-    /// Pools with a validated geometry; recorded for autograd.
-    fn pool(&self, win: &Window2d, kind: PoolKind) -> Result<(Tensor, Option<Tensor>)> {
+    /// Pools with a validated geometry; recorded for autograd. Max pooling returns the arg-max
+    /// when `indices`, which it must be when the result is recorded.
+    fn pool(
+        &self,
+        win: &Window2d,
+        kind: PoolKind,
+        indices: bool,
+    ) -> Result<(Tensor, Option<Tensor>)> {
+        let indices = indices || (kind.is_max() && self.gradient_follows());
         let (out, argmax) = untracked(|| {
             let x = self.dense()?;
-            let (s, arg) = x.storage().pool(win, kind)?;
+            let (s, arg) = x.storage().pool(win, kind, indices)?;
             let shape = [win.n, win.c, win.out[0], win.out[1]];
             let wrap = |s| Tensor::from_storage(s, &shape, self.device());
             Ok((wrap(s), arg.map(wrap)))
