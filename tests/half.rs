@@ -572,21 +572,26 @@ fn errors(dev: &Device) {
 }
 
 /// Conv and pooling on a half batch large enough to run in pieces of a few images
-/// (`storage/half.rs`; on the GPU, with a small binding limit): an odd batch, and outputs of
-/// an odd size per image, so pieces end on half words and the last is short. Against the op
-/// on the widened batch, rounded once.
+/// (`storage/half.rs`: past 16 MiB of f32 on the CPU; on the GPU, under a small binding
+/// limit): an odd batch, and outputs of an odd size per image, so pieces end on half words
+/// and the last is short. Against the op on the widened batch, rounded once.
 fn per_image_ops_in_pieces(dev: &Device) {
     if dev.is_gpu() {
         set_binding_limit(dev, Some(256 << 10));
     }
-    in_pieces(dev);
+    // Images, and channels to pool: one image must fit the small binding on the GPU.
+    match dev.is_gpu() {
+        true => in_pieces(dev, 9, 3),
+        false => in_pieces(dev, 121, 23),
+    }
     set_binding_limit(dev, None);
 }
 
-fn in_pieces(dev: &Device) {
-    let img = normal(&[9, 2, 37, 41], 5);
+fn in_pieces(dev: &Device, n: usize, c: usize) {
+    let img = normal(&[n, 2, 37, 41], 5);
     let k = normal(&[23, 2, 3, 3], 6);
     let bias = normal(&[23], 7);
+    let features = normal(&[n, c, 37, 41], 8);
     let pool = ferrograd::Pool2dOptions::new(2);
     type Op = fn(&[Tensor]) -> ferrograd::Result<Tensor>;
     let ops: [(&str, Op); 4] = [
@@ -595,18 +600,18 @@ fn in_pieces(dev: &Device) {
             t[0].conv2d(&t[1], Some(&t[2]), &o)?.relu()
         }),
         ("max_pool2d", |t| {
-            t[0].max_pool2d(&ferrograd::Pool2dOptions::new(2))
+            t[3].max_pool2d(&ferrograd::Pool2dOptions::new(2))
         }),
         ("avg_pool2d", |t| {
-            t[0].avg_pool2d(&ferrograd::Pool2dOptions::new(2))
+            t[3].avg_pool2d(&ferrograd::Pool2dOptions::new(2))
         }),
         ("max_pool2d without grad", |t| {
-            ferrograd::no_grad(|| t[0].max_pool2d(&ferrograd::Pool2dOptions::new(3)))
+            ferrograd::no_grad(|| t[3].max_pool2d(&ferrograd::Pool2dOptions::new(3)))
         }),
     ];
     for dtype in [DType::F16, DType::BF16] {
         let ulp = 2f32.powi(if dtype == DType::F16 { -10 } else { -7 });
-        let halves: Vec<Tensor> = [&img, &k, &bias]
+        let halves: Vec<Tensor> = [&img, &k, &bias, &features]
             .iter()
             .map(|t| t.to_dtype(dtype).unwrap().to_device(dev).unwrap())
             .collect();
@@ -628,10 +633,10 @@ fn in_pieces(dev: &Device) {
             );
         }
         // The arg-max comes through the pieces too: the gradient of max pooling.
-        let x = halves[0].to_dtype(DType::F32).unwrap().requires_grad();
+        let x = halves[3].to_dtype(DType::F32).unwrap().requires_grad();
         let h = x.to_dtype(dtype).unwrap();
         let (y, idx) = h.max_pool2d_with_indices(&pool).unwrap();
-        let (_, want_idx) = wide[0].max_pool2d_with_indices(&pool).unwrap();
+        let (_, want_idx) = wide[3].max_pool2d_with_indices(&pool).unwrap();
         assert_eq!(idx.to_vec().unwrap(), want_idx.to_vec().unwrap(), "{dtype}");
         let g = y
             .to_dtype(DType::F32)

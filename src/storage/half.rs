@@ -14,21 +14,23 @@ use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::shape::Layout;
 
-/// F32 bytes one piece of `in_pieces` may hold (its input, results and scratch): the most a
-/// half per-image op holds beyond its half operands and results. Larger on the GPU, where each
-/// piece costs a handful of dispatches (on llvmpipe, 512 KiB pieces ran a CNN epoch's test
-/// pass 3× slower than whole batches), and a small share of what one binding holds (so
-/// `set_binding_limit` makes tests run small batches in pieces too).
-fn piece_bytes(x: &Storage) -> usize {
+/// `[piece, whole]`: the F32 bytes one piece of `in_pieces` may hold (its input, results and
+/// scratch: the most a half per-image op holds beyond its half operands and results), and
+/// the F32 bytes of a batch up to which it runs whole. Splitting a small batch saves little
+/// memory and costs speed (and the GPU conv's kept columns) in every training step: with
+/// 512 KiB pieces throughout, an f16 MNIST CNN step took 1.8× as long as f32 on the CPU,
+/// and the test pass on llvmpipe 3× as long. GPU pieces are larger, as each costs a handful
+/// of dispatches, and a small share of one binding (so `set_binding_limit` makes tests run
+/// small batches in pieces).
+fn piece_bytes(x: &Storage) -> [usize; 2] {
     match x {
-        Storage::Cpu(_) => 512 << 10,
-        Storage::Gpu(s) => (8 << 20).min(s.context().max_binding_bytes() as usize / 16),
+        Storage::Cpu(_) => [512 << 10, 16 << 20],
+        Storage::Gpu(s) => {
+            let piece = (8 << 20).min(s.context().max_binding_bytes() as usize / 16);
+            [piece, 4 * piece]
+        }
     }
 }
-
-/// A batch whose F32 copy would be at most this many pieces runs whole: splitting saves
-/// little there and costs speed (and the GPU conv's kept columns) in every training step.
-const WHOLE_PIECES: usize = 4;
 
 impl Storage {
     /// Elements held.
@@ -102,6 +104,7 @@ pub(super) fn widened<'a>(inputs: &[&'a Storage]) -> Result<(Vec<Wide<'a>>, Vec<
     Ok((wide, index))
 }
 
+/// Building an output piece by piece.
 impl Storage {
     /// An uninitialised storage of `len` elements of `dtype` beside `self`, for `write_at`.
     fn empty_like(&self, dtype: DType, len: usize, op: &'static str) -> Result<Storage> {
@@ -129,8 +132,8 @@ impl Storage {
 /// so the op holds less than its F32 version, not twice as much. Results are those of the
 /// whole batch at once: images are computed independently.
 ///
-/// `None` when the batch fits one piece: the caller widens it whole (and may keep what the
-/// F32 op keeps for the backward pass, as conv's columns).
+/// `None` when the batch is small enough to run whole (`piece_bytes`): the caller widens it
+/// (and may keep what the F32 op keeps for the backward pass, as conv's columns).
 pub(super) fn in_pieces(
     x: &Storage,
     [n, per_in, scratch]: [usize; 3],
@@ -139,9 +142,10 @@ pub(super) fn in_pieces(
     mut f: impl FnMut(&Storage, usize) -> Result<Vec<Storage>>,
 ) -> Result<Option<Vec<Storage>>> {
     let per_image = per_in + scratch + outs.iter().map(|o| o.1).sum::<usize>();
+    let [piece, whole] = piece_bytes(x);
     // An even count, so every piece but the last starts a half output on a whole word.
-    let per = (piece_bytes(x) / 4 / per_image.max(1) / 2 * 2).max(2);
-    if per.saturating_mul(WHOLE_PIECES) >= n {
+    let per = (piece / 4 / per_image.max(1) / 2 * 2).max(2);
+    if per >= n || per_image.saturating_mul(n).saturating_mul(4) <= whole {
         return Ok(None);
     }
     let mut dst = (outs.iter())
