@@ -16,12 +16,11 @@ use crate::shape::Layout;
 
 /// `[piece, whole]`: the F32 bytes one piece of `in_pieces` may hold (its input, results and
 /// scratch: the most a half per-image op holds beyond its half operands and results), and
-/// the F32 bytes of a batch up to which it runs whole. Splitting a small batch saves little
-/// memory and costs speed (and the GPU conv's kept columns) in every training step: with
-/// 512 KiB pieces throughout, an f16 MNIST CNN step took 1.8× as long as f32 on the CPU,
-/// and the test pass on llvmpipe 3× as long. GPU pieces are larger, as each costs a handful
-/// of dispatches, and a small share of one binding (so `set_binding_limit` makes tests run
-/// small batches in pieces).
+/// the F32 bytes of a batch up to which it runs whole: splitting a small batch saves little
+/// memory and costs speed (and the GPU conv's kept columns) in every training step. GPU
+/// pieces are larger, as each costs a handful of dispatches (512 KiB ones made the MNIST
+/// CNN's test pass 3× slower on llvmpipe), and a small share of one binding (so
+/// `set_binding_limit` makes tests run small batches in pieces).
 fn piece_bytes(x: &Storage) -> [usize; 2] {
     match x {
         Storage::Cpu(_) => [512 << 10, 16 << 20],
